@@ -1,0 +1,59 @@
+"""The engine's exceptions: one base class, one subclass per kind of refusal.
+
+The web layer maps each subclass to one HTTP status code (see web/errors.py).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+class EngineError(Exception):
+    """Base of every refusal the engine reports to its callers."""
+
+    code = "engine_error"
+
+    def __init__(self, message: str, *, instance_id: int | None = None,
+                 task_id: str | None = None, field: str | None = None,
+                 details: Any = None):
+        super().__init__(message)
+        self.message = message
+        self.instance_id = instance_id
+        self.task_id = task_id
+        self.field = field
+        self.details = details
+
+    def as_dict(self) -> dict:
+        details = self.details
+        if details is None:
+            details = {k: v for k, v in (("instance_id", self.instance_id),
+                                         ("task_id", self.task_id),
+                                         ("field", self.field)) if v is not None} or None
+        return {"code": self.code, "message": self.message, "details": details}
+
+
+class NotFound(EngineError):
+    code = "not_found"
+
+
+class Conflict(EngineError):
+    """The state changed under the caller (lost race, task no longer READY...)."""
+    code = "conflict"
+
+
+class Forbidden(EngineError):
+    code = "forbidden"
+
+
+class InvalidInput(EngineError):
+    """The command's data is wrong; `field` names the offending field."""
+    code = "invalid_input"
+
+
+class InvalidDefinition(EngineError):
+    """A BPMN/DMN/form upload was refused; `details` lists every problem."""
+    code = "invalid_definition"
+
+
+class ScriptError(EngineError):
+    """A BPMN script or expression failed or tried to leave its sandbox."""
+    code = "script_error"
