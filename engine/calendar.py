@@ -1,0 +1,216 @@
+"""Business time: working hours, weekends, holidays and make-up workdays in one time zone.
+
+Owns the arithmetic behind SLAs such as "first response within PT4H, resolution within P2D":
+the due instant of a business duration, the working time elapsed between two instants (KPIs),
+and whether an SLA is on time, at risk or breached. Everything here is a pure function of its
+arguments: callers pass `now` (from engine.clock) and receive aware UTC datetimes.
+
+Working time is [start_hour, end_hour) local wall-clock time on working days. A working day is
+a weekday in `workdays` that is not a holiday, or any date in `extra_workdays` (the Chinese 调休
+Saturdays/Sundays). Every loop steps at most one day at a time.
+"""
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+_ZERO = timedelta(0)
+# Give up looking for the next working day after this many consecutive non-working days.
+_MAX_GAP_DAYS = 3 * 366
+_NUMBER = r"\d+(?:\.\d+)?"
+_DURATION = re.compile(
+    rf"P(?:(?P<days>\d+)D)?"
+    rf"(?:T(?=\d)(?:(?P<hours>{_NUMBER})H)?(?:(?P<minutes>{_NUMBER})M)?(?:(?P<seconds>{_NUMBER})S)?)?")
+
+
+def parse_duration(text: str) -> tuple[int, timedelta]:
+    """Split an ISO-8601 business duration into (working days, working time).
+
+    'P2D' -> (2, 0:00), 'PT4H' -> (0, 4:00), 'P1DT2H30M' -> (1, 2:30), 'PT1.5H' -> (0, 1:30).
+    Years, months and weeks are refused: how many working days they hold is policy, not arithmetic.
+    Raises ValueError naming the text when it is not such a duration.
+    """
+    match = _DURATION.fullmatch(text.strip().upper()) if isinstance(text, str) else None
+    if match is None or not any(match.groups()):
+        raise ValueError(f"invalid business duration {text!r}: expected ISO-8601 such as "
+                         "'PT4H', 'PT30M', 'P2D' or 'P1DT2H'")
+    try:
+        return int(match["days"] or 0), timedelta(hours=float(match["hours"] or 0),
+                                                  minutes=float(match["minutes"] or 0),
+                                                  seconds=float(match["seconds"] or 0))
+    except OverflowError:
+        raise ValueError(f"business duration {text!r} is too long") from None
+
+
+def _utc(dt: datetime) -> datetime:
+    if not isinstance(dt, datetime):
+        raise TypeError(f"expected a datetime, got {dt!r}")
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"business time needs a timezone-aware datetime, got naive {dt.isoformat()}")
+    return dt.astimezone(timezone.utc)
+
+
+def _as_date(value: date | str, what: str) -> date:
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"invalid {what} {value!r}: expected an ISO date such as '2024-10-01'") from None
+
+
+class BusinessCalendar:
+    """The working time of one organisation; immutable once built."""
+
+    def __init__(self, tz: str = "Asia/Shanghai", start_hour: int = 9, end_hour: int = 18,
+                 workdays=(0, 1, 2, 3, 4), holidays=(), extra_workdays=()):
+        try:
+            self.tz = ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, TypeError):
+            raise ValueError(f"unknown time zone {tz!r}") from None
+        if not 0 <= start_hour < end_hour <= 24:
+            raise ValueError(f"working hours {start_hour}-{end_hour} must satisfy 0 <= start < end <= 24")
+        if not set(workdays) <= set(range(7)):
+            raise ValueError(f"workdays {tuple(workdays)!r} must be weekday numbers 0 (Monday) to 6")
+        self.start_hour, self.end_hour = start_hour, end_hour
+        self.workdays = frozenset(workdays)
+        self.holidays = frozenset(_as_date(d, "holiday") for d in holidays)
+        self.extra_workdays = frozenset(_as_date(d, "extra workday") for d in extra_workdays)
+        if both := self.holidays & self.extra_workdays:
+            raise ValueError("dates both holiday and extra workday: "
+                             + ", ".join(sorted(d.isoformat() for d in both)))
+
+    @classmethod
+    def from_settings(cls, settings) -> "BusinessCalendar":
+        """The calendar described by an engine.config.Settings."""
+        return cls(tz=settings.timezone, start_hour=settings.work_start_hour,
+                   end_hour=settings.work_end_hour, holidays=settings.holidays,
+                   extra_workdays=getattr(settings, "extra_workdays", ()))
+
+    def __repr__(self) -> str:
+        return (f"BusinessCalendar({self.tz.key!r}, {self.start_hour}-{self.end_hour}, "
+                f"workdays={sorted(self.workdays)}, {len(self.holidays)} holidays, "
+                f"{len(self.extra_workdays)} extra workdays)")
+
+    # -- days ---------------------------------------------------------------------------------
+
+    def is_workday(self, day: date) -> bool:
+        """True when `day` (a local date) has working hours."""
+        if day in self.extra_workdays:
+            return True
+        return day.weekday() in self.workdays and day not in self.holidays
+
+    def _next_workday(self, day: date) -> date:
+        for _ in range(_MAX_GAP_DAYS):
+            day += timedelta(days=1)
+            if self.is_workday(day):
+                return day
+        raise ValueError(f"{self!r} has no working day in the {_MAX_GAP_DAYS} days after {day}")
+
+    def _at(self, day: date, wall: timedelta) -> datetime:
+        """The UTC instant at local wall-clock time `wall` after midnight of `day`."""
+        local = datetime.combine(day, time()) + wall
+        return local.replace(tzinfo=self.tz).astimezone(timezone.utc)
+
+    def _hours(self, day: date) -> tuple[datetime, datetime]:
+        return (self._at(day, timedelta(hours=self.start_hour)),
+                self._at(day, timedelta(hours=self.end_hour)))
+
+    def _local_date(self, t: datetime) -> date:
+        return t.astimezone(self.tz).date()
+
+    def _align(self, t: datetime) -> tuple[date, datetime]:
+        """`t` itself when it lies within a working day's [open, close], else the next opening."""
+        day = self._local_date(t)
+        if self.is_workday(day):
+            opening, closing = self._hours(day)
+            if t <= closing:
+                return day, max(t, opening)
+        day = self._next_workday(day)
+        return day, self._hours(day)[0]
+
+    # -- instants -----------------------------------------------------------------------------
+
+    def is_working_time(self, dt: datetime) -> bool:
+        """True when `dt` lies inside working hours (opening included, closing excluded)."""
+        t = _utc(dt)
+        day = self._local_date(t)
+        if not self.is_workday(day):
+            return False
+        opening, closing = self._hours(day)
+        return opening <= t < closing
+
+    def add(self, start: datetime, duration: timedelta | str) -> datetime:
+        """The aware UTC instant `duration` of business time after `start`.
+
+        `duration` is an ISO-8601 string ('PT4H', 'P2D', 'P1DT2H') or a timedelta of working time
+        (timedelta(days=1) is 24 working hours; write 'P1D' for one working day). A day moves to
+        the same wall-clock time on the next working day, so 'P2D' from Friday 15:00 is Tuesday
+        15:00. A start outside working hours counts from the next opening. The result is the
+        earliest instant with that much working time, so 'PT1H' from 17:00 gives 18:00 that day.
+        Raises ValueError for a bad or negative duration, or a naive `start`.
+        """
+        days, rest = parse_duration(duration) if isinstance(duration, str) else (0, duration)
+        if not isinstance(rest, timedelta) or rest < _ZERO:
+            raise ValueError(f"business duration must be a non-negative timedelta or ISO-8601 text, "
+                             f"got {duration!r}")
+        day, t = self._align(_utc(start))
+        if days:
+            wall = t.astimezone(self.tz).replace(tzinfo=None) - datetime.combine(day, time())
+            if t == self._hours(day)[0]:
+                # Same instant of working time, but the earliest: the close of the day before.
+                days, wall = days - 1, timedelta(hours=self.end_hour)
+            for _ in range(days):
+                day = self._next_workday(day)
+            opening, closing = self._hours(day)
+            t = min(max(self._at(day, wall), opening), closing)
+        while True:
+            closing = self._hours(day)[1]
+            if t + rest <= closing:
+                return t + rest
+            rest -= closing - t
+            day = self._next_workday(day)
+            t = self._hours(day)[0]
+
+    def working_time_between(self, a: datetime, b: datetime) -> timedelta:
+        """The working time from `a` to `b`; negative when `b` is before `a`."""
+        a, b = _utc(a), _utc(b)
+        if b < a:
+            return -self.working_time_between(b, a)
+        total, day, last = _ZERO, self._local_date(a), self._local_date(b)
+        while day <= last:
+            if self.is_workday(day):
+                opening, closing = self._hours(day)
+                total += max(_ZERO, min(closing, b) - max(opening, a))
+            day += timedelta(days=1)
+        return total
+
+    # -- SLAs ---------------------------------------------------------------------------------
+
+    def at_risk_at(self, created_at: datetime, due_at: datetime, fraction: float) -> datetime:
+        """The aware UTC instant when `fraction` of the SLA's working time has elapsed.
+
+        Never later than `due_at`. Raises ValueError unless 0 <= fraction <= 1.
+        """
+        if not 0 <= fraction <= 1:
+            raise ValueError(f"at-risk fraction {fraction!r} must be between 0 and 1")
+        due = _utc(due_at)
+        total = self.working_time_between(created_at, due)
+        if total <= _ZERO:
+            return due
+        return min(self.add(created_at, total * fraction), due)
+
+    def sla_status(self, created_at: datetime, due_at: datetime, now: datetime,
+                   at_risk_fraction: float = 0.8) -> str:
+        """'breached' once `now` >= `due_at`; 'at_risk' once `at_risk_fraction` of the SLA's
+        working time has elapsed (from `at_risk_at`, so a warning timer and this status agree);
+        else 'on_time'."""
+        now = _utc(now)
+        if now >= _utc(due_at):
+            return "breached"
+        if now >= self.at_risk_at(created_at, due_at, at_risk_fraction):
+            return "at_risk"
+        return "on_time"
