@@ -1,0 +1,60 @@
+"""The append-only audit log: one event per state change, each chained to the previous one.
+
+Every event records the input that caused it, so that a replay can rebuild the instance from the
+definition and the events alone (see engine/replay.py). The hash of an event covers all its
+fields and the previous event's hash; the application only ever inserts events.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from engine.models import AuditEvent, Instance
+
+GENESIS = "0" * 64
+
+# Kinds of events whose input changes the workflow state; replay re-applies these.
+STATE_CHANGING = frozenset({"started", "task_completed", "message_delivered", "timer_fired",
+                            "cancelled", "retried", "migrated", "task_data_fixed"})
+
+
+def event_hash(*, instance_id: int, seq: int, at: datetime, actor: str | None, kind: str,
+               element: str | None, task_id: str | None, payload: dict, state_hash: str,
+               prev_hash: str) -> str:
+    """The chained hash of one event (any change of any field changes it)."""
+    body = json.dumps([instance_id, seq, at.isoformat(), actor, kind, element, task_id,
+                       payload, state_hash, prev_hash],
+                      sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+def append(session: Session, instance: Instance, *, at: datetime, actor: str | None, kind: str,
+           payload: dict, state_hash: str, element: str | None = None,
+           task_id: str | None = None) -> dict:
+    """Insert the next event of `instance` and advance the instance's chain head.
+
+    The instance row's optimistic version check protects the chain: two writers cannot both
+    append event N+1.
+    """
+    seq = instance.audit_seq + 1
+    prev = instance.audit_head or GENESIS
+    row = dict(instance_id=instance.id, seq=seq, at=at, actor=actor, kind=kind, element=element,
+               task_id=task_id, payload=payload, state_hash=state_hash, prev_hash=prev)
+    row["hash"] = event_hash(**row)
+    session.execute(insert(AuditEvent), [row])
+    instance.audit_seq = seq
+    instance.audit_head = row["hash"]
+    return row
+
+
+def events(session: Session, instance_id: int, *, offset: int = 0, limit: int | None = None
+           ) -> list[AuditEvent]:
+    query = (select(AuditEvent).where(AuditEvent.instance_id == instance_id)
+             .order_by(AuditEvent.seq).offset(offset))
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query))

@@ -1,0 +1,223 @@
+"""Process definitions: bundles of BPMN/DMN files and forms, deployed as versioned rows.
+
+A bundle is what a process owner uploads or keeps in a folder. Deploying validates it whole
+(nothing is stored if any file has a problem), then stores one `Definition` row per executable
+process whose content changed: its own file, the files of the processes it calls, the DMN files
+and the forms it uses, with a sha256 of exactly that content. Parsed specs are cached per row.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+
+from engine import clock, config, validation, xmlsafe
+from engine.errors import InvalidDefinition, NotFound
+from engine.models import Definition
+
+BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
+DMN_SUFFIX = ".dmn"
+
+
+@dataclass
+class Bundle:
+    """Files of one upload: BPMN/DMN sources and forms, by file name."""
+
+    files: dict[str, bytes] = field(default_factory=dict)
+    forms: dict[str, bytes] = field(default_factory=dict)
+
+    @classmethod
+    def from_folder(cls, folder: Path | str) -> "Bundle":
+        folder = Path(folder)
+        if not folder.is_dir():
+            raise NotFound(f"no such folder: {folder}")
+        bundle = cls()
+        for path in sorted(folder.iterdir()):
+            if path.name.endswith(BPMN_SUFFIXES) or path.suffix == DMN_SUFFIX:
+                bundle.files[path.name] = path.read_bytes()
+        forms_dir = folder / "forms"
+        if forms_dir.is_dir():
+            for path in sorted(forms_dir.glob("*.json")):
+                bundle.forms[path.name] = path.read_bytes()
+        return bundle
+
+
+@dataclass
+class Deployed:
+    process_key: str
+    version: int
+    definition_id: int
+    created: bool          # False: identical content was already deployed
+
+
+@dataclass
+class TaskMeta:
+    """What the platform needs to know about one user task of a definition."""
+
+    bpmn_id: str
+    name: str | None
+    lane: str | None
+    form: str | None
+    sla: str | None
+
+
+@dataclass
+class Compiled:
+    """A definition row parsed and ready to run."""
+
+    definition_id: int
+    process_key: str
+    version: int
+    spec: object
+    subprocess_specs: dict
+    forms: dict[str, dict]
+    tasks: dict[str, TaskMeta]
+
+    def form_schema(self, bpmn_id: str) -> dict | None:
+        meta = self.tasks.get(bpmn_id)
+        if meta is None or meta.form is None:
+            return None
+        return self.forms.get(meta.form)
+
+
+def validate(bundle: Bundle, known_processes=()) -> list[validation.Problem]:
+    """Every problem of the bundle (empty when it can be deployed)."""
+    return validation.validate_bundle(bundle.files, bundle.forms, departments=config.DEPARTMENTS,
+                                      known_processes=known_processes)
+
+
+def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | None = None
+           ) -> list[Deployed]:
+    """Validate and store the bundle; returns one entry per executable process.
+
+    Raises InvalidDefinition (with every problem in `details`) and stores nothing if any file
+    has a problem.
+    """
+    if not bundle.files:
+        raise InvalidDefinition("the upload contains no .bpmn or .dmn file", field="files")
+    problems = validate(bundle, known_processes=_deployed_keys(session))
+    if problems:
+        raise InvalidDefinition(f"{len(problems)} problem(s) in the upload",
+                                details=[p.as_dict() for p in problems])
+    parser = _parser_for(bundle.files)
+    results = []
+    for key in sorted(parser.get_process_ids()):
+        sources, forms = _closure(parser, key, bundle)
+        digest = _digest(sources, forms)
+        latest = latest_definition(session, key, required=False)
+        if latest is not None and latest.sha256 == digest:
+            results.append(Deployed(key, latest.version, latest.id, created=False))
+            continue
+        row = Definition(process_key=key, version=(latest.version + 1) if latest else 1,
+                         name=parser.get_process_parser(key).get_name(), sha256=digest,
+                         sources=sources, forms=forms, deployed_at=clock.now(),
+                         deployed_by=actor, comment=comment)
+        session.add(row)
+        session.flush()
+        results.append(Deployed(key, row.version, row.id, created=True))
+    return results
+
+
+def latest_definition(session: Session, process_key: str, *, required: bool = True) -> Definition | None:
+    row = session.scalars(select(Definition).where(Definition.process_key == process_key)
+                          .order_by(Definition.version.desc()).limit(1)).first()
+    if row is None and required:
+        raise NotFound(f"process '{process_key}' is not deployed", field="process_key")
+    return row
+
+
+def versions(session: Session, process_key: str) -> list[Definition]:
+    return list(session.scalars(select(Definition).where(Definition.process_key == process_key)
+                                .order_by(Definition.version)))
+
+
+def compiled(session: Session, definition_id: int) -> Compiled:
+    """The parsed specs of a definition row (cached per row: rows never change)."""
+    hit = _cache.get(definition_id)
+    if hit is not None:
+        return hit
+    row = session.get(Definition, definition_id)
+    if row is None:
+        raise NotFound(f"definition {definition_id} does not exist")
+    return _compile(row)
+
+
+_cache: dict[int, Compiled] = {}
+
+
+def _compile(row: Definition) -> Compiled:
+    process_key = row.process_key
+    forms = {name: json.loads(text) for name, text in row.forms.items()}
+    parser = _parser_for({name: text.encode() for name, text in row.sources.items()})
+    spec = parser.get_spec(process_key)
+    subs = parser.get_subprocess_specs(process_key)
+    tasks = {}
+    for process_spec in [spec, *subs.values()]:
+        for task_spec in process_spec.task_specs.values():
+            if not getattr(task_spec, "manual", False) or task_spec.bpmn_id is None:
+                continue
+            props = getattr(task_spec, "extensions", {}).get("properties", {})
+            tasks[task_spec.bpmn_id] = TaskMeta(task_spec.bpmn_id, task_spec.bpmn_name,
+                                                task_spec.lane, props.get("form"), props.get("sla"))
+    result = Compiled(row.id, process_key, row.version, spec, subs, forms, tasks)
+    _cache[row.id] = result
+    return result
+
+
+def _parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:
+    # Content was validated (XSD included) before it was stored; parse without the validator.
+    parser = SpiffBpmnParser()
+    for name, data in sorted(files.items()):
+        tree = xmlsafe.parse_xml(data, name)
+        if name.endswith(DMN_SUFFIX):
+            parser.add_dmn_xml(tree.getroot(), filename=name)
+        else:
+            parser.add_bpmn_xml(tree, filename=name)
+    return parser
+
+
+def _closure(parser: SpiffBpmnParser, key: str, bundle: Bundle) -> tuple[dict, dict]:
+    """The files and forms that process `key` needs to run."""
+    needed = {key, *parser.get_subprocess_specs(key).keys()}
+    names = {parser.get_process_parser(pid).filename for pid in needed
+             if pid in parser.process_parsers}
+    names |= {name for name in bundle.files if name.endswith(DMN_SUFFIX)}
+    sources = {name: bundle.files[name].decode("utf-8") for name in sorted(names) if name}
+    spec_forms = set()
+    for pid in needed:
+        process_parser = parser.get_process_parser(pid)
+        if process_parser is None:
+            continue
+        for task_spec in process_parser.get_spec().task_specs.values():
+            form = getattr(task_spec, "extensions", {}).get("properties", {}).get("form")
+            if form:
+                spec_forms.add(form)
+    forms = {name: bundle.forms[name].decode("utf-8") for name in sorted(spec_forms)
+             if name in bundle.forms}
+    return sources, forms
+
+
+def _digest(sources: dict, forms: dict) -> str:
+    h = hashlib.sha256()
+    for kind, files in (("src", sources), ("form", forms)):
+        for name in sorted(files):
+            h.update(f"{kind}:{name}:{len(files[name])}:".encode())
+            h.update(files[name].encode())
+    return h.hexdigest()
+
+
+def _deployed_keys(session: Session) -> list[str]:
+    return list(session.scalars(select(Definition.process_key).group_by(Definition.process_key)))
+
+
+def all_latest(session: Session) -> list[Definition]:
+    newest = (select(Definition.process_key, func.max(Definition.version).label("v"))
+              .group_by(Definition.process_key).subquery())
+    return list(session.scalars(select(Definition).join(
+        newest, (Definition.process_key == newest.c.process_key) & (Definition.version == newest.c.v))
+        .order_by(Definition.process_key)))

@@ -1,0 +1,80 @@
+"""Make SpiffWorkflow reproducible: task ids, task timestamps and timer 'now' come from us.
+
+SpiffWorkflow draws task ids from `uuid4()`, stamps tasks with `time.time()` and computes timer
+due times from `datetime.now()`. A replay must rebuild exactly the state that was recorded, so
+inside a unit of work we substitute:
+
+- task ids: a deterministic sequence seeded per (instance, event seq), see `seeded()`;
+- timestamps and timer 'now': `engine.clock.now()`, which the runtime pins to the event time.
+
+`install()` patches the three module attributes once; outside `seeded()` ids stay random.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import uuid
+
+from engine import clock
+
+_seed: contextvars.ContextVar["_Sequence | None"] = contextvars.ContextVar("uuid_seed", default=None)
+_installed = False
+
+
+class _Sequence:
+    __slots__ = ("prefix", "counter")
+
+    def __init__(self, seed: str):
+        self.prefix = hashlib.sha256(seed.encode()).digest()
+        self.counter = 0
+
+    def next(self) -> uuid.UUID:
+        self.counter += 1
+        digest = hashlib.sha256(self.prefix + self.counter.to_bytes(8, "big")).digest()
+        return uuid.UUID(bytes=digest[:16], version=4)
+
+
+def _task_uuid() -> uuid.UUID:
+    seq = _seed.get()
+    return seq.next() if seq is not None else uuid.uuid4()
+
+
+class _ClockTime:
+    """Stands in for the `time` module inside SpiffWorkflow.task."""
+
+    @staticmethod
+    def time() -> float:
+        return clock.now().timestamp()
+
+
+@contextlib.contextmanager
+def seeded(seed: str):
+    """Task ids created inside the block are a pure function of `seed` and their order."""
+    token = _seed.set(_Sequence(seed))
+    try:
+        yield
+    finally:
+        _seed.reset(token)
+
+
+def install() -> None:
+    """Patch SpiffWorkflow's id, time and timer-clock sources (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    from datetime import datetime
+
+    import SpiffWorkflow.task as spiff_task
+    from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+
+    class ClockDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            current = clock.now()
+            return current.astimezone(tz) if tz is not None else current
+
+    spiff_task.uuid4 = _task_uuid
+    spiff_task.time = _ClockTime
+    spiff_timer.datetime = ClockDatetime
+    _installed = True

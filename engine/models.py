@@ -1,0 +1,296 @@
+"""The database tables (SQLAlchemy 2.0 typed models). Alembic migrations are made from these.
+
+Instance rows are the source of truth for workflow state; `human_task`, `timer` and
+`message_subscription` are projections rebuilt from the state by the runtime on every change.
+`audit_event` and `ledger` are append-only.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer,
+                        LargeBinary, Numeric, String, Text, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+from engine import clock
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every backend (SQLite drops the zone; this puts it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            from datetime import timezone
+            return value.replace(tzinfo=timezone.utc)
+        return value
+
+
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Definition(Base):
+    """One deployed version of one process, with the whole bundle it was deployed from."""
+
+    __tablename__ = "definition"
+    __table_args__ = (UniqueConstraint("process_key", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    name: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    sources: Mapped[dict[str, Any]]            # file name -> BPMN/DMN text
+    forms: Mapped[dict[str, Any]]              # form file name -> JSON Schema
+    deployed_at: Mapped[datetime] = mapped_column(default=clock.now)
+    deployed_by: Mapped[str | None] = mapped_column(String(100))
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+class Instance(Base):
+    __tablename__ = "instance"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[str] = mapped_column(String(100), unique=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)  # running/waiting/completed/suspended/error/cancelled
+    state: Mapped[str] = mapped_column(Text)
+    serializer_version: Mapped[str] = mapped_column(String(10))
+    version: Mapped[int] = mapped_column(default=1)
+    audit_seq: Mapped[int] = mapped_column(default=0)
+    audit_head: Mapped[str] = mapped_column(String(64), default="")
+    error: Mapped[str | None] = mapped_column(Text)
+    error_task_id: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class HumanTask(Base):
+    """Projection of a READY manual task: what the task lists show."""
+
+    __tablename__ = "human_task"
+    __table_args__ = (
+        Index("ix_human_task_dept_due", "department", "due_at"),
+        Index("ix_human_task_claimed_due", "claimed_by", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(40), unique=True)
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200))
+    process_key: Mapped[str] = mapped_column(String(200))
+    business_key: Mapped[str] = mapped_column(String(100))
+    department: Mapped[str | None] = mapped_column(String(50))
+    form_key: Mapped[str | None] = mapped_column(String(200))
+    priority: Mapped[int] = mapped_column(default=3)
+    created_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    at_risk_at: Mapped[datetime | None]
+    warned_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_at: Mapped[datetime | None]
+
+
+class Timer(Base):
+    __tablename__ = "timer"
+    __table_args__ = (UniqueConstraint("instance_id", "task_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"), index=True)
+    task_id: Mapped[str] = mapped_column(String(40))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime] = mapped_column(index=True)
+    claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class MessageSubscription(Base):
+    __tablename__ = "message_subscription"
+    __table_args__ = (Index("ix_subscription_lookup", "name", "correlation"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    correlation: Mapped[str] = mapped_column(String(100))
+    task_id: Mapped[str] = mapped_column(String(40))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+
+
+class Outbox(Base):
+    """A side effect toward another system, delivered after commit, at least once."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instance.id", ondelete="SET NULL"), index=True)
+    business_key: Mapped[str | None] = mapped_column(String(100))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    operation: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending/done/incident/skipped
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime]
+    claimed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict[str, Any] | None]
+    created_at: Mapped[datetime]
+    done_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """Append-only history: the input of every state change, chained by hashes."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"), Index("ix_audit_at", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigId, index=False)
+    seq: Mapped[int]
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    element: Mapped[str | None] = mapped_column(String(200))
+    task_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    payload: Mapped[dict[str, Any]]
+    state_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReceivedMessage(Base):
+    """Ids of external messages already delivered: a retried webhook is not applied twice."""
+
+    __tablename__ = "received_message"
+
+    message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    instance_ids: Mapped[list[Any]]
+    received_at: Mapped[datetime]
+
+
+class ServiceRequest(Base):
+    """The after-sales request (售后单) that customers and staff talk about."""
+
+    __tablename__ = "service_request"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    order_id: Mapped[str] = mapped_column(String(100), index=True)
+    customer_id: Mapped[str] = mapped_column(String(100), index=True)
+    customer_tier: Mapped[str] = mapped_column(String(20), default="normal")
+    type: Mapped[str] = mapped_column(String(30))
+    category: Mapped[str] = mapped_column(String(30), index=True)
+    amount: Mapped[float] = mapped_column(Numeric(12, 2))
+    reason: Mapped[str | None] = mapped_column(Text)
+    items: Mapped[list[Any]]
+    priority: Mapped[int] = mapped_column(default=3)
+    route: Mapped[str | None] = mapped_column(String(30))
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True)
+    outcome: Mapped[str | None] = mapped_column(String(40))
+    instance_id: Mapped[int | None] = mapped_column(BigId, index=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    opened_at: Mapped[datetime] = mapped_column(index=True)
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    csat: Mapped[int | None]
+
+
+class Ledger(Base):
+    """The built-in payment adapter's book: refunds and claw-backs, once per idempotency key."""
+
+    __tablename__ = "ledger"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    request_no: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(20))   # refund / clawback
+    amount: Mapped[float] = mapped_column(Numeric(12, 2))
+    reference: Mapped[str] = mapped_column(String(60))
+    created_at: Mapped[datetime]
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(300))
+    display_name: Mapped[str | None] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))   # staff/supervisor/process_owner/auditor/admin/customer/courier/payment
+    department: Mapped[str | None] = mapped_column(String(50))
+    customer_id: Mapped[str | None] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class ApiToken(Base):
+    __tablename__ = "api_token"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    expires_at: Mapped[datetime]
+
+
+class TaskComment(Base):
+    __tablename__ = "task_comment"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigId, index=True)
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    author: Mapped[str] = mapped_column(String(100))
+    body: Mapped[str] = mapped_column(Text)
+    internal: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+
+
+class Attachment(Base):
+    __tablename__ = "attachment"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(BigId, index=True)
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    filename: Mapped[str] = mapped_column(String(200))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    path: Mapped[str | None] = mapped_column(String(400))
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+
+
+class Alert(Base):
+    """Operational alerts (complaint surges), one per surge and category."""
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    key: Mapped[str] = mapped_column(String(100))
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    details: Mapped[dict[str, Any]]
+    count: Mapped[float] = mapped_column(Float, default=0)

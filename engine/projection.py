@@ -1,0 +1,70 @@
+"""What a workflow state implies for the query tables: READY human tasks, timers, subscriptions.
+
+Pure functions of a `BpmnWorkflow`. The runtime diffs the projection before and after a step and
+writes only the difference; `rebuild()` rewrites an instance's rows from its state alone.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.util.task import TaskState
+
+
+@dataclass(frozen=True)
+class TimerDue:
+    task_id: str
+    bpmn_id: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class Waiting:
+    task_id: str
+    bpmn_id: str
+    message: str
+
+
+@dataclass
+class Projection:
+    human: dict          # task id -> Spiff task (READY, manual)
+    timers: dict         # task id -> TimerDue
+    messages: dict       # (task id, message name) -> Waiting
+
+
+def project(workflow) -> Projection:
+    human = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    timers: dict = {}
+    messages: dict = {}
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        parts = (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
+                 else [definition])
+        task_id, bpmn_id = str(task.id), task.task_spec.bpmn_id or task.task_spec.name
+        for part in parts:
+            if isinstance(part, TimerEventDefinition):
+                due = timer_due(task)
+                if due is not None:
+                    timers[task_id] = TimerDue(task_id, bpmn_id, due)
+            elif isinstance(part, MessageEventDefinition):
+                messages[(task_id, part.name)] = Waiting(task_id, bpmn_id, part.name)
+    return Projection(human, timers, messages)
+
+
+def timer_due(task) -> datetime | None:
+    """The due time of a WAITING timer task (boundary, intermediate, event gateway, cycle)."""
+    value = task.internal_data.get("event_value")
+    if value is None:
+        return None
+    if isinstance(value, dict):            # timeCycle: {'cycles', 'next', 'duration'}
+        if value.get("cycles") == 0:
+            return None
+        due = datetime.fromisoformat(value["next"])
+    else:
+        due = TimerEventDefinition.get_datetime(value)
+    if due.tzinfo is None:
+        due = due.replace(tzinfo=timezone.utc)
+    return due.astimezone(timezone.utc)

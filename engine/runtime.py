@@ -1,0 +1,458 @@
+"""The engine verbs: the one door for every change of a process instance.
+
+Each verb is one unit of work on the caller's session (the caller owns the transaction):
+load the instance and rebuild its workflow from the cached spec, check the command, apply it,
+`do_engine_steps()`, then write back the state (with an optimistic version check), the human
+task / timer / subscription projections, the outbox rows and one audit event.
+Nothing else in the platform touches `BpmnWorkflow` or instance rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import WorkflowException
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.util.task import TaskState
+
+from engine import (audit, clock, config, definitions, determinism, forms, projection,
+                    serialization, services)
+from engine.calendar import BusinessCalendar
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, ReceivedMessage,
+                           Timer)
+from engine.scripting import PlatformScriptEngine
+
+ACTIVE = ("running", "waiting")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who issues a command: a user (with role and department) or the system itself."""
+
+    name: str
+    role: str = "staff"
+    department: str | None = None
+    customer_id: str | None = None
+
+    def works_in(self, department: str | None) -> bool:
+        """May this actor act on tasks of `department`'s lane?"""
+        if self.role in ("admin", "system"):
+            return True
+        if self.role == "staff":
+            return department is not None and department == self.department
+        if self.role == "supervisor":
+            return department in config.SUPERVISES.get(self.department, (self.department,))
+        return False
+
+
+SYSTEM = Actor("system", "system")
+
+
+class Runtime:
+    """Engine verbs bound to one configuration (settings, calendar, script engine)."""
+
+    def __init__(self, settings: config.Settings | None = None, hooks=()):
+        determinism.install()
+        self.settings = settings or config.Settings()
+        self.calendar = BusinessCalendar.from_settings(self.settings)
+        self.script_engine = PlatformScriptEngine(time_limit=self.settings.script_time_limit,
+                                                  service_handler=services.handle_service_call)
+        # Called after every state change as hook(session, instance, workflow, event_row).
+        self.hooks = list(hooks)
+
+    # ----------------------------------------------------------------- verbs
+
+    def start(self, session: Session, process_key: str, data: dict, actor: Actor = SYSTEM,
+              business_key: str | None = None) -> Instance:
+        """Start the newest version of `process_key`; returns the flushed instance row."""
+        if not isinstance(data, dict):
+            raise InvalidInput("start data must be an object", field="data")
+        definition = definitions.latest_definition(session, process_key)
+        compiled = definitions.compiled(session, definition.id)
+        at = clock.now()
+        business_key = business_key or data.get("request_no") or f"{process_key}-{at.timestamp():.6f}"
+        instance = Instance(definition_id=definition.id, process_key=process_key,
+                            business_key=business_key, status="running", state="",
+                            serializer_version=serialization.SERIALIZER_VERSION,
+                            created_at=at, updated_at=at)
+
+        def apply(_workflow):
+            workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs,
+                                    script_engine=self.script_engine)
+            workflow.task_tree.data.update(data)
+            for task in workflow.get_tasks(state=TaskState.READY):
+                task.data.update(data)
+            return workflow
+
+        return self._unit_of_work(session, instance, compiled, at=at, kind="started",
+                                  actor=actor, payload={"data": data, "business_key": business_key,
+                                                        "definition_id": definition.id},
+                                  apply=apply, new=True)
+
+    def claim(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
+        task = self._open_task(session, task_id)
+        self._check_may_act(task, actor)
+        if task.claimed_by not in (None, actor.name):
+            raise Conflict(f"task is already claimed by {task.claimed_by}", task_id=task_id,
+                           instance_id=task.instance_id)
+        instance = self._active_instance(session, task.instance_id)
+        task.claimed_by, task.claimed_at = actor.name, clock.now()
+        self._record(session, instance, "task_claimed", actor, {}, element=task.bpmn_id,
+                     task_id=task_id)
+        return task
+
+    def release(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
+        task = self._open_task(session, task_id)
+        if task.claimed_by is None:
+            raise Conflict("task is not claimed", task_id=task_id, instance_id=task.instance_id)
+        if task.claimed_by != actor.name and not self._supervises(actor, task):
+            raise Forbidden(f"task is claimed by {task.claimed_by}", task_id=task_id)
+        instance = self._active_instance(session, task.instance_id)
+        previous = task.claimed_by
+        task.claimed_by, task.claimed_at = None, None
+        self._record(session, instance, "task_released", actor, {"previous": previous},
+                     element=task.bpmn_id, task_id=task_id)
+        return task
+
+    def reassign(self, session: Session, task_id: str, assignee: str | None, actor: Actor) -> HumanTask:
+        """Supervisors hand a task to someone else (None: back to the department queue)."""
+        task = self._open_task(session, task_id)
+        if not self._supervises(actor, task):
+            raise Forbidden("only a supervisor of the task's department may reassign it",
+                            task_id=task_id)
+        instance = self._active_instance(session, task.instance_id)
+        previous = task.claimed_by
+        task.claimed_by, task.claimed_at = assignee, (clock.now() if assignee else None)
+        self._record(session, instance, "task_reassigned", actor,
+                     {"previous": previous, "assignee": assignee}, element=task.bpmn_id,
+                     task_id=task_id)
+        return task
+
+    def complete(self, session: Session, task_id: str, data: dict, actor: Actor,
+                 expected_version: int | None = None) -> Instance:
+        """Complete a READY user task with form `data` (validated against its JSON Schema)."""
+        task = self._open_task(session, task_id)
+        self._check_may_act(task, actor)
+        if task.claimed_by not in (None, actor.name) and not self._supervises(actor, task):
+            raise Conflict(f"task is claimed by {task.claimed_by}", task_id=task_id,
+                           instance_id=task.instance_id)
+        instance = self._active_instance(session, task.instance_id)
+        if expected_version is not None and expected_version != instance.version:
+            raise Conflict(f"the request changed since you loaded it (version {instance.version}, "
+                           f"yours {expected_version}); reload and try again",
+                           instance_id=instance.id, task_id=task_id)
+        compiled = definitions.compiled(session, instance.definition_id)
+        data = forms.validate(compiled.form_schema(task.bpmn_id), data)
+
+        def apply(workflow):
+            spiff_task = workflow.get_task_from_id(UUID(task_id))
+            # Task.run() does not check the state (G5): a stale submission must not revive or
+            # run a task that is no longer READY.
+            if spiff_task is None or spiff_task.state != TaskState.READY or not spiff_task.task_spec.manual:
+                raise Conflict("task is no longer open", task_id=task_id, instance_id=instance.id)
+            spiff_task.set_data(**data)
+            spiff_task.run()
+            return workflow
+
+        return self._unit_of_work(session, instance, compiled, kind="task_completed", actor=actor,
+                                  payload={"data": data}, element=task.bpmn_id, task_id=task_id,
+                                  apply=apply)
+
+    def deliver_message(self, session: Session, name: str, correlation: str, payload: dict,
+                        actor: Actor = SYSTEM, message_id: str | None = None) -> list[Instance]:
+        """Deliver an external message to the instances waiting for it with this correlation.
+
+        A `message_id` seen before returns the instances it went to, without applying it again.
+        Raises NotFound when no instance waits for (name, correlation).
+        """
+        if not isinstance(payload, dict):
+            raise InvalidInput("payload must be an object", field="payload")
+        if message_id is not None:
+            seen = session.get(ReceivedMessage, message_id)
+            if seen is not None:
+                return [session.get(Instance, i) for i in seen.instance_ids]
+        instance_ids = sorted(set(session.scalars(
+            select(MessageSubscription.instance_id).where(MessageSubscription.name == name,
+                                                          MessageSubscription.correlation == correlation))))
+        if not instance_ids:
+            raise NotFound(f"no request is waiting for message '{name}' with correlation "
+                           f"'{correlation}'", field="correlation")
+        delivered = []
+        for instance_id in instance_ids:
+            instance = self._active_instance(session, instance_id)
+            compiled = definitions.compiled(session, instance.definition_id)
+            delivered.append(self._unit_of_work(
+                session, instance, compiled, kind="message_delivered", actor=actor,
+                payload={"name": name, "payload": payload, "message_id": message_id},
+                element=name, apply=_send_message(name, payload)))
+        if message_id is not None:
+            session.add(ReceivedMessage(message_id=message_id, name=name, instance_ids=instance_ids,
+                                        received_at=clock.now()))
+        return delivered
+
+    def fire_due_timers(self, session: Session, now: datetime | None = None, limit: int = 100) -> int:
+        """Fire every timer due before `now` (at most `limit` instances); returns instances fired."""
+        now = now or clock.now()
+        instance_ids = self.due_instance_ids(session, now, limit)
+        for instance_id in instance_ids:
+            self.fire_timers(session, instance_id, now)
+        return len(instance_ids)
+
+    def due_instance_ids(self, session: Session, now: datetime, limit: int = 100) -> list[int]:
+        return list(session.scalars(
+            select(Timer.instance_id).join(Instance, Instance.id == Timer.instance_id)
+            .where(Timer.due_at < now, Instance.status.in_(ACTIVE))
+            .group_by(Timer.instance_id).order_by(Timer.instance_id).limit(limit)))
+
+    def fire_timers(self, session: Session, instance_id: int, now: datetime | None = None) -> Instance:
+        """Fire the due timers of one instance (a unit of work recorded as `timer_fired`)."""
+        now = now or clock.now()
+        instance = self._active_instance(session, instance_id)
+        compiled = definitions.compiled(session, instance.definition_id)
+        due = sorted(session.scalars(select(Timer.bpmn_id).where(Timer.instance_id == instance_id,
+                                                                 Timer.due_at < now)))
+
+        def apply(workflow):
+            workflow.refresh_timers()
+            return workflow
+
+        return self._unit_of_work(session, instance, compiled, at=now, kind="timer_fired",
+                                  actor=SYSTEM, payload={"timers": due},
+                                  element=",".join(due) or None, apply=apply)
+
+    def suspend(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
+        instance = self._active_instance(session, instance_id)
+        instance.status = "suspended"
+        self._record(session, instance, "suspended", actor, {"reason": reason})
+        return instance
+
+    def resume(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
+        instance = self._instance(session, instance_id)
+        if instance.status != "suspended":
+            raise Conflict(f"instance is {instance.status}, not suspended", instance_id=instance_id)
+        has_tasks = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id).limit(1))
+        instance.status = "running" if has_tasks else "waiting"
+        self._record(session, instance, "resumed", actor, {"reason": reason})
+        return instance
+
+    def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
+        instance = self._instance(session, instance_id)
+        if instance.status in ("completed", "cancelled"):
+            raise Conflict(f"instance is already {instance.status}", instance_id=instance_id)
+        compiled = definitions.compiled(session, instance.definition_id)
+
+        def apply(workflow):
+            workflow.cancel()
+            return workflow
+
+        return self._unit_of_work(session, instance, compiled, kind="cancelled", actor=actor,
+                                  payload={"reason": reason}, apply=apply, final_status="cancelled")
+
+    def retry(self, session: Session, instance_id: int, actor: Actor, data: dict | None = None) -> Instance:
+        """Re-run the failed task of an instance in error, optionally with corrected data."""
+        instance = self._instance(session, instance_id)
+        if instance.status != "error" or not instance.error_task_id:
+            raise Conflict(f"instance is {instance.status}, not in error", instance_id=instance_id)
+        if data is not None and not isinstance(data, dict):
+            raise InvalidInput("data must be an object", field="data")
+        compiled = definitions.compiled(session, instance.definition_id)
+        failed = instance.error_task_id
+
+        def apply(workflow):
+            workflow.reset_from_task_id(UUID(failed), data=data)
+            return workflow
+
+        return self._unit_of_work(session, instance, compiled, kind="retried", actor=actor,
+                                  payload={"task_id": failed, "data": data}, task_id=failed,
+                                  apply=apply)
+
+    # -------------------------------------------------------------- queries
+
+    def workflow(self, session: Session, instance: Instance) -> BpmnWorkflow:
+        """The instance's workflow, rebuilt read-only (changes to it are never saved)."""
+        compiled = definitions.compiled(session, instance.definition_id)
+        return serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
+                                  self.script_engine)
+
+    # ------------------------------------------------------------- internals
+
+    def _unit_of_work(self, session, instance, compiled, *, kind, actor, payload, apply,
+                      element=None, task_id=None, at=None, new=False, final_status=None):
+        at = at or clock.now()
+        seq = instance.audit_seq + 1
+        error = error_task = None
+        with clock.pinned(at), determinism.seeded(f"{instance.business_key}:{seq}"), \
+                services.collecting(instance.business_key) as calls:
+            if new:
+                workflow, before = None, projection.Projection({}, {}, {})
+            else:
+                workflow = serialization.load(instance.state, compiled.spec,
+                                              compiled.subprocess_specs, self.script_engine)
+                before = projection.project(workflow)
+            workflow = apply(workflow)
+            try:
+                workflow.do_engine_steps()
+            except WorkflowException as err:
+                error, error_task = _describe(err)
+            after = projection.project(workflow)
+            thrown = workflow.get_events()
+        state = serialization.dump(workflow)
+        instance.state = state
+        instance.updated_at = at
+        instance.error, instance.error_task_id = error, error_task
+        instance.status = final_status or _status(workflow, after, error)
+        if instance.status == "completed":
+            instance.completed_at = at
+        if new:
+            session.add(instance)
+        try:
+            session.flush()
+        except StaleDataError as err:
+            raise Conflict("the instance was changed by someone else; try again",
+                           instance_id=instance.id) from err
+        self._write_projection(session, instance, compiled, before, after, at)
+        intents = calls.intents + [services.Intent(f"message.{e.event_definition.name}",
+                                                   f"{instance.business_key}:msg:{seq}:{n}",
+                                                   {"payload": e.payload}, None)
+                                   for n, e in enumerate(thrown)]
+        services.write_intents(session, instance.id, instance.business_key, intents, at)
+        if error:
+            payload = dict(payload, error=error)
+        event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
+                             state_hash=serialization.state_hash(state), element=element,
+                             task_id=task_id)
+        for hook in self.hooks:
+            hook(session, instance, workflow, event)
+        return instance
+
+    def _write_projection(self, session, instance, compiled, before, after, at):
+        gone = [t for t in before.human if t not in after.human]
+        if gone:
+            session.execute(delete(HumanTask).where(HumanTask.instance_id == instance.id,
+                                                    HumanTask.task_id.in_(gone)))
+        new_tasks = [self._human_task_row(instance, compiled, task, at)
+                     for task_id, task in after.human.items() if task_id not in before.human]
+        if new_tasks:
+            session.execute(insert(HumanTask), new_tasks)
+        old_timers = {(k, v.due_at) for k, v in before.timers.items()}
+        new_timers = {(k, v.due_at) for k, v in after.timers.items()}
+        stale = [k for k, due in old_timers - new_timers]
+        if stale:
+            session.execute(delete(Timer).where(Timer.instance_id == instance.id,
+                                                Timer.task_id.in_(stale)))
+        fresh = [after.timers[k] for k, due in new_timers - old_timers]
+        if fresh:
+            session.execute(insert(Timer), [dict(instance_id=instance.id, task_id=t.task_id,
+                                                 bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
+        gone_subs = [k for k in before.messages if k not in after.messages]
+        for task_id, name in gone_subs:
+            session.execute(delete(MessageSubscription).where(
+                MessageSubscription.instance_id == instance.id,
+                MessageSubscription.task_id == task_id, MessageSubscription.name == name))
+        new_subs = [w for k, w in after.messages.items() if k not in before.messages]
+        if new_subs:
+            session.execute(insert(MessageSubscription), [
+                dict(instance_id=instance.id, name=w.message, correlation=instance.business_key,
+                     task_id=w.task_id, bpmn_id=w.bpmn_id) for w in new_subs])
+
+    def _human_task_row(self, instance, compiled, task, at) -> dict:
+        spec = task.task_spec
+        meta = compiled.tasks.get(spec.bpmn_id)
+        due = at_risk = None
+        sla = meta.sla if meta else None
+        if sla and not sla.startswith("P"):
+            sla = task.data.get(sla)
+        if isinstance(sla, str) and sla.startswith("P"):
+            try:
+                due = self.calendar.add(at, sla)
+                at_risk = self.calendar.at_risk_at(at, due, self.settings.at_risk_fraction)
+            except ValueError:
+                due = None
+        priority = task.data.get("priority", 3)
+        return dict(instance_id=instance.id, task_id=str(task.id), bpmn_id=spec.bpmn_id,
+                    name=spec.bpmn_name, process_key=compiled.process_key,
+                    business_key=instance.business_key, department=spec.lane,
+                    form_key=meta.form if meta else None,
+                    priority=priority if isinstance(priority, int) else 3,
+                    created_at=at, due_at=due, at_risk_at=at_risk)
+
+    def _record(self, session, instance, kind, actor, payload, element=None, task_id=None):
+        """An event that changes no workflow state (claims, suspensions...)."""
+        at = clock.now()
+        instance.updated_at = at
+        event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
+                             state_hash=serialization.state_hash(instance.state), element=element,
+                             task_id=task_id)
+        try:
+            session.flush()
+        except StaleDataError as err:
+            raise Conflict("the instance was changed by someone else; try again",
+                           instance_id=instance.id) from err
+        for hook in self.hooks:
+            hook(session, instance, None, event)
+
+    def _open_task(self, session, task_id: str) -> HumanTask:
+        if not isinstance(task_id, str) or not task_id:
+            raise InvalidInput("task id must be a string", field="task_id")
+        task = session.scalars(select(HumanTask).where(HumanTask.task_id == task_id)).first()
+        if task is not None:
+            return task
+        done = session.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
+                                                        AuditEvent.kind == "task_completed")).first()
+        if done is not None:
+            raise Conflict(f"task was already completed by {done.actor}", task_id=task_id,
+                           instance_id=done.instance_id)
+        raise NotFound(f"task {task_id} does not exist or is not open", task_id=task_id)
+
+    def _check_may_act(self, task: HumanTask, actor: Actor) -> None:
+        if actor.works_in(task.department) or task.claimed_by == actor.name:
+            return
+        raise Forbidden(f"{actor.name} may not act on tasks of {task.department}",
+                        task_id=task.task_id, instance_id=task.instance_id)
+
+    def _supervises(self, actor: Actor, task: HumanTask) -> bool:
+        return actor.role in ("admin", "system") or (actor.role == "supervisor"
+                                                     and actor.works_in(task.department))
+
+    def _instance(self, session, instance_id: int) -> Instance:
+        instance = session.get(Instance, instance_id)
+        if instance is None:
+            raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+        return instance
+
+    def _active_instance(self, session, instance_id: int) -> Instance:
+        instance = self._instance(session, instance_id)
+        if instance.status not in ACTIVE:
+            raise Conflict(f"instance is {instance.status}", instance_id=instance_id)
+        return instance
+
+
+def _send_message(name: str, payload: dict):
+    def apply(workflow):
+        try:
+            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload))
+        except WorkflowException as err:
+            raise Conflict(f"the request is not waiting for '{name}' now") from err
+        return workflow
+    return apply
+
+
+def _status(workflow, after: projection.Projection, error: str | None) -> str:
+    if error:
+        return "error"
+    if workflow.is_completed():
+        return "completed"
+    return "running" if after.human else "waiting"
+
+
+def _describe(err: WorkflowException) -> tuple[str, str | None]:
+    task = getattr(err, "task", None)
+    where = f" in {task.task_spec.bpmn_id}" if task is not None else ""
+    return f"{err}{where}", (str(task.id) if task is not None else None)
