@@ -81,7 +81,7 @@ class Runtime:
         instance = Instance(definition_id=definition.id, process_key=process_key,
                             business_key=business_key, status="running", state="",
                             serializer_version=serialization.SERIALIZER_VERSION,
-                            created_at=at, updated_at=at)
+                            created_at=at, updated_at=at, audit_seq=0, audit_head="")
 
         def apply(_workflow):
             workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs,

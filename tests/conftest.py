@@ -1,0 +1,75 @@
+"""Shared fixtures: a migrated SQLite database per test, a frozen clock, the runtime."""
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from engine import clock, config, db, definitions
+from engine.runtime import Actor, Runtime
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+
+# Monday 2026-11-23 10:00 in Shanghai: inside working hours.
+T0 = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.sqlite"
+    db.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def db_url(template_db, tmp_path) -> str:
+    path = tmp_path / "test.sqlite"
+    shutil.copy(template_db, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def settings(db_url, tmp_path) -> config.Settings:
+    return config.Settings(database_url=db_url, archive_dir=tmp_path / "archive",
+                           script_time_limit=1.0)
+
+
+@pytest.fixture
+def sql_engine(settings):
+    engine = db.make_engine(settings.database_url, durable=False)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(sql_engine):
+    return db.make_session_factory(sql_engine)
+
+
+@pytest.fixture(autouse=True)
+def frozen_clock():
+    clock.freeze(T0)
+    yield T0
+    clock.freeze(None)
+
+
+@pytest.fixture
+def runtime(settings) -> Runtime:
+    return Runtime(settings)
+
+
+@pytest.fixture
+def deploy(sessions):
+    """deploy(folder) -> list of Deployed; each call is one transaction."""
+    def _deploy(folder, actor="owner"):
+        with sessions.begin() as session:
+            return definitions.deploy(session, definitions.Bundle.from_folder(folder), actor)
+    return _deploy
+
+
+@pytest.fixture
+def staff():
+    return {dept: Actor(f"{dept}_1", "staff", dept) for dept in config.DEPARTMENTS}
