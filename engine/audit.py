@@ -19,7 +19,7 @@ GENESIS = "0" * 64
 
 # Kinds of events whose input changes the workflow state; replay re-applies these.
 STATE_CHANGING = frozenset({"started", "task_completed", "message_delivered", "timer_fired",
-                            "cancelled", "retried", "migrated", "task_data_fixed"})
+                            "cancelled", "retried"})
 
 
 def event_hash(*, instance_id: int, seq: int, at: datetime, actor: str | None, kind: str,

@@ -10,19 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from uuid import UUID
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import WorkflowException
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
-from SpiffWorkflow.bpmn.util.event import BpmnEvent
-from SpiffWorkflow.util.task import TaskState
 
 from engine import (audit, clock, config, definitions, determinism, forms, projection,
-                    serialization, services)
+                    serialization, services, steps)
 from engine.calendar import BusinessCalendar
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, ReceivedMessage,
@@ -83,14 +78,7 @@ class Runtime:
                             serializer_version=serialization.SERIALIZER_VERSION,
                             created_at=at, updated_at=at, audit_seq=0, audit_head="")
 
-        def apply(_workflow):
-            workflow = BpmnWorkflow(compiled.spec, compiled.subprocess_specs,
-                                    script_engine=self.script_engine)
-            workflow.task_tree.data.update(data)
-            for task in workflow.get_tasks(state=TaskState.READY):
-                task.data.update(data)
-            return workflow
-
+        apply = steps.start(compiled.spec, compiled.subprocess_specs, self.script_engine, data)
         return self._unit_of_work(session, instance, compiled, at=at, kind="started",
                                   actor=actor, payload={"data": data, "business_key": business_key,
                                                         "definition_id": definition.id},
@@ -150,20 +138,9 @@ class Runtime:
                            instance_id=instance.id, task_id=task_id)
         compiled = definitions.compiled(session, instance.definition_id)
         data = forms.validate(compiled.form_schema(task.bpmn_id), data)
-
-        def apply(workflow):
-            spiff_task = workflow.get_task_from_id(UUID(task_id))
-            # Task.run() does not check the state (G5): a stale submission must not revive or
-            # run a task that is no longer READY.
-            if spiff_task is None or spiff_task.state != TaskState.READY or not spiff_task.task_spec.manual:
-                raise Conflict("task is no longer open", task_id=task_id, instance_id=instance.id)
-            spiff_task.set_data(**data)
-            spiff_task.run()
-            return workflow
-
         return self._unit_of_work(session, instance, compiled, kind="task_completed", actor=actor,
                                   payload={"data": data}, element=task.bpmn_id, task_id=task_id,
-                                  apply=apply)
+                                  apply=steps.complete(task_id, data))
 
     def deliver_message(self, session: Session, name: str, correlation: str, payload: dict,
                         actor: Actor = SYSTEM, message_id: str | None = None) -> list[Instance]:
@@ -191,7 +168,7 @@ class Runtime:
             delivered.append(self._unit_of_work(
                 session, instance, compiled, kind="message_delivered", actor=actor,
                 payload={"name": name, "payload": payload, "message_id": message_id},
-                element=name, apply=_send_message(name, payload)))
+                element=name, apply=steps.message(name, payload)))
         if message_id is not None:
             session.add(ReceivedMessage(message_id=message_id, name=name, instance_ids=instance_ids,
                                         received_at=clock.now()))
@@ -218,14 +195,9 @@ class Runtime:
         compiled = definitions.compiled(session, instance.definition_id)
         due = sorted(session.scalars(select(Timer.bpmn_id).where(Timer.instance_id == instance_id,
                                                                  Timer.due_at < now)))
-
-        def apply(workflow):
-            workflow.refresh_timers()
-            return workflow
-
         return self._unit_of_work(session, instance, compiled, at=now, kind="timer_fired",
                                   actor=SYSTEM, payload={"timers": due},
-                                  element=",".join(due) or None, apply=apply)
+                                  element=",".join(due) or None, apply=steps.timers())
 
     def suspend(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         instance = self._active_instance(session, instance_id)
@@ -247,13 +219,9 @@ class Runtime:
         if instance.status in ("completed", "cancelled"):
             raise Conflict(f"instance is already {instance.status}", instance_id=instance_id)
         compiled = definitions.compiled(session, instance.definition_id)
-
-        def apply(workflow):
-            workflow.cancel()
-            return workflow
-
         return self._unit_of_work(session, instance, compiled, kind="cancelled", actor=actor,
-                                  payload={"reason": reason}, apply=apply, final_status="cancelled")
+                                  payload={"reason": reason}, apply=steps.cancel(),
+                                  final_status="cancelled")
 
     def retry(self, session: Session, instance_id: int, actor: Actor, data: dict | None = None) -> Instance:
         """Re-run the failed task of an instance in error, optionally with corrected data."""
@@ -264,14 +232,9 @@ class Runtime:
             raise InvalidInput("data must be an object", field="data")
         compiled = definitions.compiled(session, instance.definition_id)
         failed = instance.error_task_id
-
-        def apply(workflow):
-            workflow.reset_from_task_id(UUID(failed), data=data)
-            return workflow
-
         return self._unit_of_work(session, instance, compiled, kind="retried", actor=actor,
                                   payload={"task_id": failed, "data": data}, task_id=failed,
-                                  apply=apply)
+                                  apply=steps.retry(failed, data))
 
     # -------------------------------------------------------------- queries
 
@@ -287,7 +250,6 @@ class Runtime:
                       element=None, task_id=None, at=None, new=False, final_status=None):
         at = at or clock.now()
         seq = instance.audit_seq + 1
-        error = error_task = None
         with clock.pinned(at), determinism.seeded(f"{instance.business_key}:{seq}"), \
                 services.collecting(instance.business_key) as calls:
             if new:
@@ -297,10 +259,7 @@ class Runtime:
                                               compiled.subprocess_specs, self.script_engine)
                 before = projection.project(workflow)
             workflow = apply(workflow)
-            try:
-                workflow.do_engine_steps()
-            except WorkflowException as err:
-                error, error_task = _describe(err)
+            error, error_task = steps.advance(workflow)
             after = projection.project(workflow)
             thrown = workflow.get_events()
         state = serialization.dump(workflow)
@@ -434,25 +393,9 @@ class Runtime:
         return instance
 
 
-def _send_message(name: str, payload: dict):
-    def apply(workflow):
-        try:
-            workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload))
-        except WorkflowException as err:
-            raise Conflict(f"the request is not waiting for '{name}' now") from err
-        return workflow
-    return apply
-
-
 def _status(workflow, after: projection.Projection, error: str | None) -> str:
     if error:
         return "error"
     if workflow.is_completed():
         return "completed"
     return "running" if after.human else "waiting"
-
-
-def _describe(err: WorkflowException) -> tuple[str, str | None]:
-    task = getattr(err, "task", None)
-    where = f" in {task.task_spec.bpmn_id}" if task is not None else ""
-    return f"{err}{where}", (str(task.id) if task is not None else None)

@@ -6,7 +6,6 @@ instance row keeps the definition id and SERIALIZER_VERSION next to the JSON.
 """
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import hashlib
 import json
