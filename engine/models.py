@@ -218,6 +218,22 @@ class ServiceRequest(Base):
     csat: Mapped[int | None]
 
 
+class ShopOrder(Base):
+    """Orders known to the platform (synchronised from the shop); requests are filed from them."""
+
+    __tablename__ = "shop_order"
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    customer_id: Mapped[str] = mapped_column(String(100), index=True)
+    category: Mapped[str] = mapped_column(String(30))
+    amount: Mapped[float] = mapped_column(Numeric(12, 2))
+    items: Mapped[list[Any]]
+    address: Mapped[str | None] = mapped_column(String(300))
+    paid_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+    warranty_until: Mapped[datetime | None]
+
+
 class Ledger(Base):
     """The built-in payment adapter's book: refunds and claw-backs, once per idempotency key."""
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-22 19:14:49.768484
+Create Date: 2026-11-22 19:18:31.927978
 """
 from alembic import op
 import sqlalchemy as sa
@@ -135,6 +135,21 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_service_request_opened_at'), ['opened_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_order_id'), ['order_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_service_request_status'), ['status'], unique=False)
+
+    op.create_table('shop_order',
+    sa.Column('order_id', sa.String(length=100), nullable=False),
+    sa.Column('customer_id', sa.String(length=100), nullable=False),
+    sa.Column('category', sa.String(length=30), nullable=False),
+    sa.Column('amount', sa.Numeric(precision=12, scale=2), nullable=False),
+    sa.Column('items', sa.JSON(), nullable=False),
+    sa.Column('address', sa.String(length=300), nullable=True),
+    sa.Column('paid_at', engine.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('warranty_until', engine.models.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('order_id')
+    )
+    with op.batch_alter_table('shop_order', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_shop_order_customer_id'), ['customer_id'], unique=False)
 
     op.create_table('task_comment',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -316,6 +331,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_task_comment_instance_id'))
 
     op.drop_table('task_comment')
+    with op.batch_alter_table('shop_order', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_shop_order_customer_id'))
+
+    op.drop_table('shop_order')
     with op.batch_alter_table('service_request', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_service_request_status'))
         batch_op.drop_index(batch_op.f('ix_service_request_order_id'))

@@ -1,0 +1,224 @@
+"""After-sales requests (售后单): filing them from an order, and keeping them in step with their
+instance.
+
+`file_request()` creates the request row and starts the entry process in the same transaction.
+`sync()` is a runtime hook: after every state change it copies what the business record shows
+(route, priority, outcome, CSAT, first response / resolution / closing times, status) from the
+workflow into the request row.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.errors import InvalidInput, NotFound
+from engine.models import AuditEvent, Outbox, ServiceRequest, ShopOrder
+
+ENTRY_PROCESS = "aftersales_request"
+TYPES = ("return_refund", "exchange", "repair", "complaint")
+CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
+TIERS = ("normal", "vip")
+FIELDS = {"order_id", "customer_id", "type", "category", "amount", "reason", "items",
+          "customer_tier", "damage", "pickup", "in_warranty", "idempotency_key", "address"}
+MAX_AMOUNT = Decimal("1000000")
+
+# Customer-facing names of the notification templates and audit kinds shown on the timeline.
+TIMELINE_KINDS = {"started": "request_received", "message_delivered": "update_received"}
+
+
+def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
+    """Validate `fields`, fill in the order's data, create the request and start its process.
+
+    A repeated `idempotency_key` returns the request it created the first time.
+    Raises InvalidInput naming the field, NotFound for an unknown order.
+    """
+    if not isinstance(fields, dict):
+        raise InvalidInput("the request must be an object", field="body")
+    unknown = sorted(set(fields) - FIELDS)
+    if unknown:
+        raise InvalidInput(f"unknown field '{unknown[0]}'", field=unknown[0])
+    key = fields.get("idempotency_key")
+    if key is not None:
+        _text(fields, "idempotency_key", 200)
+        existing = session.scalars(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
+        if existing is not None:
+            return existing
+    order_id = _text(fields, "order_id", 100)
+    order = session.get(ShopOrder, order_id)
+    customer_id = fields.get("customer_id") or (order.customer_id if order else None)
+    if customer_id is None:
+        raise InvalidInput("customer_id is required when the order is not known", field="customer_id")
+    _text({"customer_id": customer_id}, "customer_id", 100)
+    if actor.role == "customer" and actor.customer_id != customer_id:
+        raise InvalidInput("you can only file requests for your own orders", field="customer_id")
+    if order is not None and order.customer_id != customer_id:
+        raise InvalidInput("the order belongs to another customer", field="order_id")
+    kind = _choice(fields, "type", TYPES)
+    category = _choice({"category": fields.get("category") or (order.category if order else None)},
+                       "category", CATEGORIES)
+    amount = _amount(fields.get("amount", order.amount if order else None))
+    if order is not None and amount > Decimal(str(order.amount)):
+        raise InvalidInput(f"amount {amount} exceeds the order total {order.amount}", field="amount")
+    tier = _choice({"customer_tier": fields.get("customer_tier", "normal")}, "customer_tier", TIERS)
+    reason = fields.get("reason", "")
+    if not isinstance(reason, str) or len(reason) > 2000:
+        raise InvalidInput("reason must be text of at most 2000 characters", field="reason")
+    items = fields.get("items", order.items if order else [])
+    if not isinstance(items, list) or len(items) > 100:
+        raise InvalidInput("items must be a list of at most 100 entries", field="items")
+    flags = {}
+    for name in ("damage", "pickup", "in_warranty"):
+        value = fields.get(name, False)
+        if not isinstance(value, bool):
+            raise InvalidInput(f"{name} must be true or false", field=name)
+        flags[name] = value
+    if order is not None and "in_warranty" not in fields and order.warranty_until is not None:
+        flags["in_warranty"] = order.warranty_until >= clock.now()
+    address = fields.get("address", order.address if order else None)
+
+    now = clock.now()
+    number = _next_number(session, now)
+    request = ServiceRequest(number=number, order_id=order_id, customer_id=customer_id,
+                             customer_tier=tier, type=kind, category=category, amount=amount,
+                             reason=reason, items=items, status="open", opened_at=now,
+                             idempotency_key=key, priority=3)
+    session.add(request)
+    session.flush()
+    data = {"request_no": number, "order_id": order_id, "customer_id": customer_id,
+            "customer_tier": tier, "type": kind, "category": category, "amount": float(amount),
+            "reason": reason, "items": items, "address": address, **flags}
+    instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number)
+    request.instance_id = instance.id
+    session.flush()
+    return request
+
+
+def get(session: Session, number_or_id) -> ServiceRequest:
+    query = select(ServiceRequest)
+    if isinstance(number_or_id, int) or str(number_or_id).isdigit():
+        query = query.where(ServiceRequest.id == int(number_or_id))
+    else:
+        query = query.where(ServiceRequest.number == str(number_or_id))
+    request = session.scalars(query).first()
+    if request is None:
+        raise NotFound(f"request {number_or_id} does not exist", field="id")
+    return request
+
+
+def timeline(session: Session, request: ServiceRequest, *, internal: bool = False) -> list[dict]:
+    """The request's progress as the customer may see it (internal=True adds staff detail)."""
+    entries = [{"at": request.opened_at.isoformat(), "event": "request_received"}]
+    if request.instance_id is not None:
+        for row in session.scalars(select(Outbox).where(Outbox.instance_id == request.instance_id,
+                                                        Outbox.operation == "notify.customer")
+                                   .order_by(Outbox.id)):
+            entries.append({"at": row.created_at.isoformat(), "event": row.payload.get("template"),
+                            "details": {k: v for k, v in row.payload.items()
+                                        if k not in ("template", "request_no")}})
+        if internal:
+            for event in session.scalars(select(AuditEvent).where(
+                    AuditEvent.instance_id == request.instance_id).order_by(AuditEvent.seq)):
+                entries.append({"at": event.at.isoformat(), "event": event.kind,
+                                "element": event.element, "actor": event.actor})
+    for name in ("first_response_at", "resolved_at", "closed_at"):
+        value = getattr(request, name)
+        if value is not None:
+            entries.append({"at": value.isoformat(), "event": name.removesuffix("_at")})
+    entries.sort(key=lambda e: e["at"])
+    return entries
+
+
+def sync(session: Session, instance, workflow, event: dict) -> None:
+    """Runtime hook: bring the request row in line with its instance after a state change."""
+    if workflow is None and event["kind"] not in ("suspended", "resumed"):
+        return
+    at = event["at"]
+    values: dict = {}
+    if workflow is not None:
+        data = current_data(workflow)
+        if isinstance(data.get("route"), str):
+            values["route"] = data["route"]
+        if isinstance(data.get("priority"), int):
+            values["priority"] = data["priority"]
+        outcome = data.get("outcome")
+        if isinstance(outcome, str):
+            values["outcome"] = outcome
+            values["resolved_at"] = func.coalesce(ServiceRequest.resolved_at, at)
+        csat = _csat(data)
+        if csat is not None:
+            values["csat"] = csat
+    if event["kind"] == "task_completed" and event["actor"] != "system":
+        values["first_response_at"] = func.coalesce(ServiceRequest.first_response_at, at)
+    values["status"] = _request_status(instance.status, values.get("outcome"))
+    if instance.status in ("completed", "cancelled"):
+        values["closed_at"] = func.coalesce(ServiceRequest.closed_at, at)
+    session.execute(update(ServiceRequest).where(ServiceRequest.number == instance.business_key)
+                    .values(**values).execution_options(synchronize_session=False))
+
+
+def current_data(workflow) -> dict:
+    """The data of the most recent task, across the workflow and its call activities."""
+    candidates = [workflow.last_task] + [sp.last_task for sp in workflow.subprocesses.values()]
+    candidates = [t for t in candidates if t is not None]
+    if not candidates:
+        return {}
+    newest = max(candidates, key=lambda t: t.last_state_change)
+    merged = dict(workflow.last_task.data) if workflow.last_task is not None else {}
+    merged.update(newest.data)
+    return merged
+
+
+def _request_status(instance_status: str, outcome) -> str:
+    return {"completed": "closed", "cancelled": "cancelled", "error": "error",
+            "suspended": "on_hold"}.get(instance_status, "resolved" if outcome else "in_progress")
+
+
+def _csat(data: dict) -> int | None:
+    value = data.get("csat")
+    if isinstance(value, dict):
+        value = value.get("score")
+    if isinstance(value, int) and 1 <= value <= 5:
+        return value
+    return None
+
+
+def _next_number(session: Session, now: datetime) -> str:
+    prefix = f"AS-{now:%Y%m%d}-"
+    last = session.scalar(select(func.max(ServiceRequest.number)).where(ServiceRequest.number.like(prefix + "%")))
+    n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    return f"{prefix}{n:04d}"
+
+
+def _text(fields: dict, name: str, max_len: int) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{name} is required and must be text", field=name)
+    if len(value) > max_len or not re.fullmatch(r"[\w\-.:@/ ]+", value):
+        raise InvalidInput(f"{name} must be at most {max_len} letters, digits or -_.:@/", field=name)
+    return value
+
+
+def _choice(fields: dict, name: str, allowed) -> str:
+    value = fields.get(name)
+    if value not in allowed:
+        raise InvalidInput(f"{name} must be one of {', '.join(allowed)}", field=name)
+    return value
+
+
+def _amount(value) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidInput("amount must be a number", field="amount")
+    try:
+        amount = Decimal(str(value)).quantize(Decimal("0.01"))
+    except InvalidOperation:
+        raise InvalidInput("amount must be a number", field="amount") from None
+    if amount < 0 or amount > MAX_AMOUNT:
+        raise InvalidInput(f"amount must be between 0 and {MAX_AMOUNT}", field="amount")
+    return amount
+
+
