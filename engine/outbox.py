@@ -76,13 +76,18 @@ def _notify(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None
     return {"delivered": True}, None
 
 
+# Tests put failing adapters here to simulate outages of the other side.
+_ADAPTERS_OVERRIDE: dict = {}
+
+
 def adapters(settings) -> dict:
     if settings.payment_adapter == "http":
         refund, clawback = _http_payment("refund", "refund_result"), _http_payment("clawback", "clawback_result")
     else:
         refund, clawback = _ledger("refund", "refund_result"), _ledger("clawback", "clawback_result")
     return {"payment.refund": refund, "payment.clawback": clawback,
-            "courier.book_pickup": _book_pickup, "shipping.ship": _ship, "notify.customer": _notify}
+            "courier.book_pickup": _book_pickup, "shipping.ship": _ship,
+            "notify.customer": _notify, "notify.staff": _notify, **_ADAPTERS_OVERRIDE}
 
 
 def due_ids(session: Session, now: datetime, limit: int = 50) -> list[int]:

@@ -61,6 +61,8 @@ class Runtime:
                                                   service_handler=services.handle_service_call)
         # Called after every state change as hook(session, instance, workflow, event_row).
         self.hooks = list(hooks)
+        # Called with the due time of every new timer row (the scheduler re-arms its wake-up).
+        self.timer_listeners: list = []
 
     # ----------------------------------------------------------------- verbs
 
@@ -310,6 +312,8 @@ class Runtime:
         if fresh:
             session.execute(insert(Timer), [dict(instance_id=instance.id, task_id=t.task_id,
                                                  bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
+            for listener in self.timer_listeners:
+                listener(min(t.due_at for t in fresh))
         gone_subs = [k for k in before.messages if k not in after.messages]
         for task_id, name in gone_subs:
             session.execute(delete(MessageSubscription).where(
@@ -342,8 +346,14 @@ class Runtime:
                     priority=priority if isinstance(priority, int) else 3,
                     created_at=at, due_at=due, at_risk_at=at_risk)
 
+    def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
+               element: str | None = None, task_id: str | None = None) -> Instance:
+        """Record an event that changes no workflow state (SLA warnings, comments...)."""
+        instance = self._instance(session, instance_id)
+        self._record(session, instance, kind, actor, payload, element, task_id)
+        return instance
+
     def _record(self, session, instance, kind, actor, payload, element=None, task_id=None):
-        """An event that changes no workflow state (claims, suspensions...)."""
         at = clock.now()
         instance.updated_at = at
         event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,

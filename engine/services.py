@@ -22,7 +22,7 @@ from engine.models import Outbox
 _current: contextvars.ContextVar["ServiceCalls | None"] = contextvars.ContextVar("service_calls", default=None)
 
 KNOWN_OPERATIONS = frozenset({"payment.refund", "payment.clawback", "courier.book_pickup",
-                              "shipping.ship", "notify.customer"})
+                              "shipping.ship", "notify.customer", "notify.staff"})
 
 
 @dataclass

@@ -1,0 +1,79 @@
+"""Background work with APScheduler: timers, the outbox, SLA checks and surge alerts.
+
+The jobs are the plain functions of engine/timers.py, engine/outbox.py, engine/sla.py and
+engine/surge.py; this module only decides when they run. Timers are not polled on a fixed
+period: one date job is armed for the earliest due time and re-armed whenever a nearer timer is
+created in this process; a slow safety poll catches timers created by other processes. Several
+scheduler processes may share one PostgreSQL database (claims use SKIP LOCKED).
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from engine import clock, outbox, sla, surge, timers
+
+log = logging.getLogger(__name__)
+
+# The engine fires a timer only once `due < now` (strictly); wake a hair after the due time.
+WAKE_MARGIN = timedelta(milliseconds=20)
+SAFETY_POLL_SECONDS = 15
+
+
+class PlatformScheduler:
+    def __init__(self, sessions, runtime, worker: str | None = None):
+        self.sessions = sessions
+        self.runtime = runtime
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.scheduler = BackgroundScheduler(timezone="UTC")
+        self._armed: datetime | None = None
+        self._lock = threading.Lock()
+        runtime.timer_listeners.append(self.wake_at)
+
+    def start(self) -> None:
+        s = self.scheduler
+        s.add_job(self.run_timers, "interval", seconds=SAFETY_POLL_SECONDS, id="timers-poll",
+                  next_run_time=clock.now(), max_instances=1, coalesce=True)
+        s.add_job(self.run_outbox, "interval", seconds=2, id="outbox", max_instances=1, coalesce=True)
+        s.add_job(self.run_sla, "interval", seconds=60, id="sla", max_instances=1, coalesce=True)
+        s.add_job(self.run_surge, "interval", seconds=60, id="surge", max_instances=1, coalesce=True)
+        s.start()
+        log.info("scheduler %s started", self.worker)
+
+    def shutdown(self) -> None:
+        self.scheduler.shutdown(wait=False)
+
+    def wake_at(self, due: datetime) -> None:
+        """Make sure the timer job runs right after `due` (keeps the earliest wake-up)."""
+        with self._lock:
+            if self._armed is not None and self._armed <= due:
+                return
+            self._armed = due
+        if self.scheduler.running:
+            self.scheduler.add_job(self.run_timers, "date", run_date=due + WAKE_MARGIN,
+                                   id="timers-wake", replace_existing=True, misfire_grace_time=None)
+
+    def run_timers(self) -> int:
+        with self._lock:
+            self._armed = None
+        fired = timers.run_due(self.sessions, self.runtime, worker=self.worker)
+        with self.sessions() as session:
+            due = timers.next_due(session)
+        if due is not None:
+            self.wake_at(due)
+        return fired
+
+    def run_outbox(self) -> dict:
+        return outbox.dispatch_due(self.sessions, self.runtime)
+
+    def run_sla(self) -> dict:
+        return sla.check(self.sessions, self.runtime, clock.now())
+
+    def run_surge(self) -> list[str]:
+        with self.sessions.begin() as session:
+            return surge.check(session, self.runtime, clock.now())

@@ -1,0 +1,65 @@
+"""Firing due timers, safely from several processes at once.
+
+Due timer rows are claimed in small batches (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write
+lock on SQLite) with a lease, then each instance is fired through `Runtime.fire_timers` in its
+own transaction. The instance's optimistic version check makes a double fire impossible even if
+two workers got the same instance; the lease only keeps them from wasting work.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from engine import clock
+from engine.errors import Conflict, NotFound
+from engine.models import Instance, Timer
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+
+
+def claim_due(session: Session, now: datetime, worker: str, limit: int = 100) -> list[int]:
+    """Claim up to `limit` due timers not claimed by a live lease; returns their instance ids."""
+    query = (select(Timer.id, Timer.instance_id)
+             .join(Instance, Instance.id == Timer.instance_id)
+             .where(Timer.due_at < now, Instance.status.in_(("running", "waiting")),
+                    or_(Timer.claimed_at.is_(None), Timer.claimed_at < now - LEASE))
+             .order_by(Timer.due_at).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True, of=Timer)
+    rows = session.execute(query).all()
+    if not rows:
+        return []
+    session.execute(update(Timer).where(Timer.id.in_([r.id for r in rows]))
+                    .values(claimed_at=now, claimed_by=worker))
+    return list(dict.fromkeys(r.instance_id for r in rows))
+
+
+def run_due(sessions, runtime, now: datetime | None = None, worker: str = "worker",
+            batch: int = 100) -> int:
+    """Fire every due timer, one instance per transaction; returns the instances fired."""
+    fired = 0
+    while True:
+        current = now or clock.now()
+        with sessions.begin() as session:
+            instance_ids = claim_due(session, current, worker, batch)
+        for instance_id in instance_ids:
+            try:
+                with sessions.begin() as session:
+                    runtime.fire_timers(session, instance_id, current)
+                fired += 1
+            except (Conflict, NotFound) as err:      # another worker or a verb got there first
+                log.info("timer of instance %s skipped: %s", instance_id, err)
+        if len(instance_ids) < batch:
+            return fired
+
+
+def next_due(session: Session) -> datetime | None:
+    """The earliest due time of any waiting timer of an active instance."""
+    return session.scalar(select(Timer.due_at).join(Instance, Instance.id == Timer.instance_id)
+                          .where(Instance.status.in_(("running", "waiting")))
+                          .order_by(Timer.due_at).limit(1))
