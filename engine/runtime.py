@@ -273,11 +273,7 @@ class Runtime:
             instance.completed_at = at
         if new:
             session.add(instance)
-        try:
-            session.flush()
-        except StaleDataError as err:
-            raise Conflict("the instance was changed by someone else; try again",
-                           instance_id=instance.id) from err
+        _flush_or_conflict(session, instance)
         self._write_projection(session, instance, compiled, before, after, at)
         intents = calls.intents + [services.Intent(f"message.{e.event_definition.name}",
                                                    f"{instance.business_key}:msg:{seq}:{n}",
@@ -359,11 +355,7 @@ class Runtime:
         event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
                              state_hash=serialization.state_hash(instance.state), element=element,
                              task_id=task_id)
-        try:
-            session.flush()
-        except StaleDataError as err:
-            raise Conflict("the instance was changed by someone else; try again",
-                           instance_id=instance.id) from err
+        _flush_or_conflict(session, instance)
         for hook in self.hooks:
             hook(session, instance, None, event)
 
@@ -401,6 +393,16 @@ class Runtime:
         if instance.status not in ACTIVE:
             raise Conflict(f"instance is {instance.status}", instance_id=instance_id)
         return instance
+
+
+def _flush_or_conflict(session: Session, instance: Instance) -> None:
+    """Flush; a lost optimistic-version race becomes Conflict (never a silent overwrite)."""
+    instance_id = instance.id      # read before the flush: a failed flush expires the row
+    try:
+        session.flush()
+    except StaleDataError as err:
+        raise Conflict("the request was changed by someone else at the same time; reload and try again",
+                       instance_id=instance_id) from err
 
 
 def _status(workflow, after: projection.Projection, error: str | None) -> str:

@@ -73,3 +73,35 @@ def deploy(sessions):
 @pytest.fixture
 def staff():
     return {dept: Actor(f"{dept}_1", "staff", dept) for dept in config.DEPARTMENTS}
+
+
+@pytest.fixture
+def pg_url():
+    """A fresh, migrated PostgreSQL database (needs AFTERSALES_TEST_PG_URL; .ci/run sets it)."""
+    import os
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    base = os.environ.get("AFTERSALES_TEST_PG_URL")
+    if not base:
+        pytest.skip("AFTERSALES_TEST_PG_URL is not set")
+    name = f"aftersales_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    db.upgrade(url)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    admin.dispose()
+
+
+@pytest.fixture
+def pg_sessions(pg_url):
+    engine = db.make_engine(pg_url, pool_size=10)
+    yield db.make_session_factory(engine)
+    engine.dispose()
