@@ -1,0 +1,41 @@
+"""Several scheduler processes on one PostgreSQL database: every timer fires exactly once."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from engine import clock, definitions
+from engine.models import AuditEvent, Instance, Timer
+from engine.runtime import SYSTEM
+from tests.conftest import DATA, ROOT
+
+INSTANCES = 300
+
+
+def test_three_scheduler_processes_fire_each_timer_once(pg_url, pg_sessions, runtime):
+    with pg_sessions.begin() as session:
+        definitions.deploy(session, definitions.Bundle.from_folder(DATA / "simple"), "owner")
+    with pg_sessions.begin() as session:
+        for n in range(INSTANCES):
+            runtime.start(session, "simple", {"request_no": f"T-{n}", "amount": 1.0}, SYSTEM)
+    now = (clock.now() + timedelta(days=2)).isoformat()
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.engine.timer_worker", pg_url, now, f"w{i}"],
+                                cwd=ROOT, stdout=subprocess.PIPE, text=True) for i in range(3)]
+    fired = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=300)
+        assert worker.returncode == 0
+        fired.append(int(out.strip()))
+    assert sum(fired) == INSTANCES, fired
+    with pg_sessions() as session:
+        per_instance = session.execute(
+            select(AuditEvent.instance_id, func.count()).where(AuditEvent.kind == "timer_fired")
+            .group_by(AuditEvent.instance_id)).all()
+        assert len(per_instance) == INSTANCES
+        assert {n for _, n in per_instance} == {1}
+        assert session.scalar(select(func.count()).select_from(Timer)) == 0
+        assert session.scalar(select(func.count()).select_from(Instance)
+                              .where(Instance.status == "completed")) == INSTANCES
