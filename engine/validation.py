@@ -1,0 +1,151 @@
+"""Validation of an uploaded bundle (BPMN and DMN files plus JSON Schema forms).
+
+This module owns the answer to "may this upload be deployed?": `validate_bundle`
+reports every problem at once, as `Problem`s naming the file, line and element
+id, and never raises. It runs, in order:
+
+1. the hardened parse of each file (`engine.xmlsafe`), then recognises BPMN
+   and DMN files by their root namespace, whatever prefix they use;
+2. XSD validation against the schemas shipped with SpiffWorkflow;
+3. our own structural checks, which catch what SpiffWorkflow reports badly or
+   not at all: references and gateways (`validation_bpmn`), Python syntax of
+   conditions, scripts and timers (`validation_expressions`), lanes, forms and
+   SLAs of user tasks (`validation_tasks`), DMN tables (`validation_dmn`);
+4. only when all of that passes, a full load with SpiffWorkflow's own parser
+   (`validation_spiff`), so its messages never hide ours.
+
+Vendor extensions (Camunda, Signavio, bpmn.io) are ignored; constructs
+SpiffWorkflow cannot run are reported as 'unsupported: ...'. Processes marked
+isExecutable="false" (other parties' pools) are allowed and not checked.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from lxml import etree
+
+from .config import DEPARTMENTS
+from .validation_bpmn import check_bpmn_document
+from .validation_dmn import check_dmn_document
+from .validation_expressions import check_expressions
+from .validation_model import (
+    BPMN_NS, DMN_LATER_NS, DMN_SUPPORTED_NS, Bundle, Document, Problem, is_executable,
+)
+from .validation_spiff import library_problems, xsd_problems
+from .validation_tasks import FormChecker, check_user_tasks
+from .xmlsafe import XmlRefused, parse_xml
+
+__all__ = ["DEPARTMENTS", "Problem", "validate_bundle", "executable_process_ids"]
+
+DMN_SUFFIX = ".dmn"
+
+
+def validate_bundle(files: dict[str, bytes], forms: dict[str, bytes],
+                    departments: Iterable[str] = DEPARTMENTS,
+                    known_processes: Iterable[str] = ()) -> list[Problem]:
+    """Every problem of an upload, sorted by file and line; [] means it may be deployed.
+
+    `files` maps file names to BPMN or DMN bytes, `forms` maps names of files in
+    the upload's forms/ folder to JSON bytes. `known_processes` are process ids
+    already deployed, which call activities may call. Never raises: an
+    unexpected error in a check or in the library becomes a Problem.
+    """
+    try:
+        return _validate(files, forms, departments, known_processes)
+    except Exception as exc:  # bad arguments; each check is guarded on its own
+        return [Problem("", None, None, f"internal error while validating: "
+                                        f"{type(exc).__name__}: {exc}")]
+
+
+def _validate(files, forms, departments, known_processes) -> list[Problem]:
+    problems: list[Problem] = []
+    documents = []
+    for filename, data in files.items():
+        document = _guarded(problems, filename, _load, filename, data)
+        if isinstance(document, Document):
+            documents.append(document)
+        elif isinstance(document, Problem):
+            problems.append(document)
+    bundle = Bundle(documents, dict(forms or {}), frozenset(departments),
+                    frozenset(known_processes))
+    problems += _guarded(problems, "", bundle.index) or []
+    forms_checker = FormChecker(bundle.forms)
+    for document in documents:
+        problems += _guarded(problems, document.filename, xsd_problems, document) or []
+        problems += _check_document(problems, document, bundle, forms_checker)
+    problems += _check_something_runs(bundle)
+    if not problems:
+        problems += _guarded(problems, "", library_problems, bundle) or []
+    return sorted(set(problems), key=_order)
+
+
+def executable_process_ids(files: dict[str, bytes]) -> list[str]:
+    """Ids of the processes SpiffWorkflow would run, in file order; unreadable files are skipped."""
+    ids = []
+    for filename, data in files.items():
+        try:
+            tree = parse_xml(data, filename)
+        except XmlRefused:
+            continue
+        for process in tree.getroot().iter(f"{{{BPMN_NS}}}process"):
+            if is_executable(process) and process.get("id"):
+                ids.append(process.get("id"))
+    return ids
+
+
+def _load(filename: str, data: bytes) -> Document | Problem:
+    try:
+        tree = parse_xml(data, filename)
+    except XmlRefused as refused:
+        return Problem(filename, refused.line, None, refused.message)
+    root = tree.getroot()
+    namespace = etree.QName(root).namespace
+    if namespace == BPMN_NS and etree.QName(root).localname == "definitions":
+        kind = "bpmn"
+    elif namespace in DMN_SUPPORTED_NS + DMN_LATER_NS:
+        kind = "dmn"
+    else:
+        return Problem(filename, root.sourceline, root.get("id"),
+                       f"not a BPMN 2.0 or DMN file: root element is {root.tag!r}")
+    # Deployment picks the loader by file name, so the name must tell the truth.
+    if (kind == "dmn") != filename.lower().endswith(DMN_SUFFIX):
+        expected = "*.dmn" if kind == "dmn" else "*.bpmn"
+        return Problem(filename, root.sourceline, root.get("id"),
+                       f"file holds {kind.upper()} but its name does not say so; "
+                       f"name it {expected}")
+    return Document(filename, tree, kind)
+
+
+def _check_document(problems: list[Problem], doc: Document, bundle: Bundle,
+                    forms: FormChecker) -> list[Problem]:
+    if doc.kind == "dmn":
+        return _guarded(problems, doc.filename, check_dmn_document, doc) or []
+    found = []
+    for check, args in ((check_bpmn_document, (doc, bundle)), (check_expressions, (doc,)),
+                        (check_user_tasks, (doc, bundle, forms))):
+        found += _guarded(problems, doc.filename, check, *args) or []
+    return found
+
+
+def _check_something_runs(bundle: Bundle) -> list[Problem]:
+    bpmn_documents = bundle.bpmn_documents()
+    if not bpmn_documents or any(True for _ in bundle.executable_processes()):
+        return []
+    first = bpmn_documents[0]
+    return [Problem(first.filename, None, None, 'no executable process in the upload: mark the '
+                                                'process to run with isExecutable="true"')]
+
+
+def _guarded(problems: list[Problem], filename: str, check: Callable, *args):
+    """Run one check; an unexpected exception becomes a Problem instead of a crash."""
+    try:
+        return check(*args)
+    except Exception as exc:  # the contract: validation reports, it never raises
+        problems.append(Problem(filename, None, None, f"internal error while checking "
+                                                      f"({check.__name__}): "
+                                                      f"{type(exc).__name__}: {exc}"))
+        return None
+
+
+def _order(problem: Problem):
+    return (problem.file, problem.line or 0, problem.element_id or "", problem.message)

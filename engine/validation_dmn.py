@@ -1,0 +1,146 @@
+"""Checks of DMN files: what SpiffWorkflow's DMN reader needs, and obvious table mistakes.
+
+Kept modest on purpose. Per DMN file it checks:
+
+* the DMN version: 1.1 to 1.3 are read (SpiffWorkflow ships their XSDs);
+  later versions are reported as unsupported;
+* the DMN namespace is the default one or bound to the prefix `dmn` (Spiff's
+  reader looks elements up through that prefix);
+* exactly one decision per file, holding a decision table (Spiff reads one
+  decision per file and only decision tables);
+* every decision, table, input, output, rule and entry has an id, and no XML
+  comment sits where Spiff's reader would trip over it;
+* the hit policy is one Spiff evaluates correctly (UNIQUE, FIRST, ANY,
+  COLLECT without aggregation);
+* tables have rules, each rule has one entry per input and per output, and
+  output entries are valid Python;
+* for hit policy UNIQUE (the default), rules that obviously overlap: two rules
+  with the same input entries (after trimming, '-' and empty both meaning
+  "any"), or a catch-all rule (every input '-' or empty) next to other rules.
+  Overlaps hidden behind different but intersecting conditions (`> 5` and
+  `< 10`) are not detected.
+"""
+from __future__ import annotations
+
+from lxml import etree
+
+from .validation_expressions import syntax_error
+from .validation_model import DMN_LATER_NS, Document, Problem, dmn_children, local_name
+
+NEEDS_ID = ("decision", "decisionTable", "input", "output", "rule", "inputEntry", "outputEntry")
+UNSUPPORTED_HIT_POLICIES = ("PRIORITY", "OUTPUT ORDER", "RULE ORDER")
+
+
+def check_dmn_document(doc: Document) -> list[Problem]:
+    """Every problem of one DMN file (see the module docstring)."""
+    root = doc.root
+    namespace = etree.QName(root).namespace
+    if namespace in DMN_LATER_NS:
+        return [doc.problem(root, f"unsupported: DMN version {namespace}; SpiffWorkflow reads "
+                                  "DMN 1.1 to 1.3 (save as DMN 1.3)", line=root.sourceline)]
+    problems = []
+    if root.nsmap.get(None) != namespace and root.nsmap.get("dmn") != namespace:
+        problems.append(doc.problem(root, "DMN elements must use the default namespace or the "
+                                          "prefix 'dmn:'; SpiffWorkflow finds them by that prefix",
+                                    line=root.sourceline))
+    problems += _check_ids_and_comments(doc)
+    decisions = dmn_children(root, "decision")
+    if not decisions:
+        problems.append(doc.problem(root, "DMN file has no decision", line=root.sourceline))
+    for extra in decisions[1:]:
+        problems.append(doc.problem(extra, "unsupported: several decisions in one DMN file; "
+                                           "SpiffWorkflow reads one decision per file"))
+    for decision in decisions:
+        tables = dmn_children(decision, "decisionTable")
+        if not tables:
+            problems.append(doc.problem(decision, "unsupported: decision without a decision "
+                                                  "table; SpiffWorkflow runs decision tables only"))
+        for table in tables:
+            problems += _check_table(doc, table)
+    return problems
+
+
+def _check_ids_and_comments(doc: Document) -> list[Problem]:
+    problems = []
+    for element in doc.root.iter():
+        if not isinstance(element.tag, str):
+            parent = element.getparent()
+            if parent is not None and local_name(parent) in ("decisionTable", "rule"):
+                problems.append(doc.problem(parent, "remove the XML comment inside this "
+                                                    f"{local_name(parent)}: SpiffWorkflow's DMN "
+                                                    "reader fails on it",
+                                            line=element.sourceline))
+        elif local_name(element) in NEEDS_ID and not element.get("id"):
+            problems.append(doc.problem(element, f"DMN {local_name(element)} has no id"))
+    return problems
+
+
+def _check_table(doc: Document, table) -> list[Problem]:
+    problems = []
+    policy = (table.get("hitPolicy") or "UNIQUE").upper()
+    if policy in UNSUPPORTED_HIT_POLICIES:
+        problems.append(doc.problem(table, f"unsupported: hit policy {policy}; SpiffWorkflow "
+                                           "evaluates UNIQUE, FIRST, ANY and COLLECT"))
+    if table.get("aggregation"):
+        problems.append(doc.problem(table, f"unsupported: COLLECT aggregation "
+                                           f"{table.get('aggregation')}; SpiffWorkflow ignores it"))
+    for child in table:
+        if isinstance(child.tag, str) and local_name(child) not in ("input", "output", "rule"):
+            problems.append(doc.problem(table, f"unsupported: <{local_name(child)}> in a decision "
+                                               "table; SpiffWorkflow reads only input, output "
+                                               "and rule", line=child.sourceline))
+    inputs, outputs = dmn_children(table, "input"), dmn_children(table, "output")
+    rules = dmn_children(table, "rule")
+    if not rules:
+        problems.append(doc.problem(table, "decision table has no rules"))
+    for rule in rules:
+        problems += _check_rule(doc, rule, len(inputs), len(outputs))
+    if policy == "UNIQUE":
+        problems += _check_overlaps(doc, rules)
+    return problems
+
+
+def _check_rule(doc: Document, rule, n_inputs: int, n_outputs: int) -> list[Problem]:
+    problems = []
+    entries = dmn_children(rule, "inputEntry")
+    if len(entries) != n_inputs:
+        problems.append(doc.problem(rule, f"rule has {len(entries)} input entries but the table "
+                                          f"has {n_inputs} inputs"))
+    results = dmn_children(rule, "outputEntry")
+    if len(results) != n_outputs:
+        problems.append(doc.problem(rule, f"rule has {len(results)} output entries but the table "
+                                          f"has {n_outputs} outputs"))
+    for entry in results:
+        text = _entry_text(entry)
+        error = syntax_error(text, "exec") if text else None
+        if error is not None:
+            problems.append(doc.problem(rule, f"output entry {text!r} is not a valid Python "
+                                              f"expression: {error.msg}", line=entry.sourceline))
+    return problems
+
+
+def _entry_text(entry) -> str:
+    texts = dmn_children(entry, "text")
+    return (texts[0].text or "") if texts else ""
+
+
+def _any(text: str) -> str | None:
+    text = text.strip()
+    return None if text in ("", "-") else text
+
+
+def _check_overlaps(doc: Document, rules: list) -> list[Problem]:
+    problems, seen = [], {}
+    keys = [tuple(_any(_entry_text(e)) for e in dmn_children(rule, "inputEntry"))
+            for rule in rules]
+    for rule, key in zip(rules, keys):
+        if key in seen:
+            problems.append(doc.problem(rule, f"rule overlaps rule {seen[key]!r}: same input "
+                                              "entries, and hit policy UNIQUE allows one match"))
+            continue
+        seen[key] = rule.get("id")
+        if len(rules) > 1 and all(value is None for value in key):
+            problems.append(doc.problem(rule, "rule matches every input ('-' everywhere) and so "
+                                              "overlaps the other rules under hit policy UNIQUE; "
+                                              "use hit policy FIRST or narrow the rule"))
+    return problems

@@ -1,0 +1,166 @@
+"""The vocabulary shared by the bundle validators: problems, documents, the bundle.
+
+`Problem` is what every check returns. `Document` is one parsed upload file;
+`Bundle` is everything a check may look across files for (process ids,
+decision ids, forms, departments). The checks themselves live in
+`validation_bpmn`, `validation_expressions`, `validation_tasks`,
+`validation_dmn` and `validation_spiff`; `validation.validate_bundle` runs them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from lxml import etree
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
+# DMN versions SpiffWorkflow 3.2 ships an XSD for, and later ones we recognise.
+DMN_SUPPORTED_NS = (
+    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
+    "http://www.omg.org/spec/DMN/20180521/MODEL/",
+    "https://www.omg.org/spec/DMN/20191111/MODEL/",
+)
+DMN_LATER_NS = (
+    "https://www.omg.org/spec/DMN/20211108/MODEL/",
+    "https://www.omg.org/spec/DMN/20230324/MODEL/",
+)
+
+#: BPMN containers whose direct children are one scope of sequence flows.
+CONTAINERS = ("process", "subProcess", "transaction", "adHocSubProcess")
+
+
+def bpmn(local: str) -> str:
+    """The Clark-notation tag of a BPMN element, whatever prefix the file uses."""
+    return f"{{{BPMN_NS}}}{local}"
+
+
+def spiff(local: str) -> str:
+    return f"{{{SPIFF_NS}}}{local}"
+
+
+def local_name(element) -> str:
+    tag = element.tag
+    if not isinstance(tag, str):  # comments and processing instructions
+        return ""
+    return etree.QName(tag).localname
+
+
+def is_bpmn(element, *locals_: str) -> bool:
+    tag = element.tag
+    return (isinstance(tag, str) and tag.startswith(f"{{{BPMN_NS}}}")
+            and (not locals_ or tag[len(BPMN_NS) + 2:] in locals_))
+
+
+def dmn_children(element, local: str) -> list:
+    """Direct DMN children of `element` named `local`, in the element's own namespace."""
+    namespace = etree.QName(element).namespace
+    return list(element.iterchildren(f"{{{namespace}}}{local}"))
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in an upload; `line` and `element_id` are None when unknown."""
+
+    file: str
+    line: int | None
+    element_id: str | None
+    message: str
+
+    def as_dict(self) -> dict:
+        """The JSON shape of a problem, as the API and the CLI report it."""
+        return {"file": self.file, "line": self.line, "element_id": self.element_id,
+                "message": self.message}
+
+    def __str__(self) -> str:
+        where = self.file if self.line is None else f"{self.file}:{self.line}"
+        element = f" [{self.element_id}]" if self.element_id else ""
+        return f"{where}:{element} {self.message}"
+
+
+@dataclass
+class Document:
+    """One parsed upload file; `kind` is "bpmn" or "dmn"."""
+
+    filename: str
+    tree: etree._ElementTree
+    kind: str
+    _ids: dict | None = field(default=None, repr=False)
+
+    @property
+    def root(self) -> etree._Element:
+        return self.tree.getroot()
+
+    def problem(self, element, message: str, line: int | None = None) -> Problem:
+        """A Problem located at `element` (its id and line), or at the file when None."""
+        if element is None:
+            return Problem(self.filename, line, None, message)
+        element_id = element.get("id") if isinstance(element.tag, str) else None
+        return Problem(self.filename, line or element.sourceline, element_id, message)
+
+    def ids(self) -> dict[str, etree._Element]:
+        """Every element of the file that has an id, by id (the first one wins)."""
+        if self._ids is None:
+            self._ids = {}
+            for element in self.root.iter():
+                element_id = element.get("id") if isinstance(element.tag, str) else None
+                if element_id is not None:
+                    self._ids.setdefault(element_id, element)
+        return self._ids
+
+    def processes(self) -> Iterator[etree._Element]:
+        yield from self.root.iter(bpmn("process"))
+
+
+def is_executable(process) -> bool:
+    # SpiffWorkflow runs a process unless isExecutable is anything but "true".
+    return process.get("isExecutable", "true") == "true"
+
+
+@dataclass
+class Bundle:
+    """What the checks may look up across the whole upload."""
+
+    documents: list[Document]
+    forms: dict[str, bytes]
+    departments: frozenset[str]
+    known_processes: frozenset[str]
+    # process id -> (document, process element); filled by `index()`.
+    processes: dict[str, tuple[Document, etree._Element]] = field(default_factory=dict)
+    # decision id -> document
+    decisions: dict[str, Document] = field(default_factory=dict)
+
+    def bpmn_documents(self) -> list[Document]:
+        return [doc for doc in self.documents if doc.kind == "bpmn"]
+
+    def dmn_documents(self) -> list[Document]:
+        return [doc for doc in self.documents if doc.kind == "dmn"]
+
+    def executable_processes(self) -> Iterator[tuple[Document, etree._Element]]:
+        for doc in self.bpmn_documents():
+            for process in doc.processes():
+                if is_executable(process):
+                    yield doc, process
+
+    def index(self) -> list[Problem]:
+        """Fill `processes` and `decisions`; report ids defined twice."""
+        problems = []
+        for doc in self.bpmn_documents():
+            for process in doc.processes():
+                pid = process.get("id")
+                if pid in self.processes:
+                    other = self.processes[pid][0].filename
+                    problems.append(doc.problem(process, f"process id {pid!r} is also defined "
+                                                         f"in {other}"))
+                elif pid:
+                    self.processes[pid] = (doc, process)
+        for doc in self.dmn_documents():
+            for decision in dmn_children(doc.root, "decision"):
+                did = decision.get("id")
+                if did in self.decisions:
+                    problems.append(doc.problem(decision, f"decision id {did!r} is also defined "
+                                                          f"in {self.decisions[did].filename}"))
+                elif did:
+                    self.decisions[did] = doc
+        return problems
