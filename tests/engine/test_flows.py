@@ -1,0 +1,337 @@
+"""The after-sales flows of bpmn/ driven through the platform: requests filed from orders, engine
+verbs one transaction each, the outbox dispatcher with the built-in ledger and courier, timers
+fired by the timer job. Each scenario asserts what each department sees, the money in the ledger,
+the notifications sent and the request's final status, and that its history replays.
+
+Every scenario runs twice: 'restored' drops every in-process cache before each step, as if each
+step ran in a newly started process.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from engine import clock, definitions, outbox, replay, requests, timers
+from engine.models import HumanTask, Ledger, Outbox, ServiceRequest, ShopOrder
+from engine.runtime import Actor, Runtime
+from tests.conftest import ROOT
+
+CUSTOMER = Actor("c42", "customer", customer_id="C-42")
+SHIPPED_BACK = {"tracking_no": "SF1234567890", "carrier": "SF"}
+APPROVE_399 = {"refund_approved": True, "refund_amount": 399.0, "refund_note": "ok"}
+PASSED = {"inspection_passed": True, "goods_condition": "as_new", "inspection_note": ""}
+FAILED = {"inspection_passed": False, "goods_condition": "used", "inspection_note": "worn"}
+
+
+class Desk:
+    """One after-sales request, worked the way the departments and the outside world do."""
+
+    def __init__(self, sessions, settings, restored: bool):
+        self.sessions, self.settings, self.restored = sessions, settings, restored
+        self.runtime = Runtime(settings, hooks=[requests.sync])
+        self.number = None
+
+    def _fresh(self):
+        if self.restored:
+            definitions._cache.clear()
+            self.runtime = Runtime(self.settings, hooks=[requests.sync])
+        return self.runtime
+
+    def file(self, **fields):
+        runtime = self._fresh()
+        with self.sessions.begin() as session:
+            request = requests.file_request(session, runtime, {"order_id": "O-7781", "reason": "too small",
+                                                               **fields}, CUSTOMER)
+            self.number = request.number
+        return self
+
+    def ready(self) -> set[tuple[str, str]]:
+        with self.sessions() as session:
+            return {(t.bpmn_id, t.department) for t in session.scalars(
+                select(HumanTask).where(HumanTask.business_key == self.number))}
+
+    def complete(self, bpmn_id, department, **form):
+        with self.sessions() as session:
+            task = session.scalars(select(HumanTask).where(HumanTask.business_key == self.number,
+                                                           HumanTask.bpmn_id == bpmn_id)).one()
+        assert task.department == department
+        runtime = self._fresh()
+        with self.sessions.begin() as session:
+            runtime.complete(session, task.task_id, form, Actor(f"{department}_1", "staff", department))
+
+    def send(self, name, payload):
+        runtime = self._fresh()
+        with self.sessions.begin() as session:
+            runtime.deliver_message(session, name, self.number, payload)
+
+    def dispatch(self):
+        return outbox.dispatch_due(self.sessions, self._fresh())
+
+    def advance(self, **delta):
+        clock.advance(timedelta(**delta))
+        timers.run_due(self.sessions, self._fresh())
+
+    def survey(self, score):
+        self.send("csat_submitted", {"score": score, "comment": "ok"})
+
+    def ledger(self):
+        with self.sessions() as session:
+            return [(r.kind, float(r.amount)) for r in session.scalars(
+                select(Ledger).where(Ledger.request_no == self.number).order_by(Ledger.id))]
+
+    def sent(self, operation="notify.customer"):
+        key = {"notify.customer": "template", "shipping.ship": "what"}[operation]
+        with self.sessions() as session:
+            return [r.payload[key] for r in session.scalars(
+                select(Outbox).where(Outbox.business_key == self.number, Outbox.operation == operation)
+                .order_by(Outbox.id))]
+
+    def request(self) -> ServiceRequest:
+        with self.sessions() as session:
+            return session.scalars(select(ServiceRequest).where(ServiceRequest.number == self.number)).one()
+
+    def assert_closed(self, outcome, csat):
+        request = self.request()
+        assert (request.status, request.outcome, request.csat) == ("closed", outcome, csat)
+        assert request.resolved_at is not None and request.closed_at is not None
+        with self.sessions() as session:
+            result = replay.verify(session, request.instance_id, self.runtime.script_engine)
+        assert result.ok, result.divergence
+
+
+@pytest.fixture(params=["warm", "restored"])
+def desk(request, sessions, settings):
+    with sessions.begin() as session:
+        definitions.deploy(session, definitions.Bundle.from_folder(ROOT / "bpmn"), "owner")
+        session.add(ShopOrder(order_id="O-7781", customer_id="C-42", category="apparel", amount=399.0,
+                              items=[{"sku": "TSHIRT-M", "qty": 1}], address="上海市徐汇区漕溪北路 88 号",
+                              paid_at=clock.now() - timedelta(days=3)))
+        session.add(ShopOrder(order_id="O-9001", customer_id="C-42", category="3c", amount=5999.0,
+                              items=[{"sku": "PHONE-X", "qty": 1}], address="上海市静安区",
+                              paid_at=clock.now() - timedelta(days=30)))
+    return Desk(sessions, settings, request.param == "restored")
+
+
+def test_request_is_filed_from_the_order_and_routed(desk):
+    desk.file(type="return_refund")
+    request = desk.request()
+    assert (request.category, float(request.amount), request.route, request.status) == \
+        ("apparel", 399.0, "refund_first", "in_progress")
+    assert desk.ready() == {("approve_refund", "finance")}
+    assert desk.sent() == ["request_received"]
+
+
+def test_refund_first_pays_before_the_goods_come_back(desk):
+    desk.file(type="return_refund")
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    assert desk.ledger() == []                           # nothing is paid inside the transaction
+    assert desk.dispatch()["done"] >= 1                  # payment + reply message + notifications
+    assert desk.ledger() == [("refund", 399.0)]
+    assert desk.ready() == set()
+    desk.send("return_shipped", SHIPPED_BACK)
+    assert desk.ready() == {("inspect_goods", "warehouse")}
+    desk.complete("inspect_goods", "warehouse", **PASSED)
+    desk.survey(5)
+    desk.dispatch()
+    assert desk.ledger() == [("refund", 399.0)]          # paid exactly once
+    assert desk.sent() == ["request_received", "refund_paid", "return_instructions",
+                           "goods_received", "resolved", "survey"]
+    assert desk.request().first_response_at is not None
+    desk.assert_closed("refunded", 5)
+
+
+def test_refund_is_never_paid_twice_even_if_delivery_is_retried(desk, sessions):
+    desk.file(type="return_refund")
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    desk.dispatch()
+    with sessions.begin() as session:                    # a crash lost the 'done' mark
+        for row in session.scalars(select(Outbox).where(Outbox.operation == "payment.refund")):
+            row.status = "pending"
+    desk.dispatch()
+    desk.dispatch()
+    assert desk.ledger() == [("refund", 399.0)]
+
+
+def test_failed_inspection_after_refund_claws_back(desk):
+    desk.file(type="return_refund")
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    desk.dispatch()
+    desk.send("return_shipped", SHIPPED_BACK)
+    desk.complete("inspect_goods", "warehouse", **FAILED)
+    assert desk.ready() == {("clawback_review", "finance")}
+    desk.complete("clawback_review", "finance", clawback_decision="claw_back", clawback_amount=200.0,
+                  clawback_note="partial: used item")
+    desk.dispatch()
+    desk.survey(3)
+    assert desk.ledger() == [("refund", 399.0), ("clawback", 200.0)]
+    desk.assert_closed("refunded_clawed_back", 3)
+
+
+def test_goods_never_returned_follow_up_then_claw_back(desk):
+    desk.file(type="return_refund")
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    desk.dispatch()
+    desk.advance(days=7, seconds=1)
+    assert desk.ready() == {("follow_up_return", "customer_service")}
+    desk.complete("follow_up_return", "customer_service", customer_reached=True, new_deadline_days=3,
+                  follow_up_note="promised to ship")
+    desk.advance(days=3, seconds=1)
+    desk.complete("clawback_review", "finance", clawback_decision="claw_back", clawback_amount=399.0)
+    desk.dispatch()
+    desk.survey(2)
+    assert desk.ledger() == [("refund", 399.0), ("clawback", 399.0)]
+    desk.assert_closed("refunded_clawed_back", 2)
+
+
+def test_standard_return_inspects_before_refunding(desk):
+    desk.file(type="return_refund", order_id="O-9001")          # 5,999 CNY: not refund-first
+    assert desk.request().route == "standard_return"
+    assert desk.ready() == set()
+    desk.send("return_shipped", SHIPPED_BACK)
+    desk.complete("inspect_goods", "warehouse", **PASSED)
+    desk.complete("approve_refund", "finance", refund_approved=True, refund_amount=5999.0)
+    desk.dispatch()
+    desk.survey(4)
+    assert desk.ledger() == [("refund", 5999.0)]
+    desk.assert_closed("refunded", 4)
+
+
+def test_exchange_ships_a_replacement_and_pays_nothing(desk):
+    desk.file(type="exchange")
+    desk.send("return_shipped", SHIPPED_BACK)
+    desk.complete("inspect_goods", "warehouse", **PASSED)
+    assert desk.ready() == {("prepare_replacement", "warehouse")}
+    schema_fields = _form_fields("prepare_replacement")
+    desk.complete("prepare_replacement", "warehouse", **_sample(schema_fields))
+    desk.dispatch()
+    desk.survey(5)
+    assert desk.ledger() == []
+    assert desk.sent("shipping.ship") == ["replacement"]
+    desk.assert_closed("exchanged", 5)
+
+
+def test_onsite_pickup_books_the_courier_and_waits_for_the_pickup(desk):
+    desk.file(type="return_refund", pickup=True)
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    desk.dispatch()                                      # refund paid
+    assert desk.ready() == {("confirm_pickup_address", "logistics")}
+    desk.complete("confirm_pickup_address", "logistics", pickup_address="上海市徐汇区漕溪北路 88 号",
+                  contact_phone="+86 138 0000 0000")
+    desk.dispatch()                                      # the built-in courier books a slot
+    desk.send("picked_up", {"courier": "SF", "picked_up_at": "2026-11-24T10:12:00+08:00"})
+    desk.complete("inspect_goods", "warehouse", **PASSED)
+    desk.survey(5)
+    assert "pickup_scheduled" in desk.sent()
+    desk.assert_closed("refunded", 5)
+
+
+def test_missed_pickups_are_rebooked_twice_then_escalated(desk):
+    desk.file(type="return_refund", pickup=True)
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    desk.dispatch()
+    desk.complete("confirm_pickup_address", "logistics", pickup_address="上海市静安区", contact_phone="+86 138 0000 0000")
+    for _ in range(3):
+        desk.dispatch()                                  # (re)book a slot
+        desk.advance(days=1, hours=6)                    # the slot passes without a pickup
+    assert desk.ready() == {("pickup_escalation", "customer_service")}
+    with desk.sessions() as session:
+        bookings = session.scalars(select(Outbox).where(Outbox.business_key == desk.number,
+                                                        Outbox.operation == "courier.book_pickup")).all()
+    assert len(bookings) == 3
+
+
+def test_repair_in_warranty_with_a_failed_qa_loop(desk):
+    desk.file(type="repair", order_id="O-9001", in_warranty=True, reason="screen flickers")
+    desk.complete("diagnose", "repair", fault_found=True, diagnosis="loose cable", estimated_cost=300.0,
+                  in_warranty=True)
+    desk.complete("repair_item", "repair", repair_done=True, parts_used="cable")
+    desk.complete("qa_check", "qa", qa_passed=False, qa_note="still flickers")
+    assert desk.ready() == {("repair_item", "repair")}
+    desk.complete("repair_item", "repair", repair_done=True, parts_used="panel")
+    desk.complete("qa_check", "qa", qa_passed=True, qa_note="ok")
+    desk.dispatch()
+    desk.survey(5)
+    assert desk.sent("shipping.ship") == ["repaired"]
+    desk.assert_closed("repaired", 5)
+
+
+def test_repair_quote_unanswered_for_three_days_is_declined(desk):
+    desk.file(type="repair", order_id="O-9001", reason="water damage")
+    desk.complete("diagnose", "repair", fault_found=True, diagnosis="board", estimated_cost=800.0,
+                  in_warranty=False)
+    desk.complete("prepare_quote", "repair", quote_amount=850.0)
+    assert "repair_quote" in desk.sent()
+    desk.advance(days=3, seconds=1)
+    desk.survey(2)
+    assert desk.sent("shipping.ship") == ["unrepaired"]
+    desk.assert_closed("returned_unrepaired", 2)
+
+
+def test_repair_quote_approved_by_the_customer(desk):
+    desk.file(type="repair", order_id="O-9001", reason="battery")
+    desk.complete("diagnose", "repair", fault_found=True, diagnosis="battery", estimated_cost=200.0,
+                  in_warranty=False)
+    desk.complete("prepare_quote", "repair", quote_amount=220.0)
+    desk.send("quote_answered", {"approved": True})
+    desk.complete("repair_item", "repair", repair_done=True, parts_used="battery")
+    desk.complete("qa_check", "qa", qa_passed=True)
+    desk.survey(4)
+    desk.assert_closed("repaired", 4)
+
+
+def test_complaint_escalates_to_supervisor_then_management(desk):
+    desk.file(type="complaint", reason="courier was rude")
+    assert desk.ready() == {("respond_to_complaint", "customer_service")}
+    desk.advance(hours=4, minutes=1)
+    assert desk.ready() == {("respond_to_complaint", "customer_service"),
+                            ("supervisor_review_escalation", "cs_supervisor")}
+    desk.advance(hours=4)
+    assert ("management_escalation", "management") in desk.ready()
+    desk.complete("supervisor_review_escalation", "cs_supervisor", supervisor_action="senior agent")
+    desk.complete("respond_to_complaint", "customer_service",
+                  complaint_response="We are sorry.", proposed_resolution="coupon")
+    desk.complete("resolve_complaint", "customer_service",
+                  complaint_resolution="Coupon 50 CNY", compensation_amount=50.0)
+    desk.send("complaint_feedback", {"confirmed": True, "comment": "fine"})
+    desk.advance(days=3, seconds=1)
+    desk.complete("callback_customer", "customer_service", callback_done=True)
+    desk.complete("management_escalation", "management", management_action="courier contract review")
+    desk.survey(3)
+    desk.assert_closed("resolved", 3)
+
+
+def test_reopened_complaint_goes_to_the_supervisor(desk):
+    desk.file(type="complaint", reason="late delivery")
+    desk.complete("respond_to_complaint", "customer_service",
+                  complaint_response="Sorry.", proposed_resolution="coupon")
+    desk.complete("resolve_complaint", "customer_service",
+                  complaint_resolution="Coupon", compensation_amount=10.0)
+    desk.send("complaint_feedback", {"confirmed": False, "comment": "not enough"})
+    assert desk.ready() == {("handle_reopened_complaint", "cs_supervisor")}
+    desk.complete("handle_reopened_complaint", "cs_supervisor", reopen_action="refund shipping")
+    desk.complete("resolve_complaint", "customer_service",
+                  complaint_resolution="Shipping refunded", compensation_amount=12.0)
+    desk.send("complaint_feedback", {"confirmed": True, "comment": "ok"})
+    desk.advance(days=3, seconds=1)
+    desk.complete("callback_customer", "customer_service", callback_done=True)
+    desk.advance(days=7, seconds=1)                      # the survey is never answered
+    desk.assert_closed("resolved", None)
+
+
+def _form_fields(bpmn_id):
+    import json
+    return json.loads((ROOT / "bpmn" / "forms" / f"{bpmn_id}.json").read_text("utf-8"))
+
+
+def _sample(schema):
+    """Minimal valid data for a form schema (required fields only)."""
+    values = {}
+    for name in schema.get("required", []):
+        spec = schema["properties"][name]
+        if "enum" in spec:
+            values[name] = spec["enum"][0]
+        else:
+            values[name] = {"boolean": True, "number": 1.0, "integer": 1, "string": "ok"}[spec["type"]]
+    return values
