@@ -1,0 +1,116 @@
+"""Demo data: the bpmn/ bundle deployed, one user per role and department, orders, and requests
+moved far enough that every department has work waiting. Safe to run twice (it adds nothing
+that is already there, except new requests when none of the demo ones exist).
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from engine import clock, config, definitions, outbox, requests, users
+from engine.models import HumanTask, ServiceRequest, ShopOrder, User
+from engine.runtime import SYSTEM, Actor
+
+PASSWORD = "demo1234"
+
+STAFF = {"customer_service": "cs_1", "cs_supervisor": "cs_sup", "management": "manager",
+         "finance": "fin_1", "logistics": "log_1", "warehouse": "wh_1", "repair": "rep_1",
+         "qa": "qa_1", "operations": "ops_1"}
+OTHERS = [("owner", "process_owner", None, None), ("auditor", "auditor", None, None),
+          ("admin", "admin", None, None), ("alice", "customer", None, "C-1001"),
+          ("bob", "customer", None, "C-1002"), ("courier", "courier", None, None),
+          ("payment", "payment", None, None)]
+
+ORDERS = [  # order, customer, category, amount, items
+    ("O-1001", "C-1001", "apparel", 399.0, [{"sku": "DRESS-S", "name": "连衣裙", "qty": 1}]),
+    ("O-1002", "C-1001", "3c", 5999.0, [{"sku": "PHONE-X", "name": "手机", "qty": 1}]),
+    ("O-1003", "C-1002", "fresh", 88.0, [{"sku": "CHERRY-1KG", "name": "车厘子", "qty": 1}]),
+    ("O-1004", "C-1002", "appliance", 2499.0, [{"sku": "FRIDGE-200", "name": "冰箱", "qty": 1}]),
+    ("O-1005", "C-1001", "apparel", 259.0, [{"sku": "JACKET-L", "name": "夹克", "qty": 1}]),
+    ("O-1006", "C-1002", "3c", 899.0, [{"sku": "EARBUDS", "name": "耳机", "qty": 1}]),
+]
+
+
+def load(sessions, runtime, bpmn_dir: Path) -> list[str]:
+    """Deploy, create users and orders, file and advance sample requests; returns a summary."""
+    lines = []
+    with sessions.begin() as session:
+        for d in definitions.deploy(session, definitions.Bundle.from_folder(bpmn_dir), "demo"):
+            lines.append(f"process {d.process_key} v{d.version}{'' if d.created else ' (unchanged)'}")
+        for dept, name in STAFF.items():
+            role = "supervisor" if dept in config.SUPERVISES else "staff"
+            _user(session, name, role, dept, None)
+        for name, role, dept, customer in OTHERS:
+            _user(session, name, role, dept, customer)
+        for order_id, customer, category, amount, items in ORDERS:
+            if session.get(ShopOrder, order_id) is None:
+                session.add(ShopOrder(order_id=order_id, customer_id=customer, category=category,
+                                      amount=amount, items=items, address="上海市徐汇区漕溪北路 88 号",
+                                      paid_at=clock.now() - timedelta(days=5),
+                                      warranty_until=clock.now() + timedelta(days=300)))
+    lines.append(f"users: {', '.join(sorted(STAFF.values()))}, " +
+                 ", ".join(n for n, *_ in OTHERS) + f" (password {PASSWORD})")
+    with sessions() as session:
+        if session.scalar(select(ServiceRequest.id).limit(1)) is not None:
+            return lines + ["sample requests already there"]
+    _file_samples(sessions, runtime)
+    with sessions() as session:
+        for dept in config.DEPARTMENTS:
+            n = len(session.scalars(select(HumanTask.id).where(HumanTask.department == dept)).all())
+            lines.append(f"  {dept}: {n} task(s) waiting")
+    return lines
+
+
+def _user(session, name, role, dept, customer):
+    if session.scalar(select(User.id).where(User.username == name)) is None:
+        users.create_user(session, name, PASSWORD, role, department=dept, customer_id=customer)
+
+
+def _file_samples(sessions, runtime):
+    alice, bob = Actor("alice", "customer", customer_id="C-1001"), Actor("bob", "customer", customer_id="C-1002")
+
+    def file(actor, **fields):
+        with sessions.begin() as session:
+            return requests.file_request(session, runtime, {"reason": "demo", **fields}, actor).number
+
+    def complete(number, bpmn_id, **form):
+        with sessions() as session:
+            task = session.scalars(select(HumanTask).where(HumanTask.business_key == number,
+                                                           HumanTask.bpmn_id == bpmn_id)).one()
+        with sessions.begin() as session:
+            runtime.complete(session, task.task_id, form, Actor(STAFF[task.department], "staff", task.department))
+
+    def send(number, name, payload):
+        with sessions.begin() as session:
+            runtime.deliver_message(session, name, number, payload)
+
+    approve = {"refund_approved": True, "refund_amount": 399.0, "refund_note": "ok"}
+    file(alice, order_id="O-1001", type="return_refund", reason="尺码不合适")          # finance
+    shipped = file(alice, order_id="O-1005", type="return_refund", reason="颜色不喜欢")
+    complete(shipped, "approve_refund", **dict(approve, refund_amount=259.0))
+    outbox.dispatch_due(sessions, runtime)
+    send(shipped, "return_shipped", {"tracking_no": "SF1002003001", "carrier": "SF"})  # warehouse
+    pickup = file(bob, order_id="O-1003", type="return_refund", damage=True, pickup=True,
+                  reason="到货时已损坏")
+    complete(pickup, "approve_refund", **dict(approve, refund_amount=88.0))
+    outbox.dispatch_due(sessions, runtime)                                              # logistics
+    file(alice, order_id="O-1002", type="repair", reason="屏幕闪烁")                    # repair
+    fixed = file(bob, order_id="O-1006", type="repair", reason="左耳无声")
+    complete(fixed, "diagnose", fault_found=True, diagnosis="焊点松动", estimated_cost=50.0,
+             in_warranty=True)
+    complete(fixed, "repair_item", repair_done=True, parts_used="焊锡")                 # qa
+    file(bob, order_id="O-1004", type="complaint", reason="安装师傅迟到三小时")          # customer service
+    reopened = file(alice, order_id="O-1005", type="complaint", reason="客服态度差")
+    complete(reopened, "respond_to_complaint", complaint_response="非常抱歉", proposed_resolution="coupon")
+    complete(reopened, "resolve_complaint", complaint_resolution="补偿 20 元优惠券", compensation_amount=20.0)
+    send(reopened, "complaint_feedback", {"confirmed": False, "comment": "补偿太少"})    # cs_supervisor
+    with sessions.begin() as session:                                                   # management
+        runtime.start(session, "sla_escalation", {
+            "request_no": "DEMO-SLA-1", "task_name": "Inspect returned goods 验货",
+            "department": "warehouse", "escalate_to": "management", "priority": 1}, SYSTEM,
+            business_key="ESC-DEMO-1")
+        runtime.start(session, "surge_alert", {"request_no": "ALERT-DEMO-1", "category": "fresh",
+                                               "count": 12, "baseline": 2.0, "priority": 1}, SYSTEM,
+                      business_key="ALERT-DEMO-1")                                       # operations

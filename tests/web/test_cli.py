@@ -1,0 +1,83 @@
+"""The aftersales command line, run the way an operator runs it."""
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from engine import db
+from engine.models import HumanTask
+from tests.conftest import DATA, ROOT
+from web.cli import main
+
+
+@pytest.fixture
+def cli(db_url, monkeypatch):
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", db_url)
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
+    return run
+
+
+def test_init_validate_deploy(cli, tmp_path):
+    assert cli("init").exit_code == 0
+    ok = cli("validate", str(ROOT / "bpmn"))
+    assert ok.exit_code == 0 and ok.output.startswith("ok:")
+    first = cli("deploy", str(DATA / "simple"))
+    assert first.exit_code == 0 and "simple v1: deployed" in first.output
+    again = cli("deploy", str(DATA / "simple"))
+    assert "simple v1: unchanged" in again.output
+
+
+def test_validate_reports_file_and_line_and_exits_1(cli, tmp_path):
+    bad = tmp_path / "bad.bpmn"
+    bad.write_text((DATA / "simple" / "simple.bpmn").read_text().replace(
+        "<bpmn:endEvent id=\"end_done\"/>", "<bpmn:endEventt id=\"end_done\"/>"))
+    result = cli("validate", str(bad))
+    assert result.exit_code == 1
+    assert result.output.splitlines()[0].startswith("bad.bpmn:")
+    assert "endEventt" in result.output
+
+
+def test_deploy_refuses_invalid_folder_and_changes_nothing(cli, tmp_path, db_url):
+    (tmp_path / "forms").mkdir()
+    (tmp_path / "x.bpmn").write_text("<not-bpmn/>")
+    result = cli("deploy", str(tmp_path))
+    assert result.exit_code == 1
+    assert "x.bpmn" in result.output
+
+
+def test_demo_gives_every_department_work_and_audit_verifies(cli, db_url):
+    result = cli("demo")
+    assert result.exit_code == 0, result.output
+    engine = db.make_engine(db_url)
+    with db.make_session_factory(engine)() as session:
+        departments = set(session.scalars(select(HumanTask.department)))
+    engine.dispose()
+    assert departments >= {"customer_service", "cs_supervisor", "management", "finance", "logistics",
+                           "warehouse", "repair", "qa", "operations"}
+    verify = cli("audit", "verify")
+    assert verify.exit_code == 0 and verify.output.startswith("ok:")
+    replayed = cli("audit", "replay", "1")
+    assert replayed.exit_code == 0 and "started" in replayed.output
+    assert "again" not in cli("demo").output
+
+
+def test_audit_verify_names_the_divergent_event(cli, db_url):
+    cli("demo")
+    engine = db.make_engine(db_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE audit_event SET actor = 'mallory' WHERE instance_id = 2 AND seq = 2")
+    engine.dispose()
+    result = cli("audit", "verify")
+    assert result.exit_code == 1
+    assert "instance 2: DIVERGES at event 2" in result.output
+
+
+def test_user_add(cli):
+    result = cli("user", "add", "newbie", "--role", "staff", "--department", "finance",
+                 input="s3cret-pass\ns3cret-pass\n")
+    assert result.exit_code == 0, result.output
+    assert "user newbie added (staff, finance)" in result.output
