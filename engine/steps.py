@@ -6,6 +6,7 @@ runtime did.
 """
 from __future__ import annotations
 
+from copy import deepcopy
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
@@ -65,8 +66,12 @@ def cancel():
 
 
 def retry(task_id: str, data: dict | None):
+    """Re-run a failed task; `data` corrects fields of the data it ran with."""
     def apply(workflow):
-        workflow.reset_from_task_id(UUID(task_id), data=data)
+        workflow.reset_from_task_id(UUID(task_id))
+        # The reset task has just inherited its parent's data again; correct it only now.
+        if data:
+            workflow.get_task_from_id(UUID(task_id)).data.update(deepcopy(data))
         return workflow
     return apply
 
