@@ -1,0 +1,146 @@
+"""What every benchmark shares: a fresh migrated SQLite database, deploying, timing, RSS.
+
+Benchmarks use the engine exactly as the API and the scheduler do: each verb is one
+`with sessions.begin() as session:` transaction on `db.make_engine(url, durable=True)` (WAL,
+synchronous=FULL: every commit is fsync'd).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:          # `python bench/x.py` as well as `python -m bench.x`
+    sys.path.insert(0, str(ROOT))
+
+from engine import config, db, definitions  # noqa: E402
+from engine.runtime import Runtime  # noqa: E402
+
+BENCH_DATA = ROOT / "bench" / "data"
+SIMPLE_DATA = ROOT / "tests" / "data" / "simple"
+BPMN_DIR = ROOT / "bpmn"
+
+_template: Path | None = None
+
+
+def _template_db() -> Path:
+    """One migrated empty database per process, copied for each benchmark (Alembic is slow)."""
+    global _template
+    if _template is None or not _template.exists():
+        folder = Path(tempfile.mkdtemp(prefix="bench-template-"))
+        _template = folder / "template.sqlite"
+        db.upgrade(f"sqlite:///{_template}")
+    return _template
+
+
+@dataclass
+class Platform:
+    """A fresh database with a runtime on it; `run(verb, ...)` is one durable transaction."""
+
+    folder: Path
+    url: str
+    engine: object
+    sessions: object
+    runtime: Runtime
+    settings: config.Settings
+    deployed: dict = field(default_factory=dict)
+
+    def run(self, verb: str, *args, **kwargs):
+        with self.sessions.begin() as session:
+            return getattr(self.runtime, verb)(session, *args, **kwargs)
+
+    def deploy(self, folder: Path, keep: tuple[str, ...] | None = None) -> None:
+        bundle = definitions.Bundle.from_folder(folder)
+        if keep is not None:
+            bundle.files = {k: v for k, v in bundle.files.items() if k in keep}
+        with self.sessions.begin() as session:
+            for d in definitions.deploy(session, bundle, "bench"):
+                self.deployed[d.process_key] = d.definition_id
+
+    def close(self) -> None:
+        self.engine.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def platform(durable: bool = True, folder: Path | None = None):
+    """A Platform on a new SQLite file (under `folder`, else a temporary directory)."""
+    base = Path(tempfile.mkdtemp(prefix="bench-", dir=folder))
+    path = base / "bench.sqlite"
+    shutil.copy(_template_db(), path)
+    url = f"sqlite:///{path}"
+    settings = config.Settings(database_url=url, archive_dir=base / "archive")
+    # The definition cache is keyed by row id, and every fresh database starts again at id 1.
+    definitions._cache.clear()
+    engine = db.make_engine(url, durable=durable)
+    p = Platform(base, url, engine, db.make_session_factory(engine), Runtime(settings), settings)
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def rate(n: int, seconds: float) -> float:
+    return n / seconds if seconds > 0 else float("inf")
+
+
+def timed(fn, *args, **kwargs) -> tuple[float, object]:
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return time.perf_counter() - t0, result
+
+
+def median_of(runs: int, fn) -> float:
+    """Median of `runs` calls of fn() -> float (rates are noisy on a shared disk)."""
+    return statistics.median(fn() for _ in range(max(1, runs)))
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, int(round(p / 100 * len(ordered) + 0.5)) - 1))
+    return ordered[k]
+
+
+def rss_mib() -> float:
+    """Resident set size of this process (VmRSS), in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fsync_commits_per_second(seconds: float = 0.5, folder: Path | None = None) -> float:
+    """How many tiny durable commits per second this disk takes right now (the ceiling for one
+    transaction per verb): SQLite WAL, synchronous=FULL, one 2 kB row per commit."""
+    import sqlite3
+
+    base = Path(tempfile.mkdtemp(prefix="bench-fsync-", dir=folder))
+    try:
+        conn = sqlite3.connect(base / "f.sqlite", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO t (v) VALUES (?)", ("x" * 2000,))
+            conn.execute("COMMIT")
+            n += 1
+        elapsed = time.perf_counter() - t0
+        conn.close()
+        return rate(n, elapsed)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def cpu_count() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
