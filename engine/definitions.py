@@ -137,17 +137,19 @@ def versions(session: Session, process_key: str) -> list[Definition]:
 
 
 def compiled(session: Session, definition_id: int) -> Compiled:
-    """The parsed specs of a definition row (cached per row: rows never change)."""
-    hit = _cache.get(definition_id)
+    """The parsed specs of a definition row (cached per database and row: rows never change)."""
+    key = (str(session.get_bind().url), definition_id)
+    hit = _cache.get(key)
     if hit is not None:
         return hit
     row = session.get(Definition, definition_id)
     if row is None:
         raise NotFound(f"definition {definition_id} does not exist")
-    return _compile(row)
+    _cache[key] = _compile(row)
+    return _cache[key]
 
 
-_cache: dict[int, Compiled] = {}
+_cache: dict[tuple[str, int], Compiled] = {}
 
 
 def _compile(row: Definition) -> Compiled:
@@ -164,9 +166,7 @@ def _compile(row: Definition) -> Compiled:
             props = getattr(task_spec, "extensions", {}).get("properties", {})
             tasks[task_spec.bpmn_id] = TaskMeta(task_spec.bpmn_id, task_spec.bpmn_name,
                                                 task_spec.lane, props.get("form"), props.get("sla"))
-    result = Compiled(row.id, process_key, row.version, spec, subs, forms, tasks)
-    _cache[row.id] = result
-    return result
+    return Compiled(row.id, process_key, row.version, spec, subs, forms, tasks)
 
 
 def _parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:

@@ -141,7 +141,8 @@ class Runtime:
         compiled = definitions.compiled(session, instance.definition_id)
         data = forms.validate(compiled.form_schema(task.bpmn_id), data)
         return self._unit_of_work(session, instance, compiled, kind="task_completed", actor=actor,
-                                  payload={"data": data}, element=task.bpmn_id, task_id=task_id,
+                                  payload={"data": data, **_task_facts(task)}, element=task.bpmn_id,
+                                  task_id=task_id,
                                   apply=steps.complete(task_id, data))
 
     def deliver_message(self, session: Session, name: str, correlation: str, payload: dict,
@@ -393,6 +394,13 @@ class Runtime:
         if instance.status not in ACTIVE:
             raise Conflict(f"instance is {instance.status}", instance_id=instance_id)
         return instance
+
+
+def _task_facts(task: HumanTask) -> dict:
+    """What KPIs need to know about a completed task (recorded with its completion)."""
+    return {"department": task.department, "ready_at": task.created_at.isoformat(),
+            "due_at": task.due_at.isoformat() if task.due_at else None,
+            "claimed_by": task.claimed_by}
 
 
 def _flush_or_conflict(session: Session, instance: Instance) -> None:
