@@ -1,0 +1,226 @@
+"""Service KPIs over a date range, computed in SQL from service_request, human_task and audit_event.
+
+Definitions (the range is [start, end), times in UTC):
+
+* requests: requests opened in the range. Every request figure below is about these requests.
+* first_response_hours: opened_at -> first_response_at (the first task a person completed),
+  in wall-clock hours: avg and p50 (median) over the requests that have one.
+* resolution_hours: opened_at -> resolved_at (the flow set an outcome), avg and p50.
+* resolution_rate: requests resolved by the end of the range / requests opened in the range.
+* csat: average score (1-5) and number of ratings.
+* complaint_rate: complaints / requests.
+* tasks: `completed` = user tasks completed in the range; `completed_late` = those completed
+  after the due time recorded with the completion (task_completed payload `due_at`);
+  `completed_breach_rate` = completed_late / completed_with_due (tasks without an SLA are left
+  out); `open`, `open_overdue`, `open_breach_rate` are a snapshot of the open tasks now.
+
+Grouping: `by_category` splits by the request's category. `by_department` gives, per department,
+the task figures of its own tasks, and the request figures of the requests it worked on (those
+with an open or completed task of the department). A task's department is its lane:
+`human_task.department` while open, the `department` recorded with its completion after.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import DateTime, and_, case, cast, exists, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from engine import clock, config
+from engine.errors import InvalidInput
+from engine.models import AuditEvent, HumanTask, ServiceRequest
+from engine.requests import CATEGORIES
+
+SR = ServiceRequest
+MAX_RANGE_DAYS = 3660
+
+
+def parse_range(start: str | None, end: str | None, tz: str, now: datetime | None = None
+                ) -> tuple[datetime, datetime]:
+    """[start, end) from ISO dates or times; a date alone means that whole local day.
+    Defaults: the last 30 days up to now. Raises InvalidInput naming `from` or `to`."""
+    now = now or clock.now()
+    zone = ZoneInfo(tz)
+    end_at = _instant(end, "to", zone, end_of_day=True) if end else now
+    start_at = _instant(start, "from", zone) if start else end_at - timedelta(days=30)
+    if start_at >= end_at:
+        raise InvalidInput("'from' must be before 'to'", field="from")
+    if end_at - start_at > timedelta(days=MAX_RANGE_DAYS):
+        raise InvalidInput(f"the range may span at most {MAX_RANGE_DAYS} days", field="from")
+    return start_at, end_at
+
+
+def compute(session: Session, start: datetime, end: datetime, category: str | None = None,
+            department: str | None = None, now: datetime | None = None) -> dict:
+    """The KPI figures overall, by category and by department (see the module docstring)."""
+    if category is not None and category not in CATEGORIES:
+        raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
+    if department is not None and department not in config.DEPARTMENTS:
+        raise InvalidInput(f"department must be one of {', '.join(config.DEPARTMENTS)}",
+                           field="department")
+    now = now or clock.now()
+    kpi = _Kpi(session, start, end, now)
+    where = [SR.opened_at >= start, SR.opened_at < end]
+    if category is not None:
+        where.append(SR.category == category)
+    departments = (department,) if department else config.DEPARTMENTS
+    overall_where = where + ([kpi.worked_on(department)] if department else [])
+    overall = kpi.requests(overall_where, None).get(None) or _empty_requests()
+    overall["tasks"] = kpi.tasks(category, department, None).get(None) or _empty_tasks()
+    by_category = kpi.requests(overall_where, SR.category)
+    tasks_by_category = kpi.tasks(category, department, "category")
+    by_department = {}
+    tasks_by_department = kpi.tasks(category, department, "department")
+    for dept in departments:
+        figures = kpi.requests(where + [kpi.worked_on(dept)], None).get(None) or _empty_requests()
+        figures["tasks"] = tasks_by_department.get(dept) or _empty_tasks()
+        by_department[dept] = figures
+    for name, figures in by_category.items():
+        figures["tasks"] = tasks_by_category.get(name) or _empty_tasks()
+    return {"from": start.isoformat(), "to": end.isoformat(),
+            "filters": {"category": category, "department": department},
+            "overall": overall, "by_category": dict(sorted(by_category.items())),
+            "by_department": by_department}
+
+
+class _Kpi:
+    def __init__(self, session, start, end, now):
+        self.session, self.start, self.end, self.now = session, start, end, now
+        self.dialect = session.get_bind().dialect.name
+
+    def hours(self, a, b):
+        if self.dialect == "postgresql":
+            return func.extract("epoch", b - a) / 3600.0
+        return (func.julianday(b) - func.julianday(a)) * 24.0
+
+    def worked_on(self, department: str):
+        """Requests with an open or completed task of `department`."""
+        completed = exists().where(AuditEvent.instance_id == SR.instance_id,
+                                   AuditEvent.kind == "task_completed",
+                                   _recorded(AuditEvent, "department") == department)
+        open_ = exists().where(HumanTask.business_key == SR.number,
+                               HumanTask.department == department)
+        return or_(completed, open_)
+
+    def late(self):
+        """Was the completion recorded after the task's due time (NULL: no due time)?"""
+        due = _recorded(AuditEvent, "due_at")
+        if self.dialect == "postgresql":
+            return AuditEvent.at > cast(due, DateTime(timezone=True))
+        return func.julianday(AuditEvent.at) > func.julianday(due)
+
+    def requests(self, where: list, group) -> dict:
+        key = group if group is not None else literal(None)
+        first = self.hours(SR.opened_at, SR.first_response_at)
+        resolve = self.hours(SR.opened_at, SR.resolved_at)
+        rows = self.session.execute(
+            select(key.label("g"), func.count(), func.sum(case((SR.type == "complaint", 1), else_=0)),
+                   func.sum(case((and_(SR.resolved_at.is_not(None), SR.resolved_at < self.end), 1),
+                                 else_=0)),
+                   func.avg(first), func.count(SR.first_response_at), func.avg(resolve),
+                   func.count(SR.resolved_at), func.avg(SR.csat), func.count(SR.csat))
+            .where(*where).group_by(key))
+        result = {}
+        for g, n, complaints, resolved, avg_first, n_first, avg_res, n_res, csat, n_csat in rows:
+            result[g] = {
+                "requests": n,
+                "first_response_hours": {"avg": _round(avg_first), "p50": None, "count": n_first},
+                "resolution_hours": {"avg": _round(avg_res), "p50": None, "count": n_res},
+                "resolution_rate": _ratio(resolved, n),
+                "csat": {"avg": _round(csat), "count": n_csat},
+                "complaint_rate": _ratio(complaints, n),
+            }
+        for name, duration, column in (("first_response_hours", first, SR.first_response_at),
+                                       ("resolution_hours", resolve, SR.resolved_at)):
+            for g, median in self.medians(duration, where + [column.is_not(None)], key).items():
+                if g in result:
+                    result[g][name]["p50"] = _round(median)
+        return result
+
+    def medians(self, value, where: list, key) -> dict:
+        """The median of `value` per group, with window functions (SQLite >= 3.25, PostgreSQL)."""
+        ranked = select(key.label("g"), value.label("v"),
+                        func.row_number().over(partition_by=key, order_by=value).label("rn"),
+                        func.count().over(partition_by=key).label("n")).where(*where).subquery()
+        rows = self.session.execute(select(ranked.c.g, ranked.c.v).where(
+            ranked.c.rn.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])))
+        middle: dict = {}
+        for g, v in rows:
+            middle.setdefault(g, []).append(v)
+        return {g: sum(vs) / len(vs) for g, vs in middle.items()}
+
+    def tasks(self, category, department, group) -> dict:
+        """Task figures per group (None, 'category' or 'department')."""
+        result: dict = {}
+        open_key = {None: literal(None), "category": SR.category,
+                    "department": HumanTask.department}[group]
+        query = (select(open_key.label("g"), func.count(),
+                        func.sum(case((HumanTask.due_at <= self.now, 1), else_=0)))
+                 .select_from(HumanTask))
+        if category is not None or group == "category":
+            query = query.join(SR, SR.number == HumanTask.business_key)
+        if category is not None:
+            query = query.where(SR.category == category)
+        if department is not None:
+            query = query.where(HumanTask.department == department)
+        for g, n, overdue in self.session.execute(query.group_by(open_key)):
+            figures = result.setdefault(g, _empty_tasks())
+            figures.update(open=n, open_overdue=overdue or 0, open_breach_rate=_ratio(overdue, n))
+        due = _recorded(AuditEvent, "due_at")
+        done_key = {None: literal(None), "category": SR.category,
+                    "department": _recorded(AuditEvent, "department")}[group]
+        query = (select(done_key.label("g"), func.count(), func.count(due),
+                        func.sum(case((and_(due.is_not(None), self.late()), 1), else_=0)))
+                 .where(AuditEvent.kind == "task_completed", AuditEvent.at >= self.start,
+                        AuditEvent.at < self.end))
+        if category is not None or group == "category":
+            query = query.join(SR, SR.instance_id == AuditEvent.instance_id)
+        if category is not None:
+            query = query.where(SR.category == category)
+        if department is not None:
+            query = query.where(_recorded(AuditEvent, "department") == department)
+        for g, n, with_due, n_late in self.session.execute(query.group_by(done_key)):
+            figures = result.setdefault(g, _empty_tasks())
+            figures["completed"] += n
+            figures["completed_with_due"] += with_due
+            figures["completed_late"] += n_late or 0
+        for figures in result.values():
+            figures["completed_breach_rate"] = _ratio(figures["completed_late"],
+                                                      figures["completed_with_due"])
+        return result
+
+
+def _recorded(event, name: str):
+    """A text fact recorded in an event's payload (NULL when absent or null)."""
+    return event.payload[name].as_string()
+
+
+def _empty_requests() -> dict:
+    return {"requests": 0, "first_response_hours": {"avg": None, "p50": None, "count": 0},
+            "resolution_hours": {"avg": None, "p50": None, "count": 0}, "resolution_rate": None,
+            "csat": {"avg": None, "count": 0}, "complaint_rate": None}
+
+
+def _empty_tasks() -> dict:
+    return {"completed": 0, "completed_with_due": 0, "completed_late": 0,
+            "completed_breach_rate": None, "open": 0, "open_overdue": 0, "open_breach_rate": None}
+
+
+def _ratio(part, whole) -> float | None:
+    return round((part or 0) / whole, 4) if whole else None
+
+
+def _round(value) -> float | None:
+    return round(float(value), 2) if value is not None else None
+
+
+def _instant(value: str, name: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=zone)
+            return (day + timedelta(days=1) if end_of_day else day).astimezone(timezone.utc)
+        return clock.parse(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be an ISO-8601 date or time", field=name) from None

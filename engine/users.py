@@ -1,0 +1,135 @@
+"""Users, roles and API tokens: who may call the platform, and as which `Actor`.
+
+Passwords are stored as werkzeug hashes (scrypt by default). API tokens are random strings
+given to the client once; only their sha256 is stored, so a leaked database does not leak
+usable tokens. Functions that persist take a session and flush; the caller commits.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from engine import clock, config
+from engine.errors import Conflict, InvalidInput
+from engine.models import ApiToken, User
+from engine.runtime import Actor
+
+# Staff work in a department; the others are defined by their role alone.
+STAFF_ROLES = ("staff", "supervisor")
+ROLES = STAFF_ROLES + ("process_owner", "auditor", "admin", "customer", "courier", "payment")
+MIN_PASSWORD = 8
+MAX_PASSWORD = 200
+_USERNAME = re.compile(r"[A-Za-z0-9_.@-]{2,100}")
+_CUSTOMER_ID = re.compile(r"[\w\-.:@/]{1,100}")
+
+# Verified against when the username is unknown, so a failed login costs the same either way.
+_decoy_hash: str | None = None
+
+
+def create_user(session: Session, username: str, password: str, role: str,
+                department: str | None = None, customer_id: str | None = None, *,
+                display_name: str | None = None, method: str = "scrypt") -> User:
+    """Validate and add a user; returns the flushed row.
+
+    Raises InvalidInput naming the field (username, password, role, department, customer_id),
+    Conflict when the username is taken. `method` is a werkzeug hash method ("scrypt",
+    "pbkdf2:sha256"...).
+    """
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username):
+        raise InvalidInput("username must be 2-100 letters, digits or _.@-", field="username")
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                           field="password")
+    if role not in ROLES:
+        raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
+    if role in STAFF_ROLES and department not in config.DEPARTMENTS:
+        raise InvalidInput(f"{role} needs a department: one of {', '.join(config.DEPARTMENTS)}",
+                           field="department")
+    if department is not None and department not in config.DEPARTMENTS:
+        raise InvalidInput(f"unknown department '{department}'", field="department")
+    if role in ("customer", "courier", "payment") and department is not None:
+        raise InvalidInput(f"a {role} has no department", field="department")
+    if role == "customer":
+        if not isinstance(customer_id, str) or not _CUSTOMER_ID.fullmatch(customer_id):
+            raise InvalidInput("a customer needs a customer_id", field="customer_id")
+    elif customer_id is not None:
+        raise InvalidInput("only customers have a customer_id", field="customer_id")
+    if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 100):
+        raise InvalidInput("display_name must be text of at most 100 characters",
+                           field="display_name")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise Conflict(f"user '{username}' already exists", field="username")
+    user = User(username=username, password_hash=generate_password_hash(password, method=method),
+                display_name=display_name, role=role, department=department,
+                customer_id=customer_id, active=True, created_at=clock.now())
+    session.add(user)
+    session.flush()
+    return user
+
+
+def set_password(session: Session, user: User, password: str, *, method: str = "scrypt") -> None:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                           field="password")
+    user.password_hash = generate_password_hash(password, method=method)
+    session.flush()
+
+
+def authenticate(session: Session, username, password) -> User | None:
+    """The active user with this username and password, or None."""
+    global _decoy_hash
+    if not isinstance(username, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
+        return None
+    user = session.scalars(select(User).where(User.username == username)).first()
+    if user is None:
+        _decoy_hash = _decoy_hash or generate_password_hash(secrets.token_hex(8))
+        check_password_hash(_decoy_hash, password)
+        return None
+    if not check_password_hash(user.password_hash, password) or not user.active:
+        return None
+    return user
+
+
+def issue_token(session: Session, user: User, ttl_hours: int = 12) -> tuple[str, datetime]:
+    """A new bearer token for `user` (returned once, stored hashed) and its expiry time."""
+    now = clock.now()
+    session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.expires_at < now))
+    token = secrets.token_urlsafe(32)
+    expires_at = now + timedelta(hours=ttl_hours)
+    session.add(ApiToken(token_hash=_digest(token), user_id=user.id, expires_at=expires_at))
+    session.flush()
+    return token, expires_at
+
+
+def user_for_token(session: Session, token) -> User | None:
+    """The active user a bearer token belongs to, or None (unknown, expired or inactive)."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 200:
+        return None
+    row = session.get(ApiToken, _digest(token))
+    if row is None or row.expires_at <= clock.now():
+        return None
+    user = session.get(User, row.user_id)
+    return user if user is not None and user.active else None
+
+
+def revoke_token(session: Session, token: str) -> None:
+    session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+
+
+def actor_for(user: User) -> Actor:
+    """The runtime's view of a user: name, role, department, customer id."""
+    return Actor(user.username, user.role, user.department, user.customer_id)
+
+
+def find(session: Session, username: str) -> User | None:
+    return session.scalars(select(User).where(User.username == username)).first()
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

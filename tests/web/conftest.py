@@ -1,0 +1,134 @@
+"""Web fixtures: a fresh app on the per-test SQLite file, its client, users, orders and logins."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from engine import clock, config, definitions, users
+from engine.models import ShopOrder
+from web import create_app
+
+WEB_DATA = Path(__file__).parent / "data"
+FIXTURE_BUNDLE = WEB_DATA / "aftersales"
+PASSWORD = "correct horse battery"
+# Cheap hashes keep logins fast in tests; production uses scrypt.
+FAST_HASH = "pbkdf2:sha256:1000"
+
+# username -> (role, department, customer_id)
+PEOPLE = {
+    **{f"{dept}_1": ("staff", dept, None) for dept in config.DEPARTMENTS},
+    "customer_service_2": ("staff", "customer_service", None),
+    "cs_lead": ("supervisor", "cs_supervisor", None),
+    "ops_head": ("supervisor", "management", None),
+    "owner": ("process_owner", None, None),
+    "auditor": ("auditor", None, None),
+    "admin": ("admin", None, None),
+    "alice": ("customer", None, "C001"),
+    "bob": ("customer", None, "C002"),
+    "courier": ("courier", None, None),
+    "payment": ("payment", None, None),
+}
+ORDERS = [("O-1001", "C001", "3c", "299.00"), ("O-1002", "C002", "apparel", "120.00"),
+          ("O-1003", "C001", "fresh", "50.00")]
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
+                      "TESTING": True, "SQL_DURABLE": False, "PASSWORD_HASH_METHOD": FAST_HASH})
+    yield app
+    app.extensions["aftersales"].engine.dispose()
+
+
+@pytest.fixture
+def platform(app):
+    return app.extensions["aftersales"]
+
+
+@pytest.fixture
+def sessions(platform):
+    return platform.sessions
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def world(platform):
+    """The people, the orders and the fixture bundle, deployed."""
+    with platform.sessions.begin() as session:
+        for name, (role, department, customer_id) in PEOPLE.items():
+            users.create_user(session, name, PASSWORD, role, department, customer_id,
+                              method=FAST_HASH)
+        for order_id, customer_id, category, amount in ORDERS:
+            session.add(ShopOrder(order_id=order_id, customer_id=customer_id, category=category,
+                                  amount=Decimal(amount), items=[{"sku": f"SKU-{order_id}", "qty": 1}],
+                                  address="Shanghai", paid_at=clock.now() - timedelta(days=10),
+                                  delivered_at=clock.now() - timedelta(days=7),
+                                  warranty_until=clock.now() + timedelta(days=300)))
+        definitions.deploy(session, definitions.Bundle.from_folder(FIXTURE_BUNDLE), "owner")
+    return PEOPLE
+
+
+class Caller:
+    """A client logged in as one user: .get/.post/... add the bearer token."""
+
+    def __init__(self, client, headers: dict):
+        self.client, self.headers = client, headers
+
+    def __getattr__(self, method):
+        call = getattr(self.client, method)
+
+        def with_token(path, **kwargs):
+            kwargs["headers"] = {**self.headers, **kwargs.get("headers", {})}
+            return call(path, **kwargs)
+        return with_token
+
+
+class Auth:
+    """auth.login('customer_service_1') -> headers; auth.as_('alice').get(...)."""
+
+    def __init__(self, client):
+        self.client = client
+        self.tokens: dict[str, str] = {}
+
+    def login(self, username: str, password: str = PASSWORD, *, fresh: bool = False) -> dict:
+        if fresh or username not in self.tokens:
+            response = self.client.post("/api/auth/token",
+                                        json={"username": username, "password": password})
+            assert response.status_code == 200, response.get_json()
+            self.tokens[username] = response.get_json()["token"]
+        return {"Authorization": f"Bearer {self.tokens[username]}"}
+
+    def as_(self, username: str) -> Caller:
+        return Caller(self.client, self.login(username))
+
+
+@pytest.fixture
+def auth(client, world):
+    return Auth(client)
+
+
+def file_request(auth, user="alice", **fields):
+    """File a request over HTTP; returns the response body (asserting 201)."""
+    body = {"order_id": "O-1001", "type": "return_refund", "reason": "does not fit", **fields}
+    response = auth.as_(user).post("/api/requests", json=body)
+    assert response.status_code == 201, response.get_json()
+    return response.get_json()
+
+
+def open_tasks(auth, user="admin", **params):
+    response = auth.as_(user).get("/api/tasks", query_string=params)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["items"]
+
+
+def error_of(response) -> dict:
+    body = response.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body
+    return body["error"]

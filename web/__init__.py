@@ -1,0 +1,82 @@
+"""The Flask application: `create_app(config)` builds one app with its own engine objects.
+
+Each app holds one `Runtime` (with the request-sync hook) and one session factory; a request
+runs its engine verb inside `with sessions.begin() as session:` (see web/api/base.py). The
+background scheduler is not started here: `aftersales serve` / `aftersales scheduler` do that.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import IntegerConverter
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from engine import config as engine_config
+from engine import db, requests
+from engine.runtime import Runtime
+
+SETTINGS_FIELDS = {f.name for f in dataclasses.fields(engine_config.Settings)}
+
+
+@dataclass
+class Platform:
+    """What every request needs: settings, the runtime and the database."""
+
+    settings: engine_config.Settings
+    runtime: Runtime
+    engine: Engine
+    sessions: sessionmaker[Session]
+    password_method: str = "scrypt"
+
+
+class JSONProvider(DefaultJSONProvider):
+    sort_keys = False
+
+    @staticmethod
+    def default(o):
+        if isinstance(o, datetime | date):
+            return o.isoformat()
+        if isinstance(o, Decimal):
+            return float(o)
+        return DefaultJSONProvider.default(o)
+
+
+class IdConverter(IntegerConverter):
+    """Row ids in URLs: positive and small enough for a BIGINT (else the route is a 404)."""
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, min=1, max=2**63 - 1)
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. Keys of `config` that name `engine.config.Settings` fields override the
+    environment's settings; the others go to Flask's config (TESTING, SQL_DURABLE,
+    PASSWORD_HASH_METHOD...)."""
+    config = dict(config or {})
+    settings = engine_config.from_env().with_(
+        **{k: v for k, v in config.items() if k in SETTINGS_FIELDS})
+    app = Flask(__name__)
+    app.json = JSONProvider(app)
+    app.url_map.converters["id"] = IdConverter
+    app.config.update(SECRET_KEY=settings.secret_key, SQL_DURABLE=True,
+                      PASSWORD_HASH_METHOD="scrypt")
+    app.config.update({k: v for k, v in config.items() if k not in SETTINGS_FIELDS})
+    engine = db.make_engine(settings.database_url, durable=app.config["SQL_DURABLE"])
+    app.extensions["aftersales"] = Platform(
+        settings=settings, runtime=Runtime(settings, hooks=[requests.sync]), engine=engine,
+        sessions=db.make_session_factory(engine),
+        password_method=app.config["PASSWORD_HASH_METHOD"])
+
+    from web import errors, openapi
+    from web.api import blueprint as api
+
+    errors.init_app(app)
+    app.register_blueprint(api)
+    openapi.init_app(app)
+    return app

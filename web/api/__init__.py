@@ -1,0 +1,64 @@
+"""The JSON API under /api: one blueprint per feature, one gate in front of all of them.
+
+The gate runs before every route: it caps the body size (JSON bodies, attachments and BPMN
+uploads each have their own limit, 413 beyond it), resolves the bearer token to an `Actor`
+(401 without a valid one), and applies the rules that hold for a role everywhere: auditors
+only read, couriers and payment providers only deliver messages.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from engine import users
+from engine.errors import Forbidden
+from web.api import (admin, auth, definitions, instances, kpis, messages, requests, tasks,
+                     task_files)
+from web.api.base import platform, settings, transaction
+from web.errors import ApiError
+
+blueprint = Blueprint("api", __name__, url_prefix="/api")
+for feature in (auth, requests, tasks, task_files, messages, instances, definitions, kpis, admin):
+    blueprint.register_blueprint(feature.bp)
+
+PUBLIC = {"api.auth.token"}
+MESSAGE_ONLY_ROLES = ("courier", "payment")
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+@blueprint.before_request
+def gate():
+    limit = body_limit(request.endpoint)
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"the request body is larger than {limit} bytes",
+                       details={"limit": limit})
+    if request.endpoint in PUBLIC:
+        return
+    g.actor = authenticate(request.headers.get("Authorization", ""))
+    if g.actor.role == "auditor" and request.method not in ("GET", "HEAD"):
+        raise Forbidden("auditors have read-only access")
+    if g.actor.role in MESSAGE_ONLY_ROLES and request.endpoint != "api.messages.deliver":
+        raise Forbidden(f"{g.actor.role} accounts may only deliver messages")
+
+
+def authenticate(header: str):
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "send Authorization: Bearer <token> (POST /api/auth/token gives one)")
+    with transaction() as session:
+        user = users.user_for_token(session, token.strip())
+        if user is None:
+            raise ApiError(401, "the token is unknown or has expired; log in again")
+        return users.actor_for(user)
+
+
+def body_limit(endpoint: str | None) -> int:
+    s = settings()
+    if endpoint == "api.task_files.upload":
+        return s.max_attachment_bytes + MULTIPART_OVERHEAD
+    if endpoint in ("api.definitions.deploy", "api.definitions.validate"):
+        return s.max_upload_bytes
+    return s.max_request_bytes
+
+
+__all__ = ["blueprint", "platform"]

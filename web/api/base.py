@@ -1,0 +1,102 @@
+"""What every route uses: the platform objects, the transaction, the caller, body and paging.
+
+A route reads: check roles (`@allow`), parse (`body()`, `page_args()`), run the engine verb in
+`with transaction() as session:`, render. Authentication itself happens once per request in
+web/api/__init__.py, which leaves the caller's `Actor` in `g.actor`.
+"""
+from __future__ import annotations
+
+import contextlib
+from functools import wraps
+
+from flask import current_app, g, request
+
+from engine import forms
+from engine.errors import Forbidden, InvalidInput
+from engine.runtime import Actor, Runtime
+from engine.tasklist import MAX_PER_PAGE, parse_int
+from web.errors import ApiError
+
+# Role groups (engine/users.py ROLES).
+ADMIN = ("admin",)
+TASK_WORKERS = ("staff", "supervisor", "admin")
+TASK_READERS = TASK_WORKERS + ("auditor",)
+REQUEST_READERS = ("customer", "staff", "supervisor", "auditor", "admin")
+INSTANCE_READERS = ("staff", "supervisor", "process_owner", "auditor", "admin")
+SUPERVISORS = ("supervisor", "admin")
+OWNERS = ("process_owner", "admin")
+KPI_READERS = ("supervisor", "process_owner", "auditor", "admin")
+
+
+def platform():
+    return current_app.extensions["aftersales"]
+
+
+def runtime() -> Runtime:
+    return platform().runtime
+
+
+def settings():
+    return platform().settings
+
+
+@contextlib.contextmanager
+def transaction():
+    """One unit of work: commits when the block ends, rolls back if it raises."""
+    with platform().sessions.begin() as session:
+        yield session
+
+
+def actor() -> Actor:
+    return g.actor
+
+
+def allow(*roles: str):
+    """Only callers with one of `roles` may use the route (403 for the others)."""
+    def decorate(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            if actor().role not in roles:
+                raise Forbidden(f"{actor().role} users may not use {request.method} {request.path}")
+            return view(*args, **kwargs)
+        guarded.allowed_roles = roles
+        return guarded
+    return decorate
+
+
+def body(schema: dict, *, optional: bool = False) -> dict:
+    """The JSON object in the request body, validated against `schema`.
+
+    400 when it is not JSON or not an object; 422 (naming the field) when it breaks the schema.
+    An empty body counts as {} when `optional`.
+    """
+    raw = request.get_data(cache=True)
+    if optional and not raw.strip():
+        data = {}
+    else:
+        if not request.is_json:
+            raise ApiError(400, "send a JSON body with Content-Type: application/json")
+        data = request.get_json(silent=True)
+        if data is None:
+            raise ApiError(400, "the body is not valid JSON")
+        if not isinstance(data, dict):
+            raise ApiError(400, "the body must be a JSON object")
+    return forms.validate(schema, data)
+
+
+def page_args(default_per_page: int = 25) -> tuple[int, int]:
+    page = parse_int(request.args.get("page") or "1", "page", 1, 1_000_000)
+    per_page = parse_int(request.args.get("per_page") or str(default_per_page), "per_page", 1,
+                         MAX_PER_PAGE)
+    return page, per_page
+
+
+def paged(items: list, total: int, page: int, per_page: int) -> dict:
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def only_args(*names: str) -> None:
+    """Refuse query parameters the route does not know (a typo should not silently match all)."""
+    unknown = sorted(set(request.args) - set(names))
+    if unknown:
+        raise InvalidInput(f"unknown parameter '{unknown[0]}'", field=unknown[0])

@@ -1,0 +1,45 @@
+"""POST /api/messages: events from other systems (couriers, the payment provider) for a request.
+
+Each machine role may send only its own messages (ALLOWED); admins may send any. The
+correlation is the request number. A repeated `message_id` is applied once.
+"""
+from __future__ import annotations
+
+from flask import Blueprint
+from sqlalchemy import select
+
+from engine.errors import Conflict, Forbidden, NotFound
+from engine.models import Instance
+from web.api import schemas
+from web.api.base import actor, allow, body, runtime, transaction
+
+bp = Blueprint("messages", __name__)
+
+# Which messages each role may deliver (None: any).
+ALLOWED = {"courier": frozenset({"picked_up", "pickup_booked"}),
+           "payment": frozenset({"refund_result", "clawback_result"}),
+           "admin": None}
+
+
+@bp.post("/messages")
+@allow(*ALLOWED)
+def deliver():
+    fields = body(schemas.MESSAGE)
+    allowed = ALLOWED[actor().role]
+    if allowed is not None and fields["name"] not in allowed:
+        raise Forbidden(f"{actor().role} accounts may not send '{fields['name']}' "
+                        f"(allowed: {', '.join(sorted(allowed))})", field="name")
+    with transaction() as session:
+        try:
+            instances = runtime().deliver_message(
+                session, fields["name"], fields["correlation"], fields.get("payload", {}),
+                actor(), message_id=fields.get("message_id"))
+        except NotFound:
+            known = session.scalar(select(Instance.id).where(
+                Instance.business_key == fields["correlation"]))
+            if known is None:
+                raise
+            raise Conflict(f"request {fields['correlation']} is not waiting for "
+                           f"'{fields['name']}' now", instance_id=known) from None
+        return {"delivered_to": [{"instance_id": i.id, "business_key": i.business_key,
+                                  "status": i.status} for i in instances]}

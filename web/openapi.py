@@ -1,0 +1,191 @@
+"""The OpenAPI 3 document of the JSON API, served at /api/openapi.json.
+
+Written by hand from one table (OPERATIONS) so that it reads as documentation; request bodies
+come from web/api/schemas.py, the very schemas the routes validate with, and `x-roles` lists the
+roles each route admits. tests/web/test_openapi.py checks the table against the app's URL map
+and the routes' role guards, both ways.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+from engine.tasklist import SORTS
+from web.api import schemas
+from web.api.base import (ADMIN, INSTANCE_READERS, KPI_READERS, OWNERS, REQUEST_READERS,
+                          SUPERVISORS, TASK_READERS, TASK_WORKERS)
+
+CUSTOMER = ("customer",)
+FILERS = ("customer", "staff", "supervisor", "admin")
+MESSENGERS = ("courier", "payment", "admin")
+
+
+def _q(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+PAGING = [_q("page", "page number, from 1", {"type": "integer", "minimum": 1}),
+          _q("per_page", "rows per page (at most 100)", {"type": "integer", "minimum": 1,
+                                                          "maximum": 100})]
+TASK_FILTERS = [
+    _q("department", "only this department's tasks"),
+    _q("assignee", "'me', 'unassigned' or a user name"),
+    _q("overdue", "true: past their due time", {"type": "boolean"}),
+    _q("at_risk", "true: past the at-risk point but not yet due", {"type": "boolean"}),
+    _q("priority", "1 (highest) to 9", {"type": "integer"}),
+    _q("process", "process key"),
+    _q("created_from", "ISO time"), _q("created_to", "ISO time (exclusive)"),
+    _q("due_from", "ISO time"), _q("due_to", "ISO time (exclusive)"),
+    _q("sort", "due (default, no due date last), priority or age", {"enum": list(SORTS)}),
+    *PAGING]
+REQUEST_FILTERS = [_q("status", "request status"), _q("category", "product category"),
+                   _q("type", "request type"), _q("customer_id", "staff only: one customer"),
+                   _q("order_id", "one order"), *PAGING]
+KPI_FILTERS = [_q("from", "ISO date or time (default: 30 days before 'to')"),
+               _q("to", "ISO date (inclusive) or time (exclusive); default now"),
+               _q("category", "product category"), _q("department", "department")]
+MULTIPART = {"multipart/form-data": {"schema": {"type": "object", "properties": {
+    "files": {"type": "array", "items": {"type": "string", "format": "binary"},
+              "description": "*.bpmn, *.dmn and forms/<name>.json files"},
+    "comment": {"type": "string"}}}}}
+UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                                             "properties": {"file": {"type": "string",
+                                                                     "format": "binary"}}}}}
+
+# (method, path, tag, summary, roles (None: public), body, success status, conflict?, query)
+OPERATIONS = [
+    ("post", "/api/auth/token", "auth", "Exchange username and password for a bearer token",
+     None, schemas.TOKEN, 200, False, []),
+    ("post", "/api/requests", "requests", "File an after-sales request from an order "
+     "(customers for themselves, customer service for a customer)", FILERS,
+     schemas.STAFF_FILE_REQUEST, 201, True, []),
+    ("get", "/api/requests", "requests", "Requests (customers: their own)", REQUEST_READERS,
+     None, 200, False, REQUEST_FILTERS),
+    ("get", "/api/requests/{ref}", "requests", "A request (by id or number) with its timeline; "
+     "another customer's request is 404", REQUEST_READERS, None, 200, False, []),
+    ("post", "/api/requests/{ref}/quote-answer", "requests", "Approve or decline a repair "
+     "quote (message quote_answered)", CUSTOMER, schemas.QUOTE_ANSWER, 200, True, []),
+    ("post", "/api/requests/{ref}/feedback", "requests", "Confirm or reopen a complaint's "
+     "resolution (message complaint_feedback)", CUSTOMER, schemas.FEEDBACK, 200, True, []),
+    ("post", "/api/requests/{ref}/rating", "requests", "Rate the service 1-5 (message "
+     "csat_submitted)", CUSTOMER, schemas.RATING, 200, True, []),
+    ("post", "/api/requests/{ref}/shipped", "requests", "Report the return shipment "
+     "(message return_shipped)", CUSTOMER, schemas.SHIPPED, 200, True, []),
+    ("get", "/api/tasks", "tasks", "Task list of the caller's departments, sorted by SLA due "
+     "time", TASK_READERS, None, 200, False, TASK_FILTERS),
+    ("get", "/api/tasks/{task_id}", "tasks", "A task with its form schema, data, SLA status, "
+     "comments and attachments", TASK_READERS, None, 200, False, []),
+    ("post", "/api/tasks/{task_id}/claim", "tasks", "Claim a task", TASK_WORKERS,
+     schemas.EMPTY, 200, True, []),
+    ("post", "/api/tasks/{task_id}/release", "tasks", "Hand a claimed task back to the queue",
+     TASK_WORKERS, schemas.EMPTY, 200, True, []),
+    ("post", "/api/tasks/{task_id}/complete", "tasks", "Complete a task with its form data "
+     "(version: the instance version you saw; stale is 409)", TASK_WORKERS, schemas.COMPLETE,
+     200, True, []),
+    ("post", "/api/tasks/{task_id}/reassign", "tasks", "Give a task to someone (null: back to "
+     "the queue)", SUPERVISORS, schemas.REASSIGN, 200, True, []),
+    ("post", "/api/tasks/reassign", "tasks", "Reassign several tasks, all or nothing",
+     SUPERVISORS, schemas.BULK_REASSIGN, 200, True, []),
+    ("get", "/api/tasks/{task_id}/comments", "tasks", "Comments on a task", TASK_READERS,
+     None, 200, False, []),
+    ("post", "/api/tasks/{task_id}/comments", "tasks", "Comment on a task", TASK_WORKERS,
+     schemas.COMMENT_BODY, 201, False, []),
+    ("get", "/api/tasks/{task_id}/attachments", "tasks", "Attachments of a task", TASK_READERS,
+     None, 200, False, []),
+    ("post", "/api/tasks/{task_id}/attachments", "tasks", "Attach a file (413 over the size "
+     "limit)", TASK_WORKERS, UPLOAD, 201, False, []),
+    ("get", "/api/attachments/{attachment_id}", "tasks", "Download an attachment",
+     TASK_READERS, None, 200, False, []),
+    ("post", "/api/messages", "messages", "Deliver an external event (couriers: picked_up, "
+     "pickup_booked; payment: refund_result, clawback_result)", MESSENGERS, schemas.MESSAGE,
+     200, True, []),
+    ("get", "/api/instances/{instance_id}", "instances", "Instance state, open tasks, timers "
+     "and the elements to mark on the diagram", INSTANCE_READERS, None, 200, False, []),
+    ("get", "/api/instances/{instance_id}/history", "instances", "Audit events, paged",
+     INSTANCE_READERS, None, 200, False, PAGING),
+    ("get", "/api/instances/{instance_id}/replay", "instances", "Verify the hash chain and "
+     "replay the history, with every step", INSTANCE_READERS, None, 200, False, []),
+    ("get", "/api/instances/{instance_id}/replay/{seq}", "instances", "Replayed state right "
+     "after event seq", INSTANCE_READERS, None, 200, False, []),
+    *[("post", f"/api/instances/{{instance_id}}/{verb}", "instances", f"{verb.capitalize()} an "
+       "instance", SUPERVISORS, schemas.RETRY if verb == "retry" else schemas.INSTANCE_ACTION,
+       200, True, []) for verb in ("suspend", "resume", "cancel", "retry")],
+    ("post", "/api/definitions", "definitions", "Deploy BPMN/DMN files and forms (422 lists "
+     "every problem; identical content: 200, created false)", OWNERS, MULTIPART, 201, False, []),
+    ("post", "/api/definitions/validate", "definitions", "Validate an upload without deploying",
+     OWNERS, MULTIPART, 200, False, []),
+    ("get", "/api/definitions", "definitions", "Latest version of every process",
+     INSTANCE_READERS, None, 200, False, []),
+    ("get", "/api/definitions/{key}/versions", "definitions", "Every version of a process",
+     INSTANCE_READERS, None, 200, False, []),
+    ("get", "/api/definitions/{key}/versions/{version}", "definitions", "One version with its "
+     "BPMN/DMN sources and forms", INSTANCE_READERS, None, 200, False, []),
+    ("get", "/api/kpis", "kpis", "Service KPIs overall, by category and by department",
+     KPI_READERS, None, 200, False, KPI_FILTERS),
+    ("get", "/api/incidents", "admin", "Outbox incidents", ("admin", "auditor"), None, 200,
+     False, []),
+    ("post", "/api/incidents/{incident_id}", "admin", "Retry (optionally with a fixed payload) "
+     "or skip an incident", ADMIN, schemas.INCIDENT_ACTION, 200, True, []),
+    ("get", "/api/openapi.json", "meta", "This document", None, None, 200, False, []),
+]
+
+ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["code", "message", "details"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "details": {"type": ["object", "null"], "description": "for invalid input, `field` "
+                    "names the offending field"}}}}}
+ERROR_TEXT = {400: "malformed JSON or wrong content type", 401: "no valid bearer token",
+              403: "not allowed for your role, department or request", 404: "unknown id",
+              409: "conflict: changed meanwhile, claimed by someone else, already completed, "
+                   "or not waiting for this", 413: "body too large",
+              422: "invalid input (details.field names the field)"}
+
+
+def document() -> dict:
+    paths: dict = {}
+    for method, path, tag, summary, roles, body, ok, conflict, query in OPERATIONS:
+        params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                  for name in _path_params(path)] + query
+        codes = [413] if method == "post" else []
+        codes += [401, 403] if roles is not None else []
+        codes += [400, 422] if body is not None and body is not MULTIPART and body is not UPLOAD else []
+        codes += [422] if body in (MULTIPART, UPLOAD) else []
+        codes += [404] if params and any(p["in"] == "path" for p in params) else []
+        codes += [409] if conflict else []
+        codes += [422] if query and 422 not in codes else []
+        responses = {str(ok): {"description": "success"}}
+        responses.update({str(c): {"description": ERROR_TEXT[c], "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            for c in sorted(set(codes))})
+        operation = {"tags": [tag], "summary": summary, "operationId": _operation_id(method, path),
+                     "parameters": params, "responses": responses,
+                     "x-roles": list(roles) if roles is not None else ["public"]}
+        if roles is None:
+            operation["security"] = []
+        if body is not None:
+            content = body if body in (MULTIPART, UPLOAD) else {"application/json": {"schema": body}}
+            operation["requestBody"] = {"required": body is not schemas.EMPTY, "content": content}
+        paths.setdefault(path, {})[method] = operation
+    return {"openapi": "3.1.0",
+            "info": {"title": "After-sales platform API", "version": "1.0",
+                     "description": "JSON API of the after-sales (售后) process platform. "
+                                    "Authenticate with POST /api/auth/token, then send "
+                                    "Authorization: Bearer <token>."},
+            "servers": [{"url": "/"}], "paths": paths,
+            "components": {"schemas": {"Error": ERROR}, "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}]}
+
+
+def _path_params(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = [p.strip("{}").replace("-", "_").replace(".", "_") for p in path.split("/")[2:]]
+    return method + "_" + "_".join(words)
+
+
+def init_app(app: Flask) -> None:
+    cached = document()
+    app.add_url_rule("/api/openapi.json", "openapi", lambda: cached)
