@@ -77,7 +77,7 @@ def platform(durable: bool = True, folder: Path | None = None):
     shutil.copy(_template_db(), path)
     url = f"sqlite:///{path}"
     settings = config.Settings(database_url=url, archive_dir=base / "archive")
-    # The definition cache is keyed by row id, and every fresh database starts again at id 1.
+    # Parsed definitions of earlier benchmarks' databases are of no use any more.
     definitions._cache.clear()
     engine = db.make_engine(url, durable=durable)
     p = Platform(base, url, engine, db.make_session_factory(engine), Runtime(settings), settings)

@@ -20,8 +20,8 @@ from engine import (audit, clock, config, definitions, determinism, forms, proje
                     serialization, services, steps)
 from engine.calendar import BusinessCalendar
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, ReceivedMessage,
-                           Timer)
+from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
+                           ReceivedMessage, Timer)
 from engine.scripting import PlatformScriptEngine
 
 ACTIVE = ("running", "waiting")
@@ -71,11 +71,11 @@ class Runtime:
         """Start the newest version of `process_key`; returns the flushed instance row."""
         if not isinstance(data, dict):
             raise InvalidInput("start data must be an object", field="data")
-        definition = definitions.latest_definition(session, process_key)
-        compiled = definitions.compiled(session, definition.id)
+        definition_id = _latest_definition_id(session, process_key)
+        compiled = definitions.compiled(session, definition_id)
         at = clock.now()
         business_key = business_key or data.get("request_no") or f"{process_key}-{at.timestamp():.6f}"
-        instance = Instance(definition_id=definition.id, process_key=process_key,
+        instance = Instance(definition_id=definition_id, process_key=process_key,
                             business_key=business_key, status="running", state="",
                             serializer_version=serialization.SERIALIZER_VERSION,
                             created_at=at, updated_at=at, audit_seq=0, audit_head="")
@@ -83,7 +83,7 @@ class Runtime:
         apply = steps.start(compiled.spec, compiled.subprocess_specs, self.script_engine, data)
         return self._unit_of_work(session, instance, compiled, at=at, kind="started",
                                   actor=actor, payload={"data": data, "business_key": business_key,
-                                                        "definition_id": definition.id},
+                                                        "definition_id": definition_id},
                                   apply=apply, new=True)
 
     def claim(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
@@ -274,6 +274,14 @@ class Runtime:
             instance.completed_at = at
         if new:
             session.add(instance)
+            _flush_or_conflict(session, instance)     # INSERT: the event's hash needs the id
+        if error:
+            payload = dict(payload, error=error)
+        # The event advances the instance's chain head before the flush, so that the state, the
+        # status and the head go out in one version-checked UPDATE.
+        event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
+                             state_hash=serialization.state_hash(state), element=element,
+                             task_id=task_id)
         _flush_or_conflict(session, instance)
         self._write_projection(session, instance, compiled, before, after, at)
         intents = calls.intents + [services.Intent(f"message.{e.event_definition.name}",
@@ -281,11 +289,6 @@ class Runtime:
                                                    {"payload": e.payload}, None)
                                    for n, e in enumerate(thrown)]
         services.write_intents(session, instance.id, instance.business_key, intents, at)
-        if error:
-            payload = dict(payload, error=error)
-        event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
-                             state_hash=serialization.state_hash(state), element=element,
-                             task_id=task_id)
         for hook in self.hooks:
             hook(session, instance, workflow, event)
         return instance
@@ -401,6 +404,16 @@ def _task_facts(task: HumanTask) -> dict:
     return {"department": task.department, "ready_at": task.created_at.isoformat(),
             "due_at": task.due_at.isoformat() if task.due_at else None,
             "claimed_by": task.claimed_by}
+
+
+def _latest_definition_id(session: Session, process_key: str) -> int:
+    """The id of the newest version of `process_key` (only the id: the row carries the whole
+    bundle, which a start does not need). Raises NotFound like definitions.latest_definition."""
+    definition_id = session.scalar(select(Definition.id).where(Definition.process_key == process_key)
+                                   .order_by(Definition.version.desc()).limit(1))
+    if definition_id is None:
+        raise NotFound(f"process '{process_key}' is not deployed", field="process_key")
+    return definition_id
 
 
 def _flush_or_conflict(session: Session, instance: Instance) -> None:
