@@ -1,0 +1,60 @@
+"""engine/users.py: accounts, password hashes, tokens and the actor a user acts as."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from engine import clock, users
+from engine.errors import Conflict, InvalidInput
+from engine.runtime import Actor
+from tests.web.conftest import FAST_HASH
+
+
+@pytest.fixture
+def session(sessions):
+    with sessions.begin() as session:
+        yield session
+
+
+def test_create_hashes_the_password_and_authenticates(session):
+    user = users.create_user(session, "wang.fang", "s3cret-pass", "staff", "finance")
+    assert user.password_hash.startswith("scrypt:") and "s3cret-pass" not in user.password_hash
+    assert users.authenticate(session, "wang.fang", "s3cret-pass") is user
+    assert users.authenticate(session, "wang.fang", "wrong-pass") is None
+    assert users.authenticate(session, "nobody", "s3cret-pass") is None
+
+
+@pytest.mark.parametrize("args, field", [
+    (("x", "long-enough", "staff", "finance"), "username"),
+    (("bad name!", "long-enough", "staff", "finance"), "username"),
+    (("li", "short", "staff", "finance"), "password"),
+    (("li", "long-enough", "wizard"), "role"),
+    (("li", "long-enough", "staff"), "department"),
+    (("li", "long-enough", "supervisor", "marketing"), "department"),
+    (("li", "long-enough", "customer"), "customer_id"),
+    (("li", "long-enough", "customer", "finance", "C9"), "department"),
+    (("li", "long-enough", "staff", "finance", "C9"), "customer_id"),
+])
+def test_create_refuses_bad_input_naming_the_field(session, args, field):
+    with pytest.raises(InvalidInput) as refused:
+        users.create_user(session, *args, method=FAST_HASH)
+    assert refused.value.field == field
+
+
+def test_duplicate_username_is_a_conflict(session):
+    users.create_user(session, "zhao", "long-enough", "auditor", method=FAST_HASH)
+    with pytest.raises(Conflict):
+        users.create_user(session, "zhao", "long-enough", "auditor", method=FAST_HASH)
+
+
+def test_tokens_resolve_until_they_expire(session):
+    user = users.create_user(session, "qian", "long-enough", "customer", customer_id="C7",
+                             method=FAST_HASH)
+    token, expires_at = users.issue_token(session, user, ttl_hours=1)
+    assert users.user_for_token(session, token) is user
+    assert users.user_for_token(session, token + "x") is None
+    assert users.actor_for(user) == Actor("qian", "customer", None, "C7")
+    clock.advance(timedelta(hours=1))
+    assert users.user_for_token(session, token) is None
+    users.revoke_token(session, token)
