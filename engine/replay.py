@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
-from engine import audit, clock, definitions, determinism, serialization, services, steps
+from engine import (audit, clock, definitions, determinism, migration, serialization, services,
+                    steps)
 from engine.errors import NotFound
 from engine.models import AuditEvent, Instance
 
@@ -48,9 +49,14 @@ class Result:
         return self
 
 
-def verify(session: Session, instance_id: int, script_engine, *, keep_steps: bool = False,
-           events: list | None = None, instance: Instance | None = None) -> Result:
-    """Check the chain and the replay of one instance; the Result names the first divergence."""
+def verify(session: Session | None, instance_id: int, script_engine, *, keep_steps: bool = False,
+           events: list | None = None, instance: Instance | None = None,
+           definition_for=None) -> Result:
+    """Check the chain and the replay of one instance; the Result names the first divergence.
+
+    `definition_for(definition_id) -> Compiled` supplies the definitions (default: the deployed
+    rows); with it, `events` and `instance`, no session is needed (archives verify this way).
+    """
     instance = instance or session.get(Instance, instance_id)
     if instance is None:
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
@@ -58,7 +64,10 @@ def verify(session: Session, instance_id: int, script_engine, *, keep_steps: boo
     result = Result(instance_id, len(events))
     if not _check_chain(events, instance_id, result):
         return result
-    if not _replay(session, instance, events, script_engine, result, keep_steps):
+    if definition_for is None:
+        def definition_for(definition_id):
+            return definitions.compiled(session, definition_id)
+    if not _replay(definition_for, instance, events, script_engine, result, keep_steps):
         return result
     if events and serialization.state_hash(instance.state) != events[-1].state_hash:
         return result.fail(events[-1], "the stored instance state does not match the history",
@@ -108,14 +117,25 @@ def _check_chain(events: list[AuditEvent], instance_id: int, result: Result) -> 
     return True
 
 
-def _replay(session, instance, events, script_engine, result: Result, keep_steps: bool) -> bool:
+def _replay(definition_for, instance, events, script_engine, result: Result, keep_steps: bool) -> bool:
     workflow = None
     compiled = None
     current_hash = None
     for event in events:
         if event.kind == "started":
-            compiled = definitions.compiled(session, event.payload["definition_id"])
-        if event.kind in audit.STATE_CHANGING:
+            compiled = definition_for(event.payload["definition_id"])
+        if event.kind == "migrated":
+            if workflow is None:
+                return bool(result.fail(event, "history does not begin with 'started'"))
+            with clock.pinned(event.at), determinism.seeded(f"{instance.business_key}:{event.seq}"):
+                try:
+                    target = definition_for(event.payload["to_definition_id"])
+                    workflow = migration.replay_event(workflow, compiled, target, event.payload)
+                except Exception as err:     # the recorded move no longer applies
+                    return bool(result.fail(event, f"the recorded migration cannot be applied: {err}"))
+            compiled = target
+            current_hash = serialization.state_hash(serialization.dump(workflow))
+        elif event.kind in audit.STATE_CHANGING:
             if compiled is None:
                 return bool(result.fail(event, "history does not begin with 'started'"))
             apply = steps.for_event(event.kind, event.payload, event.task_id, compiled, script_engine)

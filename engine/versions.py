@@ -1,0 +1,340 @@
+"""Deployed versions of a process: listing, element-level diffs and the impact on running work.
+
+A diff is computed from the stored sources (never from parsed specs) with lxml, element by BPMN
+id, so it reads the way a process owner edited the model: what was added, removed, and for each
+element that stayed, which of its business-relevant properties changed. `impact()` lists the
+unfinished instances of the older version that stand on a removed or changed element: those are
+the ones a migration (engine/migration.py) has to think about.
+
+`compile_sources()` parses a definition that is not (or no longer) a cached row: a candidate
+bundle (what-if) or an archived definition (archive verification).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from SpiffWorkflow.util.task import TaskState
+
+from engine import definitions, serialization, xmlsafe
+from engine.errors import NotFound
+from engine.models import Definition, Instance
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+
+FLOW_NODES = frozenset({
+    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
+    "businessRuleTask", "callActivity", "subProcess", "transaction", "exclusiveGateway",
+    "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway",
+})
+# The properties compared for every element that exists in both versions, in report order.
+COMPARED = ("type", "name", "lane", "outgoing", "conditions", "timer", "form", "form_schema",
+            "sla", "properties", "scripts", "called_element", "messages", "signals",
+            "attached_to", "service", "decision")
+
+UNFINISHED = ("running", "waiting", "suspended", "error")
+# Task states at which an instance "stands on" an element.
+STANDING = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
+
+
+# ------------------------------------------------------------------ listing
+
+def list_versions(session: Session, key: str) -> list[dict]:
+    """Every deployed version of process `key`, oldest first. Raises NotFound if there is none."""
+    rows = definitions.versions(session, key)
+    if not rows:
+        raise NotFound(f"process '{key}' is not deployed", field="process_key")
+    return [{"definition_id": r.id, "version": r.version, "sha": r.sha256,
+             "deployed_by": r.deployed_by, "deployed_at": r.deployed_at, "comment": r.comment}
+            for r in rows]
+
+
+def definition_of(session: Session, key: str, version: int) -> Definition:
+    """The row of `key` version `version`; raises NotFound."""
+    row = session.scalars(select(Definition).where(Definition.process_key == key,
+                                                   Definition.version == version)).first()
+    if row is None:
+        raise NotFound(f"process '{key}' has no version {version}", field="version")
+    return row
+
+
+# --------------------------------------------------------------------- diff
+
+@dataclass
+class Diff:
+    process_key: str
+    from_version: int
+    to_version: int
+    added: list[dict] = field(default_factory=list)      # {"id", "type", "name"}
+    removed: list[dict] = field(default_factory=list)    # {"id", "type", "name"}
+    changed: list[dict] = field(default_factory=list)    # {"id", "type", "name", "changes"}
+
+    @property
+    def affected(self) -> dict[str, dict]:
+        """Removed and changed elements by id: {"change": "removed"|"changed", "what": [...]}."""
+        out = {e["id"]: {"change": "removed", "what": []} for e in self.removed}
+        out.update({e["id"]: {"change": "changed", "what": sorted(e["changes"])}
+                    for e in self.changed})
+        return out
+
+    def is_empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+    def as_dict(self) -> dict:
+        return {"process_key": self.process_key, "from_version": self.from_version,
+                "to_version": self.to_version, "added": self.added, "removed": self.removed,
+                "changed": self.changed}
+
+
+def diff(session: Session, key: str, v1: int, v2: int) -> Diff:
+    """Elements added, removed and changed between versions `v1` and `v2` of `key`.
+
+    Each changed element carries `changes`: {property: {"from": old, "to": new}} for the
+    properties in COMPARED. Raises NotFound for an unknown version.
+    """
+    old, new = definition_of(session, key, v1), definition_of(session, key, v2)
+    return diff_sources(key, v1, v2, elements(old.sources, old.forms),
+                        elements(new.sources, new.forms))
+
+
+def diff_sources(key: str, v1: int, v2: int, before: dict[str, dict],
+                 after: dict[str, dict]) -> Diff:
+    result = Diff(key, v1, v2)
+    for element_id in sorted(after.keys() - before.keys()):
+        result.added.append(_summary(after[element_id]))
+    for element_id in sorted(before.keys() - after.keys()):
+        result.removed.append(_summary(before[element_id]))
+    for element_id in sorted(before.keys() & after.keys()):
+        a, b = before[element_id], after[element_id]
+        changes = {prop: {"from": a.get(prop), "to": b.get(prop)}
+                   for prop in COMPARED if a.get(prop) != b.get(prop)}
+        if changes:
+            result.changed.append(dict(_summary(b), changes=changes))
+    return result
+
+
+def elements(sources: dict[str, str], forms: dict[str, str]) -> dict[str, dict]:
+    """Every flow node (and DMN decision) of a definition's files, by id, described for diffing."""
+    form_schemas = {}
+    for name, text in forms.items():
+        try:
+            form_schemas[name] = json.loads(text)
+        except ValueError:
+            form_schemas[name] = text
+    out: dict[str, dict] = {}
+    for name, text in sorted(sources.items()):
+        root = xmlsafe.parse_xml(text.encode(), name).getroot()
+        if name.endswith(definitions.DMN_SUFFIX):
+            _dmn_elements(root, out)
+        else:
+            _bpmn_elements(root, form_schemas, out)
+    return out
+
+
+def _summary(element: dict) -> dict:
+    return {"id": element["id"], "type": element["type"], "name": element.get("name")}
+
+
+def _local(el) -> str | None:
+    if not isinstance(el.tag, str):
+        return None
+    return etree.QName(el).localname
+
+
+def _is_bpmn(el, localname: str | None = None) -> bool:
+    if not isinstance(el.tag, str):
+        return False
+    qname = etree.QName(el)
+    return qname.namespace == BPMN_NS and (localname is None or qname.localname == localname)
+
+
+def _text(el) -> str | None:
+    if el is None or el.text is None:
+        return None
+    return el.text.strip()
+
+
+def _bpmn_elements(root, form_schemas: dict, out: dict) -> None:
+    messages = {m.get("id"): m.get("name") or m.get("id")
+                for m in root.iter(f"{{{BPMN_NS}}}message")}
+    signals = {s.get("id"): s.get("name") or s.get("id")
+               for s in root.iter(f"{{{BPMN_NS}}}signal")}
+    for process in root.iter(f"{{{BPMN_NS}}}process"):
+        lanes = {}
+        for lane in process.iter(f"{{{BPMN_NS}}}lane"):
+            for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
+                # Nested lanes are visited after their parent: the innermost lane wins.
+                lanes[_text(ref)] = lane.get("name") or lane.get("id")
+        flows: dict[str, dict] = {}
+        for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+            flows.setdefault(flow.get("sourceRef"), {})[flow.get("id")] = {
+                "to": flow.get("targetRef"),
+                "condition": _text(flow.find(f"{{{BPMN_NS}}}conditionExpression"))}
+        for el in process.iter():
+            kind = _local(el)
+            if kind not in FLOW_NODES or not _is_bpmn(el):
+                continue
+            element_id = el.get("id")
+            outgoing = flows.get(element_id, {})
+            props = _properties(el)
+            form = props.pop("form", None)
+            described = {
+                "id": element_id, "type": kind, "name": el.get("name"),
+                "process": process.get("id"), "lane": lanes.get(element_id),
+                "outgoing": {fid: f["to"] for fid, f in sorted(outgoing.items())} or None,
+                "conditions": _conditions(el, outgoing),
+                "timer": _timer(el), "form": form,
+                "form_schema": form_schemas.get(form) if form else None,
+                "sla": props.pop("sla", None), "properties": props or None,
+                "scripts": _scripts(el), "called_element": el.get("calledElement"),
+                "messages": _refs(el, "messageEventDefinition", "messageRef", messages),
+                "signals": _refs(el, "signalEventDefinition", "signalRef", signals),
+                "attached_to": el.get("attachedToRef"), "service": _service(el),
+            }
+            out[element_id] = {k: v for k, v in described.items() if v is not None}
+
+
+def _own(el, localname: str):
+    """Direct BPMN children, plus those one level down (event definitions, extensions)."""
+    return [c for c in el if _is_bpmn(c, localname)]
+
+
+def _extensions(el):
+    ext = el.find(f"{{{BPMN_NS}}}extensionElements")
+    return ext if ext is not None else []
+
+
+def _properties(el) -> dict:
+    props = {}
+    for container in _extensions(el):
+        if _local(container) != "properties":
+            continue
+        for prop in container:
+            if _local(prop) == "property":
+                props[prop.get("name")] = prop.get("value")
+    return props
+
+
+def _conditions(el, outgoing: dict) -> dict | None:
+    conditions = {fid: f["condition"] for fid, f in sorted(outgoing.items())
+                  if f["condition"] is not None}
+    if el.get("default"):
+        conditions["(default)"] = el.get("default")
+    return conditions or None
+
+
+def _timer(el) -> dict | None:
+    timers = {}
+    for definition in _own(el, "timerEventDefinition"):
+        for part in definition:
+            if _is_bpmn(part) and _local(part) in ("timeDuration", "timeDate", "timeCycle"):
+                timers[_local(part)] = _text(part)
+    return timers or None
+
+
+def _scripts(el) -> dict | None:
+    scripts = {}
+    script = el.find(f"{{{BPMN_NS}}}script")
+    if script is not None:
+        scripts["script"] = _text(script)
+    for part in _extensions(el):
+        if _local(part) in ("preScript", "postScript"):
+            scripts[_local(part)] = _text(part)
+    return scripts or None
+
+
+def _refs(el, definition: str, attribute: str, names: dict) -> list[str] | None:
+    refs = [d.get(attribute) for d in _own(el, definition)]
+    if el.get(attribute) and _local(el) in ("receiveTask", "sendTask"):
+        refs.append(el.get(attribute))
+    resolved = sorted(names.get(r, r) for r in refs if r)
+    return resolved or None
+
+
+def _service(el) -> dict | None:
+    for part in _extensions(el):
+        if _local(part) != "serviceTaskOperator":
+            continue
+        params = {}
+        for holder in part:
+            for param in holder:
+                if _local(param) == "parameter":
+                    params[param.get("id")] = [param.get("type"), param.get("value")]
+        return {"operator": part.get("id"), "result": part.get("resultVariable"),
+                "parameters": params}
+    return None
+
+
+def _dmn_elements(root, out: dict) -> None:
+    for el in root.iter():
+        if _local(el) != "decision":
+            continue
+        out[el.get("id")] = {"id": el.get("id"), "type": "decision", "name": el.get("name"),
+                             "decision": etree.tostring(el, method="c14n").decode()}
+
+
+# ------------------------------------------------------------------- impact
+
+def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
+    """Unfinished instances of `key` v`v_from` that stand on an element removed or changed in
+    v`v_to`: [{"instance_id", "business_key", "status", "elements": [{"element", "state",
+    "change", "what"}]}], by instance id. Instances standing only on unchanged elements are
+    left out.
+
+    "Standing on" means a READY, WAITING, STARTED (call activity) or ERROR task there, inside
+    call activities too.
+    """
+    changes = diff(session, key, v_from, v_to).affected
+    row = definition_of(session, key, v_from)
+    if not changes:
+        return []
+    compiled = definitions.compiled(session, row.id)
+    result = []
+    instances = session.scalars(select(Instance).where(Instance.definition_id == row.id,
+                                                       Instance.status.in_(UNFINISHED))
+                                .order_by(Instance.id))
+    for instance in instances:
+        # Read-only: no script engine is needed to look at task states.
+        workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
+                                      None)
+        hits = []
+        for task in workflow.get_tasks(state=STANDING):
+            bpmn_id = task.task_spec.bpmn_id
+            if bpmn_id in changes:
+                hits.append({"element": bpmn_id, "state": TaskState.get_name(task.state),
+                             **changes[bpmn_id]})
+        if hits:
+            result.append({"instance_id": instance.id, "business_key": instance.business_key,
+                           "status": instance.status, "elements": hits})
+    return result
+
+
+# -------------------------------------------------------------- compiling
+
+def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, str], *,
+                    definition_id: int | None = None, version: int = 0) -> definitions.Compiled:
+    """Parse a definition from its files without touching the definition cache.
+
+    Used for bundles that are not deployed (what-if) and for archived definitions, whose ids
+    may not (or no longer) name the same rows in this database.
+    """
+    parser = definitions._parser_for({name: text.encode() for name, text in sources.items()})
+    spec = parser.get_spec(process_key)
+    subs = parser.get_subprocess_specs(process_key)
+    tasks = {}
+    for process_spec in [spec, *subs.values()]:
+        for task_spec in process_spec.task_specs.values():
+            if not getattr(task_spec, "manual", False) or task_spec.bpmn_id is None:
+                continue
+            props = getattr(task_spec, "extensions", {}).get("properties", {})
+            tasks[task_spec.bpmn_id] = definitions.TaskMeta(
+                task_spec.bpmn_id, task_spec.bpmn_name, task_spec.lane, props.get("form"),
+                props.get("sla"))
+    parsed_forms = {name: json.loads(text) for name, text in forms.items()}
+    return definitions.Compiled(definition_id, process_key, version, spec, subs, parsed_forms,
+                                tasks)
