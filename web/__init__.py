@@ -74,9 +74,11 @@ def create_app(config: dict | None = None) -> Flask:
         password_method=app.config["PASSWORD_HASH_METHOD"])
 
     from web import errors, openapi
+    from web import pages
     from web.api import blueprint as api
 
     errors.init_app(app)
     app.register_blueprint(api)
     openapi.init_app(app)
+    pages.init_app(app)
     return app

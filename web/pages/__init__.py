@@ -1,0 +1,61 @@
+"""The HTML pages for staff, supervisors, process owners and auditors.
+
+One blueprint, `bp`, whose routes live in one module per page family (auth, inbox, supervisor,
+owner, audit, dashboard, assets). `init_app(app)` registers it with Flask-Babel (Chinese first)
+and the session's CSRF check. Routes are thin: parse, call the engine, render a page or, for
+the page's own scripts, a fragment.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, render_template
+from werkzeug.exceptions import HTTPException
+
+from engine.errors import EngineError
+from web.errors import ApiError
+from web.pages import context, i18n
+
+WEB = Path(__file__).resolve().parent.parent
+
+bp = Blueprint("pages", __name__, template_folder=str(WEB / "templates"),
+               static_folder=str(WEB / "static"), static_url_path="/assets/app")
+
+
+@bp.before_request
+def _csrf():
+    context.check_csrf()
+
+
+@bp.app_context_processor
+def _globals():
+    return {"csrf_token": context.csrf_token, "current_user": context.current_user}
+
+
+@bp.errorhandler(EngineError)
+def _engine_error(err: EngineError):
+    status = context.status_of(err)
+    template = "_error.html" if context.is_fragment() else "error.html"
+    return render_template(template, status=status, message=err.message), status
+
+
+@bp.errorhandler(ApiError)
+def _api_error(err: ApiError):
+    template = "_error.html" if context.is_fragment() else "error.html"
+    return render_template(template, status=err.status, message=err.message), err.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    template = "_error.html" if context.is_fragment() else "error.html"
+    return render_template(template, status=err.code, message=err.description), err.code
+
+
+def init_app(app) -> None:
+    settings = app.extensions["aftersales"].settings
+    i18n.init_app(app, settings.timezone)
+    app.after_request(i18n.remember_locale)
+    app.register_blueprint(bp)
+
+
+from web.pages import assets, audit, auth, dashboard, inbox, owner, supervisor  # noqa: E402,F401

@@ -1,0 +1,241 @@
+"""The department inbox, in the manner of Camunda Tasklist: filters on the left, the task list
+sorted by SLA due time in the middle, the selected task on the right (its form, the request,
+comments and attachments, the diagram, the history). Claim, release and complete answer the
+page's script with fragments, so the page never reloads.
+
+Visibility and the task list come from the JSON API's helpers and engine.tasklist; every change
+is one engine verb in one unit of work.
+"""
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+from uuid import UUID
+
+from flask import g, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from engine import audit, clock, config, definitions, tasklist
+from engine.errors import EngineError, InvalidInput
+from engine.models import Definition, Instance, ServiceRequest, TaskComment
+from web.api import task_files
+from web.api.instances import _elements as instance_elements
+from web.api.tasks import task_json, task_scope
+from web.pages import bp, context, diagram, forms
+
+LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
+             "per_page")
+WORKERS = ("staff", "supervisor")
+COMMENT_MAX = 5000
+
+
+@bp.before_request
+def _actor():
+    """The JSON API's helpers find the caller in g.actor; pages put the signed-in user there."""
+    if context.current_user() is not None:
+        g.actor = context.actor()
+
+
+@bp.get("/inbox")
+@context.roles_required(*WORKERS)
+def inbox():
+    args = {k: v for k, v in request.args.items() if k in LIST_ARGS and v != ""}
+    listing = _listing(args)
+    selected = request.args.get("task") or (listing["rows"][0]["task_id"] if listing["rows"] else None)
+    detail = _detail(selected) if selected else None
+    return render_template("inbox.html", listing=listing, detail=detail, selected=selected,
+                           departments=tasklist.visible_departments(context.actor()) or config.DEPARTMENTS,
+                           processes=_processes())
+
+
+@bp.get("/inbox/list")
+@context.roles_required(*WORKERS)
+def inbox_list():
+    args = {k: v for k, v in request.args.items() if k in LIST_ARGS and v != ""}
+    return render_template("_task_list.html", listing=_listing(args),
+                           selected=request.args.get("task"))
+
+
+@bp.get("/tasks/<task_id>")
+@context.roles_required(*WORKERS)
+def task(task_id):
+    detail = _detail(task_id)
+    template = "_task_detail.html" if context.is_fragment() else "task.html"
+    return render_template(template, detail=detail)
+
+
+@bp.post("/tasks/<task_id>/claim")
+@context.roles_required(*WORKERS)
+def claim(task_id):
+    with context.transaction() as db:
+        task_scope(db, task_id)
+        context.runtime().claim(db, task_id, context.actor())
+    return _after_action(task_id, _("You claimed the task."))
+
+
+@bp.post("/tasks/<task_id>/release")
+@context.roles_required(*WORKERS)
+def release(task_id):
+    with context.transaction() as db:
+        task_scope(db, task_id)
+        context.runtime().release(db, task_id, context.actor())
+    return _after_action(task_id, _("The task is back in the department's queue."))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@context.roles_required(*WORKERS)
+def complete(task_id):
+    version = request.form.get("version", type=int)
+    try:
+        with context.transaction() as db:
+            scope = task_scope(db, task_id)
+            instance = db.get(Instance, scope.instance_id)
+            schema = definitions.compiled(db, instance.definition_id).form_schema(scope.row.bpmn_id
+                                                                                  if scope.row else "")
+            data = forms.data_from(schema, request.form)
+            context.runtime().complete(db, task_id, data, context.actor(), expected_version=version)
+    except InvalidInput as err:
+        errors = _field_errors(err)
+        detail = _detail(task_id, values=request.form, errors=errors)
+        template = "_task_detail.html" if context.is_fragment() else "task.html"
+        return render_template(template, detail=detail, flash=err.message, flash_kind="error"), 422
+    message = _("Task completed. The request has moved on.")
+    if context.is_fragment():
+        response = render_template("_done.html", message=message)
+        return response, 200, {"X-Refresh-List": "1"}
+    return render_template("task_done.html", message=message)
+
+
+@bp.post("/tasks/<task_id>/comments")
+@context.roles_required(*WORKERS)
+def comment(task_id):
+    text = request.form.get("body", "").strip()
+    if not text or len(text) > COMMENT_MAX:
+        raise InvalidInput(_("A comment is 1 to %(n)s characters.", n=COMMENT_MAX), field="body")
+    with context.transaction() as db:
+        scope = task_scope(db, task_id)
+        db.add(TaskComment(instance_id=scope.instance_id, task_id=task_id,
+                           author=context.actor().name, body=text, internal=True,
+                           created_at=clock.now()))
+    return _after_action(task_id, _("Comment added."))
+
+
+@bp.post("/tasks/<task_id>/attachments")
+@context.roles_required(*WORKERS)
+def attach(task_id):
+    task_files.upload(task_id)          # the API's checks: size, type, who may act
+    return _after_action(task_id, _("File attached."))
+
+
+@bp.get("/attachments/<int:attachment_id>")
+@context.roles_required(*WORKERS)
+def attachment(attachment_id):
+    return task_files.download(attachment_id)
+
+
+# ------------------------------------------------------------------ helpers
+
+def _after_action(task_id: str, message: str):
+    if context.is_fragment():
+        return render_template("_task_detail.html", detail=_detail(task_id), flash=message), \
+            200, {"X-Refresh-List": "1"}
+    return render_template("task.html", detail=_detail(task_id), flash=message)
+
+
+def _listing(args: dict) -> dict:
+    filters, sort, page, per_page = tasklist.parse_query(args)
+    with context.transaction() as db:
+        rows, total = tasklist.list_tasks(db, context.actor(), filters, sort, page, per_page)
+    pages = max(1, -(-total // per_page))
+    return {"rows": rows, "total": total, "page": page, "pages": pages, "args": args,
+            "sort": sort, "query": urlencode(args),
+            "page_url": lambda n: url_for("pages.inbox", **{**args, "page": n})}
+
+
+def _processes() -> list[str]:
+    with context.transaction() as db:
+        return [row.process_key for row in definitions.all_latest(db)]
+
+
+def _detail(task_id: str, values=None, errors=None) -> dict:
+    """Everything the right-hand pane shows about one task (open or already completed)."""
+    runtime = context.runtime()
+    with context.transaction() as db:
+        scope = task_scope(db, task_id)
+        instance = db.get(Instance, scope.instance_id)
+        compiled = definitions.compiled(db, instance.definition_id)
+        definition = db.get(Definition, instance.definition_id)
+        workflow = runtime.workflow(db, instance)
+        if scope.row is not None:
+            task = task_json(scope.row, instance)
+            spiff_task = workflow.get_task_from_id(UUID(task_id))
+            data = dict(spiff_task.data) if spiff_task is not None else {}
+        else:
+            event = scope.completed
+            task = {"task_id": task_id, "bpmn_id": event.element, "status": "completed",
+                    "name": compiled.tasks[event.element].name if event.element in compiled.tasks else event.element,
+                    "department": scope.department, "completed_by": event.actor,
+                    "completed_at": event.at.isoformat(), "request_number": instance.business_key,
+                    "instance_id": instance.id, "version": instance.version}
+            data = event.payload.get("data", {})
+        schema = compiled.form_schema(task["bpmn_id"])
+        service_request = db.scalars(select(ServiceRequest).where(
+            ServiceRequest.instance_id == instance.id)).first()
+        history = audit.events(db, instance.id)
+        comments = task_files.comments_of(db, task_id)
+        attachments = task_files.attachments_of(db, task_id)
+        view = diagram.view(definition, diagram.marks_of(**instance_elements(workflow)))
+    names = diagram.element_names(definition.sources)
+    open_task = scope.row is not None
+    user = context.current_user()
+    return {"task": task, "open": open_task, "instance": instance, "request": service_request,
+            "data": data, "schema": schema,
+            "fields": forms.fields_of(schema, dict(values) if values else _defaults(data, schema),
+                                      errors),
+            "errors": errors or {}, "history": history, "names": names, "diagram": view,
+            "comments": comments, "attachments": attachments,
+            "mine": open_task and task.get("claimed_by") == user.username,
+            "may_act": open_task and (context.actor().works_in(task.get("department"))
+                                      or task.get("claimed_by") == user.username)}
+
+
+def _defaults(data: dict, schema: dict | None) -> dict:
+    """Values already in the process data for the form's fields (a loop back shows them)."""
+    if not schema:
+        return {}
+    return {k: data[k] for k in schema.get("properties", {}) if k in data}
+
+
+def _field_errors(err: EngineError) -> dict[str, str]:
+    """Field name -> message, from the engine's InvalidInput (the first error per field)."""
+    errors: dict[str, str] = {}
+    for item in err.details if isinstance(err.details, list) else []:
+        name = item.get("field") or ""
+        errors.setdefault(name, _message(item.get("message", "")))
+    if not errors:
+        errors[err.field or ""] = err.message
+    return errors
+
+
+def _message(text: str) -> str:
+    """jsonschema's message for one field, said for the person filling in the form."""
+    if "is a required property" in text:
+        return _("This field is required.")
+    if re.search(r"is not of type '(number|integer)'", text):
+        return _("Enter a number.")
+    if "is not of type 'boolean'" in text:
+        return _("Choose yes or no.")
+    if "is not one of" in text:
+        return _("Choose one of the options.")
+    bound = re.search(r"is (less|greater) than the (minimum|maximum) of (\S+)", text)
+    if bound:
+        return (_("Must be at least %(n)s.", n=bound.group(3)) if bound.group(1) == "less"
+                else _("Must be at most %(n)s.", n=bound.group(3)))
+    if "is too long" in text:
+        return _("This is too long.")
+    if "is too short" in text or "should be non-empty" in text:
+        return _("This is too short.")
+    if "does not match" in text:
+        return _("This is not in the expected format.")
+    return text

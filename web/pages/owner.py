@@ -1,0 +1,162 @@
+"""Process owner pages: processes and their versions, upload with validation (every problem
+with its file and line), deploy, the difference between two versions drawn on the diagram
+(engine.versions), and the migration of running instances with a dry run first
+(engine.migration)."""
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from engine import definitions, migration, versions
+from engine.errors import InvalidDefinition, InvalidInput, NotFound
+from engine.models import Definition, Instance
+from web.pages import bp, context, diagram
+
+OWNERS = ("process_owner",)
+FORM_SUFFIX = ".json"
+
+
+@bp.get("/processes")
+@context.roles_required(*OWNERS)
+def processes():
+    with context.transaction() as db:
+        latest = definitions.all_latest(db)
+        running = _running_by_key(db)
+    return render_template("processes.html", latest=latest, running=running)
+
+
+@bp.get("/processes/<key>")
+@context.roles_required(*OWNERS)
+def process(key):
+    with context.transaction() as db:
+        rows = definitions.versions(db, key)
+        if not rows:
+            raise NotFound(_("Process %(key)s is not deployed.", key=key))
+        running = _running_by_version(db, key)
+    newest = rows[-1]
+    return render_template("process.html", key=key, versions=rows, running=running,
+                           newest=newest, diagram_view=diagram.view(newest, {}, prefer=key))
+
+
+@bp.get("/processes/<key>/diff")
+@context.roles_required(*OWNERS)
+def process_diff(key):
+    v1, v2 = _version_arg("a"), _version_arg("b")
+    with context.transaction() as db:
+        result = versions.diff(db, key, v1, v2)
+        old, new = versions.definition_of(db, key, v1), versions.definition_of(db, key, v2)
+        impact = versions.impact(db, key, v1, v2) if v1 < v2 else []
+    removed = {e["id"]: "removed" for e in result.removed}
+    added = {e["id"]: "added" for e in result.added}
+    changed = {e["id"]: "changed" for e in result.changed}
+    return render_template("diff.html", key=key, old=old, new=new, diff=result, impact=impact,
+                           old_view=diagram.view(old, {**removed, **changed}, prefer=key),
+                           new_view=diagram.view(new, {**added, **changed}, prefer=key))
+
+
+@bp.route("/processes/<key>/migrate", methods=["GET", "POST"])
+@context.roles_required(*OWNERS)
+def process_migrate(key):
+    """Dry run first (plan), then the move itself; each instance moves or stays as it was."""
+    with context.transaction() as db:
+        all_versions = versions.list_versions(db, key)
+        running = _running_by_version(db, key)
+    report, moved, source, target, mapping_text = None, False, None, None, ""
+    if request.method == "POST":
+        source, target = _version_arg("from", request.form), _version_arg("to", request.form)
+        mapping_text = request.form.get("mapping", "")
+        mapping = _mapping(mapping_text)
+        with context.transaction() as db:
+            target_row = versions.definition_of(db, key, target)
+            source_row = versions.definition_of(db, key, source)
+            ids = list(db.scalars(select(Instance.id).where(
+                Instance.definition_id == source_row.id, Instance.status.in_(migration.MOVABLE))
+                .order_by(Instance.id)))
+            dry_run = request.form.get("action") != "migrate"
+            report = migration.migrate(db, context.runtime(), ids, target_row.id, mapping,
+                                       context.actor(), dry_run=dry_run)
+            keys = dict(db.execute(select(Instance.id, Instance.business_key)
+                                   .where(Instance.id.in_(ids))).all())
+        report = [dict(r, instance_id=i, business_key=keys.get(i)) for i, r in report.items()]
+        moved = not dry_run
+    return render_template("migrate.html", key=key, versions=all_versions, running=running,
+                           report=report, moved=moved, source=source, target=target,
+                           mapping_text=mapping_text)
+
+
+@bp.route("/processes/upload", methods=["GET", "POST"])
+@context.roles_required(*OWNERS)
+def upload():
+    if request.method == "GET":
+        return render_template("upload.html")
+    request.max_content_length = context.settings().max_upload_bytes
+    bundle = _bundle_from(request.files.getlist("files"))
+    action = request.form.get("action", "validate")
+    problems, deployed = [], None
+    with context.transaction() as db:
+        if action == "deploy":
+            try:
+                deployed = definitions.deploy(db, bundle, context.actor().name,
+                                              comment=request.form.get("comment") or None)
+            except InvalidDefinition as err:
+                problems = err.details or [{"file": "", "line": None, "element_id": None,
+                                            "message": err.message}]
+        else:
+            known = [d.process_key for d in definitions.all_latest(db)]
+            problems = [p.as_dict() for p in definitions.validate(bundle, known_processes=known)]
+    template = "_upload_result.html" if context.is_fragment() else "upload.html"
+    status = 422 if problems else 200
+    return render_template(template, problems=problems, deployed=deployed, action=action,
+                           files=sorted(bundle.files) + sorted(bundle.forms)), status
+
+
+def _version_arg(name: str, source=None) -> int:
+    value = (source if source is not None else request.args).get(name, "")
+    if not value.isdigit():
+        raise InvalidInput(_("Choose two deployed versions."), field=name)
+    return int(value)
+
+
+def _mapping(text: str) -> dict[str, str]:
+    """`old_id=new_id` lines (renamed elements) as a mapping for engine.migration."""
+    mapping = {}
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        old, sep, new = line.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise InvalidInput(_("Write one old_id=new_id per line."), field="mapping")
+        mapping[old.strip()] = new.strip()
+    return mapping
+
+
+def _bundle_from(uploads) -> definitions.Bundle:
+    bundle = definitions.Bundle()
+    for upload in uploads:
+        name = (upload.filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
+        if not name:
+            continue
+        data = upload.read()
+        if name.endswith(FORM_SUFFIX):
+            bundle.forms[name] = data
+        elif name.endswith(definitions.BPMN_SUFFIXES) or name.endswith(definitions.DMN_SUFFIX):
+            bundle.files[name] = data
+        else:
+            raise InvalidInput(_("%(name)s is not a .bpmn, .dmn or form .json file.", name=name),
+                               field="files")
+    if not bundle.files:
+        raise InvalidInput(_("Choose at least one .bpmn or .dmn file."), field="files")
+    return bundle
+
+
+def _running_by_key(db) -> dict[str, int]:
+    return dict(db.execute(select(Instance.process_key, func.count()).where(
+        Instance.status.in_(versions.UNFINISHED)).group_by(Instance.process_key)).all())
+
+
+def _running_by_version(db, key: str) -> dict[int, int]:
+    return dict(db.execute(select(Definition.version, func.count(Instance.id))
+                           .join(Instance, Instance.definition_id == Definition.id)
+                           .where(Definition.process_key == key, Instance.status.in_(versions.UNFINISHED))
+                           .group_by(Definition.version)).all())

@@ -1,0 +1,101 @@
+/* The inbox: open a task without reloading, keyboard moves (j/k, Enter, c to claim, r to hand
+ * back), refresh the list after claim/release/complete, and filters saved in this browser. */
+(function () {
+  "use strict";
+
+  var list = document.getElementById("task-list");
+  var detail = document.getElementById("task-detail");
+  if (!detail) return;
+
+  function rows() { return list ? Array.from(list.querySelectorAll(".task-row")) : []; }
+  function selected() { return list && list.querySelector(".task-row.selected"); }
+
+  function select(row, open) {
+    rows().forEach(function (r) {
+      r.classList.toggle("selected", r === row);
+      r.setAttribute("aria-selected", r === row ? "true" : "false");
+    });
+    row.focus();
+    row.scrollIntoView({ block: "nearest" });
+    if (open) {
+      window.Aftersales.load(row.dataset.url, detail);
+      var url = new URL(window.location.href);
+      url.searchParams.set("task", row.dataset.taskId);
+      history.replaceState(null, "", url);
+    }
+  }
+
+  function refreshList() {
+    if (!list) return;
+    var current = selected();
+    var query = list.dataset.query;
+    var url = list.dataset.listUrl + "?" + query + (current ? "&task=" + encodeURIComponent(current.dataset.taskId) : "");
+    return window.Aftersales.load(url, list);
+  }
+
+  if (list) {
+    list.addEventListener("click", function (event) {
+      var row = event.target.closest(".task-row");
+      if (row) select(row, true);
+    });
+  }
+
+  document.addEventListener("fragment:posted", function (event) {
+    if (event.detail.response.headers.get("X-Refresh-List")) refreshList();
+  });
+
+  document.addEventListener("keydown", function (event) {
+    var tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "textarea" || tag === "select" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var all = rows();
+    var index = all.indexOf(selected());
+    if (event.key === "j" && all.length) { select(all[Math.min(all.length - 1, index + 1)], false); }
+    else if (event.key === "k" && all.length) { select(all[Math.max(0, index - 1)], false); }
+    else if (event.key === "Enter" && index >= 0) { select(all[index], true); }
+    else if (event.key === "c" || event.key === "r") {
+      var button = detail.querySelector('button[data-key="' + event.key + '"]');
+      if (button) button.click();
+    } else { return; }
+    event.preventDefault();
+  });
+
+  /* Saved filters: the query strings of the filter form, named by the user, in localStorage. */
+  var form = document.getElementById("filter-form");
+  var saved = document.getElementById("saved-filters");
+  var KEY = "aftersales.savedFilters";
+  function readSaved() { try { return JSON.parse(localStorage.getItem(KEY)) || []; } catch (e) { return []; } }
+  function drawSaved() {
+    if (!saved) return;
+    var items = readSaved();
+    saved.innerHTML = "";
+    if (!items.length) { saved.innerHTML = '<li class="muted">' + saved.dataset.empty + "</li>"; return; }
+    items.forEach(function (item, i) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = "?" + item.query;
+      a.textContent = item.name;
+      var x = document.createElement("button");
+      x.type = "button";
+      x.className = "link small";
+      x.textContent = "×";
+      x.title = saved.dataset.remove;
+      x.addEventListener("click", function () {
+        var all = readSaved(); all.splice(i, 1);
+        localStorage.setItem(KEY, JSON.stringify(all)); drawSaved();
+      });
+      li.appendChild(a); li.appendChild(x); saved.appendChild(li);
+    });
+  }
+  var saveButton = document.getElementById("save-filter");
+  if (saveButton && form) {
+    saveButton.addEventListener("click", function () {
+      var params = new URLSearchParams(new FormData(form));
+      Array.from(params.keys()).forEach(function (k) { if (!params.get(k)) params.delete(k); });
+      var name = window.prompt(saved.dataset.prompt, params.toString() || "*");
+      if (!name) return;
+      var all = readSaved(); all.push({ name: name, query: params.toString() });
+      localStorage.setItem(KEY, JSON.stringify(all)); drawSaved();
+    });
+  }
+  drawSaved();
+})();
