@@ -1,0 +1,141 @@
+"""Versions of a process: the list, element-level diffs, and which running instances a change hits."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine import definitions, versions
+from engine.errors import NotFound
+from engine.models import HumanTask
+from engine.runtime import SYSTEM, Actor
+from tests.conftest import DATA
+
+SIMPLE = DATA / "simple"
+V2 = DATA / "versions" / "v2"
+V3 = DATA / "versions" / "v3"
+CS = Actor("cs_1", "staff", "customer_service")
+
+
+@pytest.fixture
+def run(sessions, runtime):
+    def _run(verb, *args, **kwargs):
+        with sessions.begin() as session:
+            return getattr(runtime, verb)(session, *args, **kwargs)
+    return _run
+
+
+def deploy_with_comment(sessions, folder, actor, comment):
+    with sessions.begin() as session:
+        return definitions.deploy(session, definitions.Bundle.from_folder(folder), actor, comment)
+
+
+def changed_bundle(tmp_path, replacements):
+    """A copy of tests/data/simple with text replaced in simple.bpmn."""
+    folder = tmp_path / "changed"
+    (folder / "forms").mkdir(parents=True)
+    for form in (SIMPLE / "forms").iterdir():
+        (folder / "forms" / form.name).write_bytes(form.read_bytes())
+    text = (SIMPLE / "simple.bpmn").read_text()
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    (folder / "simple.bpmn").write_text(text)
+    return folder
+
+
+def test_list_versions_shows_who_deployed_what(sessions, deploy):
+    deploy(SIMPLE, actor="alice")
+    deploy_with_comment(sessions, V2, "bob", "rename review, stricter refunds")
+    with sessions() as session:
+        listed = versions.list_versions(session, "simple")
+        with pytest.raises(NotFound, match="ghost"):
+            versions.list_versions(session, "ghost")
+    assert [(v["version"], v["deployed_by"], v["comment"]) for v in listed] == [
+        (1, "alice", None), (2, "bob", "rename review, stricter refunds")]
+    assert listed[0]["sha"] != listed[1]["sha"] and len(listed[0]["sha"]) == 64
+
+
+def test_diff_names_added_removed_and_changed_elements(sessions, deploy):
+    deploy(SIMPLE)
+    deploy(V2)
+    with sessions() as session:
+        result = versions.diff(session, "simple", 1, 2)
+    assert [e["id"] for e in result.added] == ["assess"]
+    assert [e["id"] for e in result.removed] == ["mark_timeout", "review"]
+    changed = {e["id"]: e["changes"] for e in result.changed}
+    assert sorted(changed) == ["confirm", "decide", "init", "review_timeout"]
+    assert changed["decide"]["conditions"] == {
+        "from": {"f_yes": "approved == True", "(default)": "f_no"},
+        "to": {"f_yes": "approved == True and amount <= 1000", "(default)": "f_no"}}
+    assert changed["confirm"]["sla"] == {"from": "P2D", "to": "P1D"}
+    assert changed["confirm"]["form_schema"]["to"]["required"] == ["confirmed", "reference"]
+    assert changed["review_timeout"]["attached_to"] == {"from": "review", "to": "assess"}
+    assert changed["init"] == {"outgoing": {"from": {"f2": "review"}, "to": {"f2": "assess"}}}
+
+
+def test_diff_sees_lane_timer_script_message_and_name_changes(sessions, deploy, tmp_path):
+    deploy(SIMPLE)
+    deploy(changed_bundle(tmp_path, [
+        ("<bpmn:timeDuration>\"P1D\"</bpmn:timeDuration>", "<bpmn:timeDuration>\"P2D\"</bpmn:timeDuration>"),
+        ("label = f\"req {request_no}\"", "label = f\"request {request_no}\""),
+        ('<bpmn:message id="refund_result_message" name="refund_result"/>',
+         '<bpmn:message id="refund_result_message" name="refund_settled"/>'),
+        ("<bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>\n", ""),
+        ("<bpmn:flowNodeRef>decide</bpmn:flowNodeRef>",
+         "<bpmn:flowNodeRef>decide</bpmn:flowNodeRef>\n        <bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>"),
+        ('name="Confirm refund"', 'name="Confirm the refund"'),
+    ]))
+    with sessions() as session:
+        result = versions.diff(session, "simple", 1, 2)
+    changed = {e["id"]: e["changes"] for e in result.changed}
+    assert not result.added and not result.removed
+    assert changed["review_timeout"] == {"timer": {"from": {"timeDuration": '"P1D"'},
+                                                   "to": {"timeDuration": '"P2D"'}}}
+    assert changed["init"]["scripts"]["to"] == {"script": 'count = 0\nlabel = f"request {request_no}"'}
+    assert changed["wait_refund"] == {"messages": {"from": ["refund_result"], "to": ["refund_settled"]}}
+    assert changed["confirm"] == {"name": {"from": "Confirm refund", "to": "Confirm the refund"},
+                                  "lane": {"from": "finance", "to": "customer_service"}}
+
+
+def test_diff_of_a_condition_only_change_and_unknown_versions(sessions, deploy):
+    deploy(SIMPLE)
+    deploy(V3)
+    with sessions() as session:
+        result = versions.diff(session, "simple", 1, 2)
+        assert versions.diff(session, "simple", 2, 2).is_empty()
+        with pytest.raises(NotFound, match="no version 9"):
+            versions.diff(session, "simple", 1, 9)
+    assert [e["id"] for e in result.changed] == ["decide"] and not result.added and not result.removed
+
+
+def test_impact_lists_instances_standing_on_removed_or_changed_elements(sessions, deploy, run):
+    deploy(SIMPLE)
+    at_review = run("start", "simple", {"request_no": "AS-1", "amount": 10.0}, SYSTEM).id
+    waiting = run("start", "simple", {"request_no": "AS-2", "amount": 10.0}, SYSTEM).id
+    done = run("start", "simple", {"request_no": "AS-3", "amount": 10.0}, SYSTEM).id
+    with sessions() as session:
+        tasks = dict(session.execute(select(HumanTask.instance_id, HumanTask.task_id)).all())
+    run("complete", tasks[waiting], {"approved": True}, CS)
+    run("complete", tasks[done], {"approved": False}, CS)
+    deploy(V2)
+    deploy(V3)
+    with sessions() as session:
+        hit = versions.impact(session, "simple", 1, 2)
+        assert versions.impact(session, "simple", 1, 3) == []    # nobody waits at the gateway
+    assert hit == [{"instance_id": at_review, "business_key": "AS-1", "status": "running",
+                    "elements": [
+                        {"element": "review", "state": "READY", "change": "removed", "what": []},
+                        {"element": "review_timeout", "state": "WAITING", "change": "changed",
+                         "what": ["attached_to", "outgoing"]}]}]
+
+
+def test_compile_sources_does_not_touch_the_definition_cache(sessions, deploy):
+    [deployed] = [d for d in deploy(SIMPLE) if d.process_key == "simple"]
+    definitions._cache.clear()
+    with sessions() as session:
+        row = versions.definition_of(session, "simple", 1)
+        compiled = versions.compile_sources("simple", row.sources, row.forms,
+                                            definition_id=deployed.definition_id, version=1)
+    assert compiled.tasks["review"].form == "review.json"
+    assert compiled.form_schema("review")["required"] == ["approved"]
+    assert definitions._cache == {}
