@@ -144,7 +144,7 @@ class _Kpi:
                         func.row_number().over(partition_by=key, order_by=value).label("rn"),
                         func.count().over(partition_by=key).label("n")).where(*where).subquery()
         rows = self.session.execute(select(ranked.c.g, ranked.c.v).where(
-            ranked.c.rn.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])))
+            ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])))
         middle: dict = {}
         for g, v in rows:
             middle.setdefault(g, []).append(v)
