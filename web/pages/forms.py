@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from flask_babel import get_locale
+from web.pages.i18n import current
 
 
 @dataclass
@@ -32,7 +32,7 @@ def fields_of(schema: dict | None, values: dict | None = None,
         return []
     values, errors = values or {}, errors or {}
     required = set(schema.get("required", ()))
-    zh = str(get_locale()).startswith("zh")
+    zh = current() == "zh_CN"
     result = []
     for name, prop in schema.get("properties", {}).items():
         title, description = prop.get("title", name), prop.get("description", "")

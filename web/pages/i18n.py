@@ -2,7 +2,8 @@
 
 The locale comes from `?lang=` (remembered in a cookie), then the cookie, then the browser's
 Accept-Language, then zh_CN. Catalogs live in web/translations; a missing or stale .mo is
-compiled from its .po when the app starts. Also here: the names of departments, statuses and
+compiled from its .po when the app starts. Babel spells zh_CN with its script, so the Chinese
+catalog's folder is zh_Hans_CN (the name Flask-Babel looks up). Also here: the names of departments, statuses and
 event kinds, and the filters that format times, money and bilingual BPMN names.
 """
 from __future__ import annotations
@@ -37,8 +38,12 @@ def init_app(app, timezone: str) -> None:
                    locale_selector=select_locale)
     app.jinja_env.filters.update(when=when, money=money, label=label, bpmn_name=bpmn_name,
                                  pretty=pretty)
-    app.jinja_env.globals.update(LOCALES=LOCALES, lang=lambda: str(get_locale()),
-                                 with_lang=with_lang)
+    app.jinja_env.globals.update(LOCALES=LOCALES, lang=current, with_lang=with_lang)
+
+
+def current() -> str:
+    """The page's language as one of LOCALES."""
+    return "zh_CN" if get_locale().language == "zh" else "en"
 
 
 def select_locale() -> str:
@@ -69,15 +74,21 @@ def remember_locale(response):
 
 
 def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
-    """Write messages.mo next to every messages.po that is newer than it (or has none)."""
+    """Write messages.mo next to every messages.po that is newer than it (or has none).
+
+    The compiled catalogs are committed too, so a read-only installation keeps working.
+    """
     for po_path in directory.glob("*/LC_MESSAGES/messages.po"):
         mo_path = po_path.with_suffix(".mo")
         if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
             continue
         with po_path.open("rb") as po:
             catalog = read_po(po, locale=po_path.parent.parent.name)
-        with mo_path.open("wb") as mo:
-            write_mo(mo, catalog)
+        try:
+            with mo_path.open("wb") as mo:
+                write_mo(mo, catalog)
+        except OSError:         # read-only install: the committed .mo is used
+            continue
 
 
 # ------------------------------------------------------------------ filters
@@ -110,7 +121,7 @@ def bpmn_name(name: str | None) -> str:
     if match is None or match.start() == 0:
         return name
     english, chinese = name[:match.start()].strip(), name[match.start():].strip()
-    return chinese if str(get_locale()).startswith("zh") else english
+    return chinese if current() == "zh_CN" else english
 
 
 LABELS = {
