@@ -1,0 +1,279 @@
+"""Retention: one instance's full record, CSV exports of audit events, and archiving finished
+instances out of the live tables into JSON files that verify on their own.
+
+An archive file holds, for each archived instance, its row and its whole audit chain, and the
+sources and forms of every definition those histories ran on. `verify_archive()` rebuilds each
+instance from the file alone: it checks each definition's content against its sha256, compiles it
+in memory, and replays the chain exactly as `engine/replay.py` does for live instances. `archive()`
+deletes live rows only after the file it wrote has verified. Next to the file it writes a
+manifest (the file's sha256 and what it holds) and appends one line to `archive_log.jsonl`.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import delete, exists, func, select
+from sqlalchemy.orm import Session
+
+from engine import audit, clock, definitions, determinism, replay, versions
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
+                           Outbox, Timer)
+
+FORMAT = "aftersales-archive/1"
+INSTANCE_FORMAT = "aftersales-instance/1"
+LOG_NAME = "archive_log.jsonl"
+ARCHIVABLE = ("completed", "cancelled")
+INSTANCE_FIELDS = ("id", "definition_id", "process_key", "business_key", "status", "state",
+                   "serializer_version", "version", "audit_seq", "audit_head", "error",
+                   "error_task_id", "created_at", "updated_at", "completed_at")
+EVENT_FIELDS = ("instance_id", "seq", "at", "actor", "kind", "element", "task_id", "payload",
+                "state_hash", "prev_hash", "hash")
+_DATETIMES = ("created_at", "updated_at", "completed_at", "at")
+# Live rows that belong to an instance, deleted when it is archived (the instance row last).
+_LIVE = (HumanTask, Timer, MessageSubscription, Outbox, AuditEvent)
+_CHUNK = 500
+
+
+# ------------------------------------------------------------------ export
+
+def export_instance(session: Session, instance_id: int) -> dict:
+    """The record of one instance: its definition (reference and sha256), its row, its events.
+
+    `definitions` lists every definition its history ran on (more than one after a migration).
+    Raises NotFound.
+    """
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+    events = audit.events(session, instance_id)
+    used = _definition_ids(instance, events)
+    rows = {row.id: row for row in session.scalars(select(Definition).where(Definition.id.in_(used)))}
+    return {"format": INSTANCE_FORMAT,
+            "definition": _definition_ref(rows[instance.definition_id]),
+            "definitions": [_definition_ref(rows[i]) for i in used if i in rows],
+            "instance": _row(instance, INSTANCE_FIELDS),
+            "events": [_row(e, EVENT_FIELDS) for e in events]}
+
+
+def export_events_csv(session: Session, instance_ids=None, *, start: datetime | None = None,
+                      end: datetime | None = None) -> str:
+    """Audit events as CSV: of the given instances, or recorded in [start, end), or both.
+
+    Text cells that a spreadsheet would run as a formula (=, +, -, @) get a leading apostrophe.
+    Raises InvalidInput when neither instances nor a time range is given.
+    """
+    if instance_ids is None and start is None and end is None:
+        raise InvalidInput("give instance ids or a time range", field="instance_ids")
+    query = (select(AuditEvent, Instance.business_key)
+             .join(Instance, Instance.id == AuditEvent.instance_id, isouter=True))
+    if instance_ids is not None:
+        query = query.where(AuditEvent.instance_id.in_(list(instance_ids)))
+    if start is not None:
+        query = query.where(AuditEvent.at >= start)
+    if end is not None:
+        query = query.where(AuditEvent.at < end)
+    query = query.order_by(AuditEvent.at, AuditEvent.instance_id, AuditEvent.seq)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["instance_id", "business_key", *EVENT_FIELDS[1:]])
+    for event, business_key in session.execute(query):
+        row = _row(event, EVENT_FIELDS)
+        row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False,
+                                    separators=(",", ":"))
+        writer.writerow([_cell(v) for v in (event.instance_id, business_key,
+                                             *(row[f] for f in EVENT_FIELDS[1:]))])
+    return out.getvalue()
+
+
+# ----------------------------------------------------------------- archive
+
+@dataclass
+class ArchiveCheck:
+    path: Path
+    instances: int = 0
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def archive(session: Session, older_than: timedelta, archive_dir: Path | str, actor: str, *,
+            script_engine=None, limit: int | None = None) -> Path | None:
+    """Move finished instances older than the cutoff into a verified archive file.
+
+    Takes completed and cancelled instances that finished (completed_at; for cancelled ones,
+    their last update) before now - `older_than` and have no outbox row still pending or in
+    incident, at most `limit`. Returns the archive's path, or None when nothing is due.
+    Raises Conflict, deleting nothing, if the written archive does not verify.
+    """
+    if older_than < timedelta(0):
+        raise InvalidInput("older_than must not be negative", field="older_than")
+    now = clock.now()
+    cutoff = now - older_than
+    finished_at = func.coalesce(Instance.completed_at, Instance.updated_at)
+    undelivered = exists().where(Outbox.instance_id == Instance.id,
+                                 Outbox.status.in_(("pending", "incident")))
+    query = (select(Instance).where(Instance.status.in_(ARCHIVABLE), finished_at < cutoff,
+                                    ~undelivered).order_by(Instance.id))
+    if limit is not None:
+        query = query.limit(limit)
+    instances = list(session.scalars(query))
+    if not instances:
+        return None
+    document = _archive_document(session, instances, now, cutoff, actor)
+    folder = Path(archive_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = _free_path(folder, f"archive-{now:%Y%m%dT%H%M%S%fZ}")
+    # Key order is kept as recorded: replaying start data in another order gives another state.
+    body = json.dumps(document, ensure_ascii=False, indent=1).encode()
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_bytes(body)
+    os.replace(tmp, path)
+
+    check = verify_archive(path, script_engine or _default_script_engine())
+    if not check.ok:
+        failed = path.with_suffix(".failed.json")
+        os.replace(path, failed)
+        raise Conflict(f"the archive does not verify; nothing was deleted ({failed.name}): "
+                       + "; ".join(check.problems[:5]), details={"problems": check.problems})
+
+    ids = [i.id for i in instances]
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        for model in _LIVE:
+            session.execute(delete(model).where(model.instance_id.in_(chunk)))
+        session.execute(delete(Instance).where(Instance.id.in_(chunk)))
+    session.flush()
+
+    digest = hashlib.sha256(body).hexdigest()
+    record = {"at": now.isoformat(), "actor": actor, "file": path.name, "sha256": digest,
+              "cutoff": cutoff.isoformat(), "instances": len(ids), "events": check.events,
+              "instance_ids": ids}
+    manifest = dict(record, format=FORMAT,
+                    business_keys=[i["instance"]["business_key"] for i in document["instances"]])
+    path.with_name(path.stem + ".manifest.json").write_text(
+        json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
+    with open(folder / LOG_NAME, "a", encoding="utf-8") as log:
+        log.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    return path
+
+
+def verify_archive(path: Path | str, script_engine) -> ArchiveCheck:
+    """Verify an archive file from its content alone: the manifest's sha256 (when the manifest
+    is there), each definition against its sha256, and the replay of every instance."""
+    determinism.install()          # replay needs the deterministic ids and clock
+    path = Path(path)
+    check = ArchiveCheck(path)
+    body = path.read_bytes()
+    manifest = path.with_name(path.stem + ".manifest.json")
+    if manifest.exists():
+        expected = json.loads(manifest.read_text()).get("sha256")
+        if expected != hashlib.sha256(body).hexdigest():
+            check.problems.append("the file does not match the sha256 in its manifest")
+    document = json.loads(body)
+    if document.get("format") != FORMAT:
+        check.problems.append(f"not an archive of format {FORMAT}")
+        return check
+    compiled = {}
+    for key, d in document["definitions"].items():
+        if definitions._digest(d["sources"], d["forms"]) != d["sha256"]:
+            check.problems.append(f"definition {d['process_key']} v{d['version']} does not match "
+                                  f"its sha256")
+            continue
+        compiled[int(key)] = versions.compile_sources(d["process_key"], d["sources"], d["forms"],
+                                                      definition_id=int(key), version=d["version"])
+
+    for entry in document["instances"]:
+        instance = Instance(**_restore(entry["instance"]))
+        events = [AuditEvent(**_restore(e)) for e in entry["events"]]
+        check.instances += 1
+        check.events += len(events)
+        missing = [i for i in _definition_ids(instance, events) if i not in compiled]
+        if missing:
+            check.problems.append(f"instance {instance.id} ({instance.business_key}) cannot be "
+                                  f"replayed: definition(s) {missing} missing or not intact")
+            continue
+        result = replay.verify(None, instance.id, script_engine, events=events, instance=instance,
+                               definition_for=compiled.__getitem__)
+        if not result.ok:
+            d = result.divergence
+            check.problems.append(f"instance {instance.id} ({instance.business_key}) diverges at "
+                                  f"event {d['seq']} ({d['kind']}): {d['problem']}")
+    return check
+
+
+# --------------------------------------------------------------- internals
+
+def _archive_document(session, instances, now, cutoff, actor) -> dict:
+    entries, used = [], set()
+    for instance in instances:
+        events = audit.events(session, instance.id)
+        used.update(_definition_ids(instance, events))
+        entries.append({"instance": _row(instance, INSTANCE_FIELDS),
+                        "events": [_row(e, EVENT_FIELDS) for e in events]})
+    rows = session.scalars(select(Definition).where(Definition.id.in_(sorted(used))))
+    return {"format": FORMAT, "created_at": now.isoformat(), "created_by": actor,
+            "cutoff": cutoff.isoformat(),
+            "definitions": {str(r.id): dict(_definition_ref(r), sources=r.sources, forms=r.forms)
+                            for r in rows},
+            "instances": entries}
+
+
+def _definition_ids(instance, events) -> list[int]:
+    used = {instance.definition_id}
+    for event in events:
+        for key in ("definition_id", "from_definition_id", "to_definition_id"):
+            if event.kind in ("started", "migrated") and isinstance(event.payload.get(key), int):
+                used.add(event.payload[key])
+    return sorted(used)
+
+
+def _definition_ref(row: Definition) -> dict:
+    return {"id": row.id, "process_key": row.process_key, "version": row.version,
+            "sha256": row.sha256}
+
+
+def _row(obj, fields) -> dict:
+    out = {}
+    for name in fields:
+        value = getattr(obj, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    return out
+
+
+def _restore(values: dict) -> dict:
+    out = dict(values)
+    for name in _DATETIMES:
+        if out.get(name) is not None:
+            out[name] = clock.parse(out[name])
+    return out
+
+
+def _cell(value):
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _free_path(folder: Path, stem: str) -> Path:
+    path = folder / f"{stem}.json"
+    n = 1
+    while path.exists():
+        n += 1
+        path = folder / f"{stem}-{n}.json"
+    return path
+
+
+def _default_script_engine():
+    from engine.runtime import Runtime
+    return Runtime().script_engine
