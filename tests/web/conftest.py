@@ -61,6 +61,12 @@ def client(app):
 @pytest.fixture
 def world(platform):
     """The people, the orders and the fixture bundle, deployed."""
+    populate(platform)
+    return PEOPLE
+
+
+def populate(platform) -> None:
+    """Add PEOPLE and ORDERS and deploy the fixture bundle, in one transaction."""
     with platform.sessions.begin() as session:
         for name, (role, department, customer_id) in PEOPLE.items():
             users.create_user(session, name, PASSWORD, role, department, customer_id,
@@ -72,7 +78,6 @@ def world(platform):
                                   delivered_at=clock.now() - timedelta(days=7),
                                   warranty_until=clock.now() + timedelta(days=300)))
         definitions.deploy(session, definitions.Bundle.from_folder(FIXTURE_BUNDLE), "owner")
-    return PEOPLE
 
 
 class Caller:

@@ -1,0 +1,179 @@
+"""The permission matrix: every role against every endpoint.
+
+Allowed cells must get past the permission checks (any answer but 401/403: the call may still
+be refused for its content, e.g. 409 when an earlier cell already completed the task); refused
+cells must be 403, except that a customer asking about another customer's request gets 404.
+The world is built once for the module; cells run in any order against it.
+"""
+from __future__ import annotations
+
+import io
+import shutil
+
+import pytest
+from sqlalchemy import select
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
+from engine import clock
+from engine.models import Outbox
+from tests.conftest import DATA, T0
+from tests.web.conftest import FAST_HASH, PASSWORD, Auth, file_request, populate
+from web import create_app
+
+USERS = {"customer": "alice", "other_customer": "bob", "staff": "customer_service_1",
+         "staff_other": "finance_1", "supervisor": "cs_lead", "process_owner": "owner",
+         "auditor": "auditor", "admin": "admin", "courier": "courier", "payment": "payment"}
+ROLES = list(USERS)
+
+CUSTOMERS = {"customer", "other_customer"}
+TASK_READ = {"staff", "supervisor", "auditor", "admin"}
+TASK_ACT = {"staff", "supervisor", "admin"}
+INTERNAL_READ = {"staff", "staff_other", "supervisor", "process_owner", "auditor", "admin"}
+SUPERVISE = {"supervisor", "admin"}
+OWN = {"process_owner", "admin"}
+
+# (method, path, allowed roles, roles answered 404 instead of 403)
+MATRIX = [
+    ("post", "/api/requests", CUSTOMERS | {"staff", "supervisor", "admin"}, set()),
+    ("get", "/api/requests", CUSTOMERS | {"staff", "staff_other", "supervisor", "auditor", "admin"}, set()),
+    ("get", "/api/requests/{ref}", {"customer", "staff", "staff_other", "supervisor", "auditor", "admin"},
+     {"other_customer"}),
+    *[("post", f"/api/requests/{{ref}}/{answer}", {"customer"}, {"other_customer"})
+      for answer in ("quote-answer", "feedback", "rating", "shipped")],
+    ("get", "/api/tasks", TASK_READ | {"staff_other"}, set()),
+    ("get", "/api/tasks/{task}", TASK_READ, set()),
+    ("post", "/api/tasks/{task}/claim", TASK_ACT, set()),
+    ("post", "/api/tasks/{task}/release", TASK_ACT, set()),
+    ("post", "/api/tasks/{task}/complete", TASK_ACT, set()),
+    ("post", "/api/tasks/{task}/reassign", SUPERVISE, set()),
+    ("post", "/api/tasks/reassign", SUPERVISE, set()),
+    ("get", "/api/tasks/{task}/comments", TASK_READ, set()),
+    ("post", "/api/tasks/{task}/comments", TASK_ACT, set()),
+    ("get", "/api/tasks/{task}/attachments", TASK_READ, set()),
+    ("post", "/api/tasks/{task}/attachments", TASK_ACT, set()),
+    ("get", "/api/attachments/{attachment}", TASK_READ, set()),
+    ("post", "/api/messages", {"courier", "payment", "admin"}, set()),
+    ("get", "/api/instances/{instance}", INTERNAL_READ, set()),
+    ("get", "/api/instances/{instance}/history", INTERNAL_READ, set()),
+    ("get", "/api/instances/{instance}/replay", INTERNAL_READ, set()),
+    ("get", "/api/instances/{instance}/replay/1", INTERNAL_READ, set()),
+    *[("post", f"/api/instances/{{spare}}/{verb}", SUPERVISE, set())
+      for verb in ("suspend", "resume", "retry", "cancel")],
+    ("post", "/api/definitions", OWN, set()),
+    ("post", "/api/definitions/validate", OWN, set()),
+    ("get", "/api/definitions", INTERNAL_READ, set()),
+    ("get", "/api/definitions/aftersales_request/versions", INTERNAL_READ, set()),
+    ("get", "/api/definitions/aftersales_request/versions/1", INTERNAL_READ, set()),
+    ("get", "/api/kpis", {"supervisor", "process_owner", "auditor", "admin"}, set()),
+    ("get", "/api/incidents", {"admin", "auditor"}, set()),
+    ("post", "/api/incidents/{incident}", {"admin"}, set()),
+]
+
+MESSAGE_FOR = {"courier": "picked_up", "payment": "refund_result"}
+
+
+@pytest.fixture(scope="module")
+def world(template_db, tmp_path_factory):
+    clock.freeze(T0)
+    path = tmp_path_factory.mktemp("matrix") / "matrix.sqlite"
+    shutil.copy(template_db, path)
+    app = create_app({"database_url": f"sqlite:///{path}", "TESTING": True, "SQL_DURABLE": False,
+                      "PASSWORD_HASH_METHOD": FAST_HASH})
+    platform = app.extensions["aftersales"]
+    populate(platform)
+    auth = Auth(app.test_client())
+    for user in USERS.values():
+        auth.login(user)
+    first = file_request(auth, "alice")
+    spare = file_request(auth, "alice", order_id="O-1003")
+    admin = auth.as_("admin")
+    task = admin.get("/api/tasks?department=customer_service").get_json()["items"]
+    task = next(t for t in task if t["instance_id"] == first["instance_id"])
+    attachment = _upload(auth.as_("customer_service_2"), task["task_id"]).get_json()
+    with platform.sessions.begin() as session:
+        session.add(Outbox(instance_id=first["instance_id"], business_key=first["number"],
+                           idempotency_key="matrix:1", operation="notify.customer", payload={},
+                           status="incident", attempts=5, next_attempt_at=T0, created_at=T0))
+        session.flush()
+        incident = session.scalar(select(Outbox.id).where(Outbox.idempotency_key == "matrix:1"))
+    ids = {"ref": first["number"], "task": task["task_id"], "instance": first["instance_id"],
+           "spare": spare["instance_id"], "attachment": attachment["id"], "incident": incident}
+    yield auth, ids
+    platform.engine.dispose()
+    clock.freeze(None)
+
+
+def _upload(caller, task_id):
+    boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"photo"), filename="a.jpg")})
+    return caller.post(f"/api/tasks/{task_id}/attachments", data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def _bundle_body():
+    simple = DATA / "simple"
+    values = MultiDict([("files", FileStorage(io.BytesIO((simple / "simple.bpmn").read_bytes()),
+                                              filename="simple.bpmn"))] +
+                       [("files", FileStorage(io.BytesIO(p.read_bytes()), filename=f"forms/{p.name}"))
+                        for p in sorted((simple / "forms").iterdir())])
+    boundary, body = encode_multipart(values)
+    return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
+
+
+def _request_kwargs(path: str, role: str, ids: dict) -> dict:
+    if path.endswith("/attachments"):
+        boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"x"), filename="x.txt")})
+        return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
+    if path.startswith("/api/definitions"):
+        return _bundle_body()
+    bodies = {
+        "/api/requests": {"order_id": "O-1001", "type": "exchange"},
+        "/quote-answer": {"approved": True}, "/feedback": {"confirmed": True},
+        "/rating": {"score": 5}, "/shipped": {"tracking_no": "SF1", "carrier": "SF"},
+        "/complete": {"data": {"approved": False}},
+        "/api/tasks/reassign": {"task_ids": [ids["task"]], "assignee": "customer_service_2"},
+        "/reassign": {"assignee": "customer_service_2"}, "/comments": {"body": "noted"},
+        "/api/messages": {"name": MESSAGE_FOR.get(role, "picked_up"), "correlation": ids["ref"]},
+        "/api/incidents": {"action": "skip"},
+    }
+    if path in bodies:
+        return {"json": bodies[path]}
+    for suffix, body in bodies.items():
+        if path.endswith(suffix):
+            return {"json": body}
+    for prefix, body in bodies.items():
+        if path.startswith(prefix + "/"):
+            return {"json": body}
+    return {}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("method, path, allowed, hidden", MATRIX,
+                         ids=[f"{m.upper()} {p}" for m, p, _, _ in MATRIX])
+def test_matrix(world, method, path, allowed, hidden, role):
+    auth, ids = world
+    url = path.format(**ids)
+    response = getattr(auth.as_(USERS[role]), method)(url, **_request_kwargs(url, role, ids))
+    if role in allowed:
+        assert response.status_code not in (401, 403, 500), (response.status_code, response.get_json())
+    elif role in hidden:
+        assert response.status_code == 404, response.get_json()
+    else:
+        assert response.status_code == 403, (response.status_code, response.get_json())
+
+
+def test_matrix_covers_every_api_route(app):
+    documented = {(m, p.split("{")[0].rstrip("/")) for m, p, _, _ in MATRIX}
+    for rule in app.url_map.iter_rules():
+        if not rule.rule.startswith("/api/") or rule.endpoint in ("openapi", "api.auth.token"):
+            continue
+        prefix = rule.rule.split("<")[0].rstrip("/")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            assert any(m == method.lower() and (p == prefix or p.startswith(prefix))
+                       for m, p in documented), (method, rule.rule)
+
+
+def test_public_endpoints_need_no_token(world):
+    client = world[0].client
+    assert client.get("/api/openapi.json").status_code == 200
+    assert client.post("/api/auth/token", json={"username": "alice", "password": PASSWORD}).status_code == 200
