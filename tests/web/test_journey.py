@@ -1,9 +1,14 @@
 """A whole request from filing to survey, over HTTP only, as each party would do it."""
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
 from engine import clock
+from tests.conftest import ROOT
 
 
 def test_return_from_filing_to_survey(auth):
@@ -63,3 +68,55 @@ def test_return_from_filing_to_survey(auth):
     figures = auth.as_("ops_head").get("/api/kpis?from=2026-11-23&to=2026-11-23").get_json()
     assert figures["overall"]["csat"] == {"avg": 5.0, "count": 1}
     assert figures["overall"]["resolution_rate"] == 1.0
+
+
+def upload_folder(caller, folder):
+    """POST /api/definitions with every BPMN/DMN file and form of `folder`."""
+    values = [("files", FileStorage(io.BytesIO(p.read_bytes()), filename=p.name))
+              for p in sorted(folder.iterdir()) if p.suffix in (".bpmn", ".dmn")]
+    values += [("files", FileStorage(io.BytesIO(p.read_bytes()), filename=f"forms/{p.name}"))
+               for p in sorted((folder / "forms").glob("*.json"))]
+    boundary, body = encode_multipart(MultiDict(values))
+    return caller.post("/api/definitions", data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def test_refund_first_with_the_real_processes(auth):
+    """bpmn/: refund first (先退款后退货), goods self-shipped and inspected, survey answered."""
+    deployed = upload_folder(auth.as_("owner"), ROOT / "bpmn")
+    assert deployed.status_code == 201, deployed.get_json()
+    bob, finance, warehouse = auth.as_("bob"), auth.as_("finance_1"), auth.as_("warehouse_1")
+
+    filed = bob.post("/api/requests", json={"order_id": "O-1002", "type": "return_refund",
+                                            "reason": "too small"})
+    assert filed.status_code == 201, filed.get_json()
+    number = filed.get_json()["number"]
+    [approve] = finance.get("/api/tasks").get_json()["items"]
+    assert (approve["bpmn_id"], approve["request_number"]) == ("approve_refund", number)
+    shown = finance.get(f"/api/tasks/{approve['task_id']}").get_json()
+    assert shown["data"]["route"] == "refund_first" and shown["form_schema"]
+    assert finance.post(f"/api/tasks/{approve['task_id']}/complete", json={"data": {
+        "refund_approved": True, "refund_amount": 120.0, "refund_note": "ok"}}).status_code == 200
+
+    paid = auth.as_("payment").post("/api/messages", json={
+        "name": "refund_result", "correlation": number, "message_id": "pay-1",
+        "payload": {"status": "paid", "amount": 120.0, "reference": "RF-1"}})
+    assert paid.status_code == 200, paid.get_json()
+    progress = bob.get(f"/api/requests/{number}").get_json()
+    assert progress["awaiting"] == ["shipped"]
+    assert {"refund_paid", "return_instructions"} <= {e["event"] for e in progress["timeline"]}
+    assert bob.post(f"/api/requests/{number}/shipped",
+                    json={"tracking_no": "SF42", "carrier": "SF"}).status_code == 200
+
+    [inspect] = warehouse.get("/api/tasks").get_json()["items"]
+    assert inspect["bpmn_id"] == "inspect_goods"
+    assert warehouse.post(f"/api/tasks/{inspect['task_id']}/complete", json={"data": {
+        "inspection_passed": True, "goods_condition": "as_new", "inspection_note": ""}}).status_code == 200
+
+    assert bob.get(f"/api/requests/{number}").get_json()["awaiting"] == ["rating"]
+    rated = bob.post(f"/api/requests/{number}/rating", json={"score": 5, "comment": "quick refund"})
+    assert rated.status_code == 200, rated.get_json()
+    final = bob.get(f"/api/requests/{number}").get_json()
+    assert (final["status"], final["outcome"], final["csat"]) == ("closed", "refunded", 5)
+    replay = auth.as_("auditor").get(f"/api/instances/{filed.get_json()['instance_id']}/replay")
+    assert replay.get_json()["ok"] is True
