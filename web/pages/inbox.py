@@ -99,7 +99,8 @@ def complete(task_id):
         errors = _field_errors(err)
         detail = _detail(task_id, values=request.form, errors=errors)
         template = "_task_detail.html" if context.is_fragment() else "task.html"
-        return render_template(template, detail=detail, flash=err.message, flash_kind="error"), 422
+        flash = errors.get("") or _("Please correct the marked fields.")
+        return render_template(template, detail=detail, flash=flash, flash_kind="error"), 422
     message = _("Task completed. The request has moved on.")
     if context.is_fragment():
         response = render_template("_done.html", message=message)
@@ -214,7 +215,7 @@ def _field_errors(err: EngineError) -> dict[str, str]:
         name = item.get("field") or ""
         errors.setdefault(name, _message(item.get("message", "")))
     if not errors:
-        errors[err.field or ""] = err.message
+        errors[err.field or ""] = _message(err.message)
     return errors
 
 

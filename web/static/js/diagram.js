@@ -8,6 +8,8 @@
 (function () {
   "use strict";
 
+  var READABLE = 0.8;
+
   function Diagram(box) {
     this.box = box;
     this.payload = JSON.parse(box.querySelector(".diagram-data").textContent);
@@ -41,6 +43,7 @@
   Diagram.prototype.zoom = function (how) {
     var canvas = this.viewer.get("canvas");
     if (how === "fit") canvas.zoom("fit-viewport", "auto");
+    else if (how === "focus") this.focus();
     else canvas.zoom(canvas.zoom() * (how === "in" ? 1.25 : 0.8));
   };
 
@@ -71,13 +74,29 @@
     }).then(function (imported) {
       if (imported === null) return;
       self.applied = [];
-      self.viewer.get("canvas").zoom("fit-viewport", "auto");
       self.applyMarks();
+      self.focus();
       self.box.classList.add("rendered");
       self.box.dataset.file = file.name;
     }).catch(function (err) {
       self.canvasEl.textContent = "Diagram error: " + err.message;
     });
+  };
+
+  /* Fit the diagram; when that makes it too small to read, zoom in on where the work is. */
+  Diagram.prototype.focus = function () {
+    var canvas = this.viewer.get("canvas");
+    var registry = this.viewer.get("elementRegistry");
+    canvas.zoom("fit-viewport", "auto");
+    var marks = this.payload.marks || {};
+    var ids = Object.keys(marks);
+    var target = ["ready", "waiting", "active"].reduce(function (found, kind) {
+      return found || ids.filter(function (id) { return marks[id] === kind && registry.get(id); })[0];
+    }, null);
+    if (target && canvas.zoom() < READABLE) {
+      canvas.zoom(READABLE);
+      canvas.scrollToElement(registry.get(target), { top: 120, bottom: 120, left: 200, right: 200 });
+    }
   };
 
   Diagram.prototype.applyMarks = function () {

@@ -1,0 +1,152 @@
+"""Browser fixtures: the real app served by werkzeug on a free port (one per test, on the test's
+own SQLite file), Debian's chromium driven by Playwright, the bpmn/ bundle deployed, one user per
+role, and a `Desk` that plays the outside world (the customer, the courier, the payment
+provider) through the engine while the people work in the browser.
+
+The clock is frozen by the autouse fixture of tests/conftest.py; the server thread reads the
+same frozen clock, and `Desk.advance` moves it for both.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import sync_playwright
+from sqlalchemy import select
+from werkzeug.serving import make_server
+
+from engine import clock, definitions, outbox, requests, timers, users
+from engine.models import HumanTask, ServiceRequest, ShopOrder
+from engine.runtime import Actor
+from tests.conftest import ROOT
+from web import create_app
+
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+PASSWORD = "correct horse battery"
+FAST_HASH = "pbkdf2:sha256:1000"
+CUSTOMER = Actor("alice", "customer", customer_id="C-1001")
+
+# username -> (role, department)
+PEOPLE = {"fin_1": ("staff", "finance"), "wh_1": ("staff", "warehouse"),
+          "cs_1": ("staff", "customer_service"), "log_1": ("staff", "logistics"),
+          "manager": ("supervisor", "management"), "owner": ("process_owner", None),
+          "auditor": ("auditor", None)}
+ORDERS = [("O-1001", "apparel", "399.00", "连衣裙"), ("O-1002", "apparel", "259.00", "夹克"),
+          ("O-1003", "fresh", "88.00", "车厘子")]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium; .ci/setup does it)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def app(db_url, tmp_path):
+    app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
+                      "TESTING": True, "SQL_DURABLE": False, "PASSWORD_HASH_METHOD": FAST_HASH})
+    yield app
+    app.extensions["aftersales"].engine.dispose()
+
+
+@pytest.fixture
+def server(app):
+    """The app on http://127.0.0.1:<free port>, served from a background thread."""
+    http = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.server_port}"
+    http.shutdown()
+    thread.join(timeout=5)
+    http.server_close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(base_url=server, locale="zh-CN", viewport={"width": 1440, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    yield page
+    context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+@pytest.fixture
+def desk(app):
+    """The world outside the browser, set up: users, orders, the bpmn/ bundle deployed."""
+    platform = app.extensions["aftersales"]
+    with platform.sessions.begin() as session:
+        for name, (role, department) in PEOPLE.items():
+            users.create_user(session, name, PASSWORD, role, department, method=FAST_HASH,
+                              display_name=name)
+        for order_id, category, amount, item in ORDERS:
+            session.add(ShopOrder(order_id=order_id, customer_id="C-1001", category=category,
+                                  amount=Decimal(amount), items=[{"sku": order_id, "name": item, "qty": 1}],
+                                  address="上海市徐汇区漕溪北路 88 号",
+                                  paid_at=clock.now() - timedelta(days=5)))
+        definitions.deploy(session, definitions.Bundle.from_folder(ROOT / "bpmn"), "owner")
+    return Desk(platform)
+
+
+class Desk:
+    """Files requests as the customer, answers for the courier and the payment provider."""
+
+    def __init__(self, platform):
+        self.sessions, self.runtime = platform.sessions, platform.runtime
+
+    def file(self, order_id="O-1001", **fields) -> ServiceRequest:
+        with self.sessions.begin() as session:
+            return requests.file_request(session, self.runtime, {
+                "order_id": order_id, "type": "return_refund", "reason": "尺码不合适", **fields},
+                CUSTOMER)
+
+    def send(self, name: str, number: str, payload: dict) -> None:
+        with self.sessions.begin() as session:
+            self.runtime.deliver_message(session, name, number, payload)
+
+    def dispatch(self) -> dict:
+        return outbox.dispatch_due(self.sessions, self.runtime)
+
+    def advance(self, **delta) -> None:
+        clock.advance(timedelta(**delta))
+        timers.run_due(self.sessions, self.runtime)
+
+    def ready(self, number: str) -> set[tuple[str, str]]:
+        with self.sessions() as session:
+            return {(t.bpmn_id, t.department) for t in session.scalars(
+                select(HumanTask).where(HumanTask.business_key == number))}
+
+    def request(self, number: str) -> ServiceRequest:
+        with self.sessions() as session:
+            return session.scalars(select(ServiceRequest).where(ServiceRequest.number == number)).one()
+
+
+def login(page, username: str, password: str = PASSWORD) -> None:
+    page.goto("/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+def logout(page) -> None:
+    page.click("header form button[type=submit]")
+    page.wait_for_url("**/login")
+
+
+def shot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)

@@ -1,0 +1,121 @@
+"""A refund-first request worked across departments in the browser: finance sees it in its
+inbox with its SLA badge, claims it without a page reload, meets a validation error, approves
+the refund; the payment provider pays and the customer ships the goods back; the warehouse sees
+the diagram with its task highlighted and passes the inspection; the customer rates the service;
+the auditor verifies the history and steps through its replay on the diagram."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import login, logout, shot
+
+pytestmark = pytest.mark.e2e
+
+
+def test_refund_first_request_across_departments(page, desk):
+    request = desk.file()
+    number = request.number
+    assert desk.ready(number) == {("approve_refund", "finance")}
+
+    desk.advance(minutes=40)
+    # Finance: the inbox lists the task with its request number and SLA badge (Chinese first).
+    login(page, "fin_1")
+    expect(page).to_have_url("/inbox")
+    expect(page.locator("h2").first).to_have_text("任务")
+    row = page.locator(".task-row", has_text=number)
+    expect(row).to_have_count(1)
+    expect(row.locator(".badge.sla-on_time")).to_have_text("正常")
+    expect(row.locator(".task-name")).to_have_text("审批退款")
+    shot(page, "01-inbox-finance")
+
+    # Claim: the list and the task pane change, the page does not reload.
+    page.evaluate("window.__sameDocument = true")
+    page.locator("#task-detail button[data-key=c]").click()
+    expect(page.locator("#task-detail .alert.success")).to_have_text("你已认领该任务。")
+    expect(row.locator(".assignee")).to_have_text("fin_1")
+    assert page.evaluate("window.__sameDocument") is True
+
+    # An incomplete form: the engine's errors are shown next to their fields.
+    page.fill("#f-refund_amount", "-5")
+    page.click(".task-form button[type=submit]")
+    approved = page.locator('.field[data-field="refund_approved"]')
+    expect(approved.locator(".field-error")).to_have_text("此项必填。")
+    expect(page.locator('.field[data-field="refund_amount"] .field-error')).to_have_text("不能小于 0。")
+    shot(page, "02-task-validation-error")
+    assert desk.ready(number) == {("approve_refund", "finance")}
+
+    page.check('input[name="refund_approved"][value="true"]')
+    page.fill("#f-refund_amount", "399")
+    page.fill("#f-refund_note", "先退款，顾客寄回")
+    page.click(".task-form button[type=submit]")
+    expect(page.locator("#task-detail .alert.success")).to_contain_text("任务已完成")
+    expect(page.locator(".task-row")).to_have_count(0)
+    assert page.evaluate("window.__sameDocument") is True
+    logout(page)
+
+    # The outside world: the refund is paid, the customer ships the goods back a day later.
+    assert desk.dispatch()["done"] >= 1
+    desk.advance(hours=26)
+    desk.send("return_shipped", number, {"tracking_no": "SF1234567890", "carrier": "SF"})
+    assert desk.ready(number) == {("inspect_goods", "warehouse")}
+
+    # Warehouse: the diagram shows where the request stands.
+    login(page, "wh_1")
+    page.locator(".task-row", has_text=number).click()
+    expect(page.locator("#task-detail h2")).to_have_text("验货")
+    page.click("#task-detail [data-tab=diagram]")
+    box = page.locator('#task-detail .diagram-box.rendered')
+    expect(box).to_have_attribute("data-file", "return_goods.bpmn")
+    expect(box.locator("svg").first).to_be_visible()
+    expect(box.locator('.djs-element.mark-ready[data-element-id="inspect_goods"]')).to_have_count(1)
+    expect(box.locator(".djs-element.mark-completed").first).to_be_attached()
+    shot(page, "03-task-diagram-warehouse")
+    page.click("#task-detail [data-tab=history]")
+    expect(page.locator("#task-detail table.history")).to_contain_text("审批退款")
+    page.click("#task-detail [data-tab=form]")
+    page.locator("#task-detail button[data-key=c]").click()
+    expect(page.locator("#task-detail .alert.success")).to_be_visible()
+    page.check('input[name="inspection_passed"][value="true"]')
+    page.select_option("#f-goods_condition", "as_new")
+    page.click(".task-form button[type=submit]")
+    expect(page.locator("#task-detail .alert.success")).to_contain_text("任务已完成")
+    logout(page)
+
+    desk.advance(hours=3)
+    desk.send("csat_submitted", number, {"score": 5, "comment": "很快"})
+    desk.dispatch()
+    closed = desk.request(number)
+    assert (closed.status, closed.outcome, closed.csat) == ("closed", "refunded", 5)
+
+    # Auditor: the history verifies; the replay moves the tokens on the diagram.
+    login(page, "auditor")
+    page.fill("input[name=q]", number)
+    page.click("form.toolbar-form button[type=submit]")
+    page.locator("a", has_text=number).first.click()
+    expect(page.locator("#verify-result")).to_contain_text("校验通过")
+    replay = page.locator('[data-diagram="replay"].rendered')
+    expect(replay.locator("svg").first).to_be_visible()
+    page.locator("#timeline li").first.click()
+    expect(replay).to_have_attribute("data-file", "refund_first.bpmn")
+    expect(replay.locator('.djs-element.mark-ready[data-element-id="approve_refund"]')).to_have_count(1)
+    expect(page.locator("#step-label")).to_have_text(f"#1 / {page.locator('#timeline li').count()}")
+    shot(page, "04-audit-replay-first-step")
+    page.click("#step-next")
+    expect(page.locator("#timeline li.current")).to_contain_text("认领任务")
+    page.locator("#step-slider").fill("4")
+    expect(page.locator("#step-label")).to_have_text(f"#5 / {page.locator('#timeline li').count()}")
+    expect(page.locator("#step-data .changed").first).to_be_attached()
+
+    with page.expect_download() as download:
+        page.click("text=导出 JSON")
+    exported = json.loads(download.value.path().read_text("utf-8"))
+    assert exported["verify"]["ok"] is True
+    assert [e["kind"] for e in exported["events"]][:3] == ["started", "task_claimed", "task_completed"]
+    with page.expect_download() as download:
+        page.click("text=导出 CSV")
+    lines = download.value.path().read_text("utf-8-sig").splitlines()
+    assert lines[0].startswith("seq,at,actor,kind,element")
+    assert len(lines) == 1 + len(exported["events"])
