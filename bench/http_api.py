@@ -1,0 +1,175 @@
+"""Throughput over HTTP: the JSON API under gunicorn, one client, durable SQLite.
+
+The server is `gunicorn "web:create_app()"` with one worker and 8 threads (as `aftersales serve`
+runs it, without the background scheduler: the benchmark itself sends the payment provider's
+message, so no outbox delivery may race it). The client drives refund-first after-sales
+requests end to end, each request one HTTP call and one transaction:
+
+  customer   POST /api/requests                       (starts aftersales_request)
+  finance    GET  /api/tasks?department=finance        POST /api/tasks/{id}/complete
+  payment    POST /api/messages  refund_result
+  customer   POST /api/requests/{no}/shipped
+  warehouse  GET  /api/tasks?department=warehouse      POST /api/tasks/{id}/complete
+  customer   POST /api/requests/{no}/rating
+
+The API starts only after-sales requests (there is no route that starts an arbitrary process),
+so the one-step and two-step workloads have no HTTP figure.
+
+Usage: python -m bench.http_api --n 100
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+from bench.common import BPMN_DIR, ROOT, platform, rate
+
+from engine import clock, users
+from engine.models import ShopOrder
+
+PASSWORD = "benchmark password"
+FAST_HASH = "pbkdf2:sha256:1000"     # logins are not what is measured
+PEOPLE = {"alice": ("customer", None, "C001"), "finance_1": ("staff", "finance", None),
+          "warehouse_1": ("staff", "warehouse", None), "payment": ("payment", None, None)}
+
+
+class Client:
+    def __init__(self, port: int):
+        self.port = port
+        self.tokens: dict[str, str] = {}
+        self.calls = 0
+
+    def call(self, method: str, path: str, body=None, as_: str | None = None) -> dict:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        headers = {"Content-Type": "application/json"}
+        if as_ is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[as_]}"
+        conn.request(method, path, body=None if body is None else json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        conn.close()
+        self.calls += 1
+        if response.status >= 400:
+            raise RuntimeError(f"{method} {path} -> {response.status}: {data[:300]!r}")
+        return json.loads(data) if data else {}
+
+    def login(self, username: str) -> None:
+        self.tokens[username] = self.call("POST", "/api/auth/token",
+                                          {"username": username, "password": PASSWORD})["token"]
+
+    def open_task(self, department: str, number: str, as_: str) -> str:
+        items = self.call("GET", f"/api/tasks?department={department}&per_page=100", as_=as_)["items"]
+        [task] = [t for t in items if t["request_number"] == number]
+        return task["task_id"]
+
+
+def refund_first(c: Client, i: int) -> None:
+    filed = c.call("POST", "/api/requests", {"order_id": f"O-B{i}", "type": "return_refund",
+                                             "reason": "too small"}, as_="alice")
+    number = filed["number"]
+    task = c.open_task("finance", number, "finance_1")
+    c.call("POST", f"/api/tasks/{task}/complete",
+           {"data": {"refund_approved": True, "refund_amount": 120.0, "refund_note": "ok"}},
+           as_="finance_1")
+    c.call("POST", "/api/messages", {"name": "refund_result", "correlation": number,
+                                     "payload": {"status": "paid", "amount": 120.0,
+                                                 "reference": f"RF-{i}"}}, as_="payment")
+    c.call("POST", f"/api/requests/{number}/shipped", {"tracking_no": f"SF{i:010d}", "carrier": "SF"},
+           as_="alice")
+    task = c.open_task("warehouse", number, "warehouse_1")
+    c.call("POST", f"/api/tasks/{task}/complete",
+           {"data": {"inspection_passed": True, "goods_condition": "as_new", "inspection_note": ""}},
+           as_="warehouse_1")
+    c.call("POST", f"/api/requests/{number}/rating", {"score": 5}, as_="alice")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for(port: int, proc, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("gunicorn did not start listening")
+
+
+def available() -> bool:
+    try:
+        import web  # noqa: F401
+        return hasattr(web, "create_app")
+    except ImportError:
+        return False
+
+
+def measure(n: int) -> dict:
+    """{"refund_first": instances/s, "http_calls_per_s", "calls"} with a durable database."""
+    with platform(durable=True) as p:
+        p.deploy(BPMN_DIR)
+        with p.sessions.begin() as session:
+            for name, (role, department, customer_id) in PEOPLE.items():
+                users.create_user(session, name, PASSWORD, role, department, customer_id,
+                                  method=FAST_HASH)
+            now = clock.now()
+            session.add_all(ShopOrder(order_id=f"O-B{i}", customer_id="C001", category="apparel",
+                                      amount=Decimal("120.00"), items=[{"sku": "TSHIRT-M", "qty": 1}],
+                                      address="Shanghai", paid_at=now - timedelta(days=10),
+                                      delivered_at=now - timedelta(days=7),
+                                      warranty_until=now + timedelta(days=300))
+                            for i in range(-1, n))
+        port = _free_port()
+        env = dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
+                   AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"))
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
+             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],
+            cwd=ROOT, env=env)
+        try:
+            _wait_for(port, server)
+            c = Client(port)
+            for name in PEOPLE:
+                c.login(name)
+            refund_first(c, -1)                      # warm up the worker's caches
+            c.calls = 0
+            t0 = time.perf_counter()
+            for i in range(n):
+                refund_first(c, i)
+            seconds = time.perf_counter() - t0
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+    return {"refund_first": rate(n, seconds), "http_calls_per_s": rate(c.calls, seconds),
+            "calls": c.calls}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100, help="after-sales requests to drive")
+    args = parser.parse_args(argv)
+    r = measure(args.n)
+    print(f"refund-first over HTTP: {r['refund_first']:.1f} requests/s "
+          f"({r['calls']} calls, {r['http_calls_per_s']:.0f} calls/s)")
+
+
+if __name__ == "__main__":
+    main()
