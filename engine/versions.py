@@ -200,7 +200,7 @@ def _bpmn_elements(root, form_schemas: dict, out: dict) -> None:
 
 
 def _own(el, localname: str):
-    """Direct BPMN children, plus those one level down (event definitions, extensions)."""
+    """The element's direct BPMN children named `localname` (its event definitions...)."""
     return [c for c in el if _is_bpmn(c, localname)]
 
 

@@ -139,3 +139,33 @@ def test_compile_sources_does_not_touch_the_definition_cache(sessions, deploy):
     assert compiled.tasks["review"].form == "review.json"
     assert compiled.form_schema("review")["required"] == ["approved"]
     assert definitions._cache == {}
+
+
+CALLER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="caller" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="ship"/>
+    <bpmn:callActivity id="ship" name="Ship" calledElement="{called}"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="ship" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+ROUTING = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="r" name="r" namespace="n">
+  <decision id="route" name="Route"><decisionTable id="t"><output id="o" name="route"/>
+    <rule id="r1"><outputEntry id="e1"><text>"{route}"</text></outputEntry></rule>
+  </decisionTable></decision>
+</definitions>"""
+
+
+def test_diff_sees_called_element_and_decision_table_changes():
+    before = versions.elements({"caller.bpmn": CALLER.format(called="shipping"),
+                                "routing.dmn": ROUTING.format(route="refund")}, {})
+    after = versions.elements({"caller.bpmn": CALLER.format(called="express_shipping"),
+                               "routing.dmn": ROUTING.format(route="repair")}, {})
+    result = versions.diff_sources("caller", 1, 2, before, after)
+    changed = {e["id"]: sorted(e["changes"]) for e in result.changed}
+    assert changed == {"route": ["decision"], "ship": ["called_element"]}
+    assert result.changed[1]["changes"]["called_element"] == {"from": "shipping",
+                                                              "to": "express_shipping"}
