@@ -1,13 +1,14 @@
 """Browser fixtures: the real app served by werkzeug on a free port (one per test, on the test's
-own SQLite file), Debian's chromium driven by Playwright, the bpmn/ bundle deployed, one user per
-role, and a `Desk` that plays the outside world (the customer, the courier, the payment
-provider) through the engine while the people work in the browser.
+own copy of a database with the bpmn/ bundle deployed and one user per role), Debian's
+chromium driven by Playwright, and a `Desk` that plays the outside world (the customer, the
+courier, the payment provider) through the engine while the people work in the browser.
 
 The clock is frozen by the autouse fixture of tests/conftest.py; the server thread reads the
 same frozen clock, and `Desk.advance` moves it for both.
 """
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -18,10 +19,10 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from engine import clock, definitions, outbox, requests, timers, users
+from engine import clock, db, definitions, outbox, requests, timers, users
 from engine.models import HumanTask, ServiceRequest, ShopOrder
 from engine.runtime import Actor
-from tests.conftest import ROOT
+from tests.conftest import ROOT, T0
 from web import create_app
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
@@ -84,21 +85,43 @@ def page(browser, server):
     assert not errors, f"JavaScript errors: {errors}"
 
 
+@pytest.fixture(scope="session")
+def deployed_db(template_db, tmp_path_factory) -> Path:
+    """The migrated template with the bpmn/ bundle deployed, the people and their orders: built
+    once, copied for each test (deploying the bundle is the slow part of setting up)."""
+    path = tmp_path_factory.mktemp("e2e") / "deployed.sqlite"
+    shutil.copy(template_db, path)
+    engine = db.make_engine(f"sqlite:///{path}", durable=False)
+    clock.freeze(T0)
+    try:
+        with db.make_session_factory(engine).begin() as session:
+            for name, (role, department) in PEOPLE.items():
+                users.create_user(session, name, PASSWORD, role, department, method=FAST_HASH,
+                                  display_name=name)
+            for order_id, category, amount, item in ORDERS:
+                session.add(ShopOrder(order_id=order_id, customer_id="C-1001", category=category,
+                                      amount=Decimal(amount),
+                                      items=[{"sku": order_id, "name": item, "qty": 1}],
+                                      address="上海市徐汇区漕溪北路 88 号",
+                                      paid_at=clock.now() - timedelta(days=5)))
+            definitions.deploy(session, definitions.Bundle.from_folder(ROOT / "bpmn"), "owner")
+    finally:
+        clock.freeze(None)
+        engine.dispose()
+    return path
+
+
+@pytest.fixture
+def db_url(deployed_db, tmp_path) -> str:
+    """Overrides tests/conftest.py: every browser test starts from the deployed copy."""
+    path = tmp_path / "test.sqlite"
+    shutil.copy(deployed_db, path)
+    return f"sqlite:///{path}"
+
+
 @pytest.fixture
 def desk(app):
-    """The world outside the browser, set up: users, orders, the bpmn/ bundle deployed."""
-    platform = app.extensions["aftersales"]
-    with platform.sessions.begin() as session:
-        for name, (role, department) in PEOPLE.items():
-            users.create_user(session, name, PASSWORD, role, department, method=FAST_HASH,
-                              display_name=name)
-        for order_id, category, amount, item in ORDERS:
-            session.add(ShopOrder(order_id=order_id, customer_id="C-1001", category=category,
-                                  amount=Decimal(amount), items=[{"sku": order_id, "name": item, "qty": 1}],
-                                  address="上海市徐汇区漕溪北路 88 号",
-                                  paid_at=clock.now() - timedelta(days=5)))
-        definitions.deploy(session, definitions.Bundle.from_folder(ROOT / "bpmn"), "owner")
-    return Desk(platform)
+    return Desk(app.extensions["aftersales"])
 
 
 class Desk:
@@ -116,6 +139,13 @@ class Desk:
     def send(self, name: str, number: str, payload: dict) -> None:
         with self.sessions.begin() as session:
             self.runtime.deliver_message(session, name, number, payload)
+
+    def complete(self, number: str, bpmn_id: str, department: str, **form) -> None:
+        with self.sessions.begin() as session:
+            task = session.scalars(select(HumanTask).where(HumanTask.business_key == number,
+                                                           HumanTask.bpmn_id == bpmn_id)).one()
+            self.runtime.complete(session, task.task_id, form,
+                                  Actor(f"{department}_desk", "staff", department))
 
     def dispatch(self) -> dict:
         return outbox.dispatch_due(self.sessions, self.runtime)
@@ -147,6 +177,6 @@ def logout(page) -> None:
     page.wait_for_url("**/login")
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)

@@ -39,7 +39,8 @@ def dashboard():
     if latest is not None:
         heat_view = diagram.view(latest, {}, prefer=process_key,
                                  heat={e: h / peak for e, h in hours.items()},
-                                 labels={e: _hours(h) for e, h in hours.items()})
+                                 labels={e: _hours(h) for e, h in hours.items()},
+                                 focus=max(hours, key=hours.get, default=None))
     names = diagram.element_names(latest.sources) if latest is not None else {}
     slowest = sorted(hours.items(), key=lambda item: -item[1])[:8]
     zone = ZoneInfo(context.settings().timezone)

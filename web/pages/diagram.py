@@ -49,16 +49,20 @@ def bpmn_files(sources: dict[str, str]) -> dict[str, str]:
 
 
 def view(definition, marks: dict[str, str], *, prefer: str | None = None,
-         heat: dict[str, float] | None = None, labels: dict[str, str] | None = None) -> dict:
+         heat: dict[str, float] | None = None, labels: dict[str, str] | None = None,
+         focus: str | None = None) -> dict:
     """The viewer's payload for a `Definition` row. `marks` maps element ids to a CSS class; the
-    initial file is the one with the process `prefer`, else the one where the work is. The XML
+    initial file is the one with element `focus`, else the one where the work (or the change)
+    is, else the one with process `prefer`. The XML
     itself is fetched by the viewer from `pages.definition_files` (immutable, cached)."""
     files = bpmn_files(definition.sources)
     outlines = _outlines(files)
     marks = dict(marks)
     _mark_call_activities(outlines, marks)
-    initial = next((name for name, (processes, _c, _i) in outlines.items() if prefer in processes),
-                   None) or _file_for(outlines, marks)
+    initial = (next((name for name, (_p, _c, ids) in outlines.items() if focus in ids), None)
+               or _file_for(outlines, marks)
+               or next((name for name, (processes, _c, _i) in outlines.items()
+                        if prefer in processes), None))
     return {"files": [{"name": name, "processes": list(outlines[name][0])} for name in files],
             "files_url": url_for("pages.definition_files", definition_id=definition.id,
                                  sha=definition.sha256[:16]),
@@ -83,8 +87,9 @@ def _outlines(files: dict[str, str]) -> dict:
 
 def _file_for(outlines: dict, marks: dict[str, str]) -> str | None:
     """The file where the work is: one with a READY element, else one with a WAITING element;
-    among those, the innermost (no call activity of its own holding the token)."""
-    for wanted in ("ready", "waiting"):
+    among those, the innermost (no call activity of its own holding the token). Else the first
+    file with a diff mark."""
+    for wanted in ("ready", "waiting", "changed", "added", "removed"):
         found = [name for name, (_p, _c, ids) in outlines.items()
                  if any(marks.get(i) == wanted for i in ids)]
         innermost = [name for name in found

@@ -26,10 +26,10 @@ def overdue():
 def reassign():
     task_ids = request.form.getlist("task_id")
     assignee = request.form.get("assignee") or None
-    if not task_ids:
-        raise InvalidInput(_("Tick at least one task."), field="task_id")
     template = "_overdue_board.html" if context.is_fragment() else "overdue.html"
     try:
+        if not task_ids:
+            raise InvalidInput(_("Tick at least one task."), field="task_id")
         with context.transaction() as db:        # the first refusal rolls every change back
             _check_assignee(db, assignee)
             for task_id in task_ids:

@@ -37,7 +37,8 @@
     var data = new FormData(form);
     if (submitter && submitter.name) data.append(submitter.name, submitter.value);
     target.classList.add("loading");
-    return request(form.action, { method: "POST", body: data }).then(function (response) {
+    // getAttribute: a field named "action" would shadow form.action
+    return request(form.getAttribute("action"), { method: "POST", body: data }).then(function (response) {
       return response.text().then(function (html) {
         target.classList.remove("loading");
         swap(target, html);

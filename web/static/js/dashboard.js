@@ -14,7 +14,11 @@
     if (!node) return;
     var c = window.echarts.init(node);
     option.tooltip = option.tooltip || { trigger: "axis" };
-    option.grid = option.grid || { left: 48, right: 48, top: 40, bottom: 30 };
+    option.grid = option.grid || { left: 48, right: 48, top: 64, bottom: 30 };
+    if (option.legend) { option.legend.top = 0; }
+    (option.series || []).forEach(function (s) {
+      if (s.type === "line") { s.showSymbol = true; s.symbolSize = 8; s.z = 5; }
+    });
     c.setOption(option);
     node.dataset.rendered = "1";
     charts.push(c);
@@ -62,6 +66,7 @@
   chart("chart-department", {
     legend: { data: [L.breach_rate, L.open_breach_rate] },
     grid: { left: 90, right: 30, top: 40, bottom: 30 },
+    tooltip: { trigger: "axis", axisPointer: { type: "shadow" } },
     yAxis: { type: "category", data: deptNames },
     xAxis: { type: "value", name: "%", max: 100 },
     series: [

@@ -90,7 +90,7 @@
     canvas.zoom("fit-viewport", "auto");
     var marks = this.payload.marks || {};
     var ids = Object.keys(marks);
-    var target = ["ready", "waiting", "active"].reduce(function (found, kind) {
+    var target = ["ready", "waiting", "active", "changed", "added", "removed"].reduce(function (found, kind) {
       return found || ids.filter(function (id) { return marks[id] === kind && registry.get(id); })[0];
     }, null);
     if (target && canvas.zoom() < READABLE) {
