@@ -11,8 +11,10 @@ import json
 from datetime import datetime
 
 from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine.errors import Conflict
 from engine.models import AuditEvent, Instance
 
 GENESIS = "0" * 64
@@ -41,17 +43,37 @@ def append(session: Session, instance: Instance, *, at: datetime, actor: str | N
     The instance row's optimistic version check protects the chain: two writers cannot both
     append event N+1.
     """
-    seq = instance.audit_seq + 1
-    prev = instance.audit_head or GENESIS
-    row = dict(instance_id=instance.id, seq=seq, at=at, actor=actor, kind=kind, element=element,
-               task_id=task_id, payload=payload, state_hash=state_hash, prev_hash=prev)
-    row["hash"] = event_hash(**row)
-    # A plain Core insert on the session's connection: the ORM bulk-insert path costs twice as
-    # much and would autoflush the instance (a second UPDATE of the row in the same verb).
-    session.connection().execute(_INSERT, row)
-    instance.audit_seq = seq
+    row = next_event(instance, at=at, actor=actor, kind=kind, payload=payload,
+                     state_hash=state_hash, element=element, task_id=task_id)
+    insert_event(session, row)
+    instance.audit_seq = row["seq"]
     instance.audit_head = row["hash"]
     return row
+
+
+def next_event(instance: Instance, *, at: datetime, actor: str | None, kind: str, payload: dict,
+               state_hash: str, element: str | None = None, task_id: str | None = None) -> dict:
+    """The row of the event that follows `instance`'s chain head (nothing is written).
+
+    The caller inserts it with `insert_event` and moves the instance's head to it (`seq`,
+    `hash`) in the same version-checked write.
+    """
+    row = dict(instance_id=instance.id, seq=instance.audit_seq + 1, at=at, actor=actor, kind=kind,
+               element=element, task_id=task_id, payload=payload, state_hash=state_hash,
+               prev_hash=instance.audit_head or GENESIS)
+    row["hash"] = event_hash(**row)
+    return row
+
+
+def insert_event(session: Session, row: dict) -> None:
+    """Insert one event; a concurrent writer that appended the same seq first is a Conflict."""
+    # A plain Core insert on the session's connection: the ORM bulk-insert path costs twice as
+    # much and would autoflush the instance (a second UPDATE of the row in the same verb).
+    try:
+        session.connection().execute(_INSERT, row)
+    except IntegrityError as err:     # unique (instance_id, seq): we lost the race
+        raise Conflict("the request was changed by someone else at the same time; reload and try again",
+                       instance_id=row["instance_id"]) from err
 
 
 def events(session: Session, instance_id: int, *, offset: int = 0, limit: int | None = None
