@@ -30,3 +30,16 @@ def test_unknown_ids_are_404_with_the_shape(auth):
         assert error_of(response)["code"] == "not_found"
     huge = admin.get("/api/instances/99999999999999999999999")
     assert huge.status_code == 404
+
+
+def test_a_locked_database_is_503_with_retry_after(auth, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from engine import tasklist
+
+    def locked(*args, **kwargs):
+        raise OperationalError("SELECT ...", {}, Exception("database is locked"))
+    monkeypatch.setattr(tasklist, "list_tasks", locked)
+    response = auth.as_("finance_1").get("/api/tasks")
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    assert error_of(response)["code"] == "busy"

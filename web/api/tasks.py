@@ -43,7 +43,8 @@ def list_tasks():
     filters, sort, page, per_page = tasklist.parse_query(request.args)
     with transaction() as session:
         rows, total = tasklist.list_tasks(session, actor(), filters, sort, page, per_page)
-        return {"items": rows, "total": total, "page": page, "per_page": per_page}
+        return {"items": rows, "total": total, "total_exact": total < tasklist.COUNT_LIMIT,
+                "page": page, "per_page": per_page}
 
 
 @bp.get("/tasks/<task_id>")
