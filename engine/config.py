@@ -68,6 +68,10 @@ def from_env(environ=None) -> Settings:
         changes["payment_http_url"] = env["AFTERSALES_PAYMENT_HTTP_URL"]
     if env.get("AFTERSALES_HOLIDAYS"):
         changes["holidays"] = tuple(d.strip() for d in env["AFTERSALES_HOLIDAYS"].split(",") if d.strip())
+    if env.get("AFTERSALES_ARCHIVE_DIR"):
+        changes["archive_dir"] = Path(env["AFTERSALES_ARCHIVE_DIR"])
+    if env.get("AFTERSALES_RETENTION_DAYS"):
+        changes["retention_days"] = int(env["AFTERSALES_RETENTION_DAYS"])
     if env.get("AFTERSALES_TIMEZONE"):
         changes["timezone"] = env["AFTERSALES_TIMEZONE"]
     return replace(s, **changes)

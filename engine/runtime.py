@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
@@ -25,6 +26,26 @@ from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageS
 from engine.scripting import PlatformScriptEngine
 
 ACTIVE = ("running", "waiting")
+
+# The hot path's statements, built once: building and caching a statement costs several times
+# more than running it on SQLite. Rows are written with Core; the ORM objects the verbs return
+# are kept in step with set_committed_value (see _insert_instance / _update_instance).
+_I, _HT, _TM, _MS = (Instance.__table__, HumanTask.__table__, Timer.__table__,
+                     MessageSubscription.__table__)
+_LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
+                      .order_by(Definition.version.desc()).limit(1))
+_OPEN_TASK = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
+_INSERT_INSTANCE = insert(_I)
+# SET comes from the keys of the parameters; b_id / b_version are the optimistic check.
+_UPDATE_INSTANCE = update(_I).where(_I.c.id == bindparam("b_id"), _I.c.version == bindparam("b_version"))
+_INSERT_TASKS, _INSERT_TIMERS, _INSERT_SUBSCRIPTIONS = insert(_HT), insert(_TM), insert(_MS)
+_DELETE_TASKS = delete(_HT).where(_HT.c.instance_id == bindparam("b_instance_id"),
+                                  _HT.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
+_DELETE_TIMERS = delete(_TM).where(_TM.c.instance_id == bindparam("b_instance_id"),
+                                   _TM.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
+_DELETE_SUBSCRIPTION = delete(_MS).where(_MS.c.instance_id == bindparam("b_instance_id"),
+                                         _MS.c.task_id == bindparam("b_task_id"),
+                                         _MS.c.name == bindparam("b_name"))
 
 
 @dataclass(frozen=True)
@@ -239,6 +260,12 @@ class Runtime:
                                   payload={"task_id": failed, "data": data}, task_id=failed,
                                   apply=steps.retry(failed, data))
 
+    def migrate(self, session: Session, instance_id: int, to_definition_id: int, mapping: dict,
+                actor: Actor) -> Instance:
+        """Move a running instance onto another version of its process (see engine/migration.py)."""
+        from engine import migration  # migration builds on this module
+        return migration.migrate_instance(session, self, instance_id, to_definition_id, mapping, actor)
+
     # -------------------------------------------------------------- queries
 
     def workflow(self, session: Session, instance: Instance) -> BpmnWorkflow:
@@ -266,23 +293,22 @@ class Runtime:
             after = projection.project(workflow)
             thrown = workflow.get_events()
         state = serialization.dump(workflow)
-        instance.state = state
-        instance.updated_at = at
-        instance.error, instance.error_task_id = error, error_task
-        instance.status = final_status or _status(workflow, after, error)
-        if instance.status == "completed":
-            instance.completed_at = at
+        status = final_status or _status(workflow, after, error)
+        values = dict(state=state, updated_at=at, error=error, error_task_id=error_task,
+                      status=status,
+                      completed_at=at if status == "completed" else instance.completed_at)
         if new:
-            session.add(instance)
-            _flush_or_conflict(session, instance)     # INSERT: the event's hash needs the id
+            _insert_instance(session, instance, values)    # the event's hash needs the new id
+            values = {}
         if error:
             payload = dict(payload, error=error)
-        # The event advances the instance's chain head before the flush, so that the state, the
-        # status and the head go out in one version-checked UPDATE.
-        event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
-                             state_hash=serialization.state_hash(state), element=element,
-                             task_id=task_id)
-        _flush_or_conflict(session, instance)
+        event = audit.next_event(instance, at=at, actor=actor.name, kind=kind, payload=payload,
+                                 state_hash=serialization.state_hash(state), element=element,
+                                 task_id=task_id)
+        audit.insert_event(session, event)
+        # State, status and chain head go out in one version-checked UPDATE.
+        _update_instance(session, instance,
+                         dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
         self._write_projection(session, instance, compiled, before, after, at)
         intents = calls.intents + [services.Intent(f"message.{e.event_definition.name}",
                                                    f"{instance.business_key}:msg:{seq}:{n}",
@@ -294,34 +320,36 @@ class Runtime:
         return instance
 
     def _write_projection(self, session, instance, compiled, before, after, at):
+        conn = session.connection()
         gone = [t for t in before.human if t not in after.human]
         if gone:
-            session.execute(delete(HumanTask).where(HumanTask.instance_id == instance.id,
-                                                    HumanTask.task_id.in_(gone)))
+            conn.execute(_DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
+            _forget(session, HumanTask, instance.id, gone)
         new_tasks = [self._human_task_row(instance, compiled, task, at)
                      for task_id, task in after.human.items() if task_id not in before.human]
         if new_tasks:
-            session.execute(insert(HumanTask), new_tasks)
+            conn.execute(_INSERT_TASKS, new_tasks)
         old_timers = {(k, v.due_at) for k, v in before.timers.items()}
         new_timers = {(k, v.due_at) for k, v in after.timers.items()}
         stale = [k for k, due in old_timers - new_timers]
         if stale:
-            session.execute(delete(Timer).where(Timer.instance_id == instance.id,
-                                                Timer.task_id.in_(stale)))
+            conn.execute(_DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
+            _forget(session, Timer, instance.id, stale)
         fresh = [after.timers[k] for k, due in new_timers - old_timers]
         if fresh:
-            session.execute(insert(Timer), [dict(instance_id=instance.id, task_id=t.task_id,
-                                                 bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
+            conn.execute(_INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
+                                               bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
             for listener in self.timer_listeners:
                 listener(min(t.due_at for t in fresh))
         gone_subs = [k for k in before.messages if k not in after.messages]
         for task_id, name in gone_subs:
-            session.execute(delete(MessageSubscription).where(
-                MessageSubscription.instance_id == instance.id,
-                MessageSubscription.task_id == task_id, MessageSubscription.name == name))
+            conn.execute(_DELETE_SUBSCRIPTION, {"b_instance_id": instance.id, "b_task_id": task_id,
+                                                "b_name": name})
+        if gone_subs:
+            _forget(session, MessageSubscription, instance.id, [t for t, _ in gone_subs])
         new_subs = [w for k, w in after.messages.items() if k not in before.messages]
         if new_subs:
-            session.execute(insert(MessageSubscription), [
+            conn.execute(_INSERT_SUBSCRIPTIONS, [
                 dict(instance_id=instance.id, name=w.message, correlation=instance.business_key,
                      task_id=w.task_id, bpmn_id=w.bpmn_id) for w in new_subs])
 
@@ -366,7 +394,7 @@ class Runtime:
     def _open_task(self, session, task_id: str) -> HumanTask:
         if not isinstance(task_id, str) or not task_id:
             raise InvalidInput("task id must be a string", field="task_id")
-        task = session.scalars(select(HumanTask).where(HumanTask.task_id == task_id)).first()
+        task = session.scalars(_OPEN_TASK, {"task_id": task_id}).first()
         if task is not None:
             return task
         done = session.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
@@ -409,11 +437,46 @@ def _task_facts(task: HumanTask) -> dict:
 def _latest_definition_id(session: Session, process_key: str) -> int:
     """The id of the newest version of `process_key` (only the id: the row carries the whole
     bundle, which a start does not need). Raises NotFound like definitions.latest_definition."""
-    definition_id = session.scalar(select(Definition.id).where(Definition.process_key == process_key)
-                                   .order_by(Definition.version.desc()).limit(1))
+    definition_id = session.connection().execute(_LATEST_DEFINITION, {"key": process_key}).scalar()
     if definition_id is None:
         raise NotFound(f"process '{process_key}' is not deployed", field="process_key")
     return definition_id
+
+
+def _insert_instance(session: Session, instance: Instance, values: dict) -> None:
+    """INSERT a new (transient) instance with `values` by Core and attach it to the session as
+    a persistent row, exactly as a flush would leave it (version 1)."""
+    for key, value in values.items():
+        setattr(instance, key, value)
+    instance.version = 1
+    row = {c.key: getattr(instance, c.key) for c in _I.columns if c.key != "id"}
+    instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
+    make_transient_to_detached(instance)
+    session.add(instance)
+
+
+def _update_instance(session: Session, instance: Instance, values: dict) -> None:
+    """UPDATE the instance row with `values` and the next version, if its version is still the
+    one loaded; raises Conflict otherwise (a lost race is never a silent overwrite). The ORM
+    object is left as a flush would leave it: same values, new version, nothing pending."""
+    version = instance.version
+    result = session.connection().execute(
+        _UPDATE_INSTANCE, dict(values, version=version + 1, b_id=instance.id, b_version=version))
+    if result.rowcount != 1:
+        raise Conflict("the request was changed by someone else at the same time; reload and try again",
+                       instance_id=instance.id)
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+    set_committed_value(instance, "version", version + 1)
+
+
+def _forget(session: Session, model, instance_id: int, task_ids) -> None:
+    """Drop from the session the ORM objects of projection rows just deleted by Core (what the
+    ORM's own bulk delete would have done)."""
+    task_ids = set(task_ids)
+    for obj in list(session.identity_map.values()):
+        if type(obj) is model and obj.instance_id == instance_id and obj.task_id in task_ids:
+            session.expunge(obj)
 
 
 def _flush_or_conflict(session: Session, instance: Instance) -> None:

@@ -233,5 +233,9 @@ def _bundle_of(paths) -> definitions.Bundle:
     return bundle
 
 
+from web import cli_owner  # noqa: E402  (its commands reach Context through this module)
+
+cli_owner.register(main)
+
 if __name__ == "__main__":
     main()
