@@ -118,9 +118,10 @@ def bpmn_name(name: str | None) -> str:
     if not name:
         return ""
     match = _CJK.search(name)
-    if match is None or match.start() == 0:
+    cut = name.rfind(" ", 0, match.start()) if match else -1
+    if cut <= 0:
         return name
-    english, chinese = name[:match.start()].strip(), name[match.start():].strip()
+    english, chinese = name[:cut].strip(), name[cut:].strip()
     return chinese if current() == "zh_CN" else english
 
 

@@ -13,6 +13,7 @@
     var node = document.getElementById(id);
     if (!node) return;
     var c = window.echarts.init(node);
+    option.animation = false;      // a work tool: figures at once, and stable screenshots
     option.tooltip = option.tooltip || { trigger: "axis" };
     option.grid = option.grid || { left: 48, right: 48, top: 64, bottom: 30 };
     if (option.legend) { option.legend.top = 0; }
