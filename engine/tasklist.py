@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, union_all
+from sqlalchemy import and_, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import clock, config
@@ -23,9 +24,9 @@ from engine.models import HumanTask
 T = HumanTask.__table__
 
 MAX_PER_PAGE = 100
-# Totals are counted up to here: nobody pages through more, and counting 40,000 index entries
-# of a busy department would cost more than the page itself.
-COUNT_LIMIT = 10_000
+# Totals are counted up to here ("1,000+"): nobody pages through more, and counting the 40,000
+# index entries of a busy department would cost several times the page itself.
+COUNT_LIMIT = 1_000
 SORTS = ("due", "priority", "age")
 READ_ALL_ROLES = ("admin", "auditor", "system")
 COLUMNS = (HumanTask.task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.business_key,
@@ -91,37 +92,51 @@ def list_tasks(session: Session, actor, filters: Filters = Filters(), sort: str 
         raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
     if not 1 <= per_page <= MAX_PER_PAGE or page < 1:
         raise InvalidInput(f"per_page must be 1 to {MAX_PER_PAGE}", field="per_page")
-    common = _filters(actor, filters, now)
     branches = _branches(actor, filters)
     everything = (visible_departments(actor) is None and filters.department is None
                   and filters.assignee in (None, "unassigned"))
-    # The branches' union, as one condition (nothing at all when it is the whole table).
-    visible = [] if everything else [or_(*branches)]
+    shown = _shown_filters(filters)
+    count, rows = _statements(sort, tuple(kind for kind, _ in branches), shown, everything)
+    params = {"now": now, "cap": count_limit, "depth": page * per_page, "per_page": per_page,
+              "skip": (page - 1) * per_page}
+    for i, (kind, value) in enumerate(branches):
+        params[f"b{i}"], params[f"d{i}"] = value if isinstance(value, tuple) else (value, ())
+    params.update((name, getattr(filters, name)) for name, mode in shown if mode is None
+                  and name != "unassigned")
+    total = min(session.scalar(count, params), count_limit)
+    return [row_dict(row, now) for row in session.execute(rows, params)], total
+
+
+@lru_cache(maxsize=512)
+def _statements(sort: str, kinds: tuple, shown: tuple, everything: bool):
+    """(count, page) statements for one shape of query, with bound parameters for the values:
+    built once per shape, so a request pays only for executing them."""
+    branches = [_branch(kind, i) for i, kind in enumerate(kinds)]
+    common = _conditions(shown)
     if everything and not common:     # SQLite and PostgreSQL count a whole table cheaply
-        total = session.scalar(select(func.count()).select_from(T))
-    else:   # each branch a covering-index range, read up to the limit: no OR, no full count
-        capped = [select(T.c.id).where(branch, *common).limit(count_limit) for branch in branches]
+        count = select(func.count()).select_from(T)
+    else:   # each branch a covering-index range, read up to the cap: no OR, no full count
+        capped = [select(T.c.id).where(b, *common).limit(bindparam("cap")) for b in branches]
         matches = (capped[0] if len(capped) == 1 else
                    union_all(*[select(part.subquery()) for part in capped])).subquery()
-        total = session.scalar(select(func.count()).select_from(matches))
-    total = min(total, count_limit)
+        count = select(func.count()).select_from(matches)
     if sort == "due":
-        query = _page_query(branches, common, page, per_page)
-    else:   # no index serves these orders: one sort of the visible rows
-        query = (select(*COLUMNS).where(*visible, *common).order_by(*_order(sort, HumanTask))
-                 .limit(per_page).offset((page - 1) * per_page))
-    return [row_dict(row, now) for row in session.execute(query)], total
+        return count, _page_query(branches, common)
+    visible = [] if everything else [or_(*branches)]
+    # No index serves these orders: one sort of the visible rows.
+    return count, (select(*COLUMNS).where(*visible, *common).order_by(*_order(sort, T.c))
+                   .limit(bindparam("per_page")).offset(bindparam("skip")))
 
 
-def _page_query(branches: list, common: list, page: int, per_page: int):
-    """The page's rows: the union of each branch's first `page * per_page` (id, sort keys) in
-    sort order, sorted and cut, joined back to the rows.
+def _page_query(branches: list, common: list):
+    """The page's rows: the union of each branch's first `depth` (= page * per_page) ids in
+    due order, sorted and cut, joined back to the rows.
 
     Each branch is one equality on an indexed column ((department, due_at) or
-    (claimed_by, due_at)), so for the default sort every part is an ordered scan of a covering
-    index that stops after `page * per_page` entries, whatever the number of open tasks.
+    (claimed_by, due_at)), so every part is an ordered scan of a covering index that stops after
+    `depth` entries, whatever the number of open tasks.
     """
-    depth = page * per_page
+    depth = bindparam("depth")
     parts = []
     for branch in branches:
         parts.append(select(T.c.id, T.c.due_at).where(branch, T.c.due_at.is_not(None), *common)
@@ -130,35 +145,43 @@ def _page_query(branches: list, common: list, page: int, per_page: int):
                      .order_by(T.c.id).limit(depth))
     # SQLite wants a LIMIT inside a compound select wrapped in its own subquery.
     merged = union_all(*[select(part.subquery()) for part in parts]).subquery()
-    page_ids = (select(merged.c.id).order_by(*_order("due", merged.c)).limit(per_page)
-                .offset(depth - per_page).subquery())
-    return select(*COLUMNS).join(page_ids, HumanTask.id == page_ids.c.id).order_by(*_order("due", HumanTask))
+    page_ids = (select(merged.c.id).order_by(*_order("due", merged.c))
+                .limit(bindparam("per_page")).offset(bindparam("skip")).subquery())
+    return select(*COLUMNS).join(page_ids, T.c.id == page_ids.c.id).order_by(*_order("due", T.c))
 
 
-def _branches(actor, f: Filters) -> list:
-    """Disjoint conditions, each an equality on an indexed column, whose union is what `actor`
-    may see under filters `f`."""
+def _branches(actor, f: Filters) -> list[tuple[str, object]]:
+    """Disjoint (kind, value) conditions, each an equality on an indexed column, whose union is
+    what `actor` may see under filters `f` (see _branch for the kinds)."""
     departments = visible_departments(actor)
     if departments is not None and f.department is not None and f.department not in departments:
         raise Forbidden(f"{actor.name} may not see the tasks of {f.department}")
     if f.assignee not in (None, "unassigned"):
         name = actor.name if f.assignee == "me" else f.assignee
-        mine = HumanTask.claimed_by == name
         if departments is None or name == actor.name:
-            return [mine]
-        return [and_(mine, HumanTask.department.in_(departments))]
+            return [("claimed", name)]
+        return [("claimed_in", (name, departments))]
     if f.department is not None:
-        return [HumanTask.department == f.department]
+        return [("department", f.department)]
     everything = departments is None
     departments = departments or config.DEPARTMENTS
-    branches = [HumanTask.department == d for d in departments]
+    branches: list[tuple[str, object]] = [("department", d) for d in departments]
     if everything:
-        branches.append(HumanTask.department.is_(None))
+        branches.append(("no_department", None))
     elif f.assignee != "unassigned":
-        branches.append(and_(HumanTask.claimed_by == actor.name,
-                             or_(HumanTask.department.is_(None),
-                                 HumanTask.department.not_in(departments))))
+        branches.append(("claimed_elsewhere", (actor.name, departments)))
     return branches
+
+
+def _branch(kind: str, i: int):
+    value, departments = bindparam(f"b{i}"), bindparam(f"d{i}", expanding=True)
+    return {"department": lambda: T.c.department == value,
+            "no_department": lambda: T.c.department.is_(None),
+            "claimed": lambda: T.c.claimed_by == value,
+            "claimed_in": lambda: and_(T.c.claimed_by == value, T.c.department.in_(departments)),
+            "claimed_elsewhere": lambda: and_(T.c.claimed_by == value, or_(
+                T.c.department.is_(None), T.c.department.not_in(departments))),
+            }[kind]()
 
 
 def visible_departments(actor) -> tuple[str, ...] | None:
@@ -200,30 +223,40 @@ def row_dict(row, now: datetime) -> dict:
             "claimed_by": row.claimed_by, "instance_id": row.instance_id}
 
 
-def _filters(actor, f: Filters, now: datetime) -> list:
-    """Conditions every branch shares (all but visibility, department and assignee)."""
-    where = []
+def _shown_filters(f: Filters) -> tuple:
+    """The filters in use, as a hashable shape: ((name, mode), ...)."""
+    shown = []
+    for name in ("overdue", "at_risk"):
+        if getattr(f, name) is not None:
+            shown.append((name, getattr(f, name)))
+    for name in ("priority", "process", "created_from", "created_to", "due_from", "due_to"):
+        if getattr(f, name) is not None:
+            shown.append((name, None))
     if f.assignee == "unassigned":
-        where.append(HumanTask.claimed_by.is_(None))
-    if f.overdue is True:
-        where.append(HumanTask.due_at <= now)
-    elif f.overdue is False:
-        where.append(or_(HumanTask.due_at.is_(None), HumanTask.due_at > now))
-    if f.at_risk is True:
-        where.append(and_(HumanTask.at_risk_at <= now, HumanTask.due_at > now))
-    elif f.at_risk is False:
-        where.append(or_(HumanTask.at_risk_at.is_(None), HumanTask.at_risk_at > now,
-                         HumanTask.due_at <= now))
-    if f.priority is not None:
-        where.append(HumanTask.priority == f.priority)
-    if f.process is not None:
-        where.append(HumanTask.process_key == f.process)
-    for column, low, high in ((HumanTask.created_at, f.created_from, f.created_to),
-                              (HumanTask.due_at, f.due_from, f.due_to)):
-        if low is not None:
-            where.append(column >= low)
-        if high is not None:
-            where.append(column < high)
+        shown.append(("unassigned", None))
+    return tuple(shown)
+
+
+def _conditions(shown: tuple) -> list:
+    """Conditions every branch shares (all but visibility, department and assignee)."""
+    now = bindparam("now", type_=T.c.due_at.type)
+    where = []
+    for name, mode in shown:
+        value = bindparam(name, type_=T.c.due_at.type if name.endswith(("_from", "_to")) else None)
+        if name == "unassigned":
+            where.append(T.c.claimed_by.is_(None))
+        elif name == "overdue":
+            where.append(T.c.due_at <= now if mode else or_(T.c.due_at.is_(None), T.c.due_at > now))
+        elif name == "at_risk":
+            where.append(and_(T.c.at_risk_at <= now, T.c.due_at > now) if mode else
+                         or_(T.c.at_risk_at.is_(None), T.c.at_risk_at > now, T.c.due_at <= now))
+        elif name == "priority":
+            where.append(T.c.priority == value)
+        elif name == "process":
+            where.append(T.c.process_key == value)
+        else:
+            column = T.c.created_at if name.startswith("created") else T.c.due_at
+            where.append(column >= value if name.endswith("_from") else column < value)
     return where
 
 

@@ -72,7 +72,8 @@ OPERATIONS = [
     ("post", "/api/requests/{ref}/shipped", "requests", "Report the return shipment "
      "(message return_shipped)", CUSTOMER, schemas.SHIPPED, 200, True, []),
     ("get", "/api/tasks", "tasks", "Task list of the caller's departments, sorted by SLA due "
-     "time", TASK_READERS, None, 200, False, TASK_FILTERS),
+     "time; `total` is counted up to 1,000 (`total_exact` false beyond)", TASK_READERS, None,
+     200, False, TASK_FILTERS),
     ("get", "/api/tasks/{task_id}", "tasks", "A task with its form schema, data, SLA status, "
      "comments and attachments", TASK_READERS, None, 200, False, []),
     ("post", "/api/tasks/{task_id}/claim", "tasks", "Claim a task", TASK_WORKERS,

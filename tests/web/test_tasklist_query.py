@@ -129,3 +129,13 @@ def test_parse_query_reads_times_with_zones():
         {"due_from": "2026-11-23T10:00:00 08:00", "overdue": "true", "per_page": "50"})
     assert filters.due_from == clock.parse("2026-11-23T02:00:00+00:00")
     assert (filters.overdue, sort, page, per_page) == (True, "due", 1, 50)
+
+
+def test_totals_are_counted_up_to_the_limit(sessions, tasks):
+    with sessions() as session:
+        capped = tasklist.list_tasks(session, AUDITOR, tasklist.Filters(overdue=True), count_limit=20)[1]
+        assert capped == 20
+        staff = tasklist.list_tasks(session, STAFF, count_limit=5)[1]
+        assert staff == 5
+        exact = tasklist.list_tasks(session, STAFF, count_limit=1000)[1]
+        assert 5 < exact < 1000 and exact == len(expected(tasks, STAFF))
