@@ -1,9 +1,10 @@
 """Database connections: engine and session factory, SQLite tuning, schema upgrades via Alembic."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -33,8 +34,13 @@ def make_engine(url: str, *, durable: bool = True, **kwargs) -> Engine:
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
             # IMMEDIATE: take the write lock up front so two writers queue instead of failing
-            # with "database is locked" on lock upgrade.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # with "database is locked" on lock upgrade. Sent on the driver's connection (going
+            # through exec_driver_sql costs a third of an empty transaction), its errors wrapped
+            # as exec_driver_sql would (the API answers a locked database with 503).
+            try:
+                conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as err:
+                raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error) from err
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
