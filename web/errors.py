@@ -12,7 +12,7 @@ import logging
 
 from flask import Flask, jsonify, request
 from sqlalchemy.exc import OperationalError
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from engine.errors import (Conflict, EngineError, Forbidden, InvalidDefinition, InvalidInput,
                            NotFound, ScriptError)
@@ -71,13 +71,18 @@ def http_error(err: HTTPException):
 def database_busy(err: OperationalError):
     if "locked" not in str(err).lower() and "could not serialize" not in str(err).lower():
         return unexpected(err)
-    response = error_response(503, "busy", "the database is busy; try again in a moment")
+    if request.path.startswith("/api"):
+        response = error_response(503, "busy", "the database is busy; try again in a moment")
+    else:
+        response = ServiceUnavailable("The database is busy; try again in a moment.").get_response()
     response.headers["Retry-After"] = "1"
     return response
 
 
 def unexpected(err: Exception):
     log.exception("unhandled error on %s %s", request.method, request.path)
+    if not request.path.startswith("/api"):
+        return InternalServerError()
     return error_response(500, "internal_error", "something went wrong on our side")
 
 

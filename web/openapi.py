@@ -55,10 +55,10 @@ UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["fil
 # (method, path, tag, summary, roles (None: public), body, success status, conflict?, query)
 OPERATIONS = [
     ("post", "/api/auth/token", "auth", "Exchange username and password for a bearer token",
-     None, schemas.TOKEN, 200, False, []),
+     None, schemas.TOKEN, (200, 401), False, []),
     ("post", "/api/requests", "requests", "File an after-sales request from an order "
      "(customers for themselves, customer service for a customer)", FILERS,
-     schemas.STAFF_FILE_REQUEST, 201, True, []),
+     schemas.STAFF_FILE_REQUEST, (201, 200), True, []),
     ("get", "/api/requests", "requests", "Requests (customers: their own)", REQUEST_READERS,
      None, 200, False, REQUEST_FILTERS),
     ("get", "/api/requests/{ref}", "requests", "A request (by id or number) with its timeline; "
@@ -112,7 +112,8 @@ OPERATIONS = [
        "instance", SUPERVISORS, schemas.RETRY if verb == "retry" else schemas.INSTANCE_ACTION,
        200, True, []) for verb in ("suspend", "resume", "cancel", "retry")],
     ("post", "/api/definitions", "definitions", "Deploy BPMN/DMN files and forms (422 lists "
-     "every problem; identical content: 200, created false)", OWNERS, MULTIPART, 201, False, []),
+     "every problem; identical content: 200, created false)", OWNERS, MULTIPART, (201, 200),
+     False, []),
     ("post", "/api/definitions/validate", "definitions", "Validate an upload without deploying",
      OWNERS, MULTIPART, 200, False, []),
     ("get", "/api/definitions", "definitions", "Latest version of every process",
@@ -135,11 +136,13 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
         "code": {"type": "string"}, "message": {"type": "string"},
         "details": {"type": ["object", "null"], "description": "for invalid input, `field` "
                     "names the offending field"}}}}}
-ERROR_TEXT = {400: "malformed JSON or wrong content type", 401: "no valid bearer token",
+ERROR_TEXT = {400: "malformed JSON or wrong content type",
+              401: "no valid bearer token (for a login: wrong username or password)",
               403: "not allowed for your role, department or request", 404: "unknown id",
               409: "conflict: changed meanwhile, claimed by someone else, already completed, "
                    "or not waiting for this", 413: "body too large",
-              422: "invalid input (details.field names the field)"}
+              422: "invalid input (details.field names the field)",
+              503: "the database is busy: retry after the Retry-After seconds"}
 
 
 def document() -> dict:
@@ -147,14 +150,17 @@ def document() -> dict:
     for method, path, tag, summary, roles, body, ok, conflict, query in OPERATIONS:
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_params(path)] + query
-        codes = [413] if method == "post" else []
+        ok, *extra = ok if isinstance(ok, tuple) else (ok,)
+        codes = [c for c in extra if c >= 400] + ([413] if method == "post" else []) + [503]
         codes += [401, 403] if roles is not None else []
         codes += [400, 422] if body is not None and body is not MULTIPART and body is not UPLOAD else []
         codes += [422] if body in (MULTIPART, UPLOAD) else []
         codes += [404] if params and any(p["in"] == "path" for p in params) else []
         codes += [409] if conflict else []
         codes += [422] if query and 422 not in codes else []
-        responses = {str(ok): {"description": "success"}}
+        responses = {str(c): {"description": "success" if c == ok else "success (already done: "
+                                                                       "nothing new was created)"}
+                     for c in [ok, *(c for c in extra if c < 400)]}
         responses.update({str(c): {"description": ERROR_TEXT[c], "content": {
             "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             for c in sorted(set(codes))})
