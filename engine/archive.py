@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, clock, definitions, determinism, replay, versions
+from engine import audit, clock, definitions, determinism, replay
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
                            Outbox, Timer)
@@ -186,11 +186,11 @@ def verify_archive(path: Path | str, script_engine) -> ArchiveCheck:
         return check
     compiled = {}
     for key, d in document["definitions"].items():
-        if definitions._digest(d["sources"], d["forms"]) != d["sha256"]:
+        if definitions.digest(d["sources"], d["forms"]) != d["sha256"]:
             check.problems.append(f"definition {d['process_key']} v{d['version']} does not match "
                                   f"its sha256")
             continue
-        compiled[int(key)] = versions.compile_sources(d["process_key"], d["sources"], d["forms"],
+        compiled[int(key)] = definitions.compile_sources(d["process_key"], d["sources"], d["forms"],
                                                       definition_id=int(key), version=d["version"])
 
     for entry in document["instances"]:

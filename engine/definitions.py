@@ -100,21 +100,21 @@ def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | N
     """
     if not bundle.files:
         raise InvalidDefinition("the upload contains no .bpmn or .dmn file", field="files")
-    problems = validate(bundle, known_processes=_deployed_keys(session))
+    problems = validate(bundle, known_processes=deployed_keys(session))
     if problems:
         raise InvalidDefinition(f"{len(problems)} problem(s) in the upload",
                                 details=[p.as_dict() for p in problems])
-    parser = _parser_for(bundle.files)
+    parser = parser_for(bundle.files)
     results = []
     for key in sorted(parser.get_process_ids()):
-        sources, forms = _closure(parser, key, bundle)
-        digest = _digest(sources, forms)
+        sources, forms = closure(parser, key, bundle)
+        sha = digest(sources, forms)
         latest = latest_definition(session, key, required=False)
-        if latest is not None and latest.sha256 == digest:
+        if latest is not None and latest.sha256 == sha:
             results.append(Deployed(key, latest.version, latest.id, created=False))
             continue
         row = Definition(process_key=key, version=(latest.version + 1) if latest else 1,
-                         name=parser.get_process_parser(key).get_name(), sha256=digest,
+                         name=parser.get_process_parser(key).get_name(), sha256=sha,
                          sources=sources, forms=forms, deployed_at=clock.now(),
                          deployed_by=actor, comment=comment)
         session.add(row)
@@ -153,9 +153,18 @@ _cache: dict[tuple[str, int], Compiled] = {}
 
 
 def _compile(row: Definition) -> Compiled:
-    process_key = row.process_key
-    forms = {name: json.loads(text) for name, text in row.forms.items()}
-    parser = _parser_for({name: text.encode() for name, text in row.sources.items()})
+    return compile_sources(row.process_key, row.sources, row.forms, definition_id=row.id,
+                           version=row.version)
+
+
+def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, str], *,
+                    definition_id: int | None = None, version: int = 0) -> Compiled:
+    """Parse a definition from its files (stored text), without touching the cache.
+
+    Rows go through `compiled()`; bundles that are not deployed (what-if) and archived
+    definitions, whose ids may not name rows of this database, come here directly.
+    """
+    parser = parser_for({name: text.encode() for name, text in sources.items()})
     spec = parser.get_spec(process_key)
     subs = parser.get_subprocess_specs(process_key)
     tasks = {}
@@ -166,10 +175,11 @@ def _compile(row: Definition) -> Compiled:
             props = getattr(task_spec, "extensions", {}).get("properties", {})
             tasks[task_spec.bpmn_id] = TaskMeta(task_spec.bpmn_id, task_spec.bpmn_name,
                                                 task_spec.lane, props.get("form"), props.get("sla"))
-    return Compiled(row.id, process_key, row.version, spec, subs, forms, tasks)
+    parsed_forms = {name: json.loads(text) for name, text in forms.items()}
+    return Compiled(definition_id, process_key, version, spec, subs, parsed_forms, tasks)
 
 
-def _parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:
+def parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:
     # Content was validated (XSD included) before it was stored; parse without the validator.
     parser = SpiffBpmnParser()
     for name, data in sorted(files.items()):
@@ -181,7 +191,7 @@ def _parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:
     return parser
 
 
-def _closure(parser: SpiffBpmnParser, key: str, bundle: Bundle) -> tuple[dict, dict]:
+def closure(parser: SpiffBpmnParser, key: str, bundle: Bundle) -> tuple[dict, dict]:
     """The files and forms that process `key` needs to run."""
     needed = {key, *parser.get_subprocess_specs(key).keys()}
     names = {parser.get_process_parser(pid).filename for pid in needed
@@ -202,7 +212,7 @@ def _closure(parser: SpiffBpmnParser, key: str, bundle: Bundle) -> tuple[dict, d
     return sources, forms
 
 
-def _digest(sources: dict, forms: dict) -> str:
+def digest(sources: dict, forms: dict) -> str:
     h = hashlib.sha256()
     for kind, files in (("src", sources), ("form", forms)):
         for name in sorted(files):
@@ -211,7 +221,7 @@ def _digest(sources: dict, forms: dict) -> str:
     return h.hexdigest()
 
 
-def _deployed_keys(session: Session) -> list[str]:
+def deployed_keys(session: Session) -> list[str]:
     return list(session.scalars(select(Definition.process_key).group_by(Definition.process_key)))
 
 

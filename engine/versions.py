@@ -314,27 +314,5 @@ def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
     return result
 
 
-# -------------------------------------------------------------- compiling
-
-def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, str], *,
-                    definition_id: int | None = None, version: int = 0) -> definitions.Compiled:
-    """Parse a definition from its files without touching the definition cache.
-
-    Used for bundles that are not deployed (what-if) and for archived definitions, whose ids
-    may not (or no longer) name the same rows in this database.
-    """
-    parser = definitions._parser_for({name: text.encode() for name, text in sources.items()})
-    spec = parser.get_spec(process_key)
-    subs = parser.get_subprocess_specs(process_key)
-    tasks = {}
-    for process_spec in [spec, *subs.values()]:
-        for task_spec in process_spec.task_specs.values():
-            if not getattr(task_spec, "manual", False) or task_spec.bpmn_id is None:
-                continue
-            props = getattr(task_spec, "extensions", {}).get("properties", {})
-            tasks[task_spec.bpmn_id] = definitions.TaskMeta(
-                task_spec.bpmn_id, task_spec.bpmn_name, task_spec.lane, props.get("form"),
-                props.get("sla"))
-    parsed_forms = {name: json.loads(text) for name, text in forms.items()}
-    return definitions.Compiled(definition_id, process_key, version, spec, subs, parsed_forms,
-                                tasks)
+# Kept as a name here for callers that think of it as a version operation.
+compile_sources = definitions.compile_sources

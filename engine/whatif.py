@@ -18,8 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from SpiffWorkflow.util.task import TaskState
 
-from engine import (audit, clock, definitions, determinism, forms, migration, projection, replay,
-                    services, steps, versions)
+from engine import (audit, clock, definitions, determinism, forms, migration, projection,
+                    replay, services, steps)
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.models import Instance
 
@@ -57,15 +57,15 @@ def compile_bundle(session: Session, bundle: definitions.Bundle) -> dict[str, de
 
     Raises InvalidDefinition (every problem in `details`) like a deploy would.
     """
-    problems = definitions.validate(bundle, known_processes=definitions._deployed_keys(session))
+    problems = definitions.validate(bundle, known_processes=definitions.deployed_keys(session))
     if problems:
         raise InvalidDefinition(f"{len(problems)} problem(s) in the candidate",
                                 details=[p.as_dict() for p in problems])
-    parser = definitions._parser_for(bundle.files)
+    parser = definitions.parser_for(bundle.files)
     out = {}
     for key in sorted(parser.get_process_ids()):
-        sources, form_files = definitions._closure(parser, key, bundle)
-        out[key] = versions.compile_sources(key, sources, form_files)
+        sources, form_files = definitions.closure(parser, key, bundle)
+        out[key] = definitions.compile_sources(key, sources, form_files)
     return out
 
 
