@@ -154,10 +154,12 @@ def task_scope(session, task_id: str) -> Scope:
             AuditEvent.task_id == task_id, AuditEvent.kind == "task_completed")).first()
         if event is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        instance = session.get(Instance, event.instance_id)
-        meta = definitions.compiled(session, instance.definition_id).tasks.get(event.element)
-        scope = Scope(task_id, event.instance_id, meta.lane if meta else None, event.actor,
-                      None, event)
+        department = event.payload.get("department")      # recorded with the completion
+        if department is None:
+            instance = session.get(Instance, event.instance_id)
+            meta = definitions.compiled(session, instance.definition_id).tasks.get(event.element)
+            department = meta.lane if meta else None
+        scope = Scope(task_id, event.instance_id, department, event.actor, None, event)
     if not tasklist.may_see(actor(), scope.department, scope.claimed_by):
         raise Forbidden(f"{actor().name} may not see tasks of {scope.department}",
                         task_id=task_id)
