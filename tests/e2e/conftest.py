@@ -80,9 +80,10 @@ def page(browser, server):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda err: errors.append(str(err)))
+    page.on("console", lambda msg: errors.append(msg.text) if _unexpected(msg) else None)
     yield page
     context.close()
-    assert not errors, f"JavaScript errors: {errors}"
+    assert not errors, f"errors in the browser console: {errors}"
 
 
 @pytest.fixture(scope="session")
@@ -117,6 +118,12 @@ def db_url(deployed_db, tmp_path) -> str:
     path = tmp_path / "test.sqlite"
     shutil.copy(deployed_db, path)
     return f"sqlite:///{path}"
+
+
+def _unexpected(message) -> bool:
+    """A console error other than the browser noting a 4xx answer (which the page shows)."""
+    return message.type == "error" and not message.text.startswith(
+        "Failed to load resource: the server responded with a status of 4")
 
 
 @pytest.fixture

@@ -1,8 +1,9 @@
-"""A refund-first request worked across departments in the browser: finance sees it in its
-inbox with its SLA badge, claims it without a page reload, meets a validation error, approves
-the refund; the payment provider pays and the customer ships the goods back; the warehouse sees
-the diagram with its task highlighted and passes the inspection; the customer rates the service;
-the auditor verifies the history and steps through its replay on the diagram."""
+"""A refund-first request with an on-site pickup, worked across departments in the browser:
+finance sees it in its inbox with its SLA badge, claims it without a page reload, meets a
+validation error, approves the refund; the payment provider pays; logistics confirms the pickup
+address, the courier books a slot and picks the parcel up; the warehouse sees the diagram with
+its task highlighted and passes the inspection; the customer rates the service; the auditor
+verifies the history and steps through its replay on the diagram."""
 from __future__ import annotations
 
 import json
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 def test_refund_first_request_across_departments(page, desk):
-    request = desk.file()
+    request = desk.file(pickup=True)
     number = request.number
     assert desk.ready(number) == {("approve_refund", "finance")}
 
@@ -56,10 +57,24 @@ def test_refund_first_request_across_departments(page, desk):
     assert page.evaluate("window.__sameDocument") is True
     logout(page)
 
-    # The outside world: the refund is paid, the customer ships the goods back a day later.
+    # The payment provider pays the refund (outbox); logistics confirms the pickup address.
     assert desk.dispatch()["done"] >= 1
-    desk.advance(hours=26)
-    desk.send("return_shipped", number, {"tracking_no": "SF1234567890", "carrier": "SF"})
+    assert desk.ready(number) == {("confirm_pickup_address", "logistics")}
+    desk.advance(hours=1)
+    login(page, "log_1")
+    page.locator(".task-row", has_text=number).click()
+    expect(page.locator("#task-detail h2")).to_have_text("确认取件地址")
+    page.fill("#f-pickup_address", "上海市徐汇区漕溪北路 88 号")
+    page.fill("#f-contact_phone", "138 0000 0000")
+    page.click(".task-form button[type=submit]")
+    expect(page.locator("#task-detail .alert.success")).to_contain_text("任务已完成")
+    logout(page)
+
+    # The courier books a slot (outbox) and picks the parcel up the next morning.
+    desk.dispatch()
+    desk.advance(hours=20)
+    desk.send("picked_up", number, {"courier": "SF", "picked_up_at": "2026-11-24T10:12:00+08:00"})
+    desk.advance(hours=5)
     assert desk.ready(number) == {("inspect_goods", "warehouse")}
 
     # Warehouse: the diagram shows where the request stands.

@@ -46,8 +46,9 @@ def fields_of(schema: dict | None, values: dict | None = None,
 
 def _kind(prop: dict) -> tuple[str, dict]:
     attrs = {}
+    # No `pattern`: JSON Schema and HTML read regular expressions differently; the engine checks.
     for key, attr in (("minimum", "min"), ("maximum", "max"), ("minLength", "minlength"),
-                      ("maxLength", "maxlength"), ("pattern", "pattern")):
+                      ("maxLength", "maxlength")):
         if key in prop:
             attrs[attr] = prop[key]
     kind = prop.get("type")

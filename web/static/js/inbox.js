@@ -17,7 +17,8 @@
     });
     row.focus();
     row.scrollIntoView({ block: "nearest" });
-    if (open) {
+    var shown = detail.querySelector(".task-detail");
+    if (open && !(shown && shown.dataset.taskId === row.dataset.taskId)) {
       window.Aftersales.load(row.dataset.url, detail);
       var url = new URL(window.location.href);
       url.searchParams.set("task", row.dataset.taskId);
