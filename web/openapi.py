@@ -13,6 +13,8 @@ from engine.tasklist import SORTS
 from web.api import schemas
 from web.api.base import (ADMIN, INSTANCE_READERS, KPI_READERS, OWNERS, REQUEST_READERS,
                           SUPERVISORS, TASK_READERS, TASK_WORKERS)
+from web.api.exports import EXPORT_READERS
+from web.api.owner import MIGRATION, OWNER_READERS
 
 CUSTOMER = ("customer",)
 FILERS = ("customer", "staff", "supervisor", "admin")
@@ -128,6 +130,22 @@ OPERATIONS = [
      False, []),
     ("post", "/api/incidents/{incident_id}", "admin", "Retry (optionally with a fixed payload) "
      "or skip an incident", ADMIN, schemas.INCIDENT_ACTION, 200, True, []),
+    ("get", "/api/definitions/{key}/diff", "owner", "Elements added, removed and changed "
+     "between two versions, and the unfinished instances of `from` standing on them (impact)",
+     OWNER_READERS, None, 200, False, [_q("from", "older version number", {"type": "integer"}),
+                                       _q("to", "newer version number", {"type": "integer"})]),
+    ("post", "/api/definitions/{key}/migrations", "owner", "Move unfinished instances of version "
+     "`from` to `to` (mapping: {old_id: new_id}; default: every unfinished instance of `from`); "
+     "per-instance results; dry_run writes nothing", OWNERS, MIGRATION, 200, False, []),
+    ("post", "/api/whatif", "owner", "Replay finished instances against an undeployed bundle "
+     "(upload as for POST /api/definitions, plus form fields instance_ids: comma list, limit, "
+     "mapping: JSON {old_id: new_id}); nothing is stored", OWNERS, MULTIPART, 200, False, []),
+    ("get", "/api/instances/{instance_id}/export", "exports", "One instance's record: JSON "
+     "(definition, row, events) or CSV of its events (a download)", EXPORT_READERS, None, 200,
+     False, [_q("format", "json (default) or csv", {"enum": ["json", "csv"]})]),
+    ("get", "/api/audit/events.csv", "exports", "Audit events recorded in [from, to) as CSV "
+     "(a download); give from, to or both", EXPORT_READERS, None, 200, False,
+     [_q("from", "ISO date or time"), _q("to", "ISO date or time (exclusive)")]),
     ("get", "/api/openapi.json", "meta", "This document", None, None, 200, False, []),
 ]
 

@@ -11,13 +11,14 @@ from flask import Blueprint, g, request
 
 from engine import users
 from engine.errors import Forbidden
-from web.api import (admin, auth, definitions, instances, kpis, messages, requests, tasks,
-                     task_files)
+from web.api import (admin, auth, definitions, exports, instances, kpis, messages, owner,
+                     requests, tasks, task_files)
 from web.api.base import platform, settings, transaction
 from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
-for feature in (auth, requests, tasks, task_files, messages, instances, definitions, kpis, admin):
+for feature in (auth, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
+                owner, exports):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
@@ -56,7 +57,7 @@ def body_limit(endpoint: str | None) -> int:
     s = settings()
     if endpoint == "api.task_files.upload":
         return s.max_attachment_bytes + MULTIPART_OVERHEAD
-    if endpoint in ("api.definitions.deploy", "api.definitions.validate"):
+    if endpoint in ("api.definitions.deploy", "api.definitions.validate", "api.owner.run_whatif"):
         return s.max_upload_bytes
     return s.max_request_bytes
 

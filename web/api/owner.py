@@ -1,0 +1,117 @@
+"""Process owners' tools: the diff between two versions (with the running work it touches),
+migrating unfinished instances between versions, and what-if runs of a candidate bundle.
+
+A migration body names the versions by number; without `instance_ids` it takes every
+unfinished instance of `from`. Given ids must exist (404) and run on `from` (422). With
+`dry_run` nothing is written. What-if takes the same multipart upload as POST
+/api/definitions, plus optional form fields `instance_ids` (comma list), `limit` and `mapping`
+(a JSON object {old_id: new_id}); nothing is stored.
+"""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, request
+from sqlalchemy import select
+
+from engine import migration, versions, whatif
+from engine.errors import InvalidInput, NotFound
+from engine.models import Instance
+from engine.tasklist import parse_int
+from web.api.base import OWNERS, actor, allow, body, only_args, runtime, transaction
+from web.api.definitions import _bundle
+from web.api.schemas import obj, text
+
+bp = Blueprint("owner", __name__)
+
+OWNER_READERS = OWNERS + ("auditor",)
+VERSION = {"type": "integer", "minimum": 1}
+MIGRATION = obj({"from": VERSION, "to": VERSION,
+                 "mapping": {"type": "object", "maxProperties": 500,
+                             "additionalProperties": text(200)},
+                 "instance_ids": {"type": "array", "maxItems": 1000, "uniqueItems": True,
+                                  "items": {"type": "integer", "minimum": 1}},
+                 "dry_run": {"type": "boolean"}}, ["from", "to"])
+MAX_WHATIF = 200
+
+
+@bp.get("/definitions/<key>/diff")
+@allow(*OWNER_READERS)
+def diff_versions(key):
+    only_args("from", "to")
+    v1, v2 = _version_arg("from"), _version_arg("to")
+    with transaction() as session:
+        result = versions.diff(session, key, v1, v2)
+        return {**result.as_dict(), "impact": versions.impact(session, key, v1, v2)}
+
+
+@bp.post("/definitions/<key>/migrations")
+@allow(*OWNERS)
+def migrate(key):
+    fields = body(MIGRATION)
+    dry_run = fields.get("dry_run", False)
+    with transaction() as session:
+        source = versions.definition_of(session, key, fields["from"])
+        target = versions.definition_of(session, key, fields["to"])
+        ids = _instance_ids(session, source.id, fields.get("instance_ids"))
+        results = migration.migrate(session, runtime(), ids, target.id, fields.get("mapping"),
+                                    actor(), dry_run=dry_run)
+        return {"process_key": key, "from": fields["from"], "to": fields["to"],
+                "dry_run": dry_run, "moved": sum(r["moved"] for r in results.values()),
+                "items": [{"instance_id": i, **r} for i, r in results.items()]}
+
+
+@bp.post("/whatif")
+@allow(*OWNERS)
+def run_whatif():
+    bundle, _comment = _bundle()
+    ids = _id_list(request.form.get("instance_ids", ""))
+    limit = parse_int(request.form.get("limit") or "20", "limit", 1, MAX_WHATIF)
+    mapping = _mapping_field(request.form.get("mapping", ""))
+    with transaction() as session:
+        outcomes = whatif.whatif(session, bundle, runtime().script_engine, instance_ids=ids,
+                                 limit=limit, mapping=mapping)
+        items = [o.as_dict() for o in outcomes]
+    return {"items": items, "diverging": sum(o["diverges"] for o in items)}
+
+
+def _version_arg(name: str) -> int:
+    value = request.args.get(name)
+    if value is None or not value.strip():
+        raise InvalidInput(f"{name} (a version number) is required", field=name)
+    return parse_int(value, name, 1, 2**31 - 1)
+
+
+def _instance_ids(session, definition_id: int, given: list[int] | None) -> list[int]:
+    """The given ids (each must exist and run on the source version), else every unfinished
+    instance of the source version."""
+    if given is None:
+        return list(session.scalars(select(Instance.id).where(
+            Instance.definition_id == definition_id, Instance.status.in_(migration.MOVABLE))
+            .order_by(Instance.id)))
+    found = dict(session.execute(select(Instance.id, Instance.definition_id)
+                                 .where(Instance.id.in_(given))).all())
+    for instance_id in given:
+        if instance_id not in found:
+            raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+        if found[instance_id] != definition_id:
+            raise InvalidInput(f"instance {instance_id} does not run on the 'from' version",
+                               field="instance_ids", instance_id=instance_id)
+    return given
+
+
+def _id_list(value: str) -> list[int] | None:
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    if len(parts) > MAX_WHATIF:
+        raise InvalidInput(f"at most {MAX_WHATIF} instance ids", field="instance_ids")
+    return [parse_int(p, "instance_ids", 1, 2**63 - 1) for p in parts] or None
+
+
+def _mapping_field(value: str) -> dict | None:
+    if not value.strip():
+        return None
+    try:
+        return json.loads(value)        # engine.migration.normalize_mapping checks the shape
+    except ValueError:
+        raise InvalidInput("mapping must be a JSON object {old_id: new_id}",
+                           field="mapping") from None
