@@ -90,6 +90,8 @@ class HumanTask(Base):
     __tablename__ = "human_task"
     __table_args__ = (
         Index("ix_human_task_dept_due", "department", "due_at"),
+        Index("ix_human_task_dept_priority_due", "department", "priority", "due_at"),
+        Index("ix_human_task_dept_created", "department", "created_at"),
         Index("ix_human_task_claimed_due", "claimed_by", "due_at"),
     )
 

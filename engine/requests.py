@@ -27,8 +27,11 @@ FIELDS = {"order_id", "customer_id", "type", "category", "amount", "reason", "it
           "customer_tier", "damage", "pickup", "in_warranty", "idempotency_key", "address"}
 MAX_AMOUNT = Decimal("1000000")
 
-# Customer-facing names of the notification templates and audit kinds shown on the timeline.
-TIMELINE_KINDS = {"started": "request_received", "message_delivered": "update_received"}
+# Fields of a notification a customer may see on the timeline (others, e.g. the internal
+# priority, stay inside).
+CUSTOMER_FIELDS = ("refund_amount", "refunded_amount", "amount", "quote_amount", "tracking_no",
+                   "carrier", "slot_start", "slot_end", "what", "compensation_amount",
+                   "complaint_response", "complaint_resolution", "resolution")
 
 
 def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
@@ -119,7 +122,7 @@ def timeline(session: Session, request: ServiceRequest, *, internal: bool = Fals
                                    .order_by(Outbox.id)):
             entries.append({"at": row.created_at.isoformat(), "event": row.payload.get("template"),
                             "details": {k: v for k, v in row.payload.items()
-                                        if k not in ("template", "request_no")}})
+                                        if internal or k in CUSTOMER_FIELDS}})
         if internal:
             for event in session.scalars(select(AuditEvent).where(
                     AuditEvent.instance_id == request.instance_id).order_by(AuditEvent.seq)):

@@ -65,6 +65,12 @@ MATRIX = [
     ("get", "/api/definitions", INTERNAL_READ, set()),
     ("get", "/api/definitions/aftersales_request/versions", INTERNAL_READ, set()),
     ("get", "/api/definitions/aftersales_request/versions/1", INTERNAL_READ, set()),
+    ("get", "/api/definitions/aftersales_request/diff?from=1&to=1", OWN | {"auditor"}, set()),
+    ("post", "/api/definitions/aftersales_request/migrations", OWN, set()),
+    ("post", "/api/whatif", OWN, set()),
+    ("get", "/api/instances/{instance}/export", {"supervisor", "auditor", "admin"}, set()),
+    ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00", {"supervisor", "auditor", "admin"},
+     set()),
     ("get", "/api/kpis", {"supervisor", "process_owner", "auditor", "admin"}, set()),
     ("get", "/api/incidents", {"admin", "auditor"}, set()),
     ("post", "/api/incidents/{incident}", {"admin"}, set()),
@@ -124,7 +130,9 @@ def _request_kwargs(path: str, role: str, ids: dict) -> dict:
     if path.endswith("/attachments"):
         boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"x"), filename="x.txt")})
         return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
-    if path.startswith("/api/definitions"):
+    if path.endswith("/migrations"):
+        return {"json": {"from": 1, "to": 1, "dry_run": True}}
+    if path.startswith("/api/definitions") or path == "/api/whatif":
         return _bundle_body()
     bodies = {
         "/api/requests": {"order_id": "O-1001", "type": "exchange"},
