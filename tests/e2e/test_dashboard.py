@@ -44,5 +44,7 @@ def test_dashboard_charts_heatmap_and_language_switch(page, desk):
     shot(page, "10-dashboard-en")
     page.click("nav.mainnav >> text=Inbox")
     expect(page.locator(".list-head h2")).to_contain_text("tasks")
+    expect(page.locator("#task-detail .tabs")).to_contain_text("Diagram")
+    shot(page, "11-inbox-en")
     page.click("text=中文")
     expect(page.locator(".list-head h2")).to_contain_text("个任务")
