@@ -90,9 +90,9 @@ def complete(task_id):
     try:
         with context.transaction() as db:
             scope = task_scope(db, task_id)
-            instance = db.get(Instance, scope.instance_id)
-            schema = definitions.compiled(db, instance.definition_id).form_schema(scope.row.bpmn_id
-                                                                                  if scope.row else "")
+            compiled = definitions.compiled(db, db.get(Instance, scope.instance_id).definition_id)
+            # A completed task has no row: the verb below says it was already completed.
+            schema = compiled.form_schema(scope.row.bpmn_id) if scope.row else None
             data = forms.data_from(schema, request.form)
             context.runtime().complete(db, task_id, data, context.actor(), expected_version=version)
     except InvalidInput as err:
