@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -35,6 +36,12 @@ _I, _HT, _TM, _MS = (Instance.__table__, HumanTask.__table__, Timer.__table__,
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
                       .order_by(Definition.version.desc()).limit(1))
 _OPEN_TASK = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
+_INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("id"))
+_SUBSCRIBERS = select(MessageSubscription.instance_id).where(
+    MessageSubscription.name == bindparam("name"),
+    MessageSubscription.correlation == bindparam("correlation"))
+_DUE_TIMERS = select(Timer.bpmn_id).where(Timer.instance_id == bindparam("instance_id"),
+                                          Timer.due_at < bindparam("now"))
 _INSERT_INSTANCE = insert(_I)
 # SET comes from the keys of the parameters; b_id / b_version are the optimistic check.
 _UPDATE_INSTANCE = update(_I).where(_I.c.id == bindparam("b_id"), _I.c.version == bindparam("b_version"))
@@ -179,9 +186,8 @@ class Runtime:
             seen = session.get(ReceivedMessage, message_id)
             if seen is not None:
                 return [session.get(Instance, i) for i in seen.instance_ids]
-        instance_ids = sorted(set(session.scalars(
-            select(MessageSubscription.instance_id).where(MessageSubscription.name == name,
-                                                          MessageSubscription.correlation == correlation))))
+        instance_ids = sorted(set(session.scalars(_SUBSCRIBERS, {"name": name,
+                                                                 "correlation": correlation})))
         if not instance_ids:
             raise NotFound(f"no request is waiting for message '{name}' with correlation "
                            f"'{correlation}'", field="correlation")
@@ -217,8 +223,7 @@ class Runtime:
         now = now or clock.now()
         instance = self._active_instance(session, instance_id)
         compiled = definitions.compiled(session, instance.definition_id)
-        due = sorted(session.scalars(select(Timer.bpmn_id).where(Timer.instance_id == instance_id,
-                                                                 Timer.due_at < now)))
+        due = sorted(session.scalars(_DUE_TIMERS, {"instance_id": instance_id, "now": now}))
         return self._unit_of_work(session, instance, compiled, at=now, kind="timer_fired",
                                   actor=SYSTEM, payload={"timers": due},
                                   element=",".join(due) or None, apply=steps.timers())
@@ -415,7 +420,10 @@ class Runtime:
                                                      and actor.works_in(task.department))
 
     def _instance(self, session, instance_id: int) -> Instance:
-        instance = session.get(Instance, instance_id)
+        # session.get() without its per-call statement: the identity map, else a prebuilt select.
+        instance = session.identity_map.get(identity_key(Instance, instance_id))
+        if instance is None:
+            instance = session.scalars(_INSTANCE_BY_ID, {"id": instance_id}).first()
         if instance is None:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         return instance
