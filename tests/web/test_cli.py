@@ -81,3 +81,33 @@ def test_user_add(cli):
                  input="s3cret-pass\ns3cret-pass\n")
     assert result.exit_code == 0, result.output
     assert "user newbie added (staff, finance)" in result.output
+
+
+def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, AFTERSALES_DATABASE_URL=db_url)
+    with subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)], cwd=ROOT,
+                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=2) as r:
+                        assert r.status == 200
+                        break
+                except OSError:
+                    assert time.monotonic() < deadline, "the server did not answer within 30 s"
+                    time.sleep(0.2)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(timeout=30) == 0
