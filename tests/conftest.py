@@ -70,6 +70,14 @@ def deploy(sessions):
     return _deploy
 
 
+def allow_tampering(sessions) -> None:
+    """Drop the append-only trigger of audit_event, as an attacker with DDL rights could,
+    so that a test can alter history and show that verification still catches it."""
+    from sqlalchemy import text
+    with sessions.begin() as session:
+        session.execute(text("DROP TRIGGER IF EXISTS audit_event_append_only"))
+
+
 @pytest.fixture
 def staff():
     return {dept: Actor(f"{dept}_1", "staff", dept) for dept in config.DEPARTMENTS}

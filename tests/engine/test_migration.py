@@ -10,7 +10,7 @@ from engine import audit, clock, definitions, migration, replay
 from engine.errors import Conflict, InvalidInput
 from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
 from engine.runtime import SYSTEM, Actor, Runtime
-from tests.conftest import DATA
+from tests.conftest import DATA, allow_tampering
 
 SIMPLE = DATA / "simple"
 V2 = DATA / "versions" / "v2"          # review renamed to assess, stricter condition, new form
@@ -246,6 +246,7 @@ def test_replay_catches_a_forged_migration(flow, sessions):
     instance_id = start(flow)
     flow.deploy_v2()
     flow.migrate([instance_id], flow.v2, RENAME)
+    allow_tampering(sessions)
     with sessions.begin() as session:
         events = audit.events(session, instance_id)
         events[1].payload = dict(events[1].payload, mapping={})

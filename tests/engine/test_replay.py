@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from engine import clock, replay
 from engine.models import AuditEvent, HumanTask, Instance
 from engine.runtime import SYSTEM, Actor, Runtime
-from tests.conftest import DATA
+from tests.conftest import DATA, allow_tampering
 
 CS = Actor("cs_1", "staff", "customer_service")
 FIN = Actor("fin_1", "staff", "finance")
@@ -67,8 +67,15 @@ def test_replay_in_a_fresh_runtime_reproduces_the_state(sessions, settings, hist
 
 
 def _tamper(sessions, sql):
+    allow_tampering(sessions)
     with sessions.begin() as session:
         session.execute(text(sql))
+
+
+def test_the_database_refuses_to_update_an_event(sessions, history):
+    with pytest.raises(Exception, match="append-only"):
+        with sessions.begin() as session:
+            session.execute(text("UPDATE audit_event SET actor = 'mallory' WHERE seq = 1"))
 
 
 def test_altered_payload_is_detected_at_its_event(sessions, runtime, history):
@@ -83,6 +90,7 @@ def test_altered_payload_is_detected_at_its_event(sessions, runtime, history):
 def test_altered_payload_with_recomputed_hashes_fails_replay(sessions, runtime, history):
     """A forger who rewrites the chain consistently is still caught by the replay."""
     from engine import audit
+    allow_tampering(sessions)
     with sessions.begin() as session:
         events = list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == history[0])
                                       .order_by(AuditEvent.seq)))

@@ -5,6 +5,7 @@ import pytest
 
 from engine import definitions
 from engine.runtime import SYSTEM
+from tests.conftest import allow_tampering
 from tests.web.conftest import WEB_DATA, error_of, file_request, open_tasks
 
 
@@ -56,6 +57,7 @@ def test_replay_reports_tampering(auth, reviewed, sessions):
 
     from engine.models import AuditEvent
 
+    allow_tampering(sessions)
     with sessions.begin() as session:
         session.execute(update(AuditEvent).where(AuditEvent.instance_id == reviewed,
                                                  AuditEvent.seq == 3)

@@ -69,6 +69,7 @@ def test_audit_verify_names_the_divergent_event(cli, db_url):
     cli("demo")
     engine = db.make_engine(db_url)
     with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER audit_event_append_only")   # an attacker with DDL rights
         conn.exec_driver_sql("UPDATE audit_event SET actor = 'mallory' WHERE instance_id = 2 AND seq = 2")
     engine.dispose()
     result = cli("audit", "verify")
