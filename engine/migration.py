@@ -33,7 +33,8 @@ from SpiffWorkflow.util.task import TaskState
 from engine import audit, clock, definitions, determinism, projection, serialization
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
 from engine.models import Definition, HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import Actor, Runtime, _flush_or_conflict
+from engine.runtime import Actor, Runtime
+from engine.writeback import flush_or_conflict
 
 MOVABLE = ("running", "waiting", "suspended", "error")
 OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -125,7 +126,7 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
     # As in the runtime: the event advances the chain head before the one version-checked flush.
     event = audit.append(session, instance, at=at, actor=actor.name, kind="migrated",
                          payload=payload, state_hash=serialization.state_hash(state))
-    _flush_or_conflict(session, instance)
+    flush_or_conflict(session, instance)
     _rewrite_projection(session, runtime, instance, target, before, after, at)
     for hook in runtime.hooks:
         hook(session, instance, workflow, event)

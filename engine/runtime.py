@@ -11,15 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, delete, insert, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from engine import (audit, clock, config, definitions, determinism, forms, projection,
-                    serialization, services, steps)
+                    serialization, services, steps, writeback)
 from engine.calendar import BusinessCalendar
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
@@ -28,11 +26,7 @@ from engine.scripting import PlatformScriptEngine
 
 ACTIVE = ("running", "waiting")
 
-# The hot path's statements, built once: building and caching a statement costs several times
-# more than running it on SQLite. Rows are written with Core; the ORM objects the verbs return
-# are kept in step with set_committed_value (see _insert_instance / _update_instance).
-_I, _HT, _TM, _MS = (Instance.__table__, HumanTask.__table__, Timer.__table__,
-                     MessageSubscription.__table__)
+# The hot path's queries, built once (see engine/writeback.py for why).
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
                       .order_by(Definition.version.desc()).limit(1))
 _OPEN_TASK = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
@@ -42,17 +36,6 @@ _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.correlation == bindparam("correlation"))
 _DUE_TIMERS = select(Timer.bpmn_id).where(Timer.instance_id == bindparam("instance_id"),
                                           Timer.due_at < bindparam("now"))
-_INSERT_INSTANCE = insert(_I)
-# SET comes from the keys of the parameters; b_id / b_version are the optimistic check.
-_UPDATE_INSTANCE = update(_I).where(_I.c.id == bindparam("b_id"), _I.c.version == bindparam("b_version"))
-_INSERT_TASKS, _INSERT_TIMERS, _INSERT_SUBSCRIPTIONS = insert(_HT), insert(_TM), insert(_MS)
-_DELETE_TASKS = delete(_HT).where(_HT.c.instance_id == bindparam("b_instance_id"),
-                                  _HT.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
-_DELETE_TIMERS = delete(_TM).where(_TM.c.instance_id == bindparam("b_instance_id"),
-                                   _TM.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
-_DELETE_SUBSCRIPTION = delete(_MS).where(_MS.c.instance_id == bindparam("b_instance_id"),
-                                         _MS.c.task_id == bindparam("b_task_id"),
-                                         _MS.c.name == bindparam("b_name"))
 
 
 @dataclass(frozen=True)
@@ -303,7 +286,7 @@ class Runtime:
                       status=status,
                       completed_at=at if status == "completed" else instance.completed_at)
         if new:
-            _insert_instance(session, instance, values)    # the event's hash needs the new id
+            writeback.insert_instance(session, instance, values)    # the event's hash needs the new id
             values = {}
         if error:
             payload = dict(payload, error=error)
@@ -312,7 +295,7 @@ class Runtime:
                                  task_id=task_id)
         audit.insert_event(session, event)
         # State, status and chain head go out in one version-checked UPDATE.
-        _update_instance(session, instance,
+        writeback.update_instance(session, instance,
                          dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
         self._write_projection(session, instance, compiled, before, after, at)
         intents = calls.intents + [services.Intent(f"message.{e.event_definition.name}",
@@ -325,38 +308,10 @@ class Runtime:
         return instance
 
     def _write_projection(self, session, instance, compiled, before, after, at):
-        conn = session.connection()
-        gone = [t for t in before.human if t not in after.human]
-        if gone:
-            conn.execute(_DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
-            _forget(session, HumanTask, instance.id, gone)
-        new_tasks = [self._human_task_row(instance, compiled, task, at)
-                     for task_id, task in after.human.items() if task_id not in before.human]
-        if new_tasks:
-            conn.execute(_INSERT_TASKS, new_tasks)
-        old_timers = {(k, v.due_at) for k, v in before.timers.items()}
-        new_timers = {(k, v.due_at) for k, v in after.timers.items()}
-        stale = [k for k, due in old_timers - new_timers]
-        if stale:
-            conn.execute(_DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
-            _forget(session, Timer, instance.id, stale)
-        fresh = [after.timers[k] for k, due in new_timers - old_timers]
-        if fresh:
-            conn.execute(_INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
-                                               bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
-            for listener in self.timer_listeners:
-                listener(min(t.due_at for t in fresh))
-        gone_subs = [k for k in before.messages if k not in after.messages]
-        for task_id, name in gone_subs:
-            conn.execute(_DELETE_SUBSCRIPTION, {"b_instance_id": instance.id, "b_task_id": task_id,
-                                                "b_name": name})
-        if gone_subs:
-            _forget(session, MessageSubscription, instance.id, [t for t, _ in gone_subs])
-        new_subs = [w for k, w in after.messages.items() if k not in before.messages]
-        if new_subs:
-            conn.execute(_INSERT_SUBSCRIPTIONS, [
-                dict(instance_id=instance.id, name=w.message, correlation=instance.business_key,
-                     task_id=w.task_id, bpmn_id=w.bpmn_id) for w in new_subs])
+        writeback.write_projection(
+            session, instance, before, after,
+            task_row=lambda task: self._human_task_row(instance, compiled, task, at),
+            timer_listeners=self.timer_listeners)
 
     def _human_task_row(self, instance, compiled, task, at) -> dict:
         spec = task.task_spec
@@ -392,7 +347,7 @@ class Runtime:
         event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
                              state_hash=serialization.state_hash(instance.state), element=element,
                              task_id=task_id)
-        _flush_or_conflict(session, instance)
+        writeback.flush_or_conflict(session, instance)
         for hook in self.hooks:
             hook(session, instance, None, event)
 
@@ -449,52 +404,6 @@ def _latest_definition_id(session: Session, process_key: str) -> int:
     if definition_id is None:
         raise NotFound(f"process '{process_key}' is not deployed", field="process_key")
     return definition_id
-
-
-def _insert_instance(session: Session, instance: Instance, values: dict) -> None:
-    """INSERT a new (transient) instance with `values` by Core and attach it to the session as
-    a persistent row, exactly as a flush would leave it (version 1)."""
-    for key, value in values.items():
-        setattr(instance, key, value)
-    instance.version = 1
-    row = {c.key: getattr(instance, c.key) for c in _I.columns if c.key != "id"}
-    instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
-    make_transient_to_detached(instance)
-    session.add(instance)
-
-
-def _update_instance(session: Session, instance: Instance, values: dict) -> None:
-    """UPDATE the instance row with `values` and the next version, if its version is still the
-    one loaded; raises Conflict otherwise (a lost race is never a silent overwrite). The ORM
-    object is left as a flush would leave it: same values, new version, nothing pending."""
-    version = instance.version
-    result = session.connection().execute(
-        _UPDATE_INSTANCE, dict(values, version=version + 1, b_id=instance.id, b_version=version))
-    if result.rowcount != 1:
-        raise Conflict("the request was changed by someone else at the same time; reload and try again",
-                       instance_id=instance.id)
-    for key, value in values.items():
-        set_committed_value(instance, key, value)
-    set_committed_value(instance, "version", version + 1)
-
-
-def _forget(session: Session, model, instance_id: int, task_ids) -> None:
-    """Drop from the session the ORM objects of projection rows just deleted by Core (what the
-    ORM's own bulk delete would have done)."""
-    task_ids = set(task_ids)
-    for obj in list(session.identity_map.values()):
-        if type(obj) is model and obj.instance_id == instance_id and obj.task_id in task_ids:
-            session.expunge(obj)
-
-
-def _flush_or_conflict(session: Session, instance: Instance) -> None:
-    """Flush; a lost optimistic-version race becomes Conflict (never a silent overwrite)."""
-    instance_id = instance.id      # read before the flush: a failed flush expires the row
-    try:
-        session.flush()
-    except StaleDataError as err:
-        raise Conflict("the request was changed by someone else at the same time; reload and try again",
-                       instance_id=instance_id) from err
 
 
 def _status(workflow, after: projection.Projection, error: str | None) -> str:

@@ -1,0 +1,114 @@
+"""Writing a unit of work back: the instance row (optimistic version check) and the projection
+rows (human tasks, timers, message subscriptions), diffed before/after.
+
+The hot path's statements are built once: building and caching a statement costs several times
+more than running it on SQLite. Rows are written with Core; the ORM objects the verbs return are
+kept in step with set_committed_value, exactly as a flush would leave them.
+"""
+from __future__ import annotations
+
+from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine.errors import Conflict
+from engine.models import HumanTask, Instance, MessageSubscription, Timer
+
+_I, _HT, _TM, _MS = (Instance.__table__, HumanTask.__table__, Timer.__table__,
+                     MessageSubscription.__table__)
+_INSERT_INSTANCE = insert(_I)
+# SET comes from the keys of the parameters; b_id / b_version are the optimistic check.
+_UPDATE_INSTANCE = update(_I).where(_I.c.id == bindparam("b_id"), _I.c.version == bindparam("b_version"))
+_INSERT_TASKS, _INSERT_TIMERS, _INSERT_SUBSCRIPTIONS = insert(_HT), insert(_TM), insert(_MS)
+_DELETE_TASKS = delete(_HT).where(_HT.c.instance_id == bindparam("b_instance_id"),
+                                  _HT.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
+_DELETE_TIMERS = delete(_TM).where(_TM.c.instance_id == bindparam("b_instance_id"),
+                                   _TM.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
+_DELETE_SUBSCRIPTION = delete(_MS).where(_MS.c.instance_id == bindparam("b_instance_id"),
+                                         _MS.c.task_id == bindparam("b_task_id"),
+                                         _MS.c.name == bindparam("b_name"))
+
+
+def insert_instance(session: Session, instance: Instance, values: dict) -> None:
+    """INSERT a new (transient) instance with `values` by Core and attach it to the session as
+    a persistent row, exactly as a flush would leave it (version 1)."""
+    for key, value in values.items():
+        setattr(instance, key, value)
+    instance.version = 1
+    row = {c.key: getattr(instance, c.key) for c in _I.columns if c.key != "id"}
+    instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
+    make_transient_to_detached(instance)
+    session.add(instance)
+
+
+def update_instance(session: Session, instance: Instance, values: dict) -> None:
+    """UPDATE the instance row with `values` and the next version, if its version is still the
+    one loaded; raises Conflict otherwise (a lost race is never a silent overwrite). The ORM
+    object is left as a flush would leave it: same values, new version, nothing pending."""
+    version = instance.version
+    result = session.connection().execute(
+        _UPDATE_INSTANCE, dict(values, version=version + 1, b_id=instance.id, b_version=version))
+    if result.rowcount != 1:
+        raise Conflict("the request was changed by someone else at the same time; reload and try again",
+                       instance_id=instance.id)
+    for key, value in values.items():
+        set_committed_value(instance, key, value)
+    set_committed_value(instance, "version", version + 1)
+
+
+def forget(session: Session, model, instance_id: int, task_ids) -> None:
+    """Drop from the session the ORM objects of projection rows just deleted by Core (what the
+    ORM's own bulk delete would have done)."""
+    task_ids = set(task_ids)
+    for obj in list(session.identity_map.values()):
+        if type(obj) is model and obj.instance_id == instance_id and obj.task_id in task_ids:
+            session.expunge(obj)
+
+
+def flush_or_conflict(session: Session, instance: Instance) -> None:
+    """Flush; a lost optimistic-version race becomes Conflict (never a silent overwrite)."""
+    instance_id = instance.id      # read before the flush: a failed flush expires the row
+    try:
+        session.flush()
+    except StaleDataError as err:
+        raise Conflict("the request was changed by someone else at the same time; reload and try again",
+                       instance_id=instance_id) from err
+
+
+def write_projection(session: Session, instance: Instance, before, after, *, task_row,
+                     timer_listeners=()) -> None:
+    """Write what changed between two projections of an instance (rows of tasks that stay are
+    left alone, so their claims survive); `task_row(task)` builds a new human_task row."""
+    conn = session.connection()
+    gone = [t for t in before.human if t not in after.human]
+    if gone:
+        conn.execute(_DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
+        forget(session, HumanTask, instance.id, gone)
+    new_tasks = [task_row(task)
+                 for task_id, task in after.human.items() if task_id not in before.human]
+    if new_tasks:
+        conn.execute(_INSERT_TASKS, new_tasks)
+    old_timers = {(k, v.due_at) for k, v in before.timers.items()}
+    new_timers = {(k, v.due_at) for k, v in after.timers.items()}
+    stale = [k for k, due in old_timers - new_timers]
+    if stale:
+        conn.execute(_DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
+        forget(session, Timer, instance.id, stale)
+    fresh = [after.timers[k] for k, due in new_timers - old_timers]
+    if fresh:
+        conn.execute(_INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
+                                           bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
+        for listener in timer_listeners:
+            listener(min(t.due_at for t in fresh))
+    gone_subs = [k for k in before.messages if k not in after.messages]
+    for task_id, name in gone_subs:
+        conn.execute(_DELETE_SUBSCRIPTION, {"b_instance_id": instance.id, "b_task_id": task_id,
+                                            "b_name": name})
+    if gone_subs:
+        forget(session, MessageSubscription, instance.id, [t for t, _ in gone_subs])
+    new_subs = [w for k, w in after.messages.items() if k not in before.messages]
+    if new_subs:
+        conn.execute(_INSERT_SUBSCRIPTIONS, [
+            dict(instance_id=instance.id, name=w.message, correlation=instance.business_key,
+                 task_id=w.task_id, bpmn_id=w.bpmn_id) for w in new_subs])
