@@ -3,26 +3,60 @@
 The instances are made through the engine verbs (on a non-durable database: filling is not what
 is measured): refund-first after-sales requests (6 events each, a call activity, DMN routing and
 service tasks) and two-user-task instances (3 events each). Verify checks each instance's hash
-chain, replays every event in memory and compares the state hashes.
+chain, replays every event in memory and compares the state hashes. It runs in one process, and
+again split over `--workers` processes (verifying is independent per instance).
 
-Usage: python -m bench.replay_speed --n 300
+Usage: python -m bench.replay_speed --n 300 --workers 2
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import time
+from collections import defaultdict
 
 from bench.common import BENCH_DATA, BPMN_DIR, platform, rate
 from bench.throughput import _two_step, refund_first_one
 
 from sqlalchemy import func, select
 
-from engine import replay
+from engine import db, definitions, replay
 from engine.models import AuditEvent, Instance
+from engine.runtime import Runtime
 
 
-def measure(n: int) -> dict:
-    """n instances, half refund-first and half two-step; {"events", "instances", "events_per_s"}."""
+def _verify(url: str, ids: list[int], settings) -> dict[str, float]:
+    """Verify `ids` one read transaction each; returns seconds spent per process key."""
+    engine = db.make_engine(url, durable=False)
+    sessions = db.make_session_factory(engine)
+    runtime = Runtime(settings)
+    spent: dict[str, float] = defaultdict(float)
+    try:
+        for instance_id in ids:
+            t0 = time.perf_counter()
+            with sessions() as session:
+                result = replay.verify(session, instance_id, runtime.script_engine)
+                key = session.get(Instance, instance_id).process_key
+            assert result.ok, result.divergence
+            spent[key] += time.perf_counter() - t0
+    finally:
+        engine.dispose()
+    return dict(spent)
+
+
+def _worker(args) -> float:
+    """Seconds one worker process spends on its share, after warming its caches untimed."""
+    url, ids, warm, settings = args
+    definitions._cache.clear()
+    _verify(url, warm, settings)
+    t0 = time.perf_counter()
+    _verify(url, ids, settings)
+    return time.perf_counter() - t0
+
+
+def measure(n: int, workers: int = 2) -> dict:
+    """n instances, half refund-first and half two-step. Returns events, instances and events/s
+    in one process (overall and per process key) and over `workers` processes."""
     with platform(durable=False) as p:
         p.deploy(BPMN_DIR)
         p.deploy(BENCH_DATA, keep=("two_step.bpmn",))
@@ -33,24 +67,36 @@ def measure(n: int) -> dict:
                 refund_first_one(p, i)
         with p.sessions() as session:
             ids = list(session.scalars(select(Instance.id).order_by(Instance.id)))
-            events = session.scalar(select(func.count()).select_from(AuditEvent))
+            per_key = dict(session.execute(
+                select(Instance.process_key, func.count(AuditEvent.id))
+                .join(AuditEvent, AuditEvent.instance_id == Instance.id)
+                .group_by(Instance.process_key)).all())
+        events = sum(per_key.values())
         t0 = time.perf_counter()
-        for instance_id in ids:
-            with p.sessions() as session:       # one read transaction per instance, as the API
-                result = replay.verify(session, instance_id, p.runtime.script_engine)
-            assert result.ok, result.divergence
+        spent = _verify(p.url, ids, p.settings)
         seconds = time.perf_counter() - t0
+        parallel = None
+        if workers > 1:     # steady state: each worker warmed up, the slowest one sets the pace
+            chunks = [(p.url, ids[k::workers], ids[:2], p.settings) for k in range(workers)]
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                parallel = rate(events, max(pool.map(_worker, chunks, chunksize=1)))
     return {"instances": len(ids), "events": events, "seconds": seconds,
-            "events_per_s": rate(events, seconds)}
+            "events_per_s": rate(events, seconds), "workers": workers,
+            "events_per_s_parallel": parallel,
+            "by_process": {k: rate(per_key[k], spent[k]) for k in per_key}}
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="instances to make and verify")
+    parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
-    r = measure(args.n)
+    r = measure(args.n, args.workers)
+    by = ", ".join(f"{k} {v:.0f}/s" for k, v in sorted(r["by_process"].items()))
     print(f"verified {r['instances']} instances, {r['events']} events in {r['seconds']:.2f} s: "
-          f"{r['events_per_s']:.0f} events/s")
+          f"{r['events_per_s']:.0f} events/s in one process ({by})"
+          + (f"; {r['events_per_s_parallel']:.0f} events/s over {r['workers']} processes"
+             if r["events_per_s_parallel"] else ""))
 
 
 if __name__ == "__main__":
