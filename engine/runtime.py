@@ -169,8 +169,9 @@ class Runtime:
             seen = session.get(ReceivedMessage, message_id)
             if seen is not None:
                 return [session.get(Instance, i) for i in seen.instance_ids]
-        instance_ids = sorted(set(session.scalars(_SUBSCRIBERS, {"name": name,
-                                                                 "correlation": correlation})))
+        # Subscriptions are written by Core only, so a Core read needs no autoflush first.
+        instance_ids = sorted(set(session.connection().scalars(
+            _SUBSCRIBERS, {"name": name, "correlation": correlation})))
         if not instance_ids:
             raise NotFound(f"no request is waiting for message '{name}' with correlation "
                            f"'{correlation}'", field="correlation")
@@ -206,7 +207,8 @@ class Runtime:
         now = now or clock.now()
         instance = self._active_instance(session, instance_id)
         compiled = definitions.compiled(session, instance.definition_id)
-        due = sorted(session.scalars(_DUE_TIMERS, {"instance_id": instance_id, "now": now}))
+        due = sorted(session.connection().scalars(_DUE_TIMERS, {"instance_id": instance_id,
+                                                                "now": now}))
         return self._unit_of_work(session, instance, compiled, at=now, kind="timer_fired",
                                   actor=SYSTEM, payload={"timers": due},
                                   element=",".join(due) or None, apply=steps.timers())
