@@ -21,7 +21,7 @@ import time
 import uuid
 from datetime import datetime
 
-from bench.common import BENCH_DATA, BPMN_DIR, SIMPLE_DATA, platform, rate
+from bench.common import BENCH_DATA, BPMN_DIR, SIMPLE_DATA, percentile, platform, rate
 
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -29,7 +29,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, event, select
 
 from engine.models import HumanTask, Instance
 from engine.runtime import SYSTEM, Actor
@@ -115,8 +115,11 @@ def _open_task(session, instance_id: int) -> str:
     return session.connection().execute(_NEXT_TASK, {"instance_id": instance_id}).scalar_one()
 
 
-def engine_rate(workload: str, n: int, durable: bool = True) -> float:
-    """Instances per second through Runtime verbs, each verb its own durable transaction."""
+def engine_rate(workload: str, n: int, durable: bool = True,
+                commit_ms: list | None = None) -> float:
+    """Instances per second through Runtime verbs, each verb its own durable transaction.
+
+    With `commit_ms`, the time of every COMMIT (the fsync, when durable) is appended to it."""
     with platform(durable=durable) as p:
         if workload == "one_step":
             p.deploy(SIMPLE_DATA, keep=("one_step.bpmn",))
@@ -124,10 +127,22 @@ def engine_rate(workload: str, n: int, durable: bool = True) -> float:
             p.deploy(BENCH_DATA, keep=("two_step.bpmn",))
         run_one = _one_step if workload == "one_step" else _two_step
         run_one(p, -1)        # warm the definition cache and the compiled scripts
+        if commit_ms is not None:
+            _time_commits(p, commit_ms)
         t0 = time.perf_counter()
         for i in range(n):
             run_one(p, i)
         return rate(n, time.perf_counter() - t0)
+
+
+def _time_commits(p, out: list) -> None:
+    """Append the duration of each transaction's COMMIT (from the engine's commit event to the
+    session's after_commit) to `out`, in milliseconds."""
+    started: list = []
+    event.listen(p.engine, "commit", lambda _conn: started.append(time.perf_counter()))
+    event.listen(p.sessions, "after_commit",
+                 lambda _s: out.append((time.perf_counter() - started.pop()) * 1000)
+                 if started else None)
 
 
 def _one_step(p, i: int) -> None:
@@ -190,22 +205,28 @@ def refund_first_one(p, i: int) -> int:
 
 def measure(n: int, runs: int = 1, workloads=("one_step", "two_step"), refund_n: int | None = None
             ) -> dict:
-    """{workload: {"raw": a, "raw_roundtrip": b, "engine": c}} and "refund_first": c.
+    """{workload: {"raw": a, "raw_roundtrip": b, "engine": c, "engine_no_fsync": c'}} and
+    "refund_first": c. c' is the engine on a non-durable database: a diagnostic of its CPU cost.
 
-    Each figure is the median of `runs`; the runs are interleaved (a, b, c of every workload,
-    then again) so that a slow spell of a shared machine does not fall on one column only.
+    Each figure is the median of `runs`; the runs are interleaved (a, b, c, c' of every
+    workload, then again) so that a slow spell of a shared machine does not fall on one column.
     """
-    samples: dict = {w: {"raw": [], "raw_roundtrip": [], "engine": []} for w in workloads}
-    samples["refund_first"] = []
+    samples: dict = {w: {"raw": [], "raw_roundtrip": [], "engine": [], "engine_no_fsync": []}
+                     for w in workloads}
+    samples["refund_first"], samples["commit_ms"] = [], []
     for _ in range(max(1, runs)):
         for w in workloads:
             k = n if w == "one_step" else max(1, n // 2)
             samples[w]["raw"].append(raw_rate(w, k, roundtrip=False))
             samples[w]["raw_roundtrip"].append(raw_rate(w, k, roundtrip=True))
-            samples[w]["engine"].append(engine_rate(w, k))
+            samples[w]["engine"].append(engine_rate(w, k, commit_ms=samples["commit_ms"]))
+            samples[w]["engine_no_fsync"].append(engine_rate(w, k, durable=False))
         samples["refund_first"].append(refund_first_rate(refund_n or max(1, n // 10)))
     out: dict = {w: {col: statistics.median(v) for col, v in samples[w].items()} for w in workloads}
     out["refund_first"] = statistics.median(samples["refund_first"])
+    commits = sorted(samples["commit_ms"])
+    out["commit_ms"] = {"n": len(commits), "p50": percentile(commits, 50),
+                        "p90": percentile(commits, 90), "p99": percentile(commits, 99)}
     return out
 
 
