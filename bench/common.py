@@ -6,6 +6,7 @@ synchronous=FULL: every commit is fsync'd).
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -35,6 +36,7 @@ def _template_db() -> Path:
     global _template
     if _template is None or not _template.exists():
         folder = Path(tempfile.mkdtemp(prefix="bench-template-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         _template = folder / "template.sqlite"
         db.upgrade(f"sqlite:///{_template}")
     return _template
