@@ -20,25 +20,35 @@ from bench.throughput import _two_step, refund_first_one
 
 from sqlalchemy import func, select
 
-from engine import db, definitions, replay
+from engine import audit, db, definitions, replay
 from engine.models import AuditEvent, Instance
 from engine.runtime import Runtime
 
 
 def _verify(url: str, ids: list[int], settings) -> dict[str, float]:
-    """Verify `ids` one read transaction each; returns seconds spent per process key."""
+    """Verify `ids`; returns seconds spent per process key.
+
+    Each instance's row and events are read in one short transaction, and the replay runs after
+    it: every platform transaction on SQLite takes the write lock (BEGIN IMMEDIATE), so a replay
+    inside one would keep any other process, verifier or not, waiting."""
     engine = db.make_engine(url, durable=False)
     sessions = db.make_session_factory(engine)
     runtime = Runtime(settings)
     spent: dict[str, float] = defaultdict(float)
+
+    def definition_for(definition_id):
+        with sessions() as session:
+            return definitions.compiled(session, definition_id)
     try:
         for instance_id in ids:
             t0 = time.perf_counter()
             with sessions() as session:
-                result = replay.verify(session, instance_id, runtime.script_engine)
-                key = session.get(Instance, instance_id).process_key
+                instance = session.get(Instance, instance_id)
+                events = audit.events(session, instance_id)
+            result = replay.verify(None, instance_id, runtime.script_engine, events=events,
+                                   instance=instance, definition_for=definition_for)
             assert result.ok, result.divergence
-            spent[key] += time.perf_counter() - t0
+            spent[instance.process_key] += time.perf_counter() - t0
     finally:
         engine.dispose()
     return dict(spent)
@@ -77,7 +87,11 @@ def measure(n: int, workers: int = 2) -> dict:
         seconds = time.perf_counter() - t0
         parallel = None
         if workers > 1:     # steady state: each worker warmed up, the slowest one sets the pace
-            chunks = [(p.url, ids[k::workers], ids[:2], p.settings) for k in range(workers)]
+            # Instances alternate refund-first / two-step: deal them out in pairs, so that every
+            # worker gets the same mix.
+            shares = [[i for j, i in enumerate(ids) if (j // 2) % workers == k]
+                      for k in range(workers)]
+            chunks = [(p.url, share, ids[:2], p.settings) for share in shares]
             with multiprocessing.get_context("spawn").Pool(workers) as pool:
                 parallel = rate(events, max(pool.map(_worker, chunks, chunksize=1)))
     return {"instances": len(ids), "events": events, "seconds": seconds,
