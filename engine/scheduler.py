@@ -33,6 +33,8 @@ class PlatformScheduler:
         self.scheduler = BackgroundScheduler(timezone="UTC")
         self._armed: datetime | None = None
         self._lock = threading.Lock()
+        self._running = threading.Lock()    # one pass of the timer job at a time
+        self._rerun = False
         runtime.timer_listeners.append(self.wake_at)
 
     def start(self) -> None:
@@ -55,18 +57,33 @@ class PlatformScheduler:
                 return
             self._armed = due
         if self.scheduler.running:
+            # One job per wake-up time: re-arming a single job id while it runs would make
+            # APScheduler skip (and drop) the new run.
             self.scheduler.add_job(self.run_timers, "date", run_date=due + WAKE_MARGIN,
-                                   id="timers-wake", replace_existing=True, misfire_grace_time=None)
+                                   id=f"timers-wake-{due.isoformat()}", replace_existing=True,
+                                   misfire_grace_time=None)
 
     def run_timers(self) -> int:
-        with self._lock:
-            self._armed = None
-        fired = timers.run_due(self.sessions, self.runtime, worker=self.worker)
-        with self.sessions() as session:
-            due = timers.next_due(session)
-        if due is not None:
-            self.wake_at(due)
-        return fired
+        """Fire due timers until none is due, then arm the wake-up for the next one. A call
+        while a pass is running asks that pass to go round once more instead of waiting."""
+        if not self._running.acquire(blocking=False):
+            self._rerun = True
+            return 0
+        fired = 0
+        try:
+            while True:
+                self._rerun = False
+                with self._lock:
+                    self._armed = None
+                fired += timers.run_due(self.sessions, self.runtime, worker=self.worker)
+                with self.sessions() as session:
+                    due = timers.next_due(session)
+                if due is not None:
+                    self.wake_at(due)
+                if not self._rerun:
+                    return fired
+        finally:
+            self._running.release()
 
     def run_outbox(self) -> dict:
         return outbox.dispatch_due(self.sessions, self.runtime)

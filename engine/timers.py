@@ -21,12 +21,16 @@ log = logging.getLogger(__name__)
 
 LEASE = timedelta(seconds=60)
 
+# `status || ''` keeps SQLite from choosing the status index over the due_at one (a scan of
+# every waiting instance and a sort, ~5 ms at 10,000 timers, against ~0.01 ms by due_at).
+_ACTIVE = Instance.status.op("||")("").in_(("running", "waiting"))
+
 
 def claim_due(session: Session, now: datetime, worker: str, limit: int = 100) -> list[int]:
     """Claim up to `limit` due timers not claimed by a live lease; returns their instance ids."""
     query = (select(Timer.id, Timer.instance_id)
              .join(Instance, Instance.id == Timer.instance_id)
-             .where(Timer.due_at < now, Instance.status.in_(("running", "waiting")),
+             .where(Timer.due_at < now, _ACTIVE,
                     or_(Timer.claimed_at.is_(None), Timer.claimed_at < now - LEASE))
              .order_by(Timer.due_at).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
@@ -61,5 +65,5 @@ def run_due(sessions, runtime, now: datetime | None = None, worker: str = "worke
 def next_due(session: Session) -> datetime | None:
     """The earliest due time of any waiting timer of an active instance."""
     return session.scalar(select(Timer.due_at).join(Instance, Instance.id == Timer.instance_id)
-                          .where(Instance.status.in_(("running", "waiting")))
+                          .where(_ACTIVE)
                           .order_by(Timer.due_at).limit(1))
