@@ -72,8 +72,7 @@ def insert_event(session: Session, row: dict) -> None:
     try:
         session.connection().execute(_INSERT, row)
     except IntegrityError as err:     # unique (instance_id, seq): we lost the race
-        raise Conflict("the request was changed by someone else at the same time; reload and try again",
-                       instance_id=row["instance_id"]) from err
+        raise Conflict.lost_race(row["instance_id"]) from err
 
 
 def events(session: Session, instance_id: int, *, offset: int = 0, limit: int | None = None

@@ -39,6 +39,12 @@ class Conflict(EngineError):
     """The state changed under the caller (lost race, task no longer READY...)."""
     code = "conflict"
 
+    @classmethod
+    def lost_race(cls, instance_id: int | None) -> "Conflict":
+        """Another writer changed the instance first (version check or audit seq)."""
+        return cls("the request was changed by someone else at the same time; reload and try again",
+                   instance_id=instance_id)
+
 
 class Forbidden(EngineError):
     code = "forbidden"

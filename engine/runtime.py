@@ -17,7 +17,7 @@ from sqlalchemy.orm.util import identity_key
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
 from engine import (audit, clock, config, definitions, determinism, forms, projection,
-                    serialization, services, steps, writeback)
+                    serialization, services, steps, timers, writeback)
 from engine.calendar import BusinessCalendar
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
@@ -191,16 +191,10 @@ class Runtime:
     def fire_due_timers(self, session: Session, now: datetime | None = None, limit: int = 100) -> int:
         """Fire every timer due before `now` (at most `limit` instances); returns instances fired."""
         now = now or clock.now()
-        instance_ids = self.due_instance_ids(session, now, limit)
+        instance_ids = timers.due_instance_ids(session, now, limit)
         for instance_id in instance_ids:
             self.fire_timers(session, instance_id, now)
         return len(instance_ids)
-
-    def due_instance_ids(self, session: Session, now: datetime, limit: int = 100) -> list[int]:
-        return list(session.scalars(
-            select(Timer.instance_id).join(Instance, Instance.id == Timer.instance_id)
-            .where(Timer.due_at < now, Instance.status.in_(ACTIVE))
-            .group_by(Timer.instance_id).order_by(Timer.instance_id).limit(limit)))
 
     def fire_timers(self, session: Session, instance_id: int, now: datetime | None = None) -> Instance:
         """Fire the due timers of one instance (a unit of work recorded as `timer_fired`)."""

@@ -62,6 +62,15 @@ def run_due(sessions, runtime, now: datetime | None = None, worker: str = "worke
             return fired
 
 
+def due_instance_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:
+    """Active instances with a timer due before `now` (no claim: for a caller that fires them
+    all in its own transaction)."""
+    return list(session.scalars(
+        select(Timer.instance_id).join(Instance, Instance.id == Timer.instance_id)
+        .where(Timer.due_at < now, _ACTIVE)
+        .group_by(Timer.instance_id).order_by(Timer.instance_id).limit(limit)))
+
+
 def next_due(session: Session) -> datetime | None:
     """The earliest due time of any waiting timer of an active instance."""
     return session.scalar(select(Timer.due_at).join(Instance, Instance.id == Timer.instance_id)

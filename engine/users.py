@@ -73,14 +73,6 @@ def create_user(session: Session, username: str, password: str, role: str,
     return user
 
 
-def set_password(session: Session, user: User, password: str, *, method: str = "scrypt") -> None:
-    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
-                           field="password")
-    user.password_hash = generate_password_hash(password, method=method)
-    session.flush()
-
-
 def authenticate(session: Session, username, password) -> User | None:
     """The active user with this username and password, or None."""
     global _decoy_hash

@@ -50,8 +50,7 @@ def update_instance(session: Session, instance: Instance, values: dict) -> None:
     result = session.connection().execute(
         _UPDATE_INSTANCE, dict(values, version=version + 1, b_id=instance.id, b_version=version))
     if result.rowcount != 1:
-        raise Conflict("the request was changed by someone else at the same time; reload and try again",
-                       instance_id=instance.id)
+        raise Conflict.lost_race(instance.id)
     for key, value in values.items():
         set_committed_value(instance, key, value)
     set_committed_value(instance, "version", version + 1)
@@ -72,8 +71,7 @@ def flush_or_conflict(session: Session, instance: Instance) -> None:
     try:
         session.flush()
     except StaleDataError as err:
-        raise Conflict("the request was changed by someone else at the same time; reload and try again",
-                       instance_id=instance_id) from err
+        raise Conflict.lost_race(instance_id) from err
 
 
 def write_projection(session: Session, instance: Instance, before, after, *, task_row,
