@@ -35,6 +35,14 @@ def event_hash(*, instance_id: int, seq: int, at: datetime, actor: str | None, k
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+def hash_of(event: AuditEvent) -> str:
+    """The hash an event row should carry, recomputed from its fields and its prev_hash."""
+    return event_hash(instance_id=event.instance_id, seq=event.seq, at=event.at, actor=event.actor,
+                      kind=event.kind, element=event.element, task_id=event.task_id,
+                      payload=event.payload, state_hash=event.state_hash,
+                      prev_hash=event.prev_hash)
+
+
 def append(session: Session, instance: Instance, *, at: datetime, actor: str | None, kind: str,
            payload: dict, state_hash: str, element: str | None = None,
            task_id: str | None = None) -> dict:

@@ -106,10 +106,7 @@ def _check_chain(events: list[AuditEvent], instance_id: int, result: Result) -> 
         if event.prev_hash != prev:
             result.fail(event, "the event does not link to the previous event", prev, event.prev_hash)
             return False
-        recomputed = audit.event_hash(instance_id=event.instance_id, seq=event.seq, at=event.at,
-                                      actor=event.actor, kind=event.kind, element=event.element,
-                                      task_id=event.task_id, payload=event.payload,
-                                      state_hash=event.state_hash, prev_hash=event.prev_hash)
+        recomputed = audit.hash_of(event)
         if event.instance_id != instance_id or recomputed != event.hash:
             result.fail(event, "the event was altered after it was recorded", event.hash, recomputed)
             return False

@@ -78,6 +78,32 @@ def allow_tampering(sessions) -> None:
         session.execute(text("DROP TRIGGER IF EXISTS audit_event_append_only"))
 
 
+def rechain(session, instance, events) -> None:
+    """Re-link and re-hash `events` (already altered by the caller) and move the instance's
+    head, as a forger who knows the hash scheme would."""
+    from engine import audit
+    prev = audit.GENESIS
+    for event in events:
+        event.prev_hash = prev
+        event.hash = prev = audit.hash_of(event)
+    instance.audit_head = prev
+
+
+def bundle_variant(source: Path, dest: Path, replacements, main: str | None = None) -> Path:
+    """A copy of the bundle folder `source` (its forms too) with text replaced in its `main`
+    file (default: the folder's name + .bpmn); each replaced text must occur."""
+    main = main or f"{source.name}.bpmn"
+    (dest / "forms").mkdir(parents=True)
+    for form in (source / "forms").iterdir():
+        (dest / "forms" / form.name).write_bytes(form.read_bytes())
+    text = (source / main).read_text()
+    for old, new in replacements:
+        assert old in text, old
+        text = text.replace(old, new)
+    (dest / main).write_text(text)
+    return dest
+
+
 @pytest.fixture
 def staff():
     return {dept: Actor(f"{dept}_1", "staff", dept) for dept in config.DEPARTMENTS}

@@ -23,7 +23,7 @@ from engine import clock, db, definitions, outbox, requests, timers, users
 from engine.models import HumanTask, ServiceRequest, ShopOrder
 from engine.runtime import Actor
 from tests.conftest import ROOT, T0
-from web import create_app
+from tests.web.conftest import FAST_HASH, app  # noqa: F401  (the API tests' app fixture)
 
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -31,7 +31,6 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 PASSWORD = "correct horse battery"
-FAST_HASH = "pbkdf2:sha256:1000"
 CUSTOMER = Actor("alice", "customer", customer_id="C-1001")
 
 # username -> (role, department)
@@ -53,12 +52,6 @@ def browser():
         browser.close()
 
 
-@pytest.fixture
-def app(db_url, tmp_path):
-    app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
-                      "TESTING": True, "SQL_DURABLE": False, "PASSWORD_HASH_METHOD": FAST_HASH})
-    yield app
-    app.extensions["aftersales"].engine.dispose()
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import clock, definitions, outbox, sla, surge, timers
-from engine.models import (Alert, AuditEvent, HumanTask, Instance, Ledger, Outbox, ServiceRequest, Timer)
-from engine.runtime import SYSTEM, Actor, Runtime
+from engine.models import Alert, AuditEvent, HumanTask, Instance, Ledger, Outbox, ServiceRequest
+from engine.runtime import Actor, Runtime
 from tests.conftest import DATA, ROOT
 
 CS = Actor("cs_1", "staff", "customer_service")

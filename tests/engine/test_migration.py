@@ -10,7 +10,7 @@ from engine import audit, clock, definitions, migration, replay
 from engine.errors import Conflict, InvalidInput
 from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
 from engine.runtime import SYSTEM, Actor, Runtime
-from tests.conftest import DATA, allow_tampering
+from tests.conftest import DATA, allow_tampering, rechain
 
 SIMPLE = DATA / "simple"
 V2 = DATA / "versions" / "v2"          # review renamed to assess, stricter condition, new form
@@ -250,15 +250,7 @@ def test_replay_catches_a_forged_migration(flow, sessions):
     with sessions.begin() as session:
         events = audit.events(session, instance_id)
         events[1].payload = dict(events[1].payload, mapping={})
-        prev = audit.GENESIS
-        for event in events:
-            event.prev_hash = prev
-            event.hash = audit.event_hash(instance_id=event.instance_id, seq=event.seq, at=event.at,
-                                          actor=event.actor, kind=event.kind, element=event.element,
-                                          task_id=event.task_id, payload=event.payload,
-                                          state_hash=event.state_hash, prev_hash=prev)
-            prev = event.hash
-        session.get(Instance, instance_id).audit_head = prev
+        rechain(session, session.get(Instance, instance_id), events)
     result = flow.verify(instance_id)
     assert not result.ok
     assert result.divergence["seq"] == 2

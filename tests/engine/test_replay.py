@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from engine import clock, replay
 from engine.models import AuditEvent, HumanTask, Instance
 from engine.runtime import SYSTEM, Actor, Runtime
-from tests.conftest import DATA, allow_tampering
+from tests.conftest import DATA, allow_tampering, rechain
 
 CS = Actor("cs_1", "staff", "customer_service")
 FIN = Actor("fin_1", "staff", "finance")
@@ -89,22 +89,13 @@ def test_altered_payload_is_detected_at_its_event(sessions, runtime, history):
 
 def test_altered_payload_with_recomputed_hashes_fails_replay(sessions, runtime, history):
     """A forger who rewrites the chain consistently is still caught by the replay."""
-    from engine import audit
     allow_tampering(sessions)
     with sessions.begin() as session:
         events = list(session.scalars(select(AuditEvent).where(AuditEvent.instance_id == history[0])
                                       .order_by(AuditEvent.seq)))
         events[3].payload = {"name": "refund_result", "payload": {"status": "paid", "reference": "FORGED"},
                              "message_id": None}
-        prev = audit.GENESIS
-        for event in events:
-            event.prev_hash = prev
-            event.hash = audit.event_hash(instance_id=event.instance_id, seq=event.seq, at=event.at,
-                                          actor=event.actor, kind=event.kind, element=event.element,
-                                          task_id=event.task_id, payload=event.payload,
-                                          state_hash=event.state_hash, prev_hash=prev)
-            prev = event.hash
-        session.get(Instance, history[0]).audit_head = prev
+        rechain(session, session.get(Instance, history[0]), events)
     result = verify(sessions, runtime, history[0])
     assert not result.ok
     assert result.divergence["seq"] == 4

@@ -10,7 +10,7 @@ from engine import clock, definitions
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer)
 from engine.runtime import SYSTEM, Actor, Runtime
-from tests.conftest import DATA
+from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
 
@@ -224,12 +224,7 @@ def test_unknown_process_and_bad_start_data(flow):
 
 def test_instance_stays_on_its_version(flow, deploy, staff, tmp_path):
     old = start_simple(flow, "AS-OLD")
-    changed = tmp_path / "v2"
-    (changed / "forms").mkdir(parents=True)
-    for path in (SIMPLE / "forms").iterdir():
-        (changed / "forms" / path.name).write_bytes(path.read_bytes())
-    text = (SIMPLE / "simple.bpmn").read_text().replace('name="Review request"', 'name="Review (v2)"')
-    (changed / "simple.bpmn").write_text(text)
+    changed = bundle_variant(SIMPLE, tmp_path / "v2", [('name="Review request"', 'name="Review (v2)"')])
     result = {d.process_key: d for d in deploy(changed)}
     assert result["simple"].version == 2 and result["simple"].created
     new = start_simple(flow, "AS-NEW")

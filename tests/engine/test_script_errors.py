@@ -8,7 +8,7 @@ from engine import replay
 from engine.errors import Conflict
 from engine.models import HumanTask, Instance
 from engine.runtime import SYSTEM, Actor
-from tests.conftest import DATA
+from tests.conftest import DATA, bundle_variant
 
 CS = Actor("cs_1", "staff", "customer_service")
 
@@ -48,12 +48,8 @@ def test_script_error_puts_instance_in_error_and_retry_fixes_it(sessions, runtim
     "open('/etc/passwd').read()",
 ])
 def test_known_escapes_fail_clearly_and_leave_an_error_state(sessions, deploy, run, tmp_path, escape):
-    folder = tmp_path / "evil"
-    (folder / "forms").mkdir(parents=True)
-    (folder / "forms" / "enter.json").write_text((DATA / "scripted" / "forms" / "enter.json").read_text())
-    text = (DATA / "scripted" / "scripted.bpmn").read_text()
-    (folder / "scripted.bpmn").write_text(text.replace("share = amount / parts", f"share = {escape}"))
-    deploy(folder)
+    deploy(bundle_variant(DATA / "scripted", tmp_path / "evil",
+                          [("share = amount / parts", f"share = {escape}")]))
     instance = run("start", "scripted", {"request_no": "S-2", "amount": 1})
     run("complete", _task(sessions, instance.id), {"parts": 1}, CS)
     with sessions() as session:

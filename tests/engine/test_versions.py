@@ -8,7 +8,7 @@ from engine import definitions, versions
 from engine.errors import NotFound
 from engine.models import HumanTask
 from engine.runtime import SYSTEM, Actor
-from tests.conftest import DATA
+from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
 V2 = DATA / "versions" / "v2"
@@ -31,16 +31,7 @@ def deploy_with_comment(sessions, folder, actor, comment):
 
 def changed_bundle(tmp_path, replacements):
     """A copy of tests/data/simple with text replaced in simple.bpmn."""
-    folder = tmp_path / "changed"
-    (folder / "forms").mkdir(parents=True)
-    for form in (SIMPLE / "forms").iterdir():
-        (folder / "forms" / form.name).write_bytes(form.read_bytes())
-    text = (SIMPLE / "simple.bpmn").read_text()
-    for old, new in replacements:
-        assert old in text
-        text = text.replace(old, new)
-    (folder / "simple.bpmn").write_text(text)
-    return folder
+    return bundle_variant(SIMPLE, tmp_path / "changed", replacements)
 
 
 def test_list_versions_shows_who_deployed_what(sessions, deploy):

@@ -10,7 +10,7 @@ from engine import clock, definitions, whatif
 from engine.errors import InvalidDefinition
 from engine.models import Definition, HumanTask
 from engine.runtime import SYSTEM, Actor
-from tests.conftest import DATA
+from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
 V2 = DATA / "versions" / "v2"
@@ -54,16 +54,7 @@ def compare(sessions, runtime, folder, **kwargs):
 
 
 def candidate(tmp_path, replacements, name="candidate"):
-    folder = tmp_path / name
-    (folder / "forms").mkdir(parents=True)
-    for form in (SIMPLE / "forms").iterdir():
-        (folder / "forms" / form.name).write_bytes(form.read_bytes())
-    text = (SIMPLE / "simple.bpmn").read_text()
-    for old, new in replacements:
-        assert old in text
-        text = text.replace(old, new)
-    (folder / "simple.bpmn").write_text(text)
-    return folder
+    return bundle_variant(SIMPLE, tmp_path / name, replacements)
 
 
 def test_the_deployed_bundle_reproduces_every_finished_instance(sessions, runtime, history):
