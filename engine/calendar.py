@@ -43,6 +43,16 @@ def parse_duration(text: str) -> tuple[int, timedelta]:
         raise ValueError(f"business duration {text!r} is too long") from None
 
 
+def sla_status(due_at: datetime | None, at_risk_at: datetime | None, now: datetime) -> str:
+    """'breached' once now >= due_at, 'at_risk' once now >= at_risk_at, else 'on_time'
+    (the rule shared by the task lists, which store both instants, and BusinessCalendar)."""
+    if due_at is not None and now >= due_at:
+        return "breached"
+    if at_risk_at is not None and now >= at_risk_at:
+        return "at_risk"
+    return "on_time"
+
+
 def _utc(dt: datetime) -> datetime:
     if not isinstance(dt, datetime):
         raise TypeError(f"expected a datetime, got {dt!r}")
@@ -208,9 +218,5 @@ class BusinessCalendar:
         """'breached' once `now` >= `due_at`; 'at_risk' once `at_risk_fraction` of the SLA's
         working time has elapsed (from `at_risk_at`, so a warning timer and this status agree);
         else 'on_time'."""
-        now = _utc(now)
-        if now >= _utc(due_at):
-            return "breached"
-        if now >= self.at_risk_at(created_at, due_at, at_risk_fraction):
-            return "at_risk"
-        return "on_time"
+        return sla_status(_utc(due_at), self.at_risk_at(created_at, due_at, at_risk_fraction),
+                          _utc(now))

@@ -18,6 +18,7 @@ from sqlalchemy import and_, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import clock, config
+from engine.calendar import sla_status
 from engine.errors import Forbidden, InvalidInput
 from engine.models import HumanTask
 
@@ -203,15 +204,6 @@ def may_see(actor, department: str | None, claimed_by: str | None) -> bool:
     except Forbidden:
         return False
     return departments is None or department in departments or claimed_by == actor.name
-
-
-def sla_status(due_at: datetime | None, at_risk_at: datetime | None, now: datetime) -> str:
-    """'breached' once now >= due_at, 'at_risk' once now >= at_risk_at, else 'on_time'."""
-    if due_at is not None and now >= due_at:
-        return "breached"
-    if at_risk_at is not None and now >= at_risk_at:
-        return "at_risk"
-    return "on_time"
 
 
 def row_dict(row, now: datetime) -> dict:
