@@ -21,8 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:          # `python bench/x.py` as well as `python -m bench.x`
     sys.path.insert(0, str(ROOT))
 
-from engine import config, db, definitions  # noqa: E402
-from engine.runtime import Runtime  # noqa: E402
+from engine import config, db  # noqa: E402
+from engine.definitions import catalog
+from engine.runtime.verbs import Runtime  # noqa: E402
 
 BENCH_DATA = ROOT / "bench" / "data"
 SIMPLE_DATA = ROOT / "tests" / "data" / "simple"
@@ -59,11 +60,11 @@ class Platform:
             return getattr(self.runtime, verb)(session, *args, **kwargs)
 
     def deploy(self, folder: Path, keep: tuple[str, ...] | None = None) -> None:
-        bundle = definitions.Bundle.from_folder(folder)
+        bundle = catalog.Bundle.from_folder(folder)
         if keep is not None:
             bundle.files = {k: v for k, v in bundle.files.items() if k in keep}
         with self.sessions.begin() as session:
-            for d in definitions.deploy(session, bundle, "bench"):
+            for d in catalog.deploy(session, bundle, "bench"):
                 self.deployed[d.process_key] = d.definition_id
 
     def close(self) -> None:
@@ -80,7 +81,7 @@ def platform(durable: bool = True, folder: Path | None = None):
     url = f"sqlite:///{path}"
     settings = config.Settings(database_url=url, archive_dir=base / "archive")
     # Parsed definitions of earlier benchmarks' databases are of no use any more.
-    definitions._cache.clear()
+    catalog._cache.clear()
     engine = db.make_engine(url, durable=durable)
     p = Platform(base, url, engine, db.make_session_factory(engine), Runtime(settings), settings)
     try:

@@ -31,7 +31,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 from bench.common import BPMN_DIR, ROOT, platform, rate
-
 from engine import clock, users
 from engine.models import ShopOrder
 

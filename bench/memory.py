@@ -15,8 +15,7 @@ import gc
 import time
 
 from bench.common import SIMPLE_DATA, platform, rss_mib
-
-from engine.runtime import SYSTEM
+from engine.access import SYSTEM
 
 
 def measure(n: int, marks=(0.1, 0.5, 1.0)) -> dict:

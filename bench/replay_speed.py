@@ -1,4 +1,4 @@
-"""Replay/verify speed: events per second of engine.replay.verify over many finished instances.
+"""Replay/verify speed: events per second of engine.history.replay.verify over many finished instances.
 
 The instances are made through the engine verbs (on a non-durable database: filling is not what
 is measured): refund-first after-sales requests (6 events each, a call activity, DMN routing and
@@ -15,14 +15,15 @@ import multiprocessing
 import time
 from collections import defaultdict
 
-from bench.common import BENCH_DATA, BPMN_DIR, platform, rate
-from bench.throughput import _two_step, refund_first_one
-
 from sqlalchemy import func, select
 
-from engine import audit, db, definitions, replay
+from bench.common import BENCH_DATA, BPMN_DIR, platform, rate
+from bench.throughput import _two_step, refund_first_one
+from engine import db
+from engine.definitions import catalog
+from engine.history import audit, replay
 from engine.models import AuditEvent, Instance
-from engine.runtime import Runtime
+from engine.runtime.verbs import Runtime
 
 
 def _verify(url: str, ids: list[int], settings) -> dict[str, float]:
@@ -38,7 +39,7 @@ def _verify(url: str, ids: list[int], settings) -> dict[str, float]:
 
     def definition_for(definition_id):
         with sessions() as session:
-            return definitions.compiled(session, definition_id)
+            return catalog.compiled(session, definition_id)
     try:
         for instance_id in ids:
             t0 = time.perf_counter()
@@ -57,7 +58,7 @@ def _verify(url: str, ids: list[int], settings) -> dict[str, float]:
 def _worker(args) -> float:
     """Seconds one worker process spends on its share, after warming its caches untimed."""
     url, ids, warm, settings = args
-    definitions._cache.clear()
+    catalog._cache.clear()
     _verify(url, warm, settings)
     t0 = time.perf_counter()
     _verify(url, ids, settings)

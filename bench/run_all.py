@@ -19,8 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):          # `python bench/run_all.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import (common, http_api, memory, replay_speed, task_list,  # noqa: E402
-                   throughput, timer_lateness)
+from bench import common, http_api, memory, replay_speed, task_list, throughput, timer_lateness  # noqa: E402
 
 FULL = {"one_step": 600, "http": 40, "open_tasks": 100_000, "task_queries": 300, "replay": 300,
         "memory": 100_000, "timers": 10_000}

@@ -16,13 +16,12 @@ import random
 import time
 from datetime import timedelta
 
-from bench.common import SIMPLE_DATA, percentile, platform
-
 from sqlalchemy import insert, select
 
+from bench.common import SIMPLE_DATA, percentile, platform
 from engine import clock, config
+from engine.access import Actor
 from engine.models import HumanTask, Instance
-from engine.runtime import Actor
 
 # Share of open tasks per department (sums to 1).
 WEIGHTS = {"customer_service": 0.40, "finance": 0.15, "warehouse": 0.15, "logistics": 0.08,

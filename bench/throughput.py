@@ -21,8 +21,6 @@ import time
 import uuid
 from datetime import datetime
 
-from bench.common import BENCH_DATA, BPMN_DIR, SIMPLE_DATA, percentile, platform, rate
-
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -31,8 +29,9 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, event, select
 
+from bench.common import BENCH_DATA, BPMN_DIR, SIMPLE_DATA, percentile, platform, rate
+from engine.access import SYSTEM, Actor
 from engine.models import HumanTask, Instance
-from engine.runtime import SYSTEM, Actor
 
 WORKLOADS = {
     "one_step": (SIMPLE_DATA / "one_step.bpmn", "one_step"),
@@ -56,7 +55,7 @@ REFUND_REQUEST = {
 
 @contextlib.contextmanager
 def unpatched():
-    """Undo engine.determinism's patches for the raw runs (they would slow raw Spiff down)."""
+    """Undo engine.runtime.determinism's patches for the raw runs (they would slow raw Spiff down)."""
     import SpiffWorkflow.task as spiff_task
     from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 

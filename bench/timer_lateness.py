@@ -2,7 +2,7 @@
 
 `--n` instances of bench/data/timer_only.bpmn (start -> timer catch with timeDate `due_at` from
 the start data -> end) are started with due times spread evenly over a 60 s window that opens
-once they have all been started. Then engine.scheduler.PlatformScheduler (APScheduler, the real
+once they have all been started. Then engine.jobs.scheduler.PlatformScheduler (APScheduler, the real
 clock, durable SQLite commits) fires them. Lateness of a timer = the commit time of its
 `timer_fired` transaction minus its due time (also reported: the audit event's `at`, which is
 the time its batch was claimed). Starting is done on a non-durable connection to the same file:
@@ -17,14 +17,14 @@ import logging
 import time
 from datetime import datetime, timedelta, timezone
 
-from bench.common import BENCH_DATA, percentile, platform
-
 from sqlalchemy import event, func, select
 
+from bench.common import BENCH_DATA, percentile, platform
 from engine import clock, db
+from engine.access import SYSTEM
+from engine.jobs.scheduler import PlatformScheduler
 from engine.models import Instance
-from engine.runtime import SYSTEM, Runtime
-from engine.scheduler import PlatformScheduler
+from engine.runtime.verbs import Runtime
 
 
 def _start_all(p, due: dict[str, datetime], per_transaction: int = 50) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine import clock, config, definitions, outbox, requests, users
+from engine import clock, config, service_requests, users
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
+from engine.jobs import outbox
 from engine.models import HumanTask, ServiceRequest, ShopOrder, User
-from engine.runtime import SYSTEM, Actor
 
 PASSWORD = "demo1234"
 
@@ -37,7 +39,7 @@ def load(sessions, runtime, bpmn_dir: Path) -> list[str]:
     """Deploy, create users and orders, file and advance sample requests; returns a summary."""
     lines = []
     with sessions.begin() as session:
-        for d in definitions.deploy(session, definitions.Bundle.from_folder(bpmn_dir), "demo"):
+        for d in catalog.deploy(session, catalog.Bundle.from_folder(bpmn_dir), "demo"):
             lines.append(f"process {d.process_key} v{d.version}{'' if d.created else ' (unchanged)'}")
         for dept, name in STAFF.items():
             role = "supervisor" if dept in config.SUPERVISES else "staff"
@@ -73,7 +75,7 @@ def _file_samples(sessions, runtime):
 
     def file(actor, **fields):
         with sessions.begin() as session:
-            return requests.file_request(session, runtime, {"reason": "demo", **fields}, actor).number
+            return service_requests.file_request(session, runtime, {"reason": "demo", **fields}, actor).number
 
     def complete(number, bpmn_id, **form):
         with sessions() as session:

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from engine import clock, config
 from engine.errors import InvalidInput
 from engine.models import AuditEvent, HumanTask, ServiceRequest
-from engine.requests import CATEGORIES
+from engine.service_requests import CATEGORIES
 
 SR = ServiceRequest
 MAX_RANGE_DAYS = 3660

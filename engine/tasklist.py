@@ -3,7 +3,7 @@
 Reads only the `human_task` projection (one row per READY task, indexed on (department, due_at)
 and (claimed_by, due_at)): a page is one count and one page query, never a workflow load.
 The SLA status of a row is computed from its own `due_at` / `at_risk_at` columns, with the same
-rule as engine.calendar.BusinessCalendar.sla_status (breached once now >= due_at, at risk once
+rule as engine.business_time.BusinessCalendar.sla_status (breached once now >= due_at, at risk once
 now >= at_risk_at).
 """
 from __future__ import annotations
@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import and_, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from engine import clock, config
-from engine.calendar import sla_status
+from engine.access import visible_departments
+from engine.business_time import sla_status
 from engine.errors import Forbidden, InvalidInput
 from engine.models import HumanTask
 
@@ -29,7 +30,6 @@ MAX_PER_PAGE = 100
 # index entries of a busy department would cost several times the page itself.
 COUNT_LIMIT = 1_000
 SORTS = ("due", "priority", "age")
-READ_ALL_ROLES = ("admin", "auditor", "system")
 COLUMNS = (HumanTask.task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.business_key,
            HumanTask.process_key, HumanTask.department, HumanTask.priority, HumanTask.created_at,
            HumanTask.due_at, HumanTask.at_risk_at, HumanTask.claimed_by, HumanTask.instance_id)
@@ -183,27 +183,6 @@ def _branch(kind: str, i: int):
             "claimed_elsewhere": lambda: and_(T.c.claimed_by == value, or_(
                 T.c.department.is_(None), T.c.department.not_in(departments))),
             }[kind]()
-
-
-def visible_departments(actor) -> tuple[str, ...] | None:
-    """Departments whose tasks `actor` sees (None: all). Raises Forbidden for other roles."""
-    if actor.role in READ_ALL_ROLES:
-        return None
-    if actor.role == "staff" and actor.department:
-        return (actor.department,)
-    if actor.role == "supervisor" and actor.department:
-        departments = tuple(config.SUPERVISES.get(actor.department, (actor.department,)))
-        return None if set(departments) >= set(config.DEPARTMENTS) else departments
-    raise Forbidden(f"{actor.role} users have no task list")
-
-
-def may_see(actor, department: str | None, claimed_by: str | None) -> bool:
-    """May `actor` see a task of `department` claimed by `claimed_by`?"""
-    try:
-        departments = visible_departments(actor)
-    except Forbidden:
-        return False
-    return departments is None or department in departments or claimed_by == actor.name
 
 
 def row_dict(row, now: datetime) -> dict:

@@ -16,13 +16,10 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from engine import clock, config
+from engine.access import ROLES, STAFF_ROLES, Actor
 from engine.errors import Conflict, InvalidInput
 from engine.models import ApiToken, User
-from engine.runtime import Actor
 
-# Staff work in a department; the others are defined by their role alone.
-STAFF_ROLES = ("staff", "supervisor")
-ROLES = STAFF_ROLES + ("process_owner", "auditor", "admin", "customer", "courier", "payment")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 200
 _USERNAME = re.compile(r"[A-Za-z0-9_.@-]{2,100}")

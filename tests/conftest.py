@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import clock, config, db, definitions
-from engine.runtime import Actor, Runtime
+from engine import clock, config, db
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.runtime.verbs import Runtime
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
@@ -66,7 +68,7 @@ def deploy(sessions):
     """deploy(folder) -> list of Deployed; each call is one transaction."""
     def _deploy(folder, actor="owner"):
         with sessions.begin() as session:
-            return definitions.deploy(session, definitions.Bundle.from_folder(folder), actor)
+            return catalog.deploy(session, catalog.Bundle.from_folder(folder), actor)
     return _deploy
 
 
@@ -81,7 +83,7 @@ def allow_tampering(sessions) -> None:
 def rechain(session, instance, events) -> None:
     """Re-link and re-hash `events` (already altered by the caller) and move the instance's
     head, as a forger who knows the hash scheme would."""
-    from engine import audit
+    from engine.history import audit
     prev = audit.GENESIS
     for event in events:
         event.prev_hash = prev

@@ -13,13 +13,13 @@ from decimal import Decimal
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
-from werkzeug.routing import IntegerConverter
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+from werkzeug.routing import IntegerConverter
 
 from engine import config as engine_config
-from engine import db, requests
-from engine.runtime import Runtime
+from engine import db, service_requests
+from engine.runtime.verbs import Runtime
 
 SETTINGS_FIELDS = {f.name for f in dataclasses.fields(engine_config.Settings)}
 
@@ -69,12 +69,11 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update({k: v for k, v in config.items() if k not in SETTINGS_FIELDS})
     engine = db.make_engine(settings.database_url, durable=app.config["SQL_DURABLE"])
     app.extensions["aftersales"] = Platform(
-        settings=settings, runtime=Runtime(settings, hooks=[requests.sync]), engine=engine,
+        settings=settings, runtime=Runtime(settings, hooks=[service_requests.sync]), engine=engine,
         sessions=db.make_session_factory(engine),
         password_method=app.config["PASSWORD_HASH_METHOD"])
 
-    from web import errors, openapi
-    from web import pages
+    from web import errors, openapi, pages
     from web.api import blueprint as api
 
     errors.init_app(app)

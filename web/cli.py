@@ -13,9 +13,11 @@ from pathlib import Path
 
 import click
 
-from engine import config, db, definitions, replay
+from engine import config, db
+from engine.definitions import catalog
 from engine.errors import EngineError
-from engine.runtime import Runtime
+from engine.history import replay
+from engine.runtime.verbs import Runtime
 
 
 class Context:
@@ -33,8 +35,8 @@ class Context:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            from engine import requests
-            self._runtime = Runtime(self.settings, hooks=[requests.sync])
+            from engine import service_requests
+            self._runtime = Runtime(self.settings, hooks=[service_requests.sync])
         return self._runtime
 
 
@@ -59,7 +61,7 @@ def init(ctx: Context):
 def validate(files):
     """Validate BPMN/DMN files (or folders); prints file:line: message per problem."""
     bundle = _bundle_of(files)
-    problems = definitions.validate(bundle)
+    problems = catalog.validate(bundle)
     for problem in problems:
         click.echo(str(problem))
     if problems:
@@ -77,7 +79,7 @@ def deploy(ctx: Context, folder, by):
     db.upgrade(ctx.settings.database_url)
     try:
         with ctx.sessions.begin() as session:
-            results = definitions.deploy(session, definitions.Bundle.from_folder(folder), by)
+            results = catalog.deploy(session, catalog.Bundle.from_folder(folder), by)
     except EngineError as err:
         for problem in err.details or []:
             click.echo(f"{problem['file']}:{problem['line']}: {problem['message']}")
@@ -123,7 +125,7 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
         def load(self):
             app = create_app()
             if not no_scheduler:
-                from engine.scheduler import PlatformScheduler
+                from engine.jobs.scheduler import PlatformScheduler
                 scheduler = PlatformScheduler(app.extensions["aftersales"].sessions,
                                               app.extensions["aftersales"].runtime)
                 scheduler.start()
@@ -137,7 +139,7 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
 @pass_context
 def scheduler(ctx: Context):
     """Run the background jobs alone (timers, outbox, SLA, surge) until interrupted."""
-    from engine.scheduler import PlatformScheduler
+    from engine.jobs.scheduler import PlatformScheduler
     db.upgrade(ctx.settings.database_url)
     worker = PlatformScheduler(ctx.sessions, ctx.runtime)
     worker.start()
@@ -216,12 +218,12 @@ def audit_replay(ctx: Context, instance):
     click.echo(f"ok: {result.events} event(s) replayed, state matches")
 
 
-def _bundle_of(paths) -> definitions.Bundle:
-    bundle = definitions.Bundle()
+def _bundle_of(paths) -> catalog.Bundle:
+    bundle = catalog.Bundle()
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            folder = definitions.Bundle.from_folder(path)
+            folder = catalog.Bundle.from_folder(path)
             bundle.files.update(folder.files)
             bundle.forms.update(folder.forms)
             continue

@@ -15,10 +15,13 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
-from engine import archive, clock, definitions, migration, versions, whatif
+from engine import clock
+from engine.access import Actor
+from engine.definitions import catalog, versions
 from engine.errors import EngineError
+from engine.history import archive, whatif
 from engine.models import Instance
-from engine.runtime import Actor
+from engine.runtime import instance_migration
 
 
 def register(main_group: click.Group) -> None:
@@ -34,7 +37,7 @@ def register(main_group: click.Group) -> None:
 
 
 def _context():
-    from web.cli import Context      # at run time: web.cli imports this module
+    from web.cli import Context  # at run time: web.cli imports this module
     return click.get_current_context().ensure_object(Context)
 
 
@@ -139,9 +142,9 @@ def migrate_command(key, v_from, v_to, pairs, instance_ids, dry_run, by):
             target = versions.definition_of(session, key, v_to)
             ids = list(instance_ids) or list(session.scalars(
                 select(Instance.id).where(Instance.definition_id == source.id,
-                                          Instance.status.in_(migration.MOVABLE))
+                                          Instance.status.in_(instance_migration.MOVABLE))
                 .order_by(Instance.id)))
-            results = migration.migrate(session, ctx.runtime, ids, target.id, mapping,
+            results = instance_migration.migrate(session, ctx.runtime, ids, target.id, mapping,
                                         Actor(by, "admin"), dry_run=dry_run)
     except EngineError as err:
         _fail(err)
@@ -178,7 +181,7 @@ def whatif_command(folder, limit, instance_ids, pairs, as_json, fail_on_divergen
     ctx = _context()
     try:
         with ctx.sessions() as session:
-            outcomes = whatif.whatif(session, definitions.Bundle.from_folder(folder),
+            outcomes = whatif.whatif(session, catalog.Bundle.from_folder(folder),
                                      ctx.runtime.script_engine,
                                      instance_ids=list(instance_ids) or None, limit=limit,
                                      mapping=_mapping(pairs))

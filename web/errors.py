@@ -14,8 +14,15 @@ from flask import Flask, jsonify, request
 from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from engine.errors import (Conflict, EngineError, Forbidden, InvalidDefinition, InvalidInput,
-                           NotFound, ScriptError)
+from engine.errors import (
+    Conflict,
+    EngineError,
+    Forbidden,
+    InvalidDefinition,
+    InvalidInput,
+    NotFound,
+    ScriptError,
+)
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,16 @@ from flask import Flask
 
 from engine.tasklist import SORTS
 from web.api import schemas
-from web.api.base import (ADMIN, INSTANCE_READERS, KPI_READERS, OWNERS, REQUEST_READERS,
-                          SUPERVISORS, TASK_READERS, TASK_WORKERS)
+from web.api.base import (
+    ADMIN,
+    INSTANCE_READERS,
+    KPI_READERS,
+    OWNERS,
+    REQUEST_READERS,
+    SUPERVISORS,
+    TASK_READERS,
+    TASK_WORKERS,
+)
 from web.api.exports import EXPORT_READERS
 from web.api.owner import MIGRATION, OWNER_READERS
 

@@ -19,9 +19,11 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from engine import clock, db, definitions, outbox, requests, timers, users
+from engine import clock, db, service_requests, users
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.jobs import outbox, timers
 from engine.models import HumanTask, ServiceRequest, ShopOrder
-from engine.runtime import Actor
 from tests.conftest import ROOT, T0
 from tests.web.conftest import FAST_HASH, app  # noqa: F401  (the API tests' app fixture)
 
@@ -98,7 +100,7 @@ def deployed_db(template_db, tmp_path_factory) -> Path:
                                       items=[{"sku": order_id, "name": item, "qty": 1}],
                                       address="上海市徐汇区漕溪北路 88 号",
                                       paid_at=clock.now() - timedelta(days=5)))
-            definitions.deploy(session, definitions.Bundle.from_folder(ROOT / "bpmn"), "owner")
+            catalog.deploy(session, catalog.Bundle.from_folder(ROOT / "bpmn"), "owner")
     finally:
         clock.freeze(None)
         engine.dispose()
@@ -132,7 +134,7 @@ class Desk:
 
     def file(self, order_id="O-1001", **fields) -> ServiceRequest:
         with self.sessions.begin() as session:
-            return requests.file_request(session, self.runtime, {
+            return service_requests.file_request(session, self.runtime, {
                 "order_id": order_id, "type": "return_refund", "reason": "尺码不合适", **fields},
                 CUSTOMER)
 

@@ -6,8 +6,9 @@ import sys
 from sqlalchemy import select
 
 from engine import config, db
+from engine.access import SYSTEM, Actor
 from engine.models import HumanTask
-from engine.runtime import SYSTEM, Actor, Runtime
+from engine.runtime.verbs import Runtime
 
 CS = Actor("cs_1", "staff", "customer_service")
 FIN = Actor("fin_1", "staff", "finance")

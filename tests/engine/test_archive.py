@@ -10,10 +10,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from engine import archive, clock, definitions, migration
+from engine import clock
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer)
-from engine.runtime import SYSTEM, Actor
+from engine.history import archive
+from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
+from engine.runtime import instance_migration
 from tests.conftest import DATA, T0
 
 CS = Actor("cs_1", "staff", "customer_service")
@@ -47,7 +50,7 @@ def history(sessions, runtime, deploy):
     ids["AS-MOVED"] = run("start", "simple", {"request_no": "AS-MOVED", "amount": 5.0}, SYSTEM).id
     [v2] = [d.definition_id for d in deploy(DATA / "versions" / "v2") if d.process_key == "simple"]
     with sessions.begin() as session:
-        migration.migrate(session, runtime, [ids["AS-MOVED"]], v2, {"review": "assess"},
+        instance_migration.migrate(session, runtime, [ids["AS-MOVED"]], v2, {"review": "assess"},
                           Actor("owner", "admin"))
     run("complete", task_of(ids["AS-MOVED"]), {"approved": False}, CS)
     clock.advance(timedelta(days=2))
@@ -126,7 +129,7 @@ def test_archive_moves_old_finished_instances_into_a_verified_file(sessions, run
     assert json.loads(line)["file"] == path.name
 
     # The file verifies alone: no rows, no cached definitions.
-    definitions._cache.clear()
+    catalog._cache.clear()
     check = archive.verify_archive(path, runtime.script_engine)
     assert check.ok, check.problems
     assert (check.instances, check.events) == (4, sum(len(i["events"]) for i in document["instances"]))

@@ -6,9 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, definitions, outbox, sla, surge, timers
+from engine import clock
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.jobs import outbox, sla, surge, timers
 from engine.models import Alert, AuditEvent, HumanTask, Instance, Ledger, Outbox, ServiceRequest
-from engine.runtime import Actor, Runtime
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, ROOT
 
 CS = Actor("cs_1", "staff", "customer_service")
@@ -17,11 +20,11 @@ CS = Actor("cs_1", "staff", "customer_service")
 @pytest.fixture
 def platform(sessions, settings, deploy):
     deploy(DATA / "simple")
-    bundle = definitions.Bundle.from_folder(ROOT / "bpmn")
+    bundle = catalog.Bundle.from_folder(ROOT / "bpmn")
     keep = ("sla_escalation.bpmn", "surge_alert.bpmn")
     bundle.files = {k: v for k, v in bundle.files.items() if k in keep}
     with sessions.begin() as session:
-        definitions.deploy(session, bundle, "owner")
+        catalog.deploy(session, bundle, "owner")
     runtime = Runtime(settings)
 
     def run(verb, *args, **kwargs):
@@ -51,7 +54,7 @@ def test_timers_fire_once_each_in_own_transaction(sessions, platform):
 def test_timer_due_while_down_fires_at_startup(sessions, settings, platform):
     platform("start", "simple", {"request_no": "AS-1", "amount": 1.0})
     clock.advance(timedelta(days=3))                   # the platform was down for three days
-    definitions._cache.clear()
+    catalog._cache.clear()
     fresh = Runtime(settings)                          # a new process starts
     assert timers.run_due(sessions, fresh) == 1
     with sessions() as session:

@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from engine.calendar import BusinessCalendar, parse_duration
+from engine.business_time import BusinessCalendar, parse_duration
 from engine.config import Settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -11,10 +11,14 @@ import time
 import pytest
 from sqlalchemy import select
 
-from engine import db, definitions, projection, replay, serialization
+from engine import db
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.errors import Conflict
+from engine.history import replay
 from engine.models import HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import SYSTEM, Actor, Runtime
+from engine.runtime import projection, serialization
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, ROOT
 
 CS = Actor("cs_1", "staff", "customer_service")
@@ -60,7 +64,7 @@ def test_two_sessions_complete_the_same_task_one_wins(sessions, runtime, deploy)
 
 def _deploy_simple(sessions):
     with sessions.begin() as session:
-        definitions.deploy(session, definitions.Bundle.from_folder(DATA / "simple"), "owner")
+        catalog.deploy(session, catalog.Bundle.from_folder(DATA / "simple"), "owner")
 
 
 def test_races_on_postgresql_have_one_winner(pg_sessions, runtime):
@@ -97,7 +101,7 @@ def _consistent(session, runtime, instance):
     """The instance is exactly at some recorded step: state, projections and audit agree."""
     result = replay.verify(session, instance.id, runtime.script_engine)
     assert result.ok, (instance.business_key, result.divergence)
-    compiled = definitions.compiled(session, instance.definition_id)
+    compiled = catalog.compiled(session, instance.definition_id)
     workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
                                   runtime.script_engine)
     expected = projection.project(workflow)

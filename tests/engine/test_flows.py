@@ -13,9 +13,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import clock, definitions, outbox, replay, requests, timers
+from engine import clock, service_requests
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.history import replay
+from engine.jobs import outbox, timers
 from engine.models import HumanTask, Ledger, Outbox, ServiceRequest, ShopOrder
-from engine.runtime import Actor, Runtime
+from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
 
 CUSTOMER = Actor("c42", "customer", customer_id="C-42")
@@ -30,19 +34,19 @@ class Desk:
 
     def __init__(self, sessions, settings, restored: bool):
         self.sessions, self.settings, self.restored = sessions, settings, restored
-        self.runtime = Runtime(settings, hooks=[requests.sync])
+        self.runtime = Runtime(settings, hooks=[service_requests.sync])
         self.number = None
 
     def _fresh(self):
         if self.restored:
-            definitions._cache.clear()
-            self.runtime = Runtime(self.settings, hooks=[requests.sync])
+            catalog._cache.clear()
+            self.runtime = Runtime(self.settings, hooks=[service_requests.sync])
         return self.runtime
 
     def file(self, **fields):
         runtime = self._fresh()
         with self.sessions.begin() as session:
-            request = requests.file_request(session, runtime, {"order_id": "O-7781", "reason": "too small",
+            request = service_requests.file_request(session, runtime, {"order_id": "O-7781", "reason": "too small",
                                                                **fields}, CUSTOMER)
             self.number = request.number
         return self
@@ -104,7 +108,7 @@ class Desk:
 @pytest.fixture(params=["warm", "restored"])
 def desk(request, sessions, settings):
     with sessions.begin() as session:
-        definitions.deploy(session, definitions.Bundle.from_folder(ROOT / "bpmn"), "owner")
+        catalog.deploy(session, catalog.Bundle.from_folder(ROOT / "bpmn"), "owner")
         session.add(ShopOrder(order_id="O-7781", customer_id="C-42", category="apparel", amount=399.0,
                               items=[{"sku": "TSHIRT-M", "qty": 1}], address="上海市徐汇区漕溪北路 88 号",
                               paid_at=clock.now() - timedelta(days=3)))

@@ -6,10 +6,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, clock, definitions, migration, replay
+from engine import clock
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.errors import Conflict, InvalidInput
+from engine.history import audit, replay
 from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
-from engine.runtime import SYSTEM, Actor, Runtime
+from engine.runtime import instance_migration
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, allow_tampering, rechain
 
 SIMPLE = DATA / "simple"
@@ -31,7 +35,7 @@ def flow(request, sessions, settings, deploy):
 
         def _fresh(self):
             if request.param == "restored":
-                definitions._cache.clear()
+                catalog._cache.clear()
                 self.runtime = Runtime(settings)
 
         def __call__(self, verb, *args, **kwargs):
@@ -42,11 +46,11 @@ def flow(request, sessions, settings, deploy):
         def migrate(self, ids, to, mapping=None, **kwargs):
             self._fresh()
             with sessions.begin() as session:
-                return migration.migrate(session, self.runtime, ids, to, mapping, OWNER, **kwargs)
+                return instance_migration.migrate(session, self.runtime, ids, to, mapping, OWNER, **kwargs)
 
         def plan(self, ids, to, mapping=None):
             with sessions() as session:
-                return migration.plan(session, self.runtime, ids, to, mapping)
+                return instance_migration.plan(session, self.runtime, ids, to, mapping)
 
         def task(self, instance_id):
             with sessions() as session:
@@ -72,7 +76,7 @@ def flow(request, sessions, settings, deploy):
             return self.v2
 
         def verify(self, instance_id):
-            definitions._cache.clear()
+            catalog._cache.clear()
             with sessions() as session:
                 return replay.verify(session, instance_id, Runtime(settings).script_engine)
 
@@ -238,7 +242,7 @@ def test_migrate_instance_refuses_with_reasons(flow, sessions):
     instance_id = start(flow)
     flow.deploy_v2()
     with sessions.begin() as session, pytest.raises(Conflict) as refused:
-        migration.migrate_instance(session, flow.runtime, instance_id, flow.v2, {}, OWNER)
+        instance_migration.migrate_instance(session, flow.runtime, instance_id, flow.v2, {}, OWNER)
     assert refused.value.details["reasons"][0].startswith("'review' is READY")
 
 

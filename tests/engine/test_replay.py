@@ -6,9 +6,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, text
 
-from engine import clock, replay
+from engine import clock
+from engine.access import SYSTEM, Actor
+from engine.history import replay
 from engine.models import AuditEvent, HumanTask, Instance
-from engine.runtime import SYSTEM, Actor, Runtime
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, allow_tampering, rechain
 
 CS = Actor("cs_1", "staff", "customer_service")
@@ -54,8 +56,8 @@ def test_clean_histories_verify(sessions, runtime, history):
 
 
 def test_replay_in_a_fresh_runtime_reproduces_the_state(sessions, settings, history):
-    from engine import definitions
-    definitions._cache.clear()
+    from engine.definitions import catalog
+    catalog._cache.clear()
     result = verify(sessions, Runtime(settings), history[0], keep_steps=True)
     assert result.ok
     assert [s.kind for s in result.steps] == ["started", "task_claimed", "task_completed",

@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, definitions
+from engine import clock
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer)
-from engine.runtime import SYSTEM, Actor, Runtime
+from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
@@ -26,7 +28,7 @@ def flow(request, sessions, settings, deploy):
 
         def __call__(self, verb, *args, **kwargs):
             if request.param == "restored":
-                definitions._cache.clear()
+                catalog._cache.clear()
                 self.runtime = Runtime(settings)
             with sessions.begin() as session:
                 return getattr(self.runtime, verb)(session, *args, **kwargs)

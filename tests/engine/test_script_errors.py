@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import replay
+from engine.access import SYSTEM, Actor
 from engine.errors import Conflict
+from engine.history import replay
 from engine.models import HumanTask, Instance
-from engine.runtime import SYSTEM, Actor
 from tests.conftest import DATA, bundle_variant
 
 CS = Actor("cs_1", "staff", "customer_service")

@@ -15,8 +15,12 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
-from engine.scripting import (PlatformScriptEngine, RestrictedEnvironment, check_expression,
-                              check_script)
+from engine.runtime.scripting import (
+    PlatformScriptEngine,
+    RestrictedEnvironment,
+    check_expression,
+    check_script,
+)
 
 NAMESPACES = ('xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
               'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '

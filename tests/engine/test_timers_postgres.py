@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from engine import clock, definitions
+from engine import clock
+from engine.access import SYSTEM
+from engine.definitions import catalog
 from engine.models import AuditEvent, Instance, Timer
-from engine.runtime import SYSTEM
 from tests.conftest import DATA, ROOT
 
 INSTANCES = 300
@@ -17,7 +18,7 @@ INSTANCES = 300
 
 def test_three_scheduler_processes_fire_each_timer_once(pg_url, pg_sessions, runtime):
     with pg_sessions.begin() as session:
-        definitions.deploy(session, definitions.Bundle.from_folder(DATA / "simple"), "owner")
+        catalog.deploy(session, catalog.Bundle.from_folder(DATA / "simple"), "owner")
     with pg_sessions.begin() as session:
         for n in range(INSTANCES):
             runtime.start(session, "simple", {"request_no": f"T-{n}", "amount": 1.0}, SYSTEM)

@@ -7,9 +7,9 @@ import pytest
 from lxml import etree
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import xmlsafe
-from engine.validation import Problem, executable_process_ids, validate_bundle
-from engine.xmlsafe import XmlRefused, parse_xml
+from engine.definitions import xmlsafe
+from engine.definitions.validation import Problem, executable_process_ids, validate_bundle
+from engine.definitions.xmlsafe import XmlRefused, parse_xml
 
 DATA = Path(__file__).parent.parent / "data"
 VENDOR = DATA / "vendor"

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import definitions, versions
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog, versions
 from engine.errors import NotFound
 from engine.models import HumanTask
-from engine.runtime import SYSTEM, Actor
 from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
@@ -26,7 +26,7 @@ def run(sessions, runtime):
 
 def deploy_with_comment(sessions, folder, actor, comment):
     with sessions.begin() as session:
-        return definitions.deploy(session, definitions.Bundle.from_folder(folder), actor, comment)
+        return catalog.deploy(session, catalog.Bundle.from_folder(folder), actor, comment)
 
 
 def changed_bundle(tmp_path, replacements):
@@ -122,14 +122,14 @@ def test_impact_lists_instances_standing_on_removed_or_changed_elements(sessions
 
 def test_compile_sources_does_not_touch_the_definition_cache(sessions, deploy):
     [deployed] = [d for d in deploy(SIMPLE) if d.process_key == "simple"]
-    definitions._cache.clear()
+    catalog._cache.clear()
     with sessions() as session:
         row = versions.definition_of(session, "simple", 1)
         compiled = versions.compile_sources("simple", row.sources, row.forms,
                                             definition_id=deployed.definition_id, version=1)
     assert compiled.tasks["review"].form == "review.json"
     assert compiled.form_schema("review")["required"] == ["approved"]
-    assert definitions._cache == {}
+    assert catalog._cache == {}
 
 
 CALLER = """<?xml version="1.0" encoding="UTF-8"?>

@@ -6,10 +6,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, definitions, whatif
+from engine import clock
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.errors import InvalidDefinition
+from engine.history import whatif
 from engine.models import Definition, HumanTask
-from engine.runtime import SYSTEM, Actor
 from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
@@ -48,7 +50,7 @@ def history(sessions, runtime, deploy):
 
 def compare(sessions, runtime, folder, **kwargs):
     with sessions() as session:
-        outcomes = whatif.whatif(session, definitions.Bundle.from_folder(folder),
+        outcomes = whatif.whatif(session, catalog.Bundle.from_folder(folder),
                                  runtime.script_engine, **kwargs)
     return {o.business_key: o for o in outcomes}
 

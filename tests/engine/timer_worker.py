@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import sys
 
-from engine import clock, config, db, timers
-from engine.runtime import Runtime
+from engine import clock, config, db
+from engine.jobs import timers
+from engine.runtime.verbs import Runtime
 
 
 def main(url: str, now: str, worker: str) -> None:

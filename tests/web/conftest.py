@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import clock, config, definitions, users
+from engine import clock, config, users
+from engine.definitions import catalog
 from engine.models import ShopOrder
 from web import create_app
 
@@ -77,7 +78,7 @@ def populate(platform) -> None:
                                   address="Shanghai", paid_at=clock.now() - timedelta(days=10),
                                   delivered_at=clock.now() - timedelta(days=7),
                                   warranty_until=clock.now() + timedelta(days=300)))
-        definitions.deploy(session, definitions.Bundle.from_folder(FIXTURE_BUNDLE), "owner")
+        catalog.deploy(session, catalog.Bundle.from_folder(FIXTURE_BUNDLE), "owner")
 
 
 class Caller:

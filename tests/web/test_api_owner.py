@@ -10,9 +10,9 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from engine import definitions
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.models import HumanTask
-from engine.runtime import SYSTEM, Actor
 from tests.conftest import DATA
 from tests.web.conftest import PEOPLE, error_of
 
@@ -39,7 +39,7 @@ def simple(platform, auth):
 
     def deploy(folder):
         with platform.sessions.begin() as session:
-            definitions.deploy(session, definitions.Bundle.from_folder(folder), "owner")
+            catalog.deploy(session, catalog.Bundle.from_folder(folder), "owner")
 
     deploy(SIMPLE)
     done = run("start", "simple", {"request_no": "AS-LARGE", "amount": 5000.0}, SYSTEM).id

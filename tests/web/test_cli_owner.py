@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine import clock
+from engine.access import SYSTEM, Actor
 from engine.models import HumanTask, Instance
-from engine.runtime import SYSTEM, Actor
 from tests.conftest import DATA
 from web import cli_owner
 from web.cli import main

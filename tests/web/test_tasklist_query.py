@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import insert
 
-from engine import clock, config, tasklist
+from engine import access, clock, config, tasklist
+from engine.access import Actor
 from engine.errors import Forbidden, InvalidInput
 from engine.models import Definition, HumanTask, Instance
-from engine.runtime import Actor
 
 STAFF = Actor("li", "staff", "finance")
 LEAD = Actor("lead", "supervisor", "cs_supervisor")
@@ -49,7 +49,7 @@ def tasks(sessions):
 
 def expected(rows, actor, sort="due", **f):
     now = clock.now()
-    depts = tasklist.visible_departments(actor)
+    depts = access.visible_departments(actor)
     keep = [r for r in rows if depts is None or r["department"] in depts or r["claimed_by"] == actor.name]
     if f.get("department"):
         keep = [r for r in keep if r["department"] == f["department"]]

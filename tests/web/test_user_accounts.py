@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 
 from engine import clock, users
+from engine.access import Actor
 from engine.errors import Conflict, InvalidInput
-from engine.runtime import Actor
 from tests.web.conftest import FAST_HASH
 
 

@@ -11,8 +11,19 @@ from flask import Blueprint, g, request
 
 from engine import users
 from engine.errors import Forbidden
-from web.api import (admin, auth, definitions, exports, instances, kpis, messages, owner,
-                     requests, tasks, task_files)
+from web.api import (
+    admin,
+    auth,
+    definitions,
+    exports,
+    instances,
+    kpis,
+    messages,
+    owner,
+    requests,
+    task_files,
+    tasks,
+)
 from web.api.base import platform, settings, transaction
 from web.errors import ApiError
 

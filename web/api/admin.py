@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from engine import outbox
+from engine.jobs import outbox
 from engine.models import Outbox
 from web.api import schemas
 from web.api.base import ADMIN, allow, body, transaction

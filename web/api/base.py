@@ -11,9 +11,10 @@ from functools import wraps
 
 from flask import current_app, g, request
 
-from engine import forms
+from engine.access import Actor
+from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput
-from engine.runtime import Actor, Runtime
+from engine.runtime.verbs import Runtime
 from engine.tasklist import MAX_PER_PAGE, parse_int
 from web.errors import ApiError
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from flask import Blueprint, request
 from sqlalchemy import select
 
-from engine import definitions
+from engine.definitions import catalog
 from engine.errors import InvalidDefinition, InvalidInput, NotFound
 from engine.models import Definition
 from web.api.base import INSTANCE_READERS, OWNERS, actor, allow, transaction
 
 bp = Blueprint("definitions", __name__)
 
-SOURCE_SUFFIXES = definitions.BPMN_SUFFIXES + (definitions.DMN_SUFFIX,)
+SOURCE_SUFFIXES = catalog.BPMN_SUFFIXES + (catalog.DMN_SUFFIX,)
 
 
 @bp.post("/definitions")
@@ -26,7 +26,7 @@ SOURCE_SUFFIXES = definitions.BPMN_SUFFIXES + (definitions.DMN_SUFFIX,)
 def deploy():
     bundle, comment = _bundle()
     with transaction() as session:
-        deployed = definitions.deploy(session, bundle, actor().name, comment)
+        deployed = catalog.deploy(session, bundle, actor().name, comment)
         created = any(d.created for d in deployed)
         return ({"created": created,
                  "deployed": [{"process_key": d.process_key, "version": d.version,
@@ -40,7 +40,7 @@ def validate():
     bundle, _ = _bundle()
     with transaction() as session:
         known = list(session.scalars(select(Definition.process_key).distinct()))
-    problems = definitions.validate(bundle, known_processes=known)
+    problems = catalog.validate(bundle, known_processes=known)
     return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
 
 
@@ -48,14 +48,14 @@ def validate():
 @allow(*INSTANCE_READERS)
 def latest():
     with transaction() as session:
-        return {"items": [definition_json(d) for d in definitions.all_latest(session)]}
+        return {"items": [definition_json(d) for d in catalog.all_latest(session)]}
 
 
 @bp.get("/definitions/<key>/versions")
 @allow(*INSTANCE_READERS)
 def versions(key):
     with transaction() as session:
-        rows = definitions.versions(session, key)
+        rows = catalog.versions(session, key)
         if not rows:
             raise NotFound(f"process '{key}' is not deployed", field="key")
         return {"items": [definition_json(d) for d in rows]}
@@ -78,11 +78,11 @@ def definition_json(d: Definition) -> dict:
             "comment": d.comment}
 
 
-def _bundle() -> tuple[definitions.Bundle, str | None]:
+def _bundle() -> tuple[catalog.Bundle, str | None]:
     """The uploaded files as a Bundle, and the deployment comment."""
     if request.mimetype != "multipart/form-data":
         raise InvalidInput("send the files as multipart/form-data", field="files")
-    bundle = definitions.Bundle()
+    bundle = catalog.Bundle()
     unsupported = []
     for _field, upload in request.files.items(multi=True):
         name = (upload.filename or "").replace("\\", "/")

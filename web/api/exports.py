@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from engine import archive
 from engine.errors import InvalidInput, NotFound
+from engine.history import archive
 from engine.models import Instance
 from engine.tasklist import parse_time
 from web.api.base import allow, only_args, transaction

@@ -4,16 +4,34 @@ from __future__ import annotations
 from dataclasses import asdict
 
 from flask import Blueprint
-from sqlalchemy import func, select
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, select
 
-from engine import audit, clock, definitions, replay, tasklist
+from engine import clock, tasklist
+from engine.definitions import catalog
 from engine.errors import NotFound
-from engine.models import (AuditEvent, HumanTask, Instance, MessageSubscription, ServiceRequest,
-                           Timer)
+from engine.history import audit, replay
+from engine.models import (
+    AuditEvent,
+    HumanTask,
+    Instance,
+    MessageSubscription,
+    ServiceRequest,
+    Timer,
+)
 from web.api import schemas
-from web.api.base import (INSTANCE_READERS, SUPERVISORS, actor, allow, body, only_args,
-                          page_args, paged, runtime, transaction)
+from web.api.base import (
+    INSTANCE_READERS,
+    SUPERVISORS,
+    actor,
+    allow,
+    body,
+    only_args,
+    page_args,
+    paged,
+    runtime,
+    transaction,
+)
 
 bp = Blueprint("instances", __name__)
 
@@ -23,7 +41,7 @@ bp = Blueprint("instances", __name__)
 def show(instance_id):
     with transaction() as session:
         instance = _instance(session, instance_id)
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         workflow = runtime().workflow(session, instance)
         now = clock.now()
         number = session.scalar(select(ServiceRequest.number).where(

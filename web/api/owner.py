@@ -14,9 +14,11 @@ import json
 from flask import Blueprint, request
 from sqlalchemy import select
 
-from engine import migration, versions, whatif
+from engine.definitions import versions
 from engine.errors import InvalidInput, NotFound
+from engine.history import whatif
 from engine.models import Instance
+from engine.runtime import instance_migration
 from engine.tasklist import parse_int
 from web.api.base import OWNERS, actor, allow, body, only_args, runtime, transaction
 from web.api.definitions import _bundle
@@ -54,7 +56,7 @@ def migrate(key):
         source = versions.definition_of(session, key, fields["from"])
         target = versions.definition_of(session, key, fields["to"])
         ids = _instance_ids(session, source.id, fields.get("instance_ids"))
-        results = migration.migrate(session, runtime(), ids, target.id, fields.get("mapping"),
+        results = instance_migration.migrate(session, runtime(), ids, target.id, fields.get("mapping"),
                                     actor(), dry_run=dry_run)
         return {"process_key": key, "from": fields["from"], "to": fields["to"],
                 "dry_run": dry_run, "moved": sum(r["moved"] for r in results.values()),
@@ -87,7 +89,7 @@ def _instance_ids(session, definition_id: int, given: list[int] | None) -> list[
     instance of the source version."""
     if given is None:
         return list(session.scalars(select(Instance.id).where(
-            Instance.definition_id == definition_id, Instance.status.in_(migration.MOVABLE))
+            Instance.definition_id == definition_id, Instance.status.in_(instance_migration.MOVABLE))
             .order_by(Instance.id)))
     found = dict(session.execute(select(Instance.id, Instance.definition_id)
                                  .where(Instance.id.in_(given))).all())
@@ -111,7 +113,7 @@ def _mapping_field(value: str) -> dict | None:
     if not value.strip():
         return None
     try:
-        return json.loads(value)        # engine.migration.normalize_mapping checks the shape
+        return json.loads(value)        # engine.runtime.instance_migration.normalize_mapping checks the shape
     except ValueError:
         raise InvalidInput("mapping must be a JSON object {old_id: new_id}",
                            field="mapping") from None

@@ -10,12 +10,21 @@ from __future__ import annotations
 from flask import Blueprint, request
 from sqlalchemy import func, select
 
-from engine import requests as service_requests
+from engine import service_requests
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import MessageSubscription, ServiceRequest
 from web.api import schemas
-from web.api.base import (REQUEST_READERS, actor, allow, body, only_args, page_args, paged,
-                          runtime, transaction)
+from web.api.base import (
+    REQUEST_READERS,
+    actor,
+    allow,
+    body,
+    only_args,
+    page_args,
+    paged,
+    runtime,
+    transaction,
+)
 
 bp = Blueprint("requests", __name__)
 

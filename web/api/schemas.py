@@ -2,7 +2,7 @@
 publishes them, so the two cannot drift apart."""
 from __future__ import annotations
 
-from engine.requests import CATEGORIES, TYPES
+from engine.service_requests import CATEGORIES, TYPES
 
 
 def obj(properties: dict, required=(), **extra) -> dict:

@@ -13,12 +13,21 @@ from uuid import UUID
 from flask import Blueprint, request
 from sqlalchemy import select
 
-from engine import clock, definitions, tasklist, users
+from engine import access, clock, tasklist, users
+from engine.definitions import catalog
 from engine.errors import EngineError, Forbidden, InvalidInput, NotFound
 from engine.models import AuditEvent, HumanTask, Instance, ServiceRequest
 from web.api import schemas
-from web.api.base import (SUPERVISORS, TASK_READERS, TASK_WORKERS, actor, allow, body, runtime,
-                          transaction)
+from web.api.base import (
+    SUPERVISORS,
+    TASK_READERS,
+    TASK_WORKERS,
+    actor,
+    allow,
+    body,
+    runtime,
+    transaction,
+)
 
 bp = Blueprint("tasks", __name__)
 
@@ -55,7 +64,7 @@ def show(task_id):
     with transaction() as session:
         scope = task_scope(session, task_id)
         instance = session.get(Instance, scope.instance_id)
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         if scope.row is not None:
             task = task_json(scope.row, instance)
             workflow = runtime().workflow(session, instance)
@@ -106,7 +115,7 @@ def complete(task_id):
         now = clock.now()
         next_tasks = [tasklist.row_dict(row, now) for row in session.execute(
             select(*tasklist.COLUMNS).where(HumanTask.instance_id == instance.id))
-            if tasklist.may_see(actor(), row.department, row.claimed_by)]
+            if access.may_see(actor(), row.department, row.claimed_by)]
         return {"instance_id": instance.id, "status": instance.status,
                 "version": instance.version, "next_tasks": next_tasks}
 
@@ -157,10 +166,10 @@ def task_scope(session, task_id: str) -> Scope:
         department = event.payload.get("department")      # recorded with the completion
         if department is None:
             instance = session.get(Instance, event.instance_id)
-            meta = definitions.compiled(session, instance.definition_id).tasks.get(event.element)
+            meta = catalog.compiled(session, instance.definition_id).tasks.get(event.element)
             department = meta.lane if meta else None
         scope = Scope(task_id, event.instance_id, department, event.actor, None, event)
-    if not tasklist.may_see(actor(), scope.department, scope.claimed_by):
+    if not access.may_see(actor(), scope.department, scope.claimed_by):
         raise Forbidden(f"{actor().name} may not see tasks of {scope.department}",
                         task_id=task_id)
     return scope

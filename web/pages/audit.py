@@ -1,5 +1,5 @@
 """Auditor pages (read-only): find an instance, read its history as a timeline, replay it step
-by step on the diagram (tokens and data after each event, from engine.replay), see whether the
+by step on the diagram (tokens and data after each event, from engine.history.replay), see whether the
 record verifies, and export the history as JSON or CSV."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import json
 from flask import Response, render_template, request
 from sqlalchemy import func, or_, select
 
-from engine import audit, replay
 from engine.errors import NotFound
+from engine.history import audit, replay
 from engine.models import Definition, Instance, ServiceRequest
 from web.api.instances import event_json, instance_json
 from web.pages import bp, context, diagram

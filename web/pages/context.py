@@ -13,9 +13,9 @@ import secrets
 from flask import abort, g, redirect, request, session, url_for
 
 from engine import users
+from engine.access import Actor
 from engine.errors import EngineError
 from engine.models import User
-from engine.runtime import Actor
 from web.api.base import runtime, settings, transaction  # noqa: F401  (re-exported for pages)
 from web.errors import STATUS
 

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from engine import clock, config, definitions, kpis
-from engine.requests import CATEGORIES
+from engine import clock, config, kpis
+from engine.definitions import catalog
+from engine.service_requests import CATEGORIES
 from web.pages import bp, context, diagram, heatmap
 
 READERS = ("supervisor", "process_owner", "auditor")
@@ -30,8 +31,8 @@ def dashboard():
     with context.transaction() as db:
         figures = kpis.compute(db, start, end, category=category, department=department, now=now)
         trend = _trend(db, start, end, category, department, now)
-        processes = [d.process_key for d in definitions.all_latest(db)]
-        latest = definitions.latest_definition(db, process_key, required=False)
+        processes = [d.process_key for d in catalog.all_latest(db)]
+        latest = catalog.latest_definition(db, process_key, required=False)
         hours, visits, sampled = heatmap.element_hours(db, context.runtime(), process_key,
                                                        start, end, now)
     peak = max(hours.values(), default=0) or 1

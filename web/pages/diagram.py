@@ -12,7 +12,7 @@ from functools import lru_cache
 
 from flask import url_for
 
-from engine import xmlsafe
+from engine.definitions import xmlsafe
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 DMN_SUFFIX = ".dmn"
@@ -71,7 +71,7 @@ def view(definition, marks: dict[str, str], *, prefer: str | None = None,
 
 
 def frames(sources: dict[str, str], steps) -> list[dict]:
-    """For each replay step (engine.replay.Step): its marks and the file where its tokens are."""
+    """For each replay step (engine.history.replay.Step): its marks and the file where its tokens are."""
     outlines = _outlines(bpmn_files(sources))
     result = []
     for step in steps:

@@ -1,7 +1,7 @@
 """Task forms drawn from their JSON Schema, and posted form fields turned back into typed data.
 
 Only the conversion from HTML strings to JSON types happens here; whether the data is valid is
-decided by the engine (engine.forms through Runtime.complete), whose InvalidInput names the field.
+decided by the engine (engine.definitions.forms through Runtime.complete), whose InvalidInput names the field.
 A value that cannot even be converted ("abc" for a number) is passed on as the string, so that
 the engine reports it like any other error.
 """

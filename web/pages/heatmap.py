@@ -1,6 +1,6 @@
 """Time spent in each BPMN element, for the dashboard's heatmap on the diagram.
 
-The time is read from the audit history replayed by engine.replay: between two consecutive
+The time is read from the audit history replayed by engine.history.replay: between two consecutive
 events, every element holding a token (a READY user task, a WAITING event) accrues the time
 between them; the last state accrues until now while the instance is unfinished. Replays are
 cached per (instance, number of events), so a history is replayed again only when it grew.
@@ -13,7 +13,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import select
 
-from engine import replay
+from engine.history import replay
 from engine.models import Instance
 
 SAMPLE = 40          # most recent instances replayed per heatmap

@@ -16,8 +16,10 @@ from flask import g, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine import audit, clock, config, definitions, tasklist
+from engine import access, clock, config, tasklist
+from engine.definitions import catalog
 from engine.errors import EngineError, InvalidInput
+from engine.history import audit
 from engine.models import Definition, Instance, ServiceRequest, TaskComment
 from web.api import task_files
 from web.api.instances import _elements as instance_elements
@@ -45,7 +47,7 @@ def inbox():
     selected = request.args.get("task") or (listing["rows"][0]["task_id"] if listing["rows"] else None)
     detail = _detail(selected) if selected else None
     return render_template("inbox.html", listing=listing, detail=detail, selected=selected,
-                           departments=tasklist.visible_departments(context.actor()) or config.DEPARTMENTS,
+                           departments=access.visible_departments(context.actor()) or config.DEPARTMENTS,
                            processes=_processes())
 
 
@@ -90,7 +92,7 @@ def complete(task_id):
     try:
         with context.transaction() as db:
             scope = task_scope(db, task_id)
-            compiled = definitions.compiled(db, db.get(Instance, scope.instance_id).definition_id)
+            compiled = catalog.compiled(db, db.get(Instance, scope.instance_id).definition_id)
             # A completed task has no row: the verb below says it was already completed.
             schema = compiled.form_schema(scope.row.bpmn_id) if scope.row else None
             data = forms.data_from(schema, request.form)
@@ -156,7 +158,7 @@ def _listing(args: dict) -> dict:
 
 def _processes() -> list[str]:
     with context.transaction() as db:
-        return [row.process_key for row in definitions.all_latest(db)]
+        return [row.process_key for row in catalog.all_latest(db)]
 
 
 def _detail(task_id: str, values=None, errors=None) -> dict:
@@ -165,7 +167,7 @@ def _detail(task_id: str, values=None, errors=None) -> dict:
     with context.transaction() as db:
         scope = task_scope(db, task_id)
         instance = db.get(Instance, scope.instance_id)
-        compiled = definitions.compiled(db, instance.definition_id)
+        compiled = catalog.compiled(db, instance.definition_id)
         definition = db.get(Definition, instance.definition_id)
         workflow = runtime.workflow(db, instance)
         if scope.row is not None:

@@ -1,16 +1,17 @@
 """Process owner pages: processes and their versions, upload with validation (every problem
 with its file and line), deploy, the difference between two versions drawn on the diagram
-(engine.versions), and the migration of running instances with a dry run first
-(engine.migration)."""
+(engine.definitions.versions), and the migration of running instances with a dry run first
+(engine.runtime.instance_migration)."""
 from __future__ import annotations
 
 from flask import render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from engine import definitions, migration, versions
+from engine.definitions import catalog, versions
 from engine.errors import InvalidDefinition, InvalidInput, NotFound
 from engine.models import Definition, Instance
+from engine.runtime import instance_migration
 from web.pages import bp, context, diagram
 
 OWNERS = ("process_owner",)
@@ -21,7 +22,7 @@ FORM_SUFFIX = ".json"
 @context.roles_required(*OWNERS)
 def processes():
     with context.transaction() as db:
-        latest = definitions.all_latest(db)
+        latest = catalog.all_latest(db)
         running = _running_by_key(db)
     return render_template("processes.html", latest=latest, running=running)
 
@@ -30,7 +31,7 @@ def processes():
 @context.roles_required(*OWNERS)
 def process(key):
     with context.transaction() as db:
-        rows = definitions.versions(db, key)
+        rows = catalog.versions(db, key)
         if not rows:
             raise NotFound(_("Process %(key)s is not deployed.", key=key))
         running = _running_by_version(db, key)
@@ -71,10 +72,10 @@ def process_migrate(key):
             target_row = versions.definition_of(db, key, target)
             source_row = versions.definition_of(db, key, source)
             ids = list(db.scalars(select(Instance.id).where(
-                Instance.definition_id == source_row.id, Instance.status.in_(migration.MOVABLE))
+                Instance.definition_id == source_row.id, Instance.status.in_(instance_migration.MOVABLE))
                 .order_by(Instance.id)))
             dry_run = request.form.get("action") != "migrate"
-            report = migration.migrate(db, context.runtime(), ids, target_row.id, mapping,
+            report = instance_migration.migrate(db, context.runtime(), ids, target_row.id, mapping,
                                        context.actor(), dry_run=dry_run)
             keys = dict(db.execute(select(Instance.id, Instance.business_key)
                                    .where(Instance.id.in_(ids))).all())
@@ -97,14 +98,14 @@ def upload():
     with context.transaction() as db:
         if action == "deploy":
             try:
-                deployed = definitions.deploy(db, bundle, context.actor().name,
+                deployed = catalog.deploy(db, bundle, context.actor().name,
                                               comment=request.form.get("comment") or None)
             except InvalidDefinition as err:
                 problems = err.details or [{"file": "", "line": None, "element_id": None,
                                             "message": err.message}]
         else:
-            known = [d.process_key for d in definitions.all_latest(db)]
-            problems = [p.as_dict() for p in definitions.validate(bundle, known_processes=known)]
+            known = [d.process_key for d in catalog.all_latest(db)]
+            problems = [p.as_dict() for p in catalog.validate(bundle, known_processes=known)]
     template = "_upload_result.html" if context.is_fragment() else "upload.html"
     status = 422 if problems else 200
     return render_template(template, problems=problems, deployed=deployed, action=action,
@@ -119,7 +120,7 @@ def _version_arg(name: str, source=None) -> int:
 
 
 def _mapping(text: str) -> dict[str, str]:
-    """`old_id=new_id` lines (renamed elements) as a mapping for engine.migration."""
+    """`old_id=new_id` lines (renamed elements) as a mapping for engine.runtime.instance_migration."""
     mapping = {}
     for line in text.splitlines():
         if not line.strip():
@@ -131,8 +132,8 @@ def _mapping(text: str) -> dict[str, str]:
     return mapping
 
 
-def _bundle_from(uploads) -> definitions.Bundle:
-    bundle = definitions.Bundle()
+def _bundle_from(uploads) -> catalog.Bundle:
+    bundle = catalog.Bundle()
     for upload in uploads:
         name = (upload.filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
         if not name:
@@ -140,7 +141,7 @@ def _bundle_from(uploads) -> definitions.Bundle:
         data = upload.read()
         if name.endswith(FORM_SUFFIX):
             bundle.forms[name] = data
-        elif name.endswith(definitions.BPMN_SUFFIXES) or name.endswith(definitions.DMN_SUFFIX):
+        elif name.endswith(catalog.BPMN_SUFFIXES) or name.endswith(catalog.DMN_SUFFIX):
             bundle.files[name] = data
         else:
             raise InvalidInput(_("%(name)s is not a .bpmn, .dmn or form .json file.", name=name),

@@ -6,7 +6,7 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from engine import tasklist
+from engine import access, tasklist
 from engine.errors import EngineError, InvalidInput
 from engine.models import User
 from web.api.tasks import _check_assignee, task_scope
@@ -45,7 +45,7 @@ def reassign():
 
 def _board() -> dict:
     actor = context.actor()
-    departments = tasklist.visible_departments(actor)
+    departments = access.visible_departments(actor)
     with context.transaction() as db:
         breached, n_breached = tasklist.list_tasks(db, actor, tasklist.Filters(overdue=True),
                                                    "due", 1, BOARD_SIZE)

@@ -18,9 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
+from engine.access import SYSTEM
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
 from engine.models import Ledger, Outbox
-from engine.runtime import SYSTEM, Runtime
+from engine.runtime.verbs import Runtime
 
 BACKOFF_BASE_SECONDS = 10
 

@@ -12,11 +12,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import clock, config, validation, xmlsafe
+from engine import clock, config
+from engine.definitions import validation, xmlsafe
 from engine.errors import InvalidDefinition, NotFound
 from engine.models import Definition
 

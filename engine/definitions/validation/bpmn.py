@@ -23,8 +23,16 @@ Non-executable processes (isExecutable="false") are not run, so not checked.
 """
 from __future__ import annotations
 
-from .validation_model import (
-    CONTAINERS, Bundle, Document, Problem, bpmn, is_bpmn, is_executable, local_name, spiff,
+from .model import (
+    CONTAINERS,
+    Bundle,
+    Document,
+    Problem,
+    bpmn,
+    is_bpmn,
+    is_executable,
+    local_name,
+    spiff,
 )
 
 ACTIVITIES = frozenset({

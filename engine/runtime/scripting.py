@@ -27,10 +27,18 @@ from decimal import ROUND_HALF_UP, Decimal
 from types import CodeType
 from typing import Any, Callable, NamedTuple
 
-from RestrictedPython import (PrintCollector, compile_restricted_eval, compile_restricted_exec,
-                              safe_builtins)
-from RestrictedPython.Guards import (full_write_guard, guarded_iter_unpack_sequence,
-                                     guarded_unpack_sequence, safer_getattr)
+from RestrictedPython import (
+    PrintCollector,
+    compile_restricted_eval,
+    compile_restricted_exec,
+    safe_builtins,
+)
+from RestrictedPython.Guards import (
+    full_write_guard,
+    guarded_iter_unpack_sequence,
+    guarded_unpack_sequence,
+    safer_getattr,
+)
 from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locations
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine

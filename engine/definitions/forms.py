@@ -1,8 +1,8 @@
 """Form data checks: user task input is validated against the task's JSON Schema."""
 from __future__ import annotations
 
-from functools import lru_cache
 import json
+from functools import lru_cache
 
 from jsonschema import Draft202012Validator
 

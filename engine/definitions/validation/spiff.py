@@ -24,7 +24,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from .validation_model import BPMN_NS, SPIFF_NS, Bundle, Document, Problem
+from .model import BPMN_NS, SPIFF_NS, Bundle, Document, Problem
 
 _LOCK = threading.Lock()
 _DMN_VALIDATORS: dict[str, BpmnValidator] = {}

@@ -14,14 +14,16 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
-from engine import (audit, clock, definitions, determinism, forms, migration, projection,
-                    replay, services, steps)
+from engine import clock
+from engine.definitions import catalog, forms
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
+from engine.history import audit, replay
 from engine.models import Instance
+from engine.runtime import determinism, instance_migration, projection, services, steps
 
 FINISHED = ("completed", "cancelled")
 POSITION = ("ready", "waiting", "completed")
@@ -52,24 +54,24 @@ class _Diverged(Exception):
         self.problem, self.recorded, self.candidate = problem, recorded, candidate
 
 
-def compile_bundle(session: Session, bundle: definitions.Bundle) -> dict[str, definitions.Compiled]:
+def compile_bundle(session: Session, bundle: catalog.Bundle) -> dict[str, catalog.Compiled]:
     """Every executable process of a candidate bundle, compiled in memory, by process key.
 
     Raises InvalidDefinition (every problem in `details`) like a deploy would.
     """
-    problems = definitions.validate(bundle, known_processes=definitions.deployed_keys(session))
+    problems = catalog.validate(bundle, known_processes=catalog.deployed_keys(session))
     if problems:
         raise InvalidDefinition(f"{len(problems)} problem(s) in the candidate",
                                 details=[p.as_dict() for p in problems])
-    parser = definitions.parser_for(bundle.files)
+    parser = catalog.parser_for(bundle.files)
     out = {}
     for key in sorted(parser.get_process_ids()):
-        sources, form_files = definitions.closure(parser, key, bundle)
-        out[key] = definitions.compile_sources(key, sources, form_files)
+        sources, form_files = catalog.closure(parser, key, bundle)
+        out[key] = catalog.compile_sources(key, sources, form_files)
     return out
 
 
-def whatif(session: Session, bundle: definitions.Bundle, script_engine, *,
+def whatif(session: Session, bundle: catalog.Bundle, script_engine, *,
            instance_ids=None, limit: int = 20, mapping: dict | None = None) -> list[Outcome]:
     """Replay finished instances against `bundle`; one Outcome per instance.
 
@@ -77,7 +79,7 @@ def whatif(session: Session, bundle: definitions.Bundle, script_engine, *,
     processes are taken. `mapping` ({old_id: new_id}) translates recorded element ids to the
     candidate's. Raises InvalidDefinition for a bad bundle and NotFound for an unknown instance.
     """
-    mapping = migration.normalize_mapping(mapping)
+    mapping = instance_migration.normalize_mapping(mapping)
     candidates = compile_bundle(session, bundle)
     if instance_ids is None:
         instance_ids = list(session.scalars(
@@ -182,7 +184,7 @@ def _apply(workflow, event, candidate, script_engine, instance, mapping, previou
 
 
 def _completion(workflow, event, candidate, mapping, previous):
-    element = migration.mapped_name(event.element or "", mapping)
+    element = instance_migration.mapped_name(event.element or "", mapping)
     ready = [t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
              if t.task_spec.bpmn_id == element]
     if not ready:
@@ -203,7 +205,7 @@ def _completion(workflow, event, candidate, mapping, previous):
 def _check_timers(workflow, timers: list[str], at, mapping) -> None:
     waiting = {t.bpmn_id: t.due_at for t in projection.project(workflow).timers.values()}
     for bpmn_id in timers:
-        element = migration.mapped_name(bpmn_id, mapping)
+        element = instance_migration.mapped_name(bpmn_id, mapping)
         if element not in waiting:
             raise _Diverged(f"timer '{element}' is not waiting in the candidate", timers,
                             sorted(waiting))
@@ -225,7 +227,7 @@ def _same_position(recorded: replay.Step, candidate: replay.Step, mapping) -> No
 
 
 def _mapped(ids, mapping) -> list[str]:
-    return sorted(migration.mapped_name(i, mapping) for i in ids)
+    return sorted(instance_migration.mapped_name(i, mapping) for i in ids)
 
 
 def _data_difference(recorded: dict, candidate: dict) -> tuple[dict, dict]:

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from engine.access import SYSTEM
 from engine.models import Alert, ServiceRequest
-from engine.runtime import SYSTEM
 
 ALERT_PROCESS = "surge_alert"
 BASELINE_DAYS = 7

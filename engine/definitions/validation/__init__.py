@@ -4,7 +4,7 @@ This module owns the answer to "may this upload be deployed?": `validate_bundle`
 reports every problem at once, as `Problem`s naming the file, line and element
 id, and never raises. It runs, in order:
 
-1. the hardened parse of each file (`engine.xmlsafe`), then recognises BPMN
+1. the hardened parse of each file (`engine.definitions.xmlsafe`), then recognises BPMN
    and DMN files by their root namespace, whatever prefix they use;
 2. XSD validation against the schemas shipped with SpiffWorkflow;
 3. our own structural checks, which catch what SpiffWorkflow reports badly or
@@ -24,16 +24,23 @@ from typing import Callable, Iterable
 
 from lxml import etree
 
-from .config import DEPARTMENTS
-from .validation_bpmn import check_bpmn_document
-from .validation_dmn import check_dmn_document
-from .validation_expressions import check_expressions
-from .validation_model import (
-    BPMN_NS, DMN_LATER_NS, DMN_SUPPORTED_NS, Bundle, Document, Problem, is_executable,
+from engine.config import DEPARTMENTS
+from engine.definitions.xmlsafe import XmlRefused, parse_xml
+
+from .bpmn import check_bpmn_document
+from .dmn import check_dmn_document
+from .expressions import check_expressions
+from .model import (
+    BPMN_NS,
+    DMN_LATER_NS,
+    DMN_SUPPORTED_NS,
+    Bundle,
+    Document,
+    Problem,
+    is_executable,
 )
-from .validation_spiff import library_problems, xsd_problems
-from .validation_tasks import FormChecker, check_user_tasks
-from .xmlsafe import XmlRefused, parse_xml
+from .spiff import library_problems, xsd_problems
+from .tasks import FormChecker, check_user_tasks
 
 __all__ = ["DEPARTMENTS", "Problem", "validate_bundle", "executable_process_ids"]
 

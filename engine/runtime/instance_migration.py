@@ -25,16 +25,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import SubWorkflowTask
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
-from engine import audit, clock, definitions, determinism, projection, serialization
+from engine import clock
+from engine.access import Actor
+from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
+from engine.history import audit
 from engine.models import Definition, HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import Actor, Runtime
-from engine.writeback import flush_or_conflict
+from engine.runtime import determinism, projection, serialization
+from engine.runtime.verbs import Runtime
+from engine.runtime.writeback import flush_or_conflict
 
 MOVABLE = ("running", "waiting", "suspended", "error")
 OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -133,7 +137,7 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
     return instance
 
 
-def replay_event(workflow, source: definitions.Compiled, target: definitions.Compiled,
+def replay_event(workflow, source: catalog.Compiled, target: catalog.Compiled,
                  payload: dict):
     """Re-apply a recorded `migrated` event (replay calls this under the event's time and seed).
 
@@ -145,7 +149,7 @@ def replay_event(workflow, source: definitions.Compiled, target: definitions.Com
     return move(workflow, target, payload.get("mapping") or {})
 
 
-def move(workflow, target: definitions.Compiled, mapping: dict):
+def move(workflow, target: catalog.Compiled, mapping: dict):
     """Point `workflow` (in memory) at the target's specs; returns it. Raises Conflict."""
     layout, problems, _ = _layout(workflow, target, normalize_mapping(mapping))
     if problems:
@@ -192,10 +196,10 @@ class _Move:
     dropped: list = field(default_factory=list)
 
 
-def _target(session: Session, definition_id: int) -> definitions.Compiled:
+def _target(session: Session, definition_id: int) -> catalog.Compiled:
     if session.get(Definition, definition_id) is None:
         raise NotFound(f"definition {definition_id} does not exist", field="to_definition_id")
-    return definitions.compiled(session, definition_id)
+    return catalog.compiled(session, definition_id)
 
 
 def _trial(session, runtime, instance, target, mapping):
@@ -218,7 +222,7 @@ def _trial(session, runtime, instance, target, mapping):
                 for new in unknown]
     if reasons:
         return reasons, {}, None
-    source = definitions.compiled(session, instance.definition_id)
+    source = catalog.compiled(session, instance.definition_id)
     workflow = serialization.load(instance.state, source.spec, source.subprocess_specs,
                                   runtime.script_engine)
     before = projection.project(workflow)

@@ -22,10 +22,18 @@ import re
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from .validation_bpmn import inside_non_executable
-from .validation_expressions import ISO_DURATION
-from .validation_model import (
-    CAMUNDA_NS, CONTAINERS, Bundle, Document, Problem, bpmn, is_bpmn, is_executable, spiff,
+from .bpmn import inside_non_executable
+from .expressions import ISO_DURATION
+from .model import (
+    CAMUNDA_NS,
+    CONTAINERS,
+    Bundle,
+    Document,
+    Problem,
+    bpmn,
+    is_bpmn,
+    is_executable,
+    spiff,
 )
 
 MAX_FORM_BYTES = 2 * 1024 * 1024

@@ -22,10 +22,20 @@ from pathlib import Path
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, clock, definitions, determinism, replay
+from engine import clock
+from engine.definitions import catalog
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
-                           Outbox, Timer)
+from engine.history import audit, replay
+from engine.models import (
+    AuditEvent,
+    Definition,
+    HumanTask,
+    Instance,
+    MessageSubscription,
+    Outbox,
+    Timer,
+)
+from engine.runtime import determinism
 
 FORMAT = "aftersales-archive/1"
 INSTANCE_FORMAT = "aftersales-instance/1"
@@ -186,11 +196,11 @@ def verify_archive(path: Path | str, script_engine) -> ArchiveCheck:
         return check
     compiled = {}
     for key, d in document["definitions"].items():
-        if definitions.digest(d["sources"], d["forms"]) != d["sha256"]:
+        if catalog.digest(d["sources"], d["forms"]) != d["sha256"]:
             check.problems.append(f"definition {d['process_key']} v{d['version']} does not match "
                                   f"its sha256")
             continue
-        compiled[int(key)] = definitions.compile_sources(d["process_key"], d["sources"], d["forms"],
+        compiled[int(key)] = catalog.compile_sources(d["process_key"], d["sources"], d["forms"],
                                                       definition_id=int(key), version=d["version"])
 
     for entry in document["instances"]:
@@ -275,5 +285,5 @@ def _free_path(folder: Path, stem: str) -> Path:
 
 
 def _default_script_engine():
-    from engine.runtime import Runtime
+    from engine.runtime.verbs import Runtime
     return Runtime().script_engine

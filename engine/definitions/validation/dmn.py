@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .validation_expressions import syntax_error
-from .validation_model import DMN_LATER_NS, Document, Problem, dmn_children, local_name
+from .expressions import syntax_error
+from .model import DMN_LATER_NS, Document, Problem, dmn_children, local_name
 
 NEEDS_ID = ("decision", "decisionTable", "input", "output", "rule", "inputEntry", "outputEntry")
 UNSUPPORTED_HIT_POLICIES = ("PRIORITY", "OUTPUT ORDER", "RULE ORDER")

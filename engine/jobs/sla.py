@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import services
+from engine.access import SYSTEM
 from engine.errors import EngineError
 from engine.models import HumanTask
-from engine.runtime import SYSTEM
+from engine.runtime import services
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine import clock, outbox, sla, surge, timers
+from engine import clock
+from engine.jobs import outbox, sla, surge, timers
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 import ast
 import re
 
-from .validation_bpmn import owner
-from .validation_model import Document, Problem, is_bpmn, is_executable, local_name, spiff
+from .bpmn import owner
+from .model import Document, Problem, is_bpmn, is_executable, local_name, spiff
 
 CONDITIONS = ("conditionExpression", "condition", "loopCondition", "completionCondition")
 TIMERS = ("timeDuration", "timeDate", "timeCycle")

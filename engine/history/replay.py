@@ -10,14 +10,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
-from engine import (audit, clock, definitions, determinism, migration, serialization, services,
-                    steps)
+from engine import clock
+from engine.definitions import catalog
 from engine.errors import NotFound
+from engine.history import audit
 from engine.models import AuditEvent, Instance
+from engine.runtime import determinism, instance_migration, serialization, services, steps
 
 
 @dataclass
@@ -66,7 +68,7 @@ def verify(session: Session | None, instance_id: int, script_engine, *, keep_ste
         return result
     if definition_for is None:
         def definition_for(definition_id):
-            return definitions.compiled(session, definition_id)
+            return catalog.compiled(session, definition_id)
     if not _replay(definition_for, instance, events, script_engine, result, keep_steps):
         return result
     if events and serialization.state_hash(instance.state) != events[-1].state_hash:
@@ -127,7 +129,7 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
             with clock.pinned(event.at), determinism.seeded(f"{instance.business_key}:{event.seq}"):
                 try:
                     target = definition_for(event.payload["to_definition_id"])
-                    workflow = migration.replay_event(workflow, compiled, target, event.payload)
+                    workflow = instance_migration.replay_event(workflow, compiled, target, event.payload)
                 except Exception as err:     # the recorded move no longer applies
                     return bool(result.fail(event, f"the recorded migration cannot be applied: {err}"))
             compiled = target

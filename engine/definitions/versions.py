@@ -15,13 +15,14 @@ import json
 from dataclasses import dataclass, field
 
 from lxml import etree
+from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.util.task import TaskState
 
-from engine import definitions, serialization, xmlsafe
+from engine.definitions import catalog, xmlsafe
 from engine.errors import NotFound
 from engine.models import Definition, Instance
+from engine.runtime import serialization
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -46,7 +47,7 @@ STANDING = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.E
 
 def list_versions(session: Session, key: str) -> list[dict]:
     """Every deployed version of process `key`, oldest first. Raises NotFound if there is none."""
-    rows = definitions.versions(session, key)
+    rows = catalog.versions(session, key)
     if not rows:
         raise NotFound(f"process '{key}' is not deployed", field="process_key")
     return [{"definition_id": r.id, "version": r.version, "sha": r.sha256,
@@ -129,7 +130,7 @@ def elements(sources: dict[str, str], forms: dict[str, str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name, text in sorted(sources.items()):
         root = xmlsafe.parse_xml(text.encode(), name).getroot()
-        if name.endswith(definitions.DMN_SUFFIX):
+        if name.endswith(catalog.DMN_SUFFIX):
             _dmn_elements(root, out)
         else:
             _bpmn_elements(root, form_schemas, out)
@@ -293,7 +294,7 @@ def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
     row = definition_of(session, key, v_from)
     if not changes:
         return []
-    compiled = definitions.compiled(session, row.id)
+    compiled = catalog.compiled(session, row.id)
     result = []
     instances = session.scalars(select(Instance).where(Instance.definition_id == row.id,
                                                        Instance.status.in_(UNFINISHED))
@@ -315,4 +316,4 @@ def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
 
 
 # Kept as a name here for callers that think of it as a version operation.
-compile_sources = definitions.compile_sources
+compile_sources = catalog.compile_sources

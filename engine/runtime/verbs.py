@@ -8,21 +8,31 @@ Nothing else in the platform touches `BpmnWorkflow` or instance rows.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 
-from engine import (audit, clock, config, definitions, determinism, forms, projection,
-                    serialization, services, steps, timers, writeback)
-from engine.calendar import BusinessCalendar
+from engine import clock, config
+from engine.access import SYSTEM, Actor
+from engine.business_time import BusinessCalendar
+from engine.definitions import catalog, forms
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import (AuditEvent, Definition, HumanTask, Instance, MessageSubscription,
-                           ReceivedMessage, Timer)
-from engine.scripting import PlatformScriptEngine
+from engine.history import audit
+from engine.jobs import timers
+from engine.models import (
+    AuditEvent,
+    Definition,
+    HumanTask,
+    Instance,
+    MessageSubscription,
+    ReceivedMessage,
+    Timer,
+)
+from engine.runtime import determinism, projection, serialization, services, steps, writeback
+from engine.runtime.scripting import PlatformScriptEngine
 
 ACTIVE = ("running", "waiting")
 
@@ -36,29 +46,6 @@ _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.correlation == bindparam("correlation"))
 _DUE_TIMERS = select(Timer.bpmn_id).where(Timer.instance_id == bindparam("instance_id"),
                                           Timer.due_at < bindparam("now"))
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who issues a command: a user (with role and department) or the system itself."""
-
-    name: str
-    role: str = "staff"
-    department: str | None = None
-    customer_id: str | None = None
-
-    def works_in(self, department: str | None) -> bool:
-        """May this actor act on tasks of `department`'s lane?"""
-        if self.role in ("admin", "system"):
-            return True
-        if self.role == "staff":
-            return department is not None and department == self.department
-        if self.role == "supervisor":
-            return department in config.SUPERVISES.get(self.department, (self.department,))
-        return False
-
-
-SYSTEM = Actor("system", "system")
 
 
 class Runtime:
@@ -83,7 +70,7 @@ class Runtime:
         if not isinstance(data, dict):
             raise InvalidInput("start data must be an object", field="data")
         definition_id = _latest_definition_id(session, process_key)
-        compiled = definitions.compiled(session, definition_id)
+        compiled = catalog.compiled(session, definition_id)
         at = clock.now()
         business_key = business_key or data.get("request_no") or f"{process_key}-{at.timestamp():.6f}"
         instance = Instance(definition_id=definition_id, process_key=process_key,
@@ -149,7 +136,7 @@ class Runtime:
             raise Conflict(f"the request changed since you loaded it (version {instance.version}, "
                            f"yours {expected_version}); reload and try again",
                            instance_id=instance.id, task_id=task_id)
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         data = forms.validate(compiled.form_schema(task.bpmn_id), data)
         return self._unit_of_work(session, instance, compiled, kind="task_completed", actor=actor,
                                   payload={"data": data, **_task_facts(task)}, element=task.bpmn_id,
@@ -178,7 +165,7 @@ class Runtime:
         delivered = []
         for instance_id in instance_ids:
             instance = self._active_instance(session, instance_id)
-            compiled = definitions.compiled(session, instance.definition_id)
+            compiled = catalog.compiled(session, instance.definition_id)
             delivered.append(self._unit_of_work(
                 session, instance, compiled, kind="message_delivered", actor=actor,
                 payload={"name": name, "payload": payload, "message_id": message_id},
@@ -200,7 +187,7 @@ class Runtime:
         """Fire the due timers of one instance (a unit of work recorded as `timer_fired`)."""
         now = now or clock.now()
         instance = self._active_instance(session, instance_id)
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         due = sorted(session.connection().scalars(_DUE_TIMERS, {"instance_id": instance_id,
                                                                 "now": now}))
         return self._unit_of_work(session, instance, compiled, at=now, kind="timer_fired",
@@ -226,7 +213,7 @@ class Runtime:
         instance = self._instance(session, instance_id)
         if instance.status in ("completed", "cancelled"):
             raise Conflict(f"instance is already {instance.status}", instance_id=instance_id)
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         return self._unit_of_work(session, instance, compiled, kind="cancelled", actor=actor,
                                   payload={"reason": reason}, apply=steps.cancel(),
                                   final_status="cancelled")
@@ -238,7 +225,7 @@ class Runtime:
             raise Conflict(f"instance is {instance.status}, not in error", instance_id=instance_id)
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("data must be an object", field="data")
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         failed = instance.error_task_id
         return self._unit_of_work(session, instance, compiled, kind="retried", actor=actor,
                                   payload={"task_id": failed, "data": data}, task_id=failed,
@@ -246,15 +233,15 @@ class Runtime:
 
     def migrate(self, session: Session, instance_id: int, to_definition_id: int, mapping: dict,
                 actor: Actor) -> Instance:
-        """Move a running instance onto another version of its process (see engine/migration.py)."""
-        from engine import migration  # migration builds on this module
-        return migration.migrate_instance(session, self, instance_id, to_definition_id, mapping, actor)
+        """Move a running instance onto another version of its process (see engine/instance_migration.py)."""
+        from engine.runtime import instance_migration  # migration builds on this module
+        return instance_migration.migrate_instance(session, self, instance_id, to_definition_id, mapping, actor)
 
     # -------------------------------------------------------------- queries
 
     def workflow(self, session: Session, instance: Instance) -> BpmnWorkflow:
         """The instance's workflow, rebuilt read-only (changes to it are never saved)."""
-        compiled = definitions.compiled(session, instance.definition_id)
+        compiled = catalog.compiled(session, instance.definition_id)
         return serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
                                   self.script_engine)
 
@@ -367,8 +354,7 @@ class Runtime:
                         task_id=task.task_id, instance_id=task.instance_id)
 
     def _supervises(self, actor: Actor, task: HumanTask) -> bool:
-        return actor.role in ("admin", "system") or (actor.role == "supervisor"
-                                                     and actor.works_in(task.department))
+        return actor.supervises(task.department)
 
     def _instance(self, session, instance_id: int) -> Instance:
         # session.get() without its per-call statement: the identity map, else a prebuilt select.
@@ -395,7 +381,7 @@ def _task_facts(task: HumanTask) -> dict:
 
 def _latest_definition_id(session: Session, process_key: str) -> int:
     """The id of the newest version of `process_key` (only the id: the row carries the whole
-    bundle, which a start does not need). Raises NotFound like definitions.latest_definition."""
+    bundle, which a start does not need). Raises NotFound like catalog.latest_definition."""
     definition_id = session.connection().execute(_LATEST_DEFINITION, {"key": process_key}).scalar()
     if definition_id is None:
         raise NotFound(f"process '{process_key}' is not deployed", field="process_key")

@@ -1,0 +1,86 @@
+"""Who may see and do what: the roles, the `Actor` that issues every command, and the rules
+that decide which departments' work an actor sees and acts on.
+
+Every permission check of the platform reads from here: the engine verbs (may this actor act on
+a task of this lane?), the task list and task reads (which departments does it see?), and the
+web layer's route guards (the role groups below). Supervisors oversee the departments listed
+for their own department in `engine.config.SUPERVISES`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine import config
+from engine.errors import Forbidden
+
+# Staff and supervisors work in a department; the other roles are defined by their role alone.
+STAFF_ROLES = ("staff", "supervisor")
+ROLES = STAFF_ROLES + ("process_owner", "auditor", "admin", "customer", "courier", "payment")
+MACHINE_ROLES = ("courier", "payment")          # machines that may only deliver messages
+PAGE_ROLES = ("staff", "supervisor", "process_owner", "auditor", "admin")
+
+# Role groups that routes admit.
+ADMIN = ("admin",)
+TASK_WORKERS = ("staff", "supervisor", "admin")
+TASK_READERS = TASK_WORKERS + ("auditor",)
+ASSIGNABLE = TASK_WORKERS                       # who a supervisor may hand a task to
+REQUEST_READERS = ("customer", "staff", "supervisor", "auditor", "admin")
+REQUEST_FILERS = ("customer", "staff", "supervisor", "admin")
+FILING_DEPARTMENTS = ("customer_service", "cs_supervisor")
+INSTANCE_READERS = ("staff", "supervisor", "process_owner", "auditor", "admin")
+SUPERVISORS = ("supervisor", "admin")
+OWNERS = ("process_owner", "admin")
+OWNER_READERS = OWNERS + ("auditor",)
+KPI_READERS = ("supervisor", "process_owner", "auditor", "admin")
+EXPORT_READERS = ("supervisor", "auditor", "admin")
+INCIDENT_READERS = ("admin", "auditor")
+READ_ALL_ROLES = ("admin", "auditor", "system")
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who issues a command: a user (with role and department) or the system itself."""
+
+    name: str
+    role: str = "staff"
+    department: str | None = None
+    customer_id: str | None = None
+
+    def works_in(self, department: str | None) -> bool:
+        """May this actor act on tasks of `department`'s lane?"""
+        if self.role in ("admin", "system"):
+            return True
+        if self.role == "staff":
+            return department is not None and department == self.department
+        if self.role == "supervisor":
+            return department in config.SUPERVISES.get(self.department, (self.department,))
+        return False
+
+    def supervises(self, department: str | None) -> bool:
+        """May this actor reassign, release or complete others' tasks of `department`?"""
+        return self.role in ("admin", "system") or (self.role == "supervisor"
+                                                     and self.works_in(department))
+
+
+SYSTEM = Actor("system", "system")
+
+
+def visible_departments(actor: Actor) -> tuple[str, ...] | None:
+    """Departments whose tasks `actor` sees (None: all). Raises Forbidden for other roles."""
+    if actor.role in READ_ALL_ROLES:
+        return None
+    if actor.role == "staff" and actor.department:
+        return (actor.department,)
+    if actor.role == "supervisor" and actor.department:
+        departments = tuple(config.SUPERVISES.get(actor.department, (actor.department,)))
+        return None if set(departments) >= set(config.DEPARTMENTS) else departments
+    raise Forbidden(f"{actor.role} users have no task list")
+
+
+def may_see(actor: Actor, department: str | None, claimed_by: str | None) -> bool:
+    """May `actor` see a task of `department` claimed by `claimed_by`?"""
+    try:
+        departments = visible_departments(actor)
+    except Forbidden:
+        return False
+    return departments is None or department in departments or claimed_by == actor.name

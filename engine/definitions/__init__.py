@@ -1,0 +1,1 @@
+"""Process definitions: bundles, validation, deployed versions, their differences."""

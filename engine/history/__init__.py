@@ -1,0 +1,1 @@
+"""History: the audit log, replay and verification, what-if, exports and archives."""

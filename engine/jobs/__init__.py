@@ -1,0 +1,1 @@
+"""Background jobs: the scheduler and what it runs (timers, outbox, SLA checks, surges)."""

@@ -1,0 +1,1 @@
+"""The runtime: the engine verbs and what one unit of work is made of."""
