@@ -75,6 +75,13 @@ class Definition(Base):
     comment: Mapped[str | None] = mapped_column(Text)
 
 
+# Instance statuses: the one list every module reads.
+ACTIVE = ("running", "waiting")                 # the engine may move it on
+UNFINISHED = ACTIVE + ("suspended", "error")    # it may still finish (and can be migrated)
+FINISHED = ("completed", "cancelled")
+STATUSES = UNFINISHED + FINISHED
+
+
 class Instance(Base):
     __tablename__ = "instance"
 
@@ -82,7 +89,7 @@ class Instance(Base):
     definition_id: Mapped[int] = mapped_column(ForeignKey("definition.id"), index=True)
     process_key: Mapped[str] = mapped_column(String(200))
     business_key: Mapped[str] = mapped_column(String(100), unique=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # running/waiting/completed/suspended/error/cancelled
+    status: Mapped[str] = mapped_column(String(20), index=True)  # one of STATUSES
     state: Mapped[str] = mapped_column(Text)
     serializer_version: Mapped[str] = mapped_column(String(10))
     version: Mapped[int] = mapped_column(default=1)

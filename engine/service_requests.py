@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.errors import InvalidInput, NotFound
-from engine.models import AuditEvent, Outbox, ServiceRequest, ShopOrder
+from engine.models import FINISHED, AuditEvent, Outbox, ServiceRequest, ShopOrder
 
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
@@ -158,7 +158,7 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
     if event["kind"] == "task_completed" and event["actor"] != "system":
         values["first_response_at"] = func.coalesce(ServiceRequest.first_response_at, at)
     values["status"] = _request_status(instance.status, values.get("outcome"))
-    if instance.status in ("completed", "cancelled"):
+    if instance.status in FINISHED:
         values["closed_at"] = func.coalesce(ServiceRequest.closed_at, at)
     session.execute(update(ServiceRequest).where(ServiceRequest.number == instance.business_key)
                     .values(**values).execution_options(synchronize_session=False))

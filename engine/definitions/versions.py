@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from engine.definitions import catalog, xmlsafe
 from engine.errors import NotFound
-from engine.models import Definition, Instance
+from engine.models import UNFINISHED, Definition, Instance
 from engine.runtime import serialization
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -38,7 +38,6 @@ COMPARED = ("type", "name", "lane", "outgoing", "conditions", "timer", "form", "
             "sla", "properties", "scripts", "called_element", "messages", "signals",
             "attached_to", "service", "decision")
 
-UNFINISHED = ("running", "waiting", "suspended", "error")
 # Task states at which an instance "stands on" an element.
 STANDING = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 

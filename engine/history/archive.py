@@ -27,6 +27,7 @@ from engine.definitions import catalog
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.history import audit, replay
 from engine.models import (
+    FINISHED,
     AuditEvent,
     Definition,
     HumanTask,
@@ -40,7 +41,7 @@ from engine.runtime import determinism
 FORMAT = "aftersales-archive/1"
 INSTANCE_FORMAT = "aftersales-instance/1"
 LOG_NAME = "archive_log.jsonl"
-ARCHIVABLE = ("completed", "cancelled")
+ARCHIVABLE = FINISHED
 INSTANCE_FIELDS = ("id", "definition_id", "process_key", "business_key", "status", "state",
                    "serializer_version", "version", "audit_seq", "audit_head", "error",
                    "error_task_id", "created_at", "updated_at", "completed_at")

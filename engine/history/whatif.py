@@ -22,10 +22,9 @@ from engine import clock
 from engine.definitions import catalog, forms
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.history import audit, replay
-from engine.models import Instance
+from engine.models import FINISHED, Instance
 from engine.runtime import determinism, instance_migration, projection, services, steps
 
-FINISHED = ("completed", "cancelled")
 POSITION = ("ready", "waiting", "completed")
 
 

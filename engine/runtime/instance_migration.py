@@ -35,12 +35,12 @@ from engine.access import Actor
 from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
 from engine.history import audit
-from engine.models import Definition, HumanTask, Instance, MessageSubscription, Timer
+from engine.models import UNFINISHED, Definition, HumanTask, Instance, MessageSubscription, Timer
 from engine.runtime import determinism, projection, serialization
 from engine.runtime.verbs import Runtime
 from engine.runtime.writeback import flush_or_conflict
 
-MOVABLE = ("running", "waiting", "suspended", "error")
+MOVABLE = UNFINISHED
 OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
 # Engine steps named after the element they belong to (see SpiffWorkflow's TaskParser).
 DERIVED_SUFFIXES = (".BoundaryEventSplit", ".BoundaryEventJoin", ".EndJoin", " [child]")

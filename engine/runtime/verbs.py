@@ -23,6 +23,8 @@ from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.history import audit
 from engine.jobs import timers
 from engine.models import (
+    ACTIVE,
+    FINISHED,
     AuditEvent,
     Definition,
     HumanTask,
@@ -33,8 +35,6 @@ from engine.models import (
 )
 from engine.runtime import determinism, projection, serialization, services, steps, writeback
 from engine.runtime.scripting import PlatformScriptEngine
-
-ACTIVE = ("running", "waiting")
 
 # The hot path's queries, built once (see engine/writeback.py for why).
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
@@ -211,7 +211,7 @@ class Runtime:
 
     def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         instance = self._instance(session, instance_id)
-        if instance.status in ("completed", "cancelled"):
+        if instance.status in FINISHED:
             raise Conflict(f"instance is already {instance.status}", instance_id=instance_id)
         compiled = catalog.compiled(session, instance.definition_id)
         return self._unit_of_work(session, instance, compiled, kind="cancelled", actor=actor,
