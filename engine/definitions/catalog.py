@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import func, select
@@ -18,34 +17,9 @@ from sqlalchemy.orm import Session
 
 from engine import clock, config
 from engine.definitions import validation, xmlsafe
+from engine.definitions.bundle import DMN_SUFFIX, Bundle  # noqa: F401  (Bundle: the type callers pass)
 from engine.errors import InvalidDefinition, NotFound
 from engine.models import Definition
-
-BPMN_SUFFIXES = (".bpmn", ".bpmn20.xml")
-DMN_SUFFIX = ".dmn"
-
-
-@dataclass
-class Bundle:
-    """Files of one upload: BPMN/DMN sources and forms, by file name."""
-
-    files: dict[str, bytes] = field(default_factory=dict)
-    forms: dict[str, bytes] = field(default_factory=dict)
-
-    @classmethod
-    def from_folder(cls, folder: Path | str) -> "Bundle":
-        folder = Path(folder)
-        if not folder.is_dir():
-            raise NotFound(f"no such folder: {folder}")
-        bundle = cls()
-        for path in sorted(folder.iterdir()):
-            if path.name.endswith(BPMN_SUFFIXES) or path.suffix == DMN_SUFFIX:
-                bundle.files[path.name] = path.read_bytes()
-        forms_dir = folder / "forms"
-        if forms_dir.is_dir():
-            for path in sorted(forms_dir.glob("*.json")):
-                bundle.forms[path.name] = path.read_bytes()
-        return bundle
 
 
 @dataclass
@@ -92,6 +66,11 @@ def validate(bundle: Bundle, known_processes=()) -> list[validation.Problem]:
                                       known_processes=known_processes)
 
 
+def validate_against_deployed(session: Session, bundle: Bundle) -> list[validation.Problem]:
+    """Every problem of the bundle, its call activities checked against deployed processes too."""
+    return validate(bundle, known_processes=deployed_keys(session))
+
+
 def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | None = None
            ) -> list[Deployed]:
     """Validate and store the bundle; returns one entry per executable process.
@@ -99,9 +78,8 @@ def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | N
     Raises InvalidDefinition (with every problem in `details`) and stores nothing if any file
     has a problem.
     """
-    if not bundle.files:
-        raise InvalidDefinition("the upload contains no .bpmn or .dmn file", field="files")
-    problems = validate(bundle, known_processes=deployed_keys(session))
+    bundle.require_sources()
+    problems = validate_against_deployed(session, bundle)
     if problems:
         raise InvalidDefinition(f"{len(problems)} problem(s) in the upload",
                                 details=[p.as_dict() for p in problems])

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.definitions import catalog, xmlsafe
+from engine.definitions.bundle import DMN_SUFFIX
 from engine.errors import NotFound
 from engine.models import UNFINISHED, Definition, Instance
 from engine.runtime import serialization
@@ -129,7 +130,7 @@ def elements(sources: dict[str, str], forms: dict[str, str]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for name, text in sorted(sources.items()):
         root = xmlsafe.parse_xml(text.encode(), name).getroot()
-        if name.endswith(catalog.DMN_SUFFIX):
+        if name.endswith(DMN_SUFFIX):
             _dmn_elements(root, out)
         else:
             _bpmn_elements(root, form_schemas, out)

@@ -12,13 +12,12 @@ from flask import Blueprint, request
 from sqlalchemy import select
 
 from engine.definitions import catalog
-from engine.errors import InvalidDefinition, InvalidInput, NotFound
+from engine.definitions.bundle import Bundle
+from engine.errors import InvalidInput, NotFound
 from engine.models import Definition
 from web.api.base import INSTANCE_READERS, OWNERS, actor, allow, transaction
 
 bp = Blueprint("definitions", __name__)
-
-SOURCE_SUFFIXES = catalog.BPMN_SUFFIXES + (catalog.DMN_SUFFIX,)
 
 
 @bp.post("/definitions")
@@ -39,8 +38,7 @@ def deploy():
 def validate():
     bundle, _ = _bundle()
     with transaction() as session:
-        known = list(session.scalars(select(Definition.process_key).distinct()))
-    problems = catalog.validate(bundle, known_processes=known)
+        problems = catalog.validate_against_deployed(session, bundle)
     return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
 
 
@@ -78,33 +76,16 @@ def definition_json(d: Definition) -> dict:
             "comment": d.comment}
 
 
-def _bundle() -> tuple[catalog.Bundle, str | None]:
-    """The uploaded files as a Bundle, and the deployment comment."""
+def _bundle() -> tuple[Bundle, str | None]:
+    """The uploaded files as a Bundle (engine.definitions.bundle decides what is taken), and
+    the deployment comment. Forms may also come as text fields named `forms/<name>.json`."""
     if request.mimetype != "multipart/form-data":
         raise InvalidInput("send the files as multipart/form-data", field="files")
-    bundle = catalog.Bundle()
-    unsupported = []
-    for _field, upload in request.files.items(multi=True):
-        name = (upload.filename or "").replace("\\", "/")
-        base = name.rsplit("/", 1)[-1]
-        if base.endswith(SOURCE_SUFFIXES):
-            bundle.files[base] = upload.read()
-        elif base.endswith(".json"):
-            bundle.forms[base] = upload.read()
-        else:
-            unsupported.append(name or "(no file name)")
-    for field, value in request.form.items(multi=True):
-        if field.startswith("forms/") and field.endswith(".json"):
-            bundle.forms[field.removeprefix("forms/")] = value.encode()
-    if unsupported:
-        raise InvalidDefinition("only .bpmn, .dmn and forms/*.json files can be uploaded",
-                                field="files", details=[{"file": n, "line": None,
-                                                         "element_id": None,
-                                                         "message": "unsupported file type"}
-                                                        for n in unsupported])
-    if not bundle.files:
-        raise InvalidDefinition("the upload contains no .bpmn or .dmn file", field="files")
+    named = [(upload.filename or "(no file name)", upload.read())
+             for _field, upload in request.files.items(multi=True)]
+    named += [(field, value.encode()) for field, value in request.form.items(multi=True)
+              if field.startswith("forms/") and field.endswith(".json")]
     comment = request.form.get("comment")
     if comment is not None and len(comment) > 2000:
         raise InvalidInput("comment must be at most 2000 characters", field="comment")
-    return bundle, comment
+    return Bundle.from_files(named), comment

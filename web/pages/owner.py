@@ -9,13 +9,13 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from engine.definitions import catalog, versions
+from engine.definitions.bundle import Bundle
 from engine.errors import InvalidDefinition, InvalidInput, NotFound
 from engine.models import Definition, Instance
 from engine.runtime import instance_migration
 from web.pages import bp, context, diagram
 
 OWNERS = ("process_owner",)
-FORM_SUFFIX = ".json"
 
 
 @bp.get("/processes")
@@ -92,24 +92,25 @@ def upload():
     if request.method == "GET":
         return render_template("upload.html")
     request.max_content_length = context.settings().max_upload_bytes
-    bundle = _bundle_from(request.files.getlist("files"))
     action = request.form.get("action", "validate")
-    problems, deployed = [], None
-    with context.transaction() as db:
-        if action == "deploy":
-            try:
+    problems, deployed, bundle = [], None, None
+    try:
+        bundle = Bundle.from_files((u.filename or "", u.read())
+                                   for u in request.files.getlist("files"))
+        with context.transaction() as db:
+            if action == "deploy":
                 deployed = catalog.deploy(db, bundle, context.actor().name,
-                                              comment=request.form.get("comment") or None)
-            except InvalidDefinition as err:
-                problems = err.details or [{"file": "", "line": None, "element_id": None,
-                                            "message": err.message}]
-        else:
-            known = [d.process_key for d in catalog.all_latest(db)]
-            problems = [p.as_dict() for p in catalog.validate(bundle, known_processes=known)]
+                                          comment=request.form.get("comment") or None)
+            else:
+                problems = [p.as_dict() for p in catalog.validate_against_deployed(db, bundle)]
+    except InvalidDefinition as err:
+        problems = err.details or [{"file": "", "line": None, "element_id": None,
+                                    "message": err.message}]
     template = "_upload_result.html" if context.is_fragment() else "upload.html"
     status = 422 if problems else 200
+    files = sorted(bundle.files) + sorted(bundle.forms) if bundle else []
     return render_template(template, problems=problems, deployed=deployed, action=action,
-                           files=sorted(bundle.files) + sorted(bundle.forms)), status
+                           files=files), status
 
 
 def _version_arg(name: str, source=None) -> int:
@@ -130,25 +131,6 @@ def _mapping(text: str) -> dict[str, str]:
             raise InvalidInput(_("Write one old_id=new_id per line."), field="mapping")
         mapping[old.strip()] = new.strip()
     return mapping
-
-
-def _bundle_from(uploads) -> catalog.Bundle:
-    bundle = catalog.Bundle()
-    for upload in uploads:
-        name = (upload.filename or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-        if not name:
-            continue
-        data = upload.read()
-        if name.endswith(FORM_SUFFIX):
-            bundle.forms[name] = data
-        elif name.endswith(catalog.BPMN_SUFFIXES) or name.endswith(catalog.DMN_SUFFIX):
-            bundle.files[name] = data
-        else:
-            raise InvalidInput(_("%(name)s is not a .bpmn, .dmn or form .json file.", name=name),
-                               field="files")
-    if not bundle.files:
-        raise InvalidInput(_("Choose at least one .bpmn or .dmn file."), field="files")
-    return bundle
 
 
 def _running_by_key(db) -> dict[str, int]:
