@@ -1,8 +1,9 @@
 """Users, roles and API tokens: who may call the platform, and as which `Actor`.
 
-Passwords are stored as werkzeug hashes (scrypt by default). API tokens are random strings
-given to the client once; only their sha256 is stored, so a leaked database does not leak
-usable tokens. Functions that persist take a session and flush; the caller commits.
+Passwords are stored salted and hashed (scrypt by default, in werkzeug's format: see
+engine/passwords.py). API tokens are random strings given to the client once; only their sha256
+is stored, so a leaked database does not leak usable tokens. Functions that persist take a
+session and flush; the caller commits.
 """
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
 
-from engine import clock, config
+from engine import clock, config, passwords
 from engine.access import ROLES, STAFF_ROLES, Actor
 from engine.errors import Conflict, InvalidInput
 from engine.models import ApiToken, User
@@ -31,12 +31,13 @@ _decoy_hash: str | None = None
 
 def create_user(session: Session, username: str, password: str, role: str,
                 department: str | None = None, customer_id: str | None = None, *,
-                display_name: str | None = None, method: str = "scrypt") -> User:
+                display_name: str | None = None,
+                method: str = passwords.DEFAULT_METHOD) -> User:
     """Validate and add a user; returns the flushed row.
 
     Raises InvalidInput naming the field (username, password, role, department, customer_id),
-    Conflict when the username is taken. `method` is a werkzeug hash method ("scrypt",
-    "pbkdf2:sha256"...).
+    Conflict when the username is taken. `method` is a hash method of engine.passwords
+    ("scrypt", "pbkdf2:sha256:1000"...).
     """
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise InvalidInput("username must be 2-100 letters, digits or _.@-", field="username")
@@ -62,7 +63,7 @@ def create_user(session: Session, username: str, password: str, role: str,
                            field="display_name")
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user '{username}' already exists", field="username")
-    user = User(username=username, password_hash=generate_password_hash(password, method=method),
+    user = User(username=username, password_hash=passwords.hash_password(password, method),
                 display_name=display_name, role=role, department=department,
                 customer_id=customer_id, active=True, created_at=clock.now())
     session.add(user)
@@ -77,10 +78,10 @@ def authenticate(session: Session, username, password) -> User | None:
         return None
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:
-        _decoy_hash = _decoy_hash or generate_password_hash(secrets.token_hex(8))
-        check_password_hash(_decoy_hash, password)
+        _decoy_hash = _decoy_hash or passwords.hash_password(secrets.token_hex(8))
+        passwords.check_password(_decoy_hash, password)
         return None
-    if not check_password_hash(user.password_hash, password) or not user.active:
+    if not passwords.check_password(user.password_hash, password) or not user.active:
         return None
     return user
 

@@ -58,3 +58,14 @@ def test_tokens_resolve_until_they_expire(session):
     clock.advance(timedelta(hours=1))
     assert users.user_for_token(session, token) is None
     users.revoke_token(session, token)
+
+
+def test_a_password_hashed_by_werkzeug_still_logs_in(session):
+    # Accounts created while engine/users.py hashed with werkzeug keep their stored hashes.
+    from werkzeug.security import generate_password_hash
+
+    user = users.create_user(session, "sun.li", "long-enough", "auditor", method=FAST_HASH)
+    user.password_hash = generate_password_hash("older-pass", method="scrypt")
+    session.flush()
+    assert users.authenticate(session, "sun.li", "older-pass") is user
+    assert users.authenticate(session, "sun.li", "long-enough") is None
