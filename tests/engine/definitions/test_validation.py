@@ -1,7 +1,6 @@
 """Upload validation: every kind of problem, vendor files, hostile files and fuzzed input."""
 import random
 import time
-from pathlib import Path
 
 import pytest
 from lxml import etree
@@ -10,8 +9,8 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine.definitions import xmlsafe
 from engine.definitions.validation import Problem, executable_process_ids, validate_bundle
 from engine.definitions.xmlsafe import XmlRefused, parse_xml
+from tests.conftest import DATA
 
-DATA = Path(__file__).parent.parent / "data"
 VENDOR = DATA / "vendor"
 HOSTILE = DATA / "hostile"
 TIMER_RULE = "timer expression must be a quoted ISO-8601 string or an expression over data"
