@@ -32,7 +32,6 @@ class Platform:
     runtime: Runtime
     engine: Engine
     sessions: sessionmaker[Session]
-    password_method: str = "scrypt"
 
 
 class JSONProvider(DefaultJSONProvider):
@@ -56,22 +55,19 @@ class IdConverter(IntegerConverter):
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. Keys of `config` that name `engine.config.Settings` fields override the
-    environment's settings; the others go to Flask's config (TESTING, SQL_DURABLE,
-    PASSWORD_HASH_METHOD...)."""
+    environment's settings; the others go to Flask's config (TESTING, SQL_DURABLE...)."""
     config = dict(config or {})
     settings = engine_config.from_env().with_(
         **{k: v for k, v in config.items() if k in SETTINGS_FIELDS})
     app = Flask(__name__)
     app.json = JSONProvider(app)
     app.url_map.converters["id"] = IdConverter
-    app.config.update(SECRET_KEY=settings.secret_key, SQL_DURABLE=True,
-                      PASSWORD_HASH_METHOD="scrypt")
+    app.config.update(SECRET_KEY=settings.secret_key, SQL_DURABLE=True)
     app.config.update({k: v for k, v in config.items() if k not in SETTINGS_FIELDS})
     engine = db.make_engine(settings.database_url, durable=app.config["SQL_DURABLE"])
     app.extensions["aftersales"] = Platform(
         settings=settings, runtime=Runtime(settings, hooks=[service_requests.sync]), engine=engine,
-        sessions=db.make_session_factory(engine),
-        password_method=app.config["PASSWORD_HASH_METHOD"])
+        sessions=db.make_session_factory(engine))
 
     from web import errors, openapi, pages
     from web.api import blueprint as api
