@@ -4,7 +4,7 @@ A diff is computed from the stored sources (never from parsed specs) with lxml, 
 id, so it reads the way a process owner edited the model: what was added, removed, and for each
 element that stayed, which of its business-relevant properties changed. `impact()` lists the
 unfinished instances of the older version that stand on a removed or changed element: those are
-the ones a migration (engine/migration.py) has to think about.
+the ones a migration (engine/runtime/instance_migration.py) has to think about.
 
 `compile_sources()` parses a definition that is not (or no longer) a cached row: a candidate
 bundle (what-if) or an archived definition (archive verification).
@@ -21,19 +21,18 @@ from sqlalchemy.orm import Session
 
 from engine.definitions import catalog, xmlsafe
 from engine.definitions.bundle import DMN_SUFFIX
+from engine.definitions.vocabulary import (
+    FLOW_NODES,
+    SCRIPT_EXTENSIONS,
+    TIMERS,
+    bpmn,
+    is_bpmn,
+    local_name,
+)
 from engine.errors import NotFound
 from engine.models import UNFINISHED, Definition, Instance
 from engine.runtime import serialization
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-
-FLOW_NODES = frozenset({
-    "startEvent", "endEvent", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
-    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
-    "businessRuleTask", "callActivity", "subProcess", "transaction", "exclusiveGateway",
-    "inclusiveGateway", "parallelGateway", "eventBasedGateway", "complexGateway",
-})
 # The properties compared for every element that exists in both versions, in report order.
 COMPARED = ("type", "name", "lane", "outgoing", "conditions", "timer", "form", "form_schema",
             "sla", "properties", "scripts", "called_element", "messages", "signals",
@@ -141,19 +140,6 @@ def _summary(element: dict) -> dict:
     return {"id": element["id"], "type": element["type"], "name": element.get("name")}
 
 
-def _local(el) -> str | None:
-    if not isinstance(el.tag, str):
-        return None
-    return etree.QName(el).localname
-
-
-def _is_bpmn(el, localname: str | None = None) -> bool:
-    if not isinstance(el.tag, str):
-        return False
-    qname = etree.QName(el)
-    return qname.namespace == BPMN_NS and (localname is None or qname.localname == localname)
-
-
 def _text(el) -> str | None:
     if el is None or el.text is None:
         return None
@@ -162,23 +148,23 @@ def _text(el) -> str | None:
 
 def _bpmn_elements(root, form_schemas: dict, out: dict) -> None:
     messages = {m.get("id"): m.get("name") or m.get("id")
-                for m in root.iter(f"{{{BPMN_NS}}}message")}
+                for m in root.iter(bpmn("message"))}
     signals = {s.get("id"): s.get("name") or s.get("id")
-               for s in root.iter(f"{{{BPMN_NS}}}signal")}
-    for process in root.iter(f"{{{BPMN_NS}}}process"):
+               for s in root.iter(bpmn("signal"))}
+    for process in root.iter(bpmn("process")):
         lanes = {}
-        for lane in process.iter(f"{{{BPMN_NS}}}lane"):
-            for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
+        for lane in process.iter(bpmn("lane")):
+            for ref in lane.findall(bpmn("flowNodeRef")):
                 # Nested lanes are visited after their parent: the innermost lane wins.
                 lanes[_text(ref)] = lane.get("name") or lane.get("id")
         flows: dict[str, dict] = {}
-        for flow in process.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        for flow in process.iter(bpmn("sequenceFlow")):
             flows.setdefault(flow.get("sourceRef"), {})[flow.get("id")] = {
                 "to": flow.get("targetRef"),
-                "condition": _text(flow.find(f"{{{BPMN_NS}}}conditionExpression"))}
+                "condition": _text(flow.find(bpmn("conditionExpression")))}
         for el in process.iter():
-            kind = _local(el)
-            if kind not in FLOW_NODES or not _is_bpmn(el):
+            kind = local_name(el)
+            if kind not in FLOW_NODES or not is_bpmn(el):
                 continue
             element_id = el.get("id")
             outgoing = flows.get(element_id, {})
@@ -202,21 +188,21 @@ def _bpmn_elements(root, form_schemas: dict, out: dict) -> None:
 
 def _own(el, localname: str):
     """The element's direct BPMN children named `localname` (its event definitions...)."""
-    return [c for c in el if _is_bpmn(c, localname)]
+    return [c for c in el if is_bpmn(c, localname)]
 
 
 def _extensions(el):
-    ext = el.find(f"{{{BPMN_NS}}}extensionElements")
+    ext = el.find(bpmn("extensionElements"))
     return ext if ext is not None else []
 
 
 def _properties(el) -> dict:
     props = {}
     for container in _extensions(el):
-        if _local(container) != "properties":
+        if local_name(container) != "properties":
             continue
         for prop in container:
-            if _local(prop) == "property":
+            if local_name(prop) == "property":
                 props[prop.get("name")] = prop.get("value")
     return props
 
@@ -233,25 +219,25 @@ def _timer(el) -> dict | None:
     timers = {}
     for definition in _own(el, "timerEventDefinition"):
         for part in definition:
-            if _is_bpmn(part) and _local(part) in ("timeDuration", "timeDate", "timeCycle"):
-                timers[_local(part)] = _text(part)
+            if is_bpmn(part, *TIMERS):
+                timers[local_name(part)] = _text(part)
     return timers or None
 
 
 def _scripts(el) -> dict | None:
     scripts = {}
-    script = el.find(f"{{{BPMN_NS}}}script")
+    script = el.find(bpmn("script"))
     if script is not None:
         scripts["script"] = _text(script)
     for part in _extensions(el):
-        if _local(part) in ("preScript", "postScript"):
-            scripts[_local(part)] = _text(part)
+        if local_name(part) in SCRIPT_EXTENSIONS:
+            scripts[local_name(part)] = _text(part)
     return scripts or None
 
 
 def _refs(el, definition: str, attribute: str, names: dict) -> list[str] | None:
     refs = [d.get(attribute) for d in _own(el, definition)]
-    if el.get(attribute) and _local(el) in ("receiveTask", "sendTask"):
+    if el.get(attribute) and local_name(el) in ("receiveTask", "sendTask"):
         refs.append(el.get(attribute))
     resolved = sorted(names.get(r, r) for r in refs if r)
     return resolved or None
@@ -259,12 +245,12 @@ def _refs(el, definition: str, attribute: str, names: dict) -> list[str] | None:
 
 def _service(el) -> dict | None:
     for part in _extensions(el):
-        if _local(part) != "serviceTaskOperator":
+        if local_name(part) != "serviceTaskOperator":
             continue
         params = {}
         for holder in part:
             for param in holder:
-                if _local(param) == "parameter":
+                if local_name(param) == "parameter":
                     params[param.get("id")] = [param.get("type"), param.get("value")]
         return {"operator": part.get("id"), "result": part.get("resultVariable"),
                 "parameters": params}
@@ -273,7 +259,7 @@ def _service(el) -> dict | None:
 
 def _dmn_elements(root, out: dict) -> None:
     for el in root.iter():
-        if _local(el) != "decision":
+        if local_name(el) != "decision":
             continue
         out[el.get("id")] = {"id": el.get("id"), "type": "decision", "name": el.get("name"),
                              "decision": etree.tostring(el, method="c14n").decode()}

@@ -25,26 +25,18 @@ from typing import Callable, Iterable
 from lxml import etree
 
 from engine.config import DEPARTMENTS
+from engine.definitions.bundle import DMN_SUFFIX
+from engine.definitions.vocabulary import BPMN_NS, DMN_LATER_NS, DMN_SUPPORTED_NS
 from engine.definitions.xmlsafe import XmlRefused, parse_xml
 
 from .bpmn import check_bpmn_document
 from .dmn import check_dmn_document
 from .expressions import check_expressions
-from .model import (
-    BPMN_NS,
-    DMN_LATER_NS,
-    DMN_SUPPORTED_NS,
-    Bundle,
-    Document,
-    Problem,
-    is_executable,
-)
+from .model import Bundle, Document, Problem, is_executable
 from .spiff import library_problems, xsd_problems
 from .tasks import FormChecker, check_user_tasks
 
 __all__ = ["DEPARTMENTS", "Problem", "validate_bundle", "executable_process_ids"]
-
-DMN_SUFFIX = ".dmn"
 
 
 def validate_bundle(files: dict[str, bytes], forms: dict[str, bytes],

@@ -23,28 +23,17 @@ Non-executable processes (isExecutable="false") are not run, so not checked.
 """
 from __future__ import annotations
 
-from .model import (
+from engine.definitions.vocabulary import (
+    ACTIVITIES,
     CONTAINERS,
-    Bundle,
-    Document,
-    Problem,
+    FLOW_NODES,
     bpmn,
     is_bpmn,
-    is_executable,
     local_name,
     spiff,
 )
 
-ACTIVITIES = frozenset({
-    "task", "userTask", "manualTask", "scriptTask", "serviceTask", "sendTask", "receiveTask",
-    "businessRuleTask", "callActivity", "subProcess", "adHocSubProcess", "transaction",
-})
-EVENTS = frozenset({"startEvent", "endEvent", "intermediateCatchEvent",
-                    "intermediateThrowEvent", "boundaryEvent", "implicitThrowEvent"})
-GATEWAYS = frozenset({"exclusiveGateway", "inclusiveGateway", "parallelGateway",
-                      "eventBasedGateway", "complexGateway"})
-FLOW_NODES = ACTIVITIES | EVENTS | GATEWAYS | {"callChoreography", "choreographyTask",
-                                               "subChoreography"}
+from .model import Bundle, Document, Problem, is_executable
 
 # Why each construct is refused: the text goes to the process owner as is.
 UNSUPPORTED = {

@@ -24,8 +24,10 @@ from __future__ import annotations
 
 from lxml import etree
 
+from engine.definitions.vocabulary import DMN_LATER_NS, local_name
+
 from .expressions import syntax_error
-from .model import DMN_LATER_NS, Document, Problem, dmn_children, local_name
+from .model import Document, Problem, dmn_children
 
 NEEDS_ID = ("decision", "decisionTable", "input", "output", "rule", "inputEntry", "outputEntry")
 UNSUPPORTED_HIT_POLICIES = ("PRIORITY", "OUTPUT ORDER", "RULE ORDER")

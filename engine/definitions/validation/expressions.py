@@ -18,17 +18,25 @@ from __future__ import annotations
 import ast
 import re
 
-from .bpmn import owner
-from .model import Document, Problem, is_bpmn, is_executable, local_name, spiff
+from engine.definitions.vocabulary import (
+    CONDITIONS,
+    SCRIPT_EXTENSIONS,
+    TIMERS,
+    is_bpmn,
+    local_name,
+    spiff,
+)
 
-CONDITIONS = ("conditionExpression", "condition", "loopCondition", "completionCondition")
-TIMERS = ("timeDuration", "timeDate", "timeCycle")
+from .bpmn import owner
+from .model import Document, Problem, is_executable
+
 TIMER_RULE = "timer expression must be a quoted ISO-8601 string or an expression over data"
 _DURATION = (r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?"
              r"(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
 ISO_DURATION = re.compile(f"^{_DURATION}$")
 _ISO_LIKE = re.compile(rf"^(R\d*/\S+|{_DURATION}|\d{{4}}-\d{{2}}-\d{{2}}\S*)$")
 _FOREIGN = ("${", "#{")
+_SCRIPT_TAGS = tuple(spiff(name) for name in SCRIPT_EXTENSIONS)
 
 
 def check_expressions(doc: Document) -> list[Problem]:
@@ -40,8 +48,7 @@ def check_expressions(doc: Document) -> list[Problem]:
         for element in process.iter():
             if is_bpmn(element, *CONDITIONS):
                 problems += _check_condition(doc, element)
-            elif is_bpmn(element, "script") or element.tag in (spiff("preScript"),
-                                                               spiff("postScript")):
+            elif is_bpmn(element, "script") or element.tag in _SCRIPT_TAGS:
                 problems += _check_script(doc, element)
             elif is_bpmn(element, *TIMERS):
                 problems += _check_timer(doc, element)

@@ -1,10 +1,11 @@
-"""The vocabulary shared by the bundle validators: problems, documents, the bundle.
+"""The shapes shared by the bundle validators: problems, documents, the bundle.
 
 `Problem` is what every check returns. `Document` is one parsed upload file;
 `Bundle` is everything a check may look across files for (process ids,
 decision ids, forms, departments). The checks themselves live in
-`validation_bpmn`, `validation_expressions`, `validation_tasks`,
-`validation_dmn` and `validation_spiff`; `validation.validate_bundle` runs them.
+`validation.bpmn`, `validation.expressions`, `validation.tasks`,
+`validation.dmn` and `validation.spiff`; `validation.validate_bundle` runs them.
+The BPMN and DMN names they read files by are in `engine.definitions.vocabulary`.
 """
 from __future__ import annotations
 
@@ -13,44 +14,7 @@ from typing import Iterator
 
 from lxml import etree
 
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-CAMUNDA_NS = "http://camunda.org/schema/1.0/bpmn"
-# DMN versions SpiffWorkflow 3.2 ships an XSD for, and later ones we recognise.
-DMN_SUPPORTED_NS = (
-    "http://www.omg.org/spec/DMN/20151101/dmn.xsd",
-    "http://www.omg.org/spec/DMN/20180521/MODEL/",
-    "https://www.omg.org/spec/DMN/20191111/MODEL/",
-)
-DMN_LATER_NS = (
-    "https://www.omg.org/spec/DMN/20211108/MODEL/",
-    "https://www.omg.org/spec/DMN/20230324/MODEL/",
-)
-
-#: BPMN containers whose direct children are one scope of sequence flows.
-CONTAINERS = ("process", "subProcess", "transaction", "adHocSubProcess")
-
-
-def bpmn(local: str) -> str:
-    """The Clark-notation tag of a BPMN element, whatever prefix the file uses."""
-    return f"{{{BPMN_NS}}}{local}"
-
-
-def spiff(local: str) -> str:
-    return f"{{{SPIFF_NS}}}{local}"
-
-
-def local_name(element) -> str:
-    tag = element.tag
-    if not isinstance(tag, str):  # comments and processing instructions
-        return ""
-    return etree.QName(tag).localname
-
-
-def is_bpmn(element, *locals_: str) -> bool:
-    tag = element.tag
-    return (isinstance(tag, str) and tag.startswith(f"{{{BPMN_NS}}}")
-            and (not locals_ or tag[len(BPMN_NS) + 2:] in locals_))
+from engine.definitions.vocabulary import bpmn
 
 
 def dmn_children(element, local: str) -> list:

@@ -24,11 +24,15 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import SCHEMAS as DMN_SCHEMAS
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from .model import BPMN_NS, SPIFF_NS, Bundle, Document, Problem
+from engine.definitions.vocabulary import BPMN_NS, BPMNDI_NS, DC_NS, DI_NS, SPIFF_NS
+
+from .model import Bundle, Document, Problem
 
 _LOCK = threading.Lock()
 _DMN_VALIDATORS: dict[str, BpmnValidator] = {}
-_SHORT_NAMES = ((f"{{{BPMN_NS}}}", "bpmn:"), (f"{{{SPIFF_NS}}}", "spiffworkflow:"))
+_SHORT_NAMES = tuple((f"{{{namespace}}}", prefix) for namespace, prefix in (
+    (BPMN_NS, "bpmn:"), (BPMNDI_NS, "bpmndi:"), (DC_NS, "dc:"), (DI_NS, "di:"),
+    (SPIFF_NS, "spiffworkflow:")))
 _NOT_FOUND = re.compile(r"The process '([^']*)' was not found")
 
 

@@ -22,19 +22,11 @@ import re
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from engine.definitions.vocabulary import CAMUNDA_NS, CONTAINERS, bpmn, is_bpmn, spiff
+
 from .bpmn import inside_non_executable
 from .expressions import ISO_DURATION
-from .model import (
-    CAMUNDA_NS,
-    CONTAINERS,
-    Bundle,
-    Document,
-    Problem,
-    bpmn,
-    is_bpmn,
-    is_executable,
-    spiff,
-)
+from .model import Bundle, Document, Problem, is_executable
 
 MAX_FORM_BYTES = 2 * 1024 * 1024
 _FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")

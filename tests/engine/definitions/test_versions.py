@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog, versions
+from engine.definitions.validation import validate_bundle
 from engine.errors import NotFound
 from engine.models import HumanTask
 from tests.conftest import DATA, bundle_variant
@@ -160,3 +161,31 @@ def test_diff_sees_called_element_and_decision_table_changes():
     assert changed == {"route": ["decision"], "ship": ["called_element"]}
     assert result.changed[1]["changes"]["called_element"] == {"from": "shipping",
                                                               "to": "express_shipping"}
+
+
+PLAIN = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="claim" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="{first}"/>
+    {documents}
+    <bpmn:task id="assess" name="Assess the claim"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="assess" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+DOCUMENTS = """<bpmn:adHocSubProcess id="collect_documents" name="Collect the documents">
+      <bpmn:task id="ask_for_invoice" name="Ask for the invoice"/>
+    </bpmn:adHocSubProcess>
+    <bpmn:sequenceFlow id="f2" sourceRef="collect_documents" targetRef="assess"/>"""
+
+
+def test_diff_sees_an_added_ad_hoc_subprocess():
+    # The diff reads flow nodes by the same names as validation, which accepts ad-hoc subprocesses.
+    v1 = PLAIN.format(first="assess", documents="")
+    v2 = PLAIN.format(first="collect_documents", documents=DOCUMENTS)
+    assert validate_bundle({"claim.bpmn": v2.encode()}, {}) == []
+    result = versions.diff_sources("claim", 1, 2, versions.elements({"claim.bpmn": v1}, {}),
+                                   versions.elements({"claim.bpmn": v2}, {}))
+    assert [(e["id"], e["type"]) for e in result.added] == [
+        ("ask_for_invoice", "task"), ("collect_documents", "adHocSubProcess")]
