@@ -1,21 +1,22 @@
 """Languages of the pages: Simplified Chinese first, English second.
 
 The locale comes from `?lang=` (remembered in a cookie), then the cookie, then the browser's
-Accept-Language, then zh_CN. Catalogs live in web/translations; a missing or stale .mo is
-compiled from its .po when the app starts. Babel spells zh_CN with its script, so the Chinese
-catalog's folder is zh_Hans_CN (the name Flask-Babel looks up). Also here: the names of departments, statuses and
+Accept-Language, then zh_CN. Catalogs live in web/translations: the .po files are the source
+(in git), the .mo files are compiled from them at install time (`.ci/setup` runs
+`pybabel compile -d web/translations`) and only read here, so starting the app writes nothing
+into the checkout. Babel spells zh_CN with its script, so the Chinese catalog's folder is
+zh_Hans_CN (the name Flask-Babel looks up). Also here: the names of departments, statuses and
 event kinds, and the filters that format times, money and bilingual BPMN names.
 """
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from flask import request
 from flask_babel import Babel, format_currency, format_datetime, get_locale
 from flask_babel import lazy_gettext as _l
@@ -24,13 +25,17 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 LOCALES = ("zh_CN", "en")
 DEFAULT_LOCALE = "zh_CN"
 COOKIE = "lang"
+COMPILE_COMMAND = "pybabel compile -d web/translations"
 _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 
 babel = Babel()
+log = logging.getLogger(__name__)
 
 
 def init_app(app, timezone: str) -> None:
-    compile_catalogs()
+    for mo_path in missing_catalogs(TRANSLATIONS):
+        log.warning("%s is missing: its pages show English until `%s` runs",
+                    mo_path, COMPILE_COMMAND)
     app.config.setdefault("BABEL_DEFAULT_LOCALE", DEFAULT_LOCALE)
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", timezone)
     babel.init_app(app, default_locale=DEFAULT_LOCALE, default_timezone=timezone,
@@ -73,22 +78,14 @@ def remember_locale(response):
     return response
 
 
-def compile_catalogs(directory: Path = TRANSLATIONS) -> None:
-    """Write messages.mo next to every messages.po that is newer than it (or has none).
+def missing_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
+    """The compiled catalogs (messages.mo) that are missing beside their messages.po.
 
-    The compiled catalogs are committed too, so a read-only installation keeps working.
+    Only missing ones: an installed copy's file times say nothing about which file is newer.
     """
-    for po_path in directory.glob("*/LC_MESSAGES/messages.po"):
-        mo_path = po_path.with_suffix(".mo")
-        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
-            continue
-        with po_path.open("rb") as po:
-            catalog = read_po(po, locale=po_path.parent.parent.name)
-        try:
-            with mo_path.open("wb") as mo:
-                write_mo(mo, catalog)
-        except OSError:         # read-only install: the committed .mo is used
-            continue
+    return [po_path.with_suffix(".mo")
+            for po_path in sorted(directory.glob("*/LC_MESSAGES/messages.po"))
+            if not po_path.with_suffix(".mo").exists()]
 
 
 # ------------------------------------------------------------------ filters
