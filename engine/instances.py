@@ -1,20 +1,167 @@
 """Reads about process instances for the people who look at them: one instance as the API
-and the pages show it, its history page by page, searches, and which instances stand on a
-version of a process.
+and the pages show it (with its token positions), its history page by page, searches, and
+which instances stand on a version of a process.
 
 Nothing here changes an instance (the verbs in engine/runtime do); workflows are rebuilt
 read-only.
 """
 from __future__ import annotations
 
-from sqlalchemy import select
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine.models import UNFINISHED, Instance
+from engine import clock, tasklist
+from engine.definitions import catalog
+from engine.errors import InvalidInput, NotFound
+from engine.history import audit
+from engine.models import (
+    UNFINISHED,
+    AuditEvent,
+    Definition,
+    HumanTask,
+    Instance,
+    MessageSubscription,
+    ServiceRequest,
+    Timer,
+)
 
+# Token states the diagrams mark, by the name the pages use.
+TOKEN_STATES = {"ready": TaskState.READY, "waiting": TaskState.WAITING,
+                "completed": TaskState.COMPLETED}
+
+
+def get(session: Session, instance_id: int) -> dict:
+    """One instance as `instance_json` describes it. Raises NotFound."""
+    return instance_json(_row(session, instance_id))
+
+
+def show(session: Session, runtime, instance_id: int) -> dict:
+    """One instance with its version, request number, token positions (`elements`), open
+    tasks, waiting timers and the messages it waits for. Raises NotFound."""
+    instance = _row(session, instance_id)
+    compiled = catalog.compiled(session, instance.definition_id)
+    now = clock.now()
+    return {**instance_json(instance), "definition_version": compiled.version,
+            "request_number": request_number(session, instance.id),
+            "elements": elements(runtime.workflow(session, instance)),
+            "tasks": [tasklist.row_dict(r, now) for r in session.execute(
+                select(*tasklist.COLUMNS).where(HumanTask.instance_id == instance.id))],
+            "timers": [{"bpmn_id": t.bpmn_id, "due_at": t.due_at} for t in session.scalars(
+                select(Timer).where(Timer.instance_id == instance.id))],
+            "waiting_for": waiting_for(session, instance.id)}
+
+
+def history(session: Session, instance_id: int, *, offset: int = 0,
+            limit: int | None = None) -> tuple[list[dict], int]:
+    """(events as `event_json`, total number of events) of one instance. Raises NotFound."""
+    _row(session, instance_id)
+    total = session.scalar(select(func.count()).select_from(AuditEvent)
+                           .where(AuditEvent.instance_id == instance_id))
+    events = audit.events(session, instance_id, offset=offset, limit=limit)
+    return [event_json(e) for e in events], total
+
+
+def search(session: Session, text: str, *, page: int, per_page: int) -> tuple[list[dict], int]:
+    """(instances whose request number contains `text` or whose id is `text`, newest first,
+    and how many match)."""
+    query = select(Instance)
+    if text:
+        query = query.where(or_(Instance.business_key.contains(text),
+                                Instance.id == (int(text) if text.isdigit() else -1)))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Instance.id.desc())
+                           .limit(per_page).offset((page - 1) * per_page))
+    return [instance_json(r) for r in rows], total
+
+
+def request_number(session: Session, instance_id: int) -> str | None:
+    """The number of the after-sales request an instance runs (None: it runs none)."""
+    return session.scalar(select(ServiceRequest.number).where(
+        ServiceRequest.instance_id == instance_id))
+
+
+def id_of_business_key(session: Session, business_key: str) -> int | None:
+    return session.scalar(select(Instance.id).where(Instance.business_key == business_key))
+
+
+def waiting_for(session: Session, instance_id: int) -> list[str]:
+    """Names of the messages the instance waits for now."""
+    return sorted(set(session.scalars(select(MessageSubscription.name).where(
+        MessageSubscription.instance_id == instance_id))))
+
+
+def elements(workflow) -> dict[str, list[str]]:
+    """BPMN ids by token state ("ready", "waiting", "completed"), for marking the diagram."""
+    found: dict = {name: set() for name in TOKEN_STATES}
+    for task in workflow.get_tasks():
+        bpmn_id = task.task_spec.bpmn_id
+        for name, state in TOKEN_STATES.items():
+            if bpmn_id and task.state == state:
+                found[name].add(bpmn_id)
+    return {name: sorted(ids) for name, ids in found.items()}
+
+
+# ------------------------------------------------------------------ versions
 
 def unfinished_ids(session: Session, definition_id: int) -> list[int]:
     """Ids of the instances of one deployed version that may still move on, oldest first."""
     return list(session.scalars(select(Instance.id).where(
         Instance.definition_id == definition_id, Instance.status.in_(UNFINISHED))
         .order_by(Instance.id)))
+
+
+def check_on_version(session: Session, instance_ids: list[int], definition_id: int) -> None:
+    """Raise NotFound for an unknown id and InvalidInput (field `instance_ids`) for an
+    instance that does not run on `definition_id`."""
+    found = dict(session.execute(select(Instance.id, Instance.definition_id)
+                                 .where(Instance.id.in_(instance_ids))).all())
+    for instance_id in instance_ids:
+        if instance_id not in found:
+            raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+        if found[instance_id] != definition_id:
+            raise InvalidInput(f"instance {instance_id} does not run on the 'from' version",
+                               field="instance_ids", instance_id=instance_id)
+
+
+def business_keys(session: Session, instance_ids: list[int]) -> dict[int, str]:
+    return dict(session.execute(select(Instance.id, Instance.business_key)
+                                .where(Instance.id.in_(instance_ids))).all())
+
+
+def unfinished_by_key(session: Session) -> dict[str, int]:
+    """Number of unfinished instances per process key."""
+    return dict(session.execute(select(Instance.process_key, func.count()).where(
+        Instance.status.in_(UNFINISHED)).group_by(Instance.process_key)).all())
+
+
+def unfinished_by_version(session: Session, key: str) -> dict[int, int]:
+    """Number of unfinished instances of process `key` per version number."""
+    return dict(session.execute(
+        select(Definition.version, func.count(Instance.id))
+        .join(Instance, Instance.definition_id == Definition.id)
+        .where(Definition.process_key == key, Instance.status.in_(UNFINISHED))
+        .group_by(Definition.version)).all())
+
+
+# ------------------------------------------------------------------ shapes
+
+def instance_json(i: Instance) -> dict:
+    return {"id": i.id, "process_key": i.process_key, "definition_id": i.definition_id,
+            "business_key": i.business_key, "status": i.status, "version": i.version,
+            "created_at": i.created_at, "updated_at": i.updated_at,
+            "completed_at": i.completed_at, "error": i.error, "error_task_id": i.error_task_id,
+            "events": i.audit_seq}
+
+
+def event_json(e: AuditEvent) -> dict:
+    return {"seq": e.seq, "at": e.at, "actor": e.actor, "kind": e.kind, "element": e.element,
+            "task_id": e.task_id, "payload": e.payload, "state_hash": e.state_hash,
+            "prev_hash": e.prev_hash, "hash": e.hash}
+
+
+def _row(session: Session, instance_id: int) -> Instance:
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
+    return instance

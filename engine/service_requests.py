@@ -15,14 +15,16 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.errors import InvalidInput, NotFound
+from engine import clock, instances
+from engine.access import Actor
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import FINISHED, AuditEvent, Outbox, ServiceRequest, ShopOrder
 
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
 CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
 TIERS = ("normal", "vip")
+STATUSES = ("open", "in_progress", "resolved", "closed", "cancelled", "error", "on_hold")
 FIELDS = {"order_id", "customer_id", "type", "category", "amount", "reason", "items",
           "customer_tier", "damage", "pickup", "in_warranty", "idempotency_key", "address"}
 MAX_AMOUNT = Decimal("1000000")
@@ -32,6 +34,21 @@ MAX_AMOUNT = Decimal("1000000")
 CUSTOMER_FIELDS = ("refund_amount", "refunded_amount", "amount", "quote_amount", "tracking_no",
                    "carrier", "slot_start", "slot_end", "what", "compensation_amount",
                    "complaint_response", "complaint_resolution", "resolution")
+
+
+def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, bool]:
+    """File a request (see `file_request`); returns (its `request_json` summary, whether it
+    was created now). A repeated `idempotency_key` answers the request it created, but not to
+    another customer (Conflict)."""
+    key = fields.get("idempotency_key")
+    existing = key and session.scalars(
+        select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
+    if existing and actor.role == "customer" and existing.customer_id != actor.customer_id:
+        raise Conflict("this idempotency_key was already used", field="idempotency_key")
+    filed = existing or file_request(session, runtime, fields, actor)
+    session.refresh(filed)
+    return ({"id": filed.id, "number": filed.number, "instance_id": filed.instance_id,
+             "status": filed.status}, not existing)
 
 
 def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
@@ -111,6 +128,95 @@ def get(session: Session, number_or_id) -> ServiceRequest:
     if request is None:
         raise NotFound(f"request {number_or_id} does not exist", field="id")
     return request
+
+
+def list_requests(session: Session, actor: Actor, filters: dict, *, page: int,
+                  per_page: int) -> tuple[list[dict], int]:
+    """(requests newest first as `request_json`, how many match) for `filters` (status,
+    category, type, customer_id, order_id: exact values). Customers see only their own.
+    Raises InvalidInput naming a filter with an unknown value."""
+    where = []
+    for name, allowed in (("status", STATUSES), ("category", CATEGORIES), ("type", TYPES)):
+        value = filters.get(name)
+        if value:
+            if value not in allowed:
+                raise InvalidInput(f"{name} must be one of {', '.join(allowed)}", field=name)
+            where.append(getattr(ServiceRequest, name) == value)
+    if actor.role == "customer":
+        where.append(ServiceRequest.customer_id == actor.customer_id)
+    for name in ("customer_id", "order_id"):
+        if filters.get(name):
+            where.append(getattr(ServiceRequest, name) == filters[name])
+    total = session.scalar(select(func.count()).select_from(ServiceRequest).where(*where))
+    rows = session.scalars(select(ServiceRequest).where(*where)
+                           .order_by(ServiceRequest.opened_at.desc(), ServiceRequest.id.desc())
+                           .limit(per_page).offset((page - 1) * per_page))
+    internal = actor.role != "customer"
+    return [request_json(r, internal=internal) for r in rows], total
+
+
+def visible(session: Session, actor: Actor, ref) -> ServiceRequest:
+    """The request `ref` (id or number) if `actor` may see it; NotFound otherwise (another
+    customer's request is not found, as if it did not exist)."""
+    if not isinstance(ref, str) or len(ref) > 40 or (ref.isdigit() and int(ref) > 2**62):
+        raise NotFound(f"request {ref} does not exist", field="id")
+    found = get(session, ref)
+    if actor.role == "customer" and found.customer_id != actor.customer_id:
+        raise NotFound(f"request {ref} does not exist", field="id")
+    return found
+
+
+def view(session: Session, actor: Actor, ref) -> dict:
+    """A request with its timeline and the messages its process waits for (`waiting_for`),
+    as `actor` may see them. Raises NotFound."""
+    found = visible(session, actor, ref)
+    internal = actor.role != "customer"
+    return {**request_json(found, internal=internal),
+            "timeline": timeline(session, found, internal=internal),
+            "waiting_for": (instances.waiting_for(session, found.instance_id)
+                            if found.instance_id is not None else [])}
+
+
+def answer(session: Session, runtime, actor: Actor, ref, message: str, payload: dict,
+           what: str) -> dict:
+    """Deliver the customer's answer (`message`, e.g. quote_answered) to the request's process;
+    returns {"id", "number", "status", "waiting_for"} after it. Raises NotFound, and Conflict
+    (saying `what` was not awaited) when the process is not waiting for it now."""
+    found = visible(session, actor, ref)
+    if found.instance_id is None:
+        raise Conflict(f"request {found.number} has no running process")
+    try:
+        runtime.deliver_message(session, message, found.number, payload, actor)
+    except NotFound:
+        raise Conflict(f"request {found.number} is not waiting for {what} now") from None
+    session.refresh(found)
+    return {"id": found.id, "number": found.number, "status": found.status,
+            "waiting_for": instances.waiting_for(session, found.instance_id)}
+
+
+def summary_of_instance(session: Session, instance_id: int) -> dict | None:
+    """What staff see of the request an instance runs (None: it runs none)."""
+    found = session.scalars(select(ServiceRequest).where(
+        ServiceRequest.instance_id == instance_id)).first()
+    if found is None:
+        return None
+    return {"id": found.id, "number": found.number, "type": found.type,
+            "category": found.category, "amount": found.amount, "order_id": found.order_id,
+            "customer_id": found.customer_id, "customer_tier": found.customer_tier,
+            "reason": found.reason, "status": found.status, "priority": found.priority,
+            "items": found.items, "opened_at": found.opened_at}
+
+
+def request_json(r: ServiceRequest, *, internal: bool) -> dict:
+    result = {"id": r.id, "number": r.number, "order_id": r.order_id, "customer_id": r.customer_id,
+              "type": r.type, "category": r.category, "amount": r.amount, "reason": r.reason,
+              "items": r.items, "status": r.status, "outcome": r.outcome,
+              "opened_at": r.opened_at, "first_response_at": r.first_response_at,
+              "resolved_at": r.resolved_at, "closed_at": r.closed_at, "csat": r.csat}
+    if internal:
+        result.update(instance_id=r.instance_id, priority=r.priority, route=r.route,
+                      customer_tier=r.customer_tier)
+    return result
 
 
 def timeline(session: Session, request: ServiceRequest, *, internal: bool = False) -> list[dict]:

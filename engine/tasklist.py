@@ -8,8 +8,6 @@ now >= at_risk_at).
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -47,36 +45,6 @@ class Filters:
     created_to: datetime | None = None
     due_from: datetime | None = None
     due_to: datetime | None = None
-
-
-def parse_query(args: Mapping[str, str]) -> tuple[Filters, str, int, int]:
-    """(filters, sort, page, per_page) from query-string values; raises InvalidInput naming the
-    parameter."""
-    known = set(Filters.__dataclass_fields__) | {"sort", "page", "per_page"}
-    unknown = sorted(set(args) - known)
-    if unknown:
-        raise InvalidInput(f"unknown parameter '{unknown[0]}'", field=unknown[0])
-    values: dict = {}
-    for name in ("department", "assignee", "process"):
-        if args.get(name):
-            values[name] = _text(args[name], name)
-    if values.get("department") and values["department"] not in config.DEPARTMENTS:
-        raise InvalidInput(f"department must be one of {', '.join(config.DEPARTMENTS)}",
-                           field="department")
-    for name in ("overdue", "at_risk"):
-        if args.get(name):
-            values[name] = parse_bool(args[name], name)
-    if args.get("priority"):
-        values["priority"] = parse_int(args["priority"], "priority", 1, 9)
-    for name in ("created_from", "created_to", "due_from", "due_to"):
-        if args.get(name):
-            values[name] = parse_time(args[name], name)
-    sort = args.get("sort") or "due"
-    if sort not in SORTS:
-        raise InvalidInput(f"sort must be one of {', '.join(SORTS)}", field="sort")
-    page = parse_int(args.get("page") or "1", "page", 1, 1_000_000)
-    per_page = parse_int(args.get("per_page") or "25", "per_page", 1, MAX_PER_PAGE)
-    return Filters(**values), sort, page, per_page
 
 
 def list_tasks(session: Session, actor, filters: Filters = Filters(), sort: str = "due",
@@ -239,42 +207,6 @@ def _order(sort: str, c) -> list:
     if sort == "age":
         return [c.created_at, c.id]
     return [*due, c.id]
-
-
-def parse_bool(value: str, name: str) -> bool:
-    lowered = str(value).strip().lower()
-    if lowered in ("true", "1", "yes"):
-        return True
-    if lowered in ("false", "0", "no"):
-        return False
-    raise InvalidInput(f"{name} must be true or false", field=name)
-
-
-def parse_int(value: str, name: str, low: int, high: int) -> int:
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        raise InvalidInput(f"{name} must be a whole number", field=name) from None
-    if not low <= number <= high:
-        raise InvalidInput(f"{name} must be between {low} and {high}", field=name)
-    return number
-
-
-def parse_time(value: str, name: str) -> datetime:
-    try:
-        text = str(value).strip().replace("Z", "+00:00")
-        if "T" in text:     # a '+' of a zone offset arrives as ' ' when not URL-encoded
-            text = re.sub(r" (\d{2}:?\d{2})$", r"+\1", text)
-        return clock.parse(text)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO-8601 date or time", field=name) from None
-
-
-def _text(value: str, name: str) -> str:
-    value = str(value).strip()
-    if not value or len(value) > 200:
-        raise InvalidInput(f"{name} must be 1 to 200 characters", field=name)
-    return value
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from engine import clock, config, passwords
-from engine.access import ROLES, STAFF_ROLES, Actor
+from engine.access import ASSIGNABLE, ROLES, STAFF_ROLES, Actor
 from engine.errors import Conflict, InvalidInput
 from engine.models import ApiToken, User
 
@@ -123,3 +123,40 @@ def find(session: Session, username: str) -> User | None:
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_assignee(session: Session, username: str | None) -> None:
+    """Raise InvalidInput (field `assignee`) unless `username` is an active member of staff who
+    can take tasks (None, back to the queue, always passes)."""
+    if username is None:
+        return
+    user = find(session, username)
+    if user is None or not user.active or user.role not in ASSIGNABLE:
+        raise InvalidInput(f"'{username}' is not a member of staff who can take tasks",
+                           field="assignee")
+
+
+def staff_of(session: Session, departments: tuple[str, ...] | None) -> list[dict]:
+    """Active staff and supervisors of `departments` (None: of all), by department and name."""
+    query = select(User).where(User.active.is_(True), User.role.in_(STAFF_ROLES))
+    if departments is not None:
+        query = query.where(User.department.in_(departments))
+    return [account_json(u) for u in session.scalars(query.order_by(User.department,
+                                                                     User.username))]
+
+
+def account(session: Session, user_id: int) -> dict | None:
+    """The active user `user_id` as `account_json` (None: unknown or deactivated)."""
+    user = session.get(User, user_id)
+    return account_json(user) if user is not None and user.active else None
+
+
+def account_json(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "role": user.role, "department": user.department, "customer_id": user.customer_id}
+
+
+def actor_of(account: dict) -> Actor:
+    """The `Actor` of an account as `account_json` gives it."""
+    return Actor(account["username"], account["role"], account["department"],
+                 account["customer_id"])

@@ -19,7 +19,7 @@ from engine import clock
 from engine.access import Actor
 from engine.definitions import catalog, versions
 from engine.errors import EngineError
-from engine.history import archive, whatif
+from engine.history import archive, exports, whatif
 from engine.models import Instance
 from engine.runtime import instance_migration
 
@@ -230,10 +230,10 @@ def audit_export(instance, fmt, start, end, output):
     try:
         with ctx.sessions() as session:
             if fmt == "json":
-                text = json.dumps(archive.export_instance(session, instance), ensure_ascii=False,
+                text = json.dumps(exports.instance_record(session, instance), ensure_ascii=False,
                                   indent=1) + "\n"
             else:
-                text = archive.export_events_csv(
+                text = exports.events_csv(
                     session, [instance] if instance is not None else None,
                     start=bounds[0], end=bounds[1])
     except EngineError as err:

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 from flask import Flask
 
-from engine.tasklist import SORTS
-from web.api import schemas
-from web.api.base import (
+from engine.access import (
     ADMIN,
+    EXPORT_READERS,
     INSTANCE_READERS,
     KPI_READERS,
+    OWNER_READERS,
     OWNERS,
+    REQUEST_FILERS,
     REQUEST_READERS,
     SUPERVISORS,
     TASK_READERS,
     TASK_WORKERS,
 )
-from web.api.exports import EXPORT_READERS
-from web.api.owner import MIGRATION, OWNER_READERS
+from engine.tasklist import SORTS
+from web.api import schemas
+from web.api.owner import MIGRATION
 
 CUSTOMER = ("customer",)
-FILERS = ("customer", "staff", "supervisor", "admin")
 MESSENGERS = ("courier", "payment", "admin")
 
 
@@ -67,7 +68,7 @@ OPERATIONS = [
     ("post", "/api/auth/token", "auth", "Exchange username and password for a bearer token",
      None, schemas.TOKEN, (200, 401), False, []),
     ("post", "/api/requests", "requests", "File an after-sales request from an order "
-     "(customers for themselves, customer service for a customer)", FILERS,
+     "(customers for themselves, customer service for a customer)", REQUEST_FILERS,
      schemas.STAFF_FILE_REQUEST, (201, 200), True, []),
     ("get", "/api/requests", "requests", "Requests (customers: their own)", REQUEST_READERS,
      None, 200, False, REQUEST_FILTERS),

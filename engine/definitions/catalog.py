@@ -210,3 +210,58 @@ def all_latest(session: Session) -> list[Definition]:
     return list(session.scalars(select(Definition).join(
         newest, (Definition.process_key == newest.c.process_key) & (Definition.version == newest.c.v))
         .order_by(Definition.process_key)))
+
+
+# ------------------------------------------------------------- reads for people
+
+def definition_json(d: Definition, *, with_sources: bool = False) -> dict:
+    """A deployed version as the API and the pages show it (its files and forms on request)."""
+    result = {"id": d.id, "process_key": d.process_key, "version": d.version, "name": d.name,
+              "sha256": d.sha256, "deployed_at": d.deployed_at, "deployed_by": d.deployed_by,
+              "comment": d.comment}
+    if with_sources:
+        result.update(sources=d.sources, forms=d.forms)
+    return result
+
+
+def show(session: Session, definition_id: int) -> dict:
+    """One deployed version with its files and forms. Raises NotFound."""
+    row = session.get(Definition, definition_id)
+    if row is None:
+        raise NotFound(f"definition {definition_id} does not exist")
+    return definition_json(row, with_sources=True)
+
+
+def show_version(session: Session, process_key: str, version: int) -> dict:
+    """Version `version` of `process_key` with its files and forms. Raises NotFound."""
+    return definition_json(version_row(session, process_key, version), with_sources=True)
+
+
+def show_latest(session: Session, process_key: str) -> dict | None:
+    """The newest version of `process_key` with its files and forms (None: not deployed)."""
+    row = latest_definition(session, process_key, required=False)
+    return definition_json(row, with_sources=True) if row is not None else None
+
+
+def version_row(session: Session, process_key: str, version: int) -> Definition:
+    """The row of `process_key` version `version`; raises NotFound."""
+    row = session.scalars(select(Definition).where(Definition.process_key == process_key,
+                                                   Definition.version == version)).first()
+    if row is None:
+        raise NotFound(f"process '{process_key}' has no version {version}", field="version")
+    return row
+
+
+def version_id(session: Session, process_key: str, version: int) -> int:
+    """The definition id of `process_key` version `version`; raises NotFound."""
+    return version_row(session, process_key, version).id
+
+
+def latest_all_json(session: Session) -> list[dict]:
+    """The newest version of every deployed process, by process key."""
+    return [definition_json(d) for d in all_latest(session)]
+
+
+def versions_json(session: Session, process_key: str) -> list[dict]:
+    """Every version of `process_key`, oldest first (empty: not deployed)."""
+    return [definition_json(d) for d in versions(session, process_key)]

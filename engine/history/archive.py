@@ -1,5 +1,5 @@
-"""Retention: one instance's full record, CSV exports of audit events, and archiving finished
-instances out of the live tables into JSON files that verify on their own.
+"""Retention: archiving finished instances out of the live tables into JSON files that verify
+on their own (the records in them are engine/history/exports.py's).
 
 An archive file holds, for each archived instance, its row and its whole audit chain, and the
 sources and forms of every definition those histories ran on. `verify_archive()` rebuilds each
@@ -10,13 +10,11 @@ manifest (the file's sha256 and what it holds) and appends one line to `archive_
 """
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, exists, func, select
@@ -24,8 +22,8 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.definitions import catalog
-from engine.errors import Conflict, InvalidInput, NotFound
-from engine.history import audit, replay
+from engine.errors import Conflict, InvalidInput
+from engine.history import audit, exports, replay
 from engine.models import (
     FINISHED,
     AuditEvent,
@@ -39,69 +37,12 @@ from engine.models import (
 from engine.runtime import determinism
 
 FORMAT = "aftersales-archive/1"
-INSTANCE_FORMAT = "aftersales-instance/1"
 LOG_NAME = "archive_log.jsonl"
 ARCHIVABLE = FINISHED
-INSTANCE_FIELDS = ("id", "definition_id", "process_key", "business_key", "status", "state",
-                   "serializer_version", "version", "audit_seq", "audit_head", "error",
-                   "error_task_id", "created_at", "updated_at", "completed_at")
-EVENT_FIELDS = ("instance_id", "seq", "at", "actor", "kind", "element", "task_id", "payload",
-                "state_hash", "prev_hash", "hash")
 _DATETIMES = ("created_at", "updated_at", "completed_at", "at")
 # Live rows that belong to an instance, deleted when it is archived (the instance row last).
 _LIVE = (HumanTask, Timer, MessageSubscription, Outbox, AuditEvent)
 _CHUNK = 500
-
-
-# ------------------------------------------------------------------ export
-
-def export_instance(session: Session, instance_id: int) -> dict:
-    """The record of one instance: its definition (reference and sha256), its row, its events.
-
-    `definitions` lists every definition its history ran on (more than one after a migration).
-    Raises NotFound.
-    """
-    instance = session.get(Instance, instance_id)
-    if instance is None:
-        raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
-    events = audit.events(session, instance_id)
-    used = _definition_ids(instance, events)
-    rows = {row.id: row for row in session.scalars(select(Definition).where(Definition.id.in_(used)))}
-    return {"format": INSTANCE_FORMAT,
-            "definition": _definition_ref(rows[instance.definition_id]),
-            "definitions": [_definition_ref(rows[i]) for i in used if i in rows],
-            "instance": _row(instance, INSTANCE_FIELDS),
-            "events": [_row(e, EVENT_FIELDS) for e in events]}
-
-
-def export_events_csv(session: Session, instance_ids=None, *, start: datetime | None = None,
-                      end: datetime | None = None) -> str:
-    """Audit events as CSV: of the given instances, or recorded in [start, end), or both.
-
-    Text cells that a spreadsheet would run as a formula (=, +, -, @) get a leading apostrophe.
-    Raises InvalidInput when neither instances nor a time range is given.
-    """
-    if instance_ids is None and start is None and end is None:
-        raise InvalidInput("give instance ids or a time range", field="instance_ids")
-    query = (select(AuditEvent, Instance.business_key)
-             .join(Instance, Instance.id == AuditEvent.instance_id, isouter=True))
-    if instance_ids is not None:
-        query = query.where(AuditEvent.instance_id.in_(list(instance_ids)))
-    if start is not None:
-        query = query.where(AuditEvent.at >= start)
-    if end is not None:
-        query = query.where(AuditEvent.at < end)
-    query = query.order_by(AuditEvent.at, AuditEvent.instance_id, AuditEvent.seq)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["instance_id", "business_key", *EVENT_FIELDS[1:]])
-    for event, business_key in session.execute(query):
-        row = _row(event, EVENT_FIELDS)
-        row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False,
-                                    separators=(",", ":"))
-        writer.writerow([_cell(v) for v in (event.instance_id, business_key,
-                                             *(row[f] for f in EVENT_FIELDS[1:]))])
-    return out.getvalue()
 
 
 # ----------------------------------------------------------------- archive
@@ -209,7 +150,7 @@ def verify_archive(path: Path | str, script_engine) -> ArchiveCheck:
         events = [AuditEvent(**_restore(e)) for e in entry["events"]]
         check.instances += 1
         check.events += len(events)
-        missing = [i for i in _definition_ids(instance, events) if i not in compiled]
+        missing = [i for i in exports.definition_ids(instance, events) if i not in compiled]
         if missing:
             check.problems.append(f"instance {instance.id} ({instance.business_key}) cannot be "
                                   f"replayed: definition(s) {missing} missing or not intact")
@@ -229,37 +170,15 @@ def _archive_document(session, instances, now, cutoff, actor) -> dict:
     entries, used = [], set()
     for instance in instances:
         events = audit.events(session, instance.id)
-        used.update(_definition_ids(instance, events))
-        entries.append({"instance": _row(instance, INSTANCE_FIELDS),
-                        "events": [_row(e, EVENT_FIELDS) for e in events]})
+        used.update(exports.definition_ids(instance, events))
+        entries.append({"instance": exports.record(instance, exports.INSTANCE_FIELDS),
+                        "events": [exports.record(e, exports.EVENT_FIELDS) for e in events]})
     rows = session.scalars(select(Definition).where(Definition.id.in_(sorted(used))))
     return {"format": FORMAT, "created_at": now.isoformat(), "created_by": actor,
             "cutoff": cutoff.isoformat(),
-            "definitions": {str(r.id): dict(_definition_ref(r), sources=r.sources, forms=r.forms)
+            "definitions": {str(r.id): dict(exports.definition_ref(r), sources=r.sources, forms=r.forms)
                             for r in rows},
             "instances": entries}
-
-
-def _definition_ids(instance, events) -> list[int]:
-    used = {instance.definition_id}
-    for event in events:
-        for key in ("definition_id", "from_definition_id", "to_definition_id"):
-            if event.kind in ("started", "migrated") and isinstance(event.payload.get(key), int):
-                used.add(event.payload[key])
-    return sorted(used)
-
-
-def _definition_ref(row: Definition) -> dict:
-    return {"id": row.id, "process_key": row.process_key, "version": row.version,
-            "sha256": row.sha256}
-
-
-def _row(obj, fields) -> dict:
-    out = {}
-    for name in fields:
-        value = getattr(obj, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    return out
 
 
 def _restore(values: dict) -> dict:
@@ -268,12 +187,6 @@ def _restore(values: dict) -> dict:
         if out.get(name) is not None:
             out[name] = clock.parse(out[name])
     return out
-
-
-def _cell(value):
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return "" if value is None else value
 
 
 def _free_path(folder: Path, stem: str) -> Path:

@@ -1,7 +1,7 @@
 """The append-only audit log: one event per state change, each chained to the previous one.
 
 Every event records the input that caused it, so that a replay can rebuild the instance from the
-definition and the events alone (see engine/replay.py). The hash of an event covers all its
+definition and the events alone (see engine/history/replay.py). The hash of an event covers all its
 fields and the previous event's hash; the application only ever inserts events.
 """
 from __future__ import annotations
@@ -10,15 +10,19 @@ import hashlib
 import json
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.errors import Conflict
 from engine.models import AuditEvent, Instance
 
 GENESIS = "0" * 64
 _INSERT = insert(AuditEvent.__table__)
+_I = Instance.__table__
+_MOVE_HEAD = (update(_I).where(_I.c.id == bindparam("b_id"), _I.c.audit_seq == bindparam("b_seq"))
+              .values(audit_seq=bindparam("audit_seq"), audit_head=bindparam("audit_head")))
 
 # Kinds of events whose input changes the workflow state; replay re-applies these.
 STATE_CHANGING = frozenset({"started", "task_completed", "message_delivered", "timer_fired",
@@ -56,6 +60,29 @@ def append(session: Session, instance: Instance, *, at: datetime, actor: str | N
     insert_event(session, row)
     instance.audit_seq = row["seq"]
     instance.audit_head = row["hash"]
+    return row
+
+
+def append_note(session: Session, instance: Instance, *, at: datetime, actor: str | None,
+                kind: str, payload: dict, state_hash: str, element: str | None = None,
+                task_id: str | None = None) -> dict:
+    """Append an event that records a note about an instance (a comment, an attachment)
+    without changing its state, so the instance's version stays: a form loaded before a
+    colleague's comment can still be completed.
+
+    The chain is protected by the head itself: the head moves only if it is still the one
+    read (and two writers cannot insert the same seq); a lost race is a Conflict.
+    """
+    row = next_event(instance, at=at, actor=actor, kind=kind, payload=payload,
+                     state_hash=state_hash, element=element, task_id=task_id)
+    insert_event(session, row)
+    moved = session.connection().execute(
+        _MOVE_HEAD, {"b_id": instance.id, "b_seq": instance.audit_seq, "audit_seq": row["seq"],
+                     "audit_head": row["hash"]})
+    if moved.rowcount != 1:
+        raise Conflict.lost_race(instance.id)
+    set_committed_value(instance, "audit_seq", row["seq"])
+    set_committed_value(instance, "audit_head", row["hash"])
     return row
 
 

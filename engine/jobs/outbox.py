@@ -177,8 +177,18 @@ def resolve_incident(session: Session, outbox_id: int, action: str, payload: dic
     return row
 
 
-def incidents(session: Session) -> list[Outbox]:
-    return list(session.scalars(select(Outbox).where(Outbox.status == "incident").order_by(Outbox.id)))
+def incidents(session: Session) -> list[dict]:
+    """Every side effect in incident, oldest first, as `incident_json`."""
+    return [incident_json(row) for row in session.scalars(
+        select(Outbox).where(Outbox.status == "incident").order_by(Outbox.id))]
+
+
+def incident_json(row: Outbox) -> dict:
+    return {"id": row.id, "operation": row.operation, "business_key": row.business_key,
+            "instance_id": row.instance_id, "status": row.status, "attempts": row.attempts,
+            "last_error": row.last_error, "payload": row.payload,
+            "idempotency_key": row.idempotency_key, "created_at": row.created_at,
+            "next_attempt_at": row.next_attempt_at}
 
 
 

@@ -132,5 +132,5 @@ def test_refund_first_request_across_departments(page, desk):
     with page.expect_download() as download:
         page.click("text=导出 CSV")
     lines = download.value.path().read_text("utf-8-sig").splitlines()
-    assert lines[0].startswith("seq,at,actor,kind,element")
+    assert lines[0].startswith("instance_id,business_key,seq,at,actor,kind,element")
     assert len(lines) == 1 + len(exported["events"])

@@ -14,7 +14,7 @@ from engine import clock
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.history import archive
+from engine.history import archive, exports
 from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
 from engine.runtime import instance_migration
 from tests.conftest import DATA, T0
@@ -71,10 +71,10 @@ def count(sessions, model, **where):
 
 def test_export_instance_carries_definition_row_and_events(sessions, history):
     with sessions() as session:
-        record = archive.export_instance(session, history["AS-PAID"])
-        moved = archive.export_instance(session, history["AS-MOVED"])
+        record = exports.instance_record(session, history["AS-PAID"])
+        moved = exports.instance_record(session, history["AS-MOVED"])
         with pytest.raises(NotFound):
-            archive.export_instance(session, 999)
+            exports.instance_record(session, 999)
     assert record["definition"]["process_key"] == "simple" and record["definition"]["version"] == 1
     assert len(record["definition"]["sha256"]) == 64
     assert record["instance"]["status"] == "completed"
@@ -91,11 +91,11 @@ def test_events_csv_for_an_instance_and_a_time_range(sessions, runtime, history)
         runtime.record(session, history["AS-OPEN"], "comment", Actor('=HYPERLINK("x")'), {"n": 1})
     with sessions() as session:
         one = list(csv.DictReader(io.StringIO(
-            archive.export_events_csv(session, [history["AS-PAID"]]))))
+            exports.events_csv(session, [history["AS-PAID"]]))))
         later = list(csv.DictReader(io.StringIO(
-            archive.export_events_csv(session, start=T0 + timedelta(days=1)))))
+            exports.events_csv(session, start=T0 + timedelta(days=1)))))
         with pytest.raises(InvalidInput):
-            archive.export_events_csv(session)
+            exports.events_csv(session)
     assert [r["kind"] for r in one] == ["started", "task_claimed", "task_completed",
                                         "message_delivered", "task_completed"]
     assert one[3]["business_key"] == "AS-PAID"

@@ -63,7 +63,7 @@ def test_return_from_filing_to_survey(auth):
     assert auditor.get(f"/api/instances/{instance_id}").get_json()["status"] == "completed"
     assert auditor.get(f"/api/instances/{instance_id}/replay").get_json()["ok"] is True
     kinds = [e["kind"] for e in auditor.get(f"/api/instances/{instance_id}/history").get_json()["items"]]
-    assert kinds == ["started", "task_claimed", "task_completed", "message_delivered",
+    assert kinds == ["started", "task_claimed", "comment_added", "task_completed", "message_delivered",
                      "task_completed", "message_delivered", "message_delivered"]
     figures = auth.as_("ops_head").get("/api/kpis?from=2026-11-23&to=2026-11-23").get_json()
     assert figures["overall"]["csat"] == {"avg": 5.0, "count": 1}

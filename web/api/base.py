@@ -15,18 +15,8 @@ from engine.access import Actor
 from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput
 from engine.runtime.verbs import Runtime
-from engine.tasklist import MAX_PER_PAGE, parse_int
+from web import query
 from web.errors import ApiError
-
-# Role groups (engine/users.py ROLES).
-ADMIN = ("admin",)
-TASK_WORKERS = ("staff", "supervisor", "admin")
-TASK_READERS = TASK_WORKERS + ("auditor",)
-REQUEST_READERS = ("customer", "staff", "supervisor", "auditor", "admin")
-INSTANCE_READERS = ("staff", "supervisor", "process_owner", "auditor", "admin")
-SUPERVISORS = ("supervisor", "admin")
-OWNERS = ("process_owner", "admin")
-KPI_READERS = ("supervisor", "process_owner", "auditor", "admin")
 
 
 def platform():
@@ -86,10 +76,7 @@ def body(schema: dict, *, optional: bool = False) -> dict:
 
 
 def page_args(default_per_page: int = 25) -> tuple[int, int]:
-    page = parse_int(request.args.get("page") or "1", "page", 1, 1_000_000)
-    per_page = parse_int(request.args.get("per_page") or str(default_per_page), "per_page", 1,
-                         MAX_PER_PAGE)
-    return page, per_page
+    return query.paging(request.args, default_per_page)
 
 
 def paged(items: list, total: int, page: int, per_page: int) -> dict:

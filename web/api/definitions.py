@@ -9,19 +9,18 @@ and answers 422 with every problem; re-deploying identical content answers 200 w
 from __future__ import annotations
 
 from flask import Blueprint, request
-from sqlalchemy import select
 
+from engine import access
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidInput, NotFound
-from engine.models import Definition
-from web.api.base import INSTANCE_READERS, OWNERS, actor, allow, transaction
+from web.api.base import actor, allow, transaction
 
 bp = Blueprint("definitions", __name__)
 
 
 @bp.post("/definitions")
-@allow(*OWNERS)
+@allow(*access.OWNERS)
 def deploy():
     bundle, comment = _bundle()
     with transaction() as session:
@@ -34,7 +33,7 @@ def deploy():
 
 
 @bp.post("/definitions/validate")
-@allow(*OWNERS)
+@allow(*access.OWNERS)
 def validate():
     bundle, _ = _bundle()
     with transaction() as session:
@@ -43,37 +42,27 @@ def validate():
 
 
 @bp.get("/definitions")
-@allow(*INSTANCE_READERS)
+@allow(*access.INSTANCE_READERS)
 def latest():
     with transaction() as session:
-        return {"items": [definition_json(d) for d in catalog.all_latest(session)]}
+        return {"items": catalog.latest_all_json(session)}
 
 
 @bp.get("/definitions/<key>/versions")
-@allow(*INSTANCE_READERS)
+@allow(*access.INSTANCE_READERS)
 def versions(key):
     with transaction() as session:
-        rows = catalog.versions(session, key)
+        rows = catalog.versions_json(session, key)
         if not rows:
             raise NotFound(f"process '{key}' is not deployed", field="key")
-        return {"items": [definition_json(d) for d in rows]}
+        return {"items": rows}
 
 
 @bp.get("/definitions/<key>/versions/<id:version>")
-@allow(*INSTANCE_READERS)
+@allow(*access.INSTANCE_READERS)
 def source(key, version):
     with transaction() as session:
-        row = session.scalars(select(Definition).where(Definition.process_key == key,
-                                                       Definition.version == version)).first()
-        if row is None:
-            raise NotFound(f"process '{key}' has no version {version}", field="version")
-        return {**definition_json(row), "sources": row.sources, "forms": row.forms}
-
-
-def definition_json(d: Definition) -> dict:
-    return {"id": d.id, "process_key": d.process_key, "version": d.version, "name": d.name,
-            "sha256": d.sha256, "deployed_at": d.deployed_at, "deployed_by": d.deployed_by,
-            "comment": d.comment}
+        return catalog.show_version(session, key, version)
 
 
 def _bundle() -> tuple[Bundle, str | None]:

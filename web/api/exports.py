@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from engine.errors import InvalidInput, NotFound
-from engine.history import archive
-from engine.models import Instance
-from engine.tasklist import parse_time
+from engine import access, instances
+from engine.errors import InvalidInput
+from engine.history import exports
+from web import query
 from web.api.base import allow, only_args, transaction
 
 bp = Blueprint("exports", __name__)
 
-EXPORT_READERS = ("supervisor", "auditor", "admin")
 FORMATS = ("json", "csv")
 
 
 @bp.get("/instances/<id:instance_id>/export")
-@allow(*EXPORT_READERS)
+@allow(*access.EXPORT_READERS)
 def instance_export(instance_id):
     only_args("format")
     fmt = request.args.get("format", "json")
@@ -25,15 +24,14 @@ def instance_export(instance_id):
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")
     with transaction() as session:
         if fmt == "json":
-            return archive.export_instance(session, instance_id)
-        if session.get(Instance, instance_id) is None:
-            raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
-        text = archive.export_events_csv(session, [instance_id])
+            return exports.instance_record(session, instance_id)
+        instances.get(session, instance_id)
+        text = exports.events_csv(session, [instance_id])
     return csv_download(text, f"instance-{instance_id}-events.csv")
 
 
 @bp.get("/audit/events.csv")
-@allow(*EXPORT_READERS)
+@allow(*access.EXPORT_READERS)
 def audit_events():
     only_args("from", "to")
     start, end = _time_arg("from"), _time_arg("to")
@@ -42,7 +40,7 @@ def audit_events():
     if start is not None and end is not None and end <= start:
         raise InvalidInput("to must be after from", field="to")
     with transaction() as session:
-        text = archive.export_events_csv(session, start=start, end=end)
+        text = exports.events_csv(session, start=start, end=end)
     stamp = "-".join(f"{t:%Y%m%dT%H%M%SZ}" if t else "open" for t in (start, end))
     return csv_download(text, f"audit-events-{stamp}.csv")
 
@@ -54,4 +52,4 @@ def csv_download(text: str, filename: str) -> Response:
 
 def _time_arg(name: str):
     value = request.args.get(name, "")
-    return parse_time(value, name) if value.strip() else None
+    return query.instant(value, name) if value.strip() else None

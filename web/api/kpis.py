@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from engine import kpis
-from web.api.base import KPI_READERS, allow, only_args, settings, transaction
+from engine import access, kpis
+from web.api.base import allow, only_args, settings, transaction
 
 bp = Blueprint("kpis", __name__)
 
 
 @bp.get("/kpis")
-@allow(*KPI_READERS)
+@allow(*access.KPI_READERS)
 def figures():
     only_args("from", "to", "category", "department")
     start, end = kpis.parse_range(request.args.get("from"), request.args.get("to"),

@@ -6,10 +6,9 @@ correlation is the request number. A repeated `message_id` is applied once.
 from __future__ import annotations
 
 from flask import Blueprint
-from sqlalchemy import select
 
+from engine import instances
 from engine.errors import Conflict, Forbidden, NotFound
-from engine.models import Instance
 from web.api import schemas
 from web.api.base import actor, allow, body, runtime, transaction
 
@@ -31,15 +30,14 @@ def deliver():
                         f"(allowed: {', '.join(sorted(allowed))})", field="name")
     with transaction() as session:
         try:
-            instances = runtime().deliver_message(
+            delivered = runtime().deliver_message(
                 session, fields["name"], fields["correlation"], fields.get("payload", {}),
                 actor(), message_id=fields.get("message_id"))
         except NotFound:
-            known = session.scalar(select(Instance.id).where(
-                Instance.business_key == fields["correlation"]))
+            known = instances.id_of_business_key(session, fields["correlation"])
             if known is None:
                 raise
             raise Conflict(f"request {fields['correlation']} is not waiting for "
                            f"'{fields['name']}' now", instance_id=known) from None
         return {"delivered_to": [{"instance_id": i.id, "business_key": i.business_key,
-                                  "status": i.status} for i in instances]}
+                                  "status": i.status} for i in delivered]}

@@ -12,21 +12,19 @@ from __future__ import annotations
 import json
 
 from flask import Blueprint, request
-from sqlalchemy import select
 
-from engine.definitions import versions
-from engine.errors import InvalidInput, NotFound
+from engine import access, instances
+from engine.definitions import catalog, versions
+from engine.errors import InvalidInput
 from engine.history import whatif
-from engine.models import Instance
 from engine.runtime import instance_migration
-from engine.tasklist import parse_int
-from web.api.base import OWNERS, actor, allow, body, only_args, runtime, transaction
+from web import query
+from web.api.base import actor, allow, body, only_args, runtime, transaction
 from web.api.definitions import _bundle
 from web.api.schemas import obj, text
 
 bp = Blueprint("owner", __name__)
 
-OWNER_READERS = OWNERS + ("auditor",)
 VERSION = {"type": "integer", "minimum": 1}
 MIGRATION = obj({"from": VERSION, "to": VERSION,
                  "mapping": {"type": "object", "maxProperties": 500,
@@ -38,7 +36,7 @@ MAX_WHATIF = 200
 
 
 @bp.get("/definitions/<key>/diff")
-@allow(*OWNER_READERS)
+@allow(*access.OWNER_READERS)
 def diff_versions(key):
     only_args("from", "to")
     v1, v2 = _version_arg("from"), _version_arg("to")
@@ -48,15 +46,15 @@ def diff_versions(key):
 
 
 @bp.post("/definitions/<key>/migrations")
-@allow(*OWNERS)
+@allow(*access.OWNERS)
 def migrate(key):
     fields = body(MIGRATION)
     dry_run = fields.get("dry_run", False)
     with transaction() as session:
-        source = versions.definition_of(session, key, fields["from"])
-        target = versions.definition_of(session, key, fields["to"])
-        ids = _instance_ids(session, source.id, fields.get("instance_ids"))
-        results = instance_migration.migrate(session, runtime(), ids, target.id, fields.get("mapping"),
+        source_id = catalog.version_id(session, key, fields["from"])
+        target_id = catalog.version_id(session, key, fields["to"])
+        ids = _instance_ids(session, source_id, fields.get("instance_ids"))
+        results = instance_migration.migrate(session, runtime(), ids, target_id, fields.get("mapping"),
                                     actor(), dry_run=dry_run)
         return {"process_key": key, "from": fields["from"], "to": fields["to"],
                 "dry_run": dry_run, "moved": sum(r["moved"] for r in results.values()),
@@ -64,11 +62,11 @@ def migrate(key):
 
 
 @bp.post("/whatif")
-@allow(*OWNERS)
+@allow(*access.OWNERS)
 def run_whatif():
     bundle, _comment = _bundle()
     ids = _id_list(request.form.get("instance_ids", ""))
-    limit = parse_int(request.form.get("limit") or "20", "limit", 1, MAX_WHATIF)
+    limit = query.integer(request.form.get("limit") or "20", "limit", 1, MAX_WHATIF)
     mapping = _mapping_field(request.form.get("mapping", ""))
     with transaction() as session:
         outcomes = whatif.whatif(session, bundle, runtime().script_engine, instance_ids=ids,
@@ -81,24 +79,15 @@ def _version_arg(name: str) -> int:
     value = request.args.get(name)
     if value is None or not value.strip():
         raise InvalidInput(f"{name} (a version number) is required", field=name)
-    return parse_int(value, name, 1, 2**31 - 1)
+    return query.integer(value, name, 1, 2**31 - 1)
 
 
 def _instance_ids(session, definition_id: int, given: list[int] | None) -> list[int]:
     """The given ids (each must exist and run on the source version), else every unfinished
     instance of the source version."""
     if given is None:
-        return list(session.scalars(select(Instance.id).where(
-            Instance.definition_id == definition_id, Instance.status.in_(instance_migration.MOVABLE))
-            .order_by(Instance.id)))
-    found = dict(session.execute(select(Instance.id, Instance.definition_id)
-                                 .where(Instance.id.in_(given))).all())
-    for instance_id in given:
-        if instance_id not in found:
-            raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
-        if found[instance_id] != definition_id:
-            raise InvalidInput(f"instance {instance_id} does not run on the 'from' version",
-                               field="instance_ids", instance_id=instance_id)
+        return instances.unfinished_ids(session, definition_id)
+    instances.check_on_version(session, given, definition_id)
     return given
 
 
@@ -106,7 +95,7 @@ def _id_list(value: str) -> list[int] | None:
     parts = [p.strip() for p in value.split(",") if p.strip()]
     if len(parts) > MAX_WHATIF:
         raise InvalidInput(f"at most {MAX_WHATIF} instance ids", field="instance_ids")
-    return [parse_int(p, "instance_ids", 1, 2**63 - 1) for p in parts] or None
+    return [query.integer(p, "instance_ids", 1, 2**63 - 1) for p in parts] or None
 
 
 def _mapping_field(value: str) -> dict | None:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from flask import abort, jsonify, send_from_directory
 
-from engine.errors import NotFound
-from engine.models import Definition
+from engine.definitions import catalog
 from web.pages import WEB, bp, context, diagram
 
 NODE_MODULES = WEB / "node_modules"
@@ -31,10 +30,7 @@ def vendor(package: str, filename: str):
 def definition_files(definition_id: int):
     """{file name: BPMN XML} of one deployed definition (`?sha=` only busts caches)."""
     with context.transaction() as db:
-        row = db.get(Definition, definition_id)
-        if row is None:
-            raise NotFound(f"definition {definition_id} does not exist")
-        files = diagram.bpmn_files(row.sources)
+        files = diagram.bpmn_files(catalog.show(db, definition_id)["sources"])
     response = jsonify(files)
     response.cache_control.private = True
     response.cache_control.max_age = ONE_DAY

@@ -16,7 +16,7 @@ def home():
     user = context.current_user()
     if user is None:
         return redirect(url_for("pages.login"))
-    return redirect(url_for(START_PAGES[user.role]))
+    return redirect(url_for(START_PAGES[user["role"]]))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -26,8 +26,9 @@ def login():
         with context.transaction() as db:
             user = users.authenticate(db, request.form.get("username", ""),
                                       request.form.get("password", ""))
-        if user is not None and user.role in context.PAGE_ROLES:
-            context.login(user)
+            account = users.account_json(user) if user is not None else None
+        if account is not None and account["role"] in context.PAGE_ROLES:
+            context.login(account)
             return redirect(_safe_next(request.args.get("next")) or url_for("pages.home"))
         error = (_("Wrong username or password.") if user is None else
                  _("These pages are for staff, supervisors, process owners and auditors."))

@@ -12,39 +12,40 @@ import secrets
 
 from flask import abort, g, redirect, request, session, url_for
 
-from engine import users
+from engine import access, users
 from engine.access import Actor
 from engine.errors import EngineError
-from engine.models import User
 from web.api.base import runtime, settings, transaction  # noqa: F401  (re-exported for pages)
 from web.errors import STATUS
 
 # Roles that work in these pages (customers, couriers and payment providers use the API).
-PAGE_ROLES = ("staff", "supervisor", "process_owner", "auditor", "admin")
+PAGE_ROLES = access.PAGE_ROLES
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 
 
 # ------------------------------------------------------------------ who is signed in
 
-def current_user() -> User | None:
+def current_user() -> dict | None:
+    """The signed-in user's account (engine.users.account_json), None when signed out or
+    deactivated."""
     if "pages_user" not in g:
         uid = session.get("uid")
-        user = None
+        account = None
         if isinstance(uid, int):
             with transaction() as db:
-                user = db.get(User, uid)
-        g.pages_user = user if user is not None and user.active else None
+                account = users.account(db, uid)
+        g.pages_user = account
     return g.pages_user
 
 
 def actor() -> Actor:
-    return users.actor_for(current_user())
+    return users.actor_of(current_user())
 
 
-def login(user: User) -> None:
+def login(account: dict) -> None:
     session.clear()
-    session["uid"] = user.id
+    session["uid"] = account["id"]
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     session.permanent = True
 
@@ -64,7 +65,7 @@ def roles_required(*roles: str):
             user = current_user()
             if user is None:
                 return redirect(url_for("pages.login", next=request.full_path))
-            if user.role not in allowed:
+            if user["role"] not in allowed:
                 abort(403)
             return view(*args, **kwargs)
         return wrapped

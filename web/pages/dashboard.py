@@ -11,8 +11,9 @@ from flask_babel import gettext as _
 
 from engine import clock, config, kpis
 from engine.definitions import catalog
+from engine.history import heatmap
 from engine.service_requests import CATEGORIES
-from web.pages import bp, context, diagram, heatmap
+from web.pages import bp, context, diagram
 
 READERS = ("supervisor", "process_owner", "auditor")
 TREND_BUCKETS = 8
@@ -31,8 +32,8 @@ def dashboard():
     with context.transaction() as db:
         figures = kpis.compute(db, start, end, category=category, department=department, now=now)
         trend = _trend(db, start, end, category, department, now)
-        processes = [d.process_key for d in catalog.all_latest(db)]
-        latest = catalog.latest_definition(db, process_key, required=False)
+        processes = [d["process_key"] for d in catalog.latest_all_json(db)]
+        latest = catalog.show_latest(db, process_key)
         hours, visits, sampled = heatmap.element_hours(db, context.runtime(), process_key,
                                                        start, end, now)
     peak = max(hours.values(), default=0) or 1
@@ -42,7 +43,7 @@ def dashboard():
                                  heat={e: h / peak for e, h in hours.items()},
                                  labels={e: _hours(h) for e, h in hours.items()},
                                  focus=max(hours, key=hours.get, default=None))
-    names = diagram.element_names(latest.sources) if latest is not None else {}
+    names = diagram.element_names(latest["sources"]) if latest is not None else {}
     slowest = sorted(hours.items(), key=lambda item: -item[1])[:8]
     zone = ZoneInfo(context.settings().timezone)
     from_day = start.astimezone(zone).date().isoformat()

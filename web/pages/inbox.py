@@ -3,40 +3,26 @@ sorted by SLA due time in the middle, the selected task on the right (its form, 
 comments and attachments, the diagram, the history). Claim, release and complete answer the
 page's script with fragments, so the page never reloads.
 
-Visibility and the task list come from the JSON API's helpers and engine.tasklist; every change
-is one engine verb in one unit of work.
+Visibility, the task list and the task pane come from the engine (engine.tasks, engine.tasklist,
+engine.task_notes); every change is one engine verb in one unit of work.
 """
 from __future__ import annotations
 
 import re
 from urllib.parse import urlencode
-from uuid import UUID
 
-from flask import g, render_template, request, url_for
+from flask import render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from engine import access, clock, config, tasklist
+from engine import access, config, task_notes, tasklist, tasks
 from engine.definitions import catalog
 from engine.errors import EngineError, InvalidInput
-from engine.history import audit
-from engine.models import Definition, Instance, ServiceRequest, TaskComment
-from web.api import task_files
-from web.api.instances import _elements as instance_elements
-from web.api.tasks import task_json, task_scope
+from web import files, query
 from web.pages import bp, context, diagram, forms
 
 LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
              "per_page")
 WORKERS = ("staff", "supervisor")
-COMMENT_MAX = 5000
-
-
-@bp.before_request
-def _actor():
-    """The JSON API's helpers find the caller in g.actor; pages put the signed-in user there."""
-    if context.current_user() is not None:
-        g.actor = context.actor()
 
 
 @bp.get("/inbox")
@@ -71,7 +57,7 @@ def task(task_id):
 @context.roles_required(*WORKERS)
 def claim(task_id):
     with context.transaction() as db:
-        task_scope(db, task_id)
+        tasks.scope(db, context.actor(), task_id)
         context.runtime().claim(db, task_id, context.actor())
     return _after_action(task_id, _("You claimed the task."))
 
@@ -80,7 +66,7 @@ def claim(task_id):
 @context.roles_required(*WORKERS)
 def release(task_id):
     with context.transaction() as db:
-        task_scope(db, task_id)
+        tasks.scope(db, context.actor(), task_id)
         context.runtime().release(db, task_id, context.actor())
     return _after_action(task_id, _("The task is back in the department's queue."))
 
@@ -91,10 +77,9 @@ def complete(task_id):
     version = request.form.get("version", type=int)
     try:
         with context.transaction() as db:
-            scope = task_scope(db, task_id)
-            compiled = catalog.compiled(db, db.get(Instance, scope.instance_id).definition_id)
-            # A completed task has no row: the verb below says it was already completed.
-            schema = compiled.form_schema(scope.row.bpmn_id) if scope.row else None
+            scope = tasks.scope(db, context.actor(), task_id)
+            # A completed task has no form: the verb below says it was already completed.
+            schema = tasks.form_schema(db, scope) if scope.open else None
             data = forms.data_from(schema, request.form)
             context.runtime().complete(db, task_id, data, context.actor(), expected_version=version)
     except InvalidInput as err:
@@ -114,27 +99,35 @@ def complete(task_id):
 @context.roles_required(*WORKERS)
 def comment(task_id):
     text = request.form.get("body", "").strip()
-    if not text or len(text) > COMMENT_MAX:
-        raise InvalidInput(_("A comment is 1 to %(n)s characters.", n=COMMENT_MAX), field="body")
+    if not text or len(text) > task_notes.MAX_COMMENT:
+        raise InvalidInput(_("A comment is 1 to %(n)s characters.", n=task_notes.MAX_COMMENT),
+                           field="body")
     with context.transaction() as db:
-        scope = task_scope(db, task_id)
-        db.add(TaskComment(instance_id=scope.instance_id, task_id=task_id,
-                           author=context.actor().name, body=text, internal=True,
-                           created_at=clock.now()))
+        scope = tasks.scope(db, context.actor(), task_id)
+        task_notes.add_comment(db, context.actor(), scope, text)
     return _after_action(task_id, _("Comment added."))
 
 
 @bp.post("/tasks/<task_id>/attachments")
 @context.roles_required(*WORKERS)
 def attach(task_id):
-    task_files.upload(task_id)          # the API's checks: size, type, who may act
+    limit = context.settings().max_attachment_bytes
+    filename, content_type, content = files.read_upload("file", limit)
+    with context.transaction() as db:
+        scope = tasks.scope(db, context.actor(), task_id)
+        task_notes.add_attachment(db, context.actor(), scope, filename,
+                                  content_type, content, max_bytes=limit,
+                                  attachments_dir=context.settings().attachments_dir)
     return _after_action(task_id, _("File attached."))
 
 
 @bp.get("/attachments/<int:attachment_id>")
 @context.roles_required(*WORKERS)
 def attachment(attachment_id):
-    return task_files.download(attachment_id)
+    with context.transaction() as db:
+        meta, content = tasks.attachment(db, context.actor(), attachment_id,
+                                         context.settings().attachments_dir)
+    return files.download(meta, content)
 
 
 # ------------------------------------------------------------------ helpers
@@ -147,7 +140,7 @@ def _after_action(task_id: str, message: str):
 
 
 def _listing(args: dict) -> dict:
-    filters, sort, page, per_page = tasklist.parse_query(args)
+    filters, sort, page, per_page = query.task_filters(args)
     with context.transaction() as db:
         rows, total = tasklist.list_tasks(db, context.actor(), filters, sort, page, per_page)
     pages = max(1, -(-total // per_page))
@@ -158,49 +151,25 @@ def _listing(args: dict) -> dict:
 
 def _processes() -> list[str]:
     with context.transaction() as db:
-        return [row.process_key for row in catalog.all_latest(db)]
+        return [row["process_key"] for row in catalog.latest_all_json(db)]
 
 
 def _detail(task_id: str, values=None, errors=None) -> dict:
     """Everything the right-hand pane shows about one task (open or already completed)."""
-    runtime = context.runtime()
+    actor = context.actor()
     with context.transaction() as db:
-        scope = task_scope(db, task_id)
-        instance = db.get(Instance, scope.instance_id)
-        compiled = catalog.compiled(db, instance.definition_id)
-        definition = db.get(Definition, instance.definition_id)
-        workflow = runtime.workflow(db, instance)
-        if scope.row is not None:
-            task = task_json(scope.row, instance)
-            spiff_task = workflow.get_task_from_id(UUID(task_id))
-            data = dict(spiff_task.data) if spiff_task is not None else {}
-        else:
-            event = scope.completed
-            task = {"task_id": task_id, "bpmn_id": event.element, "status": "completed",
-                    "name": compiled.tasks[event.element].name if event.element in compiled.tasks else event.element,
-                    "department": scope.department, "completed_by": event.actor,
-                    "completed_at": event.at.isoformat(), "request_number": instance.business_key,
-                    "instance_id": instance.id, "version": instance.version}
-            data = event.payload.get("data", {})
-        schema = compiled.form_schema(task["bpmn_id"])
-        service_request = db.scalars(select(ServiceRequest).where(
-            ServiceRequest.instance_id == instance.id)).first()
-        history = audit.events(db, instance.id)
-        comments = task_files.comments_of(db, task_id)
-        attachments = task_files.attachments_of(db, task_id)
-        view = diagram.view(definition, diagram.marks_of(**instance_elements(workflow)))
-    names = diagram.element_names(definition.sources)
-    open_task = scope.row is not None
-    user = context.current_user()
-    return {"task": task, "open": open_task, "instance": instance, "request": service_request,
-            "data": data, "schema": schema,
+        detail = tasks.detail(db, context.runtime(), actor, task_id, with_history=True)
+        definition = catalog.show(db, detail["definition_id"])
+    task, data, schema = detail["task"], detail["data"], detail["form_schema"]
+    open_task = detail["open"]
+    return {**detail, "schema": schema,
             "fields": forms.fields_of(schema, dict(values) if values else _defaults(data, schema),
                                       errors),
-            "errors": errors or {}, "history": history, "names": names, "diagram": view,
-            "comments": comments, "attachments": attachments,
-            "mine": open_task and task.get("claimed_by") == user.username,
-            "may_act": open_task and (context.actor().works_in(task.get("department"))
-                                      or task.get("claimed_by") == user.username)}
+            "errors": errors or {}, "names": diagram.element_names(definition["sources"]),
+            "diagram": diagram.view(definition, diagram.marks_of(**detail["elements"])),
+            "mine": open_task and task.get("claimed_by") == actor.name,
+            "may_act": open_task and (actor.works_in(task.get("department"))
+                                      or task.get("claimed_by") == actor.name)}
 
 
 def _defaults(data: dict, schema: dict | None) -> dict:

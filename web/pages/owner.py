@@ -6,24 +6,23 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 
+from engine import instances
 from engine.definitions import catalog, versions
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidDefinition, InvalidInput, NotFound
-from engine.models import Definition, Instance
 from engine.runtime import instance_migration
 from web.pages import bp, context, diagram
 
-OWNERS = ("process_owner",)
+OWNERS = ("process_owner",)          # admins pass every page guard
 
 
 @bp.get("/processes")
 @context.roles_required(*OWNERS)
 def processes():
     with context.transaction() as db:
-        latest = catalog.all_latest(db)
-        running = _running_by_key(db)
+        latest = catalog.latest_all_json(db)
+        running = instances.unfinished_by_key(db)
     return render_template("processes.html", latest=latest, running=running)
 
 
@@ -31,11 +30,11 @@ def processes():
 @context.roles_required(*OWNERS)
 def process(key):
     with context.transaction() as db:
-        rows = catalog.versions(db, key)
+        rows = catalog.versions_json(db, key)
         if not rows:
             raise NotFound(_("Process %(key)s is not deployed.", key=key))
-        running = _running_by_version(db, key)
-    newest = rows[-1]
+        running = instances.unfinished_by_version(db, key)
+        newest = catalog.show(db, rows[-1]["id"])
     return render_template("process.html", key=key, versions=rows, running=running,
                            newest=newest, diagram_view=diagram.view(newest, {}, prefer=key))
 
@@ -46,7 +45,7 @@ def process_diff(key):
     v1, v2 = _version_arg("a"), _version_arg("b")
     with context.transaction() as db:
         result = versions.diff(db, key, v1, v2)
-        old, new = versions.definition_of(db, key, v1), versions.definition_of(db, key, v2)
+        old, new = catalog.show_version(db, key, v1), catalog.show_version(db, key, v2)
         impact = versions.impact(db, key, v1, v2) if v1 < v2 else []
     removed = {e["id"]: "removed" for e in result.removed}
     added = {e["id"]: "added" for e in result.added}
@@ -62,23 +61,20 @@ def process_migrate(key):
     """Dry run first (plan), then the move itself; each instance moves or stays as it was."""
     with context.transaction() as db:
         all_versions = versions.list_versions(db, key)
-        running = _running_by_version(db, key)
+        running = instances.unfinished_by_version(db, key)
     report, moved, source, target, mapping_text = None, False, None, None, ""
     if request.method == "POST":
         source, target = _version_arg("from", request.form), _version_arg("to", request.form)
         mapping_text = request.form.get("mapping", "")
         mapping = _mapping(mapping_text)
         with context.transaction() as db:
-            target_row = versions.definition_of(db, key, target)
-            source_row = versions.definition_of(db, key, source)
-            ids = list(db.scalars(select(Instance.id).where(
-                Instance.definition_id == source_row.id, Instance.status.in_(instance_migration.MOVABLE))
-                .order_by(Instance.id)))
+            target_id = catalog.version_id(db, key, target)
+            source_id = catalog.version_id(db, key, source)
+            ids = instances.unfinished_ids(db, source_id)
             dry_run = request.form.get("action") != "migrate"
-            report = instance_migration.migrate(db, context.runtime(), ids, target_row.id, mapping,
+            report = instance_migration.migrate(db, context.runtime(), ids, target_id, mapping,
                                        context.actor(), dry_run=dry_run)
-            keys = dict(db.execute(select(Instance.id, Instance.business_key)
-                                   .where(Instance.id.in_(ids))).all())
+            keys = instances.business_keys(db, ids)
         report = [dict(r, instance_id=i, business_key=keys.get(i)) for i, r in report.items()]
         moved = not dry_run
     return render_template("migrate.html", key=key, versions=all_versions, running=running,
@@ -131,15 +127,3 @@ def _mapping(text: str) -> dict[str, str]:
             raise InvalidInput(_("Write one old_id=new_id per line."), field="mapping")
         mapping[old.strip()] = new.strip()
     return mapping
-
-
-def _running_by_key(db) -> dict[str, int]:
-    return dict(db.execute(select(Instance.process_key, func.count()).where(
-        Instance.status.in_(versions.UNFINISHED)).group_by(Instance.process_key)).all())
-
-
-def _running_by_version(db, key: str) -> dict[int, int]:
-    return dict(db.execute(select(Definition.version, func.count(Instance.id))
-                           .join(Instance, Instance.definition_id == Definition.id)
-                           .where(Definition.process_key == key, Instance.status.in_(versions.UNFINISHED))
-                           .group_by(Definition.version)).all())

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from flask import render_template, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 
-from engine import access, tasklist
+from engine import access, tasklist, tasks, users
 from engine.errors import EngineError, InvalidInput
-from engine.models import User
-from web.api.tasks import _check_assignee, task_scope
 from web.pages import bp, context
 
 BOARD_SIZE = tasklist.MAX_PER_PAGE
@@ -31,9 +28,9 @@ def reassign():
         if not task_ids:
             raise InvalidInput(_("Tick at least one task."), field="task_id")
         with context.transaction() as db:        # the first refusal rolls every change back
-            _check_assignee(db, assignee)
+            users.check_assignee(db, assignee)
             for task_id in task_ids:
-                task_scope(db, task_id)
+                tasks.scope(db, context.actor(), task_id)
                 context.runtime().reassign(db, task_id, assignee, context.actor())
     except EngineError as err:
         return render_template(template, flash=err.message, flash_kind="error",
@@ -51,10 +48,7 @@ def _board() -> dict:
                                                    "due", 1, BOARD_SIZE)
         at_risk, n_at_risk = tasklist.list_tasks(db, actor, tasklist.Filters(at_risk=True),
                                                  "due", 1, BOARD_SIZE)
-        query = select(User).where(User.active.is_(True), User.role.in_(("staff", "supervisor")))
-        if departments is not None:
-            query = query.where(User.department.in_(departments))
-        people = list(db.scalars(query.order_by(User.department, User.username)))
+        people = users.staff_of(db, departments)
     by_department: dict[str, list] = {}
     for row in breached:
         by_department.setdefault(row["department"], []).append(row)

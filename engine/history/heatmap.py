@@ -14,10 +14,9 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import select
 
 from engine.history import replay
-from engine.models import Instance
+from engine.models import FINISHED, Instance
 
 SAMPLE = 40          # most recent instances replayed per heatmap
-FINISHED = ("completed", "cancelled")
 
 
 def element_hours(db, runtime, process_key: str, start: datetime, end: datetime,

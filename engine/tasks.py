@@ -1,0 +1,152 @@
+"""Reads about one human task, open or completed, for the people who work on it.
+
+`scope()` answers where a task belongs and whether the caller may see it (the check every
+task route makes before any verb runs, so the answer does not depend on the task's state);
+`detail()` gathers what a task pane shows: the task, its form, the data it works on, the
+request it serves, its comments and attachments, the instance's history and token positions.
+Open tasks are read from the `human_task` projection; a completed task from the audit event
+that completed it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine import access, clock, instances, service_requests, task_notes, tasklist
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.errors import Forbidden, NotFound
+from engine.history import audit
+from engine.models import AuditEvent, HumanTask, Instance
+
+MAX_TASK_ID = 40
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a task belongs. For a completed task `claimed_by` is who completed it, and
+    `bpmn_id` comes from the completion event."""
+
+    task_id: str
+    instance_id: int
+    department: str | None
+    claimed_by: str | None
+    bpmn_id: str | None
+    open: bool
+
+
+def scope(session: Session, actor: Actor, task_id: str) -> Scope:
+    """Where task `task_id` belongs; NotFound if unknown, Forbidden outside `actor`'s reach."""
+    if not isinstance(task_id, str) or len(task_id) > MAX_TASK_ID:
+        raise NotFound(f"task {task_id} does not exist", task_id=str(task_id)[:MAX_TASK_ID])
+    row = _open_row(session, task_id)
+    if row is not None:
+        found = Scope(task_id, row.instance_id, row.department, row.claimed_by, row.bpmn_id, True)
+    else:
+        event = _completion(session, task_id)
+        if event is None:
+            raise NotFound(f"task {task_id} does not exist", task_id=task_id)
+        found = Scope(task_id, event.instance_id, _completed_department(session, event),
+                      event.actor, event.element, False)
+    if not access.may_see(actor, found.department, found.claimed_by):
+        raise Forbidden(f"{actor.name} may not see tasks of {found.department}", task_id=task_id)
+    return found
+
+
+def open_task(session: Session, task_id: str) -> dict:
+    """An open task as the task list shows it, plus its claim, form key and the instance's
+    version (what a client sends back to complete it). Raises NotFound."""
+    row = _open_row(session, task_id)
+    if row is None:
+        raise NotFound(f"task {task_id} does not exist or is not open", task_id=task_id)
+    return _task_json(row, session.get(Instance, row.instance_id).version)
+
+
+def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict]:
+    """The open tasks of one instance that `actor` may see (what comes next after a step)."""
+    now = clock.now()
+    return [tasklist.row_dict(row, now) for row in session.execute(
+        select(*tasklist.COLUMNS).where(HumanTask.instance_id == instance_id))
+        if access.may_see(actor, row.department, row.claimed_by)]
+
+
+def form_schema(session: Session, found: Scope) -> dict | None:
+    """The JSON Schema of the task's form (None: the task has no form)."""
+    instance = session.get(Instance, found.instance_id)
+    return catalog.compiled(session, instance.definition_id).form_schema(found.bpmn_id)
+
+
+def detail(session: Session, runtime, actor: Actor, task_id: str, *,
+           with_history: bool = False) -> dict:
+    """Everything a task pane shows: {"task", "open", "form_schema", "data", "request",
+    "comments", "attachments", "instance", "definition_id"}; with `with_history` also the
+    instance's audit events ("history") and token positions ("elements"). Raises NotFound,
+    Forbidden."""
+    found = scope(session, actor, task_id)
+    instance = session.get(Instance, found.instance_id)
+    compiled = catalog.compiled(session, instance.definition_id)
+    workflow = runtime.workflow(session, instance) if found.open or with_history else None
+    if found.open:
+        task = _task_json(_open_row(session, task_id), instance.version)
+        spiff_task = workflow.get_task_from_id(UUID(task_id))
+        data = dict(spiff_task.data) if spiff_task is not None else {}
+    else:
+        event = _completion(session, task_id)
+        meta = compiled.tasks.get(event.element)
+        task = {"task_id": task_id, "bpmn_id": event.element, "status": "completed",
+                "name": meta.name if meta else event.element, "department": found.department,
+                "instance_id": instance.id, "request_number": instance.business_key,
+                "completed_by": event.actor, "completed_at": event.at,
+                "version": instance.version}
+        data = event.payload.get("data", {})
+    result = {"task": task, "open": found.open, "form_schema": compiled.form_schema(task["bpmn_id"]),
+              "data": data, "request": service_requests.summary_of_instance(session, instance.id),
+              "comments": task_notes.comments_of(session, task_id),
+              "attachments": task_notes.attachments_of(session, task_id),
+              "instance": instances.instance_json(instance),
+              "definition_id": instance.definition_id}
+    if with_history:
+        result["history"] = [instances.event_json(e) for e in audit.events(session, instance.id)]
+        result["elements"] = instances.elements(workflow)
+    return result
+
+
+def attachment(session: Session, actor: Actor, attachment_id: int,
+               attachments_dir) -> tuple[dict, bytes]:
+    """(description, bytes) of an attachment whose task `actor` may see. Raises NotFound,
+    Forbidden."""
+    meta = task_notes.attachment(session, attachment_id)
+    if meta["task_id"] is None:
+        raise Forbidden("this attachment belongs to no task you can see")
+    scope(session, actor, meta["task_id"])
+    return meta, task_notes.attachment_content(session, attachment_id, attachments_dir)
+
+
+# ------------------------------------------------------------------ internals
+
+def _open_row(session: Session, task_id: str) -> HumanTask | None:
+    return session.scalars(select(HumanTask).where(HumanTask.task_id == task_id)).first()
+
+
+def _completion(session: Session, task_id: str) -> AuditEvent | None:
+    return session.scalars(select(AuditEvent).where(
+        AuditEvent.task_id == task_id, AuditEvent.kind == "task_completed")).first()
+
+
+def _completed_department(session: Session, event: AuditEvent) -> str | None:
+    department = event.payload.get("department")      # recorded with the completion
+    if department is None:
+        instance = session.get(Instance, event.instance_id)
+        meta = catalog.compiled(session, instance.definition_id).tasks.get(event.element)
+        department = meta.lane if meta else None
+    return department
+
+
+def _task_json(row: HumanTask, instance_version: int) -> dict:
+    result = tasklist.row_dict(row, clock.now())
+    result.update(status="open", form_key=row.form_key, claimed_at=row.claimed_at,
+                  at_risk_at=row.at_risk_at, version=instance_version)
+    return result
