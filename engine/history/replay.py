@@ -14,12 +14,11 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
 from engine.definitions import catalog
 from engine.errors import NotFound
 from engine.history import audit
 from engine.models import AuditEvent, Instance
-from engine.runtime import determinism, instance_migration, serialization, services, steps
+from engine.runtime import instance_migration, serialization, steps, unit
 
 
 @dataclass
@@ -126,7 +125,7 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
         if event.kind == "migrated":
             if workflow is None:
                 return bool(result.fail(event, "history does not begin with 'started'"))
-            with clock.pinned(event.at), determinism.seeded(f"{instance.business_key}:{event.seq}"):
+            with unit.of_work(instance.business_key, event.seq, event.at):
                 try:
                     target = definition_for(event.payload["to_definition_id"])
                     workflow = instance_migration.replay_event(workflow, compiled, target, event.payload)
@@ -138,14 +137,12 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
             if compiled is None:
                 return bool(result.fail(event, "history does not begin with 'started'"))
             apply = steps.for_event(event.kind, event.payload, event.task_id, compiled, script_engine)
-            with clock.pinned(event.at), determinism.seeded(f"{instance.business_key}:{event.seq}"), \
-                    services.collecting(instance.business_key):
+            with unit.of_work(instance.business_key, event.seq, event.at) as work:
                 try:
                     workflow = apply(workflow)
                 except Exception as err:     # the recorded input no longer applies
                     return bool(result.fail(event, f"the recorded input cannot be applied: {err}"))
-                steps.advance(workflow)
-                workflow.get_events()
+                work.advance(workflow)
             current_hash = serialization.state_hash(serialization.dump(workflow))
         if current_hash != event.state_hash:
             result.fail(event, "replaying the recorded input gives a different state",

@@ -18,12 +18,11 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
 from engine.definitions import catalog, forms
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.history import audit, replay
 from engine.models import FINISHED, Instance
-from engine.runtime import determinism, instance_migration, projection, services, steps
+from engine.runtime import instance_migration, projection, steps, unit
 
 POSITION = ("ready", "waiting", "completed")
 
@@ -148,8 +147,7 @@ def _compare(session, instance, candidates, script_engine, mapping) -> Outcome:
 
 def _apply(workflow, event, candidate, script_engine, instance, mapping, previous):
     payload = event.payload
-    with clock.pinned(event.at), determinism.seeded(f"{instance.business_key}:{event.seq}"), \
-            services.collecting(instance.business_key):
+    with unit.of_work(instance.business_key, event.seq, event.at) as work:
         if event.kind == "started":
             apply = steps.start(candidate.spec, candidate.subprocess_specs, script_engine,
                                 payload["data"])
@@ -175,8 +173,7 @@ def _apply(workflow, event, candidate, script_engine, instance, mapping, previou
             raise _Diverged(f"the candidate refuses the recorded input: {err.message}") from err
         except EngineError as err:
             raise _Diverged(f"the candidate fails: {err.message}") from err
-        error, _ = steps.advance(workflow)
-        workflow.get_events()
+        error, _ = work.advance(workflow)
     if error and not payload.get("error"):
         raise _Diverged("the candidate fails where the real run did not", None, error)
     return workflow

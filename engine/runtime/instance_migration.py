@@ -36,7 +36,7 @@ from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
 from engine.history import audit
 from engine.models import UNFINISHED, Definition, HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import determinism, projection, serialization
+from engine.runtime import projection, serialization, unit
 from engine.runtime.verbs import Runtime
 from engine.runtime.writeback import flush_or_conflict
 
@@ -65,8 +65,7 @@ def plan(session: Session, runtime: Runtime, instance_ids, to_definition_id: int
             out[instance_id] = {"can_move": False, "reasons": [f"instance {instance_id} does not exist"],
                                 "moves": {}}
             continue
-        with clock.pinned(clock.now()), \
-                determinism.seeded(f"{instance.business_key}:{instance.audit_seq + 1}"):
+        with unit.of_work(instance.business_key, instance.audit_seq + 1, clock.now()):
             reasons, moves, _ = _trial(session, runtime, instance, target, mapping)
         out[instance_id] = {"can_move": not reasons, "reasons": reasons, "moves": moves}
     return out
@@ -112,9 +111,8 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
     target = _target(session, to_definition_id)
     at = clock.now()
-    seq = instance.audit_seq + 1
     source_id = instance.definition_id
-    with clock.pinned(at), determinism.seeded(f"{instance.business_key}:{seq}"):
+    with unit.of_work(instance.business_key, instance.audit_seq + 1, at):
         reasons, _, moved = _trial(session, runtime, instance, target, mapping)
         if reasons:
             raise Conflict(f"instance {instance_id} cannot move to version {target.version}: "

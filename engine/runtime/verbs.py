@@ -33,7 +33,7 @@ from engine.models import (
     ReceivedMessage,
     Timer,
 )
-from engine.runtime import determinism, projection, serialization, services, steps, writeback
+from engine.runtime import determinism, projection, serialization, services, steps, unit, writeback
 from engine.runtime.scripting import PlatformScriptEngine
 
 # The hot path's queries, built once (see engine/writeback.py for why).
@@ -250,9 +250,7 @@ class Runtime:
     def _unit_of_work(self, session, instance, compiled, *, kind, actor, payload, apply,
                       element=None, task_id=None, at=None, new=False, final_status=None):
         at = at or clock.now()
-        seq = instance.audit_seq + 1
-        with clock.pinned(at), determinism.seeded(f"{instance.business_key}:{seq}"), \
-                services.collecting(instance.business_key) as calls:
+        with unit.of_work(instance.business_key, instance.audit_seq + 1, at) as work:
             if new:
                 workflow, before = None, projection.Projection({}, {}, {})
             else:
@@ -260,9 +258,8 @@ class Runtime:
                                               compiled.subprocess_specs, self.script_engine)
                 before = projection.project(workflow)
             workflow = apply(workflow)
-            error, error_task = steps.advance(workflow)
+            error, error_task = work.advance(workflow)
             after = projection.project(workflow)
-            thrown = workflow.get_events()
         state = serialization.dump(workflow)
         status = final_status or _status(workflow, after, error)
         values = dict(state=state, updated_at=at, error=error, error_task_id=error_task,
@@ -281,11 +278,7 @@ class Runtime:
         writeback.update_instance(session, instance,
                          dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
         self._write_projection(session, instance, compiled, before, after, at)
-        intents = calls.intents + [services.Intent(f"message.{e.event_definition.name}",
-                                                   f"{instance.business_key}:msg:{seq}:{n}",
-                                                   {"payload": e.payload}, None)
-                                   for n, e in enumerate(thrown)]
-        services.write_intents(session, instance.id, instance.business_key, intents, at)
+        services.write_intents(session, instance.id, instance.business_key, work.intents, at)
         for hook in self.hooks:
             hook(session, instance, workflow, event)
         return instance
