@@ -84,3 +84,39 @@ def test_comments_stay_readable_after_completion(auth, task_id):
     listed = cs.get(f"/api/tasks/{task_id}/comments").get_json()["items"]
     assert [c["body"] for c in listed] == ["approved after photo check"]
     assert auth.as_("finance_1").get(f"/api/tasks/{task_id}/comments").status_code == 403
+
+
+def test_comments_and_attachments_are_audit_events_that_keep_the_instance_version(auth, task_id):
+    cs = auth.as_("customer_service_1")
+    assert cs.post(f"/api/tasks/{task_id}/claim").status_code == 200
+    loaded = cs.get(f"/api/tasks/{task_id}").get_json()
+    instance_id = loaded["task"]["instance_id"]
+    assert cs.post(f"/api/tasks/{task_id}/comments", json={"body": "图片已收到"}).status_code == 201
+    assert upload(cs, task_id, b"\xff\xd8 receipt").status_code == 201
+
+    auditor = auth.as_("auditor")
+    events = auditor.get(f"/api/instances/{instance_id}/history").get_json()["items"]
+    notes = [e for e in events if e["kind"] in ("comment_added", "attachment_added")]
+    assert [(e["kind"], e["actor"], e["task_id"]) for e in notes] == [
+        ("comment_added", "customer_service_1", task_id),
+        ("attachment_added", "customer_service_1", task_id)]
+    assert notes[0]["payload"]["body"] == "图片已收到"
+    assert notes[1]["payload"]["filename"] == "photo.jpg" and notes[1]["payload"]["size"] == 10
+    assert auditor.get(f"/api/instances/{instance_id}/replay").get_json()["ok"] is True
+    # A colleague's note does not make the form loaded before it stale.
+    assert cs.get(f"/api/tasks/{task_id}").get_json()["task"]["version"] == loaded["task"]["version"]
+    done = cs.post(f"/api/tasks/{task_id}/complete",
+                   json={"data": {"approved": True, "note": "ok"},
+                         "version": loaded["task"]["version"]})
+    assert done.status_code == 200, done.get_json()
+
+
+def test_a_refused_comment_records_nothing(auth, task_id):
+    cs = auth.as_("customer_service_1")
+    instance_id = cs.get(f"/api/tasks/{task_id}").get_json()["task"]["instance_id"]
+    before = auth.as_("auditor").get(f"/api/instances/{instance_id}/history").get_json()["total"]
+    assert cs.post(f"/api/tasks/{task_id}/comments", json={"body": ""}).status_code == 422
+    assert auth.as_("warehouse_1").post(f"/api/tasks/{task_id}/comments",
+                                        json={"body": "not mine"}).status_code == 403
+    after = auth.as_("auditor").get(f"/api/instances/{instance_id}/history").get_json()["total"]
+    assert after == before
