@@ -33,7 +33,6 @@ from .model import Document, Problem, is_executable
 TIMER_RULE = "timer expression must be a quoted ISO-8601 string or an expression over data"
 _DURATION = (r"P(?=\d|T\d)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?"
              r"(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?")
-ISO_DURATION = re.compile(f"^{_DURATION}$")
 _ISO_LIKE = re.compile(rf"^(R\d*/\S+|{_DURATION}|\d{{4}}-\d{{2}}-\d{{2}}\S*)$")
 _FOREIGN = ("${", "#{")
 _SCRIPT_TAGS = tuple(spiff(name) for name in SCRIPT_EXTENSIONS)

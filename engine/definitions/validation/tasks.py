@@ -8,8 +8,9 @@ In every executable process, each user task must:
 * name its form with `<spiffworkflow:property name="form" value="x.json"/>`,
   and `x.json` must be in the upload's `forms/` folder, be JSON, be an object
   and be a valid JSON Schema (Draft 2020-12);
-* if it has an `sla` property, give an ISO-8601 duration (PT4H) or the name of
-  a data field.
+* if it has an `sla` property, give a duration the business calendar can count
+  (PT4H, P2D: `engine.business_time.parse_duration` decides, so whatever passes
+  here gets a due time) or the name of a data field holding one.
 
 Spiff properties without a name or value anywhere are reported too: the
 library would fail on them with a bare KeyError.
@@ -22,14 +23,15 @@ import re
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from engine.business_time import parse_duration
 from engine.definitions.vocabulary import CAMUNDA_NS, CONTAINERS, bpmn, is_bpmn, spiff
 
 from .bpmn import inside_non_executable
-from .expressions import ISO_DURATION
 from .model import Bundle, Document, Problem, is_executable
 
 MAX_FORM_BYTES = 2 * 1024 * 1024
-_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_DOTTED_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
 
 
 class FormChecker:
@@ -140,11 +142,38 @@ def _check_form(doc, task, form: str | None, forms: FormChecker) -> list[Problem
 
 
 def _check_sla(doc, task, sla: str) -> list[Problem]:
-    sla = sla.strip()
-    if ISO_DURATION.match(sla) or _FIELD.match(sla):
+    # Read as the runtime reads the property (engine.runtime.verbs, `_human_task_row`): the raw
+    # value is a duration for the business calendar when it starts with "P", else the name of a
+    # top-level key of the task data holding one. Durations are judged by the calendar's parser.
+    if sla.startswith("P"):
+        try:
+            parse_duration(sla)
+        except ValueError as refused:
+            hint = ("; a value starting with P is read as a duration, so rename the field"
+                    if _FIELD.match(sla) and not any(ch.isdigit() for ch in sla) else "")
+            return [doc.problem(task, f"sla {sla!r} would get no due time: the business "
+                                      f"calendar refuses it ({refused}){hint}")]
         return []
-    return [doc.problem(task, f"sla {sla!r} must be an ISO-8601 duration such as PT4H or the "
-                              "name of a data field")]
+    if _reads_as_duration(sla):
+        return [doc.problem(task, f"sla {sla!r} would be read as the name of a data field, as "
+                                  "only a value starting with a capital P is a duration; "
+                                  f"write {sla.strip().upper()!r}")]
+    if _FIELD.match(sla):
+        return []
+    if _DOTTED_FIELD.match(sla):
+        return [doc.problem(task, f"sla {sla!r}: the field is looked up among the top-level "
+                                  "names of the task data and a dotted path is not followed; "
+                                  "name a top-level field")]
+    return [doc.problem(task, f"sla {sla!r} must be an ISO-8601 duration such as PT4H or P2D, "
+                              "or the name of a data field")]
+
+
+def _reads_as_duration(text: str) -> bool:
+    try:
+        parse_duration(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_property_names(doc: Document) -> list[Problem]:
