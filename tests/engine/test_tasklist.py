@@ -12,7 +12,6 @@ from engine import access, clock, config, tasklist
 from engine.access import Actor
 from engine.errors import Forbidden, InvalidInput
 from engine.models import Definition, HumanTask, Instance
-from web import query
 
 STAFF = Actor("li", "staff", "finance")
 LEAD = Actor("lead", "supervisor", "cs_supervisor")
@@ -113,23 +112,6 @@ def test_refusals(sessions, tasks):
             tasklist.list_tasks(session, Actor("c", "customer", customer_id="C1"))
         with pytest.raises(InvalidInput):
             tasklist.list_tasks(session, STAFF, per_page=101)
-
-
-@pytest.mark.parametrize("args, field", [({"sort": "name"}, "sort"), ({"page": "0"}, "page"),
-                                         ({"priority": "high"}, "priority"),
-                                         ({"created_from": "monday"}, "created_from"),
-                                         ({"whatever": "1"}, "whatever")])
-def test_parse_query_names_the_parameter(args, field):
-    with pytest.raises(InvalidInput) as refused:
-        query.task_filters(args)
-    assert refused.value.field == field
-
-
-def test_parse_query_reads_times_with_zones():
-    filters, sort, page, per_page = query.task_filters(
-        {"due_from": "2026-11-23T10:00:00 08:00", "overdue": "true", "per_page": "50"})
-    assert filters.due_from == clock.parse("2026-11-23T02:00:00+00:00")
-    assert (filters.overdue, sort, page, per_page) == (True, "due", 1, 50)
 
 
 def test_totals_are_counted_up_to_the_limit(sessions, tasks):

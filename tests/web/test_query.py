@@ -1,0 +1,36 @@
+"""Query strings of the task list turned into filters: each refusal names its parameter."""
+from __future__ import annotations
+
+import pytest
+
+from engine import clock
+from engine.errors import InvalidInput
+from web import query
+
+
+@pytest.mark.parametrize("args, field", [({"sort": "name"}, "sort"), ({"page": "0"}, "page"),
+                                         ({"priority": "high"}, "priority"),
+                                         ({"created_from": "monday"}, "created_from"),
+                                         ({"whatever": "1"}, "whatever")])
+def test_task_filters_names_the_parameter(args, field):
+    with pytest.raises(InvalidInput) as refused:
+        query.task_filters(args)
+    assert refused.value.field == field
+
+
+def test_task_filters_reads_times_with_zones():
+    filters, sort, page, per_page = query.task_filters(
+        {"due_from": "2026-11-23T10:00:00 08:00", "overdue": "true", "per_page": "50"})
+    assert filters.due_from == clock.parse("2026-11-23T02:00:00+00:00")
+    assert (filters.overdue, sort, page, per_page) == (True, "due", 1, 50)
+
+
+@pytest.mark.parametrize("value, expected", [("true", True), ("1", True), ("No", False)])
+def test_booleans(value, expected):
+    assert query.boolean(value, "overdue") is expected
+
+
+def test_an_unknown_department_is_refused_by_name():
+    with pytest.raises(InvalidInput) as refused:
+        query.task_filters({"department": "marketing"})
+    assert refused.value.field == "department"
