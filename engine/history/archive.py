@@ -4,7 +4,7 @@ on their own (the records in them are engine/history/exports.py's).
 An archive file holds, for each archived instance, its row and its whole audit chain, and the
 sources and forms of every definition those histories ran on. `verify_archive()` rebuilds each
 instance from the file alone: it checks each definition's content against its sha256, compiles it
-in memory, and replays the chain exactly as `engine/replay.py` does for live instances. `archive()`
+in memory, and replays the chain exactly as `engine/history/replay.py` does for live instances. `archive()`
 deletes live rows only after the file it wrote has verified. Next to the file it writes a
 manifest (the file's sha256 and what it holds) and appends one line to `archive_log.jsonl`.
 """

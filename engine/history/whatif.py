@@ -1,7 +1,7 @@
 """What-if: run finished instances' recorded inputs against a candidate bundle before deploying it.
 
 The candidate is validated and compiled in memory (nothing is stored). For each chosen instance
-its history is first verified and replayed as it really happened (engine/replay.py); then the
+its history is first verified and replayed as it really happened (engine/history/replay.py); then the
 same inputs go to the candidate, at the recorded times and with the same deterministic task ids:
 the start data, each task completion (found by the element's BPMN id, since recorded task ids
 belong to the original run), each message, each timer firing, cancellations and retries.

@@ -1,7 +1,7 @@
 """Background work with APScheduler: timers, the outbox, SLA checks and surge alerts.
 
-The jobs are the plain functions of engine/timers.py, engine/outbox.py, engine/sla.py and
-engine/surge.py; this module only decides when they run. Timers are not polled on a fixed
+The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py and
+surge.py; this module only decides when they run. Timers are not polled on a fixed
 period: one date job is armed for the earliest due time and re-armed whenever a nearer timer is
 created in this process; a slow safety poll catches timers created by other processes. Several
 scheduler processes may share one PostgreSQL database (claims use SKIP LOCKED).

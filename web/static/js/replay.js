@@ -1,5 +1,5 @@
 /* Audit replay: a slider over the recorded events; each step moves the tokens on the diagram
- * (marks from engine.replay steps) and shows the event's input and the data after it. */
+ * (marks from engine.history.replay steps) and shows the event's input and the data after it. */
 (function () {
   "use strict";
   var stepsEl = document.getElementById("replay-steps");
