@@ -300,7 +300,6 @@ class TaskComment(Base):
     task_id: Mapped[str | None] = mapped_column(String(40))
     author: Mapped[str] = mapped_column(String(100))
     body: Mapped[str] = mapped_column(Text)
-    internal: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
 
 

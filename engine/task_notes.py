@@ -37,7 +37,7 @@ def add_comment(session: Session, actor: Actor, scope: Scope, body: str) -> dict
     if not isinstance(body, str) or not body.strip() or len(body) > MAX_COMMENT:
         raise InvalidInput(f"a comment is 1 to {MAX_COMMENT} characters", field="body")
     row = TaskComment(instance_id=scope.instance_id, task_id=scope.task_id, author=actor.name,
-                      body=body, internal=True, created_at=clock.now())
+                      body=body, created_at=clock.now())
     session.add(row)
     session.flush()
     _note(session, actor, scope, "comment_added", {"comment_id": row.id, "body": body})
