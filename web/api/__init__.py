@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from engine import users
+from engine import access, users
 from engine.errors import Forbidden
 from web.api import (
     admin,
@@ -33,7 +33,6 @@ for feature in (auth, requests, tasks, task_files, messages, instances, definiti
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
-MESSAGE_ONLY_ROLES = ("courier", "payment")
 MULTIPART_OVERHEAD = 64 * 1024
 
 
@@ -49,7 +48,7 @@ def gate():
     g.actor = authenticate(request.headers.get("Authorization", ""))
     if g.actor.role == "auditor" and request.method not in ("GET", "HEAD"):
         raise Forbidden("auditors have read-only access")
-    if g.actor.role in MESSAGE_ONLY_ROLES and request.endpoint != "api.messages.deliver":
+    if g.actor.role in access.MACHINE_ROLES and request.endpoint != "api.messages.deliver":
         raise Forbidden(f"{g.actor.role} accounts may only deliver messages")
 
 
