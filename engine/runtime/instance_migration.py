@@ -36,9 +36,8 @@ from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
 from engine.history import audit
 from engine.models import UNFINISHED, Definition, HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import projection, serialization, unit
+from engine.runtime import projection, serialization, unit, writeback
 from engine.runtime.verbs import Runtime
-from engine.runtime.writeback import flush_or_conflict
 
 MOVABLE = UNFINISHED
 OPEN = TaskState.READY | TaskState.WAITING | TaskState.STARTED | TaskState.ERROR
@@ -103,7 +102,8 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
                      mapping: dict | None, actor: Actor) -> Instance:
     """One instance, one unit of work: move the state, rewrite projections, record `migrated`.
 
-    Raises NotFound, and Conflict (with `details={"reasons": [...]}`) when it cannot move.
+    Raises NotFound, and Conflict: with `details={"reasons": [...]}` when it cannot move, or
+    when another writer changed the instance first (then the instance is left as it was).
     """
     mapping = normalize_mapping(mapping)
     instance = session.get(Instance, instance_id)
@@ -111,7 +111,6 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
         raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
     target = _target(session, to_definition_id)
     at = clock.now()
-    source_id = instance.definition_id
     with unit.of_work(instance.business_key, instance.audit_seq + 1, at):
         reasons, _, moved = _trial(session, runtime, instance, target, mapping)
         if reasons:
@@ -120,16 +119,17 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
                            details={"reasons": reasons})
         workflow, before, state = moved
         after = projection.project(workflow)
-    instance.state = state
-    instance.definition_id = target.definition_id
-    instance.updated_at = at
-    payload = {"from_definition_id": source_id, "to_definition_id": target.definition_id,
-               "mapping": mapping}
-    # As in the runtime: the event advances the chain head before the one version-checked flush.
-    event = audit.append(session, instance, at=at, actor=actor.name, kind="migrated",
-                         payload=payload, state_hash=serialization.state_hash(state))
-    flush_or_conflict(session, instance)
-    _rewrite_projection(session, runtime, instance, target, before, after, at)
+    payload = {"from_definition_id": instance.definition_id,
+               "to_definition_id": target.definition_id, "mapping": mapping}
+    event = audit.next_event(instance, at=at, actor=actor.name, kind="migrated", payload=payload,
+                             state_hash=serialization.state_hash(state))
+    writeback.write_back(session, instance,
+                         dict(state=state, definition_id=target.definition_id,
+                              status=instance.status, updated_at=at),
+                         event, before, after,
+                         task_row=lambda task: runtime.human_task_row(instance, target, task, at),
+                         timer_listeners=runtime.timer_listeners)
+    _retarget_rows(session, runtime, instance, target, before, after)
     for hook in runtime.hooks:
         hook(session, instance, workflow, event)
     return instance
@@ -385,15 +385,15 @@ def _apply(item: _Move) -> None:
         wf.last_task = None
 
 
-def _rewrite_projection(session, runtime, instance, target, before, after, at) -> None:
-    """New and gone rows as any step; rows of tasks that stayed now describe their new element."""
-    runtime._write_projection(session, instance, target, before, after, at)
+def _retarget_rows(session, runtime, instance, target, before, after) -> None:
+    """Rows of tasks, timers and waits that stayed now describe their element in the target
+    (new and gone rows were written like any step's)."""
     for task_id, task in after.human.items():
         if task_id not in before.human:
             continue
         row = session.scalars(select(HumanTask).where(HumanTask.task_id == task_id)).one()
         # The SLA runs from when the task opened, by the target's SLA.
-        fresh = runtime._human_task_row(instance, target, task, row.created_at)
+        fresh = runtime.human_task_row(instance, target, task, row.created_at)
         if row.department != fresh["department"]:
             row.claimed_by, row.claimed_at = None, None
         if row.due_at != fresh["due_at"]:

@@ -33,7 +33,16 @@ from engine.models import (
     ReceivedMessage,
     Timer,
 )
-from engine.runtime import determinism, projection, serialization, services, steps, unit, writeback
+from engine.runtime import (
+    determinism,
+    projection,
+    serialization,
+    services,
+    steps,
+    task_rows,
+    unit,
+    writeback,
+)
 from engine.runtime.scripting import PlatformScriptEngine
 
 # The hot path's queries, built once (see engine/writeback.py for why).
@@ -273,42 +282,19 @@ class Runtime:
         event = audit.next_event(instance, at=at, actor=actor.name, kind=kind, payload=payload,
                                  state_hash=serialization.state_hash(state), element=element,
                                  task_id=task_id)
-        audit.insert_event(session, event)
-        # State, status and chain head go out in one version-checked UPDATE.
-        writeback.update_instance(session, instance,
-                         dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
-        self._write_projection(session, instance, compiled, before, after, at)
+        writeback.write_back(session, instance, values, event, before, after,
+                             task_row=lambda task: self.human_task_row(instance, compiled, task, at),
+                             timer_listeners=self.timer_listeners)
         services.write_intents(session, instance.id, instance.business_key, work.intents, at)
         for hook in self.hooks:
             hook(session, instance, workflow, event)
         return instance
 
-    def _write_projection(self, session, instance, compiled, before, after, at):
-        writeback.write_projection(
-            session, instance, before, after,
-            task_row=lambda task: self._human_task_row(instance, compiled, task, at),
-            timer_listeners=self.timer_listeners)
-
-    def _human_task_row(self, instance, compiled, task, at) -> dict:
-        spec = task.task_spec
-        meta = compiled.tasks.get(spec.bpmn_id)
-        due = at_risk = None
-        sla = meta.sla if meta else None
-        if sla and not sla.startswith("P"):
-            sla = task.data.get(sla)
-        if isinstance(sla, str) and sla.startswith("P"):
-            try:
-                due = self.calendar.add(at, sla)
-                at_risk = self.calendar.at_risk_at(at, due, self.settings.at_risk_fraction)
-            except ValueError:
-                due = None
-        priority = task.data.get("priority", 3)
-        return dict(instance_id=instance.id, task_id=str(task.id), bpmn_id=spec.bpmn_id,
-                    name=spec.bpmn_name, process_key=compiled.process_key,
-                    business_key=instance.business_key, department=spec.lane,
-                    form_key=meta.form if meta else None,
-                    priority=priority if isinstance(priority, int) else 3,
-                    created_at=at, due_at=due, at_risk_at=at_risk)
+    def human_task_row(self, instance: Instance, compiled: catalog.Compiled, task,
+                       opened_at: datetime) -> dict:
+        """The human_task row of READY user task `task`, its SLA running from `opened_at`."""
+        return task_rows.human_task_row(instance, compiled, task, opened_at, self.calendar,
+                                        self.settings.at_risk_fraction)
 
     def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
                element: str | None = None, task_id: str | None = None) -> Instance:

@@ -1,5 +1,8 @@
-"""Writing a unit of work back: the instance row (optimistic version check) and the projection
-rows (human tasks, timers, message subscriptions), diffed before/after.
+"""Writing a unit of work back: its audit event, the instance row (optimistic version check) and
+the projection rows (human tasks, timers, message subscriptions), diffed before/after.
+
+Every change of a workflow's state (the engine verbs, instance migration) goes out through
+`write_back()`.
 
 The hot path's statements are built once: building and caching a statement costs several times
 more than running it on SQLite. Rows are written with Core; the ORM objects the verbs return are
@@ -13,6 +16,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import Conflict
+from engine.history import audit
 from engine.models import HumanTask, Instance, MessageSubscription, Timer
 
 _I, _HT, _TM, _MS = (Instance.__table__, HumanTask.__table__, Timer.__table__,
@@ -40,6 +44,21 @@ def insert_instance(session: Session, instance: Instance, values: dict) -> None:
     instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
     make_transient_to_detached(instance)
     session.add(instance)
+
+
+def write_back(session: Session, instance: Instance, values: dict, event: dict, before, after, *,
+               task_row, timer_listeners=()) -> None:
+    """Write one unit of work: insert `event` (from audit.next_event), UPDATE the instance row
+    with `values` and its chain head moved to the event (one version-checked UPDATE), then the
+    projection rows that changed from `before` to `after` (see write_projection).
+
+    Raises Conflict when another writer changed the instance first; the instance object is then
+    left as it was, and the caller's transaction or savepoint discards what was written.
+    """
+    audit.insert_event(session, event)
+    update_instance(session, instance, dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
+    write_projection(session, instance, before, after, task_row=task_row,
+                     timer_listeners=timer_listeners)
 
 
 def update_instance(session: Session, instance: Instance, values: dict) -> None:

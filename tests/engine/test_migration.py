@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from engine import clock
 from engine.access import SYSTEM, Actor
@@ -259,3 +259,69 @@ def test_replay_catches_a_forged_migration(flow, sessions):
     assert not result.ok
     assert result.divergence["seq"] == 2
     assert "recorded migration cannot be applied" in result.divergence["problem"]
+
+
+def _lose_the_race(session, instance_id):
+    """Load the instance, then move its row on behind the session's back (as a concurrent
+    writer's commit would); returns the stale instance object."""
+    instance = session.get(Instance, instance_id)
+    session.execute(update(Instance).where(Instance.id == instance_id)
+                    .values(version=Instance.version + 1)
+                    .execution_options(synchronize_session=False))
+    return instance
+
+
+def test_a_lost_race_is_a_conflict_and_leaves_the_instance_as_it_was(flow, sessions):
+    instance_id = start(flow)
+    flow.deploy_v2()
+    state = flow.instance(instance_id).state
+    with pytest.raises(Conflict) as lost:
+        with sessions.begin() as session:
+            stale = _lose_the_race(session, instance_id)
+            try:
+                instance_migration.migrate_instance(session, flow.runtime, instance_id, flow.v2,
+                                                    RENAME, OWNER)
+            finally:
+                assert (stale.definition_id, stale.state, stale.audit_seq) == (flow.v1, state, 1)
+    assert lost.value.message == Conflict.lost_race(instance_id).message
+    with sessions.begin() as session:                  # the bulk move reports it and goes on
+        stale = _lose_the_race(session, instance_id)
+        result = instance_migration.migrate(session, flow.runtime, [instance_id], flow.v2,
+                                            RENAME, OWNER)[instance_id]
+        assert not result["moved"]
+        assert result["reasons"] == [Conflict.lost_race(instance_id).message]
+    instance = flow.instance(instance_id)
+    assert (instance.definition_id, instance.state, instance.audit_seq) == (flow.v1, state, 1)
+    assert [e.kind for e in flow.events(instance_id)] == ["started"]
+    assert flow.task(instance_id).bpmn_id == "review"
+
+
+def _deployed(session, folder) -> int:
+    deployed = catalog.deploy(session, catalog.Bundle.from_folder(folder), "owner")
+    return {d.process_key: d.definition_id for d in deployed}["simple"]
+
+
+@pytest.mark.postgres
+def test_migration_that_loses_a_race_on_postgresql_changes_nothing(pg_sessions, settings):
+    with pg_sessions.begin() as session:
+        v1 = _deployed(session, SIMPLE)
+    runtime = Runtime(settings)
+    with pg_sessions.begin() as session:
+        instance_id = runtime.start(session, "simple", {"request_no": "AS-1", "amount": 9.0}).id
+    with pg_sessions.begin() as session:
+        v2 = _deployed(session, V2)
+    first = pg_sessions()
+    first.begin()
+    stale = first.get(Instance, instance_id)           # loaded, no lock held
+    assert stale.status == "running"
+    with pg_sessions.begin() as other:                 # meanwhile someone else changes it
+        runtime.suspend(other, instance_id, SYSTEM, "hold")
+    results = instance_migration.migrate(first, runtime, [instance_id], v2, RENAME, OWNER)
+    assert not results[instance_id]["moved"]
+    assert results[instance_id]["reasons"] == [Conflict.lost_race(instance_id).message]
+    first.commit()
+    first.close()
+    with pg_sessions() as session:
+        instance = session.get(Instance, instance_id)
+        assert (instance.definition_id, instance.status) == (v1, "suspended")
+        assert [e.kind for e in audit.events(session, instance_id)] == ["started", "suspended"]
