@@ -240,12 +240,6 @@ class Runtime:
                                   payload={"task_id": failed, "data": data}, task_id=failed,
                                   apply=steps.retry(failed, data))
 
-    def migrate(self, session: Session, instance_id: int, to_definition_id: int, mapping: dict,
-                actor: Actor) -> Instance:
-        """Move a running instance onto another version of its process (see engine/instance_migration.py)."""
-        from engine.runtime import instance_migration  # migration builds on this module
-        return instance_migration.migrate_instance(session, self, instance_id, to_definition_id, mapping, actor)
-
     # -------------------------------------------------------------- queries
 
     def workflow(self, session: Session, instance: Instance) -> BpmnWorkflow:
