@@ -8,11 +8,18 @@ id, and never raises. It runs, in order:
    and DMN files by their root namespace, whatever prefix they use;
 2. XSD validation against the schemas shipped with SpiffWorkflow;
 3. our own structural checks, which catch what SpiffWorkflow reports badly or
-   not at all: references and gateways (`validation_bpmn`), Python syntax of
-   conditions, scripts and timers (`validation_expressions`), lanes, forms and
-   SLAs of user tasks (`validation_tasks`), DMN tables (`validation_dmn`);
+   not at all: references and gateways (`validation.bpmn`), conditions, scripts
+   and expressions (`validation.expressions`) and timers (`validation.timers`),
+   lanes, forms and SLAs of user tasks (`validation.tasks`), DMN tables
+   (`validation.dmn`);
 4. only when all of that passes, a full load with SpiffWorkflow's own parser
-   (`validation_spiff`), so its messages never hide ours.
+   (`validation.spiff`), so its messages never hide ours.
+
+Where the runtime has a rule, validation asks it rather than restating it: the
+script sandbox (`engine.runtime.scripting`) judges every piece of Python,
+SpiffWorkflow's timer functions judge literal timer values, and the business
+calendar's parser (`engine.business_time.parse_duration`) judges SLA durations.
+So what validates runs, and what would fail at run time is reported here.
 
 Vendor extensions (Camunda, Signavio, bpmn.io) are ignored; constructs
 SpiffWorkflow cannot run are reported as 'unsupported: ...'. Processes marked
@@ -35,6 +42,7 @@ from .expressions import check_expressions
 from .model import Bundle, Document, Problem, is_executable
 from .spiff import library_problems, xsd_problems
 from .tasks import FormChecker, check_user_tasks
+from .timers import check_timers
 
 __all__ = ["DEPARTMENTS", "Problem", "validate_bundle", "executable_process_ids"]
 
@@ -121,7 +129,7 @@ def _check_document(problems: list[Problem], doc: Document, bundle: Bundle,
         return _guarded(problems, doc.filename, check_dmn_document, doc) or []
     found = []
     for check, args in ((check_bpmn_document, (doc, bundle)), (check_expressions, (doc,)),
-                        (check_user_tasks, (doc, bundle, forms))):
+                        (check_timers, (doc,)), (check_user_tasks, (doc, bundle, forms))):
         found += _guarded(problems, doc.filename, check, *args) or []
     return found
 

@@ -90,3 +90,92 @@ def test_sla_field_named_with_a_capital_p_is_explained(tmp_path):
     bundle, _ = simple_variant(tmp_path, (REVIEW_SLA, 'name="sla" value="Promised_by"'))
     problem = only(catalog.validate(bundle), "sla 'Promised_by'")
     assert "starting with P is read as a duration" in problem.message
+
+
+# --- scripts and expressions: the sandbox's own checks decide --------------------------------
+
+INIT_SCRIPT = '<bpmn:script>count = 0\nlabel = f"req {request_no}"</bpmn:script>'
+
+
+@pytest.mark.parametrize("statement, reason", [
+    ("import os", "import statements are not allowed"),
+    ("_count = 1", '"_count" is an invalid variable name'),
+    ("try:\n  x = 1\nexcept Exception:\n  x = 2", "try statements"),
+    ("data = open('/etc/passwd').read()", '"open()" is not allowed'),
+    ("kind = label.__class__", '"__class__" is an invalid attribute name'),
+])
+def test_script_the_sandbox_refuses_is_refused_at_its_line(tmp_path, statement, reason):
+    script = f'<bpmn:script>count = 0\n{statement}\nlabel = f"req {{request_no}}"</bpmn:script>'
+    bundle, text = simple_variant(tmp_path, (INIT_SCRIPT, script))
+    problem = only(catalog.validate(bundle), reason)
+    assert (problem.file, problem.line, problem.element_id) == (
+        "simple.bpmn", line_of(text, statement.splitlines()[0]), "init")
+    assert problem.message.startswith("script is refused by the script sandbox on its line 2")
+
+
+def test_pre_and_post_scripts_are_checked_by_the_sandbox(tmp_path):
+    review = '<bpmn:userTask id="review" name="Review request">\n      <bpmn:extensionElements>'
+    scripts = ("\n        <spiffworkflow:preScript>seen = True\nimport sys</spiffworkflow:preScript>"
+               "\n        <spiffworkflow:postScript>_done = True</spiffworkflow:postScript>")
+    bundle, text = simple_variant(tmp_path, (review, review + scripts))
+    problems = catalog.validate(bundle)
+    pre = only(problems, "spiffworkflow:preScript")
+    assert (pre.line, pre.element_id) == (line_of(text, "import sys"), "review")
+    assert "import statements are not allowed" in pre.message
+    post = only(problems, "spiffworkflow:postScript")
+    assert (post.line, post.element_id) == (line_of(text, "_done = True"), "review")
+
+
+def test_condition_the_sandbox_refuses_is_refused(tmp_path):
+    bundle, text = simple_variant(tmp_path, ("approved == True", "approved.__class__ == bool"))
+    problem = only(catalog.validate(bundle), "condition")
+    assert (problem.line, problem.element_id) == (line_of(text, "approved.__class__"), "f_yes")
+    assert "refused by the script sandbox" in problem.message
+    assert '"__class__" is an invalid attribute name' in problem.message
+
+
+def test_service_task_parameter_the_sandbox_refuses_is_refused(tmp_path):
+    bundle, text = simple_variant(tmp_path, ('value="amount"', 'value="getattr(amount, \'real\')"'))
+    problem = only(catalog.validate(bundle), "service task parameter 'amount'")
+    assert (problem.line, problem.element_id) == (line_of(text, "getattr("), "refund")
+    assert '"getattr()" is not allowed' in problem.message
+
+
+def test_ordinary_scripts_and_expressions_still_validate(tmp_path):
+    script = ('<bpmn:script>count = 0\nfor item in [1, 2]:\n    count += item\n'
+              'label = f"req {request_no}"</bpmn:script>')
+    bundle, _ = simple_variant(tmp_path, (INIT_SCRIPT, script),
+                               ("approved == True", "approved == True and amount &lt; 1000"))
+    assert catalog.validate(bundle) == []
+
+
+# --- timers: the sandbox evaluates them, SpiffWorkflow reads their value ----------------------
+
+REVIEW_TIMER = '<bpmn:timeDuration>"P1D"</bpmn:timeDuration>'
+
+
+@pytest.mark.parametrize("timer, expected", [
+    ('<bpmn:timeDuration>"P1W2D"</bpmn:timeDuration>', "timeDuration 'P1W2D' is not a duration"),
+    ('<bpmn:timeDuration>"P99999999999Y"</bpmn:timeDuration>', "after the year 9999"),
+    ('<bpmn:timeDuration>4</bpmn:timeDuration>', "4 evaluates to int 4, not to ISO-8601 text"),
+    ('<bpmn:timeDate>"2030-02-30T10:00:00+08:00"</bpmn:timeDate>', "day is out of range"),
+    ('<bpmn:timeDate>"PT4H"</bpmn:timeDate>', "a timeDate needs a date-time"),
+    ('<bpmn:timeCycle>"R3/PT1H/PT2H"</bpmn:timeCycle>', "is not a repeating interval"),
+    ('<bpmn:timeDuration>_deadline</bpmn:timeDuration>', "refused by the script sandbox"),
+])
+def test_timer_spiffworkflow_cannot_read_is_refused(tmp_path, timer, expected):
+    bundle, text = simple_variant(tmp_path, (REVIEW_TIMER, timer))
+    problem = only(catalog.validate(bundle), expected)
+    assert (problem.line, problem.element_id) == (line_of(text, timer), "review_timeout")
+
+
+@pytest.mark.parametrize("timer", [
+    '<bpmn:timeDuration>"P1W"</bpmn:timeDuration>',   # calendar time: weeks are fine here
+    '<bpmn:timeDuration>"PT1.5H"</bpmn:timeDuration>',
+    '<bpmn:timeDate>"2030-01-31T17:00:00+08:00"</bpmn:timeDate>',
+    '<bpmn:timeCycle>"R3/PT1H"</bpmn:timeCycle>',
+    '<bpmn:timeDuration>review_deadline</bpmn:timeDuration>',   # over data: read at run time
+])
+def test_timer_spiffworkflow_reads_validates(tmp_path, timer):
+    bundle, _ = simple_variant(tmp_path, (REVIEW_TIMER, timer))
+    assert catalog.validate(bundle) == []
