@@ -58,6 +58,10 @@ def test_importing_every_engine_module_loads_no_flask_or_werkzeug():
     assert result.returncode == 0, result.stderr
 
 
+def test_the_command_line_reaches_the_orm_and_spiffworkflow_only_through_the_engine():
+    assert offenders(sources("web/cli"), ENGINE_INSIDES) == []
+
+
 @pytest.mark.xfail(strict=False, reason="read seam in progress")
 def test_web_reaches_the_orm_and_spiffworkflow_only_through_the_engine():
     paths = [p for p in sources("web")

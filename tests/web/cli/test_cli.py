@@ -41,12 +41,38 @@ def test_validate_reports_file_and_line_and_exits_1(cli, tmp_path):
     assert "endEventt" in result.output
 
 
+def test_validate_refuses_a_file_that_is_not_bpmn_dmn_or_json(cli, tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a process")
+    result = cli("validate", str(DATA / "simple" / "simple.bpmn"), str(notes))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "notes.txt: unsupported file type",
+        "Error: only .bpmn, .dmn and forms/*.json files can be uploaded"]
+    assert result.stdout == ""
+
+
 def test_deploy_refuses_invalid_folder_and_changes_nothing(cli, tmp_path, db_url):
     (tmp_path / "forms").mkdir()
     (tmp_path / "x.bpmn").write_text("<not-bpmn/>")
     result = cli("deploy", str(tmp_path))
     assert result.exit_code == 1
-    assert "x.bpmn" in result.output
+    assert result.stderr.splitlines()[0].startswith("x.bpmn:1: ")
+    assert result.stderr.splitlines()[-1].startswith("Error: ")
+
+
+@pytest.mark.parametrize("args, error", [
+    (("versions", "ghost"), "Error: process 'ghost' is not deployed"),
+    (("audit", "verify", "999"), "Error: instance 999 does not exist"),
+    (("audit", "replay", "999"), "Error: instance 999 does not exist"),
+    (("audit", "export", "999"), "Error: instance 999 does not exist"),
+    (("migrate", "ghost", "--from", "1", "--to", "2"), "Error: process 'ghost' has no version 1"),
+])
+def test_every_command_reports_an_engine_refusal_the_same_way(cli, args, error):
+    assert cli("init").exit_code == 0
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [error] and result.stdout == ""
 
 
 def test_demo_gives_every_department_work_and_audit_verifies(cli, db_url):
@@ -56,8 +82,8 @@ def test_demo_gives_every_department_work_and_audit_verifies(cli, db_url):
     with db.make_session_factory(engine)() as session:
         departments = set(session.scalars(select(HumanTask.department)))
     engine.dispose()
-    assert departments >= {"customer_service", "cs_supervisor", "management", "finance", "logistics",
-                           "warehouse", "repair", "qa", "operations"}
+    assert departments >= {"customer_service", "cs_supervisor", "management", "finance",
+                           "logistics", "warehouse", "repair", "qa", "operations"}
     verify = cli("audit", "verify")
     assert verify.exit_code == 0 and verify.output.startswith("ok:")
     replayed = cli("audit", "replay", "1")
@@ -70,7 +96,8 @@ def test_audit_verify_names_the_divergent_event(cli, db_url):
     engine = db.make_engine(db_url)
     with engine.begin() as conn:
         conn.exec_driver_sql("DROP TRIGGER audit_event_append_only")   # an attacker with DDL rights
-        conn.exec_driver_sql("UPDATE audit_event SET actor = 'mallory' WHERE instance_id = 2 AND seq = 2")
+        conn.exec_driver_sql(
+            "UPDATE audit_event SET actor = 'mallory' WHERE instance_id = 2 AND seq = 2")
     engine.dispose()
     result = cli("audit", "verify")
     assert result.exit_code == 1
@@ -82,6 +109,9 @@ def test_user_add(cli):
                  input="s3cret-pass\ns3cret-pass\n")
     assert result.exit_code == 0, result.output
     assert "user newbie added (staff, finance)" in result.output
+    again = cli("user", "add", "newbie", "--role", "auditor", input="other-pass\nother-pass\n")
+    assert again.exit_code == 1
+    assert again.stderr.splitlines() == ["Error: user 'newbie' already exists"]
 
 
 def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
@@ -103,7 +133,8 @@ def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/openapi.json", timeout=2) as r:
+                    url = f"http://127.0.0.1:{port}/api/openapi.json"
+                    with urllib.request.urlopen(url, timeout=2) as r:
                         assert r.status == 200
                         break
                 except OSError:

@@ -14,7 +14,6 @@ from engine import clock
 from engine.access import SYSTEM, Actor
 from engine.models import HumanTask, Instance
 from tests.conftest import DATA
-from web import cli_owner
 from web.cli import main
 
 V2 = DATA / "versions" / "v2"
@@ -23,7 +22,6 @@ CS = Actor("cs_1", "staff", "customer_service")
 
 @pytest.fixture
 def cli(db_url, monkeypatch):
-    cli_owner.register(main)
     monkeypatch.setenv("AFTERSALES_DATABASE_URL", db_url)
     runner = CliRunner()
 
@@ -79,7 +77,8 @@ def test_migrate_dry_run_then_move_and_back(cli, world):
     with world["sessions"]() as session:
         v1_id = session.get(Instance, world["done"]).definition_id
         assert session.get(Instance, world["waiting"]).definition_id == v1_id   # dry run
-    moved = cli("migrate", "simple", "--from", 1, "--to", 2, "--map", "review=assess", "--by", "olga")
+    moved = cli("migrate", "simple", "--from", 1, "--to", 2, "--map", "review=assess",
+                "--by", "olga")
     assert moved.exit_code == 0, moved.output
     assert "moved 1 of 1 instance(s) to simple v2" in moved.output
     with world["sessions"]() as session:
@@ -99,8 +98,9 @@ def test_migrate_dry_run_then_move_and_back(cli, world):
 def test_whatif_reports_divergence_per_instance(cli, world):
     same = cli("whatif", DATA / "simple")
     assert same.exit_code == 0
-    assert same.output.splitlines() == [f"AS-1 (instance {world['done']}): same (2 recorded input(s))",
-                                        "0 of 1 instance(s) diverge"]
+    assert same.output.splitlines() == [
+        f"AS-1 (instance {world['done']}): same (2 recorded input(s))",
+        "0 of 1 instance(s) diverge"]
     changed = cli("whatif", V2, "--instance", world["done"], "--fail-on-divergence")
     assert changed.exit_code == 1
     assert "DIVERGES at event 1 (started)" in changed.output
@@ -136,4 +136,5 @@ def test_archive_then_verify_the_file(cli, world, tmp_path):
         assert session.get(Instance, world["waiting"]) is not None
     [path] = folder.glob("archive-*[0-9Z].json")
     checked = cli("archive", "--verify", path)
-    assert checked.exit_code == 0 and checked.output.strip() == "ok: 1 instance(s), 2 event(s) verified"
+    assert checked.exit_code == 0
+    assert checked.output.strip() == "ok: 1 instance(s), 2 event(s) verified"

@@ -1,0 +1,119 @@
+"""Commands of the auditors: verifying and replaying the audit history, exporting it, and
+archiving finished instances (after verifying the archive)."""
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import click
+
+from engine import clock
+from engine.history import archive, exports, replay
+from web.cli.group import Context, main, pass_context
+
+
+@main.group()
+def audit():
+    """Verify, replay and export the audit history."""
+
+
+@audit.command("verify")
+@click.argument("instance", required=False, type=int)
+@pass_context
+def audit_verify(ctx: Context, instance):
+    """Check the hash chain and the replay of one instance, or of all; exit 1 on a divergence."""
+    engine_ = ctx.runtime.script_engine
+    with ctx.sessions() as session:
+        results = ([replay.verify(session, instance, engine_)] if instance is not None
+                   else replay.verify_all(session, engine_))
+    for result in results:
+        if not result.ok:
+            d = result.divergence
+            click.echo(f"instance {result.instance_id}: DIVERGES at event {d['seq']} "
+                       f"({d['kind']}): {d['problem']}; expected {d['expected']}, "
+                       f"found {d['actual']}")
+            sys.exit(1)
+    events = sum(r.events for r in results)
+    click.echo(f"ok: {len(results)} instance(s), {events} event(s) verified")
+
+
+@audit.command("replay")
+@click.argument("instance", type=int)
+@pass_context
+def audit_replay(ctx: Context, instance):
+    """Print the replay of INSTANCE step by step."""
+    with ctx.sessions() as session:
+        result = replay.verify(session, instance, ctx.runtime.script_engine, keep_steps=True)
+    for step in result.steps:
+        click.echo(f"{step.seq:>4} {step.at} {step.kind:<18} {step.element or '':<28} "
+                   f"by {step.actor or '-':<12} ready={','.join(step.ready) or '-'} "
+                   f"waiting={','.join(step.waiting) or '-'}")
+    if not result.ok:
+        click.echo(f"DIVERGES: {json.dumps(result.divergence, default=str)}")
+        sys.exit(1)
+    click.echo(f"ok: {result.events} event(s) replayed, state matches")
+
+
+@audit.command("export")
+@click.argument("instance", type=int, required=False)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json",
+              show_default=True)
+@click.option("--from", "start", help="CSV: events recorded at or after (ISO-8601)")
+@click.option("--to", "end", help="CSV: events recorded before (ISO-8601)")
+@click.option("--output", type=click.Path(dir_okay=False), help="write to a file, not stdout")
+@pass_context
+def audit_export(ctx: Context, instance, fmt, start, end, output):
+    """Export INSTANCE's record (json) or audit events (csv; or all events --from/--to)."""
+    if instance is None and (fmt == "json" or (start is None and end is None)):
+        raise click.UsageError("give an INSTANCE (or, with --format csv, --from/--to)")
+    try:
+        bounds = [clock.parse(v) if v else None for v in (start, end)]
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="--from/--to") from err
+    with ctx.sessions() as session:
+        if fmt == "json":
+            text = json.dumps(exports.instance_record(session, instance), ensure_ascii=False,
+                              indent=1) + "\n"
+        else:
+            text = exports.events_csv(
+                session, [instance] if instance is not None else None,
+                start=bounds[0], end=bounds[1])
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"written {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@main.command("archive")
+@click.option("--older-than", "days", type=int, help="days since finishing (default: the "
+              "retention setting)")
+@click.option("--dir", "folder", type=click.Path(file_okay=False),
+              help="where archives go (default: the archive_dir setting)")
+@click.option("--by", default="cli", help="who archives (recorded in archive_log.jsonl)")
+@click.option("--verify", "verify_path", type=click.Path(exists=True, dir_okay=False),
+              help="only verify this archive file from its content alone")
+@pass_context
+def archive_command(ctx: Context, days, folder, by, verify_path):
+    """Archive finished instances older than --older-than days, after verifying the archive."""
+    if verify_path:
+        check = archive.verify_archive(verify_path, ctx.runtime.script_engine)
+        for problem in check.problems:
+            click.echo(problem)
+        if not check.ok:
+            sys.exit(1)
+        click.echo(f"ok: {check.instances} instance(s), {check.events} event(s) verified")
+        return
+    days = ctx.settings.retention_days if days is None else days
+    folder = Path(folder) if folder else ctx.settings.archive_dir
+    with ctx.sessions.begin() as session:
+        path = archive.archive(session, timedelta(days=days), folder, by,
+                               script_engine=ctx.runtime.script_engine)
+    if path is None:
+        click.echo(f"nothing to archive (no instance finished more than {days} day(s) ago)")
+        return
+    manifest = json.loads(path.with_name(path.stem + ".manifest.json").read_text())
+    click.echo(f"archived {manifest['instances']} instance(s), {manifest['events']} event(s) "
+               f"to {path} (sha256 {manifest['sha256'][:16]}...)")
