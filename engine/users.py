@@ -74,7 +74,8 @@ def create_user(session: Session, username: str, password: str, role: str,
 def authenticate(session: Session, username, password) -> User | None:
     """The active user with this username and password, or None."""
     global _decoy_hash
-    if not isinstance(username, str) or not isinstance(password, str) or len(password) > MAX_PASSWORD:
+    if (not isinstance(username, str) or not isinstance(password, str)
+            or len(password) > MAX_PASSWORD):
         return None
     user = session.scalars(select(User).where(User.username == username)).first()
     if user is None:

@@ -10,7 +10,8 @@ PASSWORD = "s3cret-pass 密码"
 # (what the caller asks for, the method written into the hash); pbkdf2's default 1,000,000
 # iterations is werkzeug's too, but too slow to spend in every test run.
 METHODS = [("scrypt", "scrypt:32768:8:1"), ("scrypt:1024:8:1", "scrypt:1024:8:1"),
-           ("pbkdf2:sha256:1000", "pbkdf2:sha256:1000"), ("pbkdf2:sha512:2000", "pbkdf2:sha512:2000")]
+           ("pbkdf2:sha256:1000", "pbkdf2:sha256:1000"),
+           ("pbkdf2:sha512:2000", "pbkdf2:sha512:2000")]
 
 
 @pytest.mark.parametrize("method, written", METHODS)
