@@ -12,8 +12,13 @@ Kept modest on purpose. Per DMN file it checks:
   comment sits where Spiff's reader would trip over it;
 * the hit policy is one Spiff evaluates correctly (UNIQUE, FIRST, ANY,
   COLLECT without aggregation);
-* tables have rules, each rule has one entry per input and per output, and
-  output entries are valid Python;
+* tables have rules, each rule has one entry per input and per output;
+* the Python of input expressions, input entries and output entries passes the
+  platform's script sandbox, which evaluates them when the decision runs. An
+  input entry is checked as the test SpiffWorkflow's DMN engine builds from it
+  (`amount` and `> 100` make `amount > 100`, `"gold"` makes
+  `(tier) == ("gold")`): the engine builds it here too, with a script engine
+  that checks each test instead of evaluating it;
 * for hit policy UNIQUE (the default), rules that obviously overlap: two rules
   with the same input entries (after trimming, '-' and empty both meaning
   "any"), or a catch-all rule (every input '-' or empty) next to other rules.
@@ -22,11 +27,15 @@ Kept modest on purpose. Per DMN file it checks:
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from lxml import etree
+from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 
 from engine.definitions.vocabulary import DMN_LATER_NS, local_name
+from engine.runtime.scripting import PlatformScriptEngine
 
-from .expressions import syntax_error
+from .expressions import Refusal, describe, refusals
 from .model import Document, Problem, dmn_children
 
 NEEDS_ID = ("decision", "decisionTable", "input", "output", "rule", "inputEntry", "outputEntry")
@@ -95,30 +104,105 @@ def _check_table(doc: Document, table) -> list[Problem]:
     rules = dmn_children(table, "rule")
     if not rules:
         problems.append(doc.problem(table, "decision table has no rules"))
+    expressions = [_input_expression(doc, column, problems) for column in inputs]
     for rule in rules:
-        problems += _check_rule(doc, rule, len(inputs), len(outputs))
+        problems += _check_rule(doc, rule, expressions, len(outputs))
     if policy == "UNIQUE":
         problems += _check_overlaps(doc, rules)
     return problems
 
 
-def _check_rule(doc: Document, rule, n_inputs: int, n_outputs: int) -> list[Problem]:
+def _check_rule(doc: Document, rule, expressions: list[str | None],
+                n_outputs: int) -> list[Problem]:
     problems = []
     entries = dmn_children(rule, "inputEntry")
-    if len(entries) != n_inputs:
+    if len(entries) != len(expressions):
         problems.append(doc.problem(rule, f"rule has {len(entries)} input entries but the table "
-                                          f"has {n_inputs} inputs"))
+                                          f"has {len(expressions)} inputs"))
+    for entry, expression in zip(entries, expressions):
+        text = _raw_text(entry)
+        # As SpiffWorkflow reads an entry: none, or exactly "-", matches anything.
+        if expression is None or text is None or text == "-":
+            continue
+        reason = _input_entry_refusal(expression, text)
+        if reason is not None:
+            problems.append(doc.problem(rule, f"input entry {text!r}: {reason}",
+                                        line=_text_line(entry)))
     results = dmn_children(rule, "outputEntry")
     if len(results) != n_outputs:
         problems.append(doc.problem(rule, f"rule has {len(results)} output entries but the table "
                                           f"has {n_outputs} outputs"))
     for entry in results:
-        text = _entry_text(entry)
-        error = syntax_error(text, "exec") if text else None
-        if error is not None:
-            problems.append(doc.problem(rule, f"output entry {text!r} is not a valid Python "
-                                              f"expression: {error.msg}", line=entry.sourceline))
+        text = _raw_text(entry)
+        for refusal in refusals(text, "eval") if text else ():
+            problems.append(doc.problem(rule, f"output entry {text!r} {_verdict(refusal)}",
+                                        line=_text_line(entry) + refusal.line - 1))
     return problems
+
+
+def _verdict(refusal: Refusal) -> str:
+    if refusal.syntax:
+        return f"is not a valid Python expression: {refusal.reason}"
+    return f"is refused by the script sandbox: {refusal.reason}"
+
+
+def _input_expression(doc: Document, column, problems: list[Problem]) -> str | None:
+    """The input's expression if its rules' entries can be checked against it, else None;
+    a refused expression is added to `problems`."""
+    found = dmn_children(column, "inputExpression")
+    texts = dmn_children(found[-1], "text") if found else []
+    text = texts[0].text if texts else None
+    if not text:
+        return None  # SpiffWorkflow then reads the value by the input's label, from task data
+    found = refusals(text, "eval")
+    if found:
+        problems.append(doc.problem(column, f"input expression {text!r} {_verdict(found[0])}",
+                                    line=texts[0].sourceline + found[0].line - 1))
+        return None
+    return text
+
+
+class _Refused(Exception):
+    def __init__(self, expression: str, refusal: Refusal):
+        super().__init__(expression)
+        self.expression, self.refusal = expression, refusal
+
+
+class _CheckingScriptEngine(PlatformScriptEngine):
+    """The platform's script engine, except that it checks each expression it is handed
+    instead of evaluating it (and finds every one true)."""
+
+    def evaluate(self, task, expression, external_context=None):
+        found = refusals(expression, "eval")
+        if found:
+            raise _Refused(expression, found[0])
+        return True
+
+
+_CHECKING_TASK = SimpleNamespace(workflow=SimpleNamespace(script_engine=_CheckingScriptEngine()))
+
+
+def _input_entry_refusal(expression: str, entry: str) -> str | None:
+    """Why the test SpiffWorkflow builds from an input's expression and an entry would be
+    refused when the decision runs, or None."""
+    try:
+        DMNEngine(None).evaluate(expression, entry, _CHECKING_TASK)
+    except _Refused as refused:
+        return f"the rule's test {refused.expression.strip()!r} {describe(refused.refusal)}"
+    except SyntaxError as exc:  # the engine's own parse of the entry, to choose how to combine
+        return f"is not valid Python ({exc.msg})"
+    return None
+
+
+def _raw_text(entry) -> str | None:
+    # SpiffWorkflow keeps the last <text> child, as is (no stripping).
+    texts = dmn_children(entry, "text")
+    return texts[-1].text if texts else None
+
+
+def _text_line(entry) -> int:
+    texts = dmn_children(entry, "text")
+    return texts[-1].sourceline if texts else entry.sourceline
 
 
 def _entry_text(entry) -> str:

@@ -179,3 +179,86 @@ def test_timer_spiffworkflow_cannot_read_is_refused(tmp_path, timer, expected):
 def test_timer_spiffworkflow_reads_validates(tmp_path, timer):
     bundle, _ = simple_variant(tmp_path, (REVIEW_TIMER, timer))
     assert catalog.validate(bundle) == []
+
+
+# --- DMN: the runtime evaluates decision tables in the same sandbox ---------------------------
+
+DECIDING = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core"
+                  id="deciding_definitions" targetNamespace="http://aftersales.example/bpmn">
+  <bpmn:process id="deciding" isExecutable="true">
+    <bpmn:startEvent id="start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="decide"/>
+    <bpmn:businessRuleTask id="decide" name="Decide the route">
+      <bpmn:extensionElements>
+        <spiffworkflow:calledDecisionId>route</spiffworkflow:calledDecisionId>
+      </bpmn:extensionElements>
+    </bpmn:businessRuleTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="decide" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+ROUTE = """<?xml version="1.0" encoding="UTF-8"?>
+<definitions xmlns="https://www.omg.org/spec/DMN/20191111/MODEL/" id="route_definitions"
+             name="Route" namespace="http://aftersales.example/dmn">
+  <decision id="route" name="Route">
+    <decisionTable id="route_table" hitPolicy="FIRST">
+      <input id="input_amount"><inputExpression id="input_amount_expression" typeRef="number">
+        <text>amount</text></inputExpression></input>
+      <input id="input_tier"><inputExpression id="input_tier_expression" typeRef="string">
+        <text>tier</text></inputExpression></input>
+      <output id="output_route" name="route" typeRef="string"/>
+      <rule id="rule_big">
+        <inputEntry id="rule_big_amount"><text>&gt; 1000</text></inputEntry>
+        <inputEntry id="rule_big_tier"><text>-</text></inputEntry>
+        <outputEntry id="rule_big_route"><text>"supervisor"</text></outputEntry>
+      </rule>
+      <rule id="rule_gold">
+        <inputEntry id="rule_gold_amount"><text>0 &lt; ? &lt;= 1000</text></inputEntry>
+        <inputEntry id="rule_gold_tier"><text>"gold"</text></inputEntry>
+        <outputEntry id="rule_gold_route"><text>"fast_lane"</text></outputEntry>
+      </rule>
+    </decisionTable>
+  </decision>
+</definitions>"""
+
+
+def validate_deciding(dmn=ROUTE):
+    return catalog.validate(catalog.Bundle({"deciding.bpmn": DECIDING.encode(),
+                                            "route.dmn": dmn.encode()}))
+
+
+def replaced(old, new, text=ROUTE):
+    assert old in text, f"test fixture changed: {old!r} not found"
+    return text.replace(old, new, 1)
+
+
+def test_ordinary_decision_table_validates():
+    assert validate_deciding() == []
+
+
+def test_output_entry_is_an_expression_not_a_statement():
+    # SpiffWorkflow's parser accepts any Python there; the runtime evaluates it as an expression.
+    dmn = replaced('<text>"fast_lane"</text>', '<text>route = "fast_lane"</text>')
+    problem = only(validate_deciding(dmn), "output entry")
+    assert (problem.file, problem.line, problem.element_id) == (
+        "route.dmn", line_of(dmn, 'route = "fast_lane"'), "rule_gold")
+    assert "not a valid Python expression" in problem.message
+
+
+@pytest.mark.parametrize("old, new, element_id, expected", [
+    ('<text>"supervisor"</text>', "<text>tier.__class__</text>", "rule_big",
+     'output entry \'tier.__class__\' is refused by the script sandbox'),
+    ("<text>tier</text>", "<text>_tier</text>", "input_tier",
+     "input expression '_tier' is refused by the script sandbox"),
+    ('<text>"gold"</text>', '<text>"gold".__class__</text>', "rule_gold",
+     "the rule's test '(tier) == (\"gold\".__class__)' is refused by the script sandbox"),
+    ("<text>0 &lt; ? &lt;= 1000</text>", "<text>?.__class__ == int</text>", "rule_gold",
+     "the rule's test 'dmninputexpr.__class__ == int' is refused by the script sandbox"),
+])
+def test_decision_table_python_the_sandbox_refuses_is_refused(old, new, element_id, expected):
+    dmn = replaced(old, new)
+    problem = only(validate_deciding(dmn), expected)
+    assert (problem.file, problem.line, problem.element_id) == (
+        "route.dmn", line_of(dmn, new), element_id)
