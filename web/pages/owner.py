@@ -89,10 +89,13 @@ def upload():
         return render_template("upload.html")
     request.max_content_length = context.settings().max_upload_bytes
     action = request.form.get("action", "validate")
-    problems, deployed, bundle = [], None, None
     try:
         bundle = Bundle.from_files((u.filename or "", u.read())
                                    for u in request.files.getlist("files"))
+    except InvalidDefinition as err:
+        return _upload_result(action, _refused_files(err))
+    problems, deployed = [], None
+    try:
         with context.transaction() as db:
             if action == "deploy":
                 deployed = catalog.deploy(db, bundle, context.actor().name,
@@ -102,11 +105,24 @@ def upload():
     except InvalidDefinition as err:
         problems = err.details or [{"file": "", "line": None, "element_id": None,
                                     "message": err.message}]
+    return _upload_result(action, problems, deployed,
+                          sorted(bundle.files) + sorted(bundle.forms))
+
+
+def _upload_result(action: str, problems: list, deployed=None, files=()):
     template = "_upload_result.html" if context.is_fragment() else "upload.html"
-    status = 422 if problems else 200
-    files = sorted(bundle.files) + sorted(bundle.forms) if bundle else []
     return render_template(template, problems=problems, deployed=deployed, action=action,
-                           files=files), status
+                           files=list(files)), 422 if problems else 200
+
+
+def _refused_files(err: InvalidDefinition) -> list[dict]:
+    """The reader's refusal of an upload (engine.definitions.bundle), said in the page's
+    language: each refused file, or that no BPMN or DMN file was chosen."""
+    if not isinstance(err.details, list):
+        message = _("Choose at least one .bpmn or .dmn file.")
+        return [{"file": "", "line": None, "element_id": None, "message": message}]
+    return [dict(p, message=_("%(name)s is not a .bpmn, .dmn or form .json file.",
+                              name=p["file"])) for p in err.details]
 
 
 def _version_arg(name: str, source=None) -> int:
