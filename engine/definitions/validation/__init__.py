@@ -114,8 +114,9 @@ def _load(filename: str, data: bytes) -> Document | Problem:
     else:
         return Problem(filename, root.sourceline, root.get("id"),
                        f"not a BPMN 2.0 or DMN file: root element is {root.tag!r}")
-    # Deployment picks the loader by file name, so the name must tell the truth.
-    if (kind == "dmn") != filename.lower().endswith(DMN_SUFFIX):
+    # Deployment picks the loader by file name (catalog.parser_for: name.endswith(DMN_SUFFIX)),
+    # so the name must tell the truth by that same test: "policy.DMN" would be loaded as BPMN.
+    if (kind == "dmn") != filename.endswith(DMN_SUFFIX):
         expected = "*.dmn" if kind == "dmn" else "*.bpmn"
         return Problem(filename, root.sourceline, root.get("id"),
                        f"file holds {kind.upper()} but its name does not say so; "

@@ -262,3 +262,11 @@ def test_decision_table_python_the_sandbox_refuses_is_refused(old, new, element_
     problem = only(validate_deciding(dmn), expected)
     assert (problem.file, problem.line, problem.element_id) == (
         "route.dmn", line_of(dmn, new), element_id)
+
+
+def test_dmn_file_is_named_as_deployment_recognises_it():
+    # Deployment loads a file as DMN only when its name ends in ".dmn", lower case.
+    problems = catalog.validate(catalog.Bundle({"deciding.bpmn": DECIDING.encode(),
+                                                "route.DMN": ROUTE.encode()}))
+    problem = only(problems, "name it *.dmn")
+    assert problem.file == "route.DMN"
