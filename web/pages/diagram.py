@@ -13,18 +13,17 @@ from functools import lru_cache
 from flask import url_for
 
 from engine.definitions import xmlsafe
-
-BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-DMN_SUFFIX = ".dmn"
+from engine.definitions.bundle import DMN_SUFFIX
+from engine.definitions.vocabulary import bpmn
 
 
 @lru_cache(maxsize=256)
 def _outline(name: str, xml: str) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...], frozenset]:
     """(process ids, (call activity id, called process) pairs, every element id) of one file."""
     root = xmlsafe.parse_xml(xml.encode("utf-8"), name).getroot()
-    processes = tuple(p.get("id") for p in root.iter(f"{{{BPMN_NS}}}process") if p.get("id"))
+    processes = tuple(p.get("id") for p in root.iter(bpmn("process")) if p.get("id"))
     calls = tuple((c.get("id"), c.get("calledElement"))
-                  for c in root.iter(f"{{{BPMN_NS}}}callActivity") if c.get("id"))
+                  for c in root.iter(bpmn("callActivity")) if c.get("id"))
     ids = frozenset(e.get("id") for e in root.iter() if isinstance(e.tag, str) and e.get("id"))
     return processes, calls, ids
 
