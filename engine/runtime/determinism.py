@@ -5,7 +5,9 @@ due times from `datetime.now()`. A replay must rebuild exactly the state that wa
 inside a unit of work we substitute:
 
 - task ids: a deterministic sequence seeded per (instance, event seq), see `seeded()`;
-- timestamps and timer 'now': `engine.clock.now()`, which the runtime pins to the event time.
+- timestamps and timer 'now': `engine.clock.now()`, pinned to the event time.
+
+engine/runtime/unit.py sets both for the length of each unit of work.
 
 `install()` patches the three module attributes once; outside `seeded()` ids stay random.
 """

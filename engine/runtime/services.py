@@ -3,8 +3,8 @@
 A BPMN service task never calls anything directly. During a step the script engine hands the
 call to `ServiceCalls.record()`, which notes an outbox intent with an idempotency key derived from
 the task (so a replayed or retried step yields the same key) and returns at once. After the
-step commits, the dispatcher (engine/jobs/outbox.py) delivers the row; the result comes back to the
-instance as a message.
+step commits, the dispatcher (engine/jobs/outbox.py) delivers the row; the result comes back to
+the instance as a message.
 """
 from __future__ import annotations
 

@@ -1,25 +1,35 @@
-"""One unit of work in memory: what every change of a workflow runs inside.
+"""One unit of work: what every change of a workflow runs inside.
 
-The runtime's verbs, replay, what-if and instance migration all change a workflow the same way:
-the clock pinned to the event's time, task ids seeded from "<business key>:<event seq>", service
-calls collected instead of made; then the change is applied, the engine advanced until it waits,
-and the events it threw taken. Doing it once, here, is what lets a replay rebuild exactly the
-state that was recorded: the stored state must not differ by one byte.
+The engine verbs, replay, what-if and instance migration all change a workflow the same way,
+inside `of_work()`: the clock pinned to the event's time, task ids seeded from
+"<business key>:<event seq>", service calls collected instead of made; then the change is
+applied, the engine advanced until it waits, and the events it threw taken. Doing it once, here,
+is what lets a replay rebuild exactly the state that was recorded: the stored state must not
+differ by one byte.
 
     with unit.of_work(instance.business_key, instance.audit_seq + 1, at) as work:
         workflow = apply(workflow)
         error, failed_task = work.advance(workflow)
-    services.write_intents(session, instance.id, instance.business_key, work.intents, at)
 
-Nothing here touches the database.
+`run()` is an engine verb's whole unit of work on the caller's session: load the instance's
+workflow, apply and advance inside `of_work()`, then write back the state, the audit event and
+the projection rows (engine/runtime/writeback.py) and the outbox rows, and call the hooks.
 """
 from __future__ import annotations
 
 import contextlib
 from datetime import datetime
 
+from sqlalchemy.orm import Session
+
 from engine import clock
-from engine.runtime import determinism, services, steps
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.history import audit
+from engine.models import Instance
+from engine.runtime import determinism, projection, serialization, services, steps, writeback
+
+_NOTHING = projection.Projection({}, {}, {})
 
 
 class Unit:
@@ -57,3 +67,55 @@ def of_work(business_key: str, seq: int, at: datetime):
     with clock.pinned(at), determinism.seeded(f"{business_key}:{seq}"), \
             services.collecting(business_key) as calls:
         yield Unit(business_key, seq, at, calls)
+
+
+def run(session: Session, runtime, instance: Instance, compiled: catalog.Compiled, *, kind: str,
+        actor: Actor, payload: dict, apply, element: str | None = None,
+        task_id: str | None = None, at: datetime | None = None, new: bool = False,
+        final_status: str | None = None) -> Instance:
+    """Apply `apply` (see engine/runtime/steps.py) to `instance`'s workflow, advance it and write
+    it all back as one `kind` event; returns the instance.
+
+    `runtime` gives the script engine, the task-row builder, the timer listeners and the hooks.
+    A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
+    A task that fails puts the instance in error (the event records the error). Raises Conflict
+    when another writer changed the instance first.
+    """
+    at = at or clock.now()
+    with of_work(instance.business_key, instance.audit_seq + 1, at) as work:
+        if new:
+            workflow, before = None, _NOTHING
+        else:
+            workflow = serialization.load(instance.state, compiled.spec,
+                                          compiled.subprocess_specs, runtime.script_engine)
+            before = projection.project(workflow)
+        workflow = apply(workflow)
+        error, error_task = work.advance(workflow)
+        after = projection.project(workflow)
+    state = serialization.dump(workflow)
+    status = final_status or _status(workflow, after, error)
+    values = dict(state=state, updated_at=at, error=error, error_task_id=error_task, status=status,
+                  completed_at=at if status == "completed" else instance.completed_at)
+    if new:
+        writeback.insert_instance(session, instance, values)    # the event's hash needs the new id
+        values = {}
+    if error:
+        payload = dict(payload, error=error)
+    event = audit.next_event(instance, at=at, actor=actor.name, kind=kind, payload=payload,
+                             state_hash=serialization.state_hash(state), element=element,
+                             task_id=task_id)
+    writeback.write_back(session, instance, values, event, before, after,
+                         task_row=lambda task: runtime.human_task_row(instance, compiled, task, at),
+                         timer_listeners=runtime.timer_listeners)
+    services.write_intents(session, instance.id, instance.business_key, work.intents, at)
+    for hook in runtime.hooks:
+        hook(session, instance, workflow, event)
+    return instance
+
+
+def _status(workflow, after: projection.Projection, error: str | None) -> str:
+    if error:
+        return "error"
+    if workflow.is_completed():
+        return "completed"
+    return "running" if after.human else "waiting"

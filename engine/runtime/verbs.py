@@ -1,10 +1,12 @@
 """The engine verbs: the one door for every change of a process instance.
 
-Each verb is one unit of work on the caller's session (the caller owns the transaction):
-load the instance and rebuild its workflow from the cached spec, check the command, apply it,
-`do_engine_steps()`, then write back the state (with an optimistic version check), the human
-task / timer / subscription projections, the outbox rows and one audit event.
-Nothing else in the platform touches `BpmnWorkflow` or instance rows.
+Each verb checks its command (the task is open, the actor may act on it, the form data is
+valid) and hands it to one unit of work on the caller's session (engine/runtime/unit.py; the
+caller owns the transaction): rebuild the workflow from the cached spec, apply, advance, write
+back the state with an optimistic version check, the projections, the outbox rows and one audit
+event. Verbs that change no workflow state (claim, suspend, record...) write their event alone.
+The one other writer of instance rows, instance migration, goes through the same unit of work
+and write-back path.
 """
 from __future__ import annotations
 
@@ -33,19 +35,10 @@ from engine.models import (
     ReceivedMessage,
     Timer,
 )
-from engine.runtime import (
-    determinism,
-    projection,
-    serialization,
-    services,
-    steps,
-    task_rows,
-    unit,
-    writeback,
-)
+from engine.runtime import determinism, serialization, services, steps, task_rows, unit, writeback
 from engine.runtime.scripting import PlatformScriptEngine
 
-# The hot path's queries, built once (see engine/writeback.py for why).
+# The hot path's queries, built once (see engine/runtime/writeback.py for why).
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
                       .order_by(Definition.version.desc()).limit(1))
 _OPEN_TASK = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
@@ -88,10 +81,10 @@ class Runtime:
                             created_at=at, updated_at=at, audit_seq=0, audit_head="")
 
         apply = steps.start(compiled.spec, compiled.subprocess_specs, self.script_engine, data)
-        return self._unit_of_work(session, instance, compiled, at=at, kind="started",
-                                  actor=actor, payload={"data": data, "business_key": business_key,
-                                                        "definition_id": definition_id},
-                                  apply=apply, new=True)
+        return unit.run(session, self, instance, compiled, at=at, kind="started", actor=actor,
+                        payload={"data": data, "business_key": business_key,
+                                 "definition_id": definition_id},
+                        apply=apply, new=True)
 
     def claim(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
         task = self._open_task(session, task_id)
@@ -147,10 +140,9 @@ class Runtime:
                            instance_id=instance.id, task_id=task_id)
         compiled = catalog.compiled(session, instance.definition_id)
         data = forms.validate(compiled.form_schema(task.bpmn_id), data)
-        return self._unit_of_work(session, instance, compiled, kind="task_completed", actor=actor,
-                                  payload={"data": data, **_task_facts(task)}, element=task.bpmn_id,
-                                  task_id=task_id,
-                                  apply=steps.complete(task_id, data))
+        return unit.run(session, self, instance, compiled, kind="task_completed", actor=actor,
+                        payload={"data": data, **_task_facts(task)}, element=task.bpmn_id,
+                        task_id=task_id, apply=steps.complete(task_id, data))
 
     def deliver_message(self, session: Session, name: str, correlation: str, payload: dict,
                         actor: Actor = SYSTEM, message_id: str | None = None) -> list[Instance]:
@@ -175,8 +167,8 @@ class Runtime:
         for instance_id in instance_ids:
             instance = self._active_instance(session, instance_id)
             compiled = catalog.compiled(session, instance.definition_id)
-            delivered.append(self._unit_of_work(
-                session, instance, compiled, kind="message_delivered", actor=actor,
+            delivered.append(unit.run(
+                session, self, instance, compiled, kind="message_delivered", actor=actor,
                 payload={"name": name, "payload": payload, "message_id": message_id},
                 element=name, apply=steps.message(name, payload)))
         if message_id is not None:
@@ -199,9 +191,9 @@ class Runtime:
         compiled = catalog.compiled(session, instance.definition_id)
         due = sorted(session.connection().scalars(_DUE_TIMERS, {"instance_id": instance_id,
                                                                 "now": now}))
-        return self._unit_of_work(session, instance, compiled, at=now, kind="timer_fired",
-                                  actor=SYSTEM, payload={"timers": due},
-                                  element=",".join(due) or None, apply=steps.timers())
+        return unit.run(session, self, instance, compiled, at=now, kind="timer_fired",
+                        actor=SYSTEM, payload={"timers": due}, element=",".join(due) or None,
+                        apply=steps.timers())
 
     def suspend(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         instance = self._active_instance(session, instance_id)
@@ -223,9 +215,8 @@ class Runtime:
         if instance.status in FINISHED:
             raise Conflict(f"instance is already {instance.status}", instance_id=instance_id)
         compiled = catalog.compiled(session, instance.definition_id)
-        return self._unit_of_work(session, instance, compiled, kind="cancelled", actor=actor,
-                                  payload={"reason": reason}, apply=steps.cancel(),
-                                  final_status="cancelled")
+        return unit.run(session, self, instance, compiled, kind="cancelled", actor=actor,
+                        payload={"reason": reason}, apply=steps.cancel(), final_status="cancelled")
 
     def retry(self, session: Session, instance_id: int, actor: Actor, data: dict | None = None) -> Instance:
         """Re-run the failed task of an instance in error, optionally with corrected data."""
@@ -236,9 +227,16 @@ class Runtime:
             raise InvalidInput("data must be an object", field="data")
         compiled = catalog.compiled(session, instance.definition_id)
         failed = instance.error_task_id
-        return self._unit_of_work(session, instance, compiled, kind="retried", actor=actor,
-                                  payload={"task_id": failed, "data": data}, task_id=failed,
-                                  apply=steps.retry(failed, data))
+        return unit.run(session, self, instance, compiled, kind="retried", actor=actor,
+                        payload={"task_id": failed, "data": data}, task_id=failed,
+                        apply=steps.retry(failed, data))
+
+    def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
+               element: str | None = None, task_id: str | None = None) -> Instance:
+        """Record an event that changes no workflow state (SLA warnings, comments...)."""
+        instance = self._instance(session, instance_id)
+        self._record(session, instance, kind, actor, payload, element, task_id)
+        return instance
 
     # -------------------------------------------------------------- queries
 
@@ -248,54 +246,13 @@ class Runtime:
         return serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
                                   self.script_engine)
 
-    # ------------------------------------------------------------- internals
-
-    def _unit_of_work(self, session, instance, compiled, *, kind, actor, payload, apply,
-                      element=None, task_id=None, at=None, new=False, final_status=None):
-        at = at or clock.now()
-        with unit.of_work(instance.business_key, instance.audit_seq + 1, at) as work:
-            if new:
-                workflow, before = None, projection.Projection({}, {}, {})
-            else:
-                workflow = serialization.load(instance.state, compiled.spec,
-                                              compiled.subprocess_specs, self.script_engine)
-                before = projection.project(workflow)
-            workflow = apply(workflow)
-            error, error_task = work.advance(workflow)
-            after = projection.project(workflow)
-        state = serialization.dump(workflow)
-        status = final_status or _status(workflow, after, error)
-        values = dict(state=state, updated_at=at, error=error, error_task_id=error_task,
-                      status=status,
-                      completed_at=at if status == "completed" else instance.completed_at)
-        if new:
-            writeback.insert_instance(session, instance, values)    # the event's hash needs the new id
-            values = {}
-        if error:
-            payload = dict(payload, error=error)
-        event = audit.next_event(instance, at=at, actor=actor.name, kind=kind, payload=payload,
-                                 state_hash=serialization.state_hash(state), element=element,
-                                 task_id=task_id)
-        writeback.write_back(session, instance, values, event, before, after,
-                             task_row=lambda task: self.human_task_row(instance, compiled, task, at),
-                             timer_listeners=self.timer_listeners)
-        services.write_intents(session, instance.id, instance.business_key, work.intents, at)
-        for hook in self.hooks:
-            hook(session, instance, workflow, event)
-        return instance
-
     def human_task_row(self, instance: Instance, compiled: catalog.Compiled, task,
                        opened_at: datetime) -> dict:
         """The human_task row of READY user task `task`, its SLA running from `opened_at`."""
         return task_rows.human_task_row(instance, compiled, task, opened_at, self.calendar,
                                         self.settings.at_risk_fraction)
 
-    def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
-               element: str | None = None, task_id: str | None = None) -> Instance:
-        """Record an event that changes no workflow state (SLA warnings, comments...)."""
-        instance = self._instance(session, instance_id)
-        self._record(session, instance, kind, actor, payload, element, task_id)
-        return instance
+    # ------------------------------------------------------------- internals
 
     def _record(self, session, instance, kind, actor, payload, element=None, task_id=None):
         at = clock.now()
@@ -360,10 +317,3 @@ def _latest_definition_id(session: Session, process_key: str) -> int:
         raise NotFound(f"process '{process_key}' is not deployed", field="process_key")
     return definition_id
 
-
-def _status(workflow, after: projection.Projection, error: str | None) -> str:
-    if error:
-        return "error"
-    if workflow.is_completed():
-        return "completed"
-    return "running" if after.human else "waiting"
