@@ -1,10 +1,11 @@
 """Replay and verify: rebuild an instance from its definition and recorded inputs alone.
 
 `verify()` checks the hash chain of an instance's events (seq order, prev_hash links, each
-event's own hash), then replays every state-changing event in memory with the recorded time and
-the recorded inputs (service results arrive as recorded messages; nothing is called), comparing
-the state hash after each event with the recorded one, and finally compares the stored state of
-the instance with the last recorded hash. The first divergence is reported with its event.
+event's own hash), then replays every state-changing event in memory, each in a unit of work
+like the runtime's (engine/runtime/unit.py: the recorded time, the same task id seed) with the
+recorded input (service results arrive as recorded messages; nothing is called), comparing the
+state hash after each event with the recorded one, and finally compares the stored state of the
+instance with the last recorded hash. The first divergence is reported with its event.
 """
 from __future__ import annotations
 
@@ -149,11 +150,13 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
                         event.state_hash, current_hash)
             return False
         if keep_steps:
-            result.steps.append(_snapshot(event, workflow))
+            result.steps.append(snapshot(event, workflow))
     return True
 
 
-def _snapshot(event: AuditEvent, workflow) -> Step:
+def snapshot(event: AuditEvent, workflow) -> Step:
+    """The position of `workflow` right after `event`: READY user tasks, WAITING events,
+    completed elements, and the data of a READY user task (else of the last task that ran)."""
     step = Step(event.seq, event.at.isoformat(), event.actor, event.kind, event.element,
                 event.state_hash)
     if workflow is None:

@@ -1,13 +1,14 @@
 """What-if: run finished instances' recorded inputs against a candidate bundle before deploying it.
 
 The candidate is validated and compiled in memory (nothing is stored). For each chosen instance
-its history is first verified and replayed as it really happened (engine/history/replay.py); then the
-same inputs go to the candidate, at the recorded times and with the same deterministic task ids:
-the start data, each task completion (found by the element's BPMN id, since recorded task ids
-belong to the original run), each message, each timer firing, cancellations and retries.
-After every input the candidate's position (READY tasks, WAITING events, completed elements) is
-compared with the recorded one; at the end, the outcome (status and data). The first difference
-is the instance's divergence. Service tasks are only collected, never called.
+its history is first verified and replayed as it really happened (engine/history/replay.py);
+then the same inputs go to the candidate, each in a unit of work at the recorded time and with
+the same deterministic task ids (engine/runtime/unit.py): the start data, each task completion
+(found by the element's BPMN id, since recorded task ids belong to the original run), each
+message, each timer firing, cancellations and retries. After every input the candidate's
+position (READY tasks, WAITING events, completed elements) is compared with the recorded one;
+at the end, the outcome (status and data). The first difference is the instance's divergence.
+Service tasks are only collected, never called.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from engine.definitions import catalog, forms
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.history import audit, replay
 from engine.models import FINISHED, Instance
-from engine.runtime import instance_migration, projection, steps, unit
+from engine.runtime import projection, steps, tree_move, unit
 
 POSITION = ("ready", "waiting", "completed")
 
@@ -77,7 +78,7 @@ def whatif(session: Session, bundle: catalog.Bundle, script_engine, *,
     processes are taken. `mapping` ({old_id: new_id}) translates recorded element ids to the
     candidate's. Raises InvalidDefinition for a bad bundle and NotFound for an unknown instance.
     """
-    mapping = instance_migration.normalize_mapping(mapping)
+    mapping = tree_move.normalize_mapping(mapping)
     candidates = compile_bundle(session, bundle)
     if instance_ids is None:
         instance_ids = list(session.scalars(
@@ -123,7 +124,7 @@ def _compare(session, instance, candidates, script_engine, mapping) -> Outcome:
         try:
             workflow = _apply(workflow, event, candidate, script_engine, instance, mapping,
                               previous)
-            _same_position(step, replay._snapshot(event, workflow), mapping)
+            _same_position(step, replay.snapshot(event, workflow), mapping)
         except _Diverged as err:
             outcome.divergence = _at(event, err.problem, err.recorded, err.candidate)
             return outcome
@@ -131,7 +132,7 @@ def _compare(session, instance, candidates, script_engine, mapping) -> Outcome:
         previous = step
     if workflow is not None and events:
         last = events[-1]
-        final = replay._snapshot(last, workflow)
+        final = replay.snapshot(last, workflow)
         status = "completed" if workflow.is_completed() else (
             "cancelled" if instance.status == "cancelled" else "unfinished")
         if status != instance.status:
@@ -180,7 +181,7 @@ def _apply(workflow, event, candidate, script_engine, instance, mapping, previou
 
 
 def _completion(workflow, event, candidate, mapping, previous):
-    element = instance_migration.mapped_name(event.element or "", mapping)
+    element = tree_move.mapped_name(event.element or "", mapping)
     ready = [t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
              if t.task_spec.bpmn_id == element]
     if not ready:
@@ -201,7 +202,7 @@ def _completion(workflow, event, candidate, mapping, previous):
 def _check_timers(workflow, timers: list[str], at, mapping) -> None:
     waiting = {t.bpmn_id: t.due_at for t in projection.project(workflow).timers.values()}
     for bpmn_id in timers:
-        element = instance_migration.mapped_name(bpmn_id, mapping)
+        element = tree_move.mapped_name(bpmn_id, mapping)
         if element not in waiting:
             raise _Diverged(f"timer '{element}' is not waiting in the candidate", timers,
                             sorted(waiting))
@@ -223,7 +224,7 @@ def _same_position(recorded: replay.Step, candidate: replay.Step, mapping) -> No
 
 
 def _mapped(ids, mapping) -> list[str]:
-    return sorted(instance_migration.mapped_name(i, mapping) for i in ids)
+    return sorted(tree_move.mapped_name(i, mapping) for i in ids)
 
 
 def _data_difference(recorded: dict, candidate: dict) -> tuple[dict, dict]:
