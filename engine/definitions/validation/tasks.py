@@ -142,8 +142,8 @@ def _check_form(doc, task, form: str | None, forms: FormChecker) -> list[Problem
 
 
 def _check_sla(doc, task, sla: str) -> list[Problem]:
-    # Read as the runtime reads the property (engine.runtime.verbs, `_human_task_row`): the raw
-    # value is a duration for the business calendar when it starts with "P", else the name of a
+    # Read as the runtime reads the property (engine.runtime.task_rows.sla_times): the raw value
+    # is a duration for the business calendar when it starts with "P", else the name of a
     # top-level key of the task data holding one. Durations are judged by the calendar's parser.
     if sla.startswith("P"):
         try:

@@ -69,7 +69,8 @@ def test_sla_that_validates_gets_a_due_time(tmp_path, sessions, runtime, sla, ho
 
 @pytest.mark.parametrize("sla", ["pt4h", " PT4H"])
 def test_sla_the_runtime_would_read_as_a_field_name_is_refused(tmp_path, sla):
-    # The runtime reads a value not starting with "P" as the name of a data field: no due time.
+    # The runtime (task_rows.sla_times) reads a value not starting with "P" as the name of a
+    # data field: no due time.
     bundle, _ = simple_variant(tmp_path, (REVIEW_SLA, f'name="sla" value="{sla}"'))
     problem = only(catalog.validate(bundle), f"sla {sla!r}")
     assert problem.element_id == "review"
