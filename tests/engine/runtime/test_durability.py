@@ -116,7 +116,7 @@ def _consistent(session, runtime, instance):
 
 def test_sigkill_during_work_leaves_every_instance_before_or_after_a_step(settings, sessions, deploy):
     deploy(DATA / "simple")
-    with subprocess.Popen([sys.executable, "-m", "tests.engine.crash_worker", settings.database_url],
+    with subprocess.Popen([sys.executable, "-m", "tests.engine.runtime.crash_worker", settings.database_url],
                           cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as worker:
         assert worker.stdout.readline().strip() == "ready"
         time.sleep(2.0)

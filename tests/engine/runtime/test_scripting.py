@@ -1,4 +1,4 @@
-"""The restricted script environment (engine/scripting.py), driven through real BPMN workflows."""
+"""The restricted script environment (engine/runtime/scripting.py) run by real BPMN workflows."""
 from __future__ import annotations
 
 import threading
