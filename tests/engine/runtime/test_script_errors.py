@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
 from engine.errors import Conflict
 from engine.history import replay
 from engine.models import HumanTask, Instance
@@ -47,9 +48,14 @@ def test_script_error_puts_instance_in_error_and_retry_fixes_it(sessions, runtim
     "().__class__.__base__.__subclasses__()",
     "open('/etc/passwd').read()",
 ])
-def test_known_escapes_fail_clearly_and_leave_an_error_state(sessions, deploy, run, tmp_path, escape):
-    deploy(bundle_variant(DATA / "scripted", tmp_path / "evil",
-                          [("share = amount / parts", f"share = {escape}")]))
+def test_known_escapes_fail_clearly_and_leave_an_error_state(sessions, deploy, run, tmp_path,
+                                                             monkeypatch, escape):
+    evil = bundle_variant(DATA / "scripted", tmp_path / "evil",
+                          [("share = amount / parts", f"share = {escape}")])
+    assert catalog.validate(catalog.Bundle.from_folder(evil))   # refused at upload...
+    # ...but the sandbox must hold even for a row stored before validation asked it.
+    monkeypatch.setattr(catalog, "validate_against_deployed", lambda session, bundle: [])
+    deploy(evil)
     instance = run("start", "scripted", {"request_no": "S-2", "amount": 1})
     run("complete", _task(sessions, instance.id), {"parts": 1}, CS)
     with sessions() as session:
