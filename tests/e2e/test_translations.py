@@ -1,5 +1,5 @@
 """The Chinese catalog of the pages translates every message, and the committed .mo files say
-what their .po files say (the app compiles a stale .mo at start; an installed copy may not)."""
+what their .po files say (.ci/setup compiles the .mo files at install time; the app only reads them)."""
 from __future__ import annotations
 
 import io

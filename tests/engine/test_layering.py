@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from tests.conftest import ROOT
 
@@ -62,7 +61,6 @@ def test_the_command_line_reaches_the_orm_and_spiffworkflow_only_through_the_eng
     assert offenders(sources("web/cli"), ENGINE_INSIDES) == []
 
 
-@pytest.mark.xfail(strict=False, reason="read seam in progress")
 def test_web_reaches_the_orm_and_spiffworkflow_only_through_the_engine():
     paths = [p for p in sources("web")
              if p.relative_to(ROOT).as_posix() not in WEB_MAY_TOUCH_INSIDES]

@@ -39,7 +39,7 @@ ORDERS = [("O-1001", "C001", "3c", "299.00"), ("O-1002", "C002", "apparel", "120
 @pytest.fixture
 def app(db_url, tmp_path):
     app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
-                      "TESTING": True, "SQL_DURABLE": False, "PASSWORD_HASH_METHOD": FAST_HASH})
+                      "TESTING": True, "SQL_DURABLE": False})
     yield app
     app.extensions["aftersales"].engine.dispose()
 

@@ -18,7 +18,7 @@ from werkzeug.test import encode_multipart
 from engine import clock
 from engine.models import Outbox
 from tests.conftest import DATA, T0
-from tests.web.conftest import FAST_HASH, PASSWORD, Auth, file_request, populate
+from tests.web.conftest import PASSWORD, Auth, file_request, populate
 from web import create_app
 
 USERS = {"customer": "alice", "other_customer": "bob", "staff": "customer_service_1",
@@ -84,8 +84,7 @@ def world(template_db, tmp_path_factory):
     clock.freeze(T0)
     path = tmp_path_factory.mktemp("matrix") / "matrix.sqlite"
     shutil.copy(template_db, path)
-    app = create_app({"database_url": f"sqlite:///{path}", "TESTING": True, "SQL_DURABLE": False,
-                      "PASSWORD_HASH_METHOD": FAST_HASH})
+    app = create_app({"database_url": f"sqlite:///{path}", "TESTING": True, "SQL_DURABLE": False})
     platform = app.extensions["aftersales"]
     populate(platform)
     auth = Auth(app.test_client())
