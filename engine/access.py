@@ -65,6 +65,19 @@ class Actor:
 SYSTEM = Actor("system", "system")
 
 
+@dataclass(frozen=True)
+class TaskScope:
+    """Where a task belongs: what the rules below are applied to. For a completed task `claimed_by` is who completed it, and
+    `bpmn_id` comes from the completion event."""
+
+    task_id: str
+    instance_id: int
+    department: str | None
+    claimed_by: str | None
+    bpmn_id: str | None
+    open: bool
+
+
 def visible_departments(actor: Actor) -> tuple[str, ...] | None:
     """Departments whose tasks `actor` sees (None: all). Raises Forbidden for other roles."""
     if actor.role in READ_ALL_ROLES:

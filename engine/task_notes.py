@@ -2,8 +2,9 @@
 
 Adding either is a change of the record, so each is written with an audit event of its
 instance (`comment_added`, `attachment_added`), in the caller's transaction; a note moves the
-instance's audit chain but not its state or version (engine.history.audit.append_note). Callers first establish the task's `engine.tasks.Scope` (which also
-checks that the actor may see the task). Attachment bytes live in the attachment row, or in
+instance's audit chain but not its state or version (engine.history.audit.append_note).
+Callers first establish the task's scope with `engine.tasks.scope`, which also checks that the
+actor may see the task. Attachment bytes live in the attachment row, or in
 `attachments_dir` (named by their sha256) when that is set.
 """
 from __future__ import annotations
@@ -11,20 +12,16 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.access import Actor
+from engine.access import Actor, TaskScope
 from engine.errors import InvalidInput, NotFound
 from engine.history import audit
 from engine.models import Attachment, Instance, TaskComment
 from engine.runtime import serialization
-
-if TYPE_CHECKING:
-    from engine.tasks import Scope
 
 MAX_COMMENT = 5000
 MAX_FILENAME = 200
@@ -32,7 +29,7 @@ DEFAULT_TYPE = "application/octet-stream"
 _CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
 
 
-def add_comment(session: Session, actor: Actor, scope: Scope, body: str) -> dict:
+def add_comment(session: Session, actor: Actor, scope: TaskScope, body: str) -> dict:
     """Add a comment to the task of `scope`; returns it. Raises InvalidInput (field `body`)."""
     if not isinstance(body, str) or not body.strip() or len(body) > MAX_COMMENT:
         raise InvalidInput(f"a comment is 1 to {MAX_COMMENT} characters", field="body")
@@ -44,7 +41,7 @@ def add_comment(session: Session, actor: Actor, scope: Scope, body: str) -> dict
     return _comment_json(row)
 
 
-def add_attachment(session: Session, actor: Actor, scope: Scope, filename: str,
+def add_attachment(session: Session, actor: Actor, scope: TaskScope, filename: str,
                    content_type: str | None, content: bytes, *, max_bytes: int,
                    attachments_dir: Path | None) -> dict:
     """Store a file on the task of `scope`; returns its description. The name is cut to its
@@ -109,7 +106,7 @@ def attachment_content(session: Session, attachment_id: int,
     return path.read_bytes()
 
 
-def _note(session: Session, actor: Actor, scope: Scope, kind: str, payload: dict) -> None:
+def _note(session: Session, actor: Actor, scope: TaskScope, kind: str, payload: dict) -> None:
     instance = session.get(Instance, scope.instance_id)
     audit.append_note(session, instance, at=clock.now(), actor=actor.name, kind=kind,
                       payload=payload, state_hash=serialization.state_hash(instance.state),

@@ -9,7 +9,6 @@ that completed it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from uuid import UUID
 
 from sqlalchemy import select
@@ -17,25 +16,13 @@ from sqlalchemy.orm import Session
 
 from engine import access, clock, instances, service_requests, task_notes, tasklist
 from engine.access import Actor
+from engine.access import TaskScope as Scope
 from engine.definitions import catalog
 from engine.errors import Forbidden, NotFound
 from engine.history import audit
 from engine.models import AuditEvent, HumanTask, Instance
 
 MAX_TASK_ID = 40
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where a task belongs. For a completed task `claimed_by` is who completed it, and
-    `bpmn_id` comes from the completion event."""
-
-    task_id: str
-    instance_id: int
-    department: str | None
-    claimed_by: str | None
-    bpmn_id: str | None
-    open: bool
 
 
 def scope(session: Session, actor: Actor, task_id: str) -> Scope:

@@ -30,7 +30,7 @@ from engine.definitions.vocabulary import (
     local_name,
 )
 from engine.errors import NotFound
-from engine.models import UNFINISHED, Definition, Instance
+from engine.models import UNFINISHED, Instance
 from engine.runtime import serialization
 
 # The properties compared for every element that exists in both versions, in report order.
@@ -52,15 +52,6 @@ def list_versions(session: Session, key: str) -> list[dict]:
     return [{"definition_id": r.id, "version": r.version, "sha": r.sha256,
              "deployed_by": r.deployed_by, "deployed_at": r.deployed_at, "comment": r.comment}
             for r in rows]
-
-
-def definition_of(session: Session, key: str, version: int) -> Definition:
-    """The row of `key` version `version`; raises NotFound."""
-    row = session.scalars(select(Definition).where(Definition.process_key == key,
-                                                   Definition.version == version)).first()
-    if row is None:
-        raise NotFound(f"process '{key}' has no version {version}", field="version")
-    return row
 
 
 # --------------------------------------------------------------------- diff
@@ -97,7 +88,7 @@ def diff(session: Session, key: str, v1: int, v2: int) -> Diff:
     Each changed element carries `changes`: {property: {"from": old, "to": new}} for the
     properties in COMPARED. Raises NotFound for an unknown version.
     """
-    old, new = definition_of(session, key, v1), definition_of(session, key, v2)
+    old, new = catalog.version_row(session, key, v1), catalog.version_row(session, key, v2)
     return diff_sources(key, v1, v2, elements(old.sources, old.forms),
                         elements(new.sources, new.forms))
 
@@ -277,7 +268,7 @@ def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
     call activities too.
     """
     changes = diff(session, key, v_from, v_to).affected
-    row = definition_of(session, key, v_from)
+    row = catalog.version_row(session, key, v_from)
     if not changes:
         return []
     compiled = catalog.compiled(session, row.id)

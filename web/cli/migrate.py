@@ -8,7 +8,7 @@ import click
 
 from engine import instances
 from engine.access import Actor
-from engine.definitions import versions
+from engine.definitions import catalog
 from engine.runtime import instance_migration
 from web.cli.group import ELEMENT_PAIR, Context, main, pass_context
 
@@ -27,10 +27,10 @@ from web.cli.group import ELEMENT_PAIR, Context, main, pass_context
 def migrate_command(ctx: Context, key, v_from, v_to, pairs, instance_ids, dry_run, by):
     """Move instances of KEY from version --from to version --to; exit 1 if any cannot move."""
     with ctx.sessions.begin() as session:
-        source = versions.definition_of(session, key, v_from)
-        target = versions.definition_of(session, key, v_to)
-        ids = list(instance_ids) or instances.unfinished_ids(session, source.id)
-        results = instance_migration.migrate(session, ctx.runtime, ids, target.id, dict(pairs),
+        source_id = catalog.version_id(session, key, v_from)
+        target_id = catalog.version_id(session, key, v_to)
+        ids = list(instance_ids) or instances.unfinished_ids(session, source_id)
+        results = instance_migration.migrate(session, ctx.runtime, ids, target_id, dict(pairs),
                                              Actor(by, "admin"), dry_run=dry_run)
     if not results:
         click.echo(f"no unfinished instance of {key} v{v_from}")

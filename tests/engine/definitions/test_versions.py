@@ -125,7 +125,7 @@ def test_compile_sources_does_not_touch_the_definition_cache(sessions, deploy):
     [deployed] = [d for d in deploy(SIMPLE) if d.process_key == "simple"]
     catalog._cache.clear()
     with sessions() as session:
-        row = versions.definition_of(session, "simple", 1)
+        row = catalog.version_row(session, "simple", 1)
         compiled = versions.compile_sources("simple", row.sources, row.forms,
                                             definition_id=deployed.definition_id, version=1)
     assert compiled.tasks["review"].form == "review.json"
