@@ -33,21 +33,18 @@ _NOTHING = projection.Projection({}, {}, {})
 
 
 class Unit:
-    """What one unit of work collected: service calls, thrown events, the engine's error."""
+    """What one unit of work collected: the service calls and the events the workflow threw."""
 
-    def __init__(self, business_key: str, seq: int, at: datetime, calls: services.ServiceCalls):
-        self.business_key, self.seq, self.at = business_key, seq, at
-        self.calls = calls
+    def __init__(self, business_key: str, seq: int, calls: services.ServiceCalls):
+        self.business_key, self.seq, self.calls = business_key, seq, calls
         self.thrown: list = []
-        self.error: str | None = None
-        self.error_task: str | None = None
 
     def advance(self, workflow) -> tuple[str | None, str | None]:
         """Run the engine until it waits and take the events it threw; returns (error message,
-        failed task id) when a task failed (see steps.advance)."""
-        self.error, self.error_task = steps.advance(workflow)
+        failed task id) when a task failed, else (None, None) (see steps.advance)."""
+        error = steps.advance(workflow)
         self.thrown = workflow.get_events()
-        return self.error, self.error_task
+        return error
 
     @property
     def intents(self) -> list[services.Intent]:
@@ -66,7 +63,7 @@ def of_work(business_key: str, seq: int, at: datetime):
     determinism.install()
     with clock.pinned(at), determinism.seeded(f"{business_key}:{seq}"), \
             services.collecting(business_key) as calls:
-        yield Unit(business_key, seq, at, calls)
+        yield Unit(business_key, seq, calls)
 
 
 def run(session: Session, runtime, instance: Instance, compiled: catalog.Compiled, *, kind: str,

@@ -5,8 +5,8 @@ valid) and hands it to one unit of work on the caller's session (engine/runtime/
 caller owns the transaction): rebuild the workflow from the cached spec, apply, advance, write
 back the state with an optimistic version check, the projections, the outbox rows and one audit
 event. Verbs that change no workflow state (claim, suspend, record...) write their event alone.
-The one other writer of instance rows, instance migration, goes through the same unit of work
-and write-back path.
+Moving an instance to another version (engine/runtime/instance_migration.py) goes through the
+same unit of work and write-back path.
 """
 from __future__ import annotations
 
