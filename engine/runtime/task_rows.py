@@ -28,12 +28,18 @@ def human_task_row(instance, compiled, task, opened_at: datetime, calendar: Busi
                 created_at=opened_at, due_at=due, at_risk_at=at_risk)
 
 
+def is_duration(sla: str) -> bool:
+    """Is an `sla` value (the property, or the data field it names) a duration? Otherwise the
+    property names the data field that holds one."""
+    return sla.startswith("P")
+
+
 def sla_times(sla: str | None, data: dict, opened_at: datetime, calendar: BusinessCalendar,
               at_risk_fraction: float) -> tuple[datetime | None, datetime | None]:
     """(due_at, at_risk_at) of a task opened at `opened_at`; (None, None) without a usable SLA."""
-    if sla and not sla.startswith("P"):
+    if sla and not is_duration(sla):
         sla = data.get(sla)
-    if not (isinstance(sla, str) and sla.startswith("P")):
+    if not (isinstance(sla, str) and is_duration(sla)):
         return None, None
     try:
         due = calendar.add(opened_at, sla)

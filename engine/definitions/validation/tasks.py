@@ -25,6 +25,7 @@ from jsonschema.exceptions import SchemaError
 
 from engine.business_time import parse_duration
 from engine.definitions.vocabulary import CAMUNDA_NS, CONTAINERS, bpmn, is_bpmn, spiff
+from engine.runtime.task_rows import is_duration
 
 from .bpmn import inside_non_executable
 from .model import Bundle, Document, Problem, is_executable
@@ -142,10 +143,10 @@ def _check_form(doc, task, form: str | None, forms: FormChecker) -> list[Problem
 
 
 def _check_sla(doc, task, sla: str) -> list[Problem]:
-    # Read as the runtime reads the property (engine.runtime.task_rows.sla_times): the raw value
-    # is a duration for the business calendar when it starts with "P", else the name of a
-    # top-level key of the task data holding one. Durations are judged by the calendar's parser.
-    if sla.startswith("P"):
+    # Read as the runtime reads the property (engine.runtime.task_rows): a duration for the
+    # business calendar (is_duration), else the name of a top-level key of the task data holding
+    # one. Durations are judged by the calendar's parser.
+    if is_duration(sla):
         try:
             parse_duration(sla)
         except ValueError as refused:
