@@ -32,6 +32,7 @@ SUPERVISORS = ("supervisor", "admin")
 OWNERS = ("process_owner", "admin")
 OWNER_READERS = OWNERS + ("auditor",)
 KPI_READERS = ("supervisor", "process_owner", "auditor", "admin")
+AUDITORS = ("auditor", "admin")                 # the auditors' pages
 EXPORT_READERS = ("supervisor", "auditor", "admin")
 INCIDENT_READERS = ("admin", "auditor")
 READ_ALL_ROLES = ("admin", "auditor", "system")

@@ -12,6 +12,7 @@ from pathlib import Path
 from flask import Blueprint, render_template
 from werkzeug.exceptions import HTTPException
 
+from engine import access
 from engine.errors import EngineError
 from web.errors import ApiError
 from web.pages import context, i18n
@@ -29,7 +30,8 @@ def _csrf():
 
 @bp.app_context_processor
 def _globals():
-    return {"csrf_token": context.csrf_token, "current_user": context.current_user}
+    return {"csrf_token": context.csrf_token, "current_user": context.current_user,
+            "roles": access}
 
 
 @bp.errorhandler(EngineError)

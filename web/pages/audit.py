@@ -7,18 +7,17 @@ import json
 
 from flask import Response, render_template, request
 
-from engine import instances
+from engine import access, instances
 from engine.definitions import catalog
 from engine.errors import NotFound
 from engine.history import exports, replay
 from web.pages import bp, context, diagram
 
-READERS = ("auditor",)
 PAGE_SIZE = 50
 
 
 @bp.get("/audit")
-@context.roles_required(*READERS)
+@context.roles_required(*access.AUDITORS)
 def audit_index():
     q = request.args.get("q", "").strip()
     page = max(1, request.args.get("page", 1, type=int))
@@ -29,7 +28,7 @@ def audit_index():
 
 
 @bp.get("/audit/instances/<int:instance_id>")
-@context.roles_required(*READERS)
+@context.roles_required(*access.AUDITORS)
 def audit_instance(instance_id):
     with context.transaction() as db:
         instance = instances.get(db, instance_id)
@@ -50,7 +49,7 @@ def audit_instance(instance_id):
 
 
 @bp.get("/audit/instances/<int:instance_id>/history.<fmt>")
-@context.roles_required(*READERS)
+@context.roles_required(*access.AUDITORS)
 def audit_export(instance_id, fmt):
     if fmt not in ("json", "csv"):
         raise NotFound(f"no export format '{fmt}'")

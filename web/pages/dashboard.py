@@ -9,19 +9,18 @@ from zoneinfo import ZoneInfo
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from engine import clock, config, kpis
+from engine import access, clock, config, kpis
 from engine.definitions import catalog
 from engine.history import heatmap
 from engine.service_requests import CATEGORIES
 from web.pages import bp, context, diagram
 
-READERS = ("supervisor", "process_owner", "auditor")
 TREND_BUCKETS = 8
 HEAT_PROCESS = "aftersales_request"
 
 
 @bp.get("/dashboard")
-@context.roles_required(*READERS)
+@context.roles_required(*access.KPI_READERS)
 def dashboard():
     args = request.args
     category = args.get("category") or None

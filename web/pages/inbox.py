@@ -22,11 +22,10 @@ from web.pages import bp, context, diagram, forms
 
 LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
              "per_page")
-WORKERS = ("staff", "supervisor")
 
 
 @bp.get("/inbox")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def inbox():
     args = {k: v for k, v in request.args.items() if k in LIST_ARGS and v != ""}
     listing = _listing(args)
@@ -38,7 +37,7 @@ def inbox():
 
 
 @bp.get("/inbox/list")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def inbox_list():
     args = {k: v for k, v in request.args.items() if k in LIST_ARGS and v != ""}
     return render_template("_task_list.html", listing=_listing(args),
@@ -46,7 +45,7 @@ def inbox_list():
 
 
 @bp.get("/tasks/<task_id>")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def task(task_id):
     detail = _detail(task_id)
     template = "_task_detail.html" if context.is_fragment() else "task.html"
@@ -54,7 +53,7 @@ def task(task_id):
 
 
 @bp.post("/tasks/<task_id>/claim")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def claim(task_id):
     with context.transaction() as db:
         tasks.scope(db, context.actor(), task_id)
@@ -63,7 +62,7 @@ def claim(task_id):
 
 
 @bp.post("/tasks/<task_id>/release")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def release(task_id):
     with context.transaction() as db:
         tasks.scope(db, context.actor(), task_id)
@@ -72,7 +71,7 @@ def release(task_id):
 
 
 @bp.post("/tasks/<task_id>/complete")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def complete(task_id):
     version = request.form.get("version", type=int)
     try:
@@ -96,7 +95,7 @@ def complete(task_id):
 
 
 @bp.post("/tasks/<task_id>/comments")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def comment(task_id):
     text = request.form.get("body", "").strip()
     if not text or len(text) > task_notes.MAX_COMMENT:
@@ -109,7 +108,7 @@ def comment(task_id):
 
 
 @bp.post("/tasks/<task_id>/attachments")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def attach(task_id):
     limit = context.settings().max_attachment_bytes
     filename, content_type, content = files.read_upload("file", limit)
@@ -122,7 +121,7 @@ def attach(task_id):
 
 
 @bp.get("/attachments/<int:attachment_id>")
-@context.roles_required(*WORKERS)
+@context.roles_required(*access.TASK_WORKERS)
 def attachment(attachment_id):
     with context.transaction() as db:
         meta, content = tasks.attachment(db, context.actor(), attachment_id,

@@ -7,18 +7,16 @@ from __future__ import annotations
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from engine import instances
+from engine import access, instances
 from engine.definitions import catalog, versions
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidDefinition, InvalidInput, NotFound
 from engine.runtime import instance_migration
 from web.pages import bp, context, diagram
 
-OWNERS = ("process_owner",)          # admins pass every page guard
-
 
 @bp.get("/processes")
-@context.roles_required(*OWNERS)
+@context.roles_required(*access.OWNERS)
 def processes():
     with context.transaction() as db:
         latest = catalog.latest_all_json(db)
@@ -27,7 +25,7 @@ def processes():
 
 
 @bp.get("/processes/<key>")
-@context.roles_required(*OWNERS)
+@context.roles_required(*access.OWNERS)
 def process(key):
     with context.transaction() as db:
         rows = catalog.versions_json(db, key)
@@ -40,7 +38,7 @@ def process(key):
 
 
 @bp.get("/processes/<key>/diff")
-@context.roles_required(*OWNERS)
+@context.roles_required(*access.OWNERS)
 def process_diff(key):
     v1, v2 = _version_arg("a"), _version_arg("b")
     with context.transaction() as db:
@@ -56,7 +54,7 @@ def process_diff(key):
 
 
 @bp.route("/processes/<key>/migrate", methods=["GET", "POST"])
-@context.roles_required(*OWNERS)
+@context.roles_required(*access.OWNERS)
 def process_migrate(key):
     """Dry run first (plan), then the move itself; each instance moves or stays as it was."""
     with context.transaction() as db:
@@ -83,7 +81,7 @@ def process_migrate(key):
 
 
 @bp.route("/processes/upload", methods=["GET", "POST"])
-@context.roles_required(*OWNERS)
+@context.roles_required(*access.OWNERS)
 def upload():
     if request.method == "GET":
         return render_template("upload.html")

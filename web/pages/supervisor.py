@@ -13,13 +13,13 @@ BOARD_SIZE = tasklist.MAX_PER_PAGE
 
 
 @bp.get("/overdue")
-@context.roles_required("supervisor")
+@context.roles_required(*access.SUPERVISORS)
 def overdue():
     return render_template("overdue.html", **_board())
 
 
 @bp.post("/overdue/reassign")
-@context.roles_required("supervisor")
+@context.roles_required(*access.SUPERVISORS)
 def reassign():
     task_ids = request.form.getlist("task_id")
     assignee = request.form.get("assignee") or None
