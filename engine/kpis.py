@@ -21,8 +21,7 @@ with an open or completed task of the department). A task's department is its la
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import DateTime, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
@@ -34,21 +33,6 @@ from engine.service_requests import CATEGORIES
 
 SR = ServiceRequest
 MAX_RANGE_DAYS = 3660
-
-
-def parse_range(start: str | None, end: str | None, tz: str, now: datetime | None = None
-                ) -> tuple[datetime, datetime]:
-    """[start, end) from ISO dates or times; a date alone means that whole local day.
-    Defaults: the last 30 days up to now. Raises InvalidInput naming `from` or `to`."""
-    now = now or clock.now()
-    zone = ZoneInfo(tz)
-    end_at = _instant(end, "to", zone, end_of_day=True) if end else now
-    start_at = _instant(start, "from", zone) if start else end_at - timedelta(days=30)
-    if start_at >= end_at:
-        raise InvalidInput("'from' must be before 'to'", field="from")
-    if end_at - start_at > timedelta(days=MAX_RANGE_DAYS):
-        raise InvalidInput(f"the range may span at most {MAX_RANGE_DAYS} days", field="from")
-    return start_at, end_at
 
 
 def compute(session: Session, start: datetime, end: datetime, category: str | None = None,
@@ -213,14 +197,3 @@ def _ratio(part, whole) -> float | None:
 
 def _round(value) -> float | None:
     return round(float(value), 2) if value is not None else None
-
-
-def _instant(value: str, name: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
-    text = str(value).strip()
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=zone)
-            return (day + timedelta(days=1) if end_of_day else day).astimezone(timezone.utc)
-        return clock.parse(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be an ISO-8601 date or time", field=name) from None

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from engine import clock, config
 from engine.errors import InvalidInput
+from engine.kpis import MAX_RANGE_DAYS
 from engine.tasklist import MAX_PER_PAGE, SORTS, Filters
 
 
@@ -81,3 +83,30 @@ def text(value: str, name: str) -> str:
     if not value or len(value) > 200:
         raise InvalidInput(f"{name} must be 1 to 200 characters", field=name)
     return value
+
+
+def date_range(start: str | None, end: str | None, tz: str, now: datetime | None = None
+               ) -> tuple[datetime, datetime]:
+    """[start, end) of the `from` and `to` parameters: ISO dates or times, a date alone meaning
+    that whole day in time zone `tz`. Defaults: the last 30 days up to now. Raises InvalidInput
+    naming `from` or `to`."""
+    now = now or clock.now()
+    zone = ZoneInfo(tz)
+    end_at = _day_or_instant(end, "to", zone, end_of_day=True) if end else now
+    start_at = _day_or_instant(start, "from", zone) if start else end_at - timedelta(days=30)
+    if start_at >= end_at:
+        raise InvalidInput("'from' must be before 'to'", field="from")
+    if end_at - start_at > timedelta(days=MAX_RANGE_DAYS):
+        raise InvalidInput(f"the range may span at most {MAX_RANGE_DAYS} days", field="from")
+    return start_at, end_at
+
+
+def _day_or_instant(value: str, name: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
+    stripped = str(value).strip()
+    try:
+        if len(stripped) == 10:
+            day = datetime.fromisoformat(stripped).replace(tzinfo=zone)
+            return (day + timedelta(days=1) if end_of_day else day).astimezone(timezone.utc)
+        return clock.parse(stripped.replace("Z", "+00:00"))
+    except ValueError:
+        raise InvalidInput(f"'{name}' must be an ISO-8601 date or time", field=name) from None

@@ -1,6 +1,8 @@
 """Query strings of the task list turned into filters: each refusal names its parameter."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from engine import clock
@@ -34,3 +36,13 @@ def test_an_unknown_department_is_refused_by_name():
     with pytest.raises(InvalidInput) as refused:
         query.task_filters({"department": "marketing"})
     assert refused.value.field == "department"
+
+
+def test_date_range_uses_local_days():
+    start, end = query.date_range("2026-11-23", "2026-11-23", "Asia/Shanghai")
+    assert start.isoformat() == "2026-11-22T16:00:00+00:00"
+    assert end - start == timedelta(days=1)
+    start, end = query.date_range(None, None, "Asia/Shanghai")
+    assert end == clock.now() and end - start == timedelta(days=30)
+    with pytest.raises(InvalidInput):
+        query.date_range("2000-01-01", "2026-01-01", "Asia/Shanghai")

@@ -13,6 +13,7 @@ from engine import access, clock, config, kpis
 from engine.definitions import catalog
 from engine.history import heatmap
 from engine.service_requests import CATEGORIES
+from web import query
 from web.pages import bp, context, diagram
 
 TREND_BUCKETS = 8
@@ -26,7 +27,7 @@ def dashboard():
     category = args.get("category") or None
     department = args.get("department") or None
     process_key = args.get("process") or HEAT_PROCESS
-    start, end = kpis.parse_range(args.get("from"), args.get("to"), context.settings().timezone)
+    start, end = query.date_range(args.get("from"), args.get("to"), context.settings().timezone)
     now = clock.now()
     with context.transaction() as db:
         figures = kpis.compute(db, start, end, category=category, department=department, now=now)

@@ -5,8 +5,7 @@ from datetime import timedelta
 
 import pytest
 
-from engine import clock, kpis
-from engine.errors import InvalidInput
+from engine import clock
 from tests.web.conftest import error_of, file_request, open_tasks
 
 DAY = "from=2026-11-23&to=2026-11-23"
@@ -89,13 +88,3 @@ def test_filters_narrow_everything(auth, day):
 def test_bad_parameters_name_the_field(auth, query, field):
     response = auth.as_("admin").get(f"/api/kpis?{query}")
     assert response.status_code == 422 and error_of(response)["details"]["field"] == field
-
-
-def test_parse_range_uses_local_days():
-    start, end = kpis.parse_range("2026-11-23", "2026-11-23", "Asia/Shanghai")
-    assert start.isoformat() == "2026-11-22T16:00:00+00:00"
-    assert end - start == timedelta(days=1)
-    start, end = kpis.parse_range(None, None, "Asia/Shanghai")
-    assert end == clock.now() and end - start == timedelta(days=30)
-    with pytest.raises(InvalidInput):
-        kpis.parse_range("2000-01-01", "2026-01-01", "Asia/Shanghai")
