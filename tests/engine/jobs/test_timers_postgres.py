@@ -23,7 +23,7 @@ def test_three_scheduler_processes_fire_each_timer_once(pg_url, pg_sessions, run
         for n in range(INSTANCES):
             runtime.start(session, "simple", {"request_no": f"T-{n}", "amount": 1.0}, SYSTEM)
     now = (clock.now() + timedelta(days=2)).isoformat()
-    workers = [subprocess.Popen([sys.executable, "-m", "tests.engine.timer_worker", pg_url, now, f"w{i}"],
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.engine.jobs.timer_worker", pg_url, now, f"w{i}"],
                                 cwd=ROOT, stdout=subprocess.PIPE, text=True) for i in range(3)]
     fired = []
     for worker in workers:
