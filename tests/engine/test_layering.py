@@ -1,6 +1,7 @@
 """The import rules between layers: engine/ is usable without Flask (it imports nothing from
 flask, werkzeug or web/), and web/ reads and changes state through engine functions (only the
-app factory and the error handler touch the ORM or SpiffWorkflow)."""
+app factory and the error handler touch the ORM or SpiffWorkflow); and no module of either takes
+part in an import circle."""
 from __future__ import annotations
 
 import ast
@@ -67,3 +68,38 @@ def test_web_reaches_the_orm_and_spiffworkflow_only_through_the_engine():
     found = offenders(paths, ENGINE_INSIDES)
     assert found == [], "web/ modules that import " + ", ".join(ENGINE_INSIDES) + ":\n" + \
         "\n".join(found)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the platform modules it imports (a package's __init__ does not count as a
+    target: importing a name from a package, as blueprints do, is not an edge)."""
+    paths = [p for package in ("engine", "web") for p in sources(package)
+             if "migrations" not in p.parts]
+    modules = {module_name(p) for p in paths if p.stem != "__init__"}
+    return {module_name(p): {n for n in imported_names(p) if n in modules}
+            for p in paths}
+
+
+def test_no_module_takes_part_in_an_import_circle():
+    graph = import_graph()
+    circles = []
+    state: dict[str, str] = {}
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                circles.append(trail[trail.index(target):] + [target])
+            elif target not in state:
+                visit(target, trail + [target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert circles == [], "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
