@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.conftest import ROOT
 
 WEB_LIBRARIES = ("flask", "werkzeug", "web")
