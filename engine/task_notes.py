@@ -37,7 +37,11 @@ def add_comment(session: Session, actor: Actor, scope: TaskScope, body: str) -> 
                       body=body, created_at=clock.now())
     session.add(row)
     session.flush()
-    _note(session, actor, scope, "comment_added", {"comment_id": row.id, "body": body})
+    # The event proves what was written without showing it to every reader of the history
+    # (comments are for those who may see the task).
+    _note(session, actor, scope, "comment_added",
+          {"comment_id": row.id, "length": len(body),
+           "sha256": hashlib.sha256(body.encode()).hexdigest()})
     return _comment_json(row)
 
 
