@@ -54,6 +54,7 @@ def test_audit_lists_instances_newest_first(auditor, desk):
     rows = table_rows(html)
     assert [r[1] for r in rows] == [second["number"], first["number"]]
     assert rows[0][:4] == [f"#{second['instance_id']}", second["number"], "aftersales_request", "Running"]
+    assert rows[0][6] == str(len(desk.history(second["instance_id"])))   # the events column
 
 
 def test_search_by_request_number(auditor, desk):
