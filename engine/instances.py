@@ -67,8 +67,8 @@ def search(session: Session, text: str, *, page: int, per_page: int) -> tuple[li
     and how many match)."""
     query = select(Instance)
     if text:
-        query = query.where(or_(Instance.business_key.contains(text),
-                                Instance.id == (int(text) if text.isdigit() else -1)))
+        as_id = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1
+        query = query.where(or_(Instance.business_key.contains(text), Instance.id == as_id))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(Instance.id.desc())
                            .limit(per_page).offset((page - 1) * per_page))

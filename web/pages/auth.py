@@ -1,6 +1,8 @@
 """Signing in and out, and the home page that sends each role to its own start page."""
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
@@ -43,7 +45,12 @@ def logout():
 
 
 def _safe_next(target: str | None) -> str | None:
-    """Only a local path may follow the login (no open redirect to another site)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return None
+    """Only a local path may follow the login (no open redirect to another site): no blanks or
+    control characters (browsers drop a tab, so "/\t/host" would become "//host"), no
+    backslash, and nothing a browser reads as another host."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return None
+    if any(ch.isspace() or not ch.isprintable() for ch in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None

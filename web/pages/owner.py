@@ -12,7 +12,10 @@ from engine.definitions import catalog, versions
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidDefinition, InvalidInput, NotFound
 from engine.runtime import instance_migration
+from web import query
 from web.pages import bp, context, diagram
+
+VERSION_MAX = 2**31 - 1
 
 
 @bp.get("/processes")
@@ -125,9 +128,10 @@ def _refused_files(err: InvalidDefinition) -> list[dict]:
 
 def _version_arg(name: str, source=None) -> int:
     value = (source if source is not None else request.args).get(name, "")
-    if not value.isdigit():
-        raise InvalidInput(_("Choose two deployed versions."), field=name)
-    return int(value)
+    try:
+        return query.integer(value, name, 1, VERSION_MAX)
+    except InvalidInput:
+        raise InvalidInput(_("Choose two deployed versions."), field=name) from None
 
 
 def _mapping(text: str) -> dict[str, str]:
