@@ -5,9 +5,6 @@ id, so it reads the way a process owner edited the model: what was added, remove
 element that stayed, which of its business-relevant properties changed. `impact()` lists the
 unfinished instances of the older version that stand on a removed or changed element: those are
 the ones a migration (engine/runtime/instance_migration.py) has to think about.
-
-`compile_sources()` parses a definition that is not (or no longer) a cached row: a candidate
-bundle (what-if) or an archived definition (archive verification).
 """
 from __future__ import annotations
 
@@ -291,6 +288,3 @@ def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
                            "status": instance.status, "elements": hits})
     return result
 
-
-# Kept as a name here for callers that think of it as a version operation.
-compile_sources = catalog.compile_sources

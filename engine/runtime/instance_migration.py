@@ -20,14 +20,8 @@ from engine.errors import Conflict, EngineError, NotFound
 from engine.history import audit
 from engine.models import UNFINISHED, Definition, HumanTask, Instance, MessageSubscription, Timer
 from engine.runtime import projection, serialization, tree_move, unit, writeback
-from engine.runtime.tree_move import mapped_name, normalize_mapping
+from engine.runtime.tree_move import normalize_mapping
 from engine.runtime.verbs import Runtime
-
-__all__ = ["MOVABLE", "plan", "migrate", "migrate_instance", "replay_event", "normalize_mapping",
-           "mapped_name"]
-
-MOVABLE = UNFINISHED
-
 
 # --------------------------------------------------------------- public API
 
@@ -148,7 +142,7 @@ def _trial(session, runtime, instance, target, mapping):
                        f"'{target.process_key}'")
     elif instance.definition_id == target.definition_id:
         reasons.append(f"instance is already on version {target.version}")
-    if instance.status not in MOVABLE:
+    if instance.status not in UNFINISHED:
         reasons.append(f"instance is {instance.status}")
     unknown = sorted(new for new in set(mapping.values()) if not tree_move.in_target(new, target))
     reasons += [f"mapping target '{new}' does not exist in version {target.version}"

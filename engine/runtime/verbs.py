@@ -233,7 +233,10 @@ class Runtime:
 
     def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
                element: str | None = None, task_id: str | None = None) -> Instance:
-        """Record an event that changes no workflow state (SLA warnings, comments...)."""
+        """Record an event that changes no workflow state (SLA warnings and escalations).
+
+        Comments and attachments are notes, recorded by engine.task_notes without a new
+        instance version."""
         instance = self._instance(session, instance_id)
         self._record(session, instance, kind, actor, payload, element, task_id)
         return instance

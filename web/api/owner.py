@@ -102,7 +102,7 @@ def _mapping_field(value: str) -> dict | None:
     if not value.strip():
         return None
     try:
-        return json.loads(value)        # engine.runtime.instance_migration.normalize_mapping checks the shape
+        return json.loads(value)        # the engine checks the shape (tree_move.normalize_mapping)
     except ValueError:
         raise InvalidInput("mapping must be a JSON object {old_id: new_id}",
                            field="mapping") from None

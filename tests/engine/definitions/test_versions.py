@@ -126,7 +126,7 @@ def test_compile_sources_does_not_touch_the_definition_cache(sessions, deploy):
     catalog._cache.clear()
     with sessions() as session:
         row = catalog.version_row(session, "simple", 1)
-        compiled = versions.compile_sources("simple", row.sources, row.forms,
+        compiled = catalog.compile_sources("simple", row.sources, row.forms,
                                             definition_id=deployed.definition_id, version=1)
     assert compiled.tasks["review"].form == "review.json"
     assert compiled.form_schema("review")["required"] == ["approved"]
