@@ -111,17 +111,22 @@ def unfinished_ids(session: Session, definition_id: int) -> list[int]:
         .order_by(Instance.id)))
 
 
-def check_on_version(session: Session, instance_ids: list[int], definition_id: int) -> None:
-    """Raise NotFound for an unknown id and InvalidInput (field `instance_ids`) for an
-    instance that does not run on `definition_id`."""
+def to_migrate(session: Session, definition_id: int, given: list[int] | None = None
+               ) -> list[int]:
+    """The instances to move off version `definition_id`: the `given` ids (each must exist and
+    run on that version), else every unfinished instance of it. Raises NotFound for an unknown
+    id and InvalidInput (field `instance_ids`) for one on another version."""
+    if given is None:
+        return unfinished_ids(session, definition_id)
     found = dict(session.execute(select(Instance.id, Instance.definition_id)
-                                 .where(Instance.id.in_(instance_ids))).all())
-    for instance_id in instance_ids:
+                                 .where(Instance.id.in_(given))).all())
+    for instance_id in given:
         if instance_id not in found:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         if found[instance_id] != definition_id:
             raise InvalidInput(f"instance {instance_id} does not run on the 'from' version",
                                field="instance_ids", instance_id=instance_id)
+    return list(given)
 
 
 def business_keys(session: Session, instance_ids: list[int]) -> dict[int, str]:

@@ -53,9 +53,9 @@ def migrate(key):
     with transaction() as session:
         source_id = catalog.version_id(session, key, fields["from"])
         target_id = catalog.version_id(session, key, fields["to"])
-        ids = _instance_ids(session, source_id, fields.get("instance_ids"))
-        results = instance_migration.migrate(session, runtime(), ids, target_id, fields.get("mapping"),
-                                    actor(), dry_run=dry_run)
+        ids = instances.to_migrate(session, source_id, fields.get("instance_ids"))
+        results = instance_migration.migrate(session, runtime(), ids, target_id,
+                                             fields.get("mapping"), actor(), dry_run=dry_run)
         return {"process_key": key, "from": fields["from"], "to": fields["to"],
                 "dry_run": dry_run, "moved": sum(r["moved"] for r in results.values()),
                 "items": [{"instance_id": i, **r} for i, r in results.items()]}
@@ -80,15 +80,6 @@ def _version_arg(name: str) -> int:
     if value is None or not value.strip():
         raise InvalidInput(f"{name} (a version number) is required", field=name)
     return query.integer(value, name, 1, 2**31 - 1)
-
-
-def _instance_ids(session, definition_id: int, given: list[int] | None) -> list[int]:
-    """The given ids (each must exist and run on the source version), else every unfinished
-    instance of the source version."""
-    if given is None:
-        return instances.unfinished_ids(session, definition_id)
-    instances.check_on_version(session, given, definition_id)
-    return given
 
 
 def _id_list(value: str) -> list[int] | None:

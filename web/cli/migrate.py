@@ -29,7 +29,7 @@ def migrate_command(ctx: Context, key, v_from, v_to, pairs, instance_ids, dry_ru
     with ctx.sessions.begin() as session:
         source_id = catalog.version_id(session, key, v_from)
         target_id = catalog.version_id(session, key, v_to)
-        ids = list(instance_ids) or instances.unfinished_ids(session, source_id)
+        ids = instances.to_migrate(session, source_id, list(instance_ids) or None)
         results = instance_migration.migrate(session, ctx.runtime, ids, target_id, dict(pairs),
                                              Actor(by, "admin"), dry_run=dry_run)
     if not results:

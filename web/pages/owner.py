@@ -71,7 +71,7 @@ def process_migrate(key):
         with context.transaction() as db:
             target_id = catalog.version_id(db, key, target)
             source_id = catalog.version_id(db, key, source)
-            ids = instances.unfinished_ids(db, source_id)
+            ids = instances.to_migrate(db, source_id)
             dry_run = request.form.get("action") != "migrate"
             report = instance_migration.migrate(db, context.runtime(), ids, target_id, mapping,
                                        context.actor(), dry_run=dry_run)
