@@ -95,6 +95,18 @@ def test_migrate_dry_run_then_move_and_back(cli, world):
     assert bad.exit_code == 2 and "is not old=new" in bad.output
 
 
+def test_migrate_refuses_an_instance_that_is_not_on_the_from_version(cli, world):
+    with world["sessions"]() as session:
+        before = session.get(Instance, world["waiting"]).version
+    refused = cli("migrate", "simple", "--from", 2, "--to", 1, "--instance", world["waiting"])
+    assert refused.exit_code == 1
+    assert f"instance {world['waiting']} does not run on the 'from' version" in refused.output
+    with world["sessions"]() as session:
+        assert session.get(Instance, world["waiting"]).version == before
+    unknown = cli("migrate", "simple", "--from", 1, "--to", 2, "--instance", 999999)
+    assert unknown.exit_code == 1 and "instance 999999 does not exist" in unknown.output
+
+
 def test_whatif_reports_divergence_per_instance(cli, world):
     same = cli("whatif", DATA / "simple")
     assert same.exit_code == 0
