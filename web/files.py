@@ -1,5 +1,6 @@
 """Files over HTTP, for the API and the pages alike: reading one uploaded file within a size
-limit, and sending a stored attachment back as a download that never runs in the browser."""
+limit, reading an uploaded bundle of process files, and sending a stored attachment back as a
+download that never runs in the browser."""
 from __future__ import annotations
 
 import re
@@ -7,6 +8,7 @@ from urllib.parse import quote
 
 from flask import Response, request
 
+from engine.definitions.bundle import Bundle
 from engine.errors import InvalidInput
 from web.errors import ApiError
 
@@ -22,6 +24,22 @@ def read_upload(field: str, limit: int) -> tuple[str, str | None, bytes]:
     if len(content) > limit:
         raise ApiError(413, f"the file is larger than {limit} bytes", details={"limit": limit})
     return upload.filename, upload.mimetype, content
+
+
+def read_bundle() -> tuple[Bundle, str | None]:
+    """The multipart upload of a bundle, as the API takes it (deploy, validate, what-if): the
+    files as a Bundle (engine.definitions.bundle decides what is taken) and the deployment
+    comment. Forms may also come as text fields named `forms/<name>.json`."""
+    if request.mimetype != "multipart/form-data":
+        raise InvalidInput("send the files as multipart/form-data", field="files")
+    named = [(upload.filename or "(no file name)", upload.read())
+             for _field, upload in request.files.items(multi=True)]
+    named += [(field, value.encode()) for field, value in request.form.items(multi=True)
+              if field.startswith("forms/") and field.endswith(".json")]
+    comment = request.form.get("comment")
+    if comment is not None and len(comment) > 2000:
+        raise InvalidInput("comment must be at most 2000 characters", field="comment")
+    return Bundle.from_files(named), comment
 
 
 def download(meta: dict, content: bytes) -> Response:

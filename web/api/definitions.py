@@ -8,12 +8,12 @@ and answers 422 with every problem; re-deploying identical content answers 200 w
 """
 from __future__ import annotations
 
-from flask import Blueprint, request
+from flask import Blueprint
 
 from engine import access
 from engine.definitions import catalog
-from engine.definitions.bundle import Bundle
-from engine.errors import InvalidInput, NotFound
+from engine.errors import NotFound
+from web import files
 from web.api.base import actor, allow, transaction
 
 bp = Blueprint("definitions", __name__)
@@ -22,7 +22,7 @@ bp = Blueprint("definitions", __name__)
 @bp.post("/definitions")
 @allow(*access.OWNERS)
 def deploy():
-    bundle, comment = _bundle()
+    bundle, comment = files.read_bundle()
     with transaction() as session:
         deployed = catalog.deploy(session, bundle, actor().name, comment)
         created = any(d.created for d in deployed)
@@ -35,7 +35,7 @@ def deploy():
 @bp.post("/definitions/validate")
 @allow(*access.OWNERS)
 def validate():
-    bundle, _ = _bundle()
+    bundle, _ = files.read_bundle()
     with transaction() as session:
         problems = catalog.validate_against_deployed(session, bundle)
     return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
@@ -63,18 +63,3 @@ def versions(key):
 def source(key, version):
     with transaction() as session:
         return catalog.show_version(session, key, version)
-
-
-def _bundle() -> tuple[Bundle, str | None]:
-    """The uploaded files as a Bundle (engine.definitions.bundle decides what is taken), and
-    the deployment comment. Forms may also come as text fields named `forms/<name>.json`."""
-    if request.mimetype != "multipart/form-data":
-        raise InvalidInput("send the files as multipart/form-data", field="files")
-    named = [(upload.filename or "(no file name)", upload.read())
-             for _field, upload in request.files.items(multi=True)]
-    named += [(field, value.encode()) for field, value in request.form.items(multi=True)
-              if field.startswith("forms/") and field.endswith(".json")]
-    comment = request.form.get("comment")
-    if comment is not None and len(comment) > 2000:
-        raise InvalidInput("comment must be at most 2000 characters", field="comment")
-    return Bundle.from_files(named), comment

@@ -18,9 +18,8 @@ from engine.definitions import catalog, versions
 from engine.errors import InvalidInput
 from engine.history import whatif
 from engine.runtime import instance_migration
-from web import query
+from web import files, query
 from web.api.base import actor, allow, body, only_args, runtime, transaction
-from web.api.definitions import _bundle
 from web.api.schemas import obj, text
 
 bp = Blueprint("owner", __name__)
@@ -64,7 +63,7 @@ def migrate(key):
 @bp.post("/whatif")
 @allow(*access.OWNERS)
 def run_whatif():
-    bundle, _comment = _bundle()
+    bundle, _comment = files.read_bundle()
     ids = _id_list(request.form.get("instance_ids", ""))
     limit = query.integer(request.form.get("limit") or "20", "limit", 1, MAX_WHATIF)
     mapping = _mapping_field(request.form.get("mapping", ""))
