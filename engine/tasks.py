@@ -33,7 +33,7 @@ def scope(session: Session, actor: Actor, task_id: str) -> Scope:
     if row is not None:
         found = Scope(task_id, row.instance_id, row.department, row.claimed_by, row.bpmn_id, True)
     else:
-        event = _completion(session, task_id)
+        event = audit.completion_of(session, task_id)
         if event is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
         found = Scope(task_id, event.instance_id, _completed_department(session, event),
@@ -81,7 +81,7 @@ def detail(session: Session, runtime, actor: Actor, task_id: str, *,
         spiff_task = workflow.get_task_from_id(UUID(task_id))
         data = dict(spiff_task.data) if spiff_task is not None else {}
     else:
-        event = _completion(session, task_id)
+        event = audit.completion_of(session, task_id)
         meta = compiled.tasks.get(event.element)
         task = {"task_id": task_id, "bpmn_id": event.element, "status": "completed",
                 "name": meta.name if meta else event.element, "department": found.department,
@@ -116,11 +116,6 @@ def attachment(session: Session, actor: Actor, attachment_id: int,
 
 def _open_row(session: Session, task_id: str) -> HumanTask | None:
     return session.scalars(select(HumanTask).where(HumanTask.task_id == task_id)).first()
-
-
-def _completion(session: Session, task_id: str) -> AuditEvent | None:
-    return session.scalars(select(AuditEvent).where(
-        AuditEvent.task_id == task_id, AuditEvent.kind == "task_completed")).first()
 
 
 def _completed_department(session: Session, event: AuditEvent) -> str | None:

@@ -115,7 +115,7 @@ def revoke_token(session: Session, token: str) -> None:
 
 def actor_for(user: User) -> Actor:
     """The runtime's view of a user: name, role, department, customer id."""
-    return Actor(user.username, user.role, user.department, user.customer_id)
+    return actor_of(account_json(user))
 
 
 def find(session: Session, username: str) -> User | None:

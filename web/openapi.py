@@ -9,25 +9,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from engine.access import (
-    ADMIN,
-    EXPORT_READERS,
-    INSTANCE_READERS,
-    KPI_READERS,
-    OWNER_READERS,
-    OWNERS,
-    REQUEST_FILERS,
-    REQUEST_READERS,
-    SUPERVISORS,
-    TASK_READERS,
-    TASK_WORKERS,
-)
+from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
+                           KPI_READERS, OWNER_READERS, OWNERS, REQUEST_FILERS, REQUEST_READERS,
+                           SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
 from web.api import schemas
+from web.api.messages import ALLOWED as MESSENGER_MESSAGES
 from web.api.owner import MIGRATION
 
 CUSTOMER = ("customer",)
-MESSENGERS = ("courier", "payment", "admin")
+MESSENGERS = tuple(MESSENGER_MESSAGES)
 
 
 def _q(name: str, description: str, schema: dict | None = None) -> dict:
@@ -135,7 +126,7 @@ OPERATIONS = [
      "BPMN/DMN sources and forms", INSTANCE_READERS, None, 200, False, []),
     ("get", "/api/kpis", "kpis", "Service KPIs overall, by category and by department",
      KPI_READERS, None, 200, False, KPI_FILTERS),
-    ("get", "/api/incidents", "admin", "Outbox incidents", ("admin", "auditor"), None, 200,
+    ("get", "/api/incidents", "admin", "Outbox incidents", INCIDENT_READERS, None, 200,
      False, []),
     ("post", "/api/incidents/{incident_id}", "admin", "Retry (optionally with a fixed payload) "
      "or skip an incident", ADMIN, schemas.INCIDENT_ACTION, 200, True, []),

@@ -110,6 +110,12 @@ def insert_event(session: Session, row: dict) -> None:
         raise Conflict.lost_race(row["instance_id"]) from err
 
 
+def completion_of(session: Session, task_id: str) -> AuditEvent | None:
+    """The event that completed task `task_id` (None: it was never completed)."""
+    return session.scalars(select(AuditEvent).where(
+        AuditEvent.task_id == task_id, AuditEvent.kind == "task_completed")).first()
+
+
 def events(session: Session, instance_id: int, *, offset: int = 0, limit: int | None = None
            ) -> list[AuditEvent]:
     query = (select(AuditEvent).where(AuditEvent.instance_id == instance_id)

@@ -27,7 +27,6 @@ from engine.jobs import timers
 from engine.models import (
     ACTIVE,
     FINISHED,
-    AuditEvent,
     Definition,
     HumanTask,
     Instance,
@@ -273,8 +272,7 @@ class Runtime:
         task = session.scalars(_OPEN_TASK, {"task_id": task_id}).first()
         if task is not None:
             return task
-        done = session.scalars(select(AuditEvent).where(AuditEvent.task_id == task_id,
-                                                        AuditEvent.kind == "task_completed")).first()
+        done = audit.completion_of(session, task_id)
         if done is not None:
             raise Conflict(f"task was already completed by {done.actor}", task_id=task_id,
                            instance_id=done.instance_id)
