@@ -1,10 +1,12 @@
 """Who may see and do what: the roles, the `Actor` that issues every command, and the rules
 that decide which departments' work an actor sees and acts on.
 
-Every permission check of the platform reads from here: the engine verbs (may this actor act on
-a task of this lane?), the task list and task reads (which departments does it see?), and the
-web layer's route guards (the role groups below). Supervisors oversee the departments listed
-for their own department in `engine.config.SUPERVISES`.
+The rules by role and department live here: the engine verbs ask whether an actor may act on a
+task of a lane, the task list and task reads which departments it sees, and the web layer's
+route guards take the role groups below. Supervisors oversee the departments listed for their
+own department in `engine.config.SUPERVISES`. Rules that need a row sit beside the rows they
+read: a customer sees only their own requests (engine.service_requests.visible), a task is seen
+through its scope (engine.tasks.scope).
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ KPI_READERS = ("supervisor", "process_owner", "auditor", "admin")
 AUDITORS = ("auditor", "admin")                 # the auditors' pages
 EXPORT_READERS = ("supervisor", "auditor", "admin")
 INCIDENT_READERS = ("admin", "auditor")
+# Which messages each role may deliver to POST /api/messages (None: any).
+MESSAGE_SENDERS = {"courier": frozenset({"picked_up", "pickup_booked"}),
+                   "payment": frozenset({"refund_result", "clawback_result"}),
+                   "admin": None}
 READ_ALL_ROLES = ("admin", "auditor", "system")
 
 

@@ -10,15 +10,14 @@ from __future__ import annotations
 from flask import Flask
 
 from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
-                           KPI_READERS, OWNER_READERS, OWNERS, REQUEST_FILERS, REQUEST_READERS,
-                           SUPERVISORS, TASK_READERS, TASK_WORKERS)
+                           KPI_READERS, MESSAGE_SENDERS, OWNER_READERS, OWNERS, REQUEST_FILERS,
+                           REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
 from web.api import schemas
-from web.api.messages import ALLOWED as MESSENGER_MESSAGES
 from web.api.owner import MIGRATION
 
 CUSTOMER = ("customer",)
-MESSENGERS = tuple(MESSENGER_MESSAGES)
+MESSENGERS = tuple(MESSAGE_SENDERS)
 
 
 def _q(name: str, description: str, schema: dict | None = None) -> dict:

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from engine import instances
+from engine import access, instances
 from engine.errors import Conflict, Forbidden, NotFound
 from web.api import schemas
 from web.api.base import actor, allow, body, runtime, transaction
 
 bp = Blueprint("messages", __name__)
 
-# Which messages each role may deliver (None: any).
-ALLOWED = {"courier": frozenset({"picked_up", "pickup_booked"}),
-           "payment": frozenset({"refund_result", "clawback_result"}),
-           "admin": None}
+ALLOWED = access.MESSAGE_SENDERS
 
 
 @bp.post("/messages")
