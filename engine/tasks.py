@@ -69,7 +69,7 @@ def form_schema(session: Session, found: Scope) -> dict | None:
 def detail(session: Session, runtime, actor: Actor, task_id: str, *,
            with_history: bool = False) -> dict:
     """Everything a task pane shows: {"task", "open", "form_schema", "data", "request",
-    "comments", "attachments", "instance", "definition_id"}; with `with_history` also the
+    "comments", "attachments", "definition_id"}; with `with_history` also the
     instance's audit events ("history") and token positions ("elements"). Raises NotFound,
     Forbidden."""
     found = scope(session, actor, task_id)
@@ -93,7 +93,6 @@ def detail(session: Session, runtime, actor: Actor, task_id: str, *,
               "data": data, "request": service_requests.summary_of_instance(session, instance.id),
               "comments": task_notes.comments_of(session, task_id),
               "attachments": task_notes.attachments_of(session, task_id),
-              "instance": instances.instance_json(instance),
               "definition_id": instance.definition_id}
     if with_history:
         result["history"] = [instances.event_json(e) for e in audit.events(session, instance.id)]

@@ -98,12 +98,13 @@ def complete(task_id):
 @context.roles_required(*access.TASK_WORKERS)
 def comment(task_id):
     text = request.form.get("body", "").strip()
-    if not text or len(text) > task_notes.MAX_COMMENT:
+    try:
+        with context.transaction() as db:
+            scope = tasks.scope(db, context.actor(), task_id)
+            task_notes.add_comment(db, context.actor(), scope, text)
+    except InvalidInput as refused:       # the engine's rule, said in the page's language
         raise InvalidInput(_("A comment is 1 to %(n)s characters.", n=task_notes.MAX_COMMENT),
-                           field="body")
-    with context.transaction() as db:
-        scope = tasks.scope(db, context.actor(), task_id)
-        task_notes.add_comment(db, context.actor(), scope, text)
+                           field=refused.field) from None
     return _after_action(task_id, _("Comment added."))
 
 
