@@ -23,6 +23,7 @@ if str(ROOT) not in sys.path:          # `python bench/x.py` as well as `python 
 
 from engine import config, db  # noqa: E402
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.runtime.verbs import Runtime  # noqa: E402
 
 BENCH_DATA = ROOT / "bench" / "data"
@@ -60,7 +61,7 @@ class Platform:
             return getattr(self.runtime, verb)(session, *args, **kwargs)
 
     def deploy(self, folder: Path, keep: tuple[str, ...] | None = None) -> None:
-        bundle = catalog.Bundle.from_folder(folder)
+        bundle = Bundle.from_folder(folder)
         if keep is not None:
             bundle.files = {k: v for k, v in bundle.files.items() if k in keep}
         with self.sessions.begin() as session:

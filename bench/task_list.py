@@ -19,7 +19,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 
 from bench.common import SIMPLE_DATA, percentile, platform
-from engine import clock, config
+from engine import clock
 from engine.access import Actor
 from engine.models import HumanTask, Instance
 

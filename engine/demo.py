@@ -12,6 +12,7 @@ from sqlalchemy import select
 from engine import clock, config, service_requests, users
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.jobs import outbox
 from engine.models import HumanTask, ServiceRequest, ShopOrder, User
 
@@ -39,7 +40,7 @@ def load(sessions, runtime, bpmn_dir: Path) -> list[str]:
     """Deploy, create users and orders, file and advance sample requests; returns a summary."""
     lines = []
     with sessions.begin() as session:
-        for d in catalog.deploy(session, catalog.Bundle.from_folder(bpmn_dir), "demo"):
+        for d in catalog.deploy(session, Bundle.from_folder(bpmn_dir), "demo"):
             lines.append(f"process {d.process_key} v{d.version}{'' if d.created else ' (unchanged)'}")
         for dept, name in STAFF.items():
             role = "supervisor" if dept in config.SUPERVISES else "staff"

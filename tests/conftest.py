@@ -10,6 +10,7 @@ import pytest
 from engine import clock, config, db
 from engine.access import Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.runtime.verbs import Runtime
 
 DATA = Path(__file__).parent / "data"
@@ -68,7 +69,7 @@ def deploy(sessions):
     """deploy(folder) -> list of Deployed; each call is one transaction."""
     def _deploy(folder, actor="owner"):
         with sessions.begin() as session:
-            return catalog.deploy(session, catalog.Bundle.from_folder(folder), actor)
+            return catalog.deploy(session, Bundle.from_folder(folder), actor)
     return _deploy
 
 

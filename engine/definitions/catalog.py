@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock, config
 from engine.definitions import validation, xmlsafe
-from engine.definitions.bundle import DMN_SUFFIX, Bundle  # noqa: F401  (Bundle: the type callers pass)
+from engine.definitions.bundle import DMN_SUFFIX, Bundle
 from engine.errors import InvalidDefinition, NotFound
 from engine.models import Definition
 

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.definitions import catalog, forms
+from engine.definitions.bundle import Bundle
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.history import audit, replay
 from engine.models import FINISHED, Instance
@@ -53,7 +54,7 @@ class _Diverged(Exception):
         self.problem, self.recorded, self.candidate = problem, recorded, candidate
 
 
-def compile_bundle(session: Session, bundle: catalog.Bundle) -> dict[str, catalog.Compiled]:
+def compile_bundle(session: Session, bundle: Bundle) -> dict[str, catalog.Compiled]:
     """Every executable process of a candidate bundle, compiled in memory, by process key.
 
     Raises InvalidDefinition (every problem in `details`) like a deploy would.
@@ -70,7 +71,7 @@ def compile_bundle(session: Session, bundle: catalog.Bundle) -> dict[str, catalo
     return out
 
 
-def whatif(session: Session, bundle: catalog.Bundle, script_engine, *,
+def whatif(session: Session, bundle: Bundle, script_engine, *,
            instance_ids=None, limit: int = 20, mapping: dict | None = None) -> list[Outcome]:
     """Replay finished instances against `bundle`; one Outcome per instance.
 

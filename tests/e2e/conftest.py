@@ -22,6 +22,7 @@ from werkzeug.serving import make_server
 from engine import clock, db, service_requests, users
 from engine.access import Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.jobs import outbox, timers
 from engine.models import HumanTask, ServiceRequest, ShopOrder
 from tests.conftest import ROOT, T0
@@ -100,7 +101,7 @@ def deployed_db(template_db, tmp_path_factory) -> Path:
                                       items=[{"sku": order_id, "name": item, "qty": 1}],
                                       address="上海市徐汇区漕溪北路 88 号",
                                       paid_at=clock.now() - timedelta(days=5)))
-            catalog.deploy(session, catalog.Bundle.from_folder(ROOT / "bpmn"), "owner")
+            catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
     finally:
         clock.freeze(None)
         engine.dispose()

@@ -9,6 +9,7 @@ import pytest
 
 from engine import clock, config, users
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.models import ShopOrder
 from web import create_app
 
@@ -78,7 +79,7 @@ def populate(platform) -> None:
                                   address="Shanghai", paid_at=clock.now() - timedelta(days=10),
                                   delivered_at=clock.now() - timedelta(days=7),
                                   warranty_until=clock.now() + timedelta(days=300)))
-        catalog.deploy(session, catalog.Bundle.from_folder(FIXTURE_BUNDLE), "owner")
+        catalog.deploy(session, Bundle.from_folder(FIXTURE_BUNDLE), "owner")
 
 
 class Caller:

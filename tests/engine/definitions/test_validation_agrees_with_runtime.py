@@ -13,6 +13,7 @@ from sqlalchemy import select
 from engine.access import SYSTEM
 from engine.business_time import parse_duration
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.models import HumanTask
 from tests.conftest import DATA, bundle_variant
 
@@ -22,7 +23,7 @@ REVIEW_SLA = 'name="sla" value="PT4H"'
 
 def simple_variant(tmp_path, *replacements):
     folder = bundle_variant(SIMPLE, tmp_path / "variant", replacements)
-    return catalog.Bundle.from_folder(folder), (folder / "simple.bpmn").read_text()
+    return Bundle.from_folder(folder), (folder / "simple.bpmn").read_text()
 
 
 def line_of(text, needle):
@@ -226,7 +227,7 @@ ROUTE = """<?xml version="1.0" encoding="UTF-8"?>
 
 
 def validate_deciding(dmn=ROUTE):
-    return catalog.validate(catalog.Bundle({"deciding.bpmn": DECIDING.encode(),
+    return catalog.validate(Bundle({"deciding.bpmn": DECIDING.encode(),
                                             "route.dmn": dmn.encode()}))
 
 
@@ -267,7 +268,7 @@ def test_decision_table_python_the_sandbox_refuses_is_refused(old, new, element_
 
 def test_dmn_file_is_named_as_deployment_recognises_it():
     # Deployment loads a file as DMN only when its name ends in ".dmn", lower case.
-    problems = catalog.validate(catalog.Bundle({"deciding.bpmn": DECIDING.encode(),
+    problems = catalog.validate(Bundle({"deciding.bpmn": DECIDING.encode(),
                                                 "route.DMN": ROUTE.encode()}))
     problem = only(problems, "name it *.dmn")
     assert problem.file == "route.DMN"

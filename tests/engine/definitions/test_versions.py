@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog, versions
+from engine.definitions.bundle import Bundle
 from engine.definitions.validation import validate_bundle
 from engine.errors import NotFound
 from engine.models import HumanTask
@@ -27,7 +28,7 @@ def run(sessions, runtime):
 
 def deploy_with_comment(sessions, folder, actor, comment):
     with sessions.begin() as session:
-        return catalog.deploy(session, catalog.Bundle.from_folder(folder), actor, comment)
+        return catalog.deploy(session, Bundle.from_folder(folder), actor, comment)
 
 
 def changed_bundle(tmp_path, replacements):

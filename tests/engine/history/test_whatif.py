@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from engine import clock
 from engine.access import SYSTEM, Actor
-from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.errors import InvalidDefinition
 from engine.history import whatif
 from engine.models import Definition, HumanTask
@@ -50,7 +50,7 @@ def history(sessions, runtime, deploy):
 
 def compare(sessions, runtime, folder, **kwargs):
     with sessions() as session:
-        outcomes = whatif.whatif(session, catalog.Bundle.from_folder(folder),
+        outcomes = whatif.whatif(session, Bundle.from_folder(folder),
                                  runtime.script_engine, **kwargs)
     return {o.business_key: o for o in outcomes}
 

@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from engine import clock
 from engine.access import Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.jobs import outbox, sla, surge, timers
 from engine.models import Alert, AuditEvent, HumanTask, Instance, Ledger, Outbox, ServiceRequest
 from engine.runtime.verbs import Runtime
@@ -20,7 +21,7 @@ CS = Actor("cs_1", "staff", "customer_service")
 @pytest.fixture
 def platform(sessions, settings, deploy):
     deploy(DATA / "simple")
-    bundle = catalog.Bundle.from_folder(ROOT / "bpmn")
+    bundle = Bundle.from_folder(ROOT / "bpmn")
     keep = ("sla_escalation.bpmn", "surge_alert.bpmn")
     bundle.files = {k: v for k, v in bundle.files.items() if k in keep}
     with sessions.begin() as session:

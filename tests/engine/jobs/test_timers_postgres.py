@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from engine import clock
 from engine.access import SYSTEM
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.models import AuditEvent, Instance, Timer
 from tests.conftest import DATA, ROOT
 
@@ -18,7 +19,7 @@ INSTANCES = 300
 
 def test_three_scheduler_processes_fire_each_timer_once(pg_url, pg_sessions, runtime):
     with pg_sessions.begin() as session:
-        catalog.deploy(session, catalog.Bundle.from_folder(DATA / "simple"), "owner")
+        catalog.deploy(session, Bundle.from_folder(DATA / "simple"), "owner")
     with pg_sessions.begin() as session:
         for n in range(INSTANCES):
             runtime.start(session, "simple", {"request_no": f"T-{n}", "amount": 1.0}, SYSTEM)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from engine import db
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.errors import Conflict
 from engine.history import replay
 from engine.models import HumanTask, Instance, MessageSubscription, Timer
@@ -64,7 +65,7 @@ def test_two_sessions_complete_the_same_task_one_wins(sessions, runtime, deploy)
 
 def _deploy_simple(sessions):
     with sessions.begin() as session:
-        catalog.deploy(session, catalog.Bundle.from_folder(DATA / "simple"), "owner")
+        catalog.deploy(session, Bundle.from_folder(DATA / "simple"), "owner")
 
 
 def test_races_on_postgresql_have_one_winner(pg_sessions, runtime):

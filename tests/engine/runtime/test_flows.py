@@ -16,6 +16,7 @@ from sqlalchemy import select
 from engine import clock, service_requests
 from engine.access import Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.history import replay
 from engine.jobs import outbox, timers
 from engine.models import HumanTask, Ledger, Outbox, ServiceRequest, ShopOrder
@@ -108,7 +109,7 @@ class Desk:
 @pytest.fixture(params=["warm", "restored"])
 def desk(request, sessions, settings):
     with sessions.begin() as session:
-        catalog.deploy(session, catalog.Bundle.from_folder(ROOT / "bpmn"), "owner")
+        catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
         session.add(ShopOrder(order_id="O-7781", customer_id="C-42", category="apparel", amount=399.0,
                               items=[{"sku": "TSHIRT-M", "qty": 1}], address="上海市徐汇区漕溪北路 88 号",
                               paid_at=clock.now() - timedelta(days=3)))

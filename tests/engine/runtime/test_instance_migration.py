@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 from engine import clock
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.errors import Conflict, InvalidInput
 from engine.history import audit, replay
 from engine.models import AuditEvent, HumanTask, Instance, MessageSubscription, Outbox, Timer
@@ -297,7 +298,7 @@ def test_a_lost_race_is_a_conflict_and_leaves_the_instance_as_it_was(flow, sessi
 
 
 def _deployed(session, folder) -> int:
-    deployed = catalog.deploy(session, catalog.Bundle.from_folder(folder), "owner")
+    deployed = catalog.deploy(session, Bundle.from_folder(folder), "owner")
     return {d.process_key: d.definition_id for d in deployed}["simple"]
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.errors import Conflict
 from engine.history import replay
 from engine.models import HumanTask, Instance
@@ -52,7 +53,7 @@ def test_known_escapes_fail_clearly_and_leave_an_error_state(sessions, deploy, r
                                                              monkeypatch, escape):
     evil = bundle_variant(DATA / "scripted", tmp_path / "evil",
                           [("share = amount / parts", f"share = {escape}")])
-    assert catalog.validate(catalog.Bundle.from_folder(evil))   # refused at upload...
+    assert catalog.validate(Bundle.from_folder(evil))   # refused at upload...
     # ...but the sandbox must hold even for a row stored before validation asked it.
     monkeypatch.setattr(catalog, "validate_against_deployed", lambda session, bundle: [])
     deploy(evil)

@@ -5,6 +5,7 @@ import pytest
 
 from engine.access import SYSTEM
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from tests.conftest import allow_tampering
 from tests.web.conftest import WEB_DATA, error_of, file_request, open_tasks
 
@@ -86,7 +87,7 @@ def test_suspend_resume_cancel(auth, reviewed):
 
 def test_retry_fixes_an_instance_in_error(auth, platform):
     with platform.sessions.begin() as session:
-        catalog.deploy(session, catalog.Bundle.from_folder(WEB_DATA / "fragile"), "owner")
+        catalog.deploy(session, Bundle.from_folder(WEB_DATA / "fragile"), "owner")
         instance = platform.runtime.start(session, "fragile", {"amount": 10, "divisor": 0}, SYSTEM,
                                           business_key="FRAGILE-1")
         instance_id = instance.id

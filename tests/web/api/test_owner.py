@@ -12,6 +12,7 @@ from werkzeug.test import encode_multipart
 
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
 from engine.models import HumanTask
 from tests.conftest import DATA
 from tests.web.conftest import PEOPLE, error_of
@@ -39,7 +40,7 @@ def simple(platform, auth):
 
     def deploy(folder):
         with platform.sessions.begin() as session:
-            catalog.deploy(session, catalog.Bundle.from_folder(folder), "owner")
+            catalog.deploy(session, Bundle.from_folder(folder), "owner")
 
     deploy(SIMPLE)
     done = run("start", "simple", {"request_no": "AS-LARGE", "amount": 5000.0}, SYSTEM).id
