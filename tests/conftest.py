@@ -6,11 +6,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from engine import clock, config, db
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
+from engine.models import HumanTask
 from engine.runtime.verbs import Runtime
 
 DATA = Path(__file__).parent / "data"
@@ -62,6 +64,25 @@ def frozen_clock():
 @pytest.fixture
 def runtime(settings) -> Runtime:
     return Runtime(settings)
+
+
+@pytest.fixture
+def run(sessions, runtime):
+    """run(verb, *args) -> what the runtime's verb returns; each call is one transaction."""
+    def _run(verb, *args, **kwargs):
+        with sessions.begin() as session:
+            return getattr(runtime, verb)(session, *args, **kwargs)
+    return _run
+
+
+@pytest.fixture
+def task_of(sessions):
+    """task_of(instance_id) -> the id of the instance's one open human task."""
+    def _task_of(instance_id):
+        with sessions() as session:
+            return session.scalars(select(HumanTask.task_id)
+                                   .where(HumanTask.instance_id == instance_id)).one()
+    return _task_of
 
 
 @pytest.fixture

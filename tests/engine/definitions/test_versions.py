@@ -18,14 +18,6 @@ V3 = DATA / "versions" / "v3"
 CS = Actor("cs_1", "staff", "customer_service")
 
 
-@pytest.fixture
-def run(sessions, runtime):
-    def _run(verb, *args, **kwargs):
-        with sessions.begin() as session:
-            return getattr(runtime, verb)(session, *args, **kwargs)
-    return _run
-
-
 def deploy_with_comment(sessions, folder, actor, comment):
     with sessions.begin() as session:
         return catalog.deploy(session, Bundle.from_folder(folder), actor, comment)

@@ -25,18 +25,10 @@ YEAR = timedelta(days=365)
 
 
 @pytest.fixture
-def history(sessions, runtime, deploy):
+def history(sessions, runtime, deploy, run, task_of):
     """AS-PAID (refund paid), AS-LATE (timed out), AS-GONE (cancelled), AS-MOVED (moved to v2
     and finished there), all finished on day one; AS-OPEN still waits for review."""
     deploy(DATA / "simple")
-
-    def run(verb, *args, **kwargs):
-        with sessions.begin() as session:
-            return getattr(runtime, verb)(session, *args, **kwargs)
-
-    def task_of(instance_id):
-        with sessions() as session:
-            return session.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance_id)).one()
 
     ids = {}
     ids["AS-PAID"] = run("start", "simple", {"request_no": "AS-PAID", "amount": 99.0}, SYSTEM).id

@@ -9,7 +9,7 @@ from sqlalchemy import select, text
 from engine import clock
 from engine.access import SYSTEM, Actor
 from engine.history import replay
-from engine.models import AuditEvent, HumanTask, Instance
+from engine.models import AuditEvent, Instance
 from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, allow_tampering, rechain
 
@@ -18,17 +18,9 @@ FIN = Actor("fin_1", "staff", "finance")
 
 
 @pytest.fixture
-def history(sessions, runtime, deploy):
+def history(sessions, deploy, run, task_of):
     """A finished refund: start, claim, complete, message, complete; and a timed-out one."""
     deploy(DATA / "simple")
-
-    def run(verb, *args, **kwargs):
-        with sessions.begin() as session:
-            return getattr(runtime, verb)(session, *args, **kwargs)
-
-    def task_of(instance_id):
-        with sessions() as session:
-            return session.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance_id)).one()
 
     done = run("start", "simple", {"request_no": "AS-1", "amount": 99.0}, SYSTEM)
     run("claim", task_of(done.id), CS)

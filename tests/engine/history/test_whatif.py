@@ -11,7 +11,7 @@ from engine.access import SYSTEM, Actor
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidDefinition
 from engine.history import whatif
-from engine.models import Definition, HumanTask
+from engine.models import Definition
 from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
@@ -22,17 +22,9 @@ FIN = Actor("fin_1", "staff", "finance")
 
 
 @pytest.fixture
-def history(sessions, runtime, deploy):
+def history(sessions, deploy, run, task_of):
     """Three finished refunds on v1: small and paid, large and paid, timed out."""
     deploy(SIMPLE)
-
-    def run(verb, *args, **kwargs):
-        with sessions.begin() as session:
-            return getattr(runtime, verb)(session, *args, **kwargs)
-
-    def task_of(instance_id):
-        with sessions() as session:
-            return session.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance_id)).one()
 
     ids = {}
     for no, amount in (("AS-SMALL", 99.0), ("AS-LARGE", 5000.0)):
