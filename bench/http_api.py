@@ -28,11 +28,9 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 from bench.common import BPMN_DIR, ROOT, platform, rate
-from engine import clock, users
-from engine.models import ShopOrder
+from engine import clock, orders, users
 
 PASSWORD = "benchmark password"
 FAST_HASH = "pbkdf2:sha256:1000"     # logins are not what is measured
@@ -126,12 +124,15 @@ def measure(n: int) -> dict:
                 users.create_user(session, name, PASSWORD, role, department, customer_id,
                                   method=FAST_HASH)
             now = clock.now()
-            session.add_all(ShopOrder(order_id=f"O-B{i}", customer_id="C001", category="apparel",
-                                      amount=Decimal("120.00"), items=[{"sku": "TSHIRT-M", "qty": 1}],
-                                      address="Shanghai", paid_at=now - timedelta(days=10),
-                                      delivered_at=now - timedelta(days=7),
-                                      warranty_until=now + timedelta(days=300))
-                            for i in range(-1, n))
+            order = {"customer_id": "C001", "category": "apparel", "currency": "CNY",
+                     "paid_amount": "120.00", "shipping_address": "Shanghai",
+                     "paid_at": (now - timedelta(days=10)).isoformat(),
+                     "delivered_at": (now - timedelta(days=7)).isoformat(),
+                     "warranty_until": (now + timedelta(days=300)).isoformat(),
+                     "items": [{"sku": "TSHIRT-M", "name": "T-shirt", "quantity": 1,
+                                "unit_price": "120.00"}]}
+            for i in range(-1, n):       # the checks PUT /api/orders applies
+                orders.upsert(session, f"O-B{i}", order)
         port = _free_port()
         env = dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
                    AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"))

@@ -17,8 +17,10 @@ from engine.errors import Forbidden
 
 # Staff and supervisors work in a department; the other roles are defined by their role alone.
 STAFF_ROLES = ("staff", "supervisor")
-ROLES = STAFF_ROLES + ("process_owner", "auditor", "admin", "customer", "courier", "payment")
-MACHINE_ROLES = ("courier", "payment")          # machines that may only deliver messages
+ROLES = STAFF_ROLES + ("process_owner", "auditor", "admin", "customer", "courier", "payment",
+                      "shop")
+# Machines: couriers and payment providers only deliver messages, the shop only sends orders.
+MACHINE_ROLES = ("courier", "payment", "shop")
 PAGE_ROLES = ("staff", "supervisor", "process_owner", "auditor", "admin")
 
 # Role groups that routes admit.
@@ -37,6 +39,8 @@ KPI_READERS = ("supervisor", "process_owner", "auditor", "admin")
 AUDITORS = ("auditor", "admin")                 # the auditors' pages
 EXPORT_READERS = ("supervisor", "auditor", "admin")
 INCIDENT_READERS = ("admin", "auditor")
+ORDER_WRITERS = ("shop",)                       # PUT /api/orders/<id>
+ORDER_READERS = REQUEST_READERS                 # customers: their own orders
 # Which messages each role may deliver to POST /api/messages (None: any).
 MESSAGE_SENDERS = {"courier": frozenset({"picked_up", "pickup_booked"}),
                    "payment": frozenset({"refund_result", "clawback_result"}),

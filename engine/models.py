@@ -7,6 +7,7 @@ Instance rows are the source of truth for workflow state; `human_task`, `timer` 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -241,16 +242,20 @@ class ServiceRequest(Base):
 
 
 class ShopOrder(Base):
-    """Orders known to the platform (synchronised from the shop); requests are filed from them."""
+    """Orders as the shop sent them (engine.orders validates and stores them); requests are
+    filed from them. `items` holds {sku, name, quantity, unit_price (a decimal string)}; their
+    sum is `paid_amount`."""
 
     __tablename__ = "shop_order"
 
     order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
     customer_id: Mapped[str] = mapped_column(String(100), index=True)
     category: Mapped[str] = mapped_column(String(30))
-    amount: Mapped[float] = mapped_column(Numeric(12, 2))
+    paid_amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    currency: Mapped[str] = mapped_column(String(3), server_default="CNY")
+    channel: Mapped[str] = mapped_column(String(50), server_default="web")
     items: Mapped[list[Any]]
-    address: Mapped[str | None] = mapped_column(String(300))
+    shipping_address: Mapped[str | None] = mapped_column(String(300))
     paid_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     warranty_until: Mapped[datetime | None]

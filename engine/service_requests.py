@@ -16,13 +16,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock, instances
+from engine.orders import CATEGORIES
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import FINISHED, AuditEvent, Outbox, ServiceRequest, ShopOrder
 
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
-CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
 TIERS = ("normal", "vip")
 STATUSES = ("open", "in_progress", "resolved", "closed", "cancelled", "error", "on_hold")
 FIELDS = {"order_id", "customer_id", "type", "category", "amount", "reason", "items",
@@ -81,9 +81,9 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
     kind = _choice(fields, "type", TYPES)
     category = _choice({"category": fields.get("category") or (order.category if order else None)},
                        "category", CATEGORIES)
-    amount = _amount(fields.get("amount", order.amount if order else None))
-    if order is not None and amount > Decimal(str(order.amount)):
-        raise InvalidInput(f"amount {amount} exceeds the order total {order.amount}", field="amount")
+    amount = _amount(fields.get("amount", order.paid_amount if order else None))
+    if order is not None and amount > order.paid_amount:
+        raise InvalidInput(f"amount {amount} exceeds the order total {order.paid_amount}", field="amount")
     tier = _choice({"customer_tier": fields.get("customer_tier", "normal")}, "customer_tier", TIERS)
     reason = fields.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 2000:
@@ -99,7 +99,7 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
         flags[name] = value
     if order is not None and "in_warranty" not in fields and order.warranty_until is not None:
         flags["in_warranty"] = order.warranty_until >= clock.now()
-    address = fields.get("address", order.address if order else None)
+    address = fields.get("address", order.shipping_address if order else None)
 
     now = clock.now()
     number = _next_number(session, now)

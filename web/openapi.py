@@ -10,7 +10,8 @@ from __future__ import annotations
 from flask import Flask
 
 from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
-                           KPI_READERS, MESSAGE_SENDERS, OWNER_READERS, OWNERS, REQUEST_FILERS,
+                           KPI_READERS, MESSAGE_SENDERS, ORDER_READERS, ORDER_WRITERS,
+                           OWNER_READERS, OWNERS, REQUEST_FILERS,
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
 from web.api import schemas
@@ -57,6 +58,14 @@ UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["fil
 OPERATIONS = [
     ("post", "/api/auth/token", "auth", "Exchange username and password for a bearer token",
      None, schemas.TOKEN, (200, 401), False, []),
+    ("put", "/api/orders/{order_id}", "orders", "Send an order (the shop): created 201, updated "
+     "or unchanged 200 (`result` says which); 422 names the bad field", ORDER_WRITERS,
+     schemas.ORDER, (201, 200), True, []),
+    ("get", "/api/orders", "orders", "Orders of a customer, newest first (customers: their "
+     "own; staff name the customer_id)", ORDER_READERS, None, 200, False,
+     [_q("customer_id", "staff: whose orders")]),
+    ("get", "/api/orders/{order_id}", "orders", "One order with its items; another customer's "
+     "order is 404", ORDER_READERS, None, 200, False, []),
     ("post", "/api/requests", "requests", "File an after-sales request from an order "
      "(customers for themselves, customer service for a customer)", REQUEST_FILERS,
      schemas.STAFF_FILE_REQUEST, (201, 200), True, []),
@@ -168,7 +177,7 @@ def document() -> dict:
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_params(path)] + query
         ok, *extra = ok if isinstance(ok, tuple) else (ok,)
-        codes = [c for c in extra if c >= 400] + ([413] if method == "post" else []) + [503]
+        codes = [c for c in extra if c >= 400] + ([413] if method in ("post", "put") else []) + [503]
         codes += [401, 403] if roles is not None else []
         codes += [400, 422] if body is not None and body is not MULTIPART and body is not UPLOAD else []
         codes += [422] if body in (MULTIPART, UPLOAD) else []

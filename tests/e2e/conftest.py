@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 import threading
 from datetime import timedelta
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,12 @@ from playwright.sync_api import sync_playwright
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from engine import clock, db, service_requests, users
+from engine import clock, db, orders, service_requests, users
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.jobs import outbox, timers
-from engine.models import HumanTask, ServiceRequest, ShopOrder
+from engine.models import HumanTask, ServiceRequest
 from tests.conftest import ROOT, T0
 from tests.web.conftest import FAST_HASH, app  # noqa: F401  (the API tests' app fixture)
 
@@ -96,11 +95,11 @@ def deployed_db(template_db, tmp_path_factory) -> Path:
                 users.create_user(session, name, PASSWORD, role, department, method=FAST_HASH,
                                   display_name=name)
             for order_id, category, amount, item in ORDERS:
-                session.add(ShopOrder(order_id=order_id, customer_id="C-1001", category=category,
-                                      amount=Decimal(amount),
-                                      items=[{"sku": order_id, "name": item, "qty": 1}],
-                                      address="上海市徐汇区漕溪北路 88 号",
-                                      paid_at=clock.now() - timedelta(days=5)))
+                orders.upsert(session, order_id, {
+                    "customer_id": "C-1001", "category": category, "currency": "CNY",
+                    "paid_amount": amount, "paid_at": (clock.now() - timedelta(days=5)).isoformat(),
+                    "shipping_address": "上海市徐汇区漕溪北路 88 号",
+                    "items": [{"sku": order_id, "name": item, "quantity": 1, "unit_price": amount}]})
             catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
     finally:
         clock.freeze(None)

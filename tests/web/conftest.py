@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import clock, config, users
+from engine import clock, config, orders, users
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
-from engine.models import ShopOrder
 from web import create_app
 
 WEB_DATA = Path(__file__).parent / "data"
@@ -32,9 +31,29 @@ PEOPLE = {
     "bob": ("customer", None, "C002"),
     "courier": ("courier", None, None),
     "payment": ("payment", None, None),
+    "shop": ("shop", None, None),
 }
-ORDERS = [("O-1001", "C001", "3c", "299.00"), ("O-1002", "C002", "apparel", "120.00"),
-          ("O-1003", "C001", "fresh", "50.00")]
+# order_id -> (customer, category, [(sku, quantity, unit price)])
+ORDERS = {"O-1001": ("C001", "3c", [("SKU-O-1001", 1, "299.00")]),
+          "O-1002": ("C002", "apparel", [("SKU-O-1002", 1, "120.00")]),
+          "O-1003": ("C001", "fresh", [("SKU-O-1003", 1, "50.00")]),
+          "O-1004": ("C001", "apparel", [("SOCKS", 3, "10.00"), ("HAT", 1, "30.00")])}
+
+
+def order_body(customer_id="C001", category="3c", lines=(("SKU-1", 1, "299.00"),),
+               **fields) -> dict:
+    """An order as the shop sends it: paid ten days ago, delivered seven days ago, 300 days
+    of warranty; `lines` are (sku, quantity, unit price) and the paid amount is their sum."""
+    now = clock.now()
+    items = [{"sku": sku, "name": f"item {sku}", "quantity": quantity, "unit_price": price}
+             for sku, quantity, price in lines]
+    paid = sum(Decimal(price) * quantity for _, quantity, price in lines)
+    return {"customer_id": customer_id, "category": category, "currency": "CNY",
+            "channel": "app", "paid_amount": str(paid),
+            "paid_at": (now - timedelta(days=10)).isoformat(),
+            "delivered_at": (now - timedelta(days=7)).isoformat(),
+            "warranty_until": (now + timedelta(days=300)).isoformat(),
+            "shipping_address": "Shanghai", "items": items, **fields}
 
 
 @pytest.fixture
@@ -68,17 +87,14 @@ def world(platform):
 
 
 def populate(platform) -> None:
-    """Add PEOPLE and ORDERS and deploy the fixture bundle, in one transaction."""
+    """Add PEOPLE and ORDERS (through engine.orders.upsert, as PUT /api/orders stores them)
+    and deploy the fixture bundle, in one transaction."""
     with platform.sessions.begin() as session:
         for name, (role, department, customer_id) in PEOPLE.items():
             users.create_user(session, name, PASSWORD, role, department, customer_id,
                               method=FAST_HASH)
-        for order_id, customer_id, category, amount in ORDERS:
-            session.add(ShopOrder(order_id=order_id, customer_id=customer_id, category=category,
-                                  amount=Decimal(amount), items=[{"sku": f"SKU-{order_id}", "qty": 1}],
-                                  address="Shanghai", paid_at=clock.now() - timedelta(days=10),
-                                  delivered_at=clock.now() - timedelta(days=7),
-                                  warranty_until=clock.now() + timedelta(days=300)))
+        for order_id, (customer_id, category, lines) in ORDERS.items():
+            orders.upsert(session, order_id, order_body(customer_id, category, lines))
         catalog.deploy(session, Bundle.from_folder(FIXTURE_BUNDLE), "owner")
 
 

@@ -3,7 +3,7 @@
 The gate runs before every route: it caps the body size (JSON bodies, attachments and BPMN
 uploads each have their own limit, 413 beyond it), resolves the bearer token to an `Actor`
 (401 without a valid one), and applies the rules that hold for a role everywhere: auditors
-only read, couriers and payment providers only deliver messages.
+only read, couriers and payment providers only deliver messages, the shop only sends orders.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from web.api import (
     instances,
     kpis,
     messages,
+    orders,
     owner,
     requests,
     task_files,
@@ -28,12 +29,15 @@ from web.api.base import platform, settings, transaction
 from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
-for feature in (auth, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
+for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
                 owner, exports):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
 MULTIPART_OVERHEAD = 64 * 1024
+# The one route each machine role may use.
+MACHINE_ENDPOINTS = {"courier": "api.messages.deliver", "payment": "api.messages.deliver",
+                     "shop": "api.orders.store"}
 
 
 @blueprint.before_request
@@ -48,8 +52,10 @@ def gate():
     g.actor = authenticate(request.headers.get("Authorization", ""))
     if g.actor.role == "auditor" and request.method not in ("GET", "HEAD"):
         raise Forbidden("auditors have read-only access")
-    if g.actor.role in access.MACHINE_ROLES and request.endpoint != "api.messages.deliver":
-        raise Forbidden(f"{g.actor.role} accounts may only deliver messages")
+    if g.actor.role in access.MACHINE_ROLES and \
+            request.endpoint != MACHINE_ENDPOINTS[g.actor.role]:
+        raise Forbidden(f"{g.actor.role} accounts may only "
+                        + ("send orders" if g.actor.role == "shop" else "deliver messages"))
 
 
 def authenticate(header: str):

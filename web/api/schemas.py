@@ -30,6 +30,25 @@ STAFF_FILE_REQUEST = obj({**FILE_REQUEST["properties"], "customer_tier": {"enum"
                           "in_warranty": {"type": "boolean"}, "address": text(300, 0)},
                          ["order_id", "type"])
 
+# An order as the shop sends it. engine.orders checks the values (decimals, times, the items'
+# sum) and names the field; the schema says what the fields are.
+DECIMAL = {"type": ["string", "number"], "description": "a decimal with at most two places, "
+           "best sent as a string: \"299.00\""}
+TIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with its offset"}
+ORDER_ITEM = {"type": "object", "additionalProperties": False, "properties": {
+    "sku": text(100), "name": text(200), "quantity": {"type": "integer", "description": "1 or more"},
+    "unit_price": {**DECIMAL, "description": "paid per unit, after discounts"}},
+    "description": "every field is required"}
+ORDER = obj({
+    "customer_id": text(100), "category": {"enum": list(CATEGORIES)},
+    "currency": {"type": "string", "pattern": "^[A-Z]{3}$"}, "channel": text(50),
+    "paid_amount": {**DECIMAL, "description": "the sum of quantity x unit_price over the items"},
+    "paid_at": TIME, "delivered_at": {**TIME, "type": ["string", "null"]},
+    "warranty_until": {**TIME, "type": ["string", "null"]},
+    "shipping_address": {"type": ["string", "null"], "maxLength": 300},
+    "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": ORDER_ITEM}},
+    ["customer_id", "category", "currency", "paid_amount", "paid_at", "items"])
+
 QUOTE_ANSWER = obj({"approved": {"type": "boolean"}}, ["approved"])
 FEEDBACK = obj({"confirmed": {"type": "boolean"}, "comment": COMMENT}, ["confirmed"])
 RATING = obj({"score": {"type": "integer", "minimum": 1, "maximum": 5}, "comment": COMMENT},

@@ -13,13 +13,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import clock, service_requests
+from engine import clock, orders, service_requests
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.history import replay
 from engine.jobs import outbox, timers
-from engine.models import HumanTask, Ledger, Outbox, ServiceRequest, ShopOrder
+from engine.models import HumanTask, Ledger, Outbox, ServiceRequest
 from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
 
@@ -110,13 +110,15 @@ class Desk:
 def desk(request, sessions, settings):
     with sessions.begin() as session:
         catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
-        session.add(ShopOrder(order_id="O-7781", customer_id="C-42", category="apparel", amount=399.0,
-                              items=[{"sku": "TSHIRT-M", "qty": 1}], address="上海市徐汇区漕溪北路 88 号",
-                              paid_at=clock.now() - timedelta(days=3)))
-        session.add(ShopOrder(order_id="O-9001", customer_id="C-42", category="3c", amount=5999.0,
-                              items=[{"sku": "PHONE-X", "qty": 1}], address="上海市静安区",
-                              paid_at=clock.now() - timedelta(days=30)))
+        orders.upsert(session, "O-7781", _order("apparel", "TSHIRT-M", "399.00", "上海市徐汇区漕溪北路 88 号", 3))
+        orders.upsert(session, "O-9001", _order("3c", "PHONE-X", "5999.00", "上海市静安区", 30))
     return Desk(sessions, settings, request.param == "restored")
+
+
+def _order(category, sku, price, address, days_ago):
+    return {"customer_id": "C-42", "category": category, "currency": "CNY", "paid_amount": price,
+            "paid_at": (clock.now() - timedelta(days=days_ago)).isoformat(), "shipping_address": address,
+            "items": [{"sku": sku, "name": sku, "quantity": 1, "unit_price": price}]}
 
 
 def test_request_is_filed_from_the_order_and_routed(desk):

@@ -18,12 +18,12 @@ from werkzeug.test import encode_multipart
 from engine import clock
 from engine.models import Outbox
 from tests.conftest import DATA, T0
-from tests.web.conftest import PASSWORD, Auth, file_request, populate
+from tests.web.conftest import PASSWORD, Auth, file_request, order_body, populate
 from web import create_app
 
 USERS = {"customer": "alice", "other_customer": "bob", "staff": "customer_service_1",
          "staff_other": "finance_1", "supervisor": "cs_lead", "process_owner": "owner",
-         "auditor": "auditor", "admin": "admin", "courier": "courier", "payment": "payment"}
+         "auditor": "auditor", "admin": "admin", "courier": "courier", "payment": "payment", "shop": "shop"}
 ROLES = list(USERS)
 
 CUSTOMERS = {"customer", "other_customer"}
@@ -35,6 +35,11 @@ OWN = {"process_owner", "admin"}
 
 # (method, path, allowed roles, roles answered 404 instead of 403)
 MATRIX = [
+    ("put", "/api/orders/O-3001", {"shop"}, set()),
+    ("get", "/api/orders?customer_id=C001", CUSTOMERS | {"staff", "staff_other", "supervisor", "auditor", "admin"},
+     set()),
+    ("get", "/api/orders/O-1001", {"customer", "staff", "staff_other", "supervisor", "auditor", "admin"},
+     {"other_customer"}),
     ("post", "/api/requests", CUSTOMERS | {"staff", "supervisor", "admin"}, set()),
     ("get", "/api/requests", CUSTOMERS | {"staff", "staff_other", "supervisor", "auditor", "admin"}, set()),
     ("get", "/api/requests/{ref}", {"customer", "staff", "staff_other", "supervisor", "auditor", "admin"},
@@ -134,6 +139,7 @@ def _request_kwargs(path: str, role: str, ids: dict) -> dict:
     if path.startswith("/api/definitions") or path == "/api/whatif":
         return _bundle_body()
     bodies = {
+        "/api/orders/O-3001": order_body(),
         "/api/requests": {"order_id": "O-1001", "type": "exchange"},
         "/quote-answer": {"approved": True}, "/feedback": {"confirmed": True},
         "/rating": {"score": 5}, "/shipped": {"tracking_no": "SF1", "carrier": "SF"},

@@ -114,6 +114,12 @@ def test_user_add(cli):
     assert again.stderr.splitlines() == ["Error: user 'newbie' already exists"]
 
 
+def test_user_add_a_shop_account(cli):
+    result = cli("user", "add", "shop-main", "--role", "shop", input="s3cret-pass\ns3cret-pass\n")
+    assert result.exit_code == 0, result.output
+    assert "user shop-main added (shop)" in result.output
+
+
 def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
     import os
     import signal

@@ -1,0 +1,222 @@
+"""The order store: orders as the shop sends them (PUT /api/orders/<id>, `aftersales orders
+import`, the HTTP order adapter), checked once here, and read back by their customer and staff.
+
+An order is {customer_id, category, currency, channel, paid_amount, paid_at, delivered_at,
+warranty_until, shipping_address, items: [{sku, name, quantity, unit_price}]}. Amounts are
+decimals (JSON strings such as "299.00", or JSON numbers read by their decimal text), never
+floats: NaN, Infinity, negatives, more than two decimals and text that is not a number are
+refused, naming the field.
+
+The rule on money: `paid_amount` must equal the sum of quantity x unit_price over the items,
+so `unit_price` is what the customer paid per unit after discounts. A request's amount is
+computed from the unit prices of the items it chooses (engine.service_requests), and it can only
+be right if the items add up to what was paid.
+
+Upserts are idempotent: the same body twice is one order, unchanged; a changed body updates it.
+An order's customer never changes once a request was filed from it (Conflict).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from engine.access import Actor
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.models import ServiceRequest, ShopOrder
+
+CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
+FIELDS = ("customer_id", "category", "currency", "channel", "paid_amount", "paid_at",
+          "delivered_at", "warranty_until", "shipping_address", "items")
+REQUIRED = ("customer_id", "category", "currency", "paid_amount", "paid_at", "items")
+ITEM_FIELDS = ("sku", "name", "quantity", "unit_price")
+MAX_AMOUNT = Decimal("1000000")
+MAX_ITEMS = 100
+MAX_QUANTITY = 10000
+CENT = Decimal("0.01")
+_ID = re.compile(r"[\w\-.:@/]{1,100}")
+
+
+def upsert(session: Session, order_id, fields: dict) -> tuple[dict, str]:
+    """Store the order `order_id` as `fields` describe it; returns (its `order_json`, what
+    happened: "created", "updated" or "unchanged"). Raises InvalidInput naming the field,
+    Conflict when a changed customer_id would move an order requests were filed from."""
+    order_id = identifier(order_id, "order_id")
+    values = validate(fields)
+    order = session.get(ShopOrder, order_id)
+    if order is None:
+        order = ShopOrder(order_id=order_id, **values)
+        session.add(order)
+        session.flush()
+        return order_json(order), "created"
+    if _stored(order) == _stored_values(values):
+        return order_json(order), "unchanged"
+    if values["customer_id"] != order.customer_id and session.scalar(
+            select(ServiceRequest.id).where(ServiceRequest.order_id == order_id).limit(1)):
+        raise Conflict(f"order {order_id} has requests filed by {order.customer_id}; its "
+                       "customer cannot change", field="customer_id")
+    for name, value in values.items():
+        setattr(order, name, value)
+    session.flush()
+    return order_json(order), "updated"
+
+
+def validate(fields) -> dict:
+    """The column values of an order described by `fields`. Raises InvalidInput naming the
+    first bad field (items[0].quantity for an item's)."""
+    if not isinstance(fields, dict):
+        raise InvalidInput("an order must be an object", field="body")
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown field '{unknown[0]}'", field=unknown[0])
+    for name in REQUIRED:
+        if fields.get(name) is None:
+            raise InvalidInput(f"{name} is required", field=name)
+    category = fields["category"]
+    if category not in CATEGORIES:
+        raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
+    currency = fields["currency"]
+    if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
+        raise InvalidInput("currency must be an ISO 4217 code such as CNY", field="currency")
+    items = _items(fields["items"])
+    paid = amount(fields["paid_amount"], "paid_amount")
+    total = sum((i_total(item) for item in items), Decimal("0.00"))
+    if total != paid:
+        raise InvalidInput(f"the items add up to {total}, not the paid amount {paid}",
+                           field="paid_amount")
+    paid_at = timestamp(fields["paid_at"], "paid_at")
+    return {"customer_id": identifier(fields["customer_id"], "customer_id"),
+            "category": category, "currency": currency,
+            "channel": _text(fields.get("channel", "web"), "channel", 50),
+            "paid_amount": paid, "paid_at": paid_at,
+            "delivered_at": _optional_time(fields, "delivered_at"),
+            "warranty_until": _optional_time(fields, "warranty_until"),
+            "shipping_address": (None if fields.get("shipping_address") is None else
+                                 _text(fields["shipping_address"], "shipping_address", 300)),
+            "items": items}
+
+
+def list_orders(session: Session, actor: Actor, customer_id: str | None) -> list[dict]:
+    """The orders of a customer, newest paid first: a customer's own (whatever `customer_id`
+    says), or for staff the customer `customer_id` names (InvalidInput without one)."""
+    if actor.role == "customer":
+        customer_id = actor.customer_id
+    elif not customer_id:
+        raise InvalidInput("customer_id is required", field="customer_id")
+    rows = session.scalars(select(ShopOrder).where(ShopOrder.customer_id == customer_id)
+                           .order_by(ShopOrder.paid_at.desc(), ShopOrder.order_id))
+    return [order_json(o) for o in rows]
+
+
+def get(session: Session, actor: Actor, order_id) -> dict:
+    """One order as `order_json`. Raises NotFound, also for another customer's order."""
+    return order_json(visible(session, actor, order_id))
+
+
+def visible(session: Session, actor: Actor, order_id) -> ShopOrder:
+    """The order row if `actor` may see it; NotFound (naming order_id) otherwise."""
+    order = session.get(ShopOrder, order_id) if isinstance(order_id, str) else None
+    if order is None or (actor.role == "customer" and order.customer_id != actor.customer_id):
+        raise NotFound(f"order {order_id} does not exist", field="order_id")
+    return order
+
+
+def order_json(o: ShopOrder) -> dict:
+    """An order as the API shows it: amounts as decimal strings, times in ISO 8601."""
+    return {"order_id": o.order_id, "customer_id": o.customer_id, "category": o.category,
+            "currency": o.currency, "channel": o.channel, "paid_amount": str(o.paid_amount),
+            "paid_at": o.paid_at, "delivered_at": o.delivered_at,
+            "warranty_until": o.warranty_until, "shipping_address": o.shipping_address,
+            "items": o.items}
+
+
+def amount(value, field: str) -> Decimal:
+    """`value` as a Decimal of at most two decimals in [0, MAX_AMOUNT]. Raises InvalidInput
+    naming `field` for NaN, Infinity, a negative, a third decimal, a bool or a non-number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidInput(f"{field} must be a decimal number such as \"12.50\"", field=field)
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InvalidInput(f"{field} must be a decimal number such as \"12.50\"",
+                           field=field) from None
+    if not number.is_finite():
+        raise InvalidInput(f"{field} must be a finite number", field=field)
+    if number < 0 or number > MAX_AMOUNT:
+        raise InvalidInput(f"{field} must be between 0 and {MAX_AMOUNT}", field=field)
+    if number != number.quantize(CENT):
+        raise InvalidInput(f"{field} has more than two decimals", field=field)
+    return number.quantize(CENT)
+
+
+def i_total(item: dict) -> Decimal:
+    """What the customer paid for one stored item line."""
+    return Decimal(item["unit_price"]) * item["quantity"]
+
+
+def identifier(value, field: str) -> str:
+    if not isinstance(value, str) or not _ID.fullmatch(value):
+        raise InvalidInput(f"{field} must be 1-100 letters, digits or -_.:@/", field=field)
+    return value
+
+
+def timestamp(value, field: str) -> datetime:
+    """An ISO 8601 time with its offset ("2026-11-20T10:00:00+08:00"). Raises InvalidInput."""
+    try:
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        raise InvalidInput(f"{field} must be an ISO 8601 time with its offset", field=field)
+    return parsed
+
+
+def _items(value) -> list[dict]:
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_ITEMS:
+        raise InvalidInput(f"items must be a list of 1 to {MAX_ITEMS} items", field="items")
+    items, skus = [], set()
+    for n, item in enumerate(value):
+        where = f"items[{n}]"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where} must be an object", field=where)
+        unknown = sorted(set(item) - set(ITEM_FIELDS))
+        if unknown:
+            raise InvalidInput(f"unknown field '{unknown[0]}'", field=f"{where}.{unknown[0]}")
+        for name in ITEM_FIELDS:
+            if item.get(name) is None:
+                raise InvalidInput(f"{where}.{name} is required", field=f"{where}.{name}")
+        sku = identifier(item["sku"], f"{where}.sku")
+        if sku in skus:
+            raise InvalidInput(f"sku {sku} is listed twice", field=f"{where}.sku")
+        skus.add(sku)
+        quantity = item["quantity"]
+        if isinstance(quantity, bool) or not isinstance(quantity, int) or \
+                not 1 <= quantity <= MAX_QUANTITY:
+            raise InvalidInput(f"{where}.quantity must be a whole number from 1 to "
+                               f"{MAX_QUANTITY}", field=f"{where}.quantity")
+        items.append({"sku": sku, "name": _text(item["name"], f"{where}.name", 200),
+                      "quantity": quantity,
+                      "unit_price": str(amount(item["unit_price"], f"{where}.unit_price"))})
+    return items
+
+
+def _optional_time(fields: dict, name: str) -> datetime | None:
+    return None if fields.get(name) is None else timestamp(fields[name], name)
+
+
+def _text(value, field: str, max_len: int) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise InvalidInput(f"{field} must be text of 1 to {max_len} characters", field=field)
+    return value
+
+
+def _stored(o: ShopOrder) -> dict:
+    return _stored_values({name: getattr(o, name) for name in FIELDS})
+
+
+def _stored_values(values: dict) -> dict:
+    # Times compare as instants (the database gives them back in UTC).
+    return {k: (v.timestamp() if isinstance(v, datetime) else v) for k, v in values.items()}
