@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from engine import clock, tasklist
 from engine.definitions import catalog
 from engine.errors import InvalidInput, NotFound
-from engine.history import audit
+from engine.history import audit, replay
 from engine.models import (
     UNFINISHED,
     AuditEvent,
@@ -60,6 +60,16 @@ def history(session: Session, instance_id: int, *, offset: int = 0,
                            .where(AuditEvent.instance_id == instance_id))
     events = audit.events(session, instance_id, offset=offset, limit=limit)
     return [event_json(e) for e in events], total
+
+
+def audited(session: Session, script_engine, instance_id: int, *, keep_steps: bool = False):
+    """(instance, its events, the replay's result) as an auditor reads them, the events read
+    once for both. Raises NotFound."""
+    instance = _row(session, instance_id)
+    rows = audit.events(session, instance_id)
+    result = replay.verify(session, instance_id, script_engine, keep_steps=keep_steps,
+                           events=rows, instance=instance)
+    return instance_json(instance), [event_json(e) for e in rows], result
 
 
 def search(session: Session, text: str, *, page: int, per_page: int) -> tuple[list[dict], int]:

@@ -10,7 +10,7 @@ from flask import Response, render_template, request
 from engine import access, instances
 from engine.definitions import catalog
 from engine.errors import NotFound
-from engine.history import exports, replay
+from engine.history import exports
 from web.pages import bp, context, diagram
 
 PAGE_SIZE = 50
@@ -31,9 +31,8 @@ def audit_index():
 @context.roles_required(*access.AUDITORS)
 def audit_instance(instance_id):
     with context.transaction() as db:
-        instance = instances.get(db, instance_id)
-        events, _total = instances.history(db, instance_id)
-        result = replay.verify(db, instance_id, context.runtime().script_engine, keep_steps=True)
+        instance, events, result = instances.audited(db, context.runtime().script_engine,
+                                                     instance_id, keep_steps=True)
         definition = catalog.show(db, instance["definition_id"])
         number = instances.request_number(db, instance_id)
     steps = [{"seq": s.seq, "at": s.at, "actor": s.actor, "kind": s.kind, "element": s.element,
@@ -54,11 +53,11 @@ def audit_export(instance_id, fmt):
     if fmt not in ("json", "csv"):
         raise NotFound(f"no export format '{fmt}'")
     with context.transaction() as db:
-        instance = instances.get(db, instance_id)
         if fmt == "json":
-            events, _total = instances.history(db, instance_id)
-            result = replay.verify(db, instance_id, context.runtime().script_engine)
+            instance, events, result = instances.audited(db, context.runtime().script_engine,
+                                                         instance_id)
         else:
+            instance = instances.get(db, instance_id)
             text = exports.events_csv(db, [instance_id])
     name = f"{instance['business_key']}-history.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
