@@ -1,6 +1,10 @@
 """After-sales requests (售后单): filing them from an order, and keeping them in step with their
 instance.
 
+A filing takes its facts from the order (engine.orders): the customer chooses the order, the
+items and quantities (engine.request_items), the type, the reason, damage and pickup; there is
+no photo field (photos are attached to tasks by staff, engine.task_notes).
+
 `file_request()` creates the request row and starts the entry process in the same transaction.
 `sync()` is a runtime hook: after every state change it copies what the business record shows
 (route, priority, outcome, CSAT, first response / resolution / closing times, status) from the
@@ -10,12 +14,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, instances
+from engine import clock, instances, request_items
 from engine.orders import CATEGORIES
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
@@ -25,9 +28,11 @@ ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
 TIERS = ("normal", "vip")
 STATUSES = ("open", "in_progress", "resolved", "closed", "cancelled", "error", "on_hold")
-FIELDS = {"order_id", "customer_id", "type", "category", "amount", "reason", "items",
-          "customer_tier", "damage", "pickup", "in_warranty", "idempotency_key", "address"}
-MAX_AMOUNT = Decimal("1000000")
+# What the caller of a filing chooses; the facts below come from the order.
+CUSTOMER_FILING = {"order_id", "type", "reason", "items", "damage", "pickup", "idempotency_key"}
+STAFF_FILING = CUSTOMER_FILING | {"customer_id", "customer_tier"}
+FROM_ORDER = {"category", "amount", "in_warranty", "address", "currency",
+              "unit_price", "paid_amount", "warranty_until", "shipping_address"}
 
 # Fields of a notification a customer may see on the timeline (others, e.g. the internal
 # priority, stay inside).
@@ -36,7 +41,8 @@ CUSTOMER_FIELDS = ("refund_amount", "refunded_amount", "amount", "quote_amount",
                    "complaint_response", "complaint_resolution", "resolution")
 
 
-def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, bool]:
+def file(session: Session, runtime, fields: dict, actor: Actor, *,
+         fetch=None) -> tuple[dict, bool]:
     """File a request (see `file_request`); returns (its `request_json` summary, whether it
     was created now). A repeated `idempotency_key` answers the request it created, but not to
     another customer (Conflict)."""
@@ -45,23 +51,34 @@ def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, b
         select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
     if existing and actor.role == "customer" and existing.customer_id != actor.customer_id:
         raise Conflict("this idempotency_key was already used", field="idempotency_key")
-    filed = existing or file_request(session, runtime, fields, actor)
+    filed = existing or file_request(session, runtime, fields, actor, fetch=fetch)
     session.refresh(filed)
     return ({"id": filed.id, "number": filed.number, "instance_id": filed.instance_id,
              "status": filed.status}, not existing)
 
 
-def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
-    """Validate `fields`, fill in the order's data, create the request and start its process.
+def file_request(session: Session, runtime, fields: dict, actor, *, fetch=None) -> ServiceRequest:
+    """Validate `fields`, take the facts from the order, create the request and start its
+    process.
 
-    A repeated `idempotency_key` returns the request it created the first time.
-    Raises InvalidInput naming the field, NotFound for an unknown order.
+    The caller chooses the order, the type, the reason, the items (see engine.request_items),
+    damage and pickup; staff filing for a customer name its `customer_id` (and may set
+    `customer_tier`). Category, amount, warranty, address and prices come from the order, so a
+    field that would set them is refused. `fetch(order_id)` (the HTTP order adapter) is asked
+    for an order the store does not know. A repeated `idempotency_key` returns the request it
+    created the first time.
+    Raises InvalidInput naming the field, NotFound naming order_id for an unknown order (or
+    another customer's), Conflict when an item already has an open request.
     """
     if not isinstance(fields, dict):
         raise InvalidInput("the request must be an object", field="body")
-    unknown = sorted(set(fields) - FIELDS)
-    if unknown:
-        raise InvalidInput(f"unknown field '{unknown[0]}'", field=unknown[0])
+    allowed = CUSTOMER_FILING if actor.role == "customer" else STAFF_FILING
+    refused = sorted(set(fields) - allowed)
+    if refused:
+        name = refused[0]
+        why = ("it is the caller's own" if name == "customer_id" else
+               "it comes from the order" if name in FROM_ORDER else "it is not a field of a request")
+        raise InvalidInput(f"{name} may not be set: {why}", field=name)
     key = fields.get("idempotency_key")
     if key is not None:
         _text(fields, "idempotency_key", 200)
@@ -69,49 +86,46 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
         if existing is not None:
             return existing
     order_id = _text(fields, "order_id", 100)
+    if actor.role == "customer":
+        customer_id = actor.customer_id
+    else:
+        customer_id = _text(fields, "customer_id", 100)
     order = session.get(ShopOrder, order_id)
-    customer_id = fields.get("customer_id") or (order.customer_id if order else None)
-    if customer_id is None:
-        raise InvalidInput("customer_id is required when the order is not known", field="customer_id")
-    _text({"customer_id": customer_id}, "customer_id", 100)
-    if actor.role == "customer" and actor.customer_id != customer_id:
-        raise InvalidInput("you can only file requests for your own orders", field="customer_id")
-    if order is not None and order.customer_id != customer_id:
-        raise InvalidInput("the order belongs to another customer", field="order_id")
+    if order is None and fetch is not None:
+        order = fetch(session, order_id)
+    if order is None or (actor.role == "customer" and order.customer_id != customer_id):
+        raise NotFound(f"order {order_id} does not exist", field="order_id")
+    if order.customer_id != customer_id:
+        raise InvalidInput(f"order {order_id} is not an order of {customer_id}",
+                           field="customer_id")
     kind = _choice(fields, "type", TYPES)
-    category = _choice({"category": fields.get("category") or (order.category if order else None)},
-                       "category", CATEGORIES)
-    amount = _amount(fields.get("amount", order.paid_amount if order else None))
-    if order is not None and amount > order.paid_amount:
-        raise InvalidInput(f"amount {amount} exceeds the order total {order.paid_amount}", field="amount")
     tier = _choice({"customer_tier": fields.get("customer_tier", "normal")}, "customer_tier", TIERS)
     reason = fields.get("reason", "")
     if not isinstance(reason, str) or len(reason) > 2000:
         raise InvalidInput("reason must be text of at most 2000 characters", field="reason")
-    items = fields.get("items", order.items if order else [])
-    if not isinstance(items, list) or len(items) > 100:
-        raise InvalidInput("items must be a list of at most 100 entries", field="items")
     flags = {}
-    for name in ("damage", "pickup", "in_warranty"):
+    for name in ("damage", "pickup"):
         value = fields.get(name, False)
         if not isinstance(value, bool):
             raise InvalidInput(f"{name} must be true or false", field=name)
         flags[name] = value
-    if order is not None and "in_warranty" not in fields and order.warranty_until is not None:
-        flags["in_warranty"] = order.warranty_until >= clock.now()
-    address = fields.get("address", order.shipping_address if order else None)
+    items = request_items.choose(order, fields.get("items"))
+    request_items.refuse_held(session, order_id, kind, items)
+    amount = request_items.price(items)
 
     now = clock.now()
+    flags["in_warranty"] = order.warranty_until is not None and order.warranty_until >= now
     number = _next_number(session, now)
     request = ServiceRequest(number=number, order_id=order_id, customer_id=customer_id,
-                             customer_tier=tier, type=kind, category=category, amount=amount,
+                             customer_tier=tier, type=kind, category=order.category, amount=amount,
                              reason=reason, items=items, status="open", opened_at=now,
                              idempotency_key=key, priority=3)
     session.add(request)
     session.flush()
     data = {"request_no": number, "order_id": order_id, "customer_id": customer_id,
-            "customer_tier": tier, "type": kind, "category": category, "amount": float(amount),
-            "reason": reason, "items": items, "address": address, **flags}
+            "customer_tier": tier, "type": kind, "category": order.category,
+            "amount": float(amount), "reason": reason, "items": items,
+            "address": order.shipping_address, **flags}
     instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number)
     request.instance_id = instance.id
     session.flush()
@@ -317,17 +331,3 @@ def _choice(fields: dict, name: str, allowed) -> str:
     if value not in allowed:
         raise InvalidInput(f"{name} must be one of {', '.join(allowed)}", field=name)
     return value
-
-
-def _amount(value) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise InvalidInput("amount must be a number", field="amount")
-    try:
-        amount = Decimal(str(value)).quantize(Decimal("0.01"))
-    except InvalidOperation:
-        raise InvalidInput("amount must be a number", field="amount") from None
-    if amount < 0 or amount > MAX_AMOUNT:
-        raise InvalidInput(f"amount must be between 0 and {MAX_AMOUNT}", field="amount")
-    return amount
-
-

@@ -30,10 +30,7 @@ def file_request():
     who = actor()
     if who.role in access.STAFF_ROLES and who.department not in access.FILING_DEPARTMENTS:
         raise Forbidden("only customer service files requests for customers")
-    customer = who.role == "customer"
-    fields = body(schemas.FILE_REQUEST if customer else schemas.STAFF_FILE_REQUEST)
-    if customer:
-        fields.setdefault("customer_id", who.customer_id)
+    fields = body(schemas.FILE_REQUEST if who.role == "customer" else schemas.STAFF_FILE_REQUEST)
     with transaction() as session:
         filed, created = service_requests.file(session, runtime(), fields, who)
         return filed, 201 if created else 200

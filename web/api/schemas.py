@@ -2,7 +2,8 @@
 publishes them, so the two cannot drift apart."""
 from __future__ import annotations
 
-from engine.service_requests import CATEGORIES, TYPES
+from engine.orders import CATEGORIES
+from engine.service_requests import TYPES
 
 
 def obj(properties: dict, required=(), **extra) -> dict:
@@ -19,16 +20,21 @@ REASON = {"type": "string", "maxLength": 500}
 
 TOKEN = obj({"username": text(100), "password": text(200)}, ["username", "password"])
 
-# What a customer may send when filing; staff may also set customer_tier, in_warranty, address.
+# What a customer may send when filing: the facts (category, amounts, warranty, address) come
+# from the order. Staff filing for a customer name it and may set customer_tier.
+CHOSEN_ITEM = {"type": "object", "additionalProperties": False, "description": "an item of the "
+               "order by sku; quantity: 1 to the ordered quantity (default: all of it)",
+               "properties": {"sku": text(100), "quantity": {"type": "integer"}}}
 FILE_REQUEST = obj({
-    "order_id": text(100), "customer_id": text(100), "type": {"enum": list(TYPES)},
-    "category": {"enum": list(CATEGORIES)}, "amount": {"type": ["number", "string"]},
-    "reason": {"type": "string", "maxLength": 2000}, "items": {"type": "array", "maxItems": 100},
+    "order_id": text(100), "type": {"enum": list(TYPES)},
+    "reason": {"type": "string", "maxLength": 2000},
+    "items": {"type": "array", "maxItems": 100, "items": CHOSEN_ITEM,
+              "description": "the items the request is about (default: every item)"},
     "pickup": {"type": "boolean"}, "damage": {"type": "boolean"},
     "idempotency_key": text(200)}, ["order_id", "type"])
-STAFF_FILE_REQUEST = obj({**FILE_REQUEST["properties"], "customer_tier": {"enum": ["normal", "vip"]},
-                          "in_warranty": {"type": "boolean"}, "address": text(300, 0)},
-                         ["order_id", "type"])
+STAFF_FILE_REQUEST = obj({**FILE_REQUEST["properties"], "customer_id": text(100),
+                          "customer_tier": {"enum": ["normal", "vip"]}},
+                         ["order_id", "type", "customer_id"])
 
 # An order as the shop sends it. engine.orders checks the values (decimals, times, the items'
 # sum) and names the field; the schema says what the fields are.

@@ -19,7 +19,7 @@ from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.history import replay
 from engine.jobs import outbox, timers
-from engine.models import HumanTask, Ledger, Outbox, ServiceRequest
+from engine.models import AuditEvent, HumanTask, Ledger, Outbox, ServiceRequest
 from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
 
@@ -111,7 +111,8 @@ def desk(request, sessions, settings):
     with sessions.begin() as session:
         catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
         orders.upsert(session, "O-7781", _order("apparel", "TSHIRT-M", "399.00", "上海市徐汇区漕溪北路 88 号", 3))
-        orders.upsert(session, "O-9001", _order("3c", "PHONE-X", "5999.00", "上海市静安区", 30))
+        orders.upsert(session, "O-9001", {**_order("3c", "PHONE-X", "5999.00", "上海市静安区", 30),
+                                          "warranty_until": (clock.now() + timedelta(days=335)).isoformat()})
     return Desk(sessions, settings, request.param == "restored")
 
 
@@ -250,7 +251,11 @@ def test_missed_pickups_are_rebooked_twice_then_escalated(desk):
 
 
 def test_repair_in_warranty_with_a_failed_qa_loop(desk):
-    desk.file(type="repair", order_id="O-9001", in_warranty=True, reason="screen flickers")
+    desk.file(type="repair", order_id="O-9001", reason="screen flickers")   # in warranty by the order
+    with desk.sessions() as session:
+        started = session.scalars(select(AuditEvent).where(
+            AuditEvent.instance_id == desk.request().instance_id, AuditEvent.seq == 1)).one()
+    assert started.payload["data"]["in_warranty"] is True
     desk.complete("diagnose", "repair", fault_found=True, diagnosis="loose cable", estimated_cost=300.0,
                   in_warranty=True)
     desk.complete("repair_item", "repair", repair_done=True, parts_used="cable")

@@ -26,23 +26,40 @@ def test_customer_files_from_an_order_with_the_orders_data(auth):
 
 def test_customer_cannot_file_for_someone_else(auth):
     other = auth.as_("alice").post("/api/requests", json={"order_id": "O-1002", "type": "exchange"})
-    assert other.status_code == 422 and error_of(other)["details"]["field"] == "order_id"
+    assert other.status_code == 404 and error_of(other)["details"]["field"] == "order_id"
     spoof = auth.as_("alice").post("/api/requests", json={"order_id": "O-1002", "type": "exchange",
                                                           "customer_id": "C002"})
     assert spoof.status_code == 422 and error_of(spoof)["details"]["field"] == "customer_id"
+    assert auth.as_("bob").get("/api/requests").get_json()["total"] == 0
 
 
-def test_customers_may_not_set_staff_only_fields(auth):
-    vip = auth.as_("alice").post("/api/requests", json={"order_id": "O-1001", "type": "exchange",
-                                                        "customer_tier": "vip"})
-    assert vip.status_code == 422 and error_of(vip)["details"]["field"] == "customer_tier"
+@pytest.mark.parametrize("field, value", [
+    ("customer_tier", "vip"), ("category", "fresh"), ("amount", "1999.00"), ("in_warranty", True),
+    ("address", "Beijing"), ("customer_id", "C001")])
+def test_customers_may_not_set_what_the_order_or_staff_decide(auth, field, value):
+    refused = auth.as_("alice").post("/api/requests", json={"order_id": "O-1001", "type": "exchange",
+                                                            field: value})
+    assert refused.status_code == 422 and error_of(refused)["details"]["field"] == field
+    assert auth.as_("alice").get("/api/requests").get_json()["total"] == 0
 
 
 def test_customer_service_files_for_a_customer(auth):
     filed = file_request(auth, "customer_service_1", order_id="O-1002", type="complaint",
-                         customer_tier="vip")
+                         customer_id="C002", customer_tier="vip")
     shown = auth.as_("bob").get(f"/api/requests/{filed['id']}")
     assert shown.status_code == 200 and shown.get_json()["type"] == "complaint"
+    staff = auth.as_("customer_service_1").get(f"/api/requests/{filed['id']}").get_json()
+    assert (staff["customer_tier"], staff["category"], staff["amount"]) == ("vip", "apparel", 120.0)
+
+
+def test_staff_name_the_customer_who_owns_the_order(auth):
+    staff = auth.as_("customer_service_1")
+    nameless = staff.post("/api/requests", json={"order_id": "O-1002", "type": "complaint"})
+    assert nameless.status_code == 422 and error_of(nameless)["details"]["field"] == "customer_id"
+    wrong = staff.post("/api/requests", json={"order_id": "O-1002", "type": "complaint",
+                                              "customer_id": "C001"})
+    assert wrong.status_code == 422 and error_of(wrong)["details"]["field"] == "customer_id"
+    assert staff.get("/api/requests").get_json()["total"] == 0
 
 
 @pytest.mark.parametrize("user", ["finance_1", "ops_head", "owner", "auditor", "courier"])
@@ -54,12 +71,25 @@ def test_others_may_not_file(auth, user):
 @pytest.mark.parametrize("fields, field", [
     ({"type": "teleport"}, "type"), ({"type": "repair", "amount": -1}, "amount"),
     ({"type": "repair", "amount": 5000}, "amount"), ({"type": "repair", "pickup": "yes"}, "pickup"),
-    ({"type": "repair", "surprise": 1}, "surprise"), ({"order_id": "O-9999", "type": "repair"}, "customer_id"),
+    ({"type": "repair", "surprise": 1}, "surprise"), ({"type": "repair", "in_warranty": True}, "in_warranty"),
 ])
 def test_invalid_filings_name_the_field(auth, fields, field):
-    response = auth.as_("customer_service_1").post("/api/requests", json={"order_id": "O-1001", **fields})
+    response = auth.as_("customer_service_1").post("/api/requests", json={
+        "order_id": "O-1001", "customer_id": "C001", **fields})
     assert response.status_code == 422
     assert error_of(response)["details"]["field"] == field
+
+
+@pytest.mark.parametrize("user", ["alice", "customer_service_1"])
+def test_an_unknown_order_is_404_naming_order_id(auth, user):
+    response = auth.as_(user).post("/api/requests", json={
+        "order_id": "O-9999", "type": "return_refund", "category": "3c", "amount": "1999.00",
+        **({"customer_id": "C001"} if user != "alice" else {})})
+    assert response.status_code == 422          # the customer's facts are refused first
+    bare = auth.as_(user).post("/api/requests", json={
+        "order_id": "O-9999", "type": "return_refund", **({"customer_id": "C001"} if user != "alice" else {})})
+    assert bare.status_code == 404 and error_of(bare)["details"]["field"] == "order_id"
+    assert auth.as_("admin").get("/api/requests").get_json()["total"] == 0
 
 
 def test_idempotency_key_files_once(auth):

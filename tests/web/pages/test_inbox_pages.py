@@ -149,8 +149,8 @@ def test_list_fragment_is_just_the_list(browser, filed):
 
 
 def test_list_paging(browser, desk):
-    for _ in range(3):
-        desk.file()
+    for order_id in ("O-1001", "O-1003", "O-1004"):     # one open return per order item
+        desk.file(order_id=order_id)
     page = browser("customer_service_1")
     html = html_of(page.get("/inbox?per_page=2"))
     assert len(rows_of(html)) == 2 and "Page 1 of 2" in text_of(html)
