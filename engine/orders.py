@@ -18,7 +18,7 @@ An order's customer never changes once a request was filed from it (Conflict).
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
@@ -164,14 +164,15 @@ def identifier(value, field: str) -> str:
 
 
 def timestamp(value, field: str) -> datetime:
-    """An ISO 8601 time with its offset ("2026-11-20T10:00:00+08:00"). Raises InvalidInput."""
+    """An ISO 8601 time with its offset ("2026-11-20T10:00:00+08:00"), in UTC (SQLite keeps
+    no offset: a time stored with +08:00 would come back eight hours off). Raises InvalidInput."""
     try:
         parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
     except ValueError:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise InvalidInput(f"{field} must be an ISO 8601 time with its offset", field=field)
-    return parsed
+    return parsed.astimezone(timezone.utc)
 
 
 def _items(value) -> list[dict]:

@@ -112,3 +112,10 @@ def test_an_orders_customer_cannot_change_once_a_request_was_filed(auth):
     moved = put(auth, "O-1003", order_body("C002", "fresh", [("SKU-O-1003", 1, "50.00")]))
     assert moved.status_code == 409 and error_of(moved)["details"]["field"] == "customer_id"
     assert auth.as_("alice").get("/api/orders/O-1003").status_code == 200
+
+
+def test_times_keep_their_instant_whatever_the_offset(auth):
+    sent = order_body(paid_at="2026-11-01T10:00:00+08:00")
+    assert put(auth, "O-2008", sent).status_code == 201
+    assert auth.as_("alice").get("/api/orders/O-2008").get_json()["paid_at"] == "2026-11-01T02:00:00+00:00"
+    assert put(auth, "O-2008", {**sent, "paid_at": "2026-11-01T02:00:00Z"}).get_json()["result"] == "unchanged"
