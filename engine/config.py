@@ -34,6 +34,8 @@ class Settings:
     outbox_max_attempts: int = 5
     payment_adapter: str = "ledger"            # "ledger" (built-in) or "http"
     payment_http_url: str | None = None
+    orders_http_url: str | None = None         # the shop's order API, asked for unknown orders
+    orders_http_timeout: float = 5.0           # seconds
     timezone: str = "Asia/Shanghai"
     work_start_hour: int = 9
     work_end_hour: int = 18
@@ -66,6 +68,8 @@ def from_env(environ=None) -> Settings:
     if env.get("AFTERSALES_PAYMENT_HTTP_URL"):
         changes["payment_adapter"] = "http"
         changes["payment_http_url"] = env["AFTERSALES_PAYMENT_HTTP_URL"]
+    if env.get("AFTERSALES_ORDERS_HTTP_URL"):
+        changes["orders_http_url"] = env["AFTERSALES_ORDERS_HTTP_URL"]
     if env.get("AFTERSALES_HOLIDAYS"):
         changes["holidays"] = tuple(d.strip() for d in env["AFTERSALES_HOLIDAYS"].split(",") if d.strip())
     if env.get("AFTERSALES_ARCHIVE_DIR"):

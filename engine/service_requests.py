@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, instances, request_items
+from engine import clock, instances, order_fetch, request_items
 from engine.orders import CATEGORIES
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
@@ -41,8 +41,7 @@ CUSTOMER_FIELDS = ("refund_amount", "refunded_amount", "amount", "quote_amount",
                    "complaint_response", "complaint_resolution", "resolution")
 
 
-def file(session: Session, runtime, fields: dict, actor: Actor, *,
-         fetch=None) -> tuple[dict, bool]:
+def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, bool]:
     """File a request (see `file_request`); returns (its `request_json` summary, whether it
     was created now). A repeated `idempotency_key` answers the request it created, but not to
     another customer (Conflict)."""
@@ -51,24 +50,25 @@ def file(session: Session, runtime, fields: dict, actor: Actor, *,
         select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
     if existing and actor.role == "customer" and existing.customer_id != actor.customer_id:
         raise Conflict("this idempotency_key was already used", field="idempotency_key")
-    filed = existing or file_request(session, runtime, fields, actor, fetch=fetch)
+    filed = existing or file_request(session, runtime, fields, actor)
     session.refresh(filed)
     return ({"id": filed.id, "number": filed.number, "instance_id": filed.instance_id,
              "status": filed.status}, not existing)
 
 
-def file_request(session: Session, runtime, fields: dict, actor, *, fetch=None) -> ServiceRequest:
+def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
     """Validate `fields`, take the facts from the order, create the request and start its
     process.
 
     The caller chooses the order, the type, the reason, the items (see engine.request_items),
     damage and pickup; staff filing for a customer name its `customer_id` (and may set
     `customer_tier`). Category, amount, warranty, address and prices come from the order, so a
-    field that would set them is refused. `fetch(order_id)` (the HTTP order adapter) is asked
-    for an order the store does not know. A repeated `idempotency_key` returns the request it
-    created the first time.
+    field that would set them is refused. An order the store does not know is asked of the
+    shop when its order API is configured (engine.order_fetch). A repeated `idempotency_key`
+    returns the request it created the first time.
     Raises InvalidInput naming the field, NotFound naming order_id for an unknown order (or
-    another customer's), Conflict when an item already has an open request.
+    another customer's), Conflict when an item already has an open request or the shop's order
+    API cannot answer.
     """
     if not isinstance(fields, dict):
         raise InvalidInput("the request must be an object", field="body")
@@ -91,8 +91,8 @@ def file_request(session: Session, runtime, fields: dict, actor, *, fetch=None) 
     else:
         customer_id = _text(fields, "customer_id", 100)
     order = session.get(ShopOrder, order_id)
-    if order is None and fetch is not None:
-        order = fetch(session, order_id)
+    if order is None:
+        order = order_fetch.fetch(session, runtime.settings, order_id)
     if order is None or (actor.role == "customer" and order.customer_id != customer_id):
         raise NotFound(f"order {order_id} does not exist", field="order_id")
     if order.customer_id != customer_id:
