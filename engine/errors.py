@@ -63,3 +63,24 @@ class InvalidDefinition(EngineError):
 class ScriptError(EngineError):
     """A BPMN script or expression failed or tried to leave its sandbox."""
     code = "script_error"
+
+
+class StepFailed(EngineError):
+    """Applying a command or running the engine's steps raised (a script, a data output, a
+    condition...): the command's effects were rolled back and, where the instance exists, it is
+    put in error with an incident (engine/runtime/incidents.py). `incident` holds what the
+    incident records: the input's kind, element, message, the input itself and the actor."""
+    code = "step_failed"
+
+    def __init__(self, message: str, *, incident: dict, instance_id: int | None = None,
+                 task_id: str | None = None):
+        super().__init__(message, instance_id=instance_id, task_id=task_id)
+        self.incident = incident
+        self.recorded = False   # set once the incident is stored in a transaction of its own
+
+    def as_dict(self) -> dict:
+        details = {k: v for k, v in (("instance_id", self.instance_id), ("task_id", self.task_id),
+                                     ("element", self.incident.get("element")),
+                                     ("kind", self.incident.get("kind"))) if v is not None}
+        details["incident_recorded"] = self.recorded
+        return {"code": self.code, "message": self.message, "details": details}

@@ -1,7 +1,7 @@
 """The one error handler: every refusal becomes `{"error": {"code", "message", "details"}}`.
 
 Engine errors map to HTTP by class (NotFound 404, Conflict 409, Forbidden 403, InvalidInput /
-InvalidDefinition / ScriptError 422); `ApiError` carries the statuses only the web layer knows
+InvalidDefinition / ScriptError / StepFailed 422); `ApiError` carries the statuses only the web layer knows
 (400 malformed body, 401 no valid token, 413 too large); werkzeug's own HTTP errors (unknown
 route, wrong method, oversized body) and a locked database get the same shape. `details` is
 always an object or null; for invalid input it names the offending `field`.
@@ -22,12 +22,13 @@ from engine.errors import (
     InvalidInput,
     NotFound,
     ScriptError,
+    StepFailed,
 )
 
 log = logging.getLogger(__name__)
 
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, InvalidInput: 422,
-          InvalidDefinition: 422, ScriptError: 422}
+          InvalidDefinition: 422, ScriptError: 422, StepFailed: 422}
 
 HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
               405: "method_not_allowed", 409: "conflict", 413: "too_large", 415: "bad_request",

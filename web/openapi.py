@@ -120,7 +120,13 @@ OPERATIONS = [
      "after event seq", INSTANCE_READERS, None, 200, False, []),
     *[("post", f"/api/instances/{{instance_id}}/{verb}", "instances", f"{verb.capitalize()} an "
        "instance", SUPERVISORS, schemas.RETRY if verb == "retry" else schemas.INSTANCE_ACTION,
-       200, True, []) for verb in ("suspend", "resume", "cancel", "retry")],
+       200, True, []) for verb in ("suspend", "resume", "cancel")],
+    ("post", "/api/instances/{instance_id}/retry", "instances", "Retry what put an instance in "
+     "error: its incident's input (a completion with corrected form data, a message with a "
+     "corrected payload) or the task that failed", SUPERVISORS, schemas.RETRY, 200, True, []),
+    ("post", "/api/instances/{instance_id}/skip", "instances", "Drop the input of an "
+     "instance's incident: it runs on as before", SUPERVISORS, schemas.INSTANCE_ACTION, 200,
+     True, []),
     ("post", "/api/definitions", "definitions", "Deploy BPMN/DMN files and forms (422 lists "
      "every problem; identical content: 200, created false)", OWNERS, MULTIPART, (201, 200),
      False, []),
@@ -134,10 +140,11 @@ OPERATIONS = [
      "BPMN/DMN sources and forms", INSTANCE_READERS, None, 200, False, []),
     ("get", "/api/kpis", "kpis", "Service KPIs overall, by category and by department",
      KPI_READERS, None, 200, False, KPI_FILTERS),
-    ("get", "/api/incidents", "admin", "Outbox incidents", INCIDENT_READERS, None, 200,
+    ("get", "/api/incidents", "admin", "Incidents: outbox rows (kind outbox) and instances "
+     "in error (kind instance)", INCIDENT_READERS, None, 200,
      False, []),
     ("post", "/api/incidents/{incident_id}", "admin", "Retry (optionally with a fixed payload) "
-     "or skip an incident", ADMIN, schemas.INCIDENT_ACTION, 200, True, []),
+     "or skip an outbox incident", ADMIN, schemas.INCIDENT_ACTION, 200, True, []),
     ("get", "/api/definitions/{key}/diff", "owner", "Elements added, removed and changed "
      "between two versions, and the unfinished instances of `from` standing on them (impact)",
      OWNER_READERS, None, 200, False, [_q("from", "older version number", {"type": "integer"}),

@@ -21,6 +21,7 @@ from engine import clock
 from engine.access import SYSTEM
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
 from engine.models import Ledger, Outbox
+from engine.runtime import incidents as instance_incidents
 from engine.runtime.verbs import Runtime
 
 BACKOFF_BASE_SECONDS = 10
@@ -145,7 +146,8 @@ def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None, limit:
         ids = due_ids(session, now, limit)
     for outbox_id in ids:
         try:
-            with sessions.begin() as session:
+            # A reply that breaks the instance is recorded as the instance's incident too.
+            with instance_incidents.transaction(sessions) as session:
                 status = deliver(session, runtime, outbox_id, now)
             counts["done"] += status == "done"
         except Exception as err:   # any adapter failure: retry later, never lose the row
@@ -184,8 +186,8 @@ def incidents(session: Session) -> list[dict]:
 
 
 def incident_json(row: Outbox) -> dict:
-    return {"id": row.id, "operation": row.operation, "business_key": row.business_key,
-            "instance_id": row.instance_id, "status": row.status, "attempts": row.attempts,
+    return {"kind": "outbox", "id": row.id, "operation": row.operation,
+            "business_key": row.business_key, "instance_id": row.instance_id, "status": row.status, "attempts": row.attempts,
             "last_error": row.last_error, "payload": row.payload,
             "idempotency_key": row.idempotency_key, "created_at": row.created_at,
             "next_attempt_at": row.next_attempt_at}

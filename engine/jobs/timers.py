@@ -2,7 +2,8 @@
 
 Due timer rows are claimed in small batches (`FOR UPDATE SKIP LOCKED` on PostgreSQL, the write
 lock on SQLite) with a lease, then each instance is fired through `Runtime.fire_timers` in its
-own transaction. The instance's optimistic version check makes a double fire impossible even if
+own transaction (engine.runtime.incidents.transaction: a timer whose firing fails becomes
+the instance's incident and the others fire on). The instance's optimistic version check makes a double fire impossible even if
 two workers got the same instance; the lease only keeps them from wasting work.
 """
 from __future__ import annotations
@@ -14,8 +15,9 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock
-from engine.errors import Conflict, NotFound
+from engine.errors import Conflict, NotFound, StepFailed
 from engine.models import ACTIVE, Instance, Timer
+from engine.runtime import incidents
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +55,11 @@ def run_due(sessions, runtime, now: datetime | None = None, worker: str = "worke
             instance_ids = claim_due(session, current, worker, batch)
         for instance_id in instance_ids:
             try:
-                with sessions.begin() as session:
+                with incidents.transaction(sessions) as session:
                     runtime.fire_timers(session, instance_id, current)
                 fired += 1
+            except StepFailed as err:                # recorded as the instance's incident
+                log.warning("timer of instance %s failed: %s", instance_id, err)
             except (Conflict, NotFound) as err:      # another worker or a verb got there first
                 log.info("timer of instance %s skipped: %s", instance_id, err)
         if len(instance_ids) < batch:

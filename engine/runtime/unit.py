@@ -25,9 +25,18 @@ from sqlalchemy.orm import Session
 from engine import clock
 from engine.access import Actor
 from engine.definitions import catalog
+from engine.errors import EngineError
 from engine.history import audit
 from engine.models import Instance
-from engine.runtime import determinism, projection, serialization, services, steps, writeback
+from engine.runtime import (
+    determinism,
+    incidents,
+    projection,
+    serialization,
+    services,
+    steps,
+    writeback,
+)
 
 _NOTHING = projection.Projection({}, {}, {})
 
@@ -75,8 +84,11 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
 
     `runtime` gives the script engine, the task-row builder, the timer listeners and the hooks.
     A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
-    A task that fails puts the instance in error (the event records the error). Raises Conflict
-    when another writer changed the instance first.
+    A task that fails inside the engine's steps puts the instance in error (the event records
+    the error). Any other exception while applying or advancing raises StepFailed and writes
+    nothing: the caller's transaction rolls back and engine.runtime.incidents records the
+    incident in a transaction of its own. Raises Conflict when another writer changed the
+    instance first.
     """
     at = at or clock.now()
     with of_work(instance.business_key, instance.audit_seq + 1, at) as work:
@@ -86,8 +98,15 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
             workflow = serialization.load(instance.state, compiled.spec,
                                           compiled.subprocess_specs, runtime.script_engine)
             before = projection.project(workflow)
-        workflow = apply(workflow)
-        error, error_task = work.advance(workflow)
+        try:
+            workflow = apply(workflow)
+            error, error_task = work.advance(workflow)
+        except EngineError:
+            raise
+        except Exception as err:    # the one failure path: see engine/runtime/incidents.py
+            raise incidents.failure(err, instance=None if new else instance, kind=kind,
+                                    actor=actor, payload=payload, element=element,
+                                    task_id=task_id) from err
         after = projection.project(workflow)
     state = serialization.dump(workflow)
     status = final_status or _status(workflow, after, error)

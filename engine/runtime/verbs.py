@@ -21,7 +21,7 @@ from engine import clock, config
 from engine.access import SYSTEM, Actor
 from engine.business_time import BusinessCalendar
 from engine.definitions import catalog, forms
-from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
 from engine.history import audit
 from engine.jobs import timers
 from engine.models import (
@@ -34,7 +34,16 @@ from engine.models import (
     ReceivedMessage,
     Timer,
 )
-from engine.runtime import determinism, serialization, services, steps, task_rows, unit, writeback
+from engine.runtime import (
+    determinism,
+    incidents,
+    serialization,
+    services,
+    steps,
+    task_rows,
+    unit,
+    writeback,
+)
 from engine.runtime.scripting import PlatformScriptEngine
 
 # The hot path's queries, built once (see engine/runtime/writeback.py for why).
@@ -176,12 +185,20 @@ class Runtime:
         return delivered
 
     def fire_due_timers(self, session: Session, now: datetime | None = None, limit: int = 100) -> int:
-        """Fire every timer due before `now` (at most `limit` instances); returns instances fired."""
+        """Fire every timer due before `now` (at most `limit` instances); returns instances fired.
+
+        Each instance fires in a savepoint: one whose firing fails is rolled back to it, put in
+        error with its incident, and the others fire on."""
         now = now or clock.now()
-        instance_ids = timers.due_instance_ids(session, now, limit)
-        for instance_id in instance_ids:
-            self.fire_timers(session, instance_id, now)
-        return len(instance_ids)
+        fired = 0
+        for instance_id in timers.due_instance_ids(session, now, limit):
+            try:
+                with session.begin_nested():
+                    self.fire_timers(session, instance_id, now)
+                fired += 1
+            except StepFailed as failed:
+                incidents.record(session, failed)
+        return fired
 
     def fire_timers(self, session: Session, instance_id: int, now: datetime | None = None) -> Instance:
         """Fire the due timers of one instance (a unit of work recorded as `timer_fired`)."""
@@ -218,17 +235,30 @@ class Runtime:
                         payload={"reason": reason}, apply=steps.cancel(), final_status="cancelled")
 
     def retry(self, session: Session, instance_id: int, actor: Actor, data: dict | None = None) -> Instance:
-        """Re-run the failed task of an instance in error, optionally with corrected data."""
+        """Re-run what put an instance in error, optionally with corrected data: the input of
+        its open incident (recorded as that input's own kind; `data` replaces a completion's
+        form data or a message's payload), else the task that failed in the engine's steps."""
         instance = self._instance(session, instance_id)
-        if instance.status != "error" or not instance.error_task_id:
-            raise Conflict(f"instance is {instance.status}, not in error", instance_id=instance_id)
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("data must be an object", field="data")
+        incident = incidents.open_incident(session, instance)
+        if incident is not None:
+            return self._retry_incident(session, instance, incident, actor, data)
+        if instance.status != "error" or not instance.error_task_id:
+            raise Conflict(f"instance is {instance.status}, not in error", instance_id=instance_id)
         compiled = catalog.compiled(session, instance.definition_id)
         failed = instance.error_task_id
         return unit.run(session, self, instance, compiled, kind="retried", actor=actor,
                         payload={"task_id": failed, "data": data}, task_id=failed,
                         apply=steps.retry(failed, data))
+
+    def skip(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
+        """Drop the input of an instance's open incident; it runs on as before the input."""
+        instance = self._instance(session, instance_id)
+        event = incidents.skip(session, instance, actor, reason)
+        for hook in self.hooks:
+            hook(session, instance, None, event)
+        return instance
 
     def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
                element: str | None = None, task_id: str | None = None) -> Instance:
@@ -255,6 +285,17 @@ class Runtime:
                                         self.settings.at_risk_fraction)
 
     # ------------------------------------------------------------- internals
+
+    def _retry_incident(self, session, instance, incident, actor, data) -> Instance:
+        kind, payload = incidents.retry_input(incident, data)
+        element = incident.payload["input"]["element"]     # the command's, not where it failed
+        compiled = catalog.compiled(session, instance.definition_id)
+        if kind == "task_completed":
+            payload["data"] = forms.validate(compiled.form_schema(element), payload["data"])
+        apply = steps.for_event(kind, payload, incident.task_id, compiled, self.script_engine)
+        return unit.run(session, self, instance, compiled, kind=kind, actor=actor, payload=payload,
+                        element=element, task_id=incident.task_id,
+                        apply=apply, final_status="cancelled" if kind == "cancelled" else None)
 
     def _record(self, session, instance, kind, actor, payload, element=None, task_id=None):
         at = clock.now()

@@ -14,6 +14,7 @@ from flask import current_app, g, request
 from engine.access import Actor
 from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput
+from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
 from web import query
 from web.errors import ApiError
@@ -33,8 +34,9 @@ def settings():
 
 @contextlib.contextmanager
 def transaction():
-    """One unit of work: commits when the block ends, rolls back if it raises."""
-    with platform().sessions.begin() as session:
+    """One unit of work: commits when the block ends, rolls back if it raises; a command that
+    failed is then recorded as the instance's incident (engine.runtime.incidents)."""
+    with incidents.transaction(platform().sessions) as session:
         yield session
 
 

@@ -1,4 +1,5 @@
-"""Process instances: state, audit history, replay, and the supervisors' controls."""
+"""Process instances: state, audit history, replay, and the supervisors' controls (suspend,
+resume, cancel, and for an instance in error: retry, optionally with corrected data, or skip)."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -64,6 +65,6 @@ def control(verb: str):
     return view
 
 
-for _verb in ("suspend", "resume", "cancel", "retry"):
+for _verb in ("suspend", "resume", "cancel", "retry", "skip"):
     bp.add_url_rule(f"/instances/<id:instance_id>/{_verb}", view_func=control(_verb),
                     methods=["POST"])

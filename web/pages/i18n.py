@@ -149,7 +149,8 @@ LABELS = {
     "timer_fired": _l("Timer fired"), "retried": _l("Retried"), "resumed": _l("Resumed"),
     "migrated": _l("Migrated"), "sla_at_risk": _l("SLA at risk"),
     "sla_breached": _l("SLA breached"), "comment_added": _l("Comment added"),
-    "attachment_added": _l("File added"),
+    "attachment_added": _l("File added"), "incident": _l("Incident"),
+    "incident_skipped": _l("Incident skipped"),
 }
 
 
