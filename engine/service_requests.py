@@ -90,7 +90,9 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
         customer_id = actor.customer_id
     else:
         customer_id = _text(fields, "customer_id", 100)
-    order = session.get(ShopOrder, order_id)
+    # The order row's lock makes "one open request per item" hold between two filings at once
+    # on PostgreSQL (SQLite transactions already queue: BEGIN IMMEDIATE, engine/db.py).
+    order = session.get(ShopOrder, order_id, with_for_update=True)
     if order is None:
         order = order_fetch.fetch(session, runtime.settings, order_id)
     if order is None or (actor.role == "customer" and order.customer_id != customer_id):

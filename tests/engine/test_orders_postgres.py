@@ -1,0 +1,61 @@
+"""Orders and filings on PostgreSQL: amounts and times come back as they were sent, and two
+filings at once for one order item open one request, not two."""
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from engine import orders, service_requests
+from engine.access import Actor
+from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
+from engine.errors import Conflict
+from tests.conftest import ROOT
+
+CUSTOMER = Actor("c7", "customer", customer_id="C-7")
+ORDER = {"customer_id": "C-7", "category": "apparel", "currency": "CNY", "paid_amount": "259.90",
+         "paid_at": "2026-11-01T10:00:00+08:00", "shipping_address": "上海市",
+         "items": [{"sku": "COAT", "name": "大衣", "quantity": 1, "unit_price": "259.90"}]}
+
+pytestmark = pytest.mark.postgres
+
+
+def test_an_order_round_trips_and_a_second_upsert_changes_nothing(pg_sessions):
+    with pg_sessions.begin() as session:
+        assert orders.upsert(session, "O-PG1", ORDER)[1] == "created"
+    with pg_sessions.begin() as session:
+        stored, what = orders.upsert(session, "O-PG1", ORDER)
+    assert what == "unchanged"
+    assert stored["paid_amount"] == "259.90" and stored["paid_at"].isoformat() == "2026-11-01T02:00:00+00:00"
+    with pg_sessions() as session:
+        assert orders.visible(session, CUSTOMER, "O-PG1").paid_amount == Decimal("259.90")
+
+
+def test_two_filings_at_once_for_one_item_open_one_request(pg_sessions, runtime):
+    with pg_sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
+        orders.upsert(session, "O-PG2", ORDER)
+    start = threading.Barrier(2)
+    results: list = []
+
+    def file():
+        start.wait()
+        try:
+            with pg_sessions.begin() as session:
+                request = service_requests.file_request(
+                    session, runtime, {"order_id": "O-PG2", "type": "return_refund"}, CUSTOMER)
+                results.append(request.number)
+        except Conflict as err:
+            results.append(err)
+
+    threads = [threading.Thread(target=file) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    numbers = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(numbers) == 1 and len(refused) == 1, results
+    assert refused[0].details["open_request"] == numbers[0]
