@@ -31,6 +31,10 @@ def choose(order: ShopOrder, chosen) -> list[dict]:
     customer's choice [{sku, quantity}] (None: all of them). Raises InvalidInput naming the
     field (items[0].sku for an sku the order does not have, items[0].quantity above the ordered
     quantity)."""
+    if not all(isinstance(i, dict) and {"sku", "quantity", "unit_price"} <= set(i)
+               for i in order.items):
+        raise Conflict(f"order {order.order_id} was stored before items had prices; the shop "
+                       "must send it again (PUT /api/orders)", field="order_id")
     ordered = {item["sku"]: item for item in order.items}
     if chosen is None:
         return [dict(item) for item in order.items]
