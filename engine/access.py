@@ -5,8 +5,8 @@ The rules by role and department live here: the engine verbs ask whether an acto
 task of a lane, the task list and task reads which departments it sees, and the web layer's
 route guards take the role groups below. Supervisors oversee the departments listed for their
 own department in `engine.config.SUPERVISES`. Rules that need a row sit beside the rows they
-read: a customer sees only their own requests (engine.service_requests.visible), a task is seen
-through its scope (engine.tasks.scope).
+read: a customer sees only their own requests (engine.service_requests.visible) and orders
+(engine.orders.visible), a task is seen through its scope (engine.tasks.scope).
 """
 from __future__ import annotations
 

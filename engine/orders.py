@@ -83,7 +83,7 @@ def validate(fields) -> dict:
         raise InvalidInput("currency must be an ISO 4217 code such as CNY", field="currency")
     items = _items(fields["items"])
     paid = amount(fields["paid_amount"], "paid_amount")
-    total = sum((i_total(item) for item in items), Decimal("0.00"))
+    total = sum((line_total(item) for item in items), Decimal("0.00"))
     if total != paid:
         raise InvalidInput(f"the items add up to {total}, not the paid amount {paid}",
                            field="paid_amount")
@@ -152,7 +152,7 @@ def amount(value, field: str) -> Decimal:
     return number.quantize(CENT)
 
 
-def i_total(item: dict) -> Decimal:
+def line_total(item: dict) -> Decimal:
     """What the customer paid for one stored item line."""
     return Decimal(item["unit_price"]) * item["quantity"]
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from engine.errors import Conflict, InvalidInput
 from engine.models import ServiceRequest, ShopOrder
-from engine.orders import i_total
+from engine.orders import line_total
 
 HOLDING_TYPES = ("return_refund", "exchange", "repair")
 OPEN_STATUSES = ("open", "in_progress", "on_hold", "error")
@@ -63,7 +63,7 @@ def choose(order: ShopOrder, chosen) -> list[dict]:
 
 def price(lines: list[dict]) -> Decimal:
     """What the customer paid for the chosen lines."""
-    return sum((i_total(line) for line in lines), Decimal("0.00"))
+    return sum((line_total(line) for line in lines), Decimal("0.00"))
 
 
 def refuse_held(session: Session, order_id: str, kind: str, lines: list[dict]) -> None:

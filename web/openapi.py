@@ -66,8 +66,11 @@ OPERATIONS = [
      [_q("customer_id", "staff: whose orders")]),
     ("get", "/api/orders/{order_id}", "orders", "One order with its items; another customer's "
      "order is 404", ORDER_READERS, None, 200, False, []),
-    ("post", "/api/requests", "requests", "File an after-sales request from an order "
-     "(customers for themselves, customer service for a customer)", REQUEST_FILERS,
+    ("post", "/api/requests", "requests", "File an after-sales request from an order: category, "
+     "amount, warranty and address come from it (customers for themselves, without "
+     "customer_id or customer_tier; customer service names the customer_id that owns the "
+     "order); 404 for an unknown order, 409 when a chosen item has an open request",
+     REQUEST_FILERS,
      schemas.STAFF_FILE_REQUEST, (201, 200), True, []),
     ("get", "/api/requests", "requests", "Requests (customers: their own)", REQUEST_READERS,
      None, 200, False, REQUEST_FILTERS),
