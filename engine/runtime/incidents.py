@@ -14,8 +14,11 @@ An operator then retries the incident (`Runtime.retry`: the same input again, op
 corrected data, recorded as the input's own kind), skips it (`skip`: the input is dropped and
 the instance runs on as before), or cancels the instance.
 
-A start that fails stores nothing: as in Camunda, where a start whose first transaction fails
-is refused with the exception and leaves no instance, the caller gets the 422 and may start again.
+A start whose command cannot be applied stores nothing: as in Camunda, where a start whose
+first transaction fails is refused with the exception and leaves no instance, the caller gets
+the 422 and may start again. Only a start whose engine steps fail (a WorkflowException: a script
+task, a condition) is stored in error with the failed task in its state (`error_task_id`), so
+that a new version can take it by migration and `retry` re-run that task.
 """
 from __future__ import annotations
 

@@ -48,10 +48,15 @@ class Unit:
         self.business_key, self.seq, self.calls = business_key, seq, calls
         self.thrown: list = []
 
-    def advance(self, workflow) -> tuple[str | None, str | None]:
+    def advance(self, workflow, *, strict: bool = False) -> tuple[str | None, str | None]:
         """Run the engine until it waits and take the events it threw; returns (error message,
-        failed task id) when a task failed, else (None, None) (see steps.advance)."""
-        error = steps.advance(workflow)
+        failed task id) when a task failed, else (None, None) (see steps.advance). `strict`
+        lets a failed task's exception out instead (the live verbs: it becomes an incident)."""
+        if strict:
+            workflow.do_engine_steps()
+            error = None, None
+        else:
+            error = steps.advance(workflow)
         self.thrown = workflow.get_events()
         return error
 
@@ -84,9 +89,9 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
 
     `runtime` gives the script engine, the task-row builder, the timer listeners and the hooks.
     A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
-    A task that fails inside the engine's steps puts the instance in error (the event records
-    the error). Any other exception while applying or advancing raises StepFailed and writes
-    nothing: the caller's transaction rolls back and engine.runtime.incidents records the
+    A task that fails inside the engine's steps of a start puts the new instance in error (the
+    event records the error). Any other exception while applying or advancing raises StepFailed
+    and writes nothing: the caller's transaction rolls back and engine.runtime.incidents records the
     incident in a transaction of its own. Raises Conflict when another writer changed the
     instance first.
     """
@@ -100,7 +105,9 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
             before = projection.project(workflow)
         try:
             workflow = apply(workflow)
-            error, error_task = work.advance(workflow)
+            # A start keeps a task failed in the steps in its state (the instance is stored in
+            # error, retried by that task); any later command's failure is an incident.
+            error, error_task = work.advance(workflow, strict=not new)
         except EngineError:
             raise
         except Exception as err:    # the one failure path: see engine/runtime/incidents.py

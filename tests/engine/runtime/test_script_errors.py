@@ -1,4 +1,5 @@
-"""Failing and hostile scripts: the instance goes to error, nothing escapes, an operator retries."""
+"""Failing and hostile scripts: the command is refused (StepFailed), the instance goes to error
+with its incident, nothing escapes, an operator retries."""
 from __future__ import annotations
 
 import pytest
@@ -7,9 +8,10 @@ from sqlalchemy import select
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
-from engine.errors import Conflict
+from engine.errors import Conflict, StepFailed
 from engine.history import replay
 from engine.models import HumanTask, Instance
+from engine.runtime import incidents
 from tests.conftest import DATA, bundle_variant
 
 CS = Actor("cs_1", "staff", "customer_service")
@@ -20,7 +22,7 @@ def run(sessions, runtime, deploy, tmp_path):
     deploy(DATA / "scripted")
 
     def _run(verb, *args, **kwargs):
-        with sessions.begin() as session:
+        with incidents.transaction(sessions) as session:
             return getattr(runtime, verb)(session, *args, **kwargs)
     return _run
 
@@ -32,12 +34,14 @@ def _task(sessions, instance_id):
 
 def test_script_error_puts_instance_in_error_and_retry_fixes_it(sessions, runtime, run):
     instance = run("start", "scripted", {"request_no": "S-1", "amount": 100})
-    run("complete", _task(sessions, instance.id), {"parts": 0}, CS)
+    with pytest.raises(StepFailed, match="ZeroDivisionError"):
+        run("complete", _task(sessions, instance.id), {"parts": 0}, CS)
     with sessions() as session:
         failed = session.get(Instance, instance.id)
         assert failed.status == "error"
         assert "ZeroDivisionError" in failed.error and "compute" in failed.error
-    run("retry", instance.id, SYSTEM, {"parts": 4})
+        assert incidents.open_incident(session, failed).actor == CS.name
+    run("retry", instance.id, SYSTEM, {"parts": 4})     # the completion again, with the data
     with sessions() as session:
         fixed = session.get(Instance, instance.id)
         assert (fixed.status, fixed.error) == ("completed", None)
@@ -58,7 +62,8 @@ def test_known_escapes_fail_clearly_and_leave_an_error_state(sessions, deploy, r
     monkeypatch.setattr(catalog, "validate_against_deployed", lambda session, bundle: [])
     deploy(evil)
     instance = run("start", "scripted", {"request_no": "S-2", "amount": 1})
-    run("complete", _task(sessions, instance.id), {"parts": 1}, CS)
+    with pytest.raises(StepFailed):
+        run("complete", _task(sessions, instance.id), {"parts": 1}, CS)
     with sessions() as session:
         failed = session.get(Instance, instance.id)
     assert failed.status == "error"

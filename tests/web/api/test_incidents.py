@@ -143,20 +143,21 @@ def test_aftersales_audit_verify_accepts_an_instance_with_incidents(auth, platfo
     assert result.exit_code == 0 and result.output.startswith("ok:"), result.output
 
 
-def test_a_message_whose_payload_breaks_a_script_is_no_500(auth, platform, failing):
+def test_a_message_whose_payload_breaks_a_script_is_retried_with_a_corrected_payload(
+        auth, platform, failing):
     instance_id = failing("message_payload", {}, "SLOT-1")
     answer = auth.as_("admin").post("/api/messages", json={
         "name": "slot_booked", "correlation": "SLOT-1",
         "payload": {"start": "nine", "end": "ten"}})
-    assert answer.status_code in (200, 422), answer.get_json()
-    shown = auth.as_(LEAD).get(f"/api/instances/{instance_id}").get_json()
-    assert shown["status"] == "error" and "wait_slot" in shown["error"]
-    assert "invalid literal" in shown["error"]
-    assert_verifies(auth, instance_id)
-    listed = auth.as_("admin").get("/api/incidents").get_json()["items"]
-    assert any(i["kind"] == "instance" and i["instance_id"] == instance_id for i in listed)
-    cancelled = auth.as_(LEAD).post(f"/api/instances/{instance_id}/cancel", json={"reason": "x"})
-    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
+    assert answer.status_code == 422 and "invalid literal" in error_of(answer)["message"]
+    incident = assert_incident(auth, instance_id, kind="message_delivered", element="wait_slot",
+                               problem="invalid literal", actor="admin")
+    assert incident["payload"]["input"]["payload"]["payload"] == {"start": "nine", "end": "ten"}
+    fixed = auth.as_(LEAD).post(f"/api/instances/{instance_id}/retry",
+                                json={"data": {"start": "9", "end": "11"}})
+    assert fixed.status_code == 200 and fixed.get_json()["status"] == "running"
+    assert open_task(platform.sessions, instance_id)[1] == "confirm"
+    assert history(auth, instance_id)[-1]["kind"] == "message_delivered"
     assert_verifies(auth, instance_id)
 
 
@@ -164,11 +165,24 @@ def test_a_condition_that_raises_is_retried_with_corrected_data(auth, platform, 
     instance_id = failing("condition", {}, "COND-1")
     task_id, _ = open_task(platform.sessions, instance_id)
     answer = auth.as_(STAFF).post(f"/api/tasks/{task_id}/complete", json={"data": {"note": "x"}})
-    assert answer.status_code in (200, 422)
-    shown = auth.as_(LEAD).get(f"/api/instances/{instance_id}").get_json()
-    assert shown["status"] == "error" and "urgency" in shown["error"]
-    fixed = auth.as_(LEAD).post(f"/api/instances/{instance_id}/retry", json={"data": {"urgency": 1}})
+    assert answer.status_code == 422 and "urgency" in error_of(answer)["message"]
+    assert_incident(auth, instance_id, kind="task_completed", element="urgent",
+                    problem="NameError", actor=STAFF)
+    fixed = auth.as_(LEAD).post(f"/api/instances/{instance_id}/retry",
+                                json={"data": {"note": "x", "urgency": 1}})
     assert fixed.status_code == 200 and fixed.get_json()["status"] == "running"
+    assert open_task(platform.sessions, instance_id)[1] == "confirm"
+    assert_verifies(auth, instance_id)
+
+
+def test_a_timer_whose_steps_fail_is_an_incident(auth, platform, failing):
+    instance_id = failing("timer_script", {}, "TIMER-NO-PARTS")
+    clock.advance(timedelta(hours=2))
+    assert timers.run_due(platform.sessions, platform.runtime) == 0
+    assert_incident(auth, instance_id, kind="timer_fired", element="cool_off",
+                    problem="not iterable", actor="system")
+    cancelled = auth.as_(LEAD).post(f"/api/instances/{instance_id}/cancel", json={"reason": "x"})
+    assert cancelled.status_code == 200 and cancelled.get_json()["status"] == "cancelled"
     assert_verifies(auth, instance_id)
 
 
