@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine.access import Actor
@@ -46,12 +47,17 @@ def upsert(session: Session, order_id, fields: dict) -> tuple[dict, str]:
     Conflict when a changed customer_id would move an order requests were filed from."""
     order_id = identifier(order_id, "order_id")
     values = validate(fields)
-    order = session.get(ShopOrder, order_id)
+    order = session.get(ShopOrder, order_id, with_for_update=True)
     if order is None:
-        order = ShopOrder(order_id=order_id, **values)
-        session.add(order)
-        session.flush()
-        return order_json(order), "created"
+        try:
+            # A savepoint: the same new order sent twice at once (a shop retrying) is one
+            # insert and one update, not an error (PostgreSQL; SQLite transactions queue).
+            with session.begin_nested():
+                order = ShopOrder(order_id=order_id, **values)
+                session.add(order)
+            return order_json(order), "created"
+        except IntegrityError:
+            order = session.get(ShopOrder, order_id, with_for_update=True, populate_existing=True)
     if _stored(order) == _stored_values(values):
         return order_json(order), "unchanged"
     if values["customer_id"] != order.customer_id and session.scalar(

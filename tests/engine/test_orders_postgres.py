@@ -59,3 +59,20 @@ def test_two_filings_at_once_for_one_item_open_one_request(pg_sessions, runtime)
     refused = [r for r in results if isinstance(r, Conflict)]
     assert len(numbers) == 1 and len(refused) == 1, results
     assert refused[0].details["open_request"] == numbers[0]
+
+
+def test_the_same_new_order_sent_twice_at_once_is_one_order(pg_sessions):
+    start = threading.Barrier(2)
+    results: list = []
+
+    def put():
+        start.wait()
+        with pg_sessions.begin() as session:
+            results.append(orders.upsert(session, "O-PG3", ORDER)[1])
+
+    threads = [threading.Thread(target=put) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(results) == ["created", "unchanged"]
