@@ -78,7 +78,8 @@ SYSTEM = Actor("system", "system")
 
 @dataclass(frozen=True)
 class TaskScope:
-    """Where a task belongs: what the rules below are applied to. For a completed task `claimed_by` is who completed it, and
+    """Where a task belongs (its instance, department and claim), as engine.tasks.scope finds
+    it and `may_see` judges it. For a completed task `claimed_by` is who completed it, and
     `bpmn_id` comes from the completion event."""
 
     task_id: str

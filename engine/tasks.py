@@ -15,8 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine import access, clock, instances, service_requests, task_notes, tasklist
-from engine.access import Actor
-from engine.access import TaskScope as Scope
+from engine.access import Actor, TaskScope
 from engine.definitions import catalog
 from engine.errors import Forbidden, NotFound
 from engine.history import audit
@@ -25,18 +24,19 @@ from engine.models import AuditEvent, HumanTask, Instance
 MAX_TASK_ID = 40
 
 
-def scope(session: Session, actor: Actor, task_id: str) -> Scope:
+def scope(session: Session, actor: Actor, task_id: str) -> TaskScope:
     """Where task `task_id` belongs; NotFound if unknown, Forbidden outside `actor`'s reach."""
     if not isinstance(task_id, str) or len(task_id) > MAX_TASK_ID:
         raise NotFound(f"task {task_id} does not exist", task_id=str(task_id)[:MAX_TASK_ID])
     row = _open_row(session, task_id)
     if row is not None:
-        found = Scope(task_id, row.instance_id, row.department, row.claimed_by, row.bpmn_id, True)
+        found = TaskScope(task_id, row.instance_id, row.department, row.claimed_by, row.bpmn_id,
+                          True)
     else:
         event = audit.completion_of(session, task_id)
         if event is None:
             raise NotFound(f"task {task_id} does not exist", task_id=task_id)
-        found = Scope(task_id, event.instance_id, _completed_department(session, event),
+        found = TaskScope(task_id, event.instance_id, _completed_department(session, event),
                       event.actor, event.element, False)
     if not access.may_see(actor, found.department, found.claimed_by):
         raise Forbidden(f"{actor.name} may not see tasks of {found.department}", task_id=task_id)
@@ -60,7 +60,7 @@ def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict
         if access.may_see(actor, row.department, row.claimed_by)]
 
 
-def form_schema(session: Session, found: Scope) -> dict | None:
+def form_schema(session: Session, found: TaskScope) -> dict | None:
     """The JSON Schema of the task's form (None: the task has no form)."""
     instance = session.get(Instance, found.instance_id)
     return catalog.compiled(session, instance.definition_id).form_schema(found.bpmn_id)
@@ -89,8 +89,8 @@ def detail(session: Session, runtime, actor: Actor, task_id: str, *,
                 "completed_by": event.actor, "completed_at": event.at,
                 "version": instance.version}
         data = event.payload.get("data", {})
-    result = {"task": task, "open": found.open, "form_schema": compiled.form_schema(task["bpmn_id"]),
-              "data": data, "request": service_requests.summary_of_instance(session, instance.id),
+    result = {"task": task, "open": found.open,
+              "form_schema": compiled.form_schema(task["bpmn_id"]), "data": data, "request": service_requests.summary_of_instance(session, instance.id),
               "comments": task_notes.comments_of(session, task_id),
               "attachments": task_notes.attachments_of(session, task_id),
               "definition_id": instance.definition_id}
