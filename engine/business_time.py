@@ -16,6 +16,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _ZERO = timedelta(0)
+# The longest business duration the calendar counts. No SLA runs ten years: a longer one is a
+# typo, and `add` would step day by day for seconds to reach it (P3000000D ran past the year
+# 9999 after ~2.5 s with an OverflowError). P3660D (ten years of 366 days, counted as working
+# days, so about fourteen calendar years) and PT8784H (a leap year of hours; longer is written
+# in days) each take the calendar milliseconds, even with one working hour a week.
+MAX_DAYS = 3660
+MAX_TIME = timedelta(hours=8784)
 # Give up looking for the next working day after this many consecutive non-working days.
 _MAX_GAP_DAYS = 3 * 366
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -29,18 +36,26 @@ def parse_duration(text: str) -> tuple[int, timedelta]:
 
     'P2D' -> (2, 0:00), 'PT4H' -> (0, 4:00), 'P1DT2H30M' -> (1, 2:30), 'PT1.5H' -> (0, 1:30).
     Years, months and weeks are refused: how many working days they hold is policy, not arithmetic.
+    So are durations past the bound the calendar counts: more than MAX_DAYS (3660) working days,
+    or a time part over MAX_TIME (8784 hours).
     Raises ValueError naming the text when it is not such a duration.
     """
     match = _DURATION.fullmatch(text.strip().upper()) if isinstance(text, str) else None
     if match is None or not any(match.groups()):
         raise ValueError(f"invalid business duration {text!r}: expected ISO-8601 such as "
                          "'PT4H', 'PT30M', 'P2D' or 'P1DT2H'")
+    too_long = ValueError(f"business duration {text!r} is too long: the business calendar "
+                          f"counts at most P{MAX_DAYS}D of working days and "
+                          f"PT{MAX_TIME // timedelta(hours=1)}H of working time")
     try:
-        return int(match["days"] or 0), timedelta(hours=float(match["hours"] or 0),
-                                                  minutes=float(match["minutes"] or 0),
-                                                  seconds=float(match["seconds"] or 0))
-    except OverflowError:
-        raise ValueError(f"business duration {text!r} is too long") from None
+        days = int(match["days"] or 0)  # ValueError past Python's 4300 digits
+        rest = timedelta(hours=float(match["hours"] or 0), minutes=float(match["minutes"] or 0),
+                         seconds=float(match["seconds"] or 0))
+    except (OverflowError, ValueError):
+        raise too_long from None
+    if days > MAX_DAYS or rest > MAX_TIME:
+        raise too_long
+    return days, rest
 
 
 def sla_status(due_at: datetime | None, at_risk_at: datetime | None, now: datetime) -> str:

@@ -188,3 +188,23 @@ def test_long_durations_step_day_by_day(cal):
     due = cal.add(sh(1, 2, 10), "P250D")
     assert cal.working_time_between(sh(1, 2, 10), due) == timedelta(hours=9 * 250)
     assert due.astimezone(SHANGHAI).hour == 10
+
+
+@pytest.mark.parametrize("text", ["P3661D", "PT8785H", "P3000000D", "PT527041M",
+                                  "P" + "9" * 5000 + "D"])
+def test_durations_past_the_bound_are_refused_at_once(cal, text):
+    # P3000000D used to be stepped day by day for seconds before an OverflowError.
+    with pytest.raises(ValueError, match="too long: the business calendar counts at most P3660D"):
+        parse_duration(text)
+    with pytest.raises(ValueError, match="too long"):
+        cal.add(sh(3, 4, 10), text)
+
+
+def test_the_longest_durations_still_get_a_due_time():
+    # Even in a calendar of one working hour a week (about 170 years of Mondays for PT8784H).
+    sparse = BusinessCalendar(start_hour=9, end_hour=10, workdays=(0,))
+    start = sh(3, 4, 10)
+    assert parse_duration("P3660DT8784H") == (3660, timedelta(hours=8784))
+    due = sparse.add(start, "PT8784H")
+    assert sparse.working_time_between(start, due) == timedelta(hours=8784)
+    assert BusinessCalendar().add(start, "P3660D").year == 2038

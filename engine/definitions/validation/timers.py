@@ -9,7 +9,13 @@ the timer starts. In every executable process, each timer must:
 * when the expression is a literal ("PT4H"), hold a value that SpiffWorkflow's own timer
   functions read for that kind of timer, as the runtime will: a duration, a date-time or a
   repeating interval. Timers count calendar time, so "P1W" is fine here although an SLA, which
-  the business calendar counts in working days and hours, may not say P1W.
+  the business calendar counts in working days and hours, may not say P1W. Every date the timer
+  would reach must lie within datetime's years 1 to 9999 (its due time, a cycle's second firing),
+  so "P3000000D" is refused here rather than failing with an OverflowError when the timer starts.
+
+An expression over data is judged only when the timer starts: a huge duration computed there is
+not bounded by validation, and fails in SpiffWorkflow's timer as a step of the command (the
+runtime's incident path).
 
 Unquoted ISO text (PT4H, R3/PT1H, 2030-01-31) is reported with the quotes to add. That is a rule
 of validation's own, not a copy of one of the runtime's: to the runtime PT4H is a name (a
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import ast
 import re
+from contextlib import contextmanager
 from datetime import MAXYEAR, datetime
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
@@ -102,7 +109,8 @@ def _read_duration(value: str) -> datetime:
     parsed = Timer.parse_iso_duration(value)
     _within_calendar(parsed)
     start = clock.now()
-    return start + Timer.get_timedelta_from_start(parsed, start)
+    with _overflow_means("it would end after the year 9999"):
+        return start + Timer.get_timedelta_from_start(parsed, start)
 
 
 def _read_date(value: str) -> datetime:
@@ -119,7 +127,12 @@ def _read_cycle(value: str) -> tuple:
     for part in value.upper().replace("--", "/").split("/")[1:]:
         if part.startswith("P"):
             _within_calendar(Timer.parse_iso_duration(part))
-    return Timer.parse_iso_recurring_interval(value)
+    with _overflow_means("its dates would fall outside the years 1 to 9999"):
+        cycles, start, duration = Timer.parse_iso_recurring_interval(value)
+        # The timer's second firing is at start + duration (CycleTimerEventDefinition adds it
+        # when the first fires): "R/2030-01-01T00:00:00Z/P3000000D" parses, then would fail there.
+        start + duration
+    return cycles, start, duration
 
 
 def _within_calendar(parsed: dict) -> None:
@@ -127,6 +140,16 @@ def _within_calendar(parsed: dict) -> None:
     # here as it would hang the timer; no such timer can end before datetime's last year anyway.
     if parsed.get("years", 0) * 12 + parsed.get("months", 0) > 12 * MAXYEAR:
         raise OverflowError("it would end after the year 9999")
+
+
+@contextmanager
+def _overflow_means(reason: str):
+    # datetime's and timedelta's own words ("date value out of range", "Python int too large to
+    # convert to C int") do not say what is wrong with the timer.
+    try:
+        yield
+    except OverflowError:
+        raise OverflowError(reason) from None
 
 
 _READERS = {"timeDuration": _read_duration, "timeDate": _read_date, "timeCycle": _read_cycle}

@@ -7,14 +7,17 @@ sandbox refuses, timers SpiffWorkflow cannot read.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import select
 
 from engine.access import SYSTEM
-from engine.business_time import parse_duration
+from engine.business_time import BusinessCalendar, parse_duration
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.models import HumanTask
+from engine.runtime.task_rows import sla_times
 from tests.conftest import DATA, bundle_variant
 
 SIMPLE = DATA / "simple"
@@ -40,7 +43,7 @@ def only(problems, fragment):
 
 # --- SLAs: the business calendar's parser decides --------------------------------------------
 
-@pytest.mark.parametrize("sla", ["P1W", "P1M", "P1Y", "P2DT"])
+@pytest.mark.parametrize("sla", ["P1W", "P1M", "P1Y", "P2DT", "P3000000D", "PT8785H"])
 def test_sla_the_calendar_refuses_is_refused_with_the_calendars_reason(tmp_path, sla):
     bundle, text = simple_variant(tmp_path, (REVIEW_SLA, f'name="sla" value="{sla}"'))
     with pytest.raises(ValueError) as refused:
@@ -86,6 +89,17 @@ def test_sla_field_is_a_top_level_name_of_the_task_data(tmp_path):
                                (REVIEW_SLA, 'name="sla" value="customer.sla"'))
     problem = only(catalog.validate(bundle), "sla 'customer.sla'")
     assert problem.element_id == "review" and "dotted path is not followed" in problem.message
+
+
+def test_sla_field_holding_a_duration_past_the_bound_gets_no_due_time():
+    # Only the run knows a field's value: the runtime reads it with the same bounded parser, so
+    # the task gets no due time at once (P3000000D was seconds of stepping, then OverflowError).
+    opened = datetime(2024, 3, 4, 10, tzinfo=timezone.utc)
+    calendar = BusinessCalendar()
+    assert sla_times("respond_sla", {"respond_sla": "P3000000D"}, opened, calendar, 0.8) == (
+        None, None)
+    due, _ = sla_times("respond_sla", {"respond_sla": "P3660D"}, opened, calendar, 0.8)
+    assert calendar.working_time_between(opened, due) == timedelta(hours=9 * 3660)
 
 
 def test_sla_field_named_with_a_capital_p_is_explained(tmp_path):
@@ -159,6 +173,11 @@ REVIEW_TIMER = '<bpmn:timeDuration>"P1D"</bpmn:timeDuration>'
 @pytest.mark.parametrize("timer, expected", [
     ('<bpmn:timeDuration>"P1W2D"</bpmn:timeDuration>', "timeDuration 'P1W2D' is not a duration"),
     ('<bpmn:timeDuration>"P99999999999Y"</bpmn:timeDuration>', "after the year 9999"),
+    ('<bpmn:timeDuration>"P3000000D"</bpmn:timeDuration>', "'P3000000D' is not a duration such "
+                                                           'as "PT4H", "P3D" or "P1W" (it would '
+                                                           "end after the year 9999)"),
+    ('<bpmn:timeCycle>"R/2030-01-01T00:00:00Z/P3000000D"</bpmn:timeCycle>',
+     "(its dates would fall outside the years 1 to 9999)"),
     ('<bpmn:timeDuration>4</bpmn:timeDuration>', "4 evaluates to int 4, not to ISO-8601 text"),
     ('<bpmn:timeDate>"2030-02-30T10:00:00+08:00"</bpmn:timeDate>', "day is out of range"),
     ('<bpmn:timeDate>"PT4H"</bpmn:timeDate>', "a timeDate needs a date-time"),
@@ -176,6 +195,7 @@ def test_timer_spiffworkflow_cannot_read_is_refused(tmp_path, timer, expected):
     '<bpmn:timeDuration>"PT1.5H"</bpmn:timeDuration>',
     '<bpmn:timeDate>"2030-01-31T17:00:00+08:00"</bpmn:timeDate>',
     '<bpmn:timeCycle>"R3/PT1H"</bpmn:timeCycle>',
+    '<bpmn:timeDuration>"P3000D"</bpmn:timeDuration>',   # bounded by datetime, not by policy
     '<bpmn:timeDuration>review_deadline</bpmn:timeDuration>',   # over data: read at run time
 ])
 def test_timer_spiffworkflow_reads_validates(tmp_path, timer):
