@@ -11,7 +11,7 @@ id, and never raises. It runs, in order:
    not at all: references and gateways (`validation.bpmn`), conditions, scripts
    and expressions (`validation.expressions`) and timers (`validation.timers`),
    lanes, forms and SLAs of user tasks (`validation.tasks`), DMN tables
-   (`validation.dmn`);
+   (`validation.dmn`), processes that call themselves (`validation.calls`);
 4. only when all of that passes, a full load with SpiffWorkflow's own parser
    (`validation.spiff`), so its messages never hide ours.
 
@@ -27,7 +27,7 @@ isExecutable="false" (other parties' pools) are allowed and not checked.
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 from lxml import etree
 
@@ -37,6 +37,7 @@ from engine.definitions.vocabulary import BPMN_NS, DMN_LATER_NS, DMN_SUPPORTED_N
 from engine.definitions.xmlsafe import XmlRefused, parse_xml
 
 from .bpmn import check_bpmn_document
+from .calls import check_call_cycles
 from .dmn import check_dmn_document
 from .expressions import check_expressions
 from .model import Bundle, Document, Problem, is_executable
@@ -54,8 +55,10 @@ def validate_bundle(files: dict[str, bytes], forms: dict[str, bytes],
 
     `files` maps file names to BPMN or DMN bytes, `forms` maps names of files in
     the upload's forms/ folder to JSON bytes. `known_processes` are process ids
-    already deployed, which call activities may call. Never raises: an
-    unexpected error in a check or in the library becomes a Problem.
+    already deployed, which call activities may call; given as a mapping, each id
+    maps to the ids that deployed process calls, so cycles through deployed
+    processes are found too (given as ids, a deployed process calls nothing).
+    Never raises: an unexpected error in a check or in the library becomes a Problem.
     """
     try:
         return _validate(files, forms, departments, known_processes)
@@ -73,9 +76,12 @@ def _validate(files, forms, departments, known_processes) -> list[Problem]:
             documents.append(document)
         elif isinstance(document, Problem):
             problems.append(document)
+    deployed_calls = ({pid: frozenset(called) for pid, called in known_processes.items()}
+                      if isinstance(known_processes, Mapping) else {})
     bundle = Bundle(documents, dict(forms or {}), frozenset(departments),
-                    frozenset(known_processes))
+                    frozenset(known_processes), deployed_calls)
     problems += _guarded(problems, "", bundle.index) or []
+    problems += _guarded(problems, "", check_call_cycles, bundle) or []
     forms_checker = FormChecker(bundle.forms)
     for document in documents:
         problems += _guarded(problems, document.filename, xsd_problems, document) or []

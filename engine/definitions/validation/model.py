@@ -3,7 +3,7 @@
 `Problem` is what every check returns. `Document` is one parsed upload file;
 `Bundle` is everything a check may look across files for (process ids,
 decision ids, forms, departments). The checks themselves live in
-`validation.bpmn`, `validation.expressions`, `validation.tasks`,
+`validation.bpmn`, `validation.calls`, `validation.expressions`, `validation.tasks`,
 `validation.dmn` and `validation.spiff`; `validation.validate_bundle` runs them.
 The BPMN and DMN names they read files by are in `engine.definitions.vocabulary`.
 """
@@ -90,6 +90,9 @@ class Bundle:
     forms: dict[str, bytes]
     departments: frozenset[str]
     known_processes: frozenset[str]
+    # deployed process id -> the process ids its call activities call, where the caller knows
+    # them (validation.calls follows them to find cycles through deployed processes).
+    deployed_calls: dict[str, frozenset[str]] = field(default_factory=dict)
     # process id -> (document, process element); filled by `index()`.
     processes: dict[str, tuple[Document, etree._Element]] = field(default_factory=dict)
     # decision id -> document

@@ -81,6 +81,26 @@ def test_validate_reports_without_deploying(auth):
     assert owner.get("/api/definitions/simple/versions").status_code == 404
 
 
+def test_recursive_call_activities_are_refused_over_http(auth):
+    # A process calling itself, and two calling each other, would never finish starting.
+    owner = auth.as_("owner")
+    recursive = DATA / "recursive"
+    for names, refused in ((["self_calling.bpmn"], [("self_calling.bpmn", "call_self_calling")]),
+                           (["ping.bpmn", "pong.bpmn"], [("ping.bpmn", "call_pong"),
+                                                         ("pong.bpmn", "call_ping")])):
+        uploads = [("files", name, (recursive / name).read_bytes()) for name in names]
+        checked = post(owner, "/api/definitions/validate", uploads)
+        assert checked.status_code == 200 and checked.get_json()["ok"] is False
+        problems = checked.get_json()["problems"]
+        assert [(p["file"], p["element_id"]) for p in problems] == refused
+        assert all(p["line"] == 7 and "may not call itself" in p["message"] for p in problems)
+        deployed = post(owner, "/api/definitions", uploads)
+        assert deployed.status_code == 422
+        assert [p["element_id"] for p in error_of(deployed)["details"]["problems"]] == [
+            element for _, element in refused]
+    assert owner.get("/api/definitions/ping/versions").status_code == 404   # nothing stored
+
+
 def test_upload_refusals(app, auth):
     owner = auth.as_("owner")
     json_body = owner.post("/api/definitions", json={"files": []})
