@@ -67,8 +67,17 @@ def validate(bundle: Bundle, known_processes=()) -> list[validation.Problem]:
 
 
 def validate_against_deployed(session: Session, bundle: Bundle) -> list[validation.Problem]:
-    """Every problem of the bundle, its call activities checked against deployed processes too."""
-    return validate(bundle, known_processes=deployed_keys(session))
+    """Every problem of the bundle, its call activities checked against deployed processes too
+    (which must exist, and must not call back into a cycle)."""
+    return validate(bundle, known_processes=deployed_calls(session))
+
+
+def deployed_calls(session: Session) -> dict[str, list[str]]:
+    """Each deployed process (its newest version) -> the processes it calls, directly or not
+    (the called processes a compiled definition carries)."""
+    return {row.process_key: sorted(key for key in compiled(session, row.id).subprocess_specs
+                                    if key != row.process_key)
+            for row in all_latest(session)}
 
 
 def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | None = None
@@ -198,10 +207,6 @@ def digest(sources: dict, forms: dict) -> str:
             h.update(f"{kind}:{name}:{len(files[name])}:".encode())
             h.update(files[name].encode())
     return h.hexdigest()
-
-
-def deployed_keys(session: Session) -> list[str]:
-    return list(session.scalars(select(Definition.process_key).group_by(Definition.process_key)))
 
 
 def all_latest(session: Session) -> list[Definition]:

@@ -59,7 +59,7 @@ def compile_bundle(session: Session, bundle: Bundle) -> dict[str, catalog.Compil
 
     Raises InvalidDefinition (every problem in `details`) like a deploy would.
     """
-    problems = catalog.validate(bundle, known_processes=catalog.deployed_keys(session))
+    problems = catalog.validate_against_deployed(session, bundle)
     if problems:
         raise InvalidDefinition(f"{len(problems)} problem(s) in the candidate",
                                 details=[p.as_dict() for p in problems])

@@ -56,3 +56,20 @@ def test_a_process_calling_into_a_cycle_is_not_itself_on_it():
     files["caller.bpmn"] = caller.encode()
     problems = validate_bundle(files, {})
     assert [p.element_id for p in problems] == ["call_pong", "call_ping"]
+
+
+def test_a_cycle_through_what_is_deployed_is_refused(sessions):
+    """Deployed: pong calls ping, ping calls nothing. Uploading a ping that calls pong closes
+    the circle through the database."""
+    ping_v1 = (RECURSIVE / "ping.bpmn").read_text().replace(
+        '<bpmn:callActivity id="call_pong" name="Call pong" calledElement="pong"/>',
+        '<bpmn:task id="call_pong" name="Call pong"/>')
+    pong = (RECURSIVE / "pong.bpmn").read_bytes()
+    with sessions.begin() as session:
+        catalog.deploy(session, Bundle(files={"ping.bpmn": ping_v1.encode(), "pong.bpmn": pong}),
+                       "owner")
+    with sessions() as session:
+        assert catalog.deployed_calls(session) == {"ping": [], "pong": ["ping"]}
+        problems = catalog.validate_against_deployed(session, bundle_of("ping.bpmn"))
+    assert located(problems) == [("ping.bpmn", 7, "call_pong")]
+    assert "calls back (ping -> pong -> ping)" in problems[0].message
