@@ -19,10 +19,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from engine import clock, instances, order_fetch, request_items
-from engine.orders import CATEGORIES
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import FINISHED, AuditEvent, Outbox, ServiceRequest, ShopOrder
+from engine.orders import CATEGORIES
 
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
@@ -42,18 +42,12 @@ CUSTOMER_FIELDS = ("refund_amount", "refunded_amount", "amount", "quote_amount",
 
 
 def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, bool]:
-    """File a request (see `file_request`); returns (its `request_json` summary, whether it
-    was created now). A repeated `idempotency_key` answers the request it created, but not to
-    another customer (Conflict)."""
-    key = fields.get("idempotency_key")
-    existing = key and session.scalars(
-        select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
-    if existing and actor.role == "customer" and existing.customer_id != actor.customer_id:
-        raise Conflict("this idempotency_key was already used", field="idempotency_key")
-    filed = existing or file_request(session, runtime, fields, actor)
+    """File a request (see `file_request`); returns (its summary, whether it was created now
+    rather than found by its `idempotency_key`)."""
+    filed, created = _filed(session, runtime, fields, actor)
     session.refresh(filed)
     return ({"id": filed.id, "number": filed.number, "instance_id": filed.instance_id,
-             "status": filed.status}, not existing)
+             "status": filed.status}, created)
 
 
 def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
@@ -65,11 +59,16 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
     `customer_tier`). Category, amount, warranty, address and prices come from the order, so a
     field that would set them is refused. An order the store does not know is asked of the
     shop when its order API is configured (engine.order_fetch). A repeated `idempotency_key`
-    returns the request it created the first time.
+    returns the request it created the first time, but not to another customer (Conflict).
     Raises InvalidInput naming the field, NotFound naming order_id for an unknown order (or
     another customer's), Conflict when an item already has an open request or the shop's order
     API cannot answer.
     """
+    return _filed(session, runtime, fields, actor)[0]
+
+
+def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceRequest, bool]:
+    """(the request, whether it was created now) for `file_request`."""
     if not isinstance(fields, dict):
         raise InvalidInput("the request must be an object", field="body")
     allowed = CUSTOMER_FILING if actor.role == "customer" else STAFF_FILING
@@ -84,7 +83,9 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
         _text(fields, "idempotency_key", 200)
         existing = session.scalars(select(ServiceRequest).where(ServiceRequest.idempotency_key == key)).first()
         if existing is not None:
-            return existing
+            if actor.role == "customer" and existing.customer_id != actor.customer_id:
+                raise Conflict("this idempotency_key was already used", field="idempotency_key")
+            return existing, False
     order_id = _text(fields, "order_id", 100)
     if actor.role == "customer":
         customer_id = actor.customer_id
@@ -131,7 +132,7 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
     instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number)
     request.instance_id = instance.id
     session.flush()
-    return request
+    return request, True
 
 
 def get(session: Session, number_or_id) -> ServiceRequest:
