@@ -33,7 +33,7 @@ from engine import clock
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, StepFailed
 from engine.history import audit
-from engine.models import AuditEvent, HumanTask, Instance
+from engine.models import AuditEvent, Instance
 from engine.runtime import serialization, writeback
 
 KIND = "incident"
@@ -139,10 +139,8 @@ def skip(session: Session, instance: Instance, actor: Actor, reason: str = "") -
     if incident is None:
         raise Conflict(f"instance is {instance.status} without an open incident; nothing to skip",
                        instance_id=instance.id)
-    has_tasks = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance.id)
-                               .limit(1))
     at = clock.now()
-    instance.status = "running" if has_tasks else "waiting"
+    instance.status = writeback.active_status(session, instance.id)
     instance.error = instance.error_task_id = None
     instance.updated_at = at
     event = audit.append(session, instance, at=at, actor=actor.name, kind=SKIPPED,

@@ -221,8 +221,7 @@ class Runtime:
         instance = self._instance(session, instance_id)
         if instance.status != "suspended":
             raise Conflict(f"instance is {instance.status}, not suspended", instance_id=instance_id)
-        has_tasks = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id).limit(1))
-        instance.status = "running" if has_tasks else "waiting"
+        instance.status = writeback.active_status(session, instance_id)
         self._record(session, instance, "resumed", actor, {"reason": reason})
         return instance
 

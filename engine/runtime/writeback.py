@@ -10,7 +10,7 @@ kept in step with set_committed_value, exactly as a flush would leave them.
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, delete, insert, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -73,6 +73,14 @@ def update_instance(session: Session, instance: Instance, values: dict) -> None:
     for key, value in values.items():
         set_committed_value(instance, key, value)
     set_committed_value(instance, "version", version + 1)
+
+
+def active_status(session: Session, instance_id: int) -> str:
+    """The status an instance goes back to when it runs on without a step (resumed, an
+    incident skipped): running while it has an open human task, else waiting."""
+    open_task = session.scalar(select(HumanTask.id).where(HumanTask.instance_id == instance_id)
+                               .limit(1))
+    return "running" if open_task is not None else "waiting"
 
 
 def forget(session: Session, model, instance_id: int, task_ids) -> None:
