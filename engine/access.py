@@ -7,13 +7,23 @@ route guards take the role groups below. Supervisors oversee the departments lis
 own department in `engine.config.SUPERVISES`. Rules that need a row sit beside the rows they
 read: a customer sees only their own requests (engine.service_requests.visible) and orders
 (engine.orders.visible), a task is seen through its scope (engine.tasks.scope).
+
+An instance is judged by its `InstanceScope` (its open and completed human tasks, which
+`instance_scope` reads here rather than in engine.instances because the verbs need it too and
+the runtime cannot import engine.instances): staff and supervisors read an instance only through
+a task of it they may see, and supervisors operate on (suspend, resume, cancel, retry, skip) an
+instance only when its open work lies in departments they supervise.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
 from engine import config
 from engine.errors import Forbidden
+from engine.models import AuditEvent, HumanTask
 
 # Staff and supervisors work in a department; the other roles are defined by their role alone.
 STAFF_ROLES = ("staff", "supervisor")
@@ -46,6 +56,8 @@ MESSAGE_SENDERS = {"courier": frozenset({"picked_up", "pickup_booked"}),
                    "payment": frozenset({"refund_result", "clawback_result"}),
                    "admin": None}
 READ_ALL_ROLES = ("admin", "auditor", "system")
+# Who reads every instance: process owners too (they have no department, and migrate instances).
+INSTANCE_READ_ALL = READ_ALL_ROLES + ("process_owner",)
 
 
 @dataclass(frozen=True)
@@ -109,3 +121,63 @@ def may_see(actor: Actor, department: str | None, claimed_by: str | None) -> boo
     except Forbidden:
         return False
     return departments is None or department in departments or claimed_by == actor.name
+
+
+@dataclass(frozen=True)
+class InstanceScope:
+    """Where an instance's work belongs, as `instance_scope` finds it: (department, who holds
+    it) of each open human task, (department, who completed it) of each completed one, oldest
+    first, and the lanes of its process's user tasks."""
+
+    instance_id: int
+    open: tuple[tuple[str | None, str | None], ...]
+    done: tuple[tuple[str | None, str], ...]
+    lanes: frozenset[str | None]
+
+    def work_departments(self) -> frozenset[str | None]:
+        """The departments of the open work: of the open tasks, else of the last completed
+        task (an instance waiting for a message or a timer, or whose step failed), else the
+        lanes of its process (an instance that failed before its first task)."""
+        if self.open:
+            return frozenset(department for department, _ in self.open)
+        return frozenset({self.done[-1][0]}) if self.done else self.lanes
+
+
+# The two reads of instance_scope, built once (it runs before every instance read and verb).
+_OPEN_WORK = select(HumanTask.department, HumanTask.claimed_by).where(
+    HumanTask.instance_id == bindparam("instance_id")).order_by(HumanTask.id)
+_DONE_WORK = select(AuditEvent.payload, AuditEvent.actor).where(
+    AuditEvent.instance_id == bindparam("instance_id"),
+    AuditEvent.kind == "task_completed").order_by(AuditEvent.seq)
+
+
+def instance_scope(session: Session, instance_id: int, user_tasks) -> InstanceScope:
+    """The scope of instance `instance_id` (which need not exist): its open and completed
+    human tasks, and the lanes of `user_tasks` (its definition's, engine.definitions.catalog's
+    Compiled.tasks values: the caller has them, and this foundation module cannot load them)."""
+    params = {"instance_id": instance_id}
+    open_work = tuple((d, c) for d, c in session.execute(_OPEN_WORK, params))
+    # A completion records its task's department (engine.runtime.verbs._task_facts).
+    done = tuple(((payload or {}).get("department"), actor)
+                 for payload, actor in session.execute(_DONE_WORK, params))
+    return InstanceScope(instance_id, open_work, done, frozenset(t.lane for t in user_tasks))
+
+
+def may_read_instance(actor: Actor, scope: InstanceScope) -> bool:
+    """May `actor` read the instance (its state, history, replay, exports)? Staff and
+    supervisors only through a task of it, open or completed, that they may see (`may_see`);
+    supervisors also an instance they may operate on."""
+    if actor.role in INSTANCE_READ_ALL:
+        return True
+    if any(may_see(actor, department, person) for department, person in scope.open + scope.done):
+        return True
+    return actor.role == "supervisor" and may_operate_instance(actor, scope)
+
+
+def may_operate_instance(actor: Actor, scope: InstanceScope) -> bool:
+    """May `actor` suspend, resume, cancel, retry or skip the instance? Admins and the system
+    always; supervisors when every department of its open work (InstanceScope.work_departments)
+    is one they supervise. An instance with no work anywhere is for supervisors of all
+    departments."""
+    departments = scope.work_departments() or config.DEPARTMENTS
+    return all(actor.supervises(department) for department in departments)

@@ -2,8 +2,10 @@
 and the pages show it (with its token positions), its history page by page, searches, and
 which instances stand on a version of a process.
 
-Nothing here changes an instance (the verbs in engine/runtime do); workflows are rebuilt
-read-only.
+Every read of one instance takes the actor who reads it and answers only if the actor may
+(engine.access.may_read_instance: staff and supervisors through a task of it they may see);
+`readable` is that check for callers that read an instance elsewhere (replay, exports). Nothing
+here changes an instance (the verbs in engine/runtime do); workflows are rebuilt read-only.
 """
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import clock, tasklist
+from engine import access, clock, tasklist
+from engine.access import Actor
 from engine.definitions import catalog
-from engine.errors import InvalidInput, NotFound
+from engine.errors import Forbidden, InvalidInput, NotFound
 from engine.history import audit, replay
 from engine.models import (
     UNFINISHED,
@@ -31,15 +34,26 @@ TOKEN_STATES = {"ready": TaskState.READY, "waiting": TaskState.WAITING,
                 "completed": TaskState.COMPLETED}
 
 
-def get(session: Session, instance_id: int) -> dict:
-    """One instance as `instance_json` describes it. Raises NotFound."""
-    return instance_json(_row(session, instance_id))
-
-
-def show(session: Session, runtime, instance_id: int) -> dict:
-    """One instance with its version, request number, token positions (`elements`), open
-    tasks, waiting timers and the messages it waits for. Raises NotFound."""
+def readable(session: Session, actor: Actor, instance_id: int) -> Instance:
+    """The instance row, if `actor` may read it. Raises NotFound when it does not exist and
+    Forbidden when it is outside the actor's reach (as engine.tasks.scope does for a task)."""
     instance = _row(session, instance_id)
+    user_tasks = catalog.compiled(session, instance.definition_id).tasks.values()
+    if not access.may_read_instance(actor, access.instance_scope(session, instance_id, user_tasks)):
+        raise Forbidden(f"{actor.name} may not read instance {instance_id}: none of its tasks "
+                        f"is one you may see", instance_id=instance_id)
+    return instance
+
+
+def get(session: Session, actor: Actor, instance_id: int) -> dict:
+    """One instance as `instance_json` describes it. Raises NotFound, Forbidden (`readable`)."""
+    return instance_json(readable(session, actor, instance_id))
+
+
+def show(session: Session, runtime, actor: Actor, instance_id: int) -> dict:
+    """One instance with its version, request number, token positions (`elements`), open
+    tasks, waiting timers and the messages it waits for. Raises NotFound, Forbidden."""
+    instance = readable(session, actor, instance_id)
     compiled = catalog.compiled(session, instance.definition_id)
     now = clock.now()
     return {**instance_json(instance), "definition_version": compiled.version,
@@ -52,20 +66,22 @@ def show(session: Session, runtime, instance_id: int) -> dict:
             "waiting_for": waiting_for(session, instance.id)}
 
 
-def history(session: Session, instance_id: int, *, offset: int = 0,
+def history(session: Session, actor: Actor, instance_id: int, *, offset: int = 0,
             limit: int | None = None) -> tuple[list[dict], int]:
-    """(events as `event_json`, total number of events) of one instance. Raises NotFound."""
-    _row(session, instance_id)
+    """(events as `event_json`, total number of events) of one instance. Raises NotFound,
+    Forbidden."""
+    readable(session, actor, instance_id)
     total = session.scalar(select(func.count()).select_from(AuditEvent)
                            .where(AuditEvent.instance_id == instance_id))
     events = audit.events(session, instance_id, offset=offset, limit=limit)
     return [event_json(e) for e in events], total
 
 
-def audited(session: Session, script_engine, instance_id: int, *, keep_steps: bool = False):
+def audited(session: Session, script_engine, actor: Actor, instance_id: int, *,
+            keep_steps: bool = False):
     """(instance, its events, the replay's result) as an auditor reads them, the events read
-    once for both. Raises NotFound."""
-    instance = _row(session, instance_id)
+    once for both. Raises NotFound, Forbidden."""
+    instance = readable(session, actor, instance_id)
     rows = audit.events(session, instance_id)
     result = replay.verify(session, instance_id, script_engine, keep_steps=keep_steps,
                            events=rows, instance=instance)

@@ -7,6 +7,13 @@ back the state with an optimistic version check, the projections, the outbox row
 event. Verbs that change no workflow state (claim, suspend, record...) write their event alone.
 Moving an instance to another version (engine/runtime/instance_migration.py) goes through the
 same unit of work and write-back path.
+
+Every verb on an existing instance first locks its row (SELECT ... FOR UPDATE on PostgreSQL;
+SQLite's write lock is taken when the transaction begins) and only then reads its tasks, so that
+two commands on one instance are decided one after the other on fresh rows: of ten users
+claiming one task at once exactly one wins, and a claim and another user's completion cannot
+both succeed. Instance-level verbs (suspend, resume, cancel, retry, skip) are for the
+supervisors of the instance's open work (engine.access.may_operate_instance).
 """
 from __future__ import annotations
 
@@ -17,7 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine import clock, config
+from engine import access, clock, config
 from engine.access import SYSTEM, Actor
 from engine.business_time import BusinessCalendar
 from engine.definitions import catalog, forms
@@ -49,8 +56,14 @@ from engine.runtime.scripting import PlatformScriptEngine
 # The hot path's queries, built once (see engine/runtime/writeback.py for why).
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
                       .order_by(Definition.version.desc()).limit(1))
-_OPEN_TASK = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
+# Read after the instance row is locked: populate_existing replaces what the session held.
+_OPEN_TASK = (select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
+              .execution_options(populate_existing=True))
+_TASK_INSTANCE = select(HumanTask.instance_id).where(HumanTask.task_id == bindparam("task_id"))
 _INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("id"))
+# Locks the row; an instance the session already holds stays as loaded, so a caller who read
+# an older version still loses on the version check (a Conflict, never an overwrite).
+_INSTANCE_LOCKED = select(Instance).where(Instance.id == bindparam("id")).with_for_update()
 _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.name == bindparam("name"),
     MessageSubscription.correlation == bindparam("correlation"))
@@ -95,24 +108,26 @@ class Runtime:
                         apply=apply, new=True)
 
     def claim(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
-        task = self._open_task(session, task_id)
+        """Claim an open task for `actor`; returns the task row. Raises NotFound, Forbidden,
+        Conflict (claimed by someone else, completed, or its instance is not active)."""
+        task, instance = self._locked_task(session, task_id)
         self._check_may_act(task, actor)
         if task.claimed_by not in (None, actor.name):
             raise Conflict(f"task is already claimed by {task.claimed_by}", task_id=task_id,
                            instance_id=task.instance_id)
-        instance = self._active_instance(session, task.instance_id)
+        self._check_active(instance)
         task.claimed_by, task.claimed_at = actor.name, clock.now()
         self._record(session, instance, "task_claimed", actor, {}, element=task.bpmn_id,
                      task_id=task_id)
         return task
 
     def release(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
-        task = self._open_task(session, task_id)
+        task, instance = self._locked_task(session, task_id)
         if task.claimed_by is None:
             raise Conflict("task is not claimed", task_id=task_id, instance_id=task.instance_id)
         if task.claimed_by != actor.name and not self._supervises(actor, task):
             raise Forbidden(f"task is claimed by {task.claimed_by}", task_id=task_id)
-        instance = self._active_instance(session, task.instance_id)
+        self._check_active(instance)
         previous = task.claimed_by
         task.claimed_by, task.claimed_at = None, None
         self._record(session, instance, "task_released", actor, {"previous": previous},
@@ -121,11 +136,11 @@ class Runtime:
 
     def reassign(self, session: Session, task_id: str, assignee: str | None, actor: Actor) -> HumanTask:
         """Supervisors hand a task to someone else (None: back to the department queue)."""
-        task = self._open_task(session, task_id)
+        task, instance = self._locked_task(session, task_id)
         if not self._supervises(actor, task):
             raise Forbidden("only a supervisor of the task's department may reassign it",
                             task_id=task_id)
-        instance = self._active_instance(session, task.instance_id)
+        self._check_active(instance)
         previous = task.claimed_by
         task.claimed_by, task.claimed_at = assignee, (clock.now() if assignee else None)
         self._record(session, instance, "task_reassigned", actor,
@@ -135,13 +150,15 @@ class Runtime:
 
     def complete(self, session: Session, task_id: str, data: dict, actor: Actor,
                  expected_version: int | None = None) -> Instance:
-        """Complete a READY user task with form `data` (validated against its JSON Schema)."""
-        task = self._open_task(session, task_id)
+        """Complete a READY user task with form `data` (validated against its JSON Schema);
+        returns the instance. Raises NotFound, Forbidden, Conflict (claimed by someone else,
+        already completed, a stale `expected_version`, an instance not active), InvalidInput."""
+        task, instance = self._locked_task(session, task_id)
         self._check_may_act(task, actor)
         if task.claimed_by not in (None, actor.name) and not self._supervises(actor, task):
             raise Conflict(f"task is claimed by {task.claimed_by}", task_id=task_id,
                            instance_id=task.instance_id)
-        instance = self._active_instance(session, task.instance_id)
+        self._check_active(instance)
         if expected_version is not None and expected_version != instance.version:
             raise Conflict(f"the request changed since you loaded it (version {instance.version}, "
                            f"yours {expected_version}); reload and try again",
@@ -212,13 +229,16 @@ class Runtime:
                         apply=steps.timers())
 
     def suspend(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
-        instance = self._active_instance(session, instance_id)
+        instance = self._instance(session, instance_id)
+        self._check_may_operate(session, instance, actor)
+        self._check_active(instance)
         instance.status = "suspended"
         self._record(session, instance, "suspended", actor, {"reason": reason})
         return instance
 
     def resume(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         instance = self._instance(session, instance_id)
+        self._check_may_operate(session, instance, actor)
         if instance.status != "suspended":
             raise Conflict(f"instance is {instance.status}, not suspended", instance_id=instance_id)
         instance.status = writeback.active_status(session, instance_id)
@@ -227,6 +247,7 @@ class Runtime:
 
     def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         instance = self._instance(session, instance_id)
+        self._check_may_operate(session, instance, actor)
         if instance.status in FINISHED:
             raise Conflict(f"instance is already {instance.status}", instance_id=instance_id)
         compiled = catalog.compiled(session, instance.definition_id)
@@ -238,6 +259,7 @@ class Runtime:
         its open incident (recorded as that input's own kind; `data` replaces a completion's
         form data or a message's payload), else the task that failed in the engine's steps."""
         instance = self._instance(session, instance_id)
+        self._check_may_operate(session, instance, actor)
         if data is not None and not isinstance(data, dict):
             raise InvalidInput("data must be an object", field="data")
         incident = incidents.open_incident(session, instance)
@@ -254,6 +276,7 @@ class Runtime:
     def skip(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         """Drop the input of an instance's open incident; it runs on as before the input."""
         instance = self._instance(session, instance_id)
+        self._check_may_operate(session, instance, actor)
         event = incidents.skip(session, instance, actor, reason)
         for hook in self.hooks:
             hook(session, instance, None, event)
@@ -318,6 +341,19 @@ class Runtime:
                            instance_id=done.instance_id)
         raise NotFound(f"task {task_id} does not exist or is not open", task_id=task_id)
 
+    def _locked_task(self, session, task_id: str) -> tuple[HumanTask, Instance]:
+        """(open task `task_id`, its instance), the task read after the instance row is locked.
+
+        Read the other way round, a claimer could see the instance a rival claim had just
+        committed and the task row from before it, and both would win."""
+        if not isinstance(task_id, str) or not task_id:
+            raise InvalidInput("task id must be a string", field="task_id")
+        instance_id = session.scalars(_TASK_INSTANCE, {"task_id": task_id}).first()
+        if instance_id is None:
+            self._open_task(session, task_id)           # raises: completed or unknown
+        instance = self._instance(session, instance_id)
+        return self._open_task(session, task_id), instance
+
     def _check_may_act(self, task: HumanTask, actor: Actor) -> None:
         if actor.works_in(task.department) or task.claimed_by == actor.name:
             return
@@ -327,19 +363,34 @@ class Runtime:
     def _supervises(self, actor: Actor, task: HumanTask) -> bool:
         return actor.supervises(task.department)
 
+    def _check_may_operate(self, session, instance: Instance, actor: Actor) -> None:
+        user_tasks = catalog.compiled(session, instance.definition_id).tasks.values()
+        if not access.may_operate_instance(actor, access.instance_scope(session, instance.id,
+                                                                        user_tasks)):
+            raise Forbidden(f"{actor.name} may not act on instance {instance.id}: its open work "
+                            f"is not in a department you supervise", instance_id=instance.id)
+
     def _instance(self, session, instance_id: int) -> Instance:
-        # session.get() without its per-call statement: the identity map, else a prebuilt select.
-        instance = session.identity_map.get(identity_key(Instance, instance_id))
-        if instance is None:
-            instance = session.scalars(_INSTANCE_BY_ID, {"id": instance_id}).first()
+        """The instance row, locked for this transaction. Raises NotFound."""
+        if session.get_bind().dialect.name == "postgresql":
+            instance = session.scalars(_INSTANCE_LOCKED, {"id": instance_id}).first()
+        else:
+            # SQLite: the transaction holds the write lock already, so what the session holds
+            # is fresh; session.get() without its per-call statement: the identity map, else a
+            # prebuilt select.
+            instance = session.identity_map.get(identity_key(Instance, instance_id))
+            if instance is None:
+                instance = session.scalars(_INSTANCE_BY_ID, {"id": instance_id}).first()
         if instance is None:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         return instance
 
     def _active_instance(self, session, instance_id: int) -> Instance:
-        instance = self._instance(session, instance_id)
+        return self._check_active(self._instance(session, instance_id))
+
+    def _check_active(self, instance: Instance) -> Instance:
         if instance.status not in ACTIVE:
-            raise Conflict(f"instance is {instance.status}", instance_id=instance_id)
+            raise Conflict(f"instance is {instance.status}", instance_id=instance.id)
         return instance
 
 

@@ -1,5 +1,7 @@
 """Exports for audits: one instance's full record (JSON) or its events (CSV), and every audit
-event recorded in a time range (CSV). CSV answers are downloads (Content-Disposition)."""
+event recorded in a time range (CSV). CSV answers are downloads (Content-Disposition). An
+instance's export is read as the instance is (engine.instances.readable): a supervisor of
+another department gets a 403."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
@@ -8,7 +10,7 @@ from engine import access, instances
 from engine.errors import InvalidInput
 from engine.history import exports
 from web import query
-from web.api.base import allow, only_args, transaction
+from web.api.base import actor, allow, only_args, transaction
 
 bp = Blueprint("exports", __name__)
 
@@ -23,9 +25,9 @@ def instance_export(instance_id):
     if fmt not in FORMATS:
         raise InvalidInput(f"format must be one of {', '.join(FORMATS)}", field="format")
     with transaction() as session:
+        instances.readable(session, actor(), instance_id)
         if fmt == "json":
             return exports.instance_record(session, instance_id)
-        instances.get(session, instance_id)
         text = exports.events_csv(session, [instance_id])
     return csv_download(text, f"instance-{instance_id}-events.csv")
 

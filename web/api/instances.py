@@ -1,5 +1,9 @@
 """Process instances: state, audit history, replay, and the supervisors' controls (suspend,
-resume, cancel, and for an instance in error: retry, optionally with corrected data, or skip)."""
+resume, cancel, and for an instance in error: retry, optionally with corrected data, or skip).
+
+Who may read an instance and who may operate on it is the engine's rule
+(engine.access.may_read_instance, checked by engine.instances; may_operate_instance, checked by
+the verbs): staff and supervisors of another department get a 403, as for its tasks."""
 from __future__ import annotations
 
 from dataclasses import asdict
@@ -18,7 +22,7 @@ bp = Blueprint("instances", __name__)
 @allow(*access.INSTANCE_READERS)
 def show(instance_id):
     with transaction() as session:
-        return instances.show(session, runtime(), instance_id)
+        return instances.show(session, runtime(), actor(), instance_id)
 
 
 @bp.get("/instances/<id:instance_id>/history")
@@ -27,8 +31,8 @@ def history(instance_id):
     only_args("page", "per_page")
     page, per_page = page_args(default_per_page=50)
     with transaction() as session:
-        events, total = instances.history(session, instance_id, offset=(page - 1) * per_page,
-                                          limit=per_page)
+        events, total = instances.history(session, actor(), instance_id,
+                                          offset=(page - 1) * per_page, limit=per_page)
         return paged(events, total, page, per_page)
 
 
@@ -36,6 +40,7 @@ def history(instance_id):
 @allow(*access.INSTANCE_READERS)
 def replay_all(instance_id):
     with transaction() as session:
+        instances.readable(session, actor(), instance_id)
         result = replay.verify(session, instance_id, runtime().script_engine, keep_steps=True)
         return asdict(result)
 
@@ -44,7 +49,7 @@ def replay_all(instance_id):
 @allow(*access.INSTANCE_READERS)
 def replay_step(instance_id, seq):
     with transaction() as session:
-        instances.get(session, instance_id)
+        instances.readable(session, actor(), instance_id)
         return asdict(replay.state_at(session, instance_id, seq, runtime().script_engine))
 
 

@@ -32,7 +32,8 @@ def audit_index():
 def audit_instance(instance_id):
     with context.transaction() as db:
         instance, events, result = instances.audited(db, context.runtime().script_engine,
-                                                     instance_id, keep_steps=True)
+                                                     context.actor(), instance_id,
+                                                     keep_steps=True)
         definition = catalog.show(db, instance["definition_id"])
         number = instances.request_number(db, instance_id)
     steps = [{"seq": s.seq, "at": s.at, "actor": s.actor, "kind": s.kind, "element": s.element,
@@ -55,9 +56,9 @@ def audit_export(instance_id, fmt):
     with context.transaction() as db:
         if fmt == "json":
             instance, events, result = instances.audited(db, context.runtime().script_engine,
-                                                         instance_id)
+                                                         context.actor(), instance_id)
         else:
-            instance = instances.get(db, instance_id)
+            instance = instances.get(db, context.actor(), instance_id)
             text = exports.events_csv(db, [instance_id])
     name = f"{instance['business_key']}-history.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}

@@ -4,6 +4,9 @@ Allowed cells must get past the permission checks (any answer but 401/403: the c
 be refused for its content, e.g. 409 when an earlier cell already completed the task); refused
 cells must be 403, except that a customer asking about another customer's request gets 404.
 The world is built once for the module; cells run in any order against it.
+
+The instance's work is in customer service: staff of another department (finance) and a
+supervisor of another department (finance) may neither read it nor act on it, as for its tasks.
 """
 from __future__ import annotations
 
@@ -15,38 +18,41 @@ from sqlalchemy import select
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
-from engine import clock
+from engine import clock, users
 from engine.models import Outbox
 from tests.conftest import DATA, T0
-from tests.web.conftest import PASSWORD, Auth, file_request, order_body, populate
+from tests.web.conftest import FAST_HASH, PASSWORD, Auth, file_request, order_body, populate
 from web import create_app
 
 USERS = {"customer": "alice", "other_customer": "bob", "staff": "customer_service_1",
-         "staff_other": "finance_1", "supervisor": "cs_lead", "process_owner": "owner",
+         "staff_other": "finance_1", "supervisor": "cs_lead", "supervisor_other": "finance_lead",
+         "process_owner": "owner",
          "auditor": "auditor", "admin": "admin", "courier": "courier", "payment": "payment", "shop": "shop"}
 ROLES = list(USERS)
 
 CUSTOMERS = {"customer", "other_customer"}
 TASK_READ = {"staff", "supervisor", "auditor", "admin"}
 TASK_ACT = {"staff", "supervisor", "admin"}
-INTERNAL_READ = {"staff", "staff_other", "supervisor", "process_owner", "auditor", "admin"}
+INTERNAL_READ = {"staff", "staff_other", "supervisor", "supervisor_other", "process_owner",
+                 "auditor", "admin"}
+# Staff and supervisors of any department, and the roles that read everything.
+STAFF_READ = {"staff", "staff_other", "supervisor", "supervisor_other", "auditor", "admin"}
+# An instance whose work is in customer service: not for finance's staff or supervisor.
+INSTANCE_READ = INTERNAL_READ - {"staff_other", "supervisor_other"}
 SUPERVISE = {"supervisor", "admin"}
 OWN = {"process_owner", "admin"}
 
 # (method, path, allowed roles, roles answered 404 instead of 403)
 MATRIX = [
     ("put", "/api/orders/O-3001", {"shop"}, set()),
-    ("get", "/api/orders?customer_id=C001", CUSTOMERS | {"staff", "staff_other", "supervisor", "auditor", "admin"},
-     set()),
-    ("get", "/api/orders/O-1001", {"customer", "staff", "staff_other", "supervisor", "auditor", "admin"},
-     {"other_customer"}),
+    ("get", "/api/orders?customer_id=C001", CUSTOMERS | STAFF_READ, set()),
+    ("get", "/api/orders/O-1001", {"customer"} | STAFF_READ, {"other_customer"}),
     ("post", "/api/requests", CUSTOMERS | {"staff", "supervisor", "admin"}, set()),
-    ("get", "/api/requests", CUSTOMERS | {"staff", "staff_other", "supervisor", "auditor", "admin"}, set()),
-    ("get", "/api/requests/{ref}", {"customer", "staff", "staff_other", "supervisor", "auditor", "admin"},
-     {"other_customer"}),
+    ("get", "/api/requests", CUSTOMERS | STAFF_READ, set()),
+    ("get", "/api/requests/{ref}", {"customer"} | STAFF_READ, {"other_customer"}),
     *[("post", f"/api/requests/{{ref}}/{answer}", {"customer"}, {"other_customer"})
       for answer in ("quote-answer", "feedback", "rating", "shipped")],
-    ("get", "/api/tasks", TASK_READ | {"staff_other"}, set()),
+    ("get", "/api/tasks", TASK_READ | {"staff_other", "supervisor_other"}, set()),
     ("get", "/api/tasks/{task}", TASK_READ, set()),
     ("post", "/api/tasks/{task}/claim", TASK_ACT, set()),
     ("post", "/api/tasks/{task}/release", TASK_ACT, set()),
@@ -59,12 +65,12 @@ MATRIX = [
     ("post", "/api/tasks/{task}/attachments", TASK_ACT, set()),
     ("get", "/api/attachments/{attachment}", TASK_READ, set()),
     ("post", "/api/messages", {"courier", "payment", "admin"}, set()),
-    ("get", "/api/instances/{instance}", INTERNAL_READ, set()),
-    ("get", "/api/instances/{instance}/history", INTERNAL_READ, set()),
-    ("get", "/api/instances/{instance}/replay", INTERNAL_READ, set()),
-    ("get", "/api/instances/{instance}/replay/1", INTERNAL_READ, set()),
+    ("get", "/api/instances/{instance}", INSTANCE_READ, set()),
+    ("get", "/api/instances/{instance}/history", INSTANCE_READ, set()),
+    ("get", "/api/instances/{instance}/replay", INSTANCE_READ, set()),
+    ("get", "/api/instances/{instance}/replay/1", INSTANCE_READ, set()),
     *[("post", f"/api/instances/{{spare}}/{verb}", SUPERVISE, set())
-      for verb in ("suspend", "resume", "retry", "cancel")],
+      for verb in ("suspend", "resume", "retry", "skip", "cancel")],
     ("post", "/api/definitions", OWN, set()),
     ("post", "/api/definitions/validate", OWN, set()),
     ("get", "/api/definitions", INTERNAL_READ, set()),
@@ -74,9 +80,10 @@ MATRIX = [
     ("post", "/api/definitions/aftersales_request/migrations", OWN, set()),
     ("post", "/api/whatif", OWN, set()),
     ("get", "/api/instances/{instance}/export", {"supervisor", "auditor", "admin"}, set()),
-    ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00", {"supervisor", "auditor", "admin"},
+    ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00",
+     {"supervisor", "supervisor_other", "auditor", "admin"}, set()),
+    ("get", "/api/kpis", {"supervisor", "supervisor_other", "process_owner", "auditor", "admin"},
      set()),
-    ("get", "/api/kpis", {"supervisor", "process_owner", "auditor", "admin"}, set()),
     ("get", "/api/incidents", {"admin", "auditor"}, set()),
     ("post", "/api/incidents/{incident}", {"admin"}, set()),
 ]
@@ -92,6 +99,9 @@ def world(template_db, tmp_path_factory):
     app = create_app({"database_url": f"sqlite:///{path}", "TESTING": True, "SQL_DURABLE": False})
     platform = app.extensions["aftersales"]
     populate(platform)
+    with platform.sessions.begin() as session:
+        users.create_user(session, "finance_lead", PASSWORD, "supervisor", "finance", None,
+                          method=FAST_HASH)
     auth = Auth(app.test_client())
     for user in USERS.values():
         auth.login(user)
