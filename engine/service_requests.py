@@ -313,7 +313,19 @@ def _csat(data: dict) -> int | None:
     return None
 
 
+# The key of the PostgreSQL advisory lock that request numbering holds until commit.
+_NUMBERING_LOCK = 0x41530001
+
+
 def _next_number(session: Session, now: datetime) -> str:
+    """The next request number of `now`'s day (AS-YYYYMMDD-NNNN: the day's highest plus one).
+
+    On PostgreSQL filers take their numbers one after the other: a transaction-scoped advisory
+    lock, held until the filing commits, makes the next filer's max() see the number (without
+    it two concurrent filers drew the same number and one failed on the unique key). SQLite's
+    write lock, taken when the transaction begins, does the same."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(_NUMBERING_LOCK)))
     prefix = f"AS-{now:%Y%m%d}-"
     last = session.scalar(select(func.max(ServiceRequest.number)).where(ServiceRequest.number.like(prefix + "%")))
     n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
