@@ -23,6 +23,7 @@ import argparse
 import http.client
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -134,8 +135,10 @@ def measure(n: int) -> dict:
             for i in range(-1, n):       # the checks PUT /api/orders applies
                 orders.upsert(session, f"O-B{i}", order)
         port = _free_port()
+        # A key of its own for this run (the app refuses to start without one).
         env = dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
-                   AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"))
+                   AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"),
+                   AFTERSALES_SECRET_KEY=secrets.token_urlsafe(48))
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
              "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],

@@ -1,12 +1,18 @@
-"""Settings of the platform, read from the environment in this one place.
+"""Settings of the platform, read from the environment in this one place, and the secret key.
 
-The engine receives a `Settings` value; nothing else reads os.environ.
+The engine receives a `Settings` value; nothing else reads os.environ. The secret key that signs
+the pages' session cookies comes from AFTERSALES_SECRET_KEY or from the key file that
+`aftersales init` writes beside the database (`secret_key_path`); `secret_key` refuses a missing
+key and the keys that were ever published, so a server never runs with a key others know.
 """
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = ROOT / "instance" / "aftersales.sqlite"
@@ -25,7 +31,8 @@ SUPERVISES = {
 class Settings:
     database_url: str = f"sqlite:///{DEFAULT_DB_PATH}"
     bpmn_dir: Path = ROOT / "bpmn"
-    secret_key: str = "dev-only-change-me"
+    secret_key: str | None = None              # None: read from the key file
+    secret_key_file: Path | None = None        # None: `secret_key` beside the SQLite database
     attachments_dir: Path | None = None        # None: attachments are stored in the database
     max_attachment_bytes: int = 5 * 1024 * 1024
     max_upload_bytes: int = 2 * 1024 * 1024    # BPMN/DMN uploads
@@ -47,6 +54,13 @@ class Settings:
     retention_days: int = 365
     archive_dir: Path = ROOT / "instance" / "archive"
     token_ttl_hours: int = 12
+    session_ttl_hours: int = 12                # a page sign-in lasts a working day
+    secure_cookies: bool | None = None         # None: Secure when the request came over HTTPS
+    trusted_proxies: int = 0                   # proxies whose X-Forwarded-For/-Proto count
+    login_account_failures: int = 5            # failed logins of one account before a lockout
+    login_address_failures: int = 20           # failed logins from one address before a lockout
+    login_window_minutes: int = 15             # failures older than this are forgotten
+    login_lockout_minutes: int = 15
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)
@@ -63,6 +77,13 @@ def from_env(environ=None) -> Settings:
         changes["bpmn_dir"] = Path(env["AFTERSALES_BPMN_DIR"])
     if env.get("AFTERSALES_SECRET_KEY"):
         changes["secret_key"] = env["AFTERSALES_SECRET_KEY"]
+    if env.get("AFTERSALES_SECRET_KEY_FILE"):
+        changes["secret_key_file"] = Path(env["AFTERSALES_SECRET_KEY_FILE"])
+    if env.get("AFTERSALES_SECURE_COOKIES"):
+        changes["secure_cookies"] = _flag(env["AFTERSALES_SECURE_COOKIES"],
+                                          "AFTERSALES_SECURE_COOKIES")
+    if env.get("AFTERSALES_TRUSTED_PROXIES"):
+        changes["trusted_proxies"] = int(env["AFTERSALES_TRUSTED_PROXIES"])
     if env.get("AFTERSALES_ATTACHMENTS_DIR"):
         changes["attachments_dir"] = Path(env["AFTERSALES_ATTACHMENTS_DIR"])
     if env.get("AFTERSALES_PAYMENT_HTTP_URL"):
@@ -79,3 +100,96 @@ def from_env(environ=None) -> Settings:
     if env.get("AFTERSALES_TIMEZONE"):
         changes["timezone"] = env["AFTERSALES_TIMEZONE"]
     return replace(s, **changes)
+
+
+def _flag(value: str, name: str) -> bool | None:
+    """A yes/no setting: 1/true/yes, 0/false/no, or auto (None)."""
+    word = value.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    if word == "auto":
+        return None
+    raise ValueError(f"{name} must be 1, 0 or auto, not {value!r}")
+
+
+# ------------------------------------------------------------------ the secret key
+
+SECRET_KEY_FILE = "secret_key"
+MIN_SECRET_KEY = 32
+# Keys that are, or were, written in public (this repository's old default among them) or that
+# a guesser tries first: a server signing cookies with one of them can be signed into by anyone.
+KNOWN_SECRET_KEYS = frozenset({
+    "dev-only-change-me", "change-me", "changeme", "change-this", "secret", "secret-key",
+    "dev", "development", "test", "testing", "default", "aftersales", "please-change-me"})
+# What the TESTING config signs with when no key is set; known, so it is refused elsewhere.
+TEST_SECRET_KEY = "test-only-secret-key-known-to-everyone-000"
+KNOWN_SECRET_KEYS |= {TEST_SECRET_KEY}
+
+
+class InsecureSecretKey(Exception):
+    """The secret key is missing, too short or known; the message says how to set one."""
+
+
+def secret_key_path(settings: Settings) -> Path:
+    """Where the key file is: AFTERSALES_SECRET_KEY_FILE, else `secret_key` in the folder of a
+    SQLite database file, else instance/secret_key (PostgreSQL has no folder of its own)."""
+    if settings.secret_key_file is not None:
+        return settings.secret_key_file
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database).parent / SECRET_KEY_FILE
+    return DEFAULT_DB_PATH.parent / SECRET_KEY_FILE
+
+
+def secret_key(settings: Settings, *, testing: bool = False) -> str:
+    """The key that signs session cookies: AFTERSALES_SECRET_KEY, else the key file's.
+
+    Raises InsecureSecretKey when there is none or it is shorter than MIN_SECRET_KEY or known,
+    unless `testing` (then a missing or known key is the test key or kept as it is).
+    """
+    key = settings.secret_key
+    if key is None:
+        path = secret_key_path(settings)
+        key = path.read_text(encoding="utf-8").strip() if path.is_file() else None
+    problem = _weakness(key)
+    if problem is None:
+        return key
+    if testing:
+        return key or TEST_SECRET_KEY
+    raise InsecureSecretKey(
+        f"refusing to start: {problem}. Run `aftersales init` to write a new random key to "
+        f"{secret_key_path(settings)} (mode 0600), or set AFTERSALES_SECRET_KEY to a random "
+        f"string of at least {MIN_SECRET_KEY} characters (e.g. the output of "
+        "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`); every process of one "
+        "installation needs the same key")
+
+
+def _weakness(key: str | None) -> str | None:
+    if not key:
+        return "no secret key is set"
+    if key in KNOWN_SECRET_KEYS or key.lower() in KNOWN_SECRET_KEYS:
+        return "the secret key is a published one that anybody can sign cookies with"
+    if len(key) < MIN_SECRET_KEY:
+        return f"the secret key is shorter than {MIN_SECRET_KEY} characters"
+    return None
+
+
+def ensure_secret_key(settings: Settings) -> Path | None:
+    """Write a new random key file (mode 0600) unless AFTERSALES_SECRET_KEY is set or the file
+    exists; returns the path written, or None. A known or short key in the file is replaced."""
+    if settings.secret_key is not None:
+        return None
+    path = secret_key_path(settings)
+    if path.is_file() and _weakness(path.read_text(encoding="utf-8").strip()) is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".new")
+    temporary.unlink(missing_ok=True)
+    # Created 0600 from the start (no moment when others may read it), then moved into place.
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secrets.token_urlsafe(48) + "\n")
+    os.replace(temporary, path)
+    return path

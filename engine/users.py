@@ -1,9 +1,12 @@
-"""Users, roles and API tokens: who may call the platform, and as which `Actor`.
+"""Users, roles, sign-ins and API tokens: who may call the platform, and as which `Actor`.
 
 Passwords are stored salted and hashed (scrypt by default, in werkzeug's format: see
-engine/passwords.py). API tokens are random strings given to the client once; only their sha256
-is stored, so a leaked database does not leak usable tokens. Functions that persist take a
-session and flush; the caller commits.
+engine/passwords.py). A sign-in, an API bearer token or a page session alike, is a random
+string given to the client once; only its sha256 is stored (`api_token`), so a leaked database
+does not leak usable tokens, and deleting a user's rows ends every sign-in of theirs at once:
+what logout, a password reset, deactivation and `revoke_sign_ins` do. Logins go through
+`sign_in`, which counts failures per account and address (engine/login_throttle.py).
+Functions that persist take a session and flush; the caller commits.
 """
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import re
 import secrets
 from datetime import datetime, timedelta
 
+from dataclasses import dataclass
+
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from engine import clock, config, passwords
+from engine import clock, config, login_throttle, passwords
 from engine.access import ASSIGNABLE, ROLES, STAFF_ROLES, Actor
-from engine.errors import Conflict, InvalidInput
+from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import ApiToken, User
 
 MIN_PASSWORD = 8
@@ -41,9 +46,7 @@ def create_user(session: Session, username: str, password: str, role: str,
     """
     if not isinstance(username, str) or not _USERNAME.fullmatch(username):
         raise InvalidInput("username must be 2-100 letters, digits or _.@-", field="username")
-    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
-                           field="password")
+    _check_password_rule(password)
     if role not in ROLES:
         raise InvalidInput(f"role must be one of {', '.join(ROLES)}", field="role")
     if role in STAFF_ROLES and department not in config.DEPARTMENTS:
@@ -87,8 +90,43 @@ def authenticate(session: Session, username, password) -> User | None:
     return user
 
 
+def _check_password_rule(password) -> None:
+    if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(f"password must be {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                           field="password")
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a login attempt: the user (None: refused), and when a lockout of the
+    account or the address ends (None: not locked)."""
+
+    user: User | None
+    locked_until: datetime | None = None
+
+
+def sign_in(session: Session, settings: config.Settings, username, password,
+            address: str | None) -> SignIn:
+    """Check a login from the client `address` against the lockouts and the password.
+
+    While the account or the address is locked the password is not even checked (a right one
+    is refused too). A failure is counted against both; the caller must commit the session
+    although it refuses the login, or the count is lost.
+    """
+    name = username if isinstance(username, str) else None
+    locked = login_throttle.locked_until(session, name, address)
+    if locked is not None:
+        return SignIn(None, locked)
+    user = authenticate(session, username, password)
+    if user is None:
+        return SignIn(None, login_throttle.record_failure(session, settings, name, address))
+    login_throttle.record_success(session, user.username)
+    return SignIn(user)
+
+
 def issue_token(session: Session, user: User, ttl_hours: int = 12) -> tuple[str, datetime]:
-    """A new bearer token for `user` (returned once, stored hashed) and its expiry time."""
+    """A new sign-in for `user` (a bearer token or a page session: returned once, stored
+    hashed) and its expiry time."""
     now = clock.now()
     session.execute(delete(ApiToken).where(ApiToken.user_id == user.id, ApiToken.expires_at < now))
     token = secrets.token_urlsafe(32)
@@ -111,6 +149,49 @@ def user_for_token(session: Session, token) -> User | None:
 
 def revoke_token(session: Session, token: str) -> None:
     session.execute(delete(ApiToken).where(ApiToken.token_hash == _digest(token)))
+
+
+def revoke_sign_ins(session: Session, user_id: int) -> int:
+    """End every sign-in of the user: each page session and each bearer token. Returns how many
+    there were (expired ones included)."""
+    return session.execute(delete(ApiToken).where(ApiToken.user_id == user_id)).rowcount
+
+
+def sign_out_everywhere(session: Session, username: str) -> tuple[User, int]:
+    """End every sign-in of `username` (revoke_sign_ins); returns the user and how many there
+    were. Raises NotFound for an unknown username."""
+    user = _existing(session, username)
+    return user, revoke_sign_ins(session, user.id)
+
+
+def set_active(session: Session, username: str, active: bool) -> User:
+    """Deactivate (every sign-in ends, and none is possible) or reactivate `username`.
+    Raises NotFound for an unknown username."""
+    user = _existing(session, username)
+    user.active = active
+    if not active:
+        revoke_sign_ins(session, user.id)
+    session.flush()
+    return user
+
+
+def reset_password(session: Session, username: str, password: str, *,
+                   method: str = passwords.DEFAULT_METHOD) -> User:
+    """Give `username` a new password and end every sign-in made with the old one.
+    Raises NotFound for an unknown username, InvalidInput (field password) for a bad one."""
+    _check_password_rule(password)
+    user = _existing(session, username)
+    user.password_hash = passwords.hash_password(password, method)
+    revoke_sign_ins(session, user.id)
+    session.flush()
+    return user
+
+
+def _existing(session: Session, username) -> User:
+    user = find(session, username) if isinstance(username, str) else None
+    if user is None:
+        raise NotFound(f"no user '{username}'", field="username")
+    return user
 
 
 def actor_for(user: User) -> Actor:
@@ -155,6 +236,11 @@ def account(session: Session, user_id: int) -> dict | None:
 def account_json(user: User) -> dict:
     return {"id": user.id, "username": user.username, "display_name": user.display_name,
             "role": user.role, "department": user.department, "customer_id": user.customer_id}
+
+
+def admin_json(user: User) -> dict:
+    """An account as admins see it: account_json and whether it is active."""
+    return {**account_json(user), "active": user.active}
 
 
 def actor_of(account: dict) -> Actor:

@@ -55,14 +55,24 @@ class IdConverter(IntegerConverter):
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the app. Keys of `config` that name `engine.config.Settings` fields override the
-    environment's settings; the others go to Flask's config (TESTING, SQL_DURABLE...)."""
+    environment's settings; the others go to Flask's config (TESTING, SQL_DURABLE...).
+
+    Raises engine.config.InsecureSecretKey (saying how to set one) when the secret key is
+    missing or known, unless TESTING: a server must never sign cookies with a key others know.
+    """
+    from datetime import timedelta
+
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     config = dict(config or {})
     settings = engine_config.from_env().with_(
         **{k: v for k, v in config.items() if k in SETTINGS_FIELDS})
     app = Flask(__name__)
     app.json = JSONProvider(app)
     app.url_map.converters["id"] = IdConverter
-    app.config.update(SECRET_KEY=settings.secret_key, SQL_DURABLE=True)
+    app.config.update(SQL_DURABLE=True, SESSION_COOKIE_HTTPONLY=True,
+                      SESSION_COOKIE_SAMESITE="Lax",
+                      PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_ttl_hours))
     app.config.update({k: v for k, v in config.items() if k not in SETTINGS_FIELDS})
     engine = db.make_engine(settings.database_url, durable=app.config["SQL_DURABLE"])
     app.extensions["aftersales"] = Platform(
@@ -77,3 +87,10 @@ def create_app(config: dict | None = None) -> Flask:
     openapi.init_app(app)
     pages.init_app(app)
     return app
+    app.config["SECRET_KEY"] = engine_config.secret_key(
+        settings, testing=bool(app.config.get("TESTING")))
+    if settings.trusted_proxies:
+        # The client's address (login throttling) and scheme (Secure cookies) as the trusted
+        # proxies in front of us saw them.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)

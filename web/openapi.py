@@ -15,6 +15,8 @@ from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_REA
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
 from web.api import schemas
+from web.api.admin import LIFT_LOCK, PASSWORD_RESET
+from web.api.auth import SIGNED_IN
 from web.api.owner import MIGRATION
 
 CUSTOMER = ("customer",)
@@ -56,8 +58,12 @@ UPLOAD = {"multipart/form-data": {"schema": {"type": "object", "required": ["fil
 
 # (method, path, tag, summary, roles (None: public), body, success status, conflict?, query)
 OPERATIONS = [
-    ("post", "/api/auth/token", "auth", "Exchange username and password for a bearer token",
-     None, schemas.TOKEN, (200, 401), False, []),
+    ("post", "/api/auth/token", "auth", "Exchange username and password for a bearer token; "
+     "failed logins are counted per account and per client address, and while either is "
+     "locked out the answer is 429 with Retry-After", None, schemas.TOKEN, (200, 401, 429),
+     False, []),
+    ("post", "/api/auth/logout", "auth", "End every sign-in of the caller: each bearer token "
+     "and each page session", SIGNED_IN, schemas.EMPTY, 200, False, []),
     ("put", "/api/orders/{order_id}", "orders", "Send an order (the shop): created 201, updated "
      "or unchanged 200 (`result` says which); 422 names the bad field", ORDER_WRITERS,
      schemas.ORDER, (201, 200), True, []),
@@ -148,6 +154,21 @@ OPERATIONS = [
      False, []),
     ("post", "/api/incidents/{incident_id}", "admin", "Retry (optionally with a fixed payload) "
      "or skip an outbox incident", ADMIN, schemas.INCIDENT_ACTION, 200, True, []),
+    ("post", "/api/users/{username}/deactivate", "admin", "Deactivate an account: every "
+     "sign-in of it ends and no new one is possible (not your own: 409)", ADMIN, schemas.EMPTY,
+     200, True, []),
+    ("post", "/api/users/{username}/activate", "admin", "Reactivate an account", ADMIN,
+     schemas.EMPTY, 200, False, []),
+    ("post", "/api/users/{username}/reset-password", "admin", "Give an account a new password; "
+     "every sign-in made with the old one ends", ADMIN, PASSWORD_RESET, 200, False, []),
+    ("post", "/api/users/{username}/revoke-tokens", "admin", "End every sign-in of an account "
+     "(bearer tokens and page sessions); `revoked` counts them", ADMIN, schemas.EMPTY, 200,
+     False, []),
+    ("get", "/api/login-locks", "admin", "Accounts and client addresses locked out after too "
+     "many failed logins, with when each lockout ends", ADMIN, None, 200, False, []),
+    ("post", "/api/login-locks/lift", "admin", "Lift the lockout of an account (username) or "
+     "of a client address (address) and forget its failures; `lifted` says whether there was "
+     "one", ADMIN, LIFT_LOCK, 200, False, []),
     ("get", "/api/definitions/{key}/diff", "owner", "Elements added, removed and changed "
      "between two versions, and the unfinished instances of `from` standing on them (impact)",
      OWNER_READERS, None, 200, False, [_q("from", "older version number", {"type": "integer"}),
@@ -178,6 +199,8 @@ ERROR_TEXT = {400: "malformed JSON or wrong content type",
               409: "conflict: changed meanwhile, claimed by someone else, already completed, "
                    "or not waiting for this", 413: "body too large",
               422: "invalid input (details.field names the field)",
+              429: "locked out after too many failed logins: retry after the Retry-After "
+                   "seconds, or ask an admin to lift the lock",
               503: "the database is busy: retry after the Retry-After seconds"}
 
 

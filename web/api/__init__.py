@@ -3,7 +3,8 @@
 The gate runs before every route: it caps the body size (JSON bodies, attachments and BPMN
 uploads each have their own limit, 413 beyond it), resolves the bearer token to an `Actor`
 (401 without a valid one), and applies the rules that hold for a role everywhere: auditors
-only read, couriers and payment providers only deliver messages, the shop only sends orders.
+only read (and sign out), couriers and payment providers only deliver messages, the shop only
+sends orders.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ for feature in (auth, orders, requests, tasks, task_files, messages, instances, 
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
+SIGN_OUT = {"api.auth.logout"}      # changes no data: read-only auditors may sign out too
 MULTIPART_OVERHEAD = 64 * 1024
 # The one route each machine role may use.
 MACHINE_ENDPOINTS = {"courier": "api.messages.deliver", "payment": "api.messages.deliver",
@@ -50,7 +52,8 @@ def gate():
     if request.endpoint in PUBLIC:
         return
     g.actor = authenticate(request.headers.get("Authorization", ""))
-    if g.actor.role == "auditor" and request.method not in ("GET", "HEAD"):
+    if g.actor.role == "auditor" and request.method not in ("GET", "HEAD") and \
+            request.endpoint not in SIGN_OUT:
         raise Forbidden("auditors have read-only access")
     if g.actor.role in access.MACHINE_ROLES and \
             request.endpoint != MACHINE_ENDPOINTS[g.actor.role]:

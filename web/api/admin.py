@@ -1,15 +1,17 @@
 """Operations: incidents, retried or skipped: outbox rows (side effects that failed too often,
 `kind` "outbox", acted on here) and instances in error (`kind` "instance", acted on through
-/api/instances/{id}/retry, /skip and /cancel)."""
+/api/instances/{id}/retry, /skip and /cancel); accounts (deactivate, activate, reset a
+password, revoke every sign-in) and login lockouts (list, lift)."""
 from __future__ import annotations
 
 from flask import Blueprint
 
-from engine import access
+from engine import access, login_throttle, users
+from engine.errors import Conflict
 from engine.jobs import outbox
 from engine.runtime import incidents as instance_incidents
 from web.api import schemas
-from web.api.base import allow, body, transaction
+from web.api.base import actor, allow, body, transaction
 
 bp = Blueprint("admin", __name__)
 
@@ -28,3 +30,65 @@ def resolve(incident_id):
     with transaction() as session:
         row = outbox.resolve_incident(session, incident_id, fields["action"], fields.get("payload"))
         return outbox.incident_json(row)
+
+
+# ------------------------------------------------------------------ accounts and lockouts
+# Each change of an account ends the user's sign-ins where it must (engine.users): the admin
+# API and `aftersales user ...` call the same functions.
+
+PASSWORD_RESET = schemas.obj({"password": schemas.text(users.MAX_PASSWORD,
+                                                       users.MIN_PASSWORD)}, ["password"])
+LIFT_LOCK = schemas.obj({"username": schemas.text(100), "address": schemas.text(100)},
+                        description="exactly one of username and address")
+
+
+@bp.post("/users/<username>/deactivate")
+@allow(*access.ADMIN)
+def deactivate(username):
+    body(schemas.EMPTY, optional=True)
+    if username == actor().name:
+        raise Conflict("you cannot deactivate your own account", field="username")
+    with transaction() as session:
+        return users.admin_json(users.set_active(session, username, False))
+
+
+@bp.post("/users/<username>/activate")
+@allow(*access.ADMIN)
+def activate(username):
+    body(schemas.EMPTY, optional=True)
+    with transaction() as session:
+        return users.admin_json(users.set_active(session, username, True))
+
+
+@bp.post("/users/<username>/reset-password")
+@allow(*access.ADMIN)
+def reset_password(username):
+    fields = body(PASSWORD_RESET)
+    with transaction() as session:
+        return users.admin_json(users.reset_password(session, username, fields["password"]))
+
+
+@bp.post("/users/<username>/revoke-tokens")
+@allow(*access.ADMIN)
+def revoke_tokens(username):
+    body(schemas.EMPTY, optional=True)
+    with transaction() as session:
+        user, revoked = users.sign_out_everywhere(session, username)
+        return {**users.admin_json(user), "revoked": revoked}
+
+
+@bp.get("/login-locks")
+@allow(*access.ADMIN)
+def login_locks():
+    with transaction() as session:
+        return {"items": login_throttle.locks(session)}
+
+
+@bp.post("/login-locks/lift")
+@allow(*access.ADMIN)
+def lift_login_lock():
+    fields = body(LIFT_LOCK)
+    with transaction() as session:
+        lifted = login_throttle.lift(session, username=fields.get("username"),
+                                     address=fields.get("address"))
+    return {**fields, "lifted": lifted}

@@ -1,5 +1,8 @@
-"""Commands of whoever operates the platform: the database, demo data, serving, the background
-jobs and user accounts."""
+"""Commands of whoever operates the platform: the database and its secret key, demo data,
+serving, the background jobs, user accounts and login lockouts.
+
+`serve` and `scheduler` refuse to start without a secret key nobody else knows
+(engine.config.secret_key); `init` and `demo` write one beside the database when none is set."""
 from __future__ import annotations
 
 import signal
@@ -15,17 +18,21 @@ from web.cli.group import Context, main, pass_context
 @main.command()
 @pass_context
 def init(ctx: Context):
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema, and write a secret key beside it (unless
+    AFTERSALES_SECRET_KEY is set or the key file exists)."""
     db.upgrade(ctx.settings.database_url)
     click.echo(f"database ready: {ctx.settings.database_url}")
+    _ensure_secret_key(ctx)
 
 
 @main.command()
 @pass_context
 def demo(ctx: Context):
-    """Create the database, deploy bpmn/, add demo users and sample requests."""
+    """Create the database and its secret key, deploy bpmn/, add demo users and sample
+    requests."""
     from engine import demo as demo_data
     db.upgrade(ctx.settings.database_url)
+    _ensure_secret_key(ctx)
     summary = demo_data.load(ctx.sessions, ctx.runtime, ctx.settings.bpmn_dir)
     for line in summary:
         click.echo(line)
@@ -43,6 +50,7 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
 
     from web import create_app
 
+    _require_secret_key(ctx)
     db.upgrade(ctx.settings.database_url)
 
     class Server(BaseApplication):
@@ -70,6 +78,7 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
 def scheduler(ctx: Context):
     """Run the background jobs alone (timers, outbox, SLA, surge) until interrupted."""
     from engine.jobs.scheduler import PlatformScheduler
+    _require_secret_key(ctx)
     db.upgrade(ctx.settings.database_url)
     worker = PlatformScheduler(ctx.sessions, ctx.runtime)
     worker.start()
@@ -80,6 +89,21 @@ def scheduler(ctx: Context):
     except KeyboardInterrupt:
         pass
     worker.shutdown()
+
+
+def _ensure_secret_key(ctx: Context) -> None:
+    written = config.ensure_secret_key(ctx.settings)
+    if written is not None:
+        click.echo(f"secret key written: {written} (mode 0600; every process of this "
+                   "installation must read it, or share it as AFTERSALES_SECRET_KEY)")
+
+
+def _require_secret_key(ctx: Context) -> None:
+    """Refuse to start (exit 1) with a missing or known secret key, saying how to set one."""
+    try:
+        config.secret_key(ctx.settings)
+    except config.InsecureSecretKey as err:
+        raise click.ClickException(str(err)) from None
 
 
 @main.group()
@@ -101,3 +125,76 @@ def user_add(ctx: Context, username, role, department, customer_id, password):
         users.create_user(session, username, password, role, department=department,
                           customer_id=customer_id)
     click.echo(f"user {username} added ({role}{', ' + department if department else ''})")
+
+
+@user.command("deactivate")
+@click.argument("username")
+@pass_context
+def user_deactivate(ctx: Context, username):
+    """Deactivate a user: every sign-in ends (page sessions, API tokens), none is possible."""
+    from engine import users
+    with ctx.sessions.begin() as session:
+        users.set_active(session, username, False)
+    click.echo(f"user {username} deactivated; every sign-in of it ended")
+
+
+@user.command("activate")
+@click.argument("username")
+@pass_context
+def user_activate(ctx: Context, username):
+    """Reactivate a deactivated user."""
+    from engine import users
+    with ctx.sessions.begin() as session:
+        users.set_active(session, username, True)
+    click.echo(f"user {username} activated")
+
+
+@user.command("reset-password")
+@click.argument("username")
+@click.password_option()
+@pass_context
+def user_reset_password(ctx: Context, username, password):
+    """Give a user a new password (asks for it); every sign-in made with the old one ends."""
+    from engine import users
+    with ctx.sessions.begin() as session:
+        users.reset_password(session, username, password)
+    click.echo(f"password of {username} changed; every sign-in of it ended")
+
+
+@user.command("revoke-tokens")
+@click.argument("username")
+@pass_context
+def user_revoke_tokens(ctx: Context, username):
+    """End every sign-in of a user: each API bearer token and each page session."""
+    from engine import users
+    with ctx.sessions.begin() as session:
+        _, revoked = users.sign_out_everywhere(session, username)
+    click.echo(f"{revoked} sign-in(s) of {username} ended")
+
+
+@user.command("locks")
+@pass_context
+def user_locks(ctx: Context):
+    """List the accounts and client addresses locked out after too many failed logins."""
+    from engine import login_throttle
+    with ctx.sessions.begin() as session:
+        locks = login_throttle.locks(session)
+    for lock in locks:
+        click.echo(f"{lock['kind']} {lock['name']}: {lock['failures']} failures, locked until "
+                   f"{lock['locked_until'].isoformat()}")
+    if not locks:
+        click.echo("no lockouts")
+
+
+@user.command("unlock")
+@click.argument("username", required=False)
+@click.option("--address", help="lift the lockout of this client address instead")
+@pass_context
+def user_unlock(ctx: Context, username, address):
+    """Lift the login lockout of a user (or, with --address, of a client address) and forget
+    its failed logins."""
+    from engine import login_throttle
+    with ctx.sessions.begin() as session:
+        lifted = login_throttle.lift(session, username=username, address=address)
+    what = f"address {address}" if address is not None else f"user {username}"
+    click.echo(f"lockout of {what} lifted" if lifted else f"{what} was not locked out")

@@ -1,15 +1,16 @@
 """The HTML pages for staff, supervisors, process owners and auditors.
 
 One blueprint, `bp`, whose routes live in one module per page family (auth, inbox, supervisor,
-owner, audit, dashboard, assets). `init_app(app)` registers it with Flask-Babel (Chinese first)
-and the session's CSRF check. Routes are thin: parse, call the engine, render a page or, for
+owner, audit, dashboard, assets). `init_app(app)` registers it with Flask-Babel (Chinese first),
+the session cookie (context.SessionInterface), the body size limits and the session's CSRF
+check. Routes are thin: parse, call the engine, render a page or, for
 the page's own scripts, a fragment.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, render_template
+from flask import Blueprint, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from engine import access
@@ -18,9 +19,18 @@ from web.errors import ApiError
 from web.pages import context, i18n
 
 WEB = Path(__file__).resolve().parent.parent
+# The setting that caps the body of a page's POST, as the API's gate caps its routes' bodies
+# (web/api/__init__.py); every other page takes at most max_request_bytes.
+PAGE_BODY_LIMITS = {"pages.attach": "max_attachment_bytes", "pages.upload": "max_upload_bytes"}
 
 bp = Blueprint("pages", __name__, template_folder=str(WEB / "templates"),
                static_folder=str(WEB / "static"), static_url_path="/assets/app")
+
+
+# Registered before the CSRF check, which parses the form: the size is refused first.
+@bp.before_request
+def _limit_body():
+    context.limit_body(PAGE_BODY_LIMITS.get(request.endpoint, "max_request_bytes"))
 
 
 @bp.before_request
@@ -57,6 +67,7 @@ def init_app(app) -> None:
     settings = app.extensions["aftersales"].settings
     i18n.init_app(app, settings.timezone)
     app.after_request(i18n.remember_locale)
+    app.session_interface = context.SessionInterface()
     app.register_blueprint(bp)
 
 

@@ -1,12 +1,17 @@
-"""Signing in and out, and the home page that sends each role to its own start page."""
+"""Signing in and out, and the home page that sends each role to its own start page.
+
+A login goes through engine.users.sign_in (failures counted per account and per address in
+the database, lockouts: 429 with the minutes to wait); logout ends every sign-in of the user.
+"""
 from __future__ import annotations
 
+import math
 from urllib.parse import urlsplit
 
 from flask import redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import users
+from engine import clock, users
 from web.pages import bp, context
 
 START_PAGES = {"staff": "pages.inbox", "supervisor": "pages.inbox", "admin": "pages.inbox",
@@ -23,19 +28,28 @@ def home():
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error = None
+    error, status = None, 200
     if request.method == "POST":
         with context.transaction() as db:
-            user = users.authenticate(db, request.form.get("username", ""),
-                                      request.form.get("password", ""))
-            account = users.account_json(user) if user is not None else None
-        if account is not None and account["role"] in context.PAGE_ROLES:
-            context.login(account)
+            outcome = users.sign_in(db, context.settings(), request.form.get("username", ""),
+                                    request.form.get("password", ""), request.remote_addr)
+            user = outcome.user
+            page_user = user is not None and user.role in context.PAGE_ROLES
+            token = (users.issue_token(db, user, context.settings().session_ttl_hours)[0]
+                     if page_user else None)
+        if token is not None:
+            context.login(token)
             return redirect(_safe_next(request.args.get("next")) or url_for("pages.home"))
-        error = (_("Wrong username or password.") if user is None else
-                 _("These pages are for staff, supervisors, process owners and auditors."))
+        if outcome.locked_until is not None:
+            minutes = max(1, math.ceil((outcome.locked_until - clock.now()).total_seconds() / 60))
+            error, status = _("Too many failed sign-ins. Try again in %(minutes)d minutes, or "
+                              "ask an admin to lift the lock.", minutes=minutes), 429
+        else:
+            error, status = (_("Wrong username or password.") if user is None else
+                             _("These pages are for staff, supervisors, process owners and "
+                               "auditors.")), 401
     return render_template("login.html", error=error,
-                           username=request.form.get("username", "")), (401 if error else 200)
+                           username=request.form.get("username", "")), status
 
 
 @bp.post("/logout")

@@ -1,5 +1,5 @@
 """What every page needs from the app: the settings, the runtime, units of work, the signed-in
-user, role checks and the CSRF token of the user's session.
+user, role checks and the CSRF token of the user's session, and the session cookie itself.
 
 The settings, the runtime and the unit of work are the JSON API's (web/api/base.py): pages and
 API share one session factory and one runtime, which the app factory keeps in `app.extensions`.
@@ -11,30 +11,38 @@ import hmac
 import secrets
 
 from flask import abort, g, redirect, request, session, url_for
+from flask.sessions import SecureCookieSessionInterface
+from flask_babel import gettext as _
 
 from engine import access, users
 from engine.access import Actor
 from engine.errors import EngineError
+from web.api import MULTIPART_OVERHEAD
 from web.api.base import runtime, settings, transaction  # noqa: F401  (re-exported for pages)
 from web.errors import STATUS
 
 # Roles that work in these pages (customers, couriers and payment providers use the API).
 PAGE_ROLES = access.PAGE_ROLES
 CSRF_FIELD = "csrf_token"
+SIGN_IN = "sign_in"            # the session key of the sign-in token
 CSRF_HEADER = "X-CSRF-Token"
 
 
 # ------------------------------------------------------------------ who is signed in
 
 def current_user() -> dict | None:
-    """The signed-in user's account (engine.users.account_json), None when signed out or
-    deactivated."""
+    """The signed-in user's account (engine.users.account_json), None when signed out, when
+    the sign-in was ended (logout anywhere, a password reset, revoked) or the user deactivated.
+
+    The cookie holds only a sign-in token; whether it is still good is asked of the database
+    on every request, so ending a sign-in there ends it here at once."""
     if "pages_user" not in g:
-        uid = session.get("uid")
+        token = session.get(SIGN_IN)
         account = None
-        if isinstance(uid, int):
+        if isinstance(token, str):
             with transaction() as db:
-                account = users.account(db, uid)
+                user = users.user_for_token(db, token)
+                account = users.account_json(user) if user is not None else None
         g.pages_user = account
     return g.pages_user
 
@@ -43,15 +51,37 @@ def actor() -> Actor:
     return users.actor_of(current_user())
 
 
-def login(account: dict) -> None:
+def login(token: str) -> None:
+    """Start the page session of a sign-in token (engine.users.issue_token): a new session,
+    so that nothing of the one before the login (its CSRF token) carries over."""
     session.clear()
-    session["uid"] = account["id"]
+    session[SIGN_IN] = token
     session[CSRF_FIELD] = secrets.token_urlsafe(32)
     session.permanent = True
 
 
 def logout() -> None:
+    """End every sign-in of the signed-in user (each page session, each API token), then
+    this session's cookie."""
+    token = session.get(SIGN_IN)
+    if isinstance(token, str):
+        with transaction() as db:
+            user = users.user_for_token(db, token)
+            if user is not None:
+                users.revoke_sign_ins(db, user.id)
+            users.revoke_token(db, token)
     session.clear()
+    g.pop("pages_user", None)
+
+
+class SessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, marked Secure when the setting says so or, by default
+    (secure_cookies None), when the request itself came over HTTPS (behind a proxy: with
+    AFTERSALES_TRUSTED_PROXIES, X-Forwarded-Proto counts)."""
+
+    def get_cookie_secure(self, app) -> bool:
+        setting = app.extensions["aftersales"].settings.secure_cookies
+        return request.is_secure if setting is None else setting
 
 
 def roles_required(*roles: str):
@@ -70,6 +100,20 @@ def roles_required(*roles: str):
             return view(*args, **kwargs)
         return wrapped
     return decorator
+
+
+# ------------------------------------------------------------------ request bodies
+
+def limit_body(setting: str) -> None:
+    """Refuse (413) a body larger than the named setting allows, before anything reads it: a
+    declared length is refused at once, and a chunked body stops being read at the limit
+    (werkzeug enforces max_content_length), so a huge upload is never spooled to disk."""
+    limit = getattr(settings(), setting)
+    if setting == "max_attachment_bytes":
+        limit += MULTIPART_OVERHEAD
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        abort(413, description=_("The request is larger than %(n)s bytes.", n=limit))
 
 
 # ------------------------------------------------------------------ CSRF

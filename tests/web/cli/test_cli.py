@@ -132,7 +132,8 @@ def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = dict(os.environ, AFTERSALES_DATABASE_URL=db_url)
+    env = dict(os.environ, AFTERSALES_DATABASE_URL=db_url,
+               AFTERSALES_SECRET_KEY="a test key that nobody published, 40+ chars")
     with subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)], cwd=ROOT,
                           env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
         try:
