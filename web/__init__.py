@@ -74,6 +74,13 @@ def create_app(config: dict | None = None) -> Flask:
                       SESSION_COOKIE_SAMESITE="Lax",
                       PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_ttl_hours))
     app.config.update({k: v for k, v in config.items() if k not in SETTINGS_FIELDS})
+    app.config["SECRET_KEY"] = engine_config.secret_key(
+        settings, testing=bool(app.config.get("TESTING")))
+    if settings.trusted_proxies:
+        # The client's address (login throttling) and scheme (Secure cookies) as the trusted
+        # proxies in front of us saw them.
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     engine = db.make_engine(settings.database_url, durable=app.config["SQL_DURABLE"])
     app.extensions["aftersales"] = Platform(
         settings=settings, runtime=Runtime(settings, hooks=[service_requests.sync]), engine=engine,
@@ -87,10 +94,3 @@ def create_app(config: dict | None = None) -> Flask:
     openapi.init_app(app)
     pages.init_app(app)
     return app
-    app.config["SECRET_KEY"] = engine_config.secret_key(
-        settings, testing=bool(app.config.get("TESTING")))
-    if settings.trusted_proxies:
-        # The client's address (login throttling) and scheme (Secure cookies) as the trusted
-        # proxies in front of us saw them.
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
