@@ -77,9 +77,12 @@ def refund_first(c: Client, i: int) -> None:
     c.call("POST", f"/api/tasks/{task}/complete",
            {"data": {"refund_approved": True, "refund_amount": 120.0, "refund_note": "ok"}},
            as_="finance_1")
+    # The provider got the payment's idempotency key with the refund; it answers with it.
+    [payment] = c.call("GET", f"/api/requests/{number}/payments", as_="finance_1")["items"]
     c.call("POST", "/api/messages", {"name": "refund_result", "correlation": number,
-                                     "payload": {"status": "paid", "amount": 120.0,
-                                                 "reference": f"RF-{i}"}}, as_="payment")
+                                     "payload": {"status": "paid", "reference": f"RF-{i}",
+                                                 "idempotency_key": payment["idempotency_key"]}},
+           as_="payment")
     c.call("POST", f"/api/requests/{number}/shipped", {"tracking_no": f"SF{i:010d}", "carrier": "SF"},
            as_="alice")
     task = c.open_task("warehouse", number, "warehouse_1")

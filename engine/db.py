@@ -8,11 +8,16 @@ from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import money
+
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str, *, durable: bool = True, **kwargs) -> Engine:
-    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and (if durable) fsync on commit."""
+    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and (if durable) fsync on commit.
+    JSON columns keep Decimals as Decimals (engine.money)."""
+    kwargs.setdefault("json_serializer", money.dumps)
+    kwargs.setdefault("json_deserializer", money.loads)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

@@ -9,6 +9,8 @@ Definitions (the range is [start, end), times in UTC):
 * resolution_rate: requests resolved by the end of the range / requests opened in the range.
 * csat: average score (1-5) and number of ratings.
 * complaint_rate: complaints / requests.
+* money (overall only): the ledger's refunds paid and pending, claw-backs paid and the number of
+  failed payments of these requests, as decimal text ("259.00").
 * tasks: `completed` = user tasks completed in the range; `completed_late` = those completed
   after the due time recorded with the completion (task_completed payload `due_at`);
   `completed_breach_rate` = completed_late / completed_with_due (tasks without an SLA are left
@@ -22,13 +24,15 @@ with an open or completed task of the department). A task's department is its la
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from sqlalchemy import DateTime, and_, case, cast, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
-from engine import clock, config
+from engine import clock, config, money
 from engine.errors import InvalidInput
-from engine.models import AuditEvent, HumanTask, ServiceRequest
+from engine.models import AuditEvent, HumanTask, Ledger, ServiceRequest
+from engine.money import ZERO
 from engine.service_requests import CATEGORIES
 
 SR = ServiceRequest
@@ -62,10 +66,27 @@ def compute(session: Session, start: datetime, end: datetime, category: str | No
         by_department[dept] = figures
     for name, figures in by_category.items():
         figures["tasks"] = tasks_by_category.get(name) or _empty_tasks()
+    overall["money"] = _money(session, overall_where)
     return {"from": start.isoformat(), "to": end.isoformat(),
             "filters": {"category": category, "department": department},
             "overall": overall, "by_category": dict(sorted(by_category.items())),
             "by_department": by_department}
+
+
+def _money(session: Session, request_where: list) -> dict:
+    """What the ledger holds for the requests: paid and pending refunds, claw-backs collected,
+    failed payments. Only the ledger says "paid" (engine/payments.py)."""
+    figures = {"refunds_paid": ZERO, "refunds_pending": ZERO, "clawbacks_paid": ZERO}
+    failed = 0
+    numbers = select(SR.number).where(*request_where)
+    for kind, status, total, count in session.execute(
+            select(Ledger.kind, Ledger.status, func.sum(Ledger.amount), func.count())
+            .where(Ledger.request_no.in_(numbers)).group_by(Ledger.kind, Ledger.status)):
+        name = f"{kind}s_{status}"
+        if name in figures:
+            figures[name] += Decimal(total)
+        failed += count if status == "failed" else 0
+    return {**{k: money.text(v) for k, v in figures.items()}, "payments_failed": failed}
 
 
 class _Kpi:

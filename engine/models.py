@@ -2,7 +2,7 @@
 
 Instance rows are the source of truth for workflow state; `human_task`, `timer` and
 `message_subscription` are projections rebuilt from the state by the runtime on every change.
-`audit_event` and `ledger` are append-only.
+`audit_event` is append-only; a `ledger` row is settled once.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Float,
     ForeignKey,
@@ -225,7 +226,7 @@ class ServiceRequest(Base):
     customer_tier: Mapped[str] = mapped_column(String(20), default="normal")
     type: Mapped[str] = mapped_column(String(30))
     category: Mapped[str] = mapped_column(String(30), index=True)
-    amount: Mapped[float] = mapped_column(Numeric(12, 2))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
     reason: Mapped[str | None] = mapped_column(Text)
     items: Mapped[list[Any]]
     priority: Mapped[int] = mapped_column(default=3)
@@ -262,17 +263,50 @@ class ShopOrder(Base):
 
 
 class Ledger(Base):
-    """The built-in payment adapter's book: refunds and claw-backs, once per idempotency key."""
+    """The book of money (engine/payments.py): one row per refund or claw-back, written when the
+    process asks for it (pending) and settled once by the provider's answer (paid / failed).
+    The only truth about what was paid: timelines, KPIs and reconciliation read it."""
 
     __tablename__ = "ledger"
+    __table_args__ = (CheckConstraint("amount > 0", name="ledger_amount_positive"),
+                      CheckConstraint("status IN ('pending', 'paid', 'failed')",
+                                      name="ledger_status_known"),
+                      CheckConstraint("kind IN ('refund', 'clawback')", name="ledger_kind_known"))
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
     request_no: Mapped[str] = mapped_column(String(40), index=True)
+    order_id: Mapped[str | None] = mapped_column(String(100), index=True)
     kind: Mapped[str] = mapped_column(String(20))   # refund / clawback
-    amount: Mapped[float] = mapped_column(Numeric(12, 2))
-    reference: Mapped[str] = mapped_column(String(60))
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    status: Mapped[str] = mapped_column(String(20), server_default="paid")
+    actor: Mapped[str | None] = mapped_column(String(100))      # who approved it
+    reference: Mapped[str | None] = mapped_column(String(100))  # the provider's
+    provider_status: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime]
+    settled_at: Mapped[datetime | None]
+
+
+class OrderBalance(Base):
+    """What an order paid and what was refunded and clawed back of it, kept beside the ledger
+    so that the database itself refuses a refund above what was paid (the CHECKs hold even if
+    engine code is wrong). `*_held` counts pending and paid rows, `*_paid` the paid ones."""
+
+    __tablename__ = "order_balance"
+    __table_args__ = (
+        CheckConstraint("refunds_paid >= 0 AND clawbacks_paid >= 0", name="balance_nonnegative"),
+        CheckConstraint("refunds_paid <= refunds_held", name="balance_refunds_paid_held"),
+        CheckConstraint("clawbacks_paid <= clawbacks_held", name="balance_clawbacks_paid_held"),
+        CheckConstraint("refunds_held - clawbacks_paid <= paid", name="balance_refunds_within_paid"),
+        CheckConstraint("clawbacks_held <= refunds_paid", name="balance_clawbacks_within_refunds"),
+    )
+
+    order_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    paid: Mapped[Decimal] = mapped_column(Numeric(12, 2))
+    refunds_held: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
+    refunds_paid: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
+    clawbacks_held: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
+    clawbacks_paid: Mapped[Decimal] = mapped_column(Numeric(12, 2), default=0)
 
 
 class User(Base):

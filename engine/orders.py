@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,16 +28,15 @@ from sqlalchemy.orm import Session
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import ServiceRequest, ShopOrder
+from engine.money import amount
 
 CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
 FIELDS = ("customer_id", "category", "currency", "channel", "paid_amount", "paid_at",
           "delivered_at", "warranty_until", "shipping_address", "items")
 REQUIRED = ("customer_id", "category", "currency", "paid_amount", "paid_at", "items")
 ITEM_FIELDS = ("sku", "name", "quantity", "unit_price")
-MAX_AMOUNT = Decimal("1000000")
 MAX_ITEMS = 100
 MAX_QUANTITY = 10000
-CENT = Decimal("0.01")
 _ID = re.compile(r"[\w\-.:@/]{1,100}")
 
 
@@ -137,25 +136,6 @@ def order_json(o: ShopOrder) -> dict:
             "paid_at": o.paid_at, "delivered_at": o.delivered_at,
             "warranty_until": o.warranty_until, "shipping_address": o.shipping_address,
             "items": o.items}
-
-
-def amount(value, field: str) -> Decimal:
-    """`value` as a Decimal of at most two decimals in [0, MAX_AMOUNT]. Raises InvalidInput
-    naming `field` for NaN, Infinity, a negative, a third decimal, a bool or a non-number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        raise InvalidInput(f"{field} must be a decimal number such as \"12.50\"", field=field)
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InvalidInput(f"{field} must be a decimal number such as \"12.50\"",
-                           field=field) from None
-    if not number.is_finite():
-        raise InvalidInput(f"{field} must be a finite number", field=field)
-    if number < 0 or number > MAX_AMOUNT:
-        raise InvalidInput(f"{field} must be between 0 and {MAX_AMOUNT}", field=field)
-    if number != number.quantize(CENT):
-        raise InvalidInput(f"{field} has more than two decimals", field=field)
-    return number.quantize(CENT)
 
 
 def line_total(item: dict) -> Decimal:

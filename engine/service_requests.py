@@ -18,10 +18,10 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, instances, order_fetch, request_items
+from engine import clock, instances, money, order_fetch, request_items
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import FINISHED, AuditEvent, Outbox, ServiceRequest, ShopOrder
+from engine.models import FINISHED, AuditEvent, Ledger, Outbox, ServiceRequest, ShopOrder
 from engine.orders import CATEGORIES
 
 ENTRY_PROCESS = "aftersales_request"
@@ -34,6 +34,8 @@ STAFF_FILING = CUSTOMER_FILING | {"customer_id", "customer_tier"}
 FROM_ORDER = {"category", "amount", "in_warranty", "address", "currency",
               "unit_price", "paid_amount", "warranty_until", "shipping_address"}
 
+# Notifications about money: the timeline shows the ledger's rows instead.
+MONEY_TEMPLATES = frozenset({"refund_paid", "clawback"})
 # Fields of a notification a customer may see on the timeline (others, e.g. the internal
 # priority, stay inside).
 CUSTOMER_FIELDS = ("refund_amount", "refunded_amount", "amount", "quote_amount", "tracking_no",
@@ -127,7 +129,7 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
     session.flush()
     data = {"request_no": number, "order_id": order_id, "customer_id": customer_id,
             "customer_tier": tier, "type": kind, "category": order.category,
-            "amount": float(amount), "reason": reason, "items": items,
+            "amount": amount, "reason": reason, "items": items,
             "address": order.shipping_address, **flags}
     instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number)
     request.instance_id = instance.id
@@ -218,7 +220,7 @@ def summary_of_instance(session: Session, instance_id: int) -> dict | None:
     if found is None:
         return None
     return {"id": found.id, "number": found.number, "type": found.type,
-            "category": found.category, "amount": found.amount, "order_id": found.order_id,
+            "category": found.category, "amount": money.text(found.amount), "order_id": found.order_id,
             "customer_id": found.customer_id, "customer_tier": found.customer_tier,
             "reason": found.reason, "status": found.status, "priority": found.priority,
             "items": found.items, "opened_at": found.opened_at}
@@ -226,7 +228,7 @@ def summary_of_instance(session: Session, instance_id: int) -> dict | None:
 
 def request_json(r: ServiceRequest, *, internal: bool) -> dict:
     result = {"id": r.id, "number": r.number, "order_id": r.order_id, "customer_id": r.customer_id,
-              "type": r.type, "category": r.category, "amount": r.amount, "reason": r.reason,
+              "type": r.type, "category": r.category, "amount": money.text(r.amount), "reason": r.reason,
               "items": r.items, "status": r.status, "outcome": r.outcome,
               "opened_at": r.opened_at, "first_response_at": r.first_response_at,
               "resolved_at": r.resolved_at, "closed_at": r.closed_at, "csat": r.csat}
@@ -239,10 +241,18 @@ def request_json(r: ServiceRequest, *, internal: bool) -> dict:
 def timeline(session: Session, request: ServiceRequest, *, internal: bool = False) -> list[dict]:
     """The request's progress as the customer may see it (internal=True adds staff detail)."""
     entries = [{"at": request.opened_at.isoformat(), "event": "request_received"}]
+    # Money is told from the ledger alone: a refund is "paid" when the ledger says so.
+    for row in session.scalars(select(Ledger).where(Ledger.request_no == request.number)
+                               .order_by(Ledger.id)):
+        entries.append({"at": (row.settled_at or row.created_at).isoformat(),
+                        "event": f"{row.kind}_{row.status}",
+                        "details": {"amount": money.text(row.amount)}})
     if request.instance_id is not None:
         for row in session.scalars(select(Outbox).where(Outbox.instance_id == request.instance_id,
                                                         Outbox.operation == "notify.customer")
                                    .order_by(Outbox.id)):
+            if row.payload.get("template") in MONEY_TEMPLATES:
+                continue
             entries.append({"at": row.created_at.isoformat(), "event": row.payload.get("template"),
                             "details": {k: v for k, v in row.payload.items()
                                         if internal or k in CUSTOMER_FIELDS}})

@@ -1,8 +1,9 @@
 """The Flask application: `create_app(config)` builds one app with its own engine objects.
 
-Each app holds one `Runtime` (with the request-sync hook) and one session factory; a request
-runs its engine verb inside `with sessions.begin() as session:` (see web/api/base.py). The
-background scheduler is not started here: `aftersales serve` / `aftersales scheduler` do that.
+Each app holds one `Runtime` (engine.platform: with the request sync and the payment guard)
+and one session factory; a request runs its engine verb inside `with sessions.begin() as
+session:` (see web/api/base.py). The background scheduler is not started here: `aftersales
+serve` / `aftersales scheduler` do that.
 """
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask import Flask
+from flask import Request as FlaskRequest
+from flask import json as flask_json
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter
 
 from engine import config as engine_config
-from engine import db, service_requests
+from engine import db, platform
 from engine.runtime.verbs import Runtime
 
 SETTINGS_FIELDS = {f.name for f in dataclasses.fields(engine_config.Settings)}
@@ -41,9 +44,24 @@ class JSONProvider(DefaultJSONProvider):
     def default(o):
         if isinstance(o, datetime | date):
             return o.isoformat()
-        if isinstance(o, Decimal):
-            return float(o)
+        if isinstance(o, Decimal):      # amounts: "259.00", the text a decimal reads as
+            return str(o)
         return DefaultJSONProvider.default(o)
+
+
+class _RequestJSON:
+    """How request bodies are read: numbers with a fraction as Decimals (an amount is never a
+    float), NaN and Infinity too, so that the engine's checks refuse them naming the field."""
+
+    @staticmethod
+    def loads(s, **kwargs):
+        return flask_json.loads(s, parse_float=Decimal, parse_constant=Decimal, **kwargs)
+
+    dumps = staticmethod(flask_json.dumps)
+
+
+class Request(FlaskRequest):
+    json_module = _RequestJSON
 
 
 class IdConverter(IntegerConverter):
@@ -69,6 +87,7 @@ def create_app(config: dict | None = None) -> Flask:
         **{k: v for k, v in config.items() if k in SETTINGS_FIELDS})
     app = Flask(__name__)
     app.json = JSONProvider(app)
+    app.request_class = Request
     app.url_map.converters["id"] = IdConverter
     app.config.update(SQL_DURABLE=True, SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Lax",
@@ -83,7 +102,7 @@ def create_app(config: dict | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
     engine = db.make_engine(settings.database_url, durable=app.config["SQL_DURABLE"])
     app.extensions["aftersales"] = Platform(
-        settings=settings, runtime=Runtime(settings, hooks=[service_requests.sync]), engine=engine,
+        settings=settings, runtime=platform.runtime(settings), engine=engine,
         sessions=db.make_session_factory(engine))
 
     from web import errors, openapi, pages

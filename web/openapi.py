@@ -82,6 +82,10 @@ OPERATIONS = [
      None, 200, False, REQUEST_FILTERS),
     ("get", "/api/requests/{ref}", "requests", "A request (by id or number) with its timeline; "
      "another customer's request is 404", REQUEST_READERS, None, 200, False, []),
+    ("get", "/api/requests/{ref}/payments", "requests", "The request's refunds and claw-backs "
+     "from the ledger, each with its state (pending, paid, failed), and their totals; for "
+     "finance, auditors, admins and the request's customer", REQUEST_READERS, None, 200,
+     False, []),
     ("post", "/api/requests/{ref}/quote-answer", "requests", "Approve or decline a repair "
      "quote (message quote_answered)", CUSTOMER, schemas.QUOTE_ANSWER, 200, True, []),
     ("post", "/api/requests/{ref}/feedback", "requests", "Confirm or reopen a complaint's "

@@ -39,6 +39,7 @@ class TaskMeta:
     lane: str | None
     form: str | None
     sla: str | None
+    four_eyes: str | None = None    # a task whose doer may not do this one (runtime/separation)
 
 
 @dataclass
@@ -162,7 +163,8 @@ def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, 
                 continue
             props = getattr(task_spec, "extensions", {}).get("properties", {})
             tasks[task_spec.bpmn_id] = TaskMeta(task_spec.bpmn_id, task_spec.bpmn_name,
-                                                task_spec.lane, props.get("form"), props.get("sla"))
+                                                task_spec.lane, props.get("form"), props.get("sla"),
+                                                props.get("four_eyes"))
     parsed_forms = {name: json.loads(text) for name, text in forms.items()}
     return Compiled(definition_id, process_key, version, spec, subs, parsed_forms, tasks)
 

@@ -1,11 +1,20 @@
-"""Form data checks: user task input is validated against the task's JSON Schema."""
+"""Form data checks: user task input is validated against the task's JSON Schema.
+
+A property with `"format": "money"` is an amount: after the schema's checks it must pass
+engine.money.amount (finite, at least 0, at most two decimals) and is handed on as a Decimal,
+whoever sent it (a JSON number read as a Decimal by the API, a float from Python). NaN and
+Infinity are refused in every number.
+"""
 from __future__ import annotations
 
 import json
+import math
+from decimal import Decimal
 from functools import lru_cache
 
 from jsonschema import Draft202012Validator
 
+from engine import money
 from engine.errors import InvalidInput
 
 MAX_FORM_BYTES = 256 * 1024
@@ -22,16 +31,42 @@ def validate(schema: dict | None, data) -> dict:
         raise InvalidInput("form data must be an object", field="data")
     if len(json.dumps(data, default=str)) > MAX_FORM_BYTES:
         raise InvalidInput("form data is too large", field="data")
+    where = _non_finite(data)
+    if where is not None:
+        raise InvalidInput(f"{where} must be a finite number", field=where)
     if schema is None:
         return data
     validator = _validator(json.dumps(schema, sort_keys=True))
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.path), e.message))
     if not errors:
-        return data
+        return _with_amounts(schema, data)
     first = errors[0]
     field = _field_of(first)
     raise InvalidInput(f"{field}: {first.message}" if field else first.message, field=field,
                        details=[{"field": _field_of(e), "message": e.message} for e in errors])
+
+
+def _non_finite(value, path: str = "") -> str | None:
+    """The path of the first NaN or Infinity inside `value` (None: there is none)."""
+    if isinstance(value, float | Decimal):
+        return path if not math.isfinite(value) else None
+    children = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _non_finite(child, f"{path}[{key}]" if isinstance(key, int) else
+                            f"{path}.{key}" if path else str(key))
+        if found is not None:
+            return found
+    return None
+
+
+def _with_amounts(schema: dict, data: dict) -> dict:
+    """`data` with its money properties as Decimals. Raises InvalidInput naming the field."""
+    properties = schema.get("properties") or {}
+    amounts = {name: money.amount(data[name], name) for name, spec in properties.items()
+               if isinstance(spec, dict) and spec.get("format") == "money"
+               and data.get(name) is not None}
+    return {**data, **amounts} if amounts else data
 
 
 def _field_of(error) -> str | None:

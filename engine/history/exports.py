@@ -71,7 +71,7 @@ def events_csv(session: Session, instance_ids=None, *, start: datetime | None = 
     for event, business_key in session.execute(query):
         row = record(event, EVENT_FIELDS)
         row["payload"] = json.dumps(row["payload"], sort_keys=True, ensure_ascii=False,
-                                    separators=(",", ":"))
+                                    separators=(",", ":"), default=str)   # Decimals as text
         writer.writerow([cell(v) for v in (event.instance_id, business_key,
                                              *(row[f] for f in EVENT_FIELDS[1:]))])
     return out.getvalue()

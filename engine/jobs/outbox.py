@@ -1,8 +1,8 @@
 """The outbox dispatcher: delivers recorded side effects after commit, at least once.
 
-Each due row is handled in its own transaction: the adapter's effect (for the built-in payment
-adapter, a ledger row unique on the idempotency key), the row's status and the reply message to
-the instance commit together, so a crash at any point leaves the row pending and the retry finds
+Each due row is handled in its own transaction: the adapter's effect (for a payment, its ledger
+row settled: engine/payments.py), the row's status and the reply message to the instance commit
+together, so a crash at any point leaves the row pending and the retry finds
 the effect already done. External adapters receive the idempotency key so that the provider can
 deduplicate. After `max_attempts` failures the row becomes an incident an operator can retry,
 skip, or fix (edit its payload) and retry.
@@ -12,52 +12,70 @@ from __future__ import annotations
 import json
 import urllib.request
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
-from engine.access import SYSTEM
+from engine import clock, money, payments
+from engine.access import SYSTEM, Actor
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound
-from engine.models import Ledger, Outbox
+from engine.history import audit
+from engine.models import Instance, Outbox
 from engine.runtime import incidents as instance_incidents
+from engine.runtime import serialization
 from engine.runtime.verbs import Runtime
 
 BACKOFF_BASE_SECONDS = 10
 
 
 class Reply:
-    """A message an adapter sends back to the instance."""
+    """A message an adapter sends back to the instance (`message_id`: how the instance knows
+    it again; the outbox row's key when None)."""
 
-    def __init__(self, name: str, payload: dict):
-        self.name, self.payload = name, payload
+    def __init__(self, name: str, payload: dict, message_id: str | None = None):
+        self.name, self.payload, self.message_id = name, payload, message_id
 
 
-def _ledger(kind: str, message: str):
+def _settled(session: Session, row: Outbox, kind: str, status: str, *, reference=None,
+             provider_status=None) -> tuple[dict, Reply]:
+    entry = payments.settle(session, row.idempotency_key, status, reference=reference,
+                            provider_status=provider_status)
+    result = payments.result_of(entry)
+    return result, Reply(payments.RESULT_MESSAGES[kind], result,
+                         payments.reply_id(row.idempotency_key))
+
+
+def _builtin_payment(kind: str):
+    """The demo's payment provider: pays at once what the ledger holds (a real provider is
+    the HTTP adapter below)."""
     def adapter(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-        existing = session.scalars(select(Ledger).where(Ledger.idempotency_key == row.idempotency_key)).first()
-        amount = Decimal(str(row.payload.get("amount", 0))).quantize(Decimal("0.01"))
-        if existing is None:
-            existing = Ledger(idempotency_key=row.idempotency_key, request_no=row.business_key or "",
-                              kind=kind, amount=amount, reference=f"{kind[:3].upper()}-{row.id:08d}",
-                              created_at=clock.now())
-            session.add(existing)
-            session.flush()
-        result = {"status": "paid", "amount": float(existing.amount), "reference": existing.reference}
-        return result, Reply(message, result)
+        return _settled(session, row, kind, "paid", reference=f"{kind[:3].upper()}-{row.id:08d}")
     return adapter
 
 
-def _http_payment(kind: str, message: str):
+def _http_payment(kind: str):
+    """A payment provider over HTTP: POST {kind, request_no, idempotency_key, amount} with the
+    Idempotency-Key header. Its answer {status: paid|failed, reference} settles the payment;
+    any other status (accepted, processing) leaves it pending until the provider's callback
+    (engine.payments.receive_result)."""
     def adapter(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-        body = json.dumps({"kind": kind, "request_no": row.business_key, **row.payload}).encode()
+        body = json.dumps({"kind": kind, "request_no": row.business_key,
+                           "idempotency_key": row.idempotency_key,
+                           "amount": money.text(row.payload["amount"])}).encode()
         request = urllib.request.Request(settings.payment_http_url, data=body, method="POST",
                                          headers={"Content-Type": "application/json",
                                                   "Idempotency-Key": row.idempotency_key})
         with urllib.request.urlopen(request, timeout=10) as response:
-            result = json.loads(response.read(1024 * 1024))
-        return result, Reply(message, result)
+            answer = json.loads(response.read(1024 * 1024))
+        status = answer.get("status") if isinstance(answer, dict) else None
+        reference = answer.get("reference") if isinstance(answer, dict) else None
+        reference = reference if isinstance(reference, str) else None
+        if status in payments.SETTLED:
+            return _settled(session, row, kind, status, reference=reference,
+                            provider_status=str(status))
+        payments.note_provider(session, row.idempotency_key, reference=reference,
+                               provider_status=str(status))
+        return answer if isinstance(answer, dict) else {"answer": answer}, None
     return adapter
 
 
@@ -83,10 +101,8 @@ _ADAPTERS_OVERRIDE: dict = {}
 
 
 def adapters(settings) -> dict:
-    if settings.payment_adapter == "http":
-        refund, clawback = _http_payment("refund", "refund_result"), _http_payment("clawback", "clawback_result")
-    else:
-        refund, clawback = _ledger("refund", "refund_result"), _ledger("clawback", "clawback_result")
+    payment = _http_payment if settings.payment_adapter == "http" else _builtin_payment
+    refund, clawback = payment("refund"), payment("clawback")
     return {"payment.refund": refund, "payment.clawback": clawback,
             "courier.book_pickup": _book_pickup, "shipping.ship": _ship,
             "notify.customer": _notify, "notify.staff": _notify, **_ADAPTERS_OVERRIDE}
@@ -119,7 +135,7 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     row.attempts += 1
     if reply is not None and row.business_key:
         runtime.deliver_message(session, reply.name, row.business_key, reply.payload, SYSTEM,
-                                message_id=f"outbox:{row.idempotency_key}")
+                                message_id=reply.message_id or f"outbox:{row.idempotency_key}")
     session.flush()
     return row.status
 
@@ -158,25 +174,51 @@ def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None, limit:
     return counts
 
 
-def resolve_incident(session: Session, outbox_id: int, action: str, payload: dict | None = None) -> Outbox:
-    """Operator action on an incident: 'retry' (optionally with a fixed payload) or 'skip'."""
+def resolve_incident(session: Session, outbox_id: int, action: str, actor: Actor,
+                     payload: dict | None = None) -> Outbox:
+    """Operator action on an incident: 'retry' (optionally with a fixed payload) or 'skip'.
+
+    The action is an audit event of the row's instance with its actor and, for a changed
+    payload, the payload before and after. A payment's amount is the ledger's and cannot be
+    edited here (a different amount is a new approval in the process). Raises NotFound,
+    Conflict (not an incident), InvalidInput naming the field."""
     row = session.get(Outbox, outbox_id)
     if row is None:
         raise NotFound(f"outbox row {outbox_id} does not exist")
     if row.status != "incident":
         raise Conflict(f"outbox row {outbox_id} is {row.status}, not an incident")
+    before = row.payload
     if action == "skip":
         row.status = "skipped"
     elif action == "retry":
         if payload is not None:
             if not isinstance(payload, dict):
                 raise InvalidInput("payload must be an object", field="payload")
+            if row.operation in payments.KINDS and \
+                    money.amount(payload.get("amount"), "payload.amount") != before.get("amount"):
+                raise InvalidInput("a payment's amount is held in the ledger and cannot be "
+                                   "edited here: skip this payment and approve another amount",
+                                   field="payload.amount")
             row.payload = payload
         row.status, row.attempts, row.next_attempt_at = "pending", 0, clock.now()
     else:
         raise InvalidInput("action must be 'retry' or 'skip'", field="action")
+    _audit(session, row, actor, action, before)
     session.flush()
     return row
+
+
+def _audit(session: Session, row: Outbox, actor: Actor, action: str, before: dict) -> None:
+    instance = session.get(Instance, row.instance_id) if row.instance_id else None
+    if instance is None:
+        return
+    change = {"outbox_id": row.id, "operation": row.operation, "action": action,
+              "idempotency_key": row.idempotency_key}
+    if row.payload != before:
+        change.update(before=before, after=row.payload)
+    audit.append_note(session, instance, at=clock.now(), actor=actor.name,
+                      kind="outbox_incident_resolved", payload=change,
+                      state_hash=serialization.state_hash(instance.state))
 
 
 def incidents(session: Session) -> list[dict]:

@@ -54,7 +54,7 @@ def failure(err: Exception, *, instance: Instance | None, kind: str, actor: Acto
     `instance` (None: a start, nothing is stored)."""
     failed_task = getattr(err, "task", None)
     spec = getattr(failed_task, "task_spec", None) or getattr(err, "task_spec", None)
-    where = getattr(spec, "bpmn_id", None) or element
+    where = getattr(spec, "bpmn_id", None) or getattr(err, "element", None) or element
     problem = str(err).strip()
     if not isinstance(err, SpiffWorkflowException):    # Spiff's own messages name the error
         problem = f"{type(err).__name__}: {problem}" if problem else type(err).__name__
@@ -117,13 +117,15 @@ def open_incident(session: Session, instance: Instance) -> AuditEvent | None:
 
 def retry_input(incident: AuditEvent, data: dict | None) -> tuple[str, dict]:
     """The (kind, payload) to apply again for `incident`, with `data` in place of the input's
-    data (the form data of a completion, the payload of a message). Raises InvalidInput when
-    the input takes no data."""
+    data (the form data of a completion, the payload of a message) and the data it replaces
+    as `corrected_from`. Raises InvalidInput when the input takes no data."""
     kind = incident.payload["kind"]
     payload = deepcopy(incident.payload["input"]["payload"])
     if data is not None:
         if kind not in _DATA_FIELD:
             raise InvalidInput(f"a failed {kind} takes no corrected data", field="data")
+        # The data before the correction stays in the event: who changed what, from what.
+        payload["corrected_from"] = payload.get(_DATA_FIELD[kind])
         payload[_DATA_FIELD[kind]] = data
     if kind == "started" or kind == "migrated":
         raise Conflict(f"a failed {kind} is not retried here; run it again",

@@ -126,9 +126,11 @@ def now() -> datetime:
     return clock.now()
 
 
-def round2(x: float) -> float:
-    """An amount rounded half-up to 2 decimals, as money is (round() turns 2.675 into 2.67)."""
-    return float(Decimal(repr(float(x))).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+def round2(x) -> Decimal:
+    """An amount rounded half-up to 2 decimals, as money is (round() turns 2.675 into 2.67), as
+    a Decimal like every amount in workflow data (a float is read by its shortest text)."""
+    value = Decimal(repr(x)) if isinstance(x, float) else Decimal(x)
+    return value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def iso(value: date) -> str:
@@ -156,4 +158,4 @@ BUILTINS.update(
     filter=filter, dict=dict, list=list, tuple=tuple, set=set, frozenset=frozenset,
     enumerate=enumerate, zip=zip, range=_range, pow=_pow,
     datetime=datetime, timedelta=timedelta, date=date, timezone=timezone,
-    now=now, round2=round2, iso=iso)
+    now=now, round2=round2, iso=iso, Decimal=Decimal)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+from decimal import Decimal
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
@@ -48,7 +49,10 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
 def _make_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = SpecRefWorkflowConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    registry = BpmnWorkflowSerializer.configure(config)
+    # Amounts in workflow data are Decimals (engine/money.py) and come back as the same ones.
+    registry.register(Decimal, lambda v: {"value": str(v)}, lambda v: Decimal(v["value"]))
+    return BpmnWorkflowSerializer(registry)
 
 
 _serializer = _make_serializer()

@@ -87,7 +87,9 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
     """Apply `apply` (see engine/runtime/steps.py) to `instance`'s workflow, advance it and write
     it all back as one `kind` event; returns the instance.
 
-    `runtime` gives the script engine, the task-row builder, the timer listeners and the hooks.
+    `runtime` gives the script engine, the task-row builder, the timer listeners, the hooks and
+    the intent guards (called with the unit's outbox intents before anything is written: one
+    that raises makes the command an incident, like a failed step).
     A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
     A task that fails inside the engine's steps of a start puts the new instance in error (the
     event records the error). Any other exception while applying or advancing raises StepFailed
@@ -108,6 +110,8 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
             # A start keeps a task failed in the steps in its state (the instance is stored in
             # error, retried by that task); any later command's failure is an incident.
             error, error_task = work.advance(workflow, strict=not new)
+            for guard in runtime.intent_guards:     # e.g. the payment book (engine/payments.py)
+                guard(session, instance.business_key, work.intents, actor)
         except EngineError:
             raise
         except Exception as err:    # the one failure path: see engine/runtime/incidents.py

@@ -44,6 +44,7 @@ from engine.models import (
 from engine.runtime import (
     determinism,
     incidents,
+    separation,
     serialization,
     services,
     steps,
@@ -74,7 +75,7 @@ _DUE_TIMERS = select(Timer.bpmn_id).where(Timer.instance_id == bindparam("instan
 class Runtime:
     """Engine verbs bound to one configuration (settings, calendar, script engine)."""
 
-    def __init__(self, settings: config.Settings | None = None, hooks=()):
+    def __init__(self, settings: config.Settings | None = None, hooks=(), intent_guards=()):
         determinism.install()
         self.settings = settings or config.Settings()
         self.calendar = BusinessCalendar.from_settings(self.settings)
@@ -82,6 +83,8 @@ class Runtime:
                                                   service_handler=services.handle_service_call)
         # Called after every state change as hook(session, instance, workflow, event_row).
         self.hooks = list(hooks)
+        # Called as guard(session, business_key, intents, actor) before a unit writes anything.
+        self.intent_guards = list(intent_guards)
         # Called with the due time of every new timer row (the scheduler re-arms its wake-up).
         self.timer_listeners: list = []
 
@@ -116,6 +119,7 @@ class Runtime:
             raise Conflict(f"task is already claimed by {task.claimed_by}", task_id=task_id,
                            instance_id=task.instance_id)
         self._check_active(instance)
+        separation.check(session, catalog.compiled(session, instance.definition_id), task, actor)
         task.claimed_by, task.claimed_at = actor.name, clock.now()
         self._record(session, instance, "task_claimed", actor, {}, element=task.bpmn_id,
                      task_id=task_id)
@@ -164,6 +168,7 @@ class Runtime:
                            f"yours {expected_version}); reload and try again",
                            instance_id=instance.id, task_id=task_id)
         compiled = catalog.compiled(session, instance.definition_id)
+        separation.check(session, compiled, task, actor)
         data = forms.validate(compiled.form_schema(task.bpmn_id), data)
         return unit.run(session, self, instance, compiled, kind="task_completed", actor=actor,
                         payload={"data": data, **_task_facts(task)}, element=task.bpmn_id,

@@ -322,11 +322,25 @@ def test_standard_return_refunds_after_passed_inspection(start):
     run.send("return_shipped", SHIPPED_BACK)
     run.complete("inspect_goods", "warehouse", **PASSED)
     run.complete("approve_refund", "finance", refund_approved=True, refund_amount=5999.0)
+    assert run.ready() == {("second_approval", "finance")}     # above 2,000: four eyes
+    run.complete("second_approval", "finance", second_approved=True, second_note="checked")
     run.send("refund_result", {"status": "paid", "amount": 5999.0, "reference": "RF-0002"})
     run.answer_survey(5)
     assert run.calls() == [RECEIVED, ("notify.customer", "return_instructions"), ("notify.customer", "goods_received"),
                            ("payment.refund", 5999.0), ("notify.customer", "refund_paid"), *RESOLVED_AND_SURVEY]
     run.assert_closed("refunded", 5)
+
+
+def test_a_second_approver_can_send_a_large_refund_back(start):
+    run = start(category="3c", amount=5999.0)
+    run.send("return_shipped", SHIPPED_BACK)
+    run.complete("inspect_goods", "warehouse", **PASSED)
+    run.complete("approve_refund", "finance", refund_approved=True, refund_amount=5999.0)
+    run.complete("second_approval", "finance", second_approved=False, second_note="check the box")
+    assert run.ready() == {("approve_refund", "finance")}
+    run.complete("approve_refund", "finance", refund_approved=True, refund_amount=1999.0)
+    assert run.ready() == set()                                 # at or below 2,000: one pair
+    assert ("payment.refund", 1999.0) in run.calls()
 
 
 def test_standard_return_failed_inspection_is_rejected(start):
@@ -429,6 +443,7 @@ def test_pickup_missed_three_times_is_escalated_and_customer_ships_it(start):
     run.send("return_shipped", SHIPPED_BACK)
     run.complete("inspect_goods", "warehouse", **PASSED)
     run.complete("approve_refund", "finance", refund_approved=True, refund_amount=5999.0)
+    run.complete("second_approval", "finance", second_approved=True)
     run.send("refund_result", {"status": "paid", "amount": 5999.0, "reference": "RF-0003"})
     run.answer_survey(3)
     assert [op for op, _ in run.calls()].count("courier.book_pickup") == 3

@@ -42,7 +42,8 @@ def test_validate_deploy_diff_and_migrate(page, desk, tmp_path, app):
     broken.write_text(source.replace('targetRef="approve_refund"', 'targetRef="approve_refund_typo"'),
                       "utf-8")
     page.set_input_files("input[type=file]",
-                         [str(broken), *map(str, sorted((folder / "forms").glob("*.json")))])
+                         [str(broken), str(folder / "refund_approval.dmn"),
+                          *map(str, sorted((folder / "forms").glob("*.json")))])
     page.click("button[value=validate]")
     problems = page.locator("#upload-result table.problems tbody tr")
     expect(problems).to_have_count(1)

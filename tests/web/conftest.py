@@ -22,6 +22,7 @@ FAST_HASH = "pbkdf2:sha256:1000"
 PEOPLE = {
     **{f"{dept}_1": ("staff", dept, None) for dept in config.DEPARTMENTS},
     "customer_service_2": ("staff", "customer_service", None),
+    "finance_2": ("staff", "finance", None),
     "cs_lead": ("supervisor", "cs_supervisor", None),
     "ops_head": ("supervisor", "management", None),
     "owner": ("process_owner", None, None),
@@ -143,6 +144,17 @@ def file_request(auth, user="alice", **fields):
     response = auth.as_(user).post("/api/requests", json=body)
     assert response.status_code == 201, response.get_json()
     return response.get_json()
+
+
+def pay(auth, number, status="paid", reference="RF-1"):
+    """The payment provider answers for the request's pending payment, naming it by the
+    idempotency key it was sent with; returns the response."""
+    [pending] = [p for p in auth.as_("finance_1").get(f"/api/requests/{number}/payments")
+                 .get_json()["items"] if p["status"] == "pending"]
+    return auth.as_("payment").post("/api/messages", json={
+        "name": "refund_result", "correlation": number,
+        "payload": {"status": status, "reference": reference,
+                    "idempotency_key": pending["idempotency_key"]}})
 
 
 def open_tasks(auth, user="admin", **params):

@@ -28,7 +28,8 @@ def incidents():
 def resolve(incident_id):
     fields = body(schemas.INCIDENT_ACTION)
     with transaction() as session:
-        row = outbox.resolve_incident(session, incident_id, fields["action"], fields.get("payload"))
+        row = outbox.resolve_incident(session, incident_id, fields["action"], actor(),
+                                      fields.get("payload"))
         return outbox.incident_json(row)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from engine import access, service_requests
+from engine import access, payments, service_requests
 from engine.errors import Forbidden
 from web.api import schemas
 from web.api.base import actor, allow, body, only_args, page_args, paged, runtime, transaction
@@ -54,6 +54,13 @@ def show(ref):
     with transaction() as session:
         found = service_requests.view(session, actor(), ref)
     return {**_without_waiting(found), "awaiting": awaiting(found["waiting_for"])}
+
+
+@bp.get("/requests/<ref>/payments")
+@allow(*access.REQUEST_READERS)
+def payments_of(ref):
+    with transaction() as session:
+        return payments.of_request(session, actor(), ref)
 
 
 def answer(route: str):

@@ -32,8 +32,8 @@ class Context:
     @property
     def runtime(self) -> Runtime:
         if self._runtime is None:
-            from engine import service_requests
-            self._runtime = Runtime(self.settings, hooks=[service_requests.sync])
+            from engine import platform
+            self._runtime = platform.runtime(self.settings)
         return self._runtime
 
 

@@ -8,6 +8,7 @@ the engine reports it like any other error.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from web.pages.i18n import current
 
@@ -84,9 +85,9 @@ def _convert(prop: dict, raw: str):
             return {"true": True, "false": False}.get(raw, raw)
         if kind == "integer":
             return int(raw)
-        if kind == "number":
-            number = float(raw)
-            return int(number) if number.is_integer() and "." not in raw else number
-    except ValueError:
+        if kind == "number":        # a Decimal, as the API reads JSON numbers
+            number = Decimal(raw.strip())
+            return int(number) if "." not in raw and number.is_finite() else number
+    except (ValueError, ArithmeticError):
         return raw
     return raw

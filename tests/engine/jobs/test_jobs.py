@@ -6,13 +6,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock
+from engine import clock, orders
+from engine import platform as product
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.jobs import outbox, sla, surge, timers
 from engine.models import Alert, AuditEvent, HumanTask, Instance, Ledger, Outbox, ServiceRequest
-from engine.runtime.verbs import Runtime
+from engine.errors import InvalidInput
 from tests.conftest import DATA, ROOT
 
 CS = Actor("cs_1", "staff", "customer_service")
@@ -26,7 +27,7 @@ def platform(sessions, settings, deploy):
     bundle.files = {k: v for k, v in bundle.files.items() if k in keep}
     with sessions.begin() as session:
         catalog.deploy(session, bundle, "owner")
-    runtime = Runtime(settings)
+    runtime = product.runtime(settings)
 
     def run(verb, *args, **kwargs):
         with sessions.begin() as session:
@@ -56,7 +57,7 @@ def test_timer_due_while_down_fires_at_startup(sessions, settings, platform):
     platform("start", "simple", {"request_no": "AS-1", "amount": 1.0})
     clock.advance(timedelta(days=3))                   # the platform was down for three days
     catalog._cache.clear()
-    fresh = Runtime(settings)                          # a new process starts
+    fresh = product.runtime(settings)                  # a new process starts
     assert timers.run_due(sessions, fresh) == 1
     with sessions() as session:
         event = session.scalars(select(AuditEvent).where(AuditEvent.kind == "timer_fired")).one()
@@ -75,11 +76,25 @@ def test_claimed_timer_is_not_claimed_again_within_lease(sessions, platform):
 
 
 def _approve(sessions, platform, no="AS-1", amount=88.0):
+    _filed(sessions, no, amount)
     instance = platform("start", "simple", {"request_no": no, "amount": amount})
     with sessions() as session:
         task_id = session.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance.id)).one()
     platform("complete", task_id, {"approved": True}, CS)
     return instance
+
+
+def _filed(sessions, no, amount):
+    """A request `no` for an order that paid `amount`: what the payment book checks against."""
+    price = f"{amount:.2f}"
+    with sessions.begin() as session:
+        orders.upsert(session, f"O-{no}", {
+            "customer_id": "C-1", "category": "apparel", "currency": "CNY", "paid_amount": price,
+            "paid_at": clock.now().isoformat(),
+            "items": [{"sku": "SKU-1", "name": "shirt", "quantity": 1, "unit_price": price}]})
+        session.add(ServiceRequest(number=no, order_id=f"O-{no}", customer_id="C-1",
+                                   type="return_refund", category="apparel", amount=price,
+                                   items=[], status="open", opened_at=clock.now()))
 
 
 def test_outbox_pays_once_and_replies_with_a_message(sessions, platform):
@@ -88,7 +103,8 @@ def test_outbox_pays_once_and_replies_with_a_message(sessions, platform):
     assert counts["done"] == 1
     with sessions() as session:
         [entry] = session.scalars(select(Ledger)).all()
-        assert (entry.kind, float(entry.amount), entry.request_no) == ("refund", 88.0, "AS-1")
+        assert (entry.kind, str(entry.amount), entry.status, entry.request_no) == \
+            ("refund", "88.00", "paid", "AS-1")
         assert session.get(Instance, instance.id).status == "running"      # refund_result arrived
         [task] = session.scalars(select(HumanTask)).all()
         assert task.bpmn_id == "confirm"
@@ -117,11 +133,22 @@ def test_failing_adapter_retries_with_backoff_then_incident(sessions, platform, 
         row = session.scalars(select(Outbox)).one()
         assert row.status == "incident" and "payment provider down" in row.last_error
     monkeypatch.delitem(outbox._ADAPTERS_OVERRIDE, "payment.refund")
+    admin = Actor("ops", "admin")
+    with sessions.begin() as session, pytest.raises(InvalidInput, match="amount") as refused:
+        outbox.resolve_incident(session, row.id, "retry", admin, {"request_no": "AS-1",
+                                                                  "amount": 880.0})
+    assert refused.value.field == "payload.amount"
     with sessions.begin() as session:
-        outbox.resolve_incident(session, row.id, "retry", {"request_no": "AS-1", "amount": 80.0})
+        outbox.resolve_incident(session, row.id, "retry", admin,
+                                {"request_no": "AS-1", "amount": 88, "note": "provider back"})
     assert outbox.dispatch_due(sessions, platform.runtime)["done"] == 1
     with sessions() as session:
-        assert float(session.scalars(select(Ledger)).one().amount) == 80.0
+        paid = session.scalars(select(Ledger)).one()
+        assert (str(paid.amount), paid.status) == ("88.00", "paid")
+        [edit] = session.scalars(select(AuditEvent).where(
+            AuditEvent.kind == "outbox_incident_resolved")).all()
+        assert edit.actor == "ops" and edit.payload["after"]["note"] == "provider back"
+        assert "note" not in edit.payload["before"]
 
 
 def test_sla_warns_then_escalates_once(sessions, platform):

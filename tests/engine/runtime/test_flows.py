@@ -13,14 +13,14 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import clock, orders, service_requests
+from engine import clock, orders, platform, service_requests
 from engine.access import Actor
 from engine.definitions import catalog
+from engine.errors import Forbidden
 from engine.definitions.bundle import Bundle
 from engine.history import replay
 from engine.jobs import outbox, timers
 from engine.models import AuditEvent, HumanTask, Ledger, Outbox, ServiceRequest
-from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
 
 CUSTOMER = Actor("c42", "customer", customer_id="C-42")
@@ -35,13 +35,13 @@ class Desk:
 
     def __init__(self, sessions, settings, restored: bool):
         self.sessions, self.settings, self.restored = sessions, settings, restored
-        self.runtime = Runtime(settings, hooks=[service_requests.sync])
+        self.runtime = platform.runtime(settings)
         self.number = None
 
     def _fresh(self):
         if self.restored:
             catalog._cache.clear()
-            self.runtime = Runtime(self.settings, hooks=[service_requests.sync])
+            self.runtime = platform.runtime(self.settings)
         return self.runtime
 
     def file(self, **fields):
@@ -57,14 +57,15 @@ class Desk:
             return {(t.bpmn_id, t.department) for t in session.scalars(
                 select(HumanTask).where(HumanTask.business_key == self.number))}
 
-    def complete(self, bpmn_id, department, **form):
+    def complete(self, bpmn_id, department, by=1, **form):
         with self.sessions() as session:
             task = session.scalars(select(HumanTask).where(HumanTask.business_key == self.number,
                                                            HumanTask.bpmn_id == bpmn_id)).one()
         assert task.department == department
         runtime = self._fresh()
         with self.sessions.begin() as session:
-            runtime.complete(session, task.task_id, form, Actor(f"{department}_1", "staff", department))
+            runtime.complete(session, task.task_id, form,
+                             Actor(f"{department}_{by}", "staff", department))
 
     def send(self, name, payload):
         runtime = self._fresh()
@@ -83,7 +84,7 @@ class Desk:
 
     def ledger(self):
         with self.sessions() as session:
-            return [(r.kind, float(r.amount)) for r in session.scalars(
+            return [(r.kind, str(r.amount), r.status) for r in session.scalars(
                 select(Ledger).where(Ledger.request_no == self.number).order_by(Ledger.id))]
 
     def sent(self, operation="notify.customer"):
@@ -134,16 +135,16 @@ def test_request_is_filed_from_the_order_and_routed(desk):
 def test_refund_first_pays_before_the_goods_come_back(desk):
     desk.file(type="return_refund")
     desk.complete("approve_refund", "finance", **APPROVE_399)
-    assert desk.ledger() == []                           # nothing is paid inside the transaction
+    assert desk.ledger() == [("refund", "399.00", "pending")]  # held, not paid, until delivered
     assert desk.dispatch()["done"] >= 1                  # payment + reply message + notifications
-    assert desk.ledger() == [("refund", 399.0)]
+    assert desk.ledger() == [("refund", "399.00", "paid")]
     assert desk.ready() == set()
     desk.send("return_shipped", SHIPPED_BACK)
     assert desk.ready() == {("inspect_goods", "warehouse")}
     desk.complete("inspect_goods", "warehouse", **PASSED)
     desk.survey(5)
     desk.dispatch()
-    assert desk.ledger() == [("refund", 399.0)]          # paid exactly once
+    assert desk.ledger() == [("refund", "399.00", "paid")]          # paid exactly once
     assert desk.sent() == ["request_received", "refund_paid", "return_instructions",
                            "goods_received", "resolved", "survey"]
     assert desk.request().first_response_at is not None
@@ -159,7 +160,7 @@ def test_refund_is_never_paid_twice_even_if_delivery_is_retried(desk, sessions):
             row.status = "pending"
     desk.dispatch()
     desk.dispatch()
-    assert desk.ledger() == [("refund", 399.0)]
+    assert desk.ledger() == [("refund", "399.00", "paid")]
 
 
 def test_failed_inspection_after_refund_claws_back(desk):
@@ -173,7 +174,7 @@ def test_failed_inspection_after_refund_claws_back(desk):
                   clawback_note="partial: used item")
     desk.dispatch()
     desk.survey(3)
-    assert desk.ledger() == [("refund", 399.0), ("clawback", 200.0)]
+    assert desk.ledger() == [("refund", "399.00", "paid"), ("clawback", "200.00", "paid")]
     desk.assert_closed("refunded_clawed_back", 3)
 
 
@@ -189,7 +190,7 @@ def test_goods_never_returned_follow_up_then_claw_back(desk):
     desk.complete("clawback_review", "finance", clawback_decision="claw_back", clawback_amount=399.0)
     desk.dispatch()
     desk.survey(2)
-    assert desk.ledger() == [("refund", 399.0), ("clawback", 399.0)]
+    assert desk.ledger() == [("refund", "399.00", "paid"), ("clawback", "399.00", "paid")]
     desk.assert_closed("refunded_clawed_back", 2)
 
 
@@ -200,9 +201,13 @@ def test_standard_return_inspects_before_refunding(desk):
     desk.send("return_shipped", SHIPPED_BACK)
     desk.complete("inspect_goods", "warehouse", **PASSED)
     desk.complete("approve_refund", "finance", refund_approved=True, refund_amount=5999.0)
+    assert desk.ready() == {("second_approval", "finance")}       # above 2,000 CNY
+    with pytest.raises(Forbidden, match="second person"):
+        desk.complete("second_approval", "finance", second_approved=True)
+    desk.complete("second_approval", "finance", by=2, second_approved=True)
     desk.dispatch()
     desk.survey(4)
-    assert desk.ledger() == [("refund", 5999.0)]
+    assert desk.ledger() == [("refund", "5999.00", "paid")]
     desk.assert_closed("refunded", 4)
 
 

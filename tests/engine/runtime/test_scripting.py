@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 from datetime import datetime, timezone
+from decimal import Decimal
 from xml.sax.saxutils import escape
 
 import pytest
@@ -148,7 +149,7 @@ def test_script_writes_task_data_and_condition_picks_the_route(restore_first):
 
     assert wf.is_completed()
     data = task(wf, "manager_route").data
-    assert data["amount"] == 117.85  # (119.94 + 11.0) * 0.9 = 117.846
+    assert data["amount"] == Decimal("117.85")  # (119.94 + 11.0) * 0.9 = 117.846
     assert data["skus"] == ["A1", "B2"]
     assert data["summary"] == "2 lines, 117.85 EUR"
     assert data["count"] == 8
@@ -172,7 +173,7 @@ def test_helpers_read_the_platform_clock(march_first_9_30):
     assert data["due"] == "2025-03-04T09:30:00+00:00"
     assert data["day"] == "2025-02-28"
     assert env.evaluate("now().year", {}) == 2025
-    assert env.evaluate("round2(2.675)", {}) == 2.68  # round() would give 2.67
+    assert env.evaluate("round2(2.675)", {}) == Decimal("2.68")  # round() would give 2.67
 
 
 def test_script_can_delete_data_and_functions_are_not_written_back():

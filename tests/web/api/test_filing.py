@@ -15,7 +15,7 @@ def test_the_amount_is_what_was_paid_for_the_chosen_items(auth):
     filed = file_request(auth, "alice", order_id="O-1004", type="return_refund",
                          items=[{"sku": "SOCKS", "quantity": 2}])
     request = shown(auth, filed)
-    assert (request["category"], request["amount"]) == ("apparel", 20.0)
+    assert (request["category"], request["amount"]) == ("apparel", "20.00")
     assert request["items"] == [{"sku": "SOCKS", "name": "item SOCKS", "quantity": 2,
                                  "unit_price": "10.00"}]
 
@@ -23,7 +23,7 @@ def test_the_amount_is_what_was_paid_for_the_chosen_items(auth):
 def test_without_a_choice_the_request_is_about_every_item(auth):
     filed = file_request(auth, "alice", order_id="O-1004", type="exchange")
     request = shown(auth, filed)
-    assert request["amount"] == 60.0
+    assert request["amount"] == "60.00"
     assert [(i["sku"], i["quantity"]) for i in request["items"]] == [("SOCKS", 3), ("HAT", 1)]
 
 
@@ -86,4 +86,4 @@ def test_warranty_comes_from_the_order(auth):
                for f in (filed, valid)]
     assert [s["payload"]["data"]["in_warranty"] for s in started] == [False, True]
     data = started[0]["payload"]["data"]
-    assert (data["amount"], data["address"], data["category"]) == (3999.0, "Shanghai", "3c")
+    assert (data["amount"], data["address"], data["category"]) == ("3999.00", "Shanghai", "3c")

@@ -9,6 +9,7 @@ from werkzeug.test import encode_multipart
 
 from engine import clock
 from tests.conftest import ROOT
+from tests.web.conftest import pay
 
 
 def test_return_from_filing_to_survey(auth):
@@ -42,10 +43,7 @@ def test_return_from_filing_to_survey(auth):
         "tracking_no": "SF100200", "carrier": "SF Express"}
     assert finance.post(f"/api/tasks/{refund['task_id']}/complete",
                         json={"data": {"refunded": True}}).status_code == 200
-    paid = auth.as_("payment").post("/api/messages", json={
-        "name": "refund_result", "correlation": number, "payload": {"status": "paid"},
-        "message_id": "pay-77"})
-    assert paid.status_code == 200
+    assert pay(auth, number).status_code == 200
 
     resolved = alice.get(f"/api/requests/{number}").get_json()
     assert resolved["status"] == "resolved" and resolved["awaiting"] == ["rating"]
@@ -98,9 +96,7 @@ def test_refund_first_with_the_real_processes(auth):
     assert finance.post(f"/api/tasks/{approve['task_id']}/complete", json={"data": {
         "refund_approved": True, "refund_amount": 120.0, "refund_note": "ok"}}).status_code == 200
 
-    paid = auth.as_("payment").post("/api/messages", json={
-        "name": "refund_result", "correlation": number, "message_id": "pay-1",
-        "payload": {"status": "paid", "amount": 120.0, "reference": "RF-1"}})
+    paid = pay(auth, number)
     assert paid.status_code == 200, paid.get_json()
     progress = bob.get(f"/api/requests/{number}").get_json()
     assert progress["awaiting"] == ["shipped"]

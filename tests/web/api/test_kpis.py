@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from engine import clock
-from tests.web.conftest import error_of, file_request, open_tasks
+from tests.web.conftest import error_of, file_request, open_tasks, pay
 
 DAY = "from=2026-11-23&to=2026-11-23"
 
@@ -31,8 +31,7 @@ def day(auth):
     clock.advance(timedelta(hours=2))
     complete(auth, "customer_service_1", "respond", {"resolution": "refunded postage"})
     complete(auth, "finance_1", "refund", {"refunded": True})
-    auth.as_("payment").post("/api/messages", json={"name": "refund_result",
-                                                    "correlation": r1["number"]})
+    assert pay(auth, r1["number"]).status_code == 200
     auth.as_("bob").post(f"/api/requests/{r3['id']}/feedback", json={"confirmed": True})
     auth.as_("alice").post(f"/api/requests/{r1['id']}/rating", json={"score": 5})
     auth.as_("bob").post(f"/api/requests/{r3['id']}/rating", json={"score": 3})
@@ -48,6 +47,8 @@ def test_overall_figures(auth, day):
     assert overall["resolution_rate"] == pytest.approx(2 / 3, abs=1e-4)
     assert overall["csat"] == {"avg": 4.0, "count": 2}
     assert overall["complaint_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert overall["money"] == {"refunds_paid": "299.00", "refunds_pending": "0.00",
+                                "clawbacks_paid": "0.00", "payments_failed": 0}
     assert overall["tasks"] == {"completed": 3, "completed_with_due": 3, "completed_late": 1,
                                 "completed_breach_rate": pytest.approx(1 / 3, abs=1e-4),
                                 "open": 1, "open_overdue": 0, "open_breach_rate": 0.0}

@@ -52,12 +52,26 @@ def test_roles_may_only_send_their_own_messages(auth, awaiting_pickup):
 
 
 def test_not_waiting_is_409_unknown_request_is_404(auth, awaiting_pickup):
-    payment = auth.as_("payment")
-    early = payment.post("/api/messages", json={"name": "refund_result",
-                                                "correlation": awaiting_pickup})
+    admin = auth.as_("admin")
+    early = admin.post("/api/messages", json={"name": "quote_answered",
+                                              "correlation": awaiting_pickup})
     assert early.status_code == 409 and "not waiting" in error_of(early)["message"]
+    unknown = admin.post("/api/messages", json={"name": "quote_answered",
+                                                "correlation": "AS-19990101-0001"})
+    assert unknown.status_code == 404
+
+
+def test_a_payment_result_must_name_a_payment_of_the_request(auth, awaiting_pickup):
+    payment = auth.as_("payment")
+    unnamed = payment.post("/api/messages", json={"name": "refund_result",
+                                                  "correlation": awaiting_pickup,
+                                                  "payload": {"status": "paid"}})
+    assert unnamed.status_code == 422
+    assert error_of(unnamed)["details"]["field"] == "payload.idempotency_key"
     unknown = payment.post("/api/messages", json={"name": "refund_result",
-                                                  "correlation": "AS-19990101-0001"})
+                                                  "correlation": awaiting_pickup,
+                                                  "payload": {"status": "paid",
+                                                              "idempotency_key": "made-up"}})
     assert unknown.status_code == 404
 
 

@@ -78,7 +78,7 @@ def test_an_unknown_order_is_fetched_from_the_shop_stored_and_filed_from(auth, s
     assert filed.status_code == 201, filed.get_json()
     assert shop.asked == ["/api/orders/O-7001"]
     shown = auth.as_("alice").get(f"/api/requests/{filed.get_json()['number']}").get_json()
-    assert (shown["category"], shown["amount"]) == ("appliance", 189.0)
+    assert (shown["category"], shown["amount"]) == ("appliance", "189.00")
     assert auth.as_("alice").get("/api/orders/O-7001").get_json()["paid_amount"] == "189.00"
     assert file(auth, "O-7001", type="complaint").status_code == 201
     assert shop.asked == ["/api/orders/O-7001"]              # stored: not asked again

@@ -14,6 +14,7 @@ from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.models import HumanTask
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA
 from tests.web.conftest import PEOPLE, error_of
 
@@ -29,9 +30,12 @@ RENAME = {"review": "assess"}
 def simple(platform, auth):
     """simple v1 with a large refund paid and confirmed (finished) and one waiting for review;
     then v2 deployed."""
+    # The bare engine (no request rows, no payment book): these instances are not requests.
+    runtime = Runtime(platform.settings)
+
     def run(verb, *args):
         with platform.sessions.begin() as session:
-            return getattr(platform.runtime, verb)(session, *args)
+            return getattr(runtime, verb)(session, *args)
 
     def open_task(instance_id):
         with platform.sessions() as session:

@@ -16,7 +16,7 @@ def test_customer_files_from_an_order_with_the_orders_data(auth):
     filed = file_request(auth, "alice", order_id="O-1001", type="repair", reason="screen flickers")
     assert filed["number"].startswith("AS-20261123-") and filed["instance_id"] > 0
     shown = auth.as_("alice").get(f"/api/requests/{filed['number']}").get_json()
-    assert (shown["customer_id"], shown["category"], shown["amount"]) == ("C001", "3c", 299.0)
+    assert (shown["customer_id"], shown["category"], shown["amount"]) == ("C001", "3c", "299.00")
     assert shown["status"] == "in_progress"
     assert "priority" not in shown and "instance_id" not in shown     # internal fields
     [task] = open_tasks(auth)
@@ -49,7 +49,7 @@ def test_customer_service_files_for_a_customer(auth):
     shown = auth.as_("bob").get(f"/api/requests/{filed['id']}")
     assert shown.status_code == 200 and shown.get_json()["type"] == "complaint"
     staff = auth.as_("customer_service_1").get(f"/api/requests/{filed['id']}").get_json()
-    assert (staff["customer_tier"], staff["category"], staff["amount"]) == ("vip", "apparel", 120.0)
+    assert (staff["customer_tier"], staff["category"], staff["amount"]) == ("vip", "apparel", "120.00")
 
 
 def test_staff_name_the_customer_who_owns_the_order(auth):

@@ -85,7 +85,7 @@ def test_task_shows_form_schema_data_and_request(auth, three):
     shown = auth.as_("customer_service_1").get(f"/api/tasks/{three['review']['task_id']}").get_json()
     assert shown["task"]["status"] == "open" and shown["task"]["sla_status"] == "on_time"
     assert shown["form_schema"]["required"] == ["approved"]
-    assert shown["data"]["order_id"] == "O-1001" and shown["data"]["amount"] == 299.0
+    assert shown["data"]["order_id"] == "O-1001" and shown["data"]["amount"] == "299.00"
     assert shown["request"]["number"] == three["filed"][0]["number"]
     assert shown["comments"] == [] and shown["attachments"] == []
     assert isinstance(shown["task"]["version"], int)

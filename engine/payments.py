@@ -1,0 +1,282 @@
+"""The book of money: every refund and claw-back, checked against what the order paid, written
+in the ledger before anything is paid, and settled once by the provider's answer.
+
+Where the money moves, the rules hold whatever a form or a script says:
+
+- a refund never exceeds what was paid for the request's items, less the refunds already paid
+  or pending for the request (claw-backs collected give room back), nor what the order paid less
+  every refund paid or pending on the order across its requests;
+- a claw-back never exceeds what was refunded (paid) for the request, less the claw-backs
+  already asked for;
+- an amount is a Decimal above 0 with at most two decimals.
+
+`guard()` is the runtime's payment guard (engine/platform.py wires it): in the unit of work that
+asks for a payment (the service task `payment.refund` or `payment.clawback`), before anything is
+written, it `reserve()`s each payment: a pending ledger row and the order's balance
+(`order_balance`, whose CHECK constraints make the database refuse what the code would let
+through). A payment the book refuses raises PaymentRefused, so the step becomes the instance's
+incident (engine/runtime/incidents.py) with the reason, and nothing is paid.
+
+`settle()` records the provider's answer once: paid or failed (a failed payment gives its amount
+back to the balance). The built-in adapter settles at delivery; a real provider settles in its
+HTTP answer or later in a callback (`receive_result`). Only then does the instance hear of it,
+with the ledger's amount, never the provider's or a form's.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from engine import clock, money, service_requests
+from engine.access import Actor
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.models import Ledger, OrderBalance, ServiceRequest, ShopOrder
+
+KINDS = {"payment.refund": "refund", "payment.clawback": "clawback"}
+RESULT_MESSAGES = {"refund": "refund_result", "clawback": "clawback_result"}
+SETTLED = ("paid", "failed")
+FINANCE = "finance"
+
+
+class PaymentRefused(Exception):
+    """A payment the book will not make. The step that asked for it becomes an incident at
+    `element` (the service task) with this message."""
+
+    def __init__(self, message: str, element: str | None = None):
+        super().__init__(message)
+        self.element = element
+
+
+@dataclass
+class Totals:
+    """Sums of a request's (or an order's) ledger rows."""
+
+    refunds_held: Decimal = money.ZERO      # pending + paid
+    refunds_paid: Decimal = money.ZERO
+    clawbacks_held: Decimal = money.ZERO
+    clawbacks_paid: Decimal = money.ZERO
+
+    @property
+    def refunded(self) -> Decimal:
+        """Refunded and not clawed back, counting pending refunds."""
+        return self.refunds_held - self.clawbacks_paid
+
+
+def guard(session: Session, business_key: str, intents, actor: Actor) -> None:
+    """The runtime's payment guard: reserve every payment among a unit's outbox `intents`.
+    Raises PaymentRefused."""
+    for intent in intents:
+        kind = KINDS.get(intent.operation)
+        if kind is not None:
+            reserve(session, business_key, kind, intent, actor)
+
+
+def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) -> Ledger:
+    """The pending ledger row of `intent` (a refund or claw-back of `request_no`), its amount
+    held on the order's balance; the row already written for the same idempotency key (a
+    retried step) is returned as it is. The intent's payload amount becomes the checked
+    Decimal. Raises PaymentRefused with the reason."""
+    existing = session.scalars(select(Ledger).where(
+        Ledger.idempotency_key == intent.idempotency_key)).first()
+    if existing is not None:
+        return existing
+    try:
+        value = money.amount(intent.payload.get("amount"), "amount", positive=True)
+    except InvalidInput as err:
+        raise PaymentRefused(f"{kind} for {request_no} refused: {err.message} "
+                             f"(got {intent.payload.get('amount')!r})", intent.element) from None
+    request = session.scalars(select(ServiceRequest).where(
+        ServiceRequest.number == request_no).with_for_update()).first()
+    if request is None:
+        raise PaymentRefused(f"{kind} for {request_no} refused: it is no after-sales request "
+                             "filed from an order, so nothing was paid for it", intent.element)
+    balance = _balance(session, request.order_id)
+    left = room(session, request, balance, kind)
+    if value > left:
+        raise PaymentRefused(_too_much(kind, value, left, request, balance), intent.element)
+    if kind == "refund":
+        balance.refunds_held += value
+    else:
+        balance.clawbacks_held += value
+    row = Ledger(idempotency_key=intent.idempotency_key, request_no=request_no,
+                 order_id=request.order_id, kind=kind, amount=value, status="pending",
+                 actor=actor.name, created_at=clock.now())
+    session.add(row)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError as err:     # the order_balance CHECKs: the database's own refusal
+        raise PaymentRefused(f"{kind} of {money.text(value)} for {request_no} refused by the "
+                             f"database: {err.orig}", intent.element) from None
+    intent.payload["amount"] = value
+    return row
+
+
+def room(session: Session, request: ServiceRequest, balance: OrderBalance, kind: str) -> Decimal:
+    """How much more `kind` the request may still get."""
+    mine = totals(session, request_no=request.number)
+    if kind == "refund":
+        order_left = balance.paid - (balance.refunds_held - balance.clawbacks_paid)
+        return max(money.ZERO, min(request.amount - mine.refunded, order_left))
+    return max(money.ZERO, mine.refunds_paid - mine.clawbacks_held)
+
+
+def settle(session: Session, idempotency_key: str, status: str, *, reference: str | None = None,
+           provider_status: str | None = None) -> Ledger:
+    """Record the provider's final answer for a payment; returns its ledger row. The same
+    answer again returns the row unchanged. Raises NotFound (no such payment), Conflict (it was
+    settled otherwise already), InvalidInput (a status other than paid or failed)."""
+    if status not in SETTLED:
+        raise InvalidInput("status must be paid or failed", field="status")
+    row = session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)
+                          .with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no payment has the idempotency key {idempotency_key}",
+                       field="idempotency_key")
+    if row.status != "pending":
+        if row.status == status:
+            return row
+        raise Conflict(f"payment {idempotency_key} is already {row.status}", field="status")
+    balance = _balance(session, row.order_id)
+    held, paid = ("refunds_held", "refunds_paid") if row.kind == "refund" else \
+        ("clawbacks_held", "clawbacks_paid")
+    if status == "paid":
+        setattr(balance, paid, getattr(balance, paid) + row.amount)
+    else:
+        setattr(balance, held, getattr(balance, held) - row.amount)
+    row.status, row.settled_at = status, clock.now()
+    row.reference = reference or row.reference
+    row.provider_status = provider_status or status
+    session.flush()
+    return row
+
+
+def note_provider(session: Session, idempotency_key: str, *, reference: str | None,
+                  provider_status: str | None) -> None:
+    """Keep what the provider said of a payment it has not settled yet (accepted, processing)."""
+    row = session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)
+                          .with_for_update()).first()
+    if row is None:
+        raise NotFound(f"no payment has the idempotency key {idempotency_key}",
+                       field="idempotency_key")
+    if row.status == "pending":
+        row.reference = reference or row.reference
+        row.provider_status = (provider_status or "")[:40] or None
+        session.flush()
+
+
+def result_of(row: Ledger) -> dict:
+    """The message payload the instance gets for a settled payment: the ledger's facts."""
+    return {"status": row.status, "amount": row.amount, "reference": row.reference,
+            "idempotency_key": row.idempotency_key}
+
+
+def reply_id(idempotency_key: str) -> str:
+    """The message id of a payment's result, the same on every path (adapter answer,
+    provider callback), so that the instance hears it once."""
+    return f"payment:{idempotency_key}"
+
+
+def receive_result(session: Session, runtime, name: str, correlation: str, payload: dict,
+                   actor: Actor) -> list:
+    """A payment provider's callback (message `refund_result` / `clawback_result` for request
+    `correlation`): settle the payment it names by `idempotency_key` and tell the instance with
+    the ledger's facts; returns the instances it went to. A repeated callback changes nothing.
+    Raises InvalidInput naming the field, NotFound, Conflict."""
+    key = payload.get("idempotency_key")
+    if not isinstance(key, str) or not key:
+        raise InvalidInput("a payment result must name the payment's idempotency_key",
+                           field="payload.idempotency_key")
+    reference = payload.get("reference")
+    if reference is not None and (not isinstance(reference, str) or len(reference) > 100):
+        raise InvalidInput("reference must be text of at most 100 characters",
+                           field="payload.reference")
+    row = session.scalars(select(Ledger).where(Ledger.idempotency_key == key)).first()
+    if row is None or row.request_no != correlation:
+        raise NotFound(f"request {correlation} has no payment {key}",
+                       field="payload.idempotency_key")
+    if RESULT_MESSAGES[row.kind] != name:
+        raise InvalidInput(f"payment {key} is a {row.kind}: its result is "
+                           f"{RESULT_MESSAGES[row.kind]}", field="name")
+    row = settle(session, key, payload.get("status"), reference=reference,
+                 provider_status=str(payload.get("provider_status") or payload.get("status")))
+    return runtime.deliver_message(session, name, row.request_no, result_of(row), actor,
+                                   message_id=reply_id(key))
+
+
+def totals(session: Session, *, request_no: str | None = None,
+           order_id: str | None = None) -> Totals:
+    """The sums of the ledger rows of one request or one order."""
+    where = Ledger.request_no == request_no if request_no is not None else \
+        Ledger.order_id == order_id
+    result = Totals()
+    for kind, status, amount in session.execute(
+            select(Ledger.kind, Ledger.status, func.sum(Ledger.amount))
+            .where(where, Ledger.status != "failed").group_by(Ledger.kind, Ledger.status)):
+        amount = Decimal(amount)
+        if kind == "refund":
+            result.refunds_held += amount
+            result.refunds_paid += amount if status == "paid" else 0
+        else:
+            result.clawbacks_held += amount
+            result.clawbacks_paid += amount if status == "paid" else 0
+    return result
+
+
+def of_request(session: Session, actor: Actor, ref) -> dict:
+    """A request's refunds and claw-backs, oldest first, with their totals, for finance, the
+    auditors, admins and the request's own customer. Raises NotFound (no such request, or
+    another customer's), Forbidden (staff outside finance)."""
+    request = service_requests.visible(session, actor, ref)
+    if actor.role in ("staff", "supervisor") and not actor.works_in(FINANCE):
+        raise Forbidden("payments are shown to finance, auditors and the customer")
+    done = totals(session, request_no=request.number)
+    return {"number": request.number, "order_id": request.order_id,
+            "items_amount": money.text(request.amount),
+            "refunded": money.text(done.refunds_paid - done.clawbacks_paid),
+            "pending": money.text(done.refunds_held - done.refunds_paid),
+            "clawed_back": money.text(done.clawbacks_paid),
+            "items": [payment_json(row) for row in session.scalars(
+                select(Ledger).where(Ledger.request_no == request.number).order_by(Ledger.id))]}
+
+
+def payment_json(row: Ledger) -> dict:
+    return {"id": row.id, "kind": row.kind, "amount": money.text(row.amount),
+            "status": row.status, "reference": row.reference,
+            "provider_status": row.provider_status, "approved_by": row.actor,
+            "created_at": row.created_at, "settled_at": row.settled_at,
+            "idempotency_key": row.idempotency_key}
+
+
+def _balance(session: Session, order_id: str | None) -> OrderBalance:
+    """The order's balance row, locked; made from its ledger rows the first time."""
+    balance = session.get(OrderBalance, order_id, with_for_update=True) if order_id else None
+    if balance is not None:
+        return balance
+    order = session.get(ShopOrder, order_id) if order_id else None
+    if order is None:
+        raise PaymentRefused(f"order {order_id} is not in the order store, so nothing is known "
+                             "to have been paid")
+    done = totals(session, order_id=order_id)
+    balance = OrderBalance(order_id=order_id, paid=order.paid_amount,
+                           refunds_held=done.refunds_held, refunds_paid=done.refunds_paid,
+                           clawbacks_held=done.clawbacks_held, clawbacks_paid=done.clawbacks_paid)
+    session.add(balance)
+    return balance
+
+
+def _too_much(kind: str, value: Decimal, left: Decimal, request: ServiceRequest,
+              balance: OrderBalance) -> str:
+    if kind == "refund":
+        return (f"refund of {money.text(value)} for {request.number} refused: at most "
+                f"{money.text(left)} is still refundable (its items cost "
+                f"{money.text(request.amount)}; order {request.order_id} paid "
+                f"{money.text(balance.paid)}, of which "
+                f"{money.text(balance.refunds_held - balance.clawbacks_paid)} is refunded or "
+                "pending)")
+    return (f"claw-back of {money.text(value)} for {request.number} refused: at most "
+            f"{money.text(left)} of what was refunded is left to claw back")

@@ -1,0 +1,180 @@
+"""Money over HTTP with the real processes (bpmn/): what a finance clerk, a payment provider, an
+operator and a customer meet. The ledger is the truth; a refund never exceeds what was paid;
+a large refund needs a second approver; bad amounts change nothing."""
+from __future__ import annotations
+
+import pytest
+
+from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
+from tests.conftest import ROOT
+from tests.web.conftest import error_of, order_body, pay
+
+
+@pytest.fixture
+def shop(auth, platform):
+    """The product's processes deployed, and the orders of this file sent by the shop."""
+    with platform.sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
+    for order_id, customer, category, price in (("O-259", "C001", "apparel", "259.00"),
+                                                ("O-399", "C002", "apparel", "399.00"),
+                                                ("O-2500", "C001", "appliance", "2500.00")):
+        sent = auth.as_("shop").put(f"/api/orders/{order_id}", json=order_body(
+            customer, category, lines=((f"SKU-{order_id}", 1, price),)))
+        assert sent.status_code == 201, sent.get_json()
+    return auth
+
+
+def approval(auth, number, bpmn_id="approve_refund", user="finance_1"):
+    items = auth.as_(user).get("/api/tasks", query_string={"per_page": 100}).get_json()["items"]
+    [task] = [t for t in items if t["request_number"] == number and t["bpmn_id"] == bpmn_id]
+    return task["task_id"]
+
+
+def approve(auth, task_id, amount, user="finance_1"):
+    return auth.as_(user).post(f"/api/tasks/{task_id}/complete", json={"data": {
+        "refund_approved": True, "refund_amount": amount, "refund_note": "ok"}})
+
+
+def payments(auth, number, user="finance_1"):
+    return auth.as_(user).get(f"/api/requests/{number}/payments")
+
+
+def file(auth, user, order_id, **fields):
+    filed = auth.as_(user).post("/api/requests", json={"order_id": order_id,
+                                                       "type": "return_refund",
+                                                       "reason": "does not fit", **fields})
+    assert filed.status_code == 201, filed.get_json()
+    return filed.get_json()
+
+
+def test_a_refund_above_what_was_paid_is_an_incident_and_pays_nothing(shop):
+    filed = file(shop, "alice", "O-259")
+    task = approval(shop, filed["number"])
+    refused = approve(shop, task, 1999)
+    assert refused.status_code == 422
+    message = error_of(refused)["message"]
+    assert "refund of 1999.00" in message and "at most 259.00" in message
+    assert payments(shop, filed["number"]).get_json()["items"] == []
+    admin = shop.as_("admin")
+    [incident] = [i for i in admin.get("/api/incidents").get_json()["items"]
+                  if i["instance_id"] == filed["instance_id"]]
+    assert incident["element"] == "issue_refund" and "at most 259.00" in incident["last_error"]
+    # The operator retries with the amount corrected: the refund is held, then paid.
+    retried = admin.post(f"/api/instances/{filed['instance_id']}/retry", json={"data": {
+        "refund_approved": True, "refund_amount": 259, "refund_note": "corrected"}})
+    assert retried.status_code == 200, retried.get_json()
+    shown = payments(shop, filed["number"]).get_json()
+    assert [(p["amount"], p["status"]) for p in shown["items"]] == [("259.00", "pending")]
+    history = admin.get(f"/api/instances/{filed['instance_id']}/history").get_json()["items"]
+    [corrected] = [e for e in history if e["payload"].get("retry_of")]
+    assert corrected["actor"] == "admin"
+    assert corrected["payload"]["corrected_from"]["refund_amount"] == "1999.00"
+    assert corrected["payload"]["data"]["refund_amount"] == "259.00"
+
+
+def test_an_absurd_refund_passes_four_eyes_and_still_pays_nothing(shop):
+    filed = file(shop, "alice", "O-259")
+    assert approve(shop, approval(shop, filed["number"]), 99999).status_code == 200
+    second = approval(shop, filed["number"], "second_approval", "finance_2")
+    refused = shop.as_("finance_2").post(f"/api/tasks/{second}/complete",
+                                         json={"data": {"second_approved": True}})
+    assert refused.status_code == 422 and "at most 259.00" in error_of(refused)["message"]
+    assert payments(shop, filed["number"]).get_json()["items"] == []
+    # The operator drops the confirmation; the second approver sends it back instead.
+    admin = shop.as_("admin")
+    assert admin.post(f"/api/instances/{filed['instance_id']}/skip",
+                      json={"reason": "amount wrong"}).status_code == 200
+    assert shop.as_("finance_2").post(f"/api/tasks/{second}/complete", json={"data": {
+        "second_approved": False, "second_note": "paid 259 only"}}).status_code == 200
+    assert approve(shop, approval(shop, filed["number"]), 259).status_code == 200
+    [held] = payments(shop, filed["number"]).get_json()["items"]
+    assert (held["amount"], held["status"]) == ("259.00", "pending")
+
+
+def test_an_order_refunded_in_full_is_not_refunded_again(shop):
+    first = file(shop, "bob", "O-399")
+    assert approve(shop, approval(shop, first["number"]), 399).status_code == 200
+    assert pay(shop, first["number"]).status_code == 200
+    bob = shop.as_("bob")
+    assert bob.post(f"/api/requests/{first['number']}/shipped",
+                    json={"tracking_no": "SF1", "carrier": "SF"}).status_code == 200
+    inspect = approval(shop, first["number"], "inspect_goods", "warehouse_1")
+    assert shop.as_("warehouse_1").post(f"/api/tasks/{inspect}/complete", json={"data": {
+        "inspection_passed": True, "goods_condition": "as_new",
+        "inspection_note": ""}}).status_code == 200
+    assert bob.post(f"/api/requests/{first['number']}/rating",
+                    json={"score": 5}).status_code == 200
+    assert bob.get(f"/api/requests/{first['number']}").get_json()["status"] == "closed"
+
+    second = file(shop, "bob", "O-399")           # the item is free again: its request closed
+    refused = approve(shop, approval(shop, second["number"]), 399)
+    assert refused.status_code == 422
+    assert "at most 0.00" in error_of(refused)["message"]
+    assert payments(shop, second["number"]).get_json()["items"] == []
+    assert payments(shop, first["number"], "bob").get_json()["refunded"] == "399.00"
+
+
+def test_a_large_refund_needs_a_second_finance_approver(shop):
+    filed = file(shop, "customer_service_1", "O-2500", customer_id="C001", customer_tier="vip")
+    assert approve(shop, approval(shop, filed["number"]), 2500).status_code == 200
+    assert payments(shop, filed["number"]).get_json()["items"] == []    # not yet
+    second = approval(shop, filed["number"], "second_approval")
+    finance_1 = shop.as_("finance_1")
+    assert finance_1.post(f"/api/tasks/{second}/claim").status_code == 403
+    refused = finance_1.post(f"/api/tasks/{second}/complete",
+                             json={"data": {"second_approved": True}})
+    assert refused.status_code == 403 and "second person" in error_of(refused)["message"]
+    confirmed = shop.as_("finance_2").post(f"/api/tasks/{second}/complete",
+                                           json={"data": {"second_approved": True}})
+    assert confirmed.status_code == 200, confirmed.get_json()
+    [held] = payments(shop, filed["number"]).get_json()["items"]
+    assert (held["amount"], held["status"], held["approved_by"]) == \
+        ("2500.00", "pending", "finance_2")
+
+
+@pytest.mark.parametrize("raw, why", [
+    ('-1', "minimum of 0"), ('259.001', "more than two decimals"), ('"259"', "number"),
+    ('NaN', "finite"), ('Infinity', "finite"), ('true', "number")])
+def test_a_bad_amount_is_refused_naming_the_field_and_changes_nothing(shop, raw, why):
+    filed = file(shop, "alice", "O-259")
+    task = approval(shop, filed["number"])
+    body = '{"data": {"refund_approved": true, "refund_amount": %s, "refund_note": ""}}' % raw
+    response = shop.as_("finance_1").post(f"/api/tasks/{task}/complete", data=body,
+                                          content_type="application/json")
+    assert response.status_code == 422, response.get_json()
+    assert error_of(response)["details"]["field"] in ("refund_amount", "data.refund_amount")
+    assert why in error_of(response)["message"]
+    assert approval(shop, filed["number"]) == task                     # still open
+    assert payments(shop, filed["number"]).get_json()["items"] == []
+
+
+def test_the_timeline_says_paid_only_when_the_ledger_does(shop):
+    filed = file(shop, "alice", "O-259")
+    assert approve(shop, approval(shop, filed["number"]), 259).status_code == 200
+    alice = shop.as_("alice")
+    events = [e["event"] for e in alice.get(f"/api/requests/{filed['number']}").get_json()["timeline"]]
+    assert "refund_pending" in events and "refund_paid" not in events
+    forged = shop.as_("payment").post("/api/messages", json={
+        "name": "refund_result", "correlation": filed["number"],
+        "payload": {"status": "paid", "amount": 259, "idempotency_key": "forged"}})
+    assert forged.status_code == 404
+    assert pay(shop, filed["number"]).status_code == 200
+    again = pay_again = shop.as_("payment").post("/api/messages", json={
+        "name": "refund_result", "correlation": filed["number"],
+        "payload": {"status": "paid", "idempotency_key":
+                    payments(shop, filed["number"]).get_json()["items"][0]["idempotency_key"]}})
+    assert again.status_code == 200 and pay_again.get_json()["delivered_to"]
+    timeline = alice.get(f"/api/requests/{filed['number']}").get_json()["timeline"]
+    paid = [e for e in timeline if e["event"] == "refund_paid"]
+    assert [e["details"]["amount"] for e in paid] == ["259.00"]       # once, from the ledger
+    shown = payments(shop, filed["number"], "alice").get_json()
+    assert (shown["refunded"], shown["pending"]) == ("259.00", "0.00")
+
+
+def test_payments_are_shown_to_finance_and_their_customer_only(shop):
+    filed = file(shop, "alice", "O-259")
+    assert payments(shop, filed["number"], "alice").status_code == 200
+    assert payments(shop, filed["number"], "bob").status_code == 404
+    assert payments(shop, filed["number"], "warehouse_1").status_code == 403
+    assert payments(shop, filed["number"], "auditor").status_code == 200
