@@ -50,8 +50,12 @@ def order(customer, category, lines) -> dict:
             "shipping_address": "上海市徐汇区漕溪北路 88 号", "items": items}
 
 
-def load(sessions, runtime, bpmn_dir: Path) -> list[str]:
-    """Deploy, create users and orders, file and advance sample requests; returns a summary."""
+def load(sessions, runtime, bpmn_dir: Path, send_order=None) -> list[str]:
+    """Deploy, create users and orders, file and advance sample requests; returns a summary.
+
+    `send_order(order_id, body)` sends each order as the shop does (the CLI passes one that
+    calls PUT /api/orders as the demo's `shop` user); without it the orders are stored with
+    the function that route calls. An order already there is left as it is."""
     lines = []
     with sessions.begin() as session:
         for d in catalog.deploy(session, Bundle.from_folder(bpmn_dir), "demo"):
@@ -61,11 +65,16 @@ def load(sessions, runtime, bpmn_dir: Path) -> list[str]:
             _user(session, name, role, dept, None)
         for name, role, dept, customer in OTHERS:
             _user(session, name, role, dept, customer)
-        for order_id, customer, category, order_lines in ORDERS:
-            # The engine function PUT /api/orders calls: the demo's orders pass the same checks.
-            # An order already there is left as it is (its times were "five days ago" then).
-            if not _known(session, order_id):
-                orders.upsert(session, order_id, order(customer, category, order_lines))
+        new = [(order_id, order(customer, category, order_lines))
+               for order_id, customer, category, order_lines in ORDERS
+               if not _known(session, order_id)]
+        if send_order is None:
+            for order_id, body in new:
+                orders.upsert(session, order_id, body)
+    for order_id, body in new if send_order is not None else ():
+        send_order(order_id, body)
+    lines.append(f"orders: {len(new)} sent by the shop" if send_order else
+                 f"orders: {len(new)} stored")
     lines.append(f"users: {', '.join(sorted(STAFF.values()))}, " +
                  ", ".join(n for n, *_ in OTHERS) + f" (password {PASSWORD})")
     with sessions() as session:

@@ -33,9 +33,35 @@ def demo(ctx: Context):
     from engine import demo as demo_data
     db.upgrade(ctx.settings.database_url)
     _ensure_secret_key(ctx)
-    summary = demo_data.load(ctx.sessions, ctx.runtime, ctx.settings.bpmn_dir)
+    summary = demo_data.load(ctx.sessions, ctx.runtime, ctx.settings.bpmn_dir,
+                             send_order=_shop_client(ctx))
     for line in summary:
         click.echo(line)
+
+
+def _shop_client(ctx: Context):
+    """send_order(order_id, body) for the demo: PUT /api/orders/<id> as the demo's shop user,
+    through the app itself (the orders pass the API's gate, schema and checks). Raises
+    ClickException with the API's answer when an order is refused."""
+    from engine import demo as demo_data
+    from web import create_app
+
+    client = create_app({"database_url": ctx.settings.database_url}).test_client()
+    token = None
+
+    def send_order(order_id: str, body: dict) -> None:
+        nonlocal token
+        if token is None:
+            answer = client.post("/api/auth/token", json={"username": "shop",
+                                                          "password": demo_data.PASSWORD})
+            if answer.status_code != 200:
+                raise click.ClickException(f"the demo shop cannot sign in: {answer.get_json()}")
+            token = answer.get_json()["token"]
+        sent = client.put(f"/api/orders/{order_id}", json=body,
+                          headers={"Authorization": f"Bearer {token}"})
+        if sent.status_code not in (200, 201):
+            raise click.ClickException(f"order {order_id} refused: {sent.get_json()}")
+    return send_order
 
 
 @main.command()

@@ -78,6 +78,7 @@ def test_every_command_reports_an_engine_refusal_the_same_way(cli, args, error):
 def test_demo_gives_every_department_work_and_audit_verifies(cli, db_url):
     result = cli("demo")
     assert result.exit_code == 0, result.output
+    assert "orders: 6 sent by the shop" in result.output      # PUT /api/orders as `shop`
     engine = db.make_engine(db_url)
     with db.make_session_factory(engine)() as session:
         departments = set(session.scalars(select(HumanTask.department)))
@@ -88,7 +89,8 @@ def test_demo_gives_every_department_work_and_audit_verifies(cli, db_url):
     assert verify.exit_code == 0 and verify.output.startswith("ok:")
     replayed = cli("audit", "replay", "1")
     assert replayed.exit_code == 0 and "started" in replayed.output
-    assert "again" not in cli("demo").output
+    again = cli("demo").output
+    assert "again" not in again and "orders: 0 sent by the shop" in again
 
 
 def test_audit_verify_names_the_divergent_event(cli, db_url):
