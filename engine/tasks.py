@@ -3,7 +3,9 @@
 `scope()` answers where a task belongs and whether the caller may see it (the check every
 task route makes before any verb runs, so the answer does not depend on the task's state);
 `detail()` gathers what a task pane shows: the task, its form, the data it works on, the
-request it serves, its comments and attachments, the instance's history and token positions.
+request it serves and the order it was filed from (`order_of`), the request's payments for
+those who may see money (`payments_of`), its comments and attachments, the instance's history
+and token positions.
 Open tasks are read from the `human_task` projection; a completed task from the audit event
 that completed it.
 """
@@ -14,7 +16,8 @@ from uuid import UUID
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import access, clock, instances, service_requests, task_notes, tasklist
+from engine import (access, clock, instances, money, orders, payments, service_requests,
+                    task_notes, tasklist)
 from engine.access import Actor, TaskScope
 from engine.definitions import catalog
 from engine.errors import Forbidden, NotFound
@@ -69,7 +72,8 @@ def form_schema(session: Session, found: TaskScope) -> dict | None:
 def detail(session: Session, runtime, actor: Actor, task_id: str, *,
            with_history: bool = False) -> dict:
     """Everything a task pane shows: {"task", "open", "form_schema", "data", "request",
-    "comments", "attachments", "definition_id"}; with `with_history` also the
+    "order", "payments", "comments", "attachments", "definition_id"} ("order": `order_of`,
+    "payments": `payments_of`); with `with_history` also the
     instance's audit events ("history") and token positions ("elements"). Raises NotFound,
     Forbidden."""
     found = scope(session, actor, task_id)
@@ -89,8 +93,11 @@ def detail(session: Session, runtime, actor: Actor, task_id: str, *,
                 "completed_by": event.actor, "completed_at": event.at,
                 "version": instance.version}
         data = event.payload.get("data", {})
+    request = service_requests.summary_of_instance(session, instance.id)
     result = {"task": task, "open": found.open,
-              "form_schema": compiled.form_schema(task["bpmn_id"]), "data": data, "request": service_requests.summary_of_instance(session, instance.id),
+              "form_schema": compiled.form_schema(task["bpmn_id"]), "data": data,
+              "request": request, "order": order_of(session, actor, request),
+              "payments": payments_of(session, actor, request),
               "comments": task_notes.comments_of(session, task_id),
               "attachments": task_notes.attachments_of(session, task_id),
               "definition_id": instance.definition_id}
@@ -98,6 +105,40 @@ def detail(session: Session, runtime, actor: Actor, task_id: str, *,
         result["history"] = [instances.event_json(e) for e in audit.events(session, instance.id)]
         result["elements"] = instances.elements(workflow)
     return result
+
+
+def order_of(session: Session, actor: Actor, request: dict | None) -> dict | None:
+    """The order a request was filed from, as `orders.order_json` shows it, plus what a clerk
+    needs to judge the request: "warranty" ("in_warranty", "expired", or None when the shop sent
+    no warranty_until) and each item's "line_total" and "chosen" (the quantity the request
+    chose of it, 0 for an item it is not about). None when the request has no order, or its
+    order is not in the order store (requests filed before the store existed)."""
+    if request is None or not request.get("order_id"):
+        return None
+    try:
+        order = orders.get(session, actor, request["order_id"])
+    except NotFound:
+        return None
+    chosen = {line.get("sku"): line.get("quantity", 0) for line in request.get("items") or []
+              if isinstance(line, dict)}
+    until = order["warranty_until"]
+    order["warranty"] = None if until is None else \
+        "in_warranty" if until >= clock.now() else "expired"
+    order["items"] = [{**item, "line_total": money.text(orders.line_total(item)),
+                       "chosen": chosen.get(item["sku"], 0)} for item in order["items"]]
+    return order
+
+
+def payments_of(session: Session, actor: Actor, request: dict | None) -> dict | None:
+    """The request's refunds and claw-backs from the ledger (`payments.of_request`) for those
+    who may see them (finance, the supervisors overseeing it, auditors, admins); None for
+    everyone else and for a task that serves no request."""
+    if request is None:
+        return None
+    try:
+        return payments.of_request(session, actor, request["number"])
+    except Forbidden:
+        return None
 
 
 def attachment(session: Session, actor: Actor, attachment_id: int,

@@ -1,22 +1,59 @@
 """A refund-first request with an on-site pickup, worked across departments in the browser:
 finance sees it in its inbox with its SLA badge, claims it without a page reload, meets a
 validation error, approves the refund; the payment provider pays; logistics confirms the pickup
-address, the courier books a slot and picks the parcel up; the warehouse sees the diagram with
-its task highlighted and passes the inspection; the customer rates the service; the auditor
+address, the courier books a slot and picks the parcel up; finance and the warehouse see the
+request's order (paid, delivered, warranty, address, the chosen item), finance also its payment
+from the ledger; the warehouse sees the diagram with its task highlighted and passes the
+inspection; the customer rates the service; the auditor
 verifies the history and steps through its replay on the diagram."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
+from engine import clock, orders
 from tests.e2e.conftest import login, logout, shot
 
 pytestmark = pytest.mark.e2e
 
 
+def ship_with_warranty(desk) -> None:
+    """The shop sends order O-1001 again once delivered, now with its warranty (an upsert)."""
+    now = clock.now()
+    with desk.sessions.begin() as session:
+        _, happened = orders.upsert(session, "O-1001", {
+            "customer_id": "C-1001", "category": "apparel", "currency": "CNY", "channel": "app",
+            "paid_amount": "399.00", "paid_at": (now - timedelta(days=5)).isoformat(),
+            "delivered_at": (now - timedelta(days=2)).isoformat(),
+            "warranty_until": (now + timedelta(days=365)).isoformat(),
+            "shipping_address": "上海市徐汇区漕溪北路 88 号",
+            "items": [{"sku": "O-1001", "name": "连衣裙", "quantity": 1, "unit_price": "399.00"}]})
+    assert happened == "updated"
+
+
+def expect_order(page, *, payments: bool) -> None:
+    """The task pane's order tab: the order's facts and items, the payments for finance only."""
+    page.click("#task-detail [data-tab=order]")
+    block = page.locator("#task-detail .order-block")
+    expect(block).to_be_visible()
+    expect(block.locator("h3")).to_have_text("订单 O-1001")
+    expect(block.locator('dd[data-field="paid_amount"]')).to_have_text("399.00 CNY")
+    expect(block.locator('dd[data-field="paid_at"]')).not_to_have_text("–")
+    expect(block.locator('dd[data-field="delivered_at"]')).not_to_have_text("–")
+    expect(block.locator('dd[data-field="warranty_until"] .badge')).to_have_text("在保")
+    expect(block.locator('dd[data-field="shipping_address"]')).to_have_text("上海市徐汇区漕溪北路 88 号")
+    item = block.locator("table.order-items tbody tr.chosen")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("连衣裙")
+    expect(item).to_contain_text("已选 1 件")
+    expect(page.locator("#task-detail .payments-block")).to_have_count(1 if payments else 0)
+
+
 def test_refund_first_request_across_departments(page, desk):
+    ship_with_warranty(desk)
     request = desk.file(pickup=True)
     number = request.number
     assert desk.ready(number) == {("approve_refund", "finance")}
@@ -38,6 +75,12 @@ def test_refund_first_request_across_departments(page, desk):
     expect(page.locator("#task-detail .alert.success")).to_have_text("你已认领该任务。")
     expect(row.locator(".assignee")).to_have_text("fin_1")
     assert page.evaluate("window.__sameDocument") is True
+    approval_task = page.locator("#task-detail article").get_attribute("data-task-id")
+
+    # The order the request was filed from; nothing is in the ledger yet.
+    expect_order(page, payments=True)
+    expect(page.locator("#task-detail .payments-block")).to_contain_text("尚无退款或追款。")
+    page.click("#task-detail [data-tab=form]")
 
     # An incomplete form: the engine's errors are shown next to their fields.
     page.fill("#f-refund_amount", "-5")
@@ -57,8 +100,23 @@ def test_refund_first_request_across_departments(page, desk):
     assert page.evaluate("window.__sameDocument") is True
     logout(page)
 
-    # The payment provider pays the refund (outbox); logistics confirms the pickup address.
+    # The payment provider pays the refund (outbox): the approval's page shows it from the ledger.
     assert desk.dispatch()["done"] >= 1
+    login(page, "fin_1")
+    page.goto(f"/tasks/{approval_task}")
+    expect_order(page, payments=True)
+    payment = page.locator("#task-detail table.payments tbody tr")
+    expect(payment).to_have_count(1)
+    expect(payment).to_contain_text("退款")
+    expect(payment).to_contain_text("399.00 CNY")
+    expect(payment).to_contain_text("已支付")
+    expect(payment).to_contain_text("fin_1")
+    expect(page.locator('#task-detail dd[data-field="refunded"]')).to_have_text("399.00 CNY")
+    page.locator("#task-detail .order-block").scroll_into_view_if_needed()
+    shot(page, "02b-task-order-payments-finance")
+    logout(page)
+
+    # Logistics confirms the pickup address.
     assert desk.ready(number) == {("confirm_pickup_address", "logistics")}
     desk.advance(hours=1)
     login(page, "log_1")
@@ -90,6 +148,9 @@ def test_refund_first_request_across_departments(page, desk):
     shot(page, "03-task-diagram-warehouse")
     page.click("#task-detail [data-tab=history]")
     expect(page.locator("#task-detail table.history")).to_contain_text("审批退款")
+    # The warehouse sees the order, not the money.
+    expect_order(page, payments=False)
+    shot(page, "03b-task-order-warehouse")
     page.click("#task-detail [data-tab=form]")
     page.locator("#task-detail button[data-key=c]").click()
     expect(page.locator("#task-detail .alert.success")).to_be_visible()
