@@ -140,6 +140,15 @@ OPERATIONS = [
     ("post", "/api/instances/{instance_id}/skip", "instances", "Drop the input of an "
      "instance's incident: it runs on as before", SUPERVISORS, schemas.INSTANCE_ACTION, 200,
      True, []),
+    ("get", "/api/timers", "instances", "Timers waiting in the instances whose work the caller "
+     "supervises, soonest first", SUPERVISORS, None, 200, False,
+     [_q("instance_id", "only this instance's")]),
+    ("post", "/api/instances/{instance_id}/timers/{task_id}/fire", "instances", "Fire a "
+     "waiting timer now (audited as timer_rescheduled; replay repeats it)", SUPERVISORS,
+     schemas.TIMER_FIRE, 200, True, []),
+    ("post", "/api/instances/{instance_id}/timers/{task_id}/reschedule", "instances", "Move "
+     "a waiting timer to due_at (within ten years; due by then: it fires now)", SUPERVISORS,
+     schemas.TIMER_RESCHEDULE, 200, True, []),
     ("post", "/api/definitions", "definitions", "Deploy BPMN/DMN files and forms (422 lists "
      "every problem; identical content: 200, created false)", OWNERS, MULTIPART, (201, 200),
      False, []),

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import access, clock
+from engine.definitions import catalog
 from engine.errors import Conflict, NotFound, StepFailed
 from engine.models import ACTIVE, Instance, Timer
 from engine.runtime import incidents
@@ -80,3 +81,25 @@ def next_due(session: Session) -> datetime | None:
     return session.scalar(select(Timer.due_at).join(Instance, Instance.id == Timer.instance_id)
                           .where(_ACTIVE)
                           .order_by(Timer.due_at).limit(1))
+
+
+def waiting(session: Session, actor, *, instance_id: int | None = None,
+            limit: int = 200) -> list[dict]:
+    """The timers waiting in active instances, soonest first ({instance_id, business_key,
+    process_key, task_id, bpmn_id, due_at}), of the instances `actor` may operate on
+    (supervisors: those whose open work is in departments they supervise; admins: all)."""
+    query = (select(Timer, Instance).join(Instance, Instance.id == Timer.instance_id)
+             .where(_ACTIVE).order_by(Timer.due_at, Timer.id).limit(limit))
+    if instance_id is not None:
+        query = query.where(Timer.instance_id == instance_id)
+    shown, allowed = [], {}
+    for timer, instance in session.execute(query):
+        if instance.id not in allowed:
+            tasks = catalog.compiled(session, instance.definition_id).tasks.values()
+            allowed[instance.id] = access.may_operate_instance(
+                actor, access.instance_scope(session, instance.id, tasks))
+        if allowed[instance.id]:
+            shown.append({"instance_id": instance.id, "business_key": instance.business_key,
+                          "process_key": instance.process_key, "task_id": timer.task_id,
+                          "bpmn_id": timer.bpmn_id, "due_at": timer.due_at})
+    return shown

@@ -45,7 +45,7 @@ _DATA_FIELD = {"task_completed": "data", "message_delivered": "payload", "retrie
 _WHAT = {"started": "starting the process", "task_completed": "completing the task",
          "message_delivered": "delivering the message", "timer_fired": "firing the timer",
          "cancelled": "cancelling", "retried": "retrying the failed task",
-         "migrated": "moving to the new version"}
+         "migrated": "moving to the new version", "timer_rescheduled": "moving the timer"}
 
 
 def failure(err: Exception, *, instance: Instance | None, kind: str, actor: Actor, payload: dict,

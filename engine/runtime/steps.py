@@ -7,6 +7,7 @@ runtime did.
 from __future__ import annotations
 
 from copy import deepcopy
+from datetime import timedelta
 from uuid import UUID
 
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
@@ -15,6 +16,7 @@ from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
 from engine.errors import Conflict
 
 
@@ -58,6 +60,23 @@ def timers():
     return apply
 
 
+def reschedule_timer(task_id: str, due_at: str | None):
+    """Move a waiting timer's due time to `due_at` (ISO 8601; None: a moment before now, so it
+    fires at once), then let the timers that are due fire."""
+    def apply(workflow):
+        task = workflow.get_task_from_id(UUID(task_id))
+        value = task.internal_data.get("event_value") if task is not None else None
+        if task is None or task.state != TaskState.WAITING or value is None or \
+                (isinstance(value, dict) and value.get("cycles") == 0):
+            raise Conflict("no timer waits there now", task_id=task_id)
+        due = due_at or (clock.now() - timedelta(microseconds=1)).isoformat()   # the unit's time
+        task.internal_data["event_value"] = {**value, "next": due} if isinstance(value, dict) \
+            else due
+        workflow.refresh_timers()
+        return workflow
+    return apply
+
+
 def cancel():
     def apply(workflow):
         workflow.cancel()
@@ -90,6 +109,8 @@ def for_event(kind: str, payload: dict, task_id: str | None, compiled, script_en
         return cancel()
     if kind == "retried":
         return retry(payload["task_id"], payload.get("data"))
+    if kind == "timer_rescheduled":
+        return reschedule_timer(task_id, payload.get("due_at"))
     raise ValueError(f"event kind {kind!r} does not change the workflow")
 
 

@@ -17,7 +17,7 @@ supervisors of the instance's open work (engine.access.may_operate_instance).
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from sqlalchemy import bindparam, select
@@ -68,6 +68,8 @@ _INSTANCE_LOCKED = select(Instance).where(Instance.id == bindparam("id")).with_f
 _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.name == bindparam("name"),
     MessageSubscription.correlation == bindparam("correlation"))
+# An operator moves a timer at most this far from now.
+MAX_TIMER_MOVE = timedelta(days=3660)
 _DUE_TIMERS = select(Timer.bpmn_id).where(Timer.instance_id == bindparam("instance_id"),
                                           Timer.due_at < bindparam("now"))
 
@@ -232,6 +234,33 @@ class Runtime:
         return unit.run(session, self, instance, compiled, at=now, kind="timer_fired",
                         actor=SYSTEM, payload={"timers": due}, element=",".join(due) or None,
                         apply=steps.timers())
+
+    def reschedule_timer(self, session: Session, instance_id: int, task_id: str,
+                         due_at: datetime | None, actor: Actor, reason: str = "") -> Instance:
+        """Move a waiting timer of an instance to `due_at` (None: fire it now), an operator's
+        action recorded as `timer_rescheduled` (replay moves it the same way); a timer due by
+        then fires in the same unit of work. Raises NotFound (no such timer), Forbidden (not a
+        supervisor of the instance's work), Conflict (not active), InvalidInput (a naive time,
+        or one more than ten years away)."""
+        instance = self._instance(session, instance_id)
+        self._check_may_operate(session, instance, actor)
+        self._check_active(instance)
+        timer = session.scalars(select(Timer).where(Timer.instance_id == instance_id,
+                                                    Timer.task_id == task_id)).first()
+        if timer is None:
+            raise NotFound(f"instance {instance_id} has no timer {task_id} waiting",
+                           instance_id=instance_id, task_id=task_id)
+        if due_at is not None and (due_at.tzinfo is None or
+                                   abs(due_at - clock.now()) > MAX_TIMER_MOVE):
+            raise InvalidInput("due_at must be a time with its offset within ten years of now",
+                               field="due_at")
+        payload = {"task_id": task_id, "bpmn_id": timer.bpmn_id, "reason": reason,
+                   "from": timer.due_at.isoformat(),
+                   "due_at": due_at.astimezone(timezone.utc).isoformat() if due_at else None}
+        compiled = catalog.compiled(session, instance.definition_id)
+        return unit.run(session, self, instance, compiled, kind="timer_rescheduled", actor=actor,
+                        payload=payload, element=timer.bpmn_id, task_id=task_id,
+                        apply=steps.reschedule_timer(task_id, payload["due_at"]))
 
     def suspend(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:
         instance = self._instance(session, instance_id)

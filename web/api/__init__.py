@@ -25,13 +25,14 @@ from web.api import (
     requests,
     task_files,
     tasks,
+    timers,
 )
 from web.api.base import platform, settings, transaction
 from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports):
+                owner, exports, timers):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

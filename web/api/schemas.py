@@ -41,6 +41,8 @@ STAFF_FILE_REQUEST = obj({**FILE_REQUEST["properties"], "customer_id": text(100)
 DECIMAL = {"type": ["string", "number"], "description": "a decimal with at most two places, "
            "best sent as a string: \"299.00\""}
 TIME = {"type": "string", "format": "date-time", "description": "ISO 8601 with its offset"}
+TIMER_RESCHEDULE = obj({"due_at": TIME, "reason": REASON}, ["due_at"])
+TIMER_FIRE = obj({"reason": REASON})
 ORDER_ITEM = {"type": "object", "additionalProperties": False, "properties": {
     "sku": text(100), "name": text(200), "quantity": {"type": "integer", "description": "1 or more"},
     "unit_price": {**DECIMAL, "description": "paid per unit, after discounts"}},

@@ -16,6 +16,7 @@ from web.cli import (  # noqa: F401  (they register commands)
     migrate,
     operations,
     orders,
+    timers,
 )
 from web.cli.group import Context, exit_with_error, main
 

@@ -69,6 +69,9 @@ MATRIX = [
     ("get", "/api/instances/{instance}/history", INSTANCE_READ, set()),
     ("get", "/api/instances/{instance}/replay", INSTANCE_READ, set()),
     ("get", "/api/instances/{instance}/replay/1", INSTANCE_READ, set()),
+    ("get", "/api/timers", SUPERVISE | {"supervisor_other"}, set()),
+    *[("post", f"/api/instances/{{spare}}/timers/no-such-timer/{verb}", SUPERVISE, set())
+      for verb in ("fire", "reschedule")],
     *[("post", f"/api/instances/{{spare}}/{verb}", SUPERVISE, set())
       for verb in ("suspend", "resume", "retry", "skip", "cancel")],
     ("post", "/api/definitions", OWN, set()),
@@ -163,6 +166,7 @@ def _request_kwargs(path: str, role: str, ids: dict) -> dict:
         "/reassign": {"assignee": "customer_service_2"}, "/comments": {"body": "noted"},
         "/api/messages": {"name": MESSAGE_FOR.get(role, "picked_up"), "correlation": ids["ref"]},
         "/api/incidents": {"action": "skip"},
+        "/reschedule": {"due_at": "2026-11-24T10:00:00+00:00"},
     }
     if path in bodies:
         return {"json": bodies[path]}
