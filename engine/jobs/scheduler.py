@@ -1,10 +1,11 @@
-"""Background work with APScheduler: timers, the outbox, SLA checks and surge alerts.
+"""Background work with APScheduler: timers, the outbox, SLA checks, surge alerts and the
+daily payment reconciliation.
 
-The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py and
-surge.py; this module only decides when they run. Timers are not polled on a fixed
-period: one date job is armed for the earliest due time and re-armed whenever a nearer timer is
-created in this process; a slow safety poll catches timers created by other processes. Several
-scheduler processes may share one PostgreSQL database (claims use SKIP LOCKED).
+The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py, surge.py and
+engine/reconciliation.py; this module only decides when they run. Timers are not polled on a
+fixed period: one date job is armed for the earliest due time and re-armed whenever a nearer
+timer is created in this process; a slow safety poll catches timers created by other processes.
+Several scheduler processes may share one PostgreSQL database (claims use SKIP LOCKED).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine import clock
+from engine import clock, reconciliation
 from engine.jobs import outbox, sla, surge, timers
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 # The engine fires a timer only once `due < now` (strictly); wake a hair after the due time.
 WAKE_MARGIN = timedelta(milliseconds=20)
 SAFETY_POLL_SECONDS = 15
+# Yesterday's payments are reconciled early in the morning (the platform's time zone), once the
+# provider's statement of the whole day is out and before finance starts work.
+RECONCILE_HOUR = 6
 
 
 class PlatformScheduler:
@@ -45,6 +49,9 @@ class PlatformScheduler:
         s.add_job(self.run_outbox, "interval", seconds=2, id="outbox", max_instances=1, coalesce=True)
         s.add_job(self.run_sla, "interval", seconds=60, id="sla", max_instances=1, coalesce=True)
         s.add_job(self.run_surge, "interval", seconds=60, id="surge", max_instances=1, coalesce=True)
+        s.add_job(self.run_reconciliation, "cron", hour=RECONCILE_HOUR, minute=0,
+                  timezone=self.runtime.settings.timezone, id="reconciliation", max_instances=1,
+                  coalesce=True, misfire_grace_time=6 * 3600)
         s.start()
         log.info("scheduler %s started", self.worker)
 
@@ -95,3 +102,6 @@ class PlatformScheduler:
     def run_surge(self) -> list[str]:
         with self.sessions.begin() as session:
             return surge.check(session, self.runtime, clock.now())
+
+    def run_reconciliation(self) -> reconciliation.Report:
+        return reconciliation.daily(self.sessions, self.runtime.settings, clock.now())

@@ -1,5 +1,6 @@
-"""Commands of the auditors: verifying and replaying the audit history, exporting it, and
-archiving finished instances (after verifying the archive)."""
+"""Commands of the auditors: verifying and replaying the audit history, exporting it, checking
+the book of money (`audit money`), and archiving finished instances (after verifying the
+archive)."""
 from __future__ import annotations
 
 import json
@@ -9,14 +10,14 @@ from pathlib import Path
 
 import click
 
-from engine import clock
+from engine import clock, money_audit
 from engine.history import archive, exports, replay
 from web.cli.group import Context, main, pass_context
 
 
 @main.group()
 def audit():
-    """Verify, replay and export the audit history."""
+    """Verify, replay and export the audit history; check the book of money."""
 
 
 @audit.command("verify")
@@ -37,6 +38,22 @@ def audit_verify(ctx: Context, instance):
             sys.exit(1)
     events = sum(r.events for r in results)
     click.echo(f"ok: {len(results)} instance(s), {events} event(s) verified")
+
+
+@audit.command("money")
+@pass_context
+def audit_money(ctx: Context):
+    """Check the money invariants over the whole database (refunds within what each order and
+    request paid, claw-backs within refunds, balances equal to the ledger, every payment outbox
+    row with its ledger row); print one line per problem and exit 1 if there is any."""
+    with ctx.sessions() as session:
+        report = money_audit.check(session)
+    for problem in report.problems:
+        click.echo(problem.line())
+    if not report.ok:
+        click.echo(f"money: {len(report.problems)} problem(s)", err=True)
+        sys.exit(1)
+    click.echo(f"money ok: {report.orders} orders, {report.payments} payments")
 
 
 @audit.command("replay")
