@@ -4,9 +4,10 @@ audit.
 Every command reads the settings once (engine.config.from_env, through `Context`) and calls
 engine functions; only `serve` builds the Flask app. The commands are grouped by who uses them:
 operations.py (init, demo, serve, scheduler, user), definitions.py (validate, deploy, versions,
-diff, whatif), migrate.py (migrate), orders.py (orders import) and audit.py (audit verify/replay/export, archive). Each adds
-its commands to the group of group.py, which also reports every EngineError the same way
-(`exit_with_error`); importing them here is what registers them.
+diff, whatif), migrate.py (migrate), orders.py (orders import), payments.py (payments
+reconcile) and audit.py (audit verify/replay/export/money, archive). Each adds its commands to
+the group of group.py, which also reports every EngineError the same way (`exit_with_error`);
+importing them here is what registers them.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from web.cli import (  # noqa: F401  (they register commands)
     migrate,
     operations,
     orders,
+    payments,
     timers,
 )
 from web.cli.group import Context, exit_with_error, main
