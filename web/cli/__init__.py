@@ -5,9 +5,10 @@ Every command reads the settings once (engine.config.from_env, through `Context`
 engine functions; only `serve` builds the Flask app. The commands are grouped by who uses them:
 operations.py (init, demo, serve, scheduler, user), definitions.py (validate, deploy, versions,
 diff, whatif), migrate.py (migrate), orders.py (orders import), payments.py (payments
-reconcile) and audit.py (audit verify/replay/export/money, archive). Each adds its commands to
-the group of group.py, which also reports every EngineError the same way (`exit_with_error`);
-importing them here is what registers them.
+reconcile), timers.py (timers list/fire/reschedule) and audit.py (audit
+verify/replay/export/money, archive). Each adds its commands to the group of group.py, which
+also reports every EngineError the same way (`exit_with_error`); importing them here is what
+registers them.
 """
 from __future__ import annotations
 

@@ -102,7 +102,8 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
 @main.command()
 @pass_context
 def scheduler(ctx: Context):
-    """Run the background jobs alone (timers, outbox, SLA, surge) until interrupted."""
+    """Run the background jobs alone (timers, outbox, SLA, surge, daily reconciliation) until
+    interrupted."""
     from engine.jobs.scheduler import PlatformScheduler
     _require_secret_key(ctx)
     db.upgrade(ctx.settings.database_url)
