@@ -7,7 +7,10 @@ In every executable process, each user task must:
   subprocess's lane, otherwise the lane listing it with `flowNodeRef`);
 * name its form with `<spiffworkflow:property name="form" value="x.json"/>`,
   and `x.json` must be in the upload's `forms/` folder, be JSON, be an object
-  and be a valid JSON Schema (Draft 2020-12);
+  and be a valid JSON Schema (Draft 2020-12) whose every `pattern` (and
+  `patternProperties` key) RE2 compiles (`engine.definitions.forms.pattern_error`:
+  the runtime matches them with that linear-time engine, so no backreferences
+  or lookarounds);
 * if it has an `sla` property, give a duration the business calendar can count
   (PT4H, P2D: `engine.business_time.parse_duration` decides, so whatever passes
   here gets a due time) or the name of a data field holding one.
@@ -24,6 +27,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from engine.business_time import parse_duration
+from engine.definitions.forms import pattern_error
 from engine.definitions.vocabulary import CAMUNDA_NS, CONTAINERS, bpmn, is_bpmn, spiff
 from engine.runtime.task_rows import is_duration
 
@@ -76,7 +80,39 @@ class FormChecker:
             return f"form {name!r} is not a valid JSON Schema: {exc.message} (at {where})"
         except Exception as exc:  # e.g. RecursionError on absurd nesting
             return f"form {name!r} could not be checked as a JSON Schema: {type(exc).__name__}"
+        refused = [f"field {field or '(top level)'!r}: {reason}"
+                   for field, pattern in _patterns(schema)
+                   if (reason := pattern_error(pattern)) is not None]
+        if refused:
+            return f"form {name!r}: " + "; ".join(refused)
         return None
+
+
+# Keywords whose values are data, not subschemas: a "pattern" key inside them is no pattern.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+
+
+def _patterns(schema, field: str = ""):
+    """(field, pattern) for every `pattern` and `patternProperties` key in `schema`; the field
+    is the dotted path of property names leading to it."""
+    if isinstance(schema, list):
+        for item in schema:
+            yield from _patterns(item, field)
+        return
+    if not isinstance(schema, dict):
+        return
+    if isinstance(schema.get("pattern"), str):
+        yield field, schema["pattern"]
+    for keyword, value in schema.items():
+        if keyword in _DATA_KEYWORDS:
+            continue
+        if keyword in ("properties", "patternProperties") and isinstance(value, dict):
+            for key, sub in value.items():
+                if keyword == "patternProperties":
+                    yield field, key
+                yield from _patterns(sub, f"{field}.{key}" if field else key)
+        elif isinstance(value, (dict, list)):
+            yield from _patterns(value, field)
 
 
 def check_user_tasks(doc: Document, bundle: Bundle, forms: FormChecker) -> list[Problem]:
