@@ -25,6 +25,14 @@ MAX_DAYS = 3660
 MAX_TIME = timedelta(hours=8784)
 # Give up looking for the next working day after this many consecutive non-working days.
 _MAX_GAP_DAYS = 3 * 366
+# The longest a timer waits, in calendar days: ten years, as for SLAs. SpiffWorkflow counts the
+# months of a timer's duration one by one ('P999999999Y' looped for minutes holding the database's
+# write lock), so every timer duration is bounded by `timer_duration_error` before it sees one.
+MAX_TIMER_DAYS = MAX_DAYS
+# Each designator in days (a year of 366 days, a month of 30.5: 'P10Y' and 'P120M' are ten years).
+_DAYS_PER = {"Y": 366, "M": 30.5, "W": 7, "D": 1, "TH": 1 / 24, "TM": 1 / 1440, "TS": 1 / 86400}
+_TIMER_PART = re.compile(r"(\d+(?:[.,]\d*)?)([YMWDHS])")
+_MAX_TIMER_TEXT = 64
 _NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile(
     rf"P(?:(?P<days>\d+)D)?"
@@ -56,6 +64,32 @@ def parse_duration(text: str) -> tuple[int, timedelta]:
     if days > MAX_DAYS or rest > MAX_TIME:
         raise too_long
     return days, rest
+
+
+def timer_duration_error(text) -> str | None:
+    """Why the ISO-8601 duration `text` of a timer (a timeDuration, or a duration in a
+    timeCycle) is refused before SpiffWorkflow reads it, or None when it may read it.
+
+    Refused: text that is not a string, negative durations ('-P1D', 'P-1D'), durations longer
+    than MAX_TIMER_DAYS (3660 days, ten years; 'P999999999Y', 'P3000000D') and absurdly long text.
+    Whether the rest is well-formed is left to SpiffWorkflow's parser.
+    """
+    if not isinstance(text, str):
+        return f"a timer duration must be ISO-8601 text, not {type(text).__name__}"
+    if len(text) > _MAX_TIMER_TEXT:
+        return f"timer duration {text[:20]!r}... is too long a text"
+    upper = text.strip().upper()
+    if "-" in upper:
+        return f"timer duration {text!r} is negative: a timer cannot wait less than nothing"
+    days = 0.0
+    date_part, _, time_part = upper.partition("T")
+    for prefix, part in (("", date_part), ("T", time_part)):
+        for number, designator in _TIMER_PART.findall(part):
+            days += float(number.replace(",", ".")) * _DAYS_PER.get(prefix + designator, 1)
+    if days > MAX_TIMER_DAYS:
+        return (f"timer duration {text!r} is too long: a timer waits at most ten years "
+                f"(P{MAX_TIMER_DAYS}D)")
+    return None
 
 
 def sla_status(due_at: datetime | None, at_risk_at: datetime | None, now: datetime) -> str:

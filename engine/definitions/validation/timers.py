@@ -11,11 +11,14 @@ the timer starts. In every executable process, each timer must:
   repeating interval. Timers count calendar time, so "P1W" is fine here although an SLA, which
   the business calendar counts in working days and hours, may not say P1W. Every date the timer
   would reach must lie within datetime's years 1 to 9999 (its due time, a cycle's second firing),
-  so "P3000000D" is refused here rather than failing with an OverflowError when the timer starts.
+  and every duration must pass `engine.business_time.timer_duration_error` (at most ten years, not
+  negative), as the runtime checks it before SpiffWorkflow reads it: so "P3000000D" and
+  "P999999999Y" are refused here rather than failing (or counting months for minutes) when the
+  timer starts.
 
-An expression over data is judged only when the timer starts: a huge duration computed there is
-not bounded by validation, and fails in SpiffWorkflow's timer as a step of the command (the
-runtime's incident path).
+An expression over data is judged only when the timer starts: a huge or negative duration
+computed there is refused by the runtime (`engine.runtime.scripting`, with the same function)
+before SpiffWorkflow reads it, and fails as a step of the command (the runtime's incident path).
 
 Unquoted ISO text (PT4H, R3/PT1H, 2030-01-31) is reported with the quotes to add. That is a rule
 of validation's own, not a copy of one of the runtime's: to the runtime PT4H is a name (a
@@ -28,11 +31,12 @@ from __future__ import annotations
 import ast
 import re
 from contextlib import contextmanager
-from datetime import MAXYEAR, datetime
+from datetime import datetime
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
 
 from engine import clock
+from engine.business_time import timer_duration_error
 from engine.definitions.vocabulary import TIMERS, bpmn, is_bpmn, local_name
 
 from .bpmn import owner
@@ -105,9 +109,9 @@ def _unreadable(value: str, kind: str) -> str | None:
 
 
 def _read_duration(value: str) -> datetime:
-    # As DurationTimerEventDefinition does when the timer starts.
+    # As DurationTimerEventDefinition does when the timer starts (after the runtime's bound).
+    _bounded(value)
     parsed = Timer.parse_iso_duration(value)
-    _within_calendar(parsed)
     start = clock.now()
     with _overflow_means("it would end after the year 9999"):
         return start + Timer.get_timedelta_from_start(parsed, start)
@@ -125,8 +129,8 @@ def _read_cycle(value: str) -> tuple:
     # As CycleTimerEventDefinition does; its durations are first bounded like any other (split
     # as SpiffWorkflow splits the interval).
     for part in value.upper().replace("--", "/").split("/")[1:]:
-        if part.startswith("P"):
-            _within_calendar(Timer.parse_iso_duration(part))
+        if part.lstrip("+-").startswith("P"):
+            _bounded(part)
     with _overflow_means("its dates would fall outside the years 1 to 9999"):
         cycles, start, duration = Timer.parse_iso_recurring_interval(value)
         # The timer's second firing is at start + duration (CycleTimerEventDefinition adds it
@@ -135,11 +139,12 @@ def _read_cycle(value: str) -> tuple:
     return cycles, start, duration
 
 
-def _within_calendar(parsed: dict) -> None:
+def _bounded(duration: str) -> None:
     # SpiffWorkflow counts the months of a duration one by one, so a 10**9-year timer would hang
-    # here as it would hang the timer; no such timer can end before datetime's last year anyway.
-    if parsed.get("years", 0) * 12 + parsed.get("months", 0) > 12 * MAXYEAR:
-        raise OverflowError("it would end after the year 9999")
+    # here as it would hang the timer: the runtime's bound comes first.
+    reason = timer_duration_error(duration)
+    if reason is not None:
+        raise ValueError(reason)
 
 
 @contextmanager

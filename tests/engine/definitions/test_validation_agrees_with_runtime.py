@@ -172,11 +172,16 @@ REVIEW_TIMER = '<bpmn:timeDuration>"P1D"</bpmn:timeDuration>'
 
 @pytest.mark.parametrize("timer, expected", [
     ('<bpmn:timeDuration>"P1W2D"</bpmn:timeDuration>', "timeDuration 'P1W2D' is not a duration"),
-    ('<bpmn:timeDuration>"P99999999999Y"</bpmn:timeDuration>', "after the year 9999"),
+    ('<bpmn:timeDuration>"P99999999999Y"</bpmn:timeDuration>', "at most ten years"),
     ('<bpmn:timeDuration>"P3000000D"</bpmn:timeDuration>', "'P3000000D' is not a duration such "
-                                                           'as "PT4H", "P3D" or "P1W" (it would '
-                                                           "end after the year 9999)"),
-    ('<bpmn:timeCycle>"R/2030-01-01T00:00:00Z/P3000000D"</bpmn:timeCycle>',
+                                                           'as "PT4H", "P3D" or "P1W" (timer '
+                                                           "duration 'P3000000D' is too long: "
+                                                           "a timer waits at most ten years"),
+    ('<bpmn:timeDuration>"P11Y"</bpmn:timeDuration>', "at most ten years (P3660D)"),
+    ('<bpmn:timeDuration>"P-1D"</bpmn:timeDuration>', "is negative"),
+    ('<bpmn:timeDuration>"-PT4H"</bpmn:timeDuration>', "is negative"),
+    ('<bpmn:timeCycle>"R/2030-01-01T00:00:00Z/P3000000D"</bpmn:timeCycle>', "at most ten years"),
+    ('<bpmn:timeCycle>"R/9999-12-31T00:00:00Z/P2D"</bpmn:timeCycle>',
      "(its dates would fall outside the years 1 to 9999)"),
     ('<bpmn:timeDuration>4</bpmn:timeDuration>', "4 evaluates to int 4, not to ISO-8601 text"),
     ('<bpmn:timeDate>"2030-02-30T10:00:00+08:00"</bpmn:timeDate>', "day is out of range"),
