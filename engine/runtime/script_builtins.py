@@ -27,7 +27,9 @@ MAX_INT_BITS = 64_000         # about 19,000 digits: far beyond any amount, stil
 MAX_SEQUENCE_LEN = 1_000_000  # items or characters one `*` or range() may produce
 
 # Refused when called by name at compile time, and stubbed at run time for indirect uses.
-REFUSED_NAMES = frozenset({
+# id() and hash() answer differently in every process (addresses, hash seeds): a script using
+# them would store a state its replay cannot reproduce.
+REFUSED_NAMES = frozenset({"id", "hash",
     "type", "vars", "globals", "locals", "dir", "eval", "exec", "compile", "open", "input",
     "getattr", "setattr", "delattr", "breakpoint", "help", "memoryview", "object", "super",
     "exit", "quit"})

@@ -4,19 +4,26 @@ Owns the script environment used by script tasks, gateway conditions, timer expr
 payloads and service-task parameters, and the seam through which service tasks call out:
 
 - code is compiled with RestrictedPython plus our own policy (no imports, no `_` names, no class,
-  try or with statements, `**`, `*` and `<<` routed through size guards); code objects are cached;
+  try or with statements, no id() or hash(), `**`, `*` and `<<` routed through size guards);
+  code objects are cached;
 - names resolve to the task data first, then to a whitelist of builtins and helpers
   (engine/runtime/script_builtins.py, with the guards the compiled code calls); `now()` reads
   engine.clock, so a script sees the same instant as the rest of its unit of work;
 - every run has a time limit, enforced by a per-thread trace function (works off the main thread);
+- scripts, and expressions `is_cheap` cannot prove cheap (calls, comprehensions, `*`, `**`, big
+  literals...), run in a script worker process (engine/runtime/script_workers.py: memory and CPU
+  limits, a wall-clock kill, a fixed hash seed), so that a single C-level operation such as
+  `str.ljust(10**9)` or a huge `pow` cannot take the server's memory or hold its GIL; cheap
+  expressions (most gateway conditions) run here, in microseconds;
+- the duration or cycle a timer expression gives is bounded (business_time.timer_duration_error)
+  before SpiffWorkflow reads it;
 - `check_expression` / `check_script` let a deployment refuse bad definitions before they run.
-
-This is defence in depth, not a security boundary (see the Spiff notes, section 5): single C
-operations such as `str.ljust(10**9)` can still exhaust memory.
 """
 from __future__ import annotations
 
 import ast
+import contextlib
+import decimal
 import functools
 import json
 import logging
@@ -30,8 +37,15 @@ from RestrictedPython.transformer import RestrictingNodeTransformer, copy_locati
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition as CycleTimer
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    DurationTimerEventDefinition as DurationTimer,
+)
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
+from engine import clock
+from engine.business_time import timer_duration_error
+from engine.runtime import script_workers
 from engine.runtime.script_builtins import _GUARDS, BUILTINS, REFUSED_NAMES
 
 log = logging.getLogger(__name__)
@@ -145,20 +159,47 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     Task data shadows builtins and helpers (a form field called `date` just works) instead of
     raising as TaskDataEnvironment does. A script writes its top-level names back to the task
     data only when it succeeds; functions and helpers are never written back.
+
+    `evaluate` and `execute` run scripts, and expressions that `is_cheap` cannot prove cheap,
+    in a script worker process (engine/runtime/script_workers.py); `run_expression` and
+    `run_script` are the sandbox itself, run in this process (by the workers, and for cheap
+    expressions). With `in_process=True` (or environment globals, which cannot cross a process
+    boundary) everything runs here, with the tracer's time limit only.
     """
 
-    def __init__(self, time_limit: float = DEFAULT_TIME_LIMIT, environment_globals=None):
+    def __init__(self, time_limit: float = DEFAULT_TIME_LIMIT, environment_globals=None,
+                 in_process: bool = False):
         super().__init__(environment_globals)
         self.time_limit = time_limit
         self.builtins = {**BUILTINS, **self.globals}
+        self.in_process = in_process or bool(self.globals)
 
     def evaluate(self, expression, context, external_context=None):
         """The value of `expression` over the task data; raises what the expression raised."""
-        code = _compiled(expression.strip(), "eval")
-        return self._run(code, self._scope(context, external_context))
+        source = expression.strip()
+        if self.in_process or is_cheap(source):
+            return self.run_expression(source, context, external_context)
+        _compiled(source, "eval")  # refusals are told here, without a worker
+        return self._in_worker("eval", source, context, external_context)
 
     def execute(self, script, context, external_context=None):
         """Run `script` over the task data and write its results back into `context`."""
+        if self.in_process:
+            return self.run_script(script, context, external_context)
+        _compiled(script, "exec")
+        new = self._in_worker("exec", script, context, external_context)
+        for key in [key for key in context if key not in new]:
+            del context[key]
+        context.update(new)
+        return True
+
+    def run_expression(self, expression, context, external_context=None):
+        """`evaluate`, in this process."""
+        code = _compiled(expression.strip(), "eval")
+        return self._run(code, self._scope(context, external_context))
+
+    def run_script(self, script, context, external_context=None):
+        """`execute`, in this process."""
         scope = self._scope(context, external_context)
         self._run(_compiled(script, "exec"), scope)
         for key in [key for key in context if key not in scope]:  # `del name` in the script
@@ -169,6 +210,18 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
                 continue
             context[key] = value
         return True
+
+    def _in_worker(self, mode, source, context, external_context):
+        request = {"mode": mode, "source": source, "context": dict(context),
+                   "external": dict(external_context) if external_context else None,
+                   "now": clock.now(), "time_limit": self.time_limit}
+        answer = script_workers.pool().call(request, self.time_limit)
+        for line in answer[-1]:
+            log.info("script print: %s", line)
+        if answer[0] == "ok":
+            return answer[1]
+        _, kind, message, line, _ = answer
+        _raise_at_line(_error_class(kind)(message), line)
 
     def _scope(self, context, external_context):
         scope = {**external_context, **context} if external_context else dict(context)
@@ -203,6 +256,108 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             sys.settrace(previous)
 
 
+# --- what runs in this process, and errors from a worker ------------------------------------------
+
+# Nodes of an expression that runs in this process: no calls (nor methods, comprehensions,
+# lambdas, f-strings), no `*`, `**`, `<<` or `%` (string formatting), no set displays (their
+# order would follow this process's hash seed). What is left costs time linear in the
+# expression and the data it reads: gateway conditions such as `amount > 100 and tier == "gold"`.
+_CHEAP_NODES = (
+    ast.Expression, ast.Name, ast.Load, ast.Constant, ast.Compare, ast.BoolOp, ast.And, ast.Or,
+    ast.UnaryOp, ast.Not, ast.USub, ast.UAdd, ast.Invert, ast.BinOp, ast.Add, ast.Sub, ast.Div,
+    ast.FloorDiv, ast.BitAnd, ast.BitOr, ast.BitXor, ast.RShift, ast.Attribute, ast.Subscript,
+    ast.Slice, ast.IfExp, ast.Tuple, ast.List, ast.Dict, ast.Eq, ast.NotEq, ast.Lt, ast.LtE,
+    ast.Gt, ast.GtE, ast.Is, ast.IsNot, ast.In, ast.NotIn)
+_CHEAP_MAX_SOURCE = 1000
+_CHEAP_MAX_CONSTANT = 1000   # characters of a str or bytes literal
+_CHEAP_MAX_INT_BITS = 256
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cheap(source: str) -> bool:
+    """Whether the expression `source` provably runs fast and deterministically in this process."""
+    if len(source) > _CHEAP_MAX_SOURCE:
+        return False
+    try:
+        tree = ast.parse(source, _FILENAME, "eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # the compile in run_expression reports it, as a worker would
+    for node in ast.walk(tree):
+        if not isinstance(node, _CHEAP_NODES):
+            return False
+        if isinstance(node, ast.Constant):
+            value = node.value
+            if isinstance(value, (str, bytes)) and len(value) > _CHEAP_MAX_CONSTANT or \
+                    isinstance(value, int) and value.bit_length() > _CHEAP_MAX_INT_BITS:
+                return False
+    return True
+
+
+_ERROR_CLASSES = {cls.__name__: cls for cls in (
+    ArithmeticError, AssertionError, AttributeError, IndexError, KeyError, LookupError,
+    MemoryError, NameError, NotImplementedError, OverflowError, PermissionError, RecursionError,
+    RuntimeError, StopIteration, TimeoutError, TypeError, UnboundLocalError, UnicodeError,
+    ValueError, ZeroDivisionError, decimal.DivisionByZero, decimal.InvalidOperation,
+    decimal.Overflow, script_workers.ScriptLimitExceeded)}
+
+
+@functools.lru_cache(maxsize=256)
+def _error_class(name: str) -> type[Exception]:
+    """The class a worker named, or one of that name (the message keeps its wording)."""
+    found = _ERROR_CLASSES.get(name)
+    if found is not None:
+        return found
+    return type(name if name.isidentifier() else "ScriptError", (Exception,), {})
+
+
+def _raise_at_line(error: Exception, line: int):
+    """Raise `error` from a frame of the script's file name at `line`: Spiff's formatter reads
+    the failing line of a script from the traceback, as when the script ran here."""
+    code = compile("\n" * max(0, line - 1) + "raise _error_", _FILENAME, "exec")
+    exec(code, {"_error_": error, "__builtins__": {}})
+
+
+@contextlib.contextmanager
+def collected_prints(lines: list):
+    """Collect what scripts print (see script_builtins._LogPrint) into `lines` instead of the
+    log, for a worker to hand to the parent, which logs it."""
+    prefix = "script print: "
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            message = record.getMessage()
+            lines.append(message[len(prefix):] if message.startswith(prefix) else message)
+
+    handler, propagate, level = Collect(), log.propagate, log.level
+    log.addHandler(handler)
+    log.propagate = False
+    log.setLevel(logging.INFO)
+    try:
+        yield lines
+    finally:
+        log.removeHandler(handler)
+        log.propagate, log.level = propagate, level
+
+
+def _timer_value_error(task, expression: str, value) -> str | None:
+    """Why `value`, which `expression` gave, cannot be the duration or cycle of the timer of
+    `task` (engine.business_time.timer_duration_error), or None (also when no timer asked)."""
+    definition = getattr(getattr(task, "task_spec", None), "event_definition", None)
+    for timer in getattr(definition, "event_definitions", None) or (definition,):
+        if not isinstance(timer, (DurationTimer, CycleTimer)) or timer.expression != expression:
+            continue
+        if isinstance(timer, DurationTimer) or not isinstance(value, str):
+            parts = [value]
+        else:  # as SpiffWorkflow splits a repeating interval
+            parts = [p for p in value.upper().replace("--", "/").split("/")[1:]
+                     if p.lstrip("+-").startswith("P")]
+        for part in parts:
+            refused = timer_duration_error(part)
+            if refused is not None:
+                return refused
+    return None
+
+
 ServiceHandler = Callable[[Any, str, dict], Any]
 
 
@@ -215,9 +370,14 @@ class PlatformScriptEngine(PythonScriptEngine):
         self.service_handler = service_handler
 
     def evaluate(self, task, expression, external_context=None):
-        """As Spiff's, but the WorkflowTaskException's message names the underlying problem."""
+        """As Spiff's, but the WorkflowTaskException's message names the underlying problem;
+        the value of a timer's duration or cycle is bounded before SpiffWorkflow reads it."""
         try:
-            return self.environment.evaluate(expression, task.data, external_context)
+            value = self.environment.evaluate(expression, task.data, external_context)
+            refused = _timer_value_error(task, expression, value)
+            if refused is not None:
+                raise ValueError(refused)
+            return value
         except SpiffWorkflowException as err:
             err.add_note(f"Error evaluating expression '{expression}'")
             raise
