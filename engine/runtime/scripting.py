@@ -10,11 +10,11 @@ payloads and service-task parameters, and the seam through which service tasks c
   (engine/runtime/script_builtins.py, with the guards the compiled code calls); `now()` reads
   engine.clock, so a script sees the same instant as the rest of its unit of work;
 - every run has a time limit, enforced by a per-thread trace function (works off the main thread);
-- scripts, and expressions `is_cheap` cannot prove cheap (calls, comprehensions, `*`, `**`, big
-  literals...), run in a script worker process (engine/runtime/script_workers.py: memory and CPU
+- scripts and expressions that `is_cheap_script` / `is_cheap` cannot prove cheap (calls, loops,
+  function definitions, comprehensions, `**`, big literals...) run in a script worker process (engine/runtime/script_workers.py: memory and CPU
   limits, a wall-clock kill, a fixed hash seed), so that a single C-level operation such as
   `str.ljust(10**9)` or a huge `pow` cannot take the server's memory or hold its GIL; cheap
-  expressions (most gateway conditions) run here, in microseconds;
+  ones (most gateway conditions, `total = amount * 2`) run here, in microseconds;
 - the duration or cycle a timer expression gives is bounded (business_time.timer_duration_error)
   before SpiffWorkflow reads it;
 - `check_expression` / `check_script` let a deployment refuse bad definitions before they run.
@@ -160,8 +160,8 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     raising as TaskDataEnvironment does. A script writes its top-level names back to the task
     data only when it succeeds; functions and helpers are never written back.
 
-    `evaluate` and `execute` run scripts, and expressions that `is_cheap` cannot prove cheap,
-    in a script worker process (engine/runtime/script_workers.py); `run_expression` and
+    `evaluate` and `execute` run scripts and expressions that `is_cheap_script` and `is_cheap`
+    cannot prove cheap in a script worker process (engine/runtime/script_workers.py); `run_expression` and
     `run_script` are the sandbox itself, run in this process (by the workers, and for cheap
     expressions). With `in_process=True` (or environment globals, which cannot cross a process
     boundary) everything runs here, with the tracer's time limit only.
@@ -184,7 +184,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
 
     def execute(self, script, context, external_context=None):
         """Run `script` over the task data and write its results back into `context`."""
-        if self.in_process:
+        if self.in_process or is_cheap_script(script):
             return self.run_script(script, context, external_context)
         _compiled(script, "exec")
         new = self._in_worker("exec", script, context, external_context)
@@ -285,12 +285,44 @@ def is_cheap(source: str) -> bool:
     for node in ast.walk(tree):
         if not isinstance(node, _CHEAP_NODES):
             return False
-        if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, (str, bytes)) and len(value) > _CHEAP_MAX_CONSTANT or \
-                    isinstance(value, int) and value.bit_length() > _CHEAP_MAX_INT_BITS:
-                return False
+        if isinstance(node, ast.Constant) and not _small(node.value):
+            return False
     return True
+
+
+# Statements of a script that runs in this process: assignments and ifs whose expressions are
+# cheap (and `*`, which the size guard bounds to MAX_SEQUENCE_LEN items or MAX_INT_BITS bits).
+_CHEAP_STATEMENTS = (ast.Module, ast.Assign, ast.AugAssign, ast.If, ast.Pass, ast.Store,
+                     ast.Mult)
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cheap_script(source: str) -> bool:
+    """Whether the script `source` provably runs fast and deterministically in this process:
+    `total = amount * 2`, `route = 'manager' if amount > 1000 else 'auto'`."""
+    if len(source) > _CHEAP_MAX_SOURCE:
+        return False
+    try:
+        tree = ast.parse(source, _FILENAME, "exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return True  # the compile in run_script reports it, as a worker would
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Assign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if not all(isinstance(t, (ast.Name, ast.Subscript)) for t in targets):
+                return False
+            if isinstance(node, ast.AugAssign) and not isinstance(node.op, (ast.Add, ast.Sub)):
+                return False
+        elif not isinstance(node, _CHEAP_STATEMENTS + _CHEAP_NODES):
+            return False
+        if isinstance(node, ast.Constant) and not _small(node.value):
+            return False
+    return True
+
+
+def _small(value) -> bool:
+    return not (isinstance(value, (str, bytes)) and len(value) > _CHEAP_MAX_CONSTANT or
+                isinstance(value, int) and value.bit_length() > _CHEAP_MAX_INT_BITS)
 
 
 _ERROR_CLASSES = {cls.__name__: cls for cls in (

@@ -244,3 +244,23 @@ def test_a_timer_duration_within_ten_years_is_handed_on():
     assert engine.evaluate(task, "deadline") == "P2D"
     other = _timer_task(None, {"deadline": "P999999999Y"})
     assert engine.evaluate(other, "deadline") == "P999999999Y"  # not a timer's: just a value
+
+
+@pytest.mark.parametrize("script, cheap", [
+    ("total = amount * 2", True),
+    ("route = 'manager' if amount > 1000 else 'auto'\ncustomer['tier'] = 'gold'", True),
+    ("if amount > 100:\n    approved = False\nelse:\n    approved = True\ncount += 1", True),
+    ("share = amount / parts", True),
+    ("x = pow(n, n, n)", False),
+    ("while True:\n    pass", False),
+    ("def f(n):\n    return n\nx = f(1)", False),
+    ("x = 10 ** 100", False),
+    ("x = [i for i in items]", False),
+    ("order.amount = 1", False),
+    ("x *= 10", False),
+    ("print(amount)", False),
+    (f"x = {10**100}", False),
+])
+def test_only_provably_cheap_scripts_stay_in_process(script, cheap):
+    from engine.runtime.scripting import is_cheap_script
+    assert is_cheap_script(script) is cheap
