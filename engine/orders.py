@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import json_safety
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import ServiceRequest, ShopOrder
@@ -74,6 +75,7 @@ def validate(fields) -> dict:
     first bad field (items[0].quantity for an item's)."""
     if not isinstance(fields, dict):
         raise InvalidInput("an order must be an object", field="body")
+    json_safety.check(fields)   # an import or the shop's API may send what no database stores
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
         raise InvalidInput(f"unknown field '{unknown[0]}'", field=unknown[0])

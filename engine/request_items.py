@@ -18,19 +18,34 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import json_safety
+from engine.definitions import forms
 from engine.errors import Conflict, InvalidInput
 from engine.models import ServiceRequest, ShopOrder
-from engine.orders import line_total
+from engine.orders import MAX_ITEMS, line_total
 
 HOLDING_TYPES = ("return_refund", "exchange", "repair")
 OPEN_STATUSES = ("open", "in_progress", "on_hold", "error")
+
+# The customer's choice, checked by `choose` whoever files (the API publishes the same schema,
+# web/api/schemas.py): `items: ["x"]` broke the staff task page, items nested 600 deep made an
+# instance no one could load again. The schema checks the shape; `choose` names the items
+# the order does not have and the quantities it did not order.
+CHOSEN_ITEM = {"type": "object", "additionalProperties": False,
+               "description": "an item of the order by sku; quantity: 1 to the ordered "
+               "quantity (default: all of it)",
+               "properties": {"sku": {"type": "string", "minLength": 1, "maxLength": 100},
+                              "quantity": {"type": "integer"}}}
+CHOSEN_ITEMS = {"type": "array", "maxItems": MAX_ITEMS, "items": CHOSEN_ITEM,
+                "description": "the items the request is about (default: every item)"}
+_CHOICE = {"type": "object", "properties": {"items": CHOSEN_ITEMS}}
 
 
 def choose(order: ShopOrder, chosen) -> list[dict]:
     """The order's lines the request is about ({sku, name, quantity, unit_price}), from the
     customer's choice [{sku, quantity}] (None: all of them). Raises InvalidInput naming the
-    field (items[0].sku for an sku the order does not have, items[0].quantity above the ordered
-    quantity)."""
+    field: items.0 for a choice that breaks CHOSEN_ITEMS, items[0].sku for an sku the order
+    does not have, items[0].quantity above the ordered quantity."""
     if not all(isinstance(i, dict) and {"sku", "quantity", "unit_price"} <= set(i)
                for i in order.items):
         raise Conflict(f"order {order.order_id} was stored before items had prices; the shop "
@@ -38,6 +53,8 @@ def choose(order: ShopOrder, chosen) -> list[dict]:
     ordered = {item["sku"]: item for item in order.items}
     if chosen is None:
         return [dict(item) for item in order.items]
+    json_safety.check(chosen, "items")   # before the schema, whose messages quote values
+    forms.validate(_CHOICE, {"items": chosen})
     if not isinstance(chosen, list) or not 1 <= len(chosen) <= len(ordered):
         raise InvalidInput(f"items must list 1 to {len(ordered)} of the order's items",
                            field="items")

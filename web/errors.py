@@ -44,10 +44,29 @@ class ApiError(Exception):
         self.code = code or HTTP_CODES.get(status, "error")
 
 
+# Messages quote the values they refuse: a 900 KB string in the wrong place is not echoed whole.
+MAX_MESSAGE = 1000
+
+
 def error_response(status: int, code: str, message: str, details=None):
-    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    if isinstance(details, dict) and isinstance(details.get("errors"), list):
+        details = {**details, "errors": [_shortened(e) for e in details["errors"]]}
+    response = jsonify({"error": {"code": code, "message": _short(message),
+                                  "details": details}})
     response.status_code = status
     return response
+
+
+def _short(message):
+    if not isinstance(message, str) or len(message) <= MAX_MESSAGE:
+        return message
+    return message[:MAX_MESSAGE] + f"... ({len(message)} characters)"
+
+
+def _shortened(entry):
+    if isinstance(entry, dict) and "message" in entry:
+        return {**entry, "message": _short(entry["message"])}
+    return entry
 
 
 def engine_error(err: EngineError):

@@ -1,4 +1,5 @@
-"""The OpenAPI 3 document of the JSON API, served at /api/openapi.json.
+"""The OpenAPI 3 document of the JSON API, served at /api/openapi.json, and the health check
+beside it (GET /api/health).
 
 Written by hand from one table (OPERATIONS) so that it reads as documentation; request bodies
 come from web/api/schemas.py, the very schemas the routes validate with, and `x-roles` lists the
@@ -199,6 +200,9 @@ OPERATIONS = [
      "(a download); give from, to or both", EXPORT_READERS, None, 200, False,
      [_q("from", "ISO date or time"), _q("to", "ISO date or time (exclusive)")]),
     ("get", "/api/openapi.json", "meta", "This document", None, None, 200, False, []),
+    ("get", "/api/health", "meta", "Liveness: {\"status\": \"ok\"} while the server answers "
+     "requests (it reads no database, so a stalled worker shows at once)", None, None, 200,
+     False, []),
 ]
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
@@ -268,3 +272,5 @@ def _operation_id(method: str, path: str) -> str:
 def init_app(app: Flask) -> None:
     cached = document()
     app.add_url_rule("/api/openapi.json", "openapi", lambda: cached)
+    # Outside the API's gate: public, and as cheap as a request can be.
+    app.add_url_rule("/api/health", "health", lambda: {"status": "ok"})

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine import access, clock, config
+from engine import access, clock, config, json_safety
 from engine.access import SYSTEM, Actor
 from engine.business_time import BusinessCalendar
 from engine.definitions import catalog, forms
@@ -94,9 +94,12 @@ class Runtime:
 
     def start(self, session: Session, process_key: str, data: dict, actor: Actor = SYSTEM,
               business_key: str | None = None) -> Instance:
-        """Start the newest version of `process_key`; returns the flushed instance row."""
+        """Start the newest version of `process_key`; returns the flushed instance row. Raises
+        InvalidInput naming the field when `data` is not an object or cannot be stored
+        (engine.json_safety: too deep, NUL, lone surrogates, NaN)."""
         if not isinstance(data, dict):
             raise InvalidInput("start data must be an object", field="data")
+        json_safety.check(data, "data")    # stored in the state and the audit log for good
         definition_id = _latest_definition_id(session, process_key)
         compiled = catalog.compiled(session, definition_id)
         at = clock.now()
@@ -181,10 +184,14 @@ class Runtime:
         """Deliver an external message to the instances waiting for it with this correlation.
 
         A `message_id` seen before returns the instances it went to, without applying it again.
-        Raises NotFound when no instance waits for (name, correlation).
+        Raises InvalidInput naming the field when the message cannot be stored
+        (engine.json_safety), NotFound when no instance waits for (name, correlation).
         """
         if not isinstance(payload, dict):
             raise InvalidInput("payload must be an object", field="payload")
+        # The message as the API's body has it: its texts are query values, its payload state.
+        json_safety.check({"name": name, "correlation": correlation, "payload": payload,
+                           "message_id": message_id})
         if message_id is not None:
             seen = session.get(ReceivedMessage, message_id)
             if seen is not None:

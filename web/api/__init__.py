@@ -1,10 +1,11 @@
 """The JSON API under /api: one blueprint per feature, one gate in front of all of them.
 
 The gate runs before every route: it caps the body size (JSON bodies, attachments and BPMN
-uploads each have their own limit, 413 beyond it), resolves the bearer token to an `Actor`
-(401 without a valid one), and applies the rules that hold for a role everywhere: auditors
-only read (and sign out), couriers and payment providers only deliver messages, the shop only
-sends orders.
+uploads each have their own limit, 413 beyond it), refuses a path, query string or form field
+holding NUL or a lone surrogate (422; web/api/base.py, engine.json_safety), resolves the
+bearer token to an `Actor` (401 without a valid one), and applies the rules that hold for a
+role everywhere: auditors only read (and sign out), couriers and payment providers only
+deliver messages, the shop only sends orders.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from web.api import (
     tasks,
     timers,
 )
-from web.api.base import platform, settings, transaction
+from web.api.base import platform, refuse_unsafe_form, refuse_unsafe_url, settings, transaction
 from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -50,9 +51,11 @@ def gate():
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, f"the request body is larger than {limit} bytes",
                        details={"limit": limit})
+    refuse_unsafe_url()
     if request.endpoint in PUBLIC:
         return
     g.actor = authenticate(request.headers.get("Authorization", ""))
+    refuse_unsafe_form()
     if g.actor.role == "auditor" and request.method not in ("GET", "HEAD") and \
             request.endpoint not in SIGN_OUT:
         raise Forbidden("auditors have read-only access")

@@ -11,6 +11,7 @@ from functools import wraps
 
 from flask import current_app, g, request
 
+from engine import json_safety
 from engine.access import Actor
 from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput
@@ -60,8 +61,10 @@ def allow(*roles: str):
 def body(schema: dict, *, optional: bool = False) -> dict:
     """The JSON object in the request body, validated against `schema`.
 
-    400 when it is not JSON or not an object; 422 (naming the field) when it breaks the schema.
-    An empty body counts as {} when `optional`.
+    400 when it is not JSON, not an object, or nested too deeply for the parser; 422 naming
+    the field when a value cannot be stored (engine.json_safety: nesting above 32, NaN,
+    Infinity, NUL, lone surrogates) or breaks the schema. An empty body counts as {} when
+    `optional`.
     """
     raw = request.get_data(cache=True)
     if optional and not raw.strip():
@@ -69,12 +72,53 @@ def body(schema: dict, *, optional: bool = False) -> dict:
     else:
         if not request.is_json:
             raise ApiError(400, "send a JSON body with Content-Type: application/json")
-        data = request.get_json(silent=True)
-        if data is None:
-            raise ApiError(400, "the body is not valid JSON")
+        data = _parsed(raw)
         if not isinstance(data, dict):
             raise ApiError(400, "the body must be a JSON object")
+    # Before the schema: its messages quote the values, which must be safe to show.
+    json_safety.check(data)
     return forms.validate(schema, data)
+
+
+def _parsed(raw: bytes):
+    """The JSON value of a body (numbers with a fraction, NaN and Infinity as Decimals, as
+    web.Request reads them). Raises ApiError 400."""
+    try:
+        return request.json_module.loads(raw)
+    except RecursionError:   # thousands of brackets: the parser gives up before we can look
+        raise ApiError(400, f"the body is nested more than {json_safety.MAX_DEPTH} levels "
+                       "deep", details={"field": "body"}) from None
+    except ValueError:       # also bytes that are not UTF-8 and integers of 4,300+ digits
+        raise ApiError(400, "the body is not valid JSON", details={"field": "body"}) from None
+
+
+def refuse_unsafe_url() -> None:
+    """Refuse (422 naming the part) a path or query string holding NUL or a lone surrogate:
+    PostgreSQL refuses NUL even in a filter, which would be a 500."""
+    reason = json_safety.text_problem(request.path)
+    if reason:
+        raise InvalidInput(f"the path {reason}", field="path")
+    for name, value in request.args.items(multi=True):
+        _refuse_unsafe_field(name, value)
+
+
+def refuse_unsafe_form() -> None:
+    """Refuse (422 naming the field) form fields and uploaded file names holding NUL or a
+    lone surrogate, before a page or route reads them."""
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return
+    for name, value in request.form.items(multi=True):
+        _refuse_unsafe_field(name, value)
+    for name, upload in request.files.items(multi=True):
+        _refuse_unsafe_field(name, upload.filename or "")
+
+
+def _refuse_unsafe_field(name: str, value: str) -> None:
+    field = json_safety.printable(name)
+    for text, what in ((name, f"the field name {field}"), (value, field)):
+        reason = json_safety.text_problem(text)
+        if reason:
+            raise InvalidInput(f"{what} {reason}", field=field)
 
 
 def page_args(default_per_page: int = 25) -> tuple[int, int]:

@@ -3,6 +3,7 @@ publishes them, so the two cannot drift apart."""
 from __future__ import annotations
 
 from engine.orders import CATEGORIES
+from engine.request_items import CHOSEN_ITEMS
 from engine.service_requests import TYPES
 
 
@@ -22,14 +23,10 @@ TOKEN = obj({"username": text(100), "password": text(200)}, ["username", "passwo
 
 # What a customer may send when filing: the facts (category, amounts, warranty, address) come
 # from the order. Staff filing for a customer name it and may set customer_tier.
-CHOSEN_ITEM = {"type": "object", "additionalProperties": False, "description": "an item of the "
-               "order by sku; quantity: 1 to the ordered quantity (default: all of it)",
-               "properties": {"sku": text(100), "quantity": {"type": "integer"}}}
 FILE_REQUEST = obj({
     "order_id": text(100), "type": {"enum": list(TYPES)},
     "reason": {"type": "string", "maxLength": 2000},
-    "items": {"type": "array", "maxItems": 100, "items": CHOSEN_ITEM,
-              "description": "the items the request is about (default: every item)"},
+    "items": CHOSEN_ITEMS,
     "pickup": {"type": "boolean"}, "damage": {"type": "boolean"},
     "idempotency_key": text(200)}, ["order_id", "type"])
 STAFF_FILE_REQUEST = obj({**FILE_REQUEST["properties"], "customer_id": text(100),

@@ -2,9 +2,9 @@
 
 One blueprint, `bp`, whose routes live in one module per page family (auth, inbox, supervisor,
 owner, audit, dashboard, assets). `init_app(app)` registers it with Flask-Babel (Chinese first),
-the session cookie (context.SessionInterface), the body size limits and the session's CSRF
-check. Routes are thin: parse, call the engine, render a page or, for
-the page's own scripts, a fragment.
+the session cookie (context.SessionInterface), the body size limits, the refusal of NUL and
+lone surrogates in URLs and form fields, and the session's CSRF check. Routes are thin: parse,
+call the engine, render a page or, for the page's own scripts, a fragment.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from engine import access
 from engine.errors import EngineError
+from web.api.base import refuse_unsafe_form, refuse_unsafe_url
 from web.errors import ApiError
 from web.pages import context, i18n
 
@@ -31,6 +32,14 @@ bp = Blueprint("pages", __name__, template_folder=str(WEB / "templates"),
 @bp.before_request
 def _limit_body():
     context.limit_body(PAGE_BODY_LIMITS.get(request.endpoint, "max_request_bytes"))
+
+
+# Before the CSRF check and every route: NUL or a lone surrogate in the URL or a form field is
+# a 422 page naming the field (PostgreSQL refuses NUL anywhere, a 500 otherwise).
+@bp.before_request
+def _refuse_unsafe():
+    refuse_unsafe_url()
+    refuse_unsafe_form()
 
 
 @bp.before_request

@@ -162,6 +162,8 @@ def _detail(task_id: str, values=None, errors=None) -> dict:
         definition = catalog.show(db, detail["definition_id"])
     task, data, schema = detail["task"], detail["data"], detail["form_schema"]
     open_task = detail["open"]
+    if detail.get("request"):
+        detail["request"] = {**detail["request"], "items": _shown_items(detail["request"]["items"])}
     return {**detail, "schema": schema,
             "fields": forms.fields_of(schema, dict(values) if values else _defaults(data, schema),
                                       errors),
@@ -170,6 +172,14 @@ def _detail(task_id: str, values=None, errors=None) -> dict:
             "mine": open_task and task.get("claimed_by") == actor.name,
             "may_act": open_task and (actor.works_in(task.get("department"))
                                       or task.get("claimed_by") == actor.name)}
+
+
+def _shown_items(items) -> list[dict]:
+    """A request's items as the pane lists them: a request filed before its items were checked
+    may hold something other than [{sku, name, quantity}] (`items: ["x"]` was a 500)."""
+    if not isinstance(items, list):
+        return [] if items is None else [{"name": str(items)}]
+    return [i if isinstance(i, dict) else {"name": str(i)} for i in items]
 
 
 def _defaults(data: dict, schema: dict | None) -> dict:

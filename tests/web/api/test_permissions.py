@@ -199,7 +199,8 @@ def test_matrix_covers_every_api_route(app):
     for rule in app.url_map.iter_rules():
         # Logout ends the caller's tokens, which the other cells use: tests/web/api/
         # test_sign_ins.py checks who may call it.
-        if not rule.rule.startswith("/api/") or rule.endpoint in ("openapi", "api.auth.token",
+        if not rule.rule.startswith("/api/") or rule.endpoint in ("openapi", "health",
+                                                                  "api.auth.token",
                                                                   "api.auth.logout"):
             continue
         prefix = rule.rule.split("<")[0].rstrip("/")
@@ -211,4 +212,5 @@ def test_matrix_covers_every_api_route(app):
 def test_public_endpoints_need_no_token(world):
     client = world[0].client
     assert client.get("/api/openapi.json").status_code == 200
+    assert client.get("/api/health").get_json() == {"status": "ok"}
     assert client.post("/api/auth/token", json={"username": "alice", "password": PASSWORD}).status_code == 200
