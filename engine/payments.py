@@ -150,7 +150,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
         setattr(balance, held, getattr(balance, held) - row.amount)
     row.status, row.settled_at = status, clock.now()
     row.reference = reference or row.reference
-    row.provider_status = provider_status or status
+    row.provider_status = (provider_status or status)[:40]     # the column's width
     session.flush()
     return row
 

@@ -159,7 +159,12 @@ def test_the_timeline_says_paid_only_when_the_ledger_does(shop):
         "name": "refund_result", "correlation": filed["number"],
         "payload": {"status": "paid", "amount": 259, "idempotency_key": "forged"}})
     assert forged.status_code == 404
-    assert pay(shop, filed["number"]).status_code == 200
+    key = payments(shop, filed["number"]).get_json()["items"][0]["idempotency_key"]
+    paid = shop.as_("payment").post("/api/messages", json={
+        "name": "refund_result", "correlation": filed["number"],
+        "payload": {"status": "paid", "idempotency_key": key, "reference": "RF-9",
+                    "provider_status": "SUCCESS " + "x" * 200}})
+    assert paid.status_code == 200, paid.get_json()
     again = pay_again = shop.as_("payment").post("/api/messages", json={
         "name": "refund_result", "correlation": filed["number"],
         "payload": {"status": "paid", "idempotency_key":
