@@ -273,15 +273,24 @@ _CHEAP_MAX_CONSTANT = 1000   # characters of a str or bytes literal
 _CHEAP_MAX_INT_BITS = 256
 
 
-@functools.lru_cache(maxsize=4096)
-def is_cheap(source: str) -> bool:
-    """Whether the expression `source` provably runs fast and deterministically in this process."""
+def _small_tree(source: str, mode: str) -> ast.AST | bool:
+    """The parsed `source` when it is short enough to judge; else the verdict itself: False
+    (too long: a worker runs it), True (it does not parse: the compile in run_expression or
+    run_script reports that, as a worker would)."""
     if len(source) > _CHEAP_MAX_SOURCE:
         return False
     try:
-        tree = ast.parse(source, _FILENAME, "eval")
+        return ast.parse(source, _FILENAME, mode)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return True  # the compile in run_expression reports it, as a worker would
+        return True
+
+
+@functools.lru_cache(maxsize=4096)
+def is_cheap(source: str) -> bool:
+    """Whether the expression `source` provably runs fast and deterministically in this process."""
+    tree = _small_tree(source, "eval")
+    if not isinstance(tree, ast.AST):
+        return tree
     for node in ast.walk(tree):
         if not isinstance(node, _CHEAP_NODES):
             return False
@@ -300,12 +309,9 @@ _CHEAP_STATEMENTS = (ast.Module, ast.Assign, ast.AugAssign, ast.If, ast.Pass, as
 def is_cheap_script(source: str) -> bool:
     """Whether the script `source` provably runs fast and deterministically in this process:
     `total = amount * 2`, `route = 'manager' if amount > 1000 else 'auto'`."""
-    if len(source) > _CHEAP_MAX_SOURCE:
-        return False
-    try:
-        tree = ast.parse(source, _FILENAME, "exec")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return True  # the compile in run_script reports it, as a worker would
+    tree = _small_tree(source, "exec")
+    if not isinstance(tree, ast.AST):
+        return tree
     for node in ast.walk(tree):
         if isinstance(node, (ast.Assign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
