@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock, money, payments
 from engine.access import SYSTEM, Actor
-from engine.errors import Conflict, EngineError, InvalidInput, NotFound
+from engine.errors import Conflict, EngineError, InvalidInput, NotFound, StepFailed
 from engine.history import audit
 from engine.models import Instance, Outbox
 from engine.runtime import incidents as instance_incidents
@@ -120,6 +120,7 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     """Deliver one outbox row (the caller owns the transaction); returns its new status.
 
     On failure the caller should roll back and call `record_failure` in a new transaction.
+    A reply the instance cannot take is not a failure of the row (see `_reply`).
     """
     query = select(Outbox).where(Outbox.id == outbox_id)
     if session.get_bind().dialect.name == "postgresql":
@@ -134,10 +135,21 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     row.status, row.result, row.done_at = "done", result, now or clock.now()
     row.attempts += 1
     if reply is not None and row.business_key:
-        runtime.deliver_message(session, reply.name, row.business_key, reply.payload, SYSTEM,
-                                message_id=reply.message_id or f"outbox:{row.idempotency_key}")
+        _reply(session, runtime, row, reply)
     session.flush()
     return row.status
+
+
+def _reply(session: Session, runtime: Runtime, row: Outbox, reply: Reply) -> None:
+    """Send the other side's answer to the instance. An answer the instance cannot take (its
+    payload breaks a script) is the instance's incident, retried there with the answer as its
+    input: the effect happened, so the row is done and is not sent again."""
+    try:
+        with session.begin_nested():
+            runtime.deliver_message(session, reply.name, row.business_key, reply.payload, SYSTEM,
+                                    message_id=reply.message_id or f"outbox:{row.idempotency_key}")
+    except StepFailed as failed:
+        instance_incidents.record(session, failed)
 
 
 def record_failure(session: Session, outbox_id: int, error: str, max_attempts: int,
@@ -162,8 +174,7 @@ def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None, limit:
         ids = due_ids(session, now, limit)
     for outbox_id in ids:
         try:
-            # A reply that breaks the instance is recorded as the instance's incident too.
-            with instance_incidents.transaction(sessions) as session:
+            with sessions.begin() as session:
                 status = deliver(session, runtime, outbox_id, now)
             counts["done"] += status == "done"
         except Exception as err:   # any adapter failure: retry later, never lose the row

@@ -14,7 +14,9 @@ An operator then retries the incident (`Runtime.retry`: the same input again, op
 corrected data, recorded as the input's own kind), skips it (`skip`: the input is dropped and
 the instance runs on as before), or cancels the instance.
 
-A start whose command cannot be applied stores nothing: as in Camunda, where a start whose
+A command that changes no workflow (claim, release, reassign, suspend, resume, skip) and fails
+in an unexpected way is refused (`refused_on_failure`): a 422 that records nothing, as there is
+no input to retry; the client does it again. A start whose command cannot be applied stores nothing: as in Camunda, where a start whose
 first transaction fails is refused with the exception and leaves no instance, the caller gets
 the 422 and may start again. Only a start whose engine steps fail (a WorkflowException: a script
 task, a condition) is stored in error with the failed task in its state (`error_task_id`), so
@@ -27,11 +29,12 @@ from copy import deepcopy
 
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.access import Actor
-from engine.errors import Conflict, InvalidInput, StepFailed
+from engine.errors import Conflict, EngineError, InvalidInput, StepFailed
 from engine.history import audit
 from engine.models import AuditEvent, Instance
 from engine.runtime import serialization, writeback
@@ -45,13 +48,17 @@ _DATA_FIELD = {"task_completed": "data", "message_delivered": "payload", "retrie
 _WHAT = {"started": "starting the process", "task_completed": "completing the task",
          "message_delivered": "delivering the message", "timer_fired": "firing the timer",
          "cancelled": "cancelling", "retried": "retrying the failed task",
-         "migrated": "moving to the new version", "timer_rescheduled": "moving the timer"}
+         "migrated": "moving to the new version", "timer_rescheduled": "moving the timer",
+         "task_claimed": "claiming the task", "task_released": "releasing the task",
+         "task_reassigned": "reassigning the task", "suspended": "suspending",
+         "resumed": "resuming", SKIPPED: "skipping the incident"}
 
 
 def failure(err: Exception, *, instance: Instance | None, kind: str, actor: Actor, payload: dict,
-            element: str | None, task_id: str | None) -> StepFailed:
+            element: str | None, task_id: str | None, version: int | None = None) -> StepFailed:
     """The StepFailed that stands for `err`, raised while applying a `kind` input to
-    `instance` (None: a start, nothing is stored)."""
+    `instance` (None: nothing is stored, as for a start) at its `version` (default: the
+    instance's version now)."""
     failed_task = getattr(err, "task", None)
     spec = getattr(failed_task, "task_spec", None) or getattr(err, "task_spec", None)
     where = getattr(spec, "bpmn_id", None) or getattr(err, "element", None) or element
@@ -62,9 +69,25 @@ def failure(err: Exception, *, instance: Instance | None, kind: str, actor: Acto
     incident = {"kind": kind, "element": where, "message": message, "actor": actor.name,
                 "input": {"element": element, "task_id": task_id, "payload": payload},
                 "instance_id": instance.id if instance is not None else None,
-                "version": instance.version if instance is not None else None}
+                "version": (version if version is not None else instance.version)
+                           if instance is not None else None}
     return StepFailed(message, incident=incident, task_id=task_id,
                       instance_id=incident["instance_id"])
+
+
+@contextlib.contextmanager
+def refused_on_failure(kind: str, actor: Actor, payload: dict, element: str | None = None,
+                       task_id: str | None = None):
+    """Around a command that changes no workflow: an unexpected exception (not an EngineError,
+    not the database's own) becomes a StepFailed that records nothing; the caller's transaction
+    rolls the command back."""
+    try:
+        yield
+    except (EngineError, SQLAlchemyError):
+        raise
+    except Exception as err:
+        raise failure(err, instance=None, kind=kind, actor=actor, payload=payload,
+                      element=element, task_id=task_id) from err
 
 
 @contextlib.contextmanager

@@ -11,6 +11,7 @@ previous version with the reverse mapping is a migration like any other.
 from __future__ import annotations
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -52,7 +53,8 @@ def migrate(session: Session, runtime: Runtime, instance_ids, to_definition_id: 
     """Move each instance to `to_definition_id`; all or nothing per instance.
 
     Returns {instance_id: {"moved", "can_move", "reasons", "moves"}}. An instance that cannot
-    move is left exactly as it was and its reasons are reported; the others move. With
+    move, or whose move fails on the way (a task row, a hook), is left exactly as it was and
+    its reasons are reported; the others move. With
     `dry_run` nothing is written (same as `plan()`).
     """
     checks = plan(session, runtime, instance_ids, to_definition_id, mapping)
@@ -70,6 +72,12 @@ def migrate(session: Session, runtime: Runtime, instance_ids, to_definition_id: 
             reasons = (err.details or {}).get("reasons") if isinstance(err.details, dict) else None
             results[instance_id] = dict(check, can_move=False, moved=False,
                                         reasons=reasons or [err.message])
+            continue
+        except SQLAlchemyError:
+            raise
+        except Exception as err:   # a move that fails on the way is not made, like one refused
+            results[instance_id] = dict(check, can_move=False, moved=False, reasons=[
+                f"moving failed: {type(err).__name__}: {err}"[:1000]])
             continue
         results[instance_id] = dict(check, moved=True)
     return results

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -92,12 +93,28 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
     that raises makes the command an incident, like a failed step).
     A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
     A task that fails inside the engine's steps of a start puts the new instance in error (the
-    event records the error). Any other exception while applying or advancing raises StepFailed
-    and writes nothing: the caller's transaction rolls back and engine.runtime.incidents records the
-    incident in a transaction of its own. Raises Conflict when another writer changed the
-    instance first.
+    event records the error). Any other exception, while applying or advancing or while writing
+    back (a state that cannot be stored, a task row, a hook), raises StepFailed: the caller's
+    transaction rolls back what was written and engine.runtime.incidents records the incident in
+    a transaction of its own. Raises Conflict when another writer changed the instance first;
+    the database's own errors (busy, gone) go to the caller as they are.
     """
     at = at or clock.now()
+    version = None if new else instance.version
+    try:
+        return _run(session, runtime, instance, compiled, kind=kind, actor=actor,
+                    payload=payload, apply=apply, element=element, task_id=task_id, at=at,
+                    new=new, final_status=final_status)
+    except (EngineError, SQLAlchemyError):   # refusals and the database's own answers
+        raise
+    except Exception as err:    # the one failure path: see engine/runtime/incidents.py
+        raise incidents.failure(err, instance=None if new else instance, kind=kind,
+                                actor=actor, payload=payload, element=element,
+                                task_id=task_id, version=version) from err
+
+
+def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, element,
+         task_id, at, new, final_status) -> Instance:
     with of_work(instance.business_key, instance.audit_seq + 1, at) as work:
         if new:
             workflow, before = None, _NOTHING
@@ -105,19 +122,12 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
             workflow = serialization.load(instance.state, compiled.spec,
                                           compiled.subprocess_specs, runtime.script_engine)
             before = projection.project(workflow)
-        try:
-            workflow = apply(workflow)
-            # A start keeps a task failed in the steps in its state (the instance is stored in
-            # error, retried by that task); any later command's failure is an incident.
-            error, error_task = work.advance(workflow, strict=not new)
-            for guard in runtime.intent_guards:     # e.g. the payment book (engine/payments.py)
-                guard(session, instance.business_key, work.intents, actor)
-        except EngineError:
-            raise
-        except Exception as err:    # the one failure path: see engine/runtime/incidents.py
-            raise incidents.failure(err, instance=None if new else instance, kind=kind,
-                                    actor=actor, payload=payload, element=element,
-                                    task_id=task_id) from err
+        workflow = apply(workflow)
+        # A start keeps a task failed in the steps in its state (the instance is stored in
+        # error, retried by that task); any later command's failure is an incident.
+        error, error_task = work.advance(workflow, strict=not new)
+        for guard in runtime.intent_guards:     # e.g. the payment book (engine/payments.py)
+            guard(session, instance.business_key, work.intents, actor)
         after = projection.project(workflow)
     state = serialization.dump(workflow)
     status = final_status or _status(workflow, after, error)

@@ -318,9 +318,10 @@ class Runtime:
         """Drop the input of an instance's open incident; it runs on as before the input."""
         instance = self._instance(session, instance_id)
         self._check_may_operate(session, instance, actor)
-        event = incidents.skip(session, instance, actor, reason)
-        for hook in self.hooks:
-            hook(session, instance, None, event)
+        with incidents.refused_on_failure(incidents.SKIPPED, actor, {"reason": reason}):
+            event = incidents.skip(session, instance, actor, reason)
+            for hook in self.hooks:
+                hook(session, instance, None, event)
         return instance
 
     def record(self, session: Session, instance_id: int, kind: str, actor: Actor, payload: dict,
@@ -363,12 +364,13 @@ class Runtime:
     def _record(self, session, instance, kind, actor, payload, element=None, task_id=None):
         at = clock.now()
         instance.updated_at = at
-        event = audit.append(session, instance, at=at, actor=actor.name, kind=kind, payload=payload,
-                             state_hash=serialization.state_hash(instance.state), element=element,
-                             task_id=task_id)
-        writeback.flush_or_conflict(session, instance)
-        for hook in self.hooks:
-            hook(session, instance, None, event)
+        with incidents.refused_on_failure(kind, actor, payload, element, task_id):
+            event = audit.append(session, instance, at=at, actor=actor.name, kind=kind,
+                                 payload=payload, element=element, task_id=task_id,
+                                 state_hash=serialization.state_hash(instance.state))
+            writeback.flush_or_conflict(session, instance)
+            for hook in self.hooks:
+                hook(session, instance, None, event)
 
     def _open_task(self, session, task_id: str) -> HumanTask:
         if not isinstance(task_id, str) or not task_id:
