@@ -114,6 +114,16 @@ def visible_departments(actor: Actor) -> tuple[str, ...] | None:
     raise Forbidden(f"{actor.role} users have no task list")
 
 
+def reads_every_request(actor: Actor) -> bool:
+    """May `actor` read every 售后单 (list, view, payments)? Customer service files and answers
+    for any customer, so its staff and supervisors do, as the roles that read everything;
+    customers read their own (engine.service_requests.visible), other staff only requests whose
+    instance they may read (`may_read_instance`)."""
+    if actor.role in STAFF_ROLES:
+        return actor.department in FILING_DEPARTMENTS or visible_departments(actor) is None
+    return actor.role in READ_ALL_ROLES
+
+
 def may_see(actor: Actor, department: str | None, claimed_by: str | None) -> bool:
     """May `actor` see a task of `department` claimed by `claimed_by`?"""
     try:

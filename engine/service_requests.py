@@ -15,13 +15,21 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, instances, json_safety, money, order_fetch, request_items
+from engine import access, clock, instances, json_safety, money, order_fetch, request_items
 from engine.access import Actor
-from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import FINISHED, AuditEvent, Ledger, Outbox, ServiceRequest, ShopOrder
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
+from engine.models import (
+    FINISHED,
+    AuditEvent,
+    HumanTask,
+    Ledger,
+    Outbox,
+    ServiceRequest,
+    ShopOrder,
+)
 from engine.orders import CATEGORIES
 
 ENTRY_PROCESS = "aftersales_request"
@@ -164,6 +172,8 @@ def list_requests(session: Session, actor: Actor, filters: dict, *, page: int,
             where.append(getattr(ServiceRequest, name) == value)
     if actor.role == "customer":
         where.append(ServiceRequest.customer_id == actor.customer_id)
+    elif not access.reads_every_request(actor):
+        where.append(_in_reach_of(actor))
     for name in ("customer_id", "order_id"):
         if filters.get(name):
             where.append(getattr(ServiceRequest, name) == filters[name])
@@ -177,13 +187,36 @@ def list_requests(session: Session, actor: Actor, filters: dict, *, page: int,
 
 def visible(session: Session, actor: Actor, ref) -> ServiceRequest:
     """The request `ref` (id or number) if `actor` may see it; NotFound otherwise (another
-    customer's request is not found, as if it did not exist)."""
+    customer's request is not found, as if it did not exist), Forbidden for staff outside
+    customer service when its instance is outside their reach (engine.access.reads_every_request)."""
+    found = named(session, actor, ref)
+    if actor.role != "customer" and not access.reads_every_request(actor):
+        if found.instance_id is None:
+            raise Forbidden(f"{actor.name} may not read request {found.number}: it has no "
+                            f"work of your department")
+        instances.readable(session, actor, found.instance_id)    # Forbidden outside its reach
+    return found
+
+
+def named(session: Session, actor: Actor, ref) -> ServiceRequest:
+    """The request `ref` (id or number), a customer's own only; NotFound otherwise. Who may read
+    it beyond that is the caller's rule (`visible` for the request itself)."""
     if not isinstance(ref, str) or len(ref) > 40 or (ref.isdigit() and int(ref) > 2**62):
         raise NotFound(f"request {ref} does not exist", field="id")
     found = get(session, ref)
     if actor.role == "customer" and found.customer_id != actor.customer_id:
         raise NotFound(f"request {ref} does not exist", field="id")
     return found
+
+
+def _in_reach_of(actor: Actor):
+    """Requests with open work in the departments `actor` sees, or a task `actor` completed
+    (a request read by number is judged in full by instances.readable)."""
+    open_work = select(HumanTask.instance_id).where(
+        HumanTask.department.in_(access.visible_departments(actor)))
+    done = select(AuditEvent.instance_id).where(AuditEvent.kind == "task_completed",
+                                                AuditEvent.actor == actor.name)
+    return or_(ServiceRequest.instance_id.in_(open_work), ServiceRequest.instance_id.in_(done))
 
 
 def view(session: Session, actor: Actor, ref) -> dict:

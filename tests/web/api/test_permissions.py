@@ -49,7 +49,11 @@ MATRIX = [
     ("get", "/api/orders/O-1001", {"customer"} | STAFF_READ, {"other_customer"}),
     ("post", "/api/requests", CUSTOMERS | {"staff", "supervisor", "admin"}, set()),
     ("get", "/api/requests", CUSTOMERS | STAFF_READ, set()),
-    ("get", "/api/requests/{ref}", {"customer"} | STAFF_READ, {"other_customer"}),
+    ("get", "/api/requests/{ref}", {"customer"} | INSTANCE_READ - {"process_owner"},
+     {"other_customer"}),
+    # Finance answers for the money of every request.
+    ("get", "/api/requests/{ref}/payments",
+     {"customer", "staff_other", "supervisor_other", "auditor", "admin"}, {"other_customer"}),
     *[("post", f"/api/requests/{{ref}}/{answer}", {"customer"}, {"other_customer"})
       for answer in ("quote-answer", "feedback", "rating", "shipped")],
     ("get", "/api/tasks", TASK_READ | {"staff_other", "supervisor_other"}, set()),

@@ -102,14 +102,14 @@ def test_idempotency_key_files_once(auth):
     assert stolen.status_code == 409
 
 
-def test_lists_customers_see_their_own_staff_see_all_with_filters(auth):
+def test_lists_customers_see_their_own_customer_service_all_with_filters(auth):
     a = file_request(auth, "alice", order_id="O-1001", type="repair")
     file_request(auth, "alice", order_id="O-1003", type="return_refund")
     b = file_request(auth, "bob", order_id="O-1002", type="complaint")
     mine = auth.as_("alice").get("/api/requests").get_json()
     assert mine["total"] == 2 and {r["customer_id"] for r in mine["items"]} == {"C001"}
     assert auth.as_("alice").get("/api/requests?customer_id=C002").get_json()["total"] == 0
-    staff = auth.as_("finance_1")
+    staff = auth.as_("customer_service_1")
     assert staff.get("/api/requests").get_json()["total"] == 3
     assert [r["id"] for r in staff.get("/api/requests?type=complaint").get_json()["items"]] == [b["id"]]
     assert [r["id"] for r in staff.get("/api/requests?category=3c").get_json()["items"]] == [a["id"]]
@@ -118,6 +118,27 @@ def test_lists_customers_see_their_own_staff_see_all_with_filters(auth):
     bad = staff.get("/api/requests?status=lost")
     assert bad.status_code == 422 and error_of(bad)["details"]["field"] == "status"
     assert staff.get("/api/requests?per_page=101").status_code == 422
+
+
+def test_other_departments_see_the_requests_they_work_on(auth):
+    refund = file_request(auth, "alice", order_id="O-1003", type="return_refund")
+    complaint = file_request(auth, "bob", order_id="O-1002", type="complaint")
+    finance = auth.as_("finance_1")
+    assert finance.get("/api/requests").get_json()["total"] == 0
+    refused = finance.get(f"/api/requests/{complaint['number']}")
+    assert refused.status_code == 403 and "finance_1" in error_of(refused)["message"]
+    [task] = [t for t in open_tasks(auth, "customer_service_1")
+              if t["request_number"] == refund["number"]]
+    done = auth.as_("customer_service_1").post(f"/api/tasks/{task['task_id']}/complete",
+                                               json={"data": {"approved": True}})
+    assert done.status_code == 200, done.get_json()
+    assert auth.as_("alice").post(f"/api/requests/{refund['number']}/shipped",
+                                  json={"tracking_no": "SF1", "carrier": "SF"}).status_code == 200
+    assert [t["request_number"] for t in open_tasks(auth, "finance_1")] == [refund["number"]]
+    listed = [r["number"] for r in finance.get("/api/requests").get_json()["items"]]
+    assert listed == [refund["number"]]
+    assert finance.get(f"/api/requests/{refund['number']}").status_code == 200
+    assert finance.get(f"/api/requests/{complaint['number']}").status_code == 403
 
 
 def test_another_customers_request_is_404_not_403(auth):
