@@ -45,6 +45,26 @@ def readable(session: Session, actor: Actor, instance_id: int) -> Instance:
     return instance
 
 
+def readable_with_events_in(session: Session, actor: Actor, start, end) -> list[int] | None:
+    """Ids of the instances with audit events in [start, end) that `actor` may read (None:
+    every event, instance-scoped or not, for the roles that read everything)."""
+    if actor.role in access.INSTANCE_READ_ALL:
+        return None
+    query = select(AuditEvent.instance_id).where(AuditEvent.instance_id.is_not(None)).distinct()
+    if start is not None:
+        query = query.where(AuditEvent.at >= start)
+    if end is not None:
+        query = query.where(AuditEvent.at < end)
+    out = []
+    for instance_id in session.scalars(query):
+        try:
+            readable(session, actor, instance_id)
+        except Forbidden:
+            continue
+        out.append(instance_id)
+    return out
+
+
 def get(session: Session, actor: Actor, instance_id: int) -> dict:
     """One instance as `instance_json` describes it. Raises NotFound, Forbidden (`readable`)."""
     return instance_json(readable(session, actor, instance_id))

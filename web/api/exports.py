@@ -42,7 +42,9 @@ def audit_events():
     if start is not None and end is not None and end <= start:
         raise InvalidInput("to must be after from", field="to")
     with transaction() as session:
-        text = exports.events_csv(session, start=start, end=end)
+        # Supervisors get the events of the instances they may read; auditors every event.
+        ids = instances.readable_with_events_in(session, actor(), start, end)
+        text = exports.events_csv(session, ids, start=start, end=end)
     stamp = "-".join(f"{t:%Y%m%dT%H%M%SZ}" if t else "open" for t in (start, end))
     return csv_download(text, f"audit-events-{stamp}.csv")
 

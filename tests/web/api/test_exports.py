@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from engine import clock
+from engine import clock, users
 from tests.conftest import T0
-from tests.web.conftest import PEOPLE, error_of, file_request, open_tasks
+from tests.web.conftest import FAST_HASH, PASSWORD, PEOPLE, error_of, file_request, open_tasks
 
 LATER = T0 + timedelta(hours=2)
 
@@ -110,3 +110,15 @@ def test_audit_events_refusals(auth, reviewed, client):
     assert field_of(auditor.get(f"{url}?from=2026-11-02&to=2026-11-01")) == "to"
     assert field_of(auditor.get(url)) == "from"
     assert field_of(auditor.get(f"{url}?from=2026-11-01&kind=started")) == "kind"
+
+
+def test_a_supervisor_exports_only_the_events_of_instances_they_may_read(auth, platform,
+                                                                        reviewed):
+    with platform.sessions.begin() as session:
+        users.create_user(session, "finance_lead", PASSWORD, "supervisor", "finance",
+                          method=FAST_HASH)
+    window = {"from": T0.isoformat()}
+    mine = rows(auth.as_("cs_lead").get("/api/audit/events.csv", query_string=window))
+    assert {e["instance_id"] for e in mine} == {str(reviewed)} and len(mine) == 3
+    assert rows(auth.as_("finance_lead").get("/api/audit/events.csv", query_string=window)) == []
+    assert len(rows(auth.as_("auditor").get("/api/audit/events.csv", query_string=window))) == 3
