@@ -81,18 +81,21 @@ def deployed_calls(session: Session) -> dict[str, list[str]]:
             for row in all_latest(session)}
 
 
-def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | None = None
-           ) -> list[Deployed]:
+def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | None = None,
+           warnings: list | None = None) -> list[Deployed]:
     """Validate and store the bundle; returns one entry per executable process.
 
     Raises InvalidDefinition (with every problem in `details`) and stores nothing if any file
-    has a problem.
+    has an error. Its warnings do not stop it; they are appended to `warnings` when given
+    (the API, the page and the CLI show them with the answer).
     """
     bundle.require_sources()
     problems = validate_against_deployed(session, bundle)
-    if problems:
-        raise InvalidDefinition(f"{len(problems)} problem(s) in the upload",
+    if validation.errors(problems):
+        raise InvalidDefinition(f"{len(validation.errors(problems))} problem(s) in the upload",
                                 details=[p.as_dict() for p in problems])
+    if warnings is not None:
+        warnings.extend(problems)
     parser = parser_for(bundle.files)
     results = []
     for key in sorted(parser.get_process_ids()):

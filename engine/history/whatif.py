@@ -19,7 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.definitions import catalog, forms
+from engine.definitions import catalog, forms, validation
 from engine.definitions.bundle import Bundle
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.history import audit, replay
@@ -60,8 +60,8 @@ def compile_bundle(session: Session, bundle: Bundle) -> dict[str, catalog.Compil
     Raises InvalidDefinition (every problem in `details`) like a deploy would.
     """
     problems = catalog.validate_against_deployed(session, bundle)
-    if problems:
-        raise InvalidDefinition(f"{len(problems)} problem(s) in the candidate",
+    if validation.errors(problems):
+        raise InvalidDefinition(f"{len(validation.errors(problems))} problem(s) in the candidate",
                                 details=[p.as_dict() for p in problems])
     parser = catalog.parser_for(bundle.files)
     out = {}

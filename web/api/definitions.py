@@ -4,14 +4,16 @@ An upload is multipart/form-data: BPMN (*.bpmn, *.bpmn20.xml) and DMN (*.dmn) fi
 field, forms as files named `forms/<name>.json` (or `<name>.json`), or as text fields named
 `forms/<name>.json`; an optional `comment` field. Deploying an invalid bundle stores nothing
 and answers 422 with every problem; re-deploying identical content answers 200 with
-`created: false`.
+`created: false`. Warnings (problems of severity "warning": a UNIQUE table whose rows overlap,
+a catch nothing in the upload throws) are listed but do not stop a deploy; its answer carries
+them as `warnings`.
 """
 from __future__ import annotations
 
 from flask import Blueprint
 
 from engine import access
-from engine.definitions import catalog
+from engine.definitions import catalog, validation
 from engine.errors import NotFound
 from web import files
 from web.api.base import actor, allow, transaction
@@ -23,13 +25,15 @@ bp = Blueprint("definitions", __name__)
 @allow(*access.OWNERS)
 def deploy():
     bundle, comment = files.read_bundle()
+    warnings = []
     with transaction() as session:
-        deployed = catalog.deploy(session, bundle, actor().name, comment)
+        deployed = catalog.deploy(session, bundle, actor().name, comment, warnings=warnings)
         created = any(d.created for d in deployed)
         return ({"created": created,
                  "deployed": [{"process_key": d.process_key, "version": d.version,
                                "definition_id": d.definition_id, "created": d.created}
-                              for d in deployed]}, 201 if created else 200)
+                              for d in deployed],
+                 "warnings": [w.as_dict() for w in warnings]}, 201 if created else 200)
 
 
 @bp.post("/definitions/validate")
@@ -38,7 +42,8 @@ def validate():
     bundle, _ = files.read_bundle()
     with transaction() as session:
         problems = catalog.validate_against_deployed(session, bundle)
-    return {"ok": not problems, "problems": [p.as_dict() for p in problems]}
+    # Warnings are listed with the problems (severity "warning") but do not stop a deploy.
+    return {"ok": not validation.errors(problems), "problems": [p.as_dict() for p in problems]}
 
 
 @bp.get("/definitions")

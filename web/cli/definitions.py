@@ -9,7 +9,7 @@ import sys
 import click
 
 from engine import db
-from engine.definitions import catalog, versions
+from engine.definitions import catalog, validation, versions
 from engine.definitions.bundle import Bundle
 from engine.history import whatif
 from web.cli.group import ELEMENT_PAIR, Context, main, pass_context
@@ -18,15 +18,18 @@ from web.cli.group import ELEMENT_PAIR, Context, main, pass_context
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True))
 def validate(files):
-    """Validate BPMN/DMN files (or folders); prints file:line: message per problem."""
+    """Validate BPMN/DMN files (or folders); prints file:line: message per problem (warnings
+    too, marked "warning:"; only the others make it fail)."""
     bundle = Bundle.from_paths(files)
     problems = catalog.validate(bundle)
     for problem in problems:
         click.echo(str(problem))
-    if problems:
-        click.echo(f"{len(problems)} problem(s)", err=True)
+    blocking = validation.errors(problems)
+    if blocking:
+        click.echo(f"{len(blocking)} problem(s)", err=True)
         sys.exit(1)
-    click.echo(f"ok: {len(bundle.files)} file(s), {len(bundle.forms)} form(s)")
+    warned = f", {len(problems)} warning(s)" if problems else ""
+    click.echo(f"ok: {len(bundle.files)} file(s), {len(bundle.forms)} form(s){warned}")
 
 
 @main.command()
@@ -36,8 +39,11 @@ def validate(files):
 def deploy(ctx: Context, folder, by):
     """Validate and deploy every process of FOLDER (identical content is a no-op)."""
     db.upgrade(ctx.settings.database_url)
+    warnings = []
     with ctx.sessions.begin() as session:
-        results = catalog.deploy(session, Bundle.from_folder(folder), by)
+        results = catalog.deploy(session, Bundle.from_folder(folder), by, warnings=warnings)
+    for warning in warnings:
+        click.echo(str(warning))
     for r in results:
         state = "deployed" if r.created else "unchanged (identical content already deployed)"
         click.echo(f"{r.process_key} v{r.version}: {state}")

@@ -95,12 +95,14 @@ def upload():
                                    for u in request.files.getlist("files"))
     except InvalidDefinition as err:
         return _upload_result(action, _refused_files(err))
-    problems, deployed = [], None
+    problems, deployed, warnings = [], None, []
     try:
         with context.transaction() as db:
             if action == "deploy":
                 deployed = catalog.deploy(db, bundle, context.actor().name,
-                                          comment=request.form.get("comment") or None)
+                                          comment=request.form.get("comment") or None,
+                                          warnings=warnings)
+                problems = [w.as_dict() for w in warnings]
             else:
                 problems = [p.as_dict() for p in catalog.validate_against_deployed(db, bundle)]
     except InvalidDefinition as err:
@@ -112,8 +114,11 @@ def upload():
 
 def _upload_result(action: str, problems: list, deployed=None, files=()):
     template = "_upload_result.html" if context.is_fragment() else "upload.html"
-    return render_template(template, problems=problems, deployed=deployed, action=action,
-                           files=list(files)), 422 if problems else 200
+    # Warnings (severity "warning") are shown beside the errors but do not stop a deploy.
+    errors = [p for p in problems if p.get("severity", "error") == "error"]
+    warnings = [p for p in problems if p.get("severity") == "warning"]
+    return render_template(template, problems=errors, warnings=warnings, deployed=deployed,
+                           action=action, files=list(files)), 422 if errors else 200
 
 
 def _refused_files(err: InvalidDefinition) -> list[dict]:

@@ -40,12 +40,12 @@ from .bpmn import check_bpmn_document
 from .calls import check_call_cycles
 from .dmn import check_dmn_document
 from .expressions import check_expressions
-from .model import Bundle, Document, Problem, is_executable
+from .model import Bundle, Document, Problem, errors, is_executable
 from .spiff import library_problems, xsd_problems
 from .tasks import FormChecker, check_user_tasks
 from .timers import check_timers
 
-__all__ = ["DEPARTMENTS", "Problem", "validate_bundle", "executable_process_ids"]
+__all__ = ["DEPARTMENTS", "Problem", "errors", "validate_bundle", "executable_process_ids"]
 
 
 def validate_bundle(files: dict[str, bytes], forms: dict[str, bytes],
@@ -87,7 +87,7 @@ def _validate(files, forms, departments, known_processes) -> list[Problem]:
         problems += _guarded(problems, document.filename, xsd_problems, document) or []
         problems += _check_document(problems, document, bundle, forms_checker)
     problems += _check_something_runs(bundle)
-    if not problems:
+    if not errors(problems):     # warnings do not hide the library's own verdict
         problems += _guarded(problems, "", library_problems, bundle) or []
     return sorted(set(problems), key=_order)
 

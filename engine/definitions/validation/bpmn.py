@@ -16,8 +16,15 @@ checks them first, in every executable process of the upload:
 * pools (participants) whose processRef is in no file of the upload;
 * exclusive and inclusive gateways with several outgoing flows where a
   non-default flow has no condition;
-* constructs SpiffWorkflow cannot run (complex gateways, transactions,
-  compensation, link events, choreographies, data stores), as 'unsupported: ...'.
+* cancel events where BPMN and SpiffWorkflow allow none: a cancel end event
+  outside a transaction, a cancel boundary event on anything but a
+  transaction, a transaction with a cancel end event but no cancel boundary
+  event to go on from;
+* constructs SpiffWorkflow cannot run (complex gateways, compensation, link
+  events, choreographies, data stores), as 'unsupported: ...'. Transactions
+  run (SpiffWorkflow 3.2: a cancel end event cancels the transaction, its
+  cancel boundary event takes the flow on); their compensation does not, so a
+  transaction's compensation handlers are refused as compensation.
 
 Non-executable processes (isExecutable="false") are not run, so not checked.
 """
@@ -39,8 +46,6 @@ from .model import Bundle, Document, Problem, is_executable
 UNSUPPORTED = {
     "complexGateway": "complex gateway: SpiffWorkflow has none; use an exclusive, "
                       "inclusive or parallel gateway",
-    "transaction": "transaction: its cancel/compensation semantics need compensation, "
-                   "which SpiffWorkflow does not implement; use a subProcess",
     "compensateEventDefinition": "compensation event: SpiffWorkflow does not implement "
                                  "compensation",
     "linkEventDefinition": "link event: SpiffWorkflow does not implement link events; "
@@ -65,6 +70,7 @@ def check_bpmn_document(doc: Document, bundle: Bundle) -> list[Problem]:
         problems += _check_calls(doc, process, bundle)
         problems += _check_business_rules(doc, process, bundle)
         problems += _check_unsupported(doc, process)
+        problems += _check_cancel_events(doc, process)
     problems += _check_data_stores(doc)
     problems += _check_message_refs(doc)
     problems += _check_participants(doc, bundle)
@@ -217,6 +223,35 @@ def _check_unsupported(doc: Document, process) -> list[Problem]:
             problems.append(doc.problem(located, f"unsupported: {reason}",
                                         line=element.sourceline))
     return problems
+
+
+def _check_cancel_events(doc: Document, process) -> list[Problem]:
+    problems = []
+    for definition in process.iter(bpmn("cancelEventDefinition")):
+        event = definition.getparent()
+        container = event.getparent()
+        if is_bpmn(event, "endEvent") and not is_bpmn(container, "transaction"):
+            problems.append(doc.problem(event, "a cancel end event may only end a transaction "
+                                               "(bpmn:transaction); use a plain or terminate "
+                                               "end event"))
+        elif is_bpmn(event, "endEvent") and not _cancel_boundaries(container):
+            problems.append(doc.problem(event, f"transaction {container.get('id')!r} ends with "
+                                               "this cancel end event but has no cancel boundary "
+                                               "event to continue from; attach one"))
+        elif is_bpmn(event, "boundaryEvent"):
+            host = _children(container).get(event.get("attachedToRef"))
+            if host is not None and not is_bpmn(host, "transaction"):
+                problems.append(doc.problem(event, "a cancel boundary event may only be attached "
+                                                   f"to a transaction; {host.get('id')!r} is a "
+                                                   f"{local_name(host)}"))
+    return problems
+
+
+def _cancel_boundaries(transaction) -> list:
+    container = transaction.getparent()
+    return [event for event in container.iterchildren(bpmn("boundaryEvent"))
+            if event.get("attachedToRef") == transaction.get("id")
+            and event.find(bpmn("cancelEventDefinition")) is not None]
 
 
 def _check_data_stores(doc: Document) -> list[Problem]:

@@ -19,9 +19,13 @@ Kept modest on purpose. Per DMN file it checks:
   (`amount` and `> 100` make `amount > 100`, `"gold"` makes
   `(tier) == ("gold")`): the engine builds it here too, with a script engine
   that checks each test instead of evaluating it;
-* for hit policy UNIQUE (the default), rules that obviously overlap: two rules
-  with the same input entries (after trimming, '-' and empty both meaning
-  "any"), or a catch-all rule (every input '-' or empty) next to other rules.
+* for hit policy UNIQUE (the default), rules that obviously overlap, as a
+  WARNING: SpiffWorkflow evaluates UNIQUE as first match (the first rule that
+  matches wins, no error), and many tables rely on that with a catch-all last
+  row (16 of SpiffWorkflow's own examples do), so the table runs and deploys;
+  the warning names the rows and which one wins. Obvious means two rules with
+  the same input entries (after trimming, '-' and empty both meaning "any"),
+  or a catch-all rule (every input '-' or empty) next to other rules.
   Overlaps hidden behind different but intersecting conditions (`> 5` and
   `< 10`) are not detected.
 """
@@ -216,17 +220,38 @@ def _any(text: str) -> str | None:
 
 
 def _check_overlaps(doc: Document, rules: list) -> list[Problem]:
-    problems, seen = [], {}
+    """Warnings for the rules of a UNIQUE table that obviously overlap (see the docstring)."""
+    warnings, first_with = [], {}
     keys = [tuple(_any(_entry_text(e)) for e in dmn_children(rule, "inputEntry"))
             for rule in rules]
-    for rule, key in zip(rules, keys):
-        if key in seen:
-            problems.append(doc.problem(rule, f"rule overlaps rule {seen[key]!r}: same input "
-                                              "entries, and hit policy UNIQUE allows one match"))
+    for row, (rule, key) in enumerate(zip(rules, keys), start=1):
+        if key in first_with:
+            earlier = first_with[key]
+            warnings.append(doc.warning(
+                rule, f"{_row(rules, row)} has the same input entries as "
+                      f"{_row(rules, earlier)}: hit policy UNIQUE allows one match, and "
+                      f"SpiffWorkflow takes the first, so {_row(rules, earlier)} wins and this "
+                      "rule never applies; change its entries or remove it"))
             continue
-        seen[key] = rule.get("id")
+        first_with[key] = row
         if len(rules) > 1 and all(value is None for value in key):
-            problems.append(doc.problem(rule, "rule matches every input ('-' everywhere) and so "
-                                              "overlaps the other rules under hit policy UNIQUE; "
-                                              "use hit policy FIRST or narrow the rule"))
-    return problems
+            others = [n for n in range(1, len(rules) + 1) if n != row]
+            later = [n for n in others if n > row]
+            consequence = (f"the rules after it ({_rows(rules, later)}) never apply" if later
+                           else "the rules above it win and this one applies when none of "
+                                "them matches")
+            warnings.append(doc.warning(
+                rule, f"{_row(rules, row)} matches every input ('-' everywhere) and so overlaps "
+                      f"{_rows(rules, others)} under hit policy UNIQUE; SpiffWorkflow evaluates "
+                      f"UNIQUE as first match: {consequence}. Hit policy FIRST says so "
+                      "explicitly"))
+    return warnings
+
+
+def _row(rules: list, row: int) -> str:
+    """A rule as a modeler shows it: its row number (from 1) and its id."""
+    return f"rule {row} ({rules[row - 1].get('id')})"
+
+
+def _rows(rules: list, rows: list[int]) -> str:
+    return ", ".join(_row(rules, row) for row in rows)

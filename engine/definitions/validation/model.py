@@ -1,6 +1,8 @@
 """The shapes shared by the bundle validators: problems, documents, the bundle.
 
-`Problem` is what every check returns. `Document` is one parsed upload file;
+`Problem` is what every check returns: an error, which stops the upload from being deployed,
+or a warning (severity "warning"), which is shown with the errors but deploys. `errors()`
+picks the blocking ones. `Document` is one parsed upload file;
 `Bundle` is everything a check may look across files for (process ids,
 decision ids, forms, departments). The checks themselves live in
 `validation.bpmn`, `validation.calls`, `validation.expressions`, `validation.tasks`,
@@ -23,24 +25,41 @@ def dmn_children(element, local: str) -> list:
     return list(element.iterchildren(f"{{{namespace}}}{local}"))
 
 
+ERROR, WARNING = "error", "warning"
+
+
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong in an upload; `line` and `element_id` are None when unknown."""
+    """One thing wrong in an upload; `line` and `element_id` are None when unknown.
+
+    A WARNING names something that runs but may not do what its author meant (a UNIQUE table
+    whose rows overlap, a catch nothing throws); it does not stop a deploy."""
 
     file: str
     line: int | None
     element_id: str | None
     message: str
+    severity: str = ERROR
+
+    @property
+    def is_error(self) -> bool:
+        return self.severity == ERROR
 
     def as_dict(self) -> dict:
         """The JSON shape of a problem, as the API and the CLI report it."""
         return {"file": self.file, "line": self.line, "element_id": self.element_id,
-                "message": self.message}
+                "message": self.message, "severity": self.severity}
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
         element = f" [{self.element_id}]" if self.element_id else ""
-        return f"{where}:{element} {self.message}"
+        label = " warning:" if self.severity == WARNING else ""
+        return f"{where}:{element}{label} {self.message}"
+
+
+def errors(problems) -> list[Problem]:
+    """The problems that stop a deploy (warnings left out)."""
+    return [problem for problem in problems if problem.is_error]
 
 
 @dataclass
@@ -56,12 +75,17 @@ class Document:
     def root(self) -> etree._Element:
         return self.tree.getroot()
 
-    def problem(self, element, message: str, line: int | None = None) -> Problem:
+    def problem(self, element, message: str, line: int | None = None,
+                severity: str = ERROR) -> Problem:
         """A Problem located at `element` (its id and line), or at the file when None."""
         if element is None:
-            return Problem(self.filename, line, None, message)
+            return Problem(self.filename, line, None, message, severity)
         element_id = element.get("id") if isinstance(element.tag, str) else None
-        return Problem(self.filename, line or element.sourceline, element_id, message)
+        return Problem(self.filename, line or element.sourceline, element_id, message, severity)
+
+    def warning(self, element, message: str, line: int | None = None) -> Problem:
+        """A warning located at `element`: shown with the problems, but it deploys."""
+        return self.problem(element, message, line, WARNING)
 
     def ids(self) -> dict[str, etree._Element]:
         """Every element of the file that has an id, by id (the first one wins)."""
