@@ -5,13 +5,16 @@ It limits its address space, checks that its hash seed is fixed, says it is read
 one request at a time: the platform clock frozen at the request's instant, the CPU limit moved to
 this call's time limit plus a margin, the script or expression run by the sandbox of
 engine/runtime/scripting.py, the answer pickled back (sets as lists, errors as class name,
-message and line). A MemoryError is answered too, then the parent replaces the worker.
+message and line; text that shows a memory address is refused, as it could not be replayed).
+A MemoryError is answered too, then the parent replaces the worker.
 """
 from __future__ import annotations
 
+import copy
 import math
 import os
 import pickle
+import re
 import resource
 import sys
 import traceback
@@ -33,6 +36,27 @@ def _as_stored(value):
     if isinstance(value, tuple):
         return tuple(_as_stored(v) for v in value)
     return value
+
+
+# What repr() shows of a function, an iterator or any object without a repr of its own: its
+# memory address, different in every process, so a history holding one could not be replayed.
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]{4,}>")
+
+
+def _check_replayable(value, where: str) -> None:
+    """Raise ValueError when `value` holds text with a memory address (str() of a function,
+    a map or a generator) at any depth."""
+    if isinstance(value, str):
+        if _ADDRESS.search(value):
+            raise ValueError(f"{where} holds {value[:80]!r}, which shows a memory address: it "
+                             f"differs in every process, so the history could not be replayed; "
+                             f"store the values themselves (e.g. list(...) of an iterator)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_replayable(item, f"{where}[{key!r}]")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_replayable(item, where)
 
 
 def _script_line(tb) -> int:
@@ -77,12 +101,18 @@ def _answer(environment, request) -> tuple:
     try:
         with scripting.collected_prints(prints):
             if request["mode"] == "eval":
-                value = environment.run_expression(request["source"], request["context"],
-                                                   request["external"])
-                return ("ok", _as_stored(value), prints)
+                value = _as_stored(environment.run_expression(
+                    request["source"], request["context"], request["external"]))
+                _check_replayable(value, "the expression's value")
+                return ("ok", value, prints)
             context = request["context"]
+            given = copy.deepcopy(context)
             environment.run_script(request["source"], context, request["external"])
-            return ("ok", _as_stored(context), prints)
+            stored = _as_stored(context)
+            for key, value in stored.items():      # what the script set (given data is as given)
+                if key not in given or given[key] != value:
+                    _check_replayable(value, key)
+            return ("ok", stored, prints)
     except MemoryError:
         return ("recycle", ("error", "MemoryError", "the script ran out of memory (the limit "
                             f"is {MEMORY_LIMIT // 2**20} MiB)", 0, prints))

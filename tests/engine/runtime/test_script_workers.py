@@ -138,6 +138,26 @@ def test_id_and_hash_are_not_available(script):
         RestrictedEnvironment().execute(script, {"amount": 1})
 
 
+@pytest.mark.parametrize("script", [
+    "f = lambda: 1\nshown = str(f)",
+    "shown = [str(map(str, [1]))]",
+    "def g():\n    return 1\nshown = {'g': repr(g)}",
+    "shown = f'{(i for i in [1])}'",
+])
+def test_text_showing_a_memory_address_is_refused(script):
+    """repr() of a function or an iterator differs between processes: replay would diverge."""
+    with pytest.raises(ValueError, match="memory address"):
+        RestrictedEnvironment().execute(script, {"amount": 1})
+
+
+def test_given_text_that_looks_like_an_address_is_left_alone():
+    data = {"reason": "it says <function at 0x7f00aa> on the box"}
+    RestrictedEnvironment().execute("n = len(reason)", data)
+    assert data["n"] == len(data["reason"]) and "0x7f00aa" in data["reason"]
+    with pytest.raises(ValueError, match="note holds"):
+        RestrictedEnvironment().execute("note = reason + str(len)[:0] + str(lambda: 0)", data)
+
+
 def _seeded_order() -> list:
     out = subprocess.run([sys.executable, "-c", f"print(list({FRUITS}))"], check=True,
                          capture_output=True, text=True,
