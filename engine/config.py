@@ -38,6 +38,8 @@ class Settings:
     max_upload_bytes: int = 2 * 1024 * 1024    # BPMN/DMN uploads
     max_request_bytes: int = 1 * 1024 * 1024   # JSON bodies
     script_time_limit: float = 1.0             # seconds per script or expression
+    script_workers: int = 2                    # script worker processes per server process
+    script_memory_mb: int = 512                # address space of each script worker
     outbox_max_attempts: int = 5
     payment_adapter: str = "ledger"            # "ledger" (built-in) or "http"
     payment_http_url: str | None = None
@@ -93,6 +95,12 @@ def from_env(environ=None) -> Settings:
         changes["orders_http_url"] = env["AFTERSALES_ORDERS_HTTP_URL"]
     if env.get("AFTERSALES_HOLIDAYS"):
         changes["holidays"] = tuple(d.strip() for d in env["AFTERSALES_HOLIDAYS"].split(",") if d.strip())
+    if env.get("AFTERSALES_SCRIPT_WORKERS"):
+        changes["script_workers"] = _bounded(env["AFTERSALES_SCRIPT_WORKERS"],
+                                             "AFTERSALES_SCRIPT_WORKERS", 1, 64)
+    if env.get("AFTERSALES_SCRIPT_MEMORY_MB"):
+        changes["script_memory_mb"] = _bounded(env["AFTERSALES_SCRIPT_MEMORY_MB"],
+                                               "AFTERSALES_SCRIPT_MEMORY_MB", 128, 65536)
     if env.get("AFTERSALES_ARCHIVE_DIR"):
         changes["archive_dir"] = Path(env["AFTERSALES_ARCHIVE_DIR"])
     if env.get("AFTERSALES_RETENTION_DAYS"):
@@ -100,6 +108,17 @@ def from_env(environ=None) -> Settings:
     if env.get("AFTERSALES_TIMEZONE"):
         changes["timezone"] = env["AFTERSALES_TIMEZONE"]
     return replace(s, **changes)
+
+
+def _bounded(value: str, name: str, low: int, high: int) -> int:
+    """A whole number setting within [low, high]."""
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or not low <= number <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
+    return number
 
 
 def _flag(value: str, name: str) -> bool | None:

@@ -22,7 +22,7 @@ from multiprocessing.connection import Connection
 
 from engine import clock
 from engine.runtime import scripting
-from engine.runtime.script_workers import HASH_SEED, KILL_MARGIN, MEMORY_LIMIT
+from engine.runtime.script_workers import HASH_SEED, KILL_MARGIN
 
 
 def _as_stored(value):
@@ -83,7 +83,7 @@ def _serve(request_fd: int, answer_fd: int, memory_limit: int) -> None:
         used = resource.getrusage(resource.RUSAGE_SELF)
         cpu = math.ceil(used.ru_utime + used.ru_stime + request["time_limit"] + KILL_MARGIN) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, resource.RLIM_INFINITY))
-        answer = _answer(environment, request)
+        answer = _answer(environment, request, memory_limit)
         try:
             data = pickle.dumps(answer, protocol=pickle.HIGHEST_PROTOCOL)
         except MemoryError:
@@ -94,7 +94,7 @@ def _serve(request_fd: int, answer_fd: int, memory_limit: int) -> None:
         answers.send_bytes(data)
 
 
-def _answer(environment, request) -> tuple:
+def _answer(environment, request, memory_limit: int) -> tuple:
     prints: list[str] = []
     clock.freeze(request["now"])
     environment.time_limit = request["time_limit"]
@@ -115,7 +115,7 @@ def _answer(environment, request) -> tuple:
             return ("ok", stored, prints)
     except MemoryError:
         return ("recycle", ("error", "MemoryError", "the script ran out of memory (the limit "
-                            f"is {MEMORY_LIMIT // 2**20} MiB)", 0, prints))
+                            f"is {memory_limit // 2**20} MiB)", 0, prints))
     except Exception as err:
         message = str(err.args[0]) if err.args and len(err.args) == 1 else str(err)
         return ("error", type(err).__name__, message, _script_line(err.__traceback__), prints)

@@ -10,8 +10,8 @@ each one a fresh interpreter (`python -m engine.runtime.script_worker_main`) tha
 - runs with PYTHONHASHSEED=0, so that a set of strings iterates in the same order in every run
   of every worker, the recorded one and its replay (sets a script leaves in task data come
   back as lists in that order, as SpiffWorkflow's serializer stores them anyway);
-- limits its address space (RLIMIT_AS, MEMORY_LIMIT: a huge allocation is a MemoryError there)
-  and its CPU time per call (RLIMIT_CPU, the time limit plus a margin: SIGXCPU ends it);
+- limits its address space (RLIMIT_AS, Settings.script_memory_mb: a huge allocation is a
+  MemoryError there) and its CPU time per call (RLIMIT_CPU, the time limit plus a margin: SIGXCPU ends it);
 - reads the platform clock's instant from each request (a script's `now()` is the instant the
   unit of work is pinned to), runs the script with the sandbox of engine/runtime/scripting.py
   and answers with the new task data, or the error's class, message and line.
@@ -40,8 +40,8 @@ from decimal import Decimal
 from multiprocessing.connection import Connection
 
 
-POOL_SIZE = 2
-MEMORY_LIMIT = 512 * 1024 * 1024   # bytes of address space per worker
+POOL_SIZE = 2                      # workers per server process (Settings.script_workers)
+MEMORY_LIMIT = 512 * 1024 * 1024   # bytes of address space per worker (Settings.script_memory_mb)
 KILL_MARGIN = 1.0                  # seconds past the time limit before a worker is killed
 START_TIMEOUT = 60.0               # seconds a new worker may take to start (a loaded machine)
 HASH_SEED = "0"
@@ -82,13 +82,13 @@ def _loads(data: bytes):
 class _Worker:
     """One worker process and its two pipe ends."""
 
-    def __init__(self):
+    def __init__(self, memory_limit: int):
         env = {**os.environ, "PYTHONHASHSEED": HASH_SEED, "PYTHONDONTWRITEBYTECODE": "1"}
         read_req, self._write_fd = os.pipe()
         self._read_fd, write_ans = os.pipe()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "engine.runtime.script_worker_main", str(read_req), str(write_ans),
-             str(MEMORY_LIMIT)],
+             str(memory_limit)],
             pass_fds=(read_req, write_ans), env=env, stdin=subprocess.DEVNULL,
             cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
         os.close(read_req)
@@ -125,8 +125,8 @@ class _Worker:
 class WorkerPool:
     """A fixed number of workers; `call` lends one to the calling thread for one request."""
 
-    def __init__(self, size: int = POOL_SIZE):
-        self.size = size
+    def __init__(self, size: int = POOL_SIZE, memory_limit: int = MEMORY_LIMIT):
+        self.size, self.memory_limit = size, memory_limit
         self.pid = os.getpid()
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: set[_Worker] = set()
@@ -136,7 +136,7 @@ class WorkerPool:
             self._start()
 
     def _start(self) -> None:
-        worker = _Worker()
+        worker = _Worker(self.memory_limit)
         with self._lock:
             self._workers.add(worker)
         self._idle.put(worker)
@@ -169,7 +169,7 @@ class WorkerPool:
                 raise
             raise ScriptLimitExceeded(
                 "script stopped: its worker process died (it exceeded the memory limit of "
-                f"{MEMORY_LIMIT // 2**20} MiB or its CPU time)") from None
+                f"{self.memory_limit // 2**20} MiB or its CPU time)") from None
         except BaseException:
             self._retire(worker)  # interrupted mid-call: the worker's state is unknown
             raise
@@ -188,17 +188,32 @@ class WorkerPool:
 
 _pool: WorkerPool | None = None
 _pool_lock = threading.Lock()
+_shape = (POOL_SIZE, MEMORY_LIMIT)     # what the next pool is started with (`configure`)
+
+
+def configure(size: int, memory_limit: int) -> None:
+    """Set the number of workers and each one's address-space limit in bytes (the Runtime
+    passes its settings); a running pool of another shape is replaced on its next use."""
+    global _shape
+    _shape = (size, memory_limit)
 
 
 def pool() -> WorkerPool:
-    """The process's pool, started on first use (and again in a forked child)."""
+    """The process's pool, started on first use (and again in a forked child, or after
+    `configure` changed its shape)."""
     global _pool
     current = _pool
-    if current is not None and current.pid == os.getpid():
+    if current is not None and current.pid == os.getpid() and \
+            (current.size, current.memory_limit) == _shape:
         return current
     with _pool_lock:
+        if _pool is not None and _pool.pid == os.getpid() and \
+                (_pool.size, _pool.memory_limit) != _shape:
+            _pool.close()
+            _pool = None
         if _pool is None or _pool.pid != os.getpid():
-            _pool = WorkerPool()  # an inherited pool's pipes belong to the parent: not touched
+            # An inherited pool's pipes belong to the parent: not touched.
+            _pool = WorkerPool(*_shape)
         return _pool
 
 

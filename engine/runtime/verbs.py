@@ -44,6 +44,7 @@ from engine.models import (
 from engine.runtime import (
     determinism,
     incidents,
+    script_workers,
     separation,
     serialization,
     services,
@@ -83,6 +84,8 @@ class Runtime:
         self.calendar = BusinessCalendar.from_settings(self.settings)
         self.script_engine = PlatformScriptEngine(time_limit=self.settings.script_time_limit,
                                                   service_handler=services.handle_service_call)
+        script_workers.configure(self.settings.script_workers,
+                                 self.settings.script_memory_mb * 2**20)
         # Called after every state change as hook(session, instance, workflow, event_row).
         self.hooks = list(hooks)
         # Called as guard(session, business_key, intents, actor) before a unit writes anything.

@@ -25,6 +25,7 @@ from engine.history import replay
 from engine.models import Instance
 from engine.runtime import incidents, script_workers
 from engine.runtime.scripting import PlatformScriptEngine, RestrictedEnvironment, is_cheap
+from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, bundle_variant
 
 from .test_script_errors import CS, _task
@@ -130,6 +131,23 @@ def test_a_killed_worker_is_replaced():
         data = {"i": i}
         env.execute("j = i + 1", data)
         assert data == {"i": i, "j": i + 1}
+
+
+def test_the_pool_takes_its_size_and_memory_limit_from_the_settings(db_url):
+    settings = config.from_env({"AFTERSALES_DATABASE_URL": db_url,
+                                "AFTERSALES_SCRIPT_WORKERS": "1",
+                                "AFTERSALES_SCRIPT_MEMORY_MB": "256"})
+    Runtime(settings)
+    try:
+        assert (script_workers.pool().size, script_workers.pool().memory_limit) == (1, 2**28)
+        with pytest.raises(MemoryError, match="256 MiB"):
+            RestrictedEnvironment().execute("share = ('a' * 10**6).replace('a', 'a' * 300)", {})
+    finally:
+        Runtime(config.Settings(database_url=db_url))   # back to the default pool
+    assert script_workers.pool().size == config.Settings().script_workers
+    for value in ("0", "many"):
+        with pytest.raises(ValueError, match="AFTERSALES_SCRIPT_WORKERS"):
+            config.from_env({"AFTERSALES_SCRIPT_WORKERS": value})
 
 
 @pytest.mark.parametrize("script", ["x = id(amount)", "x = hash('a')", "f = id\nx = f(1)"])
