@@ -124,6 +124,9 @@ OPERATIONS = [
     ("post", "/api/messages", "messages", "Deliver an external event (couriers: picked_up, "
      "pickup_booked; payment: refund_result, clawback_result)", MESSENGERS, schemas.MESSAGE,
      200, True, []),
+    ("post", "/api/signals", "messages", "Send a signal to every request waiting for it "
+     "(audited per instance as signal_received; 404: none waits; a supervisor only to "
+     "instances whose work they supervise)", SUPERVISORS, schemas.SIGNAL, 200, True, []),
     ("get", "/api/instances/{instance_id}", "instances", "Instance state, open tasks, timers "
      "and the elements to mark on the diagram", INSTANCE_READERS, None, 200, False, []),
     ("get", "/api/instances/{instance_id}/history", "instances", "Audit events, paged",

@@ -20,6 +20,7 @@ from engine.definitions import validation, xmlsafe
 from engine.definitions.bundle import DMN_SUFFIX, Bundle
 from engine.errors import InvalidDefinition, NotFound
 from engine.models import Definition
+from engine.runtime import event_subprocesses
 
 
 @dataclass
@@ -159,6 +160,7 @@ def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, 
     parser = parser_for({name: text.encode() for name, text in sources.items()})
     spec = parser.get_spec(process_key)
     subs = parser.get_subprocess_specs(process_key)
+    event_subprocesses.settle(spec, subs)      # or SpiffWorkflow changes the cached spec
     tasks = {}
     for process_spec in [spec, *subs.values()]:
         for task_spec in process_spec.task_specs.values():

@@ -26,7 +26,8 @@ _MOVE_HEAD = (update(_I).where(_I.c.id == bindparam("b_id"), _I.c.audit_seq == b
 
 # Kinds of events whose input changes the workflow state; replay re-applies these.
 STATE_CHANGING = frozenset({"started", "task_completed", "message_delivered", "timer_fired",
-                            "cancelled", "retried", "migrated", "timer_rescheduled"})
+                            "cancelled", "retried", "migrated", "timer_rescheduled",
+                            "signal_received"})
 
 
 def event_hash(*, instance_id: int, seq: int, at: datetime, actor: str | None, kind: str,

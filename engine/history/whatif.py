@@ -157,6 +157,8 @@ def _apply(workflow, event, candidate, script_engine, instance, mapping, previou
             apply = _completion(workflow, event, candidate, mapping, previous)
         elif event.kind == "message_delivered":
             apply = steps.message(payload["name"], payload["payload"])
+        elif event.kind == "signal_received":
+            apply = steps.signal(payload["name"], payload["payload"])
         elif event.kind == "timer_fired":
             _check_timers(workflow, payload.get("timers") or [], event.at, mapping)
             apply = steps.timers()

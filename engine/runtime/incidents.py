@@ -43,10 +43,12 @@ KIND = "incident"
 SKIPPED = "incident_skipped"
 
 # Where an input's correctable data sits in its payload (kinds absent here take no data).
-_DATA_FIELD = {"task_completed": "data", "message_delivered": "payload", "retried": "data"}
+_DATA_FIELD = {"task_completed": "data", "message_delivered": "payload", "retried": "data",
+               "signal_received": "payload"}
 
 _WHAT = {"started": "starting the process", "task_completed": "completing the task",
-         "message_delivered": "delivering the message", "timer_fired": "firing the timer",
+         "message_delivered": "delivering the message",
+         "signal_received": "receiving the signal", "timer_fired": "firing the timer",
          "cancelled": "cancelling", "retried": "retrying the failed task",
          "migrated": "moving to the new version", "timer_rescheduled": "moving the timer",
          "task_claimed": "claiming the task", "task_released": "releasing the task",

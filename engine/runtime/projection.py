@@ -2,6 +2,13 @@
 
 Pure functions of a `BpmnWorkflow`. The runtime diffs the projection before and after a step and
 writes only the difference; `rebuild()` rewrites an instance's rows from its state alone.
+
+Signal waits are subscriptions too, in the same table as message waits, their name prefixed
+with SIGNAL_PREFIX (a signal goes to every instance waiting for it, whatever its correlation,
+so one table serves both without a migration). They are the waiting signal catches
+(intermediate and boundary events) and, while the instance runs, the signal start events of its
+event subprocesses: SpiffWorkflow starts an event subprocess for any event that matches its
+start, so that subscription lasts as long as the instance, keyed by the workflow's root task.
 """
 from __future__ import annotations
 
@@ -10,8 +17,19 @@ from datetime import datetime, timezone
 
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.util.task import TaskState
+
+from engine.runtime import event_subprocesses
+
+
+SIGNAL_PREFIX = "signal:"
+
+
+def signal_subscription(name: str) -> str:
+    """The subscription name of a wait for signal `name`."""
+    return SIGNAL_PREFIX + name
 
 
 @dataclass(frozen=True)
@@ -51,7 +69,17 @@ def project(workflow) -> Projection:
                     timers[task_id] = TimerDue(task_id, bpmn_id, due)
             elif isinstance(part, MessageEventDefinition):
                 messages[(task_id, part.name)] = Waiting(task_id, bpmn_id, part.name)
+            elif isinstance(part, SignalEventDefinition):
+                name = signal_subscription(part.name)
+                messages[(task_id, name)] = Waiting(task_id, bpmn_id, name)
+    if not workflow.is_completed():
+        root = str(workflow.task_tree.id)
+        for start in event_subprocesses.starts(workflow):
+            if isinstance(start.event_definition, SignalEventDefinition):
+                name = signal_subscription(start.event_definition.name)
+                messages[(root, name)] = Waiting(root, start.bpmn_id or start.name, name)
     return Projection(human, timers, messages)
+
 
 
 def timer_due(task) -> datetime | None:

@@ -13,7 +13,7 @@ from uuid import UUID
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import WorkflowException
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
@@ -49,6 +49,18 @@ def message(name: str, payload: dict):
             workflow.send_event(BpmnEvent(MessageEventDefinition(name), payload))
         except WorkflowException as err:
             raise Conflict(f"the request is not waiting for '{name}' now") from err
+        return workflow
+    return apply
+
+
+def signal(name: str, payload: dict):
+    """Send signal `name` into the workflow: every catch waiting for it there fires (the
+    catch's `spiffworkflow:variableName`, if its signal names one, receives `payload`)."""
+    def apply(workflow):
+        try:
+            workflow.send_event(BpmnEvent(SignalEventDefinition(name), payload))
+        except WorkflowException as err:
+            raise Conflict(f"the request is not waiting for signal '{name}' now") from err
         return workflow
     return apply
 
@@ -103,6 +115,8 @@ def for_event(kind: str, payload: dict, task_id: str | None, compiled, script_en
         return complete(task_id, payload["data"])
     if kind == "message_delivered":
         return message(payload["name"], payload["payload"])
+    if kind == "signal_received":
+        return signal(payload["name"], payload["payload"])
     if kind == "timer_fired":
         return timers()
     if kind == "cancelled":

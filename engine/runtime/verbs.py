@@ -44,6 +44,7 @@ from engine.models import (
 from engine.runtime import (
     determinism,
     incidents,
+    projection,
     script_workers,
     separation,
     serialization,
@@ -66,6 +67,8 @@ _INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("id"))
 # Locks the row; an instance the session already holds stays as loaded, so a caller who read
 # an older version still loses on the version check (a Conflict, never an overwrite).
 _INSTANCE_LOCKED = select(Instance).where(Instance.id == bindparam("id")).with_for_update()
+_SIGNAL_WAITERS = select(MessageSubscription.instance_id).where(
+    MessageSubscription.name == bindparam("name"))
 _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.name == bindparam("name"),
     MessageSubscription.correlation == bindparam("correlation"))
@@ -217,6 +220,44 @@ class Runtime:
             session.add(ReceivedMessage(message_id=message_id, name=name, instance_ids=instance_ids,
                                         received_at=clock.now()))
         return delivered
+
+    def send_signal(self, session: Session, name: str, payload: dict,
+                    actor: Actor = SYSTEM) -> list[Instance]:
+        """Send signal `name` to every active instance waiting for it (an intermediate or
+        boundary catch, an event subprocess's start), each its own unit of work recorded as
+        `signal_received` with the actor and the payload; returns those instances, in id order.
+
+        Each instance takes it in a savepoint: one whose steps fail is rolled back to it and
+        put in error with its incident (status "error"), and the others take it on. Raises
+        InvalidInput naming the field (no name, a payload that is not an object or cannot be
+        stored), NotFound when no active instance waits for the signal, Forbidden (nothing
+        sent) when `actor` may not operate on one of them (as Camunda refuses a signal to
+        instances the caller has no authorization for).
+        """
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidInput("a signal needs a name", field="name")
+        if not isinstance(payload, dict):
+            raise InvalidInput("payload must be an object", field="payload")
+        json_safety.check({"name": name, "payload": payload})
+        subscription = projection.signal_subscription(name)
+        instance_ids = sorted(set(session.connection().scalars(_SIGNAL_WAITERS,
+                                                               {"name": subscription})))
+        waiting = [instance for instance in (self._instance(session, i) for i in instance_ids)
+                   if instance.status in ACTIVE]
+        if not waiting:
+            raise NotFound(f"no request is waiting for signal '{name}'", field="name")
+        for instance in waiting:
+            self._check_may_operate(session, instance, actor)
+        for instance in waiting:
+            compiled = catalog.compiled(session, instance.definition_id)
+            try:
+                with session.begin_nested():
+                    unit.run(session, self, instance, compiled, kind="signal_received",
+                             actor=actor, payload={"name": name, "payload": payload},
+                             element=name, apply=steps.signal(name, payload))
+            except StepFailed as failed:
+                incidents.record(session, failed)
+        return waiting
 
     def fire_due_timers(self, session: Session, now: datetime | None = None, limit: int = 100) -> int:
         """Fire every timer due before `now` (at most `limit` instances); returns instances fired.

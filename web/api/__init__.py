@@ -24,6 +24,7 @@ from web.api import (
     orders,
     owner,
     requests,
+    signals,
     task_files,
     tasks,
     timers,
@@ -33,7 +34,7 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers):
+                owner, exports, timers, signals):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

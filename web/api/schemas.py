@@ -71,6 +71,8 @@ COMMENT_BODY = obj({"body": text(5000)}, ["body"])
 
 MESSAGE = obj({"name": text(200), "correlation": text(100), "payload": {"type": "object"},
                "message_id": text(200)}, ["name", "correlation"])
+# The subscription table keeps "signal:" + name in 200 characters.
+SIGNAL = obj({"name": text(190), "payload": {"type": "object"}}, ["name"])
 
 INSTANCE_ACTION = obj({"reason": REASON})
 RETRY = obj({"reason": REASON, "data": {"type": "object"}})

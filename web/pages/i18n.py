@@ -151,6 +151,7 @@ LABELS = {
     "sla_breached": _l("SLA breached"), "comment_added": _l("Comment added"),
     "attachment_added": _l("File added"), "incident": _l("Incident"),
     "incident_skipped": _l("Incident skipped"),
+    "signal_received": _l("Signal received"),
 }
 
 

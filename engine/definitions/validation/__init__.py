@@ -41,6 +41,7 @@ from .calls import check_call_cycles
 from .dmn import check_dmn_document
 from .expressions import check_expressions
 from .model import Bundle, Document, Problem, errors, is_executable
+from .signals import check_signals
 from .spiff import library_problems, xsd_problems
 from .tasks import FormChecker, check_user_tasks
 from .timers import check_timers
@@ -86,6 +87,7 @@ def _validate(files, forms, departments, known_processes) -> list[Problem]:
     for document in documents:
         problems += _guarded(problems, document.filename, xsd_problems, document) or []
         problems += _check_document(problems, document, bundle, forms_checker)
+    problems += _guarded(problems, "", check_signals, bundle) or []
     problems += _check_something_runs(bundle)
     if not errors(problems):     # warnings do not hide the library's own verdict
         problems += _guarded(problems, "", library_problems, bundle) or []

@@ -69,6 +69,8 @@ MATRIX = [
     ("post", "/api/tasks/{task}/attachments", TASK_ACT, set()),
     ("get", "/api/attachments/{attachment}", TASK_READ, set()),
     ("post", "/api/messages", {"courier", "payment", "admin"}, set()),
+    # Any supervisor may send; which instances take it is judged per instance (test_signals).
+    ("post", "/api/signals", SUPERVISE | {"supervisor_other"}, set()),
     ("get", "/api/instances/{instance}", INSTANCE_READ, set()),
     ("get", "/api/instances/{instance}/history", INSTANCE_READ, set()),
     ("get", "/api/instances/{instance}/replay", INSTANCE_READ, set()),
@@ -170,6 +172,7 @@ def _request_kwargs(path: str, role: str, ids: dict) -> dict:
         "/reassign": {"assignee": "customer_service_2"}, "/comments": {"body": "noted"},
         "/api/messages": {"name": MESSAGE_FOR.get(role, "picked_up"), "correlation": ids["ref"]},
         "/api/incidents": {"action": "skip"},
+        "/api/signals": {"name": "nobody_waits_for_this"},
         "/reschedule": {"due_at": "2026-11-24T10:00:00+00:00"},
     }
     if path in bodies:
