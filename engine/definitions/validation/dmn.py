@@ -23,14 +23,20 @@ Kept modest on purpose. Per DMN file it checks:
   WARNING: SpiffWorkflow evaluates UNIQUE as first match (the first rule that
   matches wins, no error), and many tables rely on that with a catch-all last
   row (16 of SpiffWorkflow's own examples do), so the table runs and deploys;
-  the warning names the rows and which one wins. Obvious means two rules with
-  the same input entries (after trimming, '-' and empty both meaning "any"),
-  or a catch-all rule (every input '-' or empty) next to other rules.
-  Overlaps hidden behind different but intersecting conditions (`> 5` and
-  `< 10`) are not detected.
+  the warning names the rows and which one wins. Found are two rules with the
+  same input entries (after trimming, '-' and empty both meaning "any"), a
+  catch-all rule (every input '-' or empty) next to other rules, and rules
+  whose entries are literals or comparisons with a number (`30`, `"gold"`,
+  `>= 25`) that some input matches in every column (`30` and `>= 25`,
+  `> 5` and `< 10`). Other entries (calls, `in [...]`, `!=`, expressions over
+  several names) are taken as not overlapping: no warning rather than a false
+  one.
 """
 from __future__ import annotations
 
+import ast
+import math
+import re
 from types import SimpleNamespace
 
 from lxml import etree
@@ -221,6 +227,81 @@ def _any(text: str) -> str | None:
 
 def _check_overlaps(doc: Document, rules: list) -> list[Problem]:
     """Warnings for the rules of a UNIQUE table that obviously overlap (see the docstring)."""
+    warnings = _same_or_catch_all(doc, rules)
+    reported = {w.element_id for w in warnings}
+    regions = [[_region(_entry_text(e)) for e in dmn_children(rule, "inputEntry")]
+               for rule in rules]
+    for later in range(1, len(rules)):
+        if rules[later].get("id") in reported:
+            continue
+        earlier = [n for n in range(later) if rules[n].get("id") not in reported
+                   and len(regions[n]) == len(regions[later])
+                   and all(_intersect(a, b) for a, b in zip(regions[n], regions[later]))]
+        if earlier:
+            shown = ", ".join(_row(rules, n + 1) for n in earlier)
+            warnings.append(doc.warning(
+                rules[later], f"{_row(rules, later + 1)} overlaps {shown}: some input matches "
+                              "both, and hit policy UNIQUE allows one match; SpiffWorkflow "
+                              "evaluates UNIQUE as first match, so for those inputs the rule "
+                              "above wins. Hit policy FIRST says so explicitly, or narrow "
+                              "the entries"))
+    return warnings
+
+
+_COMPARISON = re.compile(r"^(<=|>=|<|>|==)\s*(.+)$", re.S)
+_ANY = ("any",)
+
+
+def _region(text: str):
+    """What an input entry matches, where it is simple enough to tell: _ANY; ("eq", value);
+    ("range", low, low_included, high, high_included); None when it cannot be told."""
+    text = text.strip()
+    if text in ("", "-"):
+        return _ANY
+    found = _COMPARISON.match(text)
+    operator, operand = found.groups() if found else ("==", text)
+    try:
+        value = ast.literal_eval(operand.strip())
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return None
+    if operator == "==":
+        return ("eq", value) if isinstance(value, (str, int, float, bool)) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if operator in ("<", "<="):
+        return ("range", -math.inf, False, value, operator == "<=")
+    return ("range", value, operator == ">=", math.inf, False)
+
+
+def _intersect(a, b) -> bool:
+    """Can one input match both regions? Unknown regions are taken as disjoint."""
+    if a is None or b is None:
+        return False
+    if a == _ANY or b == _ANY:
+        return True
+    if a[0] == "eq" and b[0] == "eq":
+        return _kind(a[1]) == _kind(b[1]) and a[1] == b[1]
+    if a[0] == "range" and b[0] == "range":
+        # Of two equal bounds the excluded one is the narrower.
+        low, low_in = max((a[1], a[2]), (b[1], b[2]), key=lambda bound: (bound[0], not bound[1]))
+        high, high_in = min((a[3], a[4]), (b[3], b[4]), key=lambda bound: (bound[0], bound[1]))
+        return low < high or (low == high and low_in and high_in)
+    value, bounds = (a[1], b) if a[0] == "eq" else (b[1], a)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    _, low, low_in, high, high_in = bounds
+    return (low < value or (low == value and low_in)) and \
+        (value < high or (value == high and high_in))
+
+
+def _kind(value) -> str:
+    # 1 and 1.0 are one number to the test Spiff builds (==); True is not a number there.
+    if isinstance(value, bool):
+        return "bool"
+    return "number" if isinstance(value, (int, float)) else type(value).__name__
+
+
+def _same_or_catch_all(doc: Document, rules: list) -> list[Problem]:
     warnings, first_with = [], {}
     keys = [tuple(_any(_entry_text(e)) for e in dmn_children(rule, "inputEntry"))
             for rule in rules]

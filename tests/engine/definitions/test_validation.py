@@ -414,6 +414,25 @@ def test_dmn_catch_all_rule_overlaps_the_others():
                           '<decisionTable id="refund_policy_table" hitPolicy="FIRST">', dmn)) == []
 
 
+@pytest.mark.parametrize("first, second, overlap", [
+    ("&gt; 5", "&lt; 10", True), ("30", "&gt;= 25", True), ("&lt;= 5", "&gt;= 5", True),
+    ("&lt; 5", "&gt;= 5", False), ('"gold"', '"silver"', False), ("1", "1.0", True),
+    ("len(reason) &gt; 3", "&lt; 10", False),     # not simple: no warning rather than a false one
+])
+def test_dmn_rules_whose_conditions_intersect_overlap(first, second, overlap):
+    dmn = edit('<text>reason</text>', '<text>amount</text>', VALID_DMN)
+    dmn = edit('<text>"defective"</text>', f"<text>{first}</text>", dmn)
+    dmn = edit('<text>"changed_mind"</text>', f"<text>{second}</text>", dmn)
+    warnings = [p for p in check(dmn=dmn) if "overlaps" in p.message]
+    if not overlap:
+        assert warnings == []
+        return
+    [warning] = warnings
+    assert (warning.element_id, warning.severity) == ("rule_changed_mind", "warning")
+    assert warning.message.startswith("rule 2 (rule_changed_mind) overlaps rule 1 "
+                                      "(rule_defective): some input matches both")
+
+
 def test_dmn_table_without_rules():
     start, end = VALID_DMN.index("      <rule "), VALID_DMN.index("    </decisionTable>")
     dmn = VALID_DMN[:start] + VALID_DMN[end:]

@@ -129,10 +129,14 @@ def test_what_a_transaction_cannot_do_is_refused_with_its_element(auth, edit, el
 
 def test_a_dmn_1_2_table_deploys_with_a_warning_and_evaluates_first_match(auth, platform):
     answer = deploy(auth, DATA / "dmn12")
-    [warning] = answer["warnings"]
-    assert warning["severity"] == "warning" and warning["file"] == "age_band.dmn"
-    assert warning["element_id"] == "row-484867957-7" and warning["line"] == 34
-    assert "overlaps rule 1 (row-484867957-5), rule 2 (row-484867957-1)" in warning["message"]
+    ranged, catch_all = answer["warnings"]
+    assert {ranged["severity"], catch_all["severity"]} == {"warning"}
+    assert (ranged["file"], ranged["line"], ranged["element_id"]) == (
+        "age_band.dmn", 29, "row-484867957-3")
+    assert ranged["message"].startswith("rule 3 (row-484867957-3) overlaps rule 1 "
+                                        "(row-484867957-5): some input matches both")
+    assert (catch_all["line"], catch_all["element_id"]) == (34, "row-484867957-7")
+    assert "overlaps rule 1 (row-484867957-5), rule 2 (row-484867957-1)" in catch_all["message"]
     bands = {}
     for age in (30, 10, 40):
         instance_id = start(platform, "age_band", {"age": age}, f"AGE-{age}")
@@ -164,4 +168,5 @@ def test_warnings_show_in_the_cli_and_do_not_fail_it():
     result = CliRunner().invoke(main, ["validate", str(DATA / "dmn12")])
     assert result.exit_code == 0, result.output
     assert "age_band.dmn:34: [row-484867957-7] warning: rule 4" in result.output
-    assert "1 warning(s)" in result.output
+    assert "age_band.dmn:29: [row-484867957-3] warning: rule 3" in result.output
+    assert "2 warning(s)" in result.output
