@@ -15,13 +15,19 @@ from datetime import timedelta
 import pytest
 
 from engine import clock
-from engine.access import SYSTEM
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.jobs import outbox
-from engine.runtime import incidents, services
+from engine.runtime import services
 from tests.conftest import DATA
-from tests.web.api.test_incidents import LEAD, STAFF, assert_verifies, history, open_task
+from tests.web.api.test_incidents import (  # noqa: F401 (failing is a fixture)
+    LEAD,
+    STAFF,
+    assert_verifies,
+    failing,
+    history,
+    open_task,
+)
 from tests.web.conftest import error_of
 
 FAULT = "the request record could not be kept in step"
@@ -43,17 +49,6 @@ def fault(platform, monkeypatch):
     hook = Fault()
     monkeypatch.setattr(platform.runtime, "hooks", [*platform.runtime.hooks, hook])
     return hook
-
-
-@pytest.fixture
-def started(platform, world):
-    with platform.sessions.begin() as session:
-        catalog.deploy(session, Bundle.from_folder(DATA / "failing"), "owner")
-
-    def start(process, data, key):
-        with incidents.transaction(platform.sessions) as session:
-            return platform.runtime.start(session, process, data, SYSTEM, business_key=key).id
-    return start
 
 
 def shown(auth, instance_id):
@@ -90,8 +85,8 @@ REFUSED = [
 
 @pytest.mark.parametrize("verb,who,path,body", REFUSED, ids=[r[0] for r in REFUSED])
 def test_a_command_that_changes_no_workflow_is_refused_and_changes_nothing(
-        auth, platform, started, fault, verb, who, path, body):
-    instance_id = started("post_script", {"total": 100}, f"REFUSE-{verb}")
+        auth, platform, failing, fault, verb, who, path, body):
+    instance_id = failing("post_script", {"total": 100}, f"REFUSE-{verb}")
     task_id, _ = open_task(platform.sessions, instance_id)
     before = snapshot(auth, instance_id)
     fault.armed = True
@@ -104,8 +99,8 @@ def test_a_command_that_changes_no_workflow_is_refused_and_changes_nothing(
 
 
 def test_release_and_resume_that_fail_leave_the_claim_and_the_suspension(
-        auth, platform, started, fault):
-    instance_id = started("post_script", {"total": 100}, "REFUSE-2")
+        auth, platform, failing, fault):
+    instance_id = failing("post_script", {"total": 100}, "REFUSE-2")
     task_id, _ = open_task(platform.sessions, instance_id)
     assert auth.as_(STAFF).post(f"/api/tasks/{task_id}/claim").status_code == 200
     fault.armed = True
@@ -162,8 +157,8 @@ INCIDENTS = [
 
 @pytest.mark.parametrize("verb,process,data,call", INCIDENTS, ids=[i[0] for i in INCIDENTS])
 def test_a_command_that_fails_while_writing_back_is_an_incident_retried_and_skipped(
-        auth, platform, started, fault, verb, process, data, call):
-    instance_id = started(process, data, f"INCIDENT-{verb}")
+        auth, platform, failing, fault, verb, process, data, call):
+    instance_id = failing(process, data, f"INCIDENT-{verb}")
     before = snapshot(auth, instance_id)
     fault.armed = True
     refused(call(auth, platform, instance_id))
@@ -182,8 +177,8 @@ def test_a_command_that_fails_while_writing_back_is_an_incident_retried_and_skip
 
 
 def test_a_migration_that_fails_on_the_way_reports_the_instance_and_leaves_it(
-        auth, platform, started, fault):
-    instance_id = started("post_script", {"total": 100}, "MOVE-1")
+        auth, platform, failing, fault):
+    instance_id = failing("post_script", {"total": 100}, "MOVE-1")
     source = (DATA / "failing" / "post_script.bpmn").read_bytes()
     renamed = source.replace(b'name="Count parts"', b'name="Count the parts"')
     forms = Bundle.from_folder(DATA / "failing").forms
@@ -207,8 +202,8 @@ def test_a_migration_that_fails_on_the_way_reports_the_instance_and_leaves_it(
 
 
 def test_a_reply_the_instance_cannot_take_is_one_incident_and_the_effect_is_not_repeated(
-        auth, platform, started, monkeypatch):
-    instance_id = started("message_payload", {}, "REPLY-1")
+        auth, platform, failing, monkeypatch):
+    instance_id = failing("message_payload", {}, "REPLY-1")
     calls = []
 
     def courier(session, row, settings):
