@@ -66,6 +66,34 @@ def parse_duration(text: str) -> tuple[int, timedelta]:
     return days, rest
 
 
+def timer_cycle_error(text) -> str | None:
+    """Why the ISO-8601 repeating interval `text` of a timeCycle ('R3/PT1H',
+    'R/2030-01-31T09:00:00+08:00/P1D') is refused before SpiffWorkflow reads it, or None.
+
+    Refused: its durations when `timer_duration_error` refuses them, a negative number of
+    repetitions ('R-1/PT1H': write 'R/' to repeat without end), and an interval of no length
+    ('R/PT0S'): each firing would be due again at once, so the timer job would fire it without
+    pause. Whether the rest is well-formed is left to SpiffWorkflow's parser.
+    """
+    if not isinstance(text, str):
+        return f"a timer cycle must be ISO-8601 text, not {type(text).__name__}"
+    head, _, rest = text.strip().upper().partition("/")
+    if head.startswith("R-"):
+        return (f"timer cycle {text!r} repeats a negative number of times; write R/ to repeat "
+                "without end")
+    for part in rest.replace("--", "/").split("/"):  # as SpiffWorkflow splits the interval
+        if not part.lstrip("+-").startswith("P"):
+            continue
+        refused = timer_duration_error(part)
+        if refused is not None:
+            return refused
+        if all(float(number.replace(",", ".") or 0) == 0
+               for number, _ in _TIMER_PART.findall(part)):
+            return (f"timer cycle {text!r} repeats every {part}: a repeating timer needs an "
+                    "interval longer than nothing")
+    return None
+
+
 def timer_duration_error(text) -> str | None:
     """Why the ISO-8601 duration `text` of a timer (a timeDuration, or a duration in a
     timeCycle) is refused before SpiffWorkflow reads it, or None when it may read it.

@@ -72,6 +72,9 @@ class Definition(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     sources: Mapped[dict[str, Any]]            # file name -> BPMN/DMN text
     forms: Mapped[dict[str, Any]]              # form file name -> JSON Schema
+    # message name -> JSON Schema of its payload (engine.definitions.messages); {} for versions
+    # deployed before message schemas existed, whose payloads are not checked.
+    messages: Mapped[dict[str, Any]] = mapped_column(default=dict)
     deployed_at: Mapped[datetime] = mapped_column(default=clock.now)
     deployed_by: Mapped[str | None] = mapped_column(String(100))
     comment: Mapped[str | None] = mapped_column(Text)

@@ -114,12 +114,15 @@ def rechain(session, instance, events) -> None:
 
 
 def bundle_variant(source: Path, dest: Path, replacements, main: str | None = None) -> Path:
-    """A copy of the bundle folder `source` (its forms too) with text replaced in its `main`
-    file (default: the folder's name + .bpmn); each replaced text must occur."""
+    """A copy of the bundle folder `source` (its forms and message schemas too) with text
+    replaced in its `main` file (default: the folder's name + .bpmn); each replaced text must
+    occur."""
     main = main or f"{source.name}.bpmn"
-    (dest / "forms").mkdir(parents=True)
-    for form in (source / "forms").iterdir():
-        (dest / "forms" / form.name).write_bytes(form.read_bytes())
+    for sub in ("forms", "messages"):
+        if (source / sub).is_dir() or sub == "forms":
+            (dest / sub).mkdir(parents=True)
+            for form in (source / sub).iterdir():
+                (dest / sub / form.name).write_bytes(form.read_bytes())
     text = (source / main).read_text()
     for old, new in replacements:
         assert old in text, old

@@ -29,17 +29,21 @@ def read_upload(field: str, limit: int) -> tuple[str, str | None, bytes]:
 def read_bundle() -> tuple[Bundle, str | None]:
     """The multipart upload of a bundle, as the API takes it (deploy, validate, what-if): the
     files as a Bundle (engine.definitions.bundle decides what is taken) and the deployment
-    comment. Forms may also come as text fields named `forms/<name>.json`."""
+    comment. Forms may also come as text fields named `forms/<name>.json`; message schemas
+    as files named `messages/<name>.json`, files in the field `messages`, or text fields named
+    `messages/<name>.json`."""
     if request.mimetype != "multipart/form-data":
         raise InvalidInput("send the files as multipart/form-data", field="files")
     named = [(upload.filename or "(no file name)", upload.read())
-             for _field, upload in request.files.items(multi=True)]
+             for field, upload in request.files.items(multi=True) if field != "messages"]
     named += [(field, value.encode()) for field, value in request.form.items(multi=True)
-              if field.startswith("forms/") and field.endswith(".json")]
+              if field.startswith(("forms/", "messages/")) and field.endswith(".json")]
+    messages = [(upload.filename or "(no file name)", upload.read())
+                for upload in request.files.getlist("messages")]
     comment = request.form.get("comment")
     if comment is not None and len(comment) > 2000:
         raise InvalidInput("comment must be at most 2000 characters", field="comment")
-    return Bundle.from_files(named), comment
+    return Bundle.from_files(named, messages), comment
 
 
 def download(meta: dict, content: bytes) -> Response:

@@ -153,10 +153,13 @@ OPERATIONS = [
     ("post", "/api/instances/{instance_id}/timers/{task_id}/reschedule", "instances", "Move "
      "a waiting timer to due_at (within ten years; due by then: it fires now)", SUPERVISORS,
      schemas.TIMER_RESCHEDULE, 200, True, []),
-    ("post", "/api/definitions", "definitions", "Deploy BPMN/DMN files and forms (422 lists "
-     "every problem; identical content: 200, created false)", OWNERS, MULTIPART, (201, 200),
-     False, []),
-    ("post", "/api/definitions/validate", "definitions", "Validate an upload without deploying",
+    ("post", "/api/definitions", "definitions", "Deploy BPMN/DMN files, forms and message "
+     "schemas (messages/<name>.json): a folder, one process file with its forms or one DMN "
+     "file, what it leaves out taken from the deployed versions; only processes whose closure "
+     "changed get a version (versioned, unchanged); 422 lists every problem; nothing changed: "
+     "200, created false)", OWNERS, MULTIPART, (201, 200), False, []),
+    ("post", "/api/definitions/validate", "definitions", "Validate an upload without deploying, "
+     "by the plan deploy runs (ok exactly when deploy would succeed; would_version, unchanged)",
      OWNERS, MULTIPART, 200, False, []),
     ("get", "/api/definitions", "definitions", "Latest version of every process",
      INSTANCE_READERS, None, 200, False, []),

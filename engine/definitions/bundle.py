@@ -1,10 +1,12 @@
-"""Bundles: the BPMN/DMN files and forms of one upload or folder, and the one reader that
-turns uploaded files, folders or paths into a bundle.
+"""Bundles: the BPMN/DMN files, forms and message schemas of one upload or folder, and the
+one reader that turns uploaded files, folders or paths into a bundle.
 
 The API's multipart upload, the owners' upload page and the command line all read bundles
 here, so a file is taken or refused by the same rule wherever it comes from: BPMN
-(`*.bpmn`, `*.bpmn20.xml`) and DMN (`*.dmn`) files are sources, `*.json` files are forms
-(named without their folder), anything else is refused with every such file listed.
+(`*.bpmn`, `*.bpmn20.xml`) and DMN (`*.dmn`) files are sources; `*.json` files in a
+`messages/` folder (or uploaded as messages) are message schemas, one per message name
+(`messages/pickup_booked.json`); other `*.json` files are forms; all are named without their
+folder. Anything else is refused with every such file listed.
 """
 from __future__ import annotations
 
@@ -19,18 +21,21 @@ DMN_SUFFIX = ".dmn"
 SOURCE_SUFFIXES = BPMN_SUFFIXES + (DMN_SUFFIX,)
 FORM_SUFFIX = ".json"
 FORMS_FOLDER = "forms"
+MESSAGES_FOLDER = "messages"
 
 
 @dataclass
 class Bundle:
-    """Files of one upload: BPMN/DMN sources and forms, by file name."""
+    """Files of one upload: BPMN/DMN sources, forms and message schemas, by file name."""
 
     files: dict[str, bytes] = field(default_factory=dict)
     forms: dict[str, bytes] = field(default_factory=dict)
+    messages: dict[str, bytes] = field(default_factory=dict)   # "<message name>.json" -> schema
 
     @classmethod
     def from_folder(cls, folder: Path | str) -> "Bundle":
-        """The sources of `folder` and the forms of its `forms/` folder. Raises NotFound."""
+        """The sources of `folder`, the forms of its `forms/` folder and the message schemas of
+        its `messages/` folder. Raises NotFound."""
         folder = Path(folder)
         if not folder.is_dir():
             raise NotFound(f"no such folder: {folder}")
@@ -42,26 +47,33 @@ class Bundle:
         return bundle
 
     @classmethod
-    def from_files(cls, named: Iterable[tuple[str, bytes]]) -> "Bundle":
-        """A bundle of uploaded (file name, content) pairs; names may carry folders.
+    def from_files(cls, named: Iterable[tuple[str, bytes]],
+                   messages: Iterable[tuple[str, bytes]] = ()) -> "Bundle":
+        """A bundle of uploaded (file name, content) pairs; names may carry folders. A `*.json`
+        file in a `messages/` folder, or given in `messages`, is a message schema.
 
-        Raises InvalidDefinition naming every file that is neither a source nor a form, or
-        when there is no source at all.
+        Raises InvalidDefinition naming every file that is neither a source, a form nor a
+        message schema, or when there is no source at all.
         """
         bundle, refused = cls(), []
-        for name, content in named:
+        tagged = [(name, content, False) for name, content in named]
+        tagged += [(name, content, True) for name, content in messages]
+        for name, content, as_message in tagged:
             base = base_name(name)
             if not base:
                 continue
-            if is_source(base):
+            if is_source(base) and not as_message:
                 bundle.files[base] = content
+            elif base.endswith(FORM_SUFFIX) and (as_message or in_messages_folder(name)):
+                bundle.messages[base] = content
             elif base.endswith(FORM_SUFFIX):
                 bundle.forms[base] = content
             else:
                 refused.append(name)
         if refused:
             raise InvalidDefinition(
-                "only .bpmn, .dmn and forms/*.json files can be uploaded", field="files",
+                "only .bpmn, .dmn, forms/*.json and messages/*.json files can be uploaded",
+                field="files",
                 details=[{"file": n, "line": None, "element_id": None,
                           "message": "unsupported file type"} for n in refused])
         bundle.require_sources()
@@ -77,6 +89,7 @@ class Bundle:
                 folder = cls.from_folder(path)
                 bundle.files.update(folder.files)
                 bundle.forms.update(folder.forms)
+                bundle.messages.update(folder.messages)
             elif path.is_file():
                 named.append((path.name, path.read_bytes()))
                 bundle._add_forms_of(path.parent, keep=True)
@@ -86,6 +99,7 @@ class Bundle:
             single = cls.from_files(named)
             bundle.files.update(single.files)
             bundle.forms.update(single.forms)
+            bundle.messages.update(single.messages)
         bundle.require_sources()
         return bundle
 
@@ -95,18 +109,26 @@ class Bundle:
             raise InvalidDefinition("the upload contains no .bpmn or .dmn file", field="files")
 
     def _add_forms_of(self, folder: Path, keep: bool = False) -> None:
-        forms_dir = folder / FORMS_FOLDER
-        if not forms_dir.is_dir():
-            return
-        for path in sorted(forms_dir.glob("*" + FORM_SUFFIX)):
-            if keep:
-                self.forms.setdefault(path.name, path.read_bytes())
-            else:
-                self.forms[path.name] = path.read_bytes()
+        # The message schemas beside the forms come with them: a process file taken alone
+        # needs both to run.
+        for sub, into in ((FORMS_FOLDER, self.forms), (MESSAGES_FOLDER, self.messages)):
+            if not (folder / sub).is_dir():
+                continue
+            for path in sorted((folder / sub).glob("*" + FORM_SUFFIX)):
+                if keep:
+                    into.setdefault(path.name, path.read_bytes())
+                else:
+                    into[path.name] = path.read_bytes()
 
 
 def is_source(name: str) -> bool:
     return name.endswith(SOURCE_SUFFIXES)
+
+
+def in_messages_folder(name: str) -> bool:
+    """True for a file name whose last folder is `messages/` (either slash)."""
+    folders = name.replace("\\", "/").split("/")[:-1]
+    return bool(folders) and folders[-1].strip() == MESSAGES_FOLDER
 
 
 def base_name(name: str) -> str:

@@ -1,23 +1,33 @@
-"""Process definitions: bundles of BPMN/DMN files and forms, deployed as versioned rows.
+"""Process definitions: bundles of BPMN/DMN files, forms and message schemas, deployed as
+versioned rows.
 
-A bundle is what a process owner uploads or keeps in a folder. Deploying validates it whole
-(nothing is stored if any file has a problem), then stores one `Definition` row per executable
-process whose content changed: its own file, the files of the processes it calls, the DMN files
-and the forms it uses, with a sha256 of exactly that content. Parsed specs are cached per row.
+A bundle is what a process owner uploads or keeps in a folder: a whole folder, or one process
+file with its forms, or one DMN file. `plan` is the one code path of validate and deploy (the
+API, the owner's page, the CLI and what-if all call it): it completes the upload from the
+newest deployed versions (engine.definitions.resolution), validates the whole (nothing is
+stored if any file has an error), works out each process's closure (engine.definitions.
+dependencies: its own file, the files of the processes it calls, the DMN files with the
+decisions they evaluate, their forms and message schemas) with a sha256 of exactly that
+content, and compiles every closure that would become a new version, so that what validates
+deploys. `deploy` stores one `Definition` row per process whose closure changed. Parsed specs
+are cached per row.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock, config
-from engine.definitions import validation, xmlsafe
+from engine.definitions import messages as message_schemas
+from engine.definitions import resolution, validation, xmlsafe
 from engine.definitions.bundle import DMN_SUFFIX, Bundle
+from engine.definitions.messages import file_name
 from engine.errors import InvalidDefinition, NotFound
 from engine.models import Definition
 from engine.runtime import event_subprocesses
@@ -54,6 +64,7 @@ class Compiled:
     subprocess_specs: dict
     forms: dict[str, dict]
     tasks: dict[str, TaskMeta]
+    messages: dict[str, dict] = field(default_factory=dict)   # message name -> JSON Schema
 
     def form_schema(self, bpmn_id: str) -> dict | None:
         meta = self.tasks.get(bpmn_id)
@@ -62,57 +73,138 @@ class Compiled:
         return self.forms.get(meta.form)
 
 
-def validate(bundle: Bundle, known_processes=()) -> list[validation.Problem]:
-    """Every problem of the bundle (empty when it can be deployed)."""
-    return validation.validate_bundle(bundle.files, bundle.forms, departments=config.DEPARTMENTS,
-                                      known_processes=known_processes)
+@dataclass
+class Planned:
+    """One process an upload would deploy: its closure, digest and the newest deployed row."""
+
+    process_key: str
+    name: str
+    sources: dict[str, str]
+    forms: dict[str, str]
+    messages: dict[str, str]
+    sha256: str
+    latest: Definition | None
+    compiled: Compiled | None = None     # compiled when it would become a new version
+
+    @property
+    def changed(self) -> bool:
+        return self.latest is None or self.latest.sha256 != self.sha256
+
+
+@dataclass
+class Plan:
+    """What deploying an upload would do; `problems` are those validate reports."""
+
+    problems: list[validation.Problem]
+    processes: list[Planned]
+
+    @property
+    def errors(self) -> list[validation.Problem]:
+        """The problems that stop the deploy (warnings deploy)."""
+        return validation.errors(self.problems)
+
+
+
+
+
+def plan(session: Session, bundle: Bundle) -> Plan:
+    """What deploying `bundle` would do, resolved against the newest deployed versions."""
+    return plan_against(bundle, all_latest(session))
+
+
+def plan_against(bundle: Bundle, deployed) -> Plan:
+    """`plan` against the versions `deployed` (Definition rows; [] for an empty platform)."""
+    bundle.require_sources()
+    resolved = resolution.resolve(bundle, deployed)
+    effective = resolved.bundle
+    problems = validation.validate_bundle(effective.files, effective.forms,
+                                          departments=config.DEPARTMENTS,
+                                          messages=effective.messages)
+    problems = [_located(p, resolved.origins) for p in problems]
+    if not resolved.targets and not validation.errors(problems):
+        problems.append(validation.Problem(sorted(bundle.files)[0], None, None, (
+            "nothing to deploy: the upload has no executable process, and no deployed process "
+            "evaluates a decision of its DMN files")))
+    if validation.errors(problems):
+        return Plan(problems, [])
+    latest = {row.process_key: row for row in deployed}
+    planned = [_closure(resolved, key, latest.get(key)) for key in resolved.targets]
+    for entry in planned:
+        if not entry.changed:
+            continue
+        try:
+            entry.compiled = compile_sources(entry.process_key, entry.sources, entry.forms,
+                                             entry.messages)
+        except Exception as exc:  # what validation missed must be a problem, never a 500
+            problems.append(validation.Problem(
+                resolved.index.processes[entry.process_key].file, None, entry.process_key,
+                f"the process cannot be loaded as it would be deployed: "
+                f"{type(exc).__name__}: {exc}"))
+    return Plan(problems, planned)
+
+
+def _closure(resolved: resolution.Resolved, key: str, latest: Definition | None) -> Planned:
+    closure = resolved.index.closure(key)
+    files, forms, schemas = resolved.bundle.files, resolved.bundle.forms, resolved.bundle.messages
+    sources = {name: files[name].decode("utf-8") for name in sorted(closure.files)}
+    used_forms = {name: forms[name].decode("utf-8") for name in sorted(closure.forms)
+                  if name in forms}
+    used_messages = {name: schemas[file_name(name)].decode("utf-8")
+                     for name in sorted(closure.messages) if file_name(name) in schemas}
+    return Planned(key, resolved.index.processes[key].name, sources, used_forms, used_messages,
+                   digest(sources, used_forms, used_messages), latest)
+
+
+def _located(problem: validation.Problem, origins: dict[str, str]) -> validation.Problem:
+    # A problem in a file the upload did not carry says which deployed version it came from.
+    origin = origins.get(problem.file)
+    if origin is None:
+        return problem
+    return dataclasses.replace(problem, file=f"{problem.file} (deployed {origin})")
+
+
+def validate(bundle: Bundle) -> list[validation.Problem]:
+    """Every problem of the bundle on its own, as if nothing were deployed (empty: it deploys
+    on an empty platform)."""
+    return plan_against(bundle, []).problems
 
 
 def validate_against_deployed(session: Session, bundle: Bundle) -> list[validation.Problem]:
-    """Every problem of the bundle, its call activities checked against deployed processes too
-    (which must exist, and must not call back into a cycle)."""
-    return validate(bundle, known_processes=deployed_calls(session))
-
-
-def deployed_calls(session: Session) -> dict[str, list[str]]:
-    """Each deployed process (its newest version) -> the processes it calls, directly or not
-    (the called processes a compiled definition carries)."""
-    return {row.process_key: sorted(key for key in compiled(session, row.id).subprocess_specs
-                                    if key != row.process_key)
-            for row in all_latest(session)}
+    """Every problem of the bundle completed from what is deployed: exactly the problems that
+    `deploy` refuses it for (its errors) or shows with it (its warnings)."""
+    return plan(session, bundle).problems
 
 
 def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | None = None,
            warnings: list | None = None) -> list[Deployed]:
-    """Validate and store the bundle; returns one entry per executable process.
+    """Validate and store the bundle; returns one entry per process it deploys (the upload's
+    executable processes and the deployed users of its DMN decisions), `created` False for
+    those whose closure is unchanged.
 
     Raises InvalidDefinition (with every problem in `details`) and stores nothing if any file
     has an error. Its warnings do not stop it; they are appended to `warnings` when given
     (the API, the page and the CLI show them with the answer).
     """
-    bundle.require_sources()
-    problems = validate_against_deployed(session, bundle)
-    if validation.errors(problems):
-        raise InvalidDefinition(f"{len(validation.errors(problems))} problem(s) in the upload",
-                                details=[p.as_dict() for p in problems])
+    planned = plan(session, bundle)
+    if planned.errors:
+        raise InvalidDefinition(f"{len(planned.errors)} problem(s) in the upload",
+                                details=[p.as_dict() for p in planned.problems])
     if warnings is not None:
-        warnings.extend(problems)
-    parser = parser_for(bundle.files)
+        warnings.extend(p for p in planned.problems if not p.is_error)
     results = []
-    for key in sorted(parser.get_process_ids()):
-        sources, forms = closure(parser, key, bundle)
-        sha = digest(sources, forms)
-        latest = latest_definition(session, key, required=False)
-        if latest is not None and latest.sha256 == sha:
-            results.append(Deployed(key, latest.version, latest.id, created=False))
+    for entry in planned.processes:
+        latest = entry.latest
+        if not entry.changed:
+            results.append(Deployed(entry.process_key, latest.version, latest.id, created=False))
             continue
-        row = Definition(process_key=key, version=(latest.version + 1) if latest else 1,
-                         name=parser.get_process_parser(key).get_name(), sha256=sha,
-                         sources=sources, forms=forms, deployed_at=clock.now(),
-                         deployed_by=actor, comment=comment)
+        row = Definition(process_key=entry.process_key,
+                         version=(latest.version + 1) if latest else 1, name=entry.name,
+                         sha256=entry.sha256, sources=entry.sources, forms=entry.forms,
+                         messages=entry.messages, deployed_at=clock.now(), deployed_by=actor,
+                         comment=comment)
         session.add(row)
         session.flush()
-        results.append(Deployed(key, row.version, row.id, created=True))
+        results.append(Deployed(entry.process_key, row.version, row.id, created=True))
     return results
 
 
@@ -146,11 +238,12 @@ _cache: dict[tuple[str, int], Compiled] = {}
 
 
 def _compile(row: Definition) -> Compiled:
-    return compile_sources(row.process_key, row.sources, row.forms, definition_id=row.id,
-                           version=row.version)
+    return compile_sources(row.process_key, row.sources, row.forms, row.messages,
+                           definition_id=row.id, version=row.version)
 
 
-def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, str], *,
+def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, str],
+                    messages: dict[str, str] | None = None, *,
                     definition_id: int | None = None, version: int = 0) -> Compiled:
     """Parse a definition from its files (stored text), without touching the cache.
 
@@ -171,7 +264,8 @@ def compile_sources(process_key: str, sources: dict[str, str], forms: dict[str, 
                                                 task_spec.lane, props.get("form"), props.get("sla"),
                                                 props.get("four_eyes"))
     parsed_forms = {name: json.loads(text) for name, text in forms.items()}
-    return Compiled(definition_id, process_key, version, spec, subs, parsed_forms, tasks)
+    return Compiled(definition_id, process_key, version, spec, subs, parsed_forms, tasks,
+                    message_schemas.parsed(messages))
 
 
 def parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:
@@ -186,30 +280,11 @@ def parser_for(files: dict[str, bytes]) -> SpiffBpmnParser:
     return parser
 
 
-def closure(parser: SpiffBpmnParser, key: str, bundle: Bundle) -> tuple[dict, dict]:
-    """The files and forms that process `key` needs to run."""
-    needed = {key, *parser.get_subprocess_specs(key).keys()}
-    names = {parser.get_process_parser(pid).filename for pid in needed
-             if pid in parser.process_parsers}
-    names |= {name for name in bundle.files if name.endswith(DMN_SUFFIX)}
-    sources = {name: bundle.files[name].decode("utf-8") for name in sorted(names) if name}
-    spec_forms = set()
-    for pid in needed:
-        process_parser = parser.get_process_parser(pid)
-        if process_parser is None:
-            continue
-        for task_spec in process_parser.get_spec().task_specs.values():
-            form = getattr(task_spec, "extensions", {}).get("properties", {}).get("form")
-            if form:
-                spec_forms.add(form)
-    forms = {name: bundle.forms[name].decode("utf-8") for name in sorted(spec_forms)
-             if name in bundle.forms}
-    return sources, forms
-
-
-def digest(sources: dict, forms: dict) -> str:
+def digest(sources: dict, forms: dict, messages: dict | None = None) -> str:
+    """The sha256 of a closure; without message schemas it is what it was before they
+    existed, so an unchanged closure of such a version stays unchanged."""
     h = hashlib.sha256()
-    for kind, files in (("src", sources), ("form", forms)):
+    for kind, files in (("src", sources), ("form", forms), ("message", messages or {})):
         for name in sorted(files):
             h.update(f"{kind}:{name}:{len(files[name])}:".encode())
             h.update(files[name].encode())
@@ -232,7 +307,7 @@ def definition_json(d: Definition, *, with_sources: bool = False) -> dict:
               "sha256": d.sha256, "deployed_at": d.deployed_at, "deployed_by": d.deployed_by,
               "comment": d.comment}
     if with_sources:
-        result.update(sources=d.sources, forms=d.forms)
+        result.update(sources=d.sources, forms=d.forms, messages=d.messages or {})
     return result
 
 

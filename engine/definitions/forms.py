@@ -78,12 +78,15 @@ FormValidator = validators.extend(
 
 
 @lru_cache(maxsize=512)
-def _validator(schema_json: str):
-    return FormValidator(json.loads(schema_json))
+def _validator(schema_json: str, formats=None):
+    return FormValidator(json.loads(schema_json), format_checker=formats)
 
 
-def validate(schema: dict | None, data) -> dict:
-    """Return `data` if it satisfies `schema`; raise InvalidInput naming the first bad field."""
+def validate(schema: dict | None, data, *, formats=None) -> dict:
+    """Return `data` if it satisfies `schema`; raise InvalidInput naming the first bad field.
+
+    `formats` (a jsonschema FormatChecker) makes `format` an assertion for the formats it
+    knows (message schemas check date-times with it, engine.definitions.messages)."""
     if not isinstance(data, dict):
         raise InvalidInput("form data must be an object", field="data")
     if len(json.dumps(data, default=str)) > MAX_FORM_BYTES:
@@ -93,7 +96,7 @@ def validate(schema: dict | None, data) -> dict:
         raise InvalidInput(f"{where} must be a finite number", field=where)
     if schema is None:
         return data
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(json.dumps(schema, sort_keys=True), formats)
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.path), e.message))
     if not errors:
         return _with_amounts(schema, data)

@@ -138,12 +138,14 @@ def verify_archive(path: Path | str, script_engine) -> ArchiveCheck:
         return check
     compiled = {}
     for key, d in document["definitions"].items():
-        if catalog.digest(d["sources"], d["forms"]) != d["sha256"]:
+        # Archives written before message schemas existed have no "messages".
+        if catalog.digest(d["sources"], d["forms"], d.get("messages")) != d["sha256"]:
             check.problems.append(f"definition {d['process_key']} v{d['version']} does not match "
                                   f"its sha256")
             continue
         compiled[int(key)] = catalog.compile_sources(d["process_key"], d["sources"], d["forms"],
-                                                      definition_id=int(key), version=d["version"])
+                                                      d.get("messages"), definition_id=int(key),
+                                                      version=d["version"])
 
     for entry in document["instances"]:
         instance = Instance(**_restore(entry["instance"]))
@@ -176,7 +178,8 @@ def _archive_document(session, instances, now, cutoff, actor) -> dict:
     rows = session.scalars(select(Definition).where(Definition.id.in_(sorted(used))))
     return {"format": FORMAT, "created_at": now.isoformat(), "created_by": actor,
             "cutoff": cutoff.isoformat(),
-            "definitions": {str(r.id): dict(exports.definition_ref(r), sources=r.sources, forms=r.forms)
+            "definitions": {str(r.id): dict(exports.definition_ref(r), sources=r.sources,
+                                            forms=r.forms, messages=r.messages or {})
                             for r in rows},
             "instances": entries}
 

@@ -19,7 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine.definitions import catalog, forms, validation
+from engine.definitions import catalog, forms
 from engine.definitions.bundle import Bundle
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
 from engine.history import audit, replay
@@ -55,20 +55,19 @@ class _Diverged(Exception):
 
 
 def compile_bundle(session: Session, bundle: Bundle) -> dict[str, catalog.Compiled]:
-    """Every executable process of a candidate bundle, compiled in memory, by process key.
+    """Every process deploying the candidate would version or keep, compiled in memory, by
+    process key (what the upload leaves out resolved against what is deployed, as deploy
+    resolves it).
 
     Raises InvalidDefinition (every problem in `details`) like a deploy would.
     """
-    problems = catalog.validate_against_deployed(session, bundle)
-    if validation.errors(problems):
-        raise InvalidDefinition(f"{len(validation.errors(problems))} problem(s) in the candidate",
-                                details=[p.as_dict() for p in problems])
-    parser = catalog.parser_for(bundle.files)
-    out = {}
-    for key in sorted(parser.get_process_ids()):
-        sources, form_files = catalog.closure(parser, key, bundle)
-        out[key] = catalog.compile_sources(key, sources, form_files)
-    return out
+    planned = catalog.plan(session, bundle)
+    if planned.errors:
+        raise InvalidDefinition(f"{len(planned.errors)} problem(s) in the candidate",
+                                details=[p.as_dict() for p in planned.problems])
+    return {p.process_key: p.compiled or catalog.compile_sources(p.process_key, p.sources,
+                                                                 p.forms, p.messages)
+            for p in planned.processes}
 
 
 def whatif(session: Session, bundle: Bundle, script_engine, *,

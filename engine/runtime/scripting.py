@@ -44,7 +44,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 
 from engine import clock
-from engine.business_time import timer_duration_error
+from engine.business_time import timer_cycle_error, timer_duration_error
 from engine.runtime import script_workers
 from engine.runtime.script_builtins import _GUARDS, BUILTINS, REFUSED_NAMES
 
@@ -379,20 +379,16 @@ def collected_prints(lines: list):
 
 def _timer_value_error(task, expression: str, value) -> str | None:
     """Why `value`, which `expression` gave, cannot be the duration or cycle of the timer of
-    `task` (engine.business_time.timer_duration_error), or None (also when no timer asked)."""
+    `task` (engine.business_time.timer_duration_error, timer_cycle_error), or None (also when
+    no timer asked)."""
     definition = getattr(getattr(task, "task_spec", None), "event_definition", None)
     for timer in getattr(definition, "event_definitions", None) or (definition,):
         if not isinstance(timer, (DurationTimer, CycleTimer)) or timer.expression != expression:
             continue
-        if isinstance(timer, DurationTimer) or not isinstance(value, str):
-            parts = [value]
-        else:  # as SpiffWorkflow splits a repeating interval
-            parts = [p for p in value.upper().replace("--", "/").split("/")[1:]
-                     if p.lstrip("+-").startswith("P")]
-        for part in parts:
-            refused = timer_duration_error(part)
-            if refused is not None:
-                return refused
+        refused = (timer_duration_error(value) if isinstance(timer, DurationTimer)
+                   else timer_cycle_error(value))
+        if refused is not None:
+            return refused
     return None
 
 

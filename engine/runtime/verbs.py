@@ -27,7 +27,7 @@ from sqlalchemy.orm.util import identity_key
 from engine import access, clock, config, json_safety
 from engine.access import SYSTEM, Actor
 from engine.business_time import BusinessCalendar
-from engine.definitions import catalog, forms
+from engine.definitions import catalog, forms, messages
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
 from engine.history import audit
 from engine.jobs import timers
@@ -191,7 +191,9 @@ class Runtime:
 
         A `message_id` seen before returns the instances it went to, without applying it again.
         Raises InvalidInput naming the field when the message cannot be stored
-        (engine.json_safety), NotFound when no instance waits for (name, correlation).
+        (engine.json_safety) or its payload does not satisfy the message's schema in a waiting
+        instance's version (engine.definitions.messages), NotFound when no instance waits for
+        (name, correlation).
         """
         if not isinstance(payload, dict):
             raise InvalidInput("payload must be an object", field="payload")
@@ -208,10 +210,15 @@ class Runtime:
         if not instance_ids:
             raise NotFound(f"no request is waiting for message '{name}' with correlation "
                            f"'{correlation}'", field="correlation")
-        delivered = []
+        waiting = []
         for instance_id in instance_ids:
             instance = self._active_instance(session, instance_id)
             compiled = catalog.compiled(session, instance.definition_id)
+            # Against the schema of each instance's version, before anything is applied.
+            messages.check_payload(compiled.messages, name, payload)
+            waiting.append((instance, compiled))
+        delivered = []
+        for instance, compiled in waiting:
             delivered.append(unit.run(
                 session, self, instance, compiled, kind="message_delivered", actor=actor,
                 payload={"name": name, "payload": payload, "message_id": message_id},

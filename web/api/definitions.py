@@ -2,7 +2,12 @@
 
 An upload is multipart/form-data: BPMN (*.bpmn, *.bpmn20.xml) and DMN (*.dmn) files in any
 field, forms as files named `forms/<name>.json` (or `<name>.json`), or as text fields named
-`forms/<name>.json`; an optional `comment` field. Deploying an invalid bundle stores nothing
+`forms/<name>.json`; message schemas as files named `messages/<name>.json` (or in the field
+`messages`); an optional `comment` field. It may be a whole folder, one process file with its
+forms, or one DMN file: what it leaves out is taken from the deployed versions, and only the
+processes whose closure changed get a new version (engine.definitions.catalog.plan, which
+validate runs too, so what validates deploys); both answers list the processes `versioned`
+(validate: `would_version`) and `unchanged`. Deploying an invalid bundle stores nothing
 and answers 422 with every problem; re-deploying identical content answers 200 with
 `created: false`. Warnings (problems of severity "warning": a UNIQUE table whose rows overlap,
 a catch nothing in the upload throws) are listed but do not stop a deploy; its answer carries
@@ -13,7 +18,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from engine import access
-from engine.definitions import catalog, validation
+from engine.definitions import catalog
 from engine.errors import NotFound
 from web import files
 from web.api.base import actor, allow, transaction
@@ -33,6 +38,8 @@ def deploy():
                  "deployed": [{"process_key": d.process_key, "version": d.version,
                                "definition_id": d.definition_id, "created": d.created}
                               for d in deployed],
+                 "versioned": [d.process_key for d in deployed if d.created],
+                 "unchanged": [d.process_key for d in deployed if not d.created],
                  "warnings": [w.as_dict() for w in warnings]}, 201 if created else 200)
 
 
@@ -41,9 +48,11 @@ def deploy():
 def validate():
     bundle, _ = files.read_bundle()
     with transaction() as session:
-        problems = catalog.validate_against_deployed(session, bundle)
+        planned = catalog.plan(session, bundle)
     # Warnings are listed with the problems (severity "warning") but do not stop a deploy.
-    return {"ok": not validation.errors(problems), "problems": [p.as_dict() for p in problems]}
+    return {"ok": not planned.errors, "problems": [p.as_dict() for p in planned.problems],
+            "would_version": [p.process_key for p in planned.processes if p.changed],
+            "unchanged": [p.process_key for p in planned.processes if not p.changed]}
 
 
 @bp.get("/definitions")

@@ -9,7 +9,7 @@ import sys
 import click
 
 from engine import db
-from engine.definitions import catalog, validation, versions
+from engine.definitions import catalog, versions
 from engine.definitions.bundle import Bundle
 from engine.history import whatif
 from web.cli.group import ELEMENT_PAIR, Context, main, pass_context
@@ -17,31 +17,45 @@ from web.cli.group import ELEMENT_PAIR, Context, main, pass_context
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=True))
-def validate(files):
-    """Validate BPMN/DMN files (or folders); prints file:line: message per problem (warnings
-    too, marked "warning:"; only the others make it fail)."""
+@click.option("--standalone", is_flag=True,
+              help="judge the files alone, as if nothing were deployed (no database)")
+@pass_context
+def validate(ctx: Context, files, standalone):
+    """Validate BPMN/DMN files (or folders) as `deploy` would: what they leave out (called
+    processes, decisions, forms, message schemas) is taken from the deployed versions.
+    Prints file:line: message per problem (warnings too, marked "warning:"; only the others
+    make it fail) and which processes a deploy would version."""
     bundle = Bundle.from_paths(files)
-    problems = catalog.validate(bundle)
-    for problem in problems:
+    if standalone:
+        planned = catalog.plan_against(bundle, [])
+    else:
+        db.upgrade(ctx.settings.database_url)
+        with ctx.sessions() as session:
+            planned = catalog.plan(session, bundle)
+    for problem in planned.problems:
         click.echo(str(problem))
-    blocking = validation.errors(problems)
-    if blocking:
-        click.echo(f"{len(blocking)} problem(s)", err=True)
+    if planned.errors:
+        click.echo(f"{len(planned.errors)} problem(s)", err=True)
         sys.exit(1)
-    warned = f", {len(problems)} warning(s)" if problems else ""
-    click.echo(f"ok: {len(bundle.files)} file(s), {len(bundle.forms)} form(s){warned}")
+    warned = f", {len(planned.problems)} warning(s)" if planned.problems else ""
+    click.echo(f"ok: {len(bundle.files)} file(s), {len(bundle.forms)} form(s), "
+               f"{len(bundle.messages)} message schema(s){warned}")
+    for entry in planned.processes:
+        state = "new version" if entry.changed else "unchanged"
+        click.echo(f"  {entry.process_key}: {state}")
 
 
 @main.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--by", default="cli", help="who deploys (recorded with each version)")
 @pass_context
-def deploy(ctx: Context, folder, by):
-    """Validate and deploy every process of FOLDER (identical content is a no-op)."""
+def deploy(ctx: Context, paths, by):
+    """Validate and deploy FOLDER(s) or single files with the forms/ and messages/ beside them
+    (what they leave out is taken from the deployed versions; identical content is a no-op)."""
     db.upgrade(ctx.settings.database_url)
     warnings = []
     with ctx.sessions.begin() as session:
-        results = catalog.deploy(session, Bundle.from_folder(folder), by, warnings=warnings)
+        results = catalog.deploy(session, Bundle.from_paths(paths), by, warnings=warnings)
     for warning in warnings:
         click.echo(str(warning))
     for r in results:

@@ -91,11 +91,13 @@ def upload():
     request.max_content_length = context.settings().max_upload_bytes
     action = request.form.get("action", "validate")
     try:
-        bundle = Bundle.from_files((u.filename or "", u.read())
-                                   for u in request.files.getlist("files"))
+        bundle = Bundle.from_files(((u.filename or "", u.read())
+                                    for u in request.files.getlist("files")),
+                                   ((u.filename or "", u.read())
+                                    for u in request.files.getlist("messages") if u.filename))
     except InvalidDefinition as err:
         return _upload_result(action, _refused_files(err))
-    problems, deployed, warnings = [], None, []
+    problems, deployed, warnings, would = [], None, [], None
     try:
         with context.transaction() as db:
             if action == "deploy":
@@ -104,21 +106,27 @@ def upload():
                                           warnings=warnings)
                 problems = [w.as_dict() for w in warnings]
             else:
-                problems = [p.as_dict() for p in catalog.validate_against_deployed(db, bundle)]
+                # The same plan deploy runs: what it would version, and what stays as it is.
+                planned = catalog.plan(db, bundle)
+                problems = [p.as_dict() for p in planned.problems]
+                would = [{"process_key": p.process_key, "changed": p.changed}
+                         for p in planned.processes]
     except InvalidDefinition as err:
         problems = err.details or [{"file": "", "line": None, "element_id": None,
                                     "message": err.message}]
     return _upload_result(action, problems, deployed,
-                          sorted(bundle.files) + sorted(bundle.forms))
+                          sorted(bundle.files) + sorted(bundle.forms)
+                          + [f"messages/{name}" for name in sorted(bundle.messages)], would)
 
 
-def _upload_result(action: str, problems: list, deployed=None, files=()):
+def _upload_result(action: str, problems: list, deployed=None, files=(), would=None):
     template = "_upload_result.html" if context.is_fragment() else "upload.html"
     # Warnings (severity "warning") are shown beside the errors but do not stop a deploy.
     errors = [p for p in problems if p.get("severity", "error") == "error"]
     warnings = [p for p in problems if p.get("severity") == "warning"]
     return render_template(template, problems=errors, warnings=warnings, deployed=deployed,
-                           action=action, files=list(files)), 422 if errors else 200
+                           action=action, files=list(files), would=would or []), \
+        422 if errors else 200
 
 
 def _refused_files(err: InvalidDefinition) -> list[dict]:

@@ -11,7 +11,8 @@ id, and never raises. It runs, in order:
    not at all: references and gateways (`validation.bpmn`), conditions, scripts
    and expressions (`validation.expressions`) and timers (`validation.timers`),
    lanes, forms and SLAs of user tasks (`validation.tasks`), DMN tables
-   (`validation.dmn`), processes that call themselves (`validation.calls`);
+   (`validation.dmn`), processes that call themselves (`validation.calls`), messages
+   caught without a usable JSON Schema of their payload (`validation.messages`);
 4. only when all of that passes, a full load with SpiffWorkflow's own parser
    (`validation.spiff`), so its messages never hide ours.
 
@@ -40,6 +41,7 @@ from .bpmn import check_bpmn_document
 from .calls import check_call_cycles
 from .dmn import check_dmn_document
 from .expressions import check_expressions
+from .messages import check_messages
 from .model import Bundle, Document, Problem, errors, is_executable
 from .signals import check_signals
 from .spiff import library_problems, xsd_problems
@@ -51,7 +53,8 @@ __all__ = ["DEPARTMENTS", "Problem", "errors", "validate_bundle", "executable_pr
 
 def validate_bundle(files: dict[str, bytes], forms: dict[str, bytes],
                     departments: Iterable[str] = DEPARTMENTS,
-                    known_processes: Iterable[str] = ()) -> list[Problem]:
+                    known_processes: Iterable[str] = (),
+                    messages: dict[str, bytes] | None = None) -> list[Problem]:
     """Every problem of an upload, sorted by file and line; [] means it may be deployed.
 
     `files` maps file names to BPMN or DMN bytes, `forms` maps names of files in
@@ -59,16 +62,19 @@ def validate_bundle(files: dict[str, bytes], forms: dict[str, bytes],
     already deployed, which call activities may call; given as a mapping, each id
     maps to the ids that deployed process calls, so cycles through deployed
     processes are found too (given as ids, a deployed process calls nothing).
+    `messages` maps names of files in the upload's messages/ folder to JSON Schemas; every
+    message an executable process catches must have one (None: messages are not checked,
+    for callers that check a fragment; deployment always passes them, engine.definitions.plan).
     Never raises: an unexpected error in a check or in the library becomes a Problem.
     """
     try:
-        return _validate(files, forms, departments, known_processes)
+        return _validate(files, forms, departments, known_processes, messages)
     except Exception as exc:  # bad arguments; each check is guarded on its own
         return [Problem("", None, None, f"internal error while validating: "
                                         f"{type(exc).__name__}: {exc}")]
 
 
-def _validate(files, forms, departments, known_processes) -> list[Problem]:
+def _validate(files, forms, departments, known_processes, messages) -> list[Problem]:
     problems: list[Problem] = []
     documents = []
     for filename, data in files.items():
@@ -87,6 +93,8 @@ def _validate(files, forms, departments, known_processes) -> list[Problem]:
     for document in documents:
         problems += _guarded(problems, document.filename, xsd_problems, document) or []
         problems += _check_document(problems, document, bundle, forms_checker)
+    if messages is not None:
+        problems += _guarded(problems, "", check_messages, bundle, messages) or []
     problems += _guarded(problems, "", check_signals, bundle) or []
     problems += _check_something_runs(bundle)
     if not errors(problems):     # warnings do not hide the library's own verdict

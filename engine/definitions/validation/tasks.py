@@ -42,8 +42,9 @@ _DOTTED_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$
 class FormChecker:
     """Checks each form of an upload once, however many tasks use it."""
 
-    def __init__(self, forms: dict[str, bytes]):
-        self.forms = forms
+    def __init__(self, forms: dict[str, bytes], kind: str = "form", folder: str = "forms"):
+        # Message schemas (validation.messages) are JSON Schemas too, checked by the same rules.
+        self.forms, self.kind, self.folder = forms, kind, folder
         self._verdicts: dict[str, str | None] = {}
 
     def error(self, name: str) -> str | None:
@@ -54,37 +55,41 @@ class FormChecker:
 
     def _check(self, name: str) -> str | None:
         data = self.forms.get(name)
-        if data is None and name.startswith("forms/") and name[len("forms/"):] in self.forms:
-            return f"form {name!r}: name the file without its folder, as {name[6:]!r}"
+        folder = f"{self.folder}/"
+        if data is None and name.startswith(folder) and name[len(folder):] in self.forms:
+            return (f"{self.kind} {name!r}: name the file without its folder, "
+                    f"as {name[len(folder):]!r}")
         if data is None:
-            return f"form {name!r} is not in the upload's forms/ folder"
+            return f"{self.kind} {name!r} is not in the upload's {folder} folder"
         if len(data) > MAX_FORM_BYTES:
-            return f"form {name!r} is {len(data):,} bytes, over the limit of {MAX_FORM_BYTES:,}"
+            return (f"{self.kind} {name!r} is {len(data):,} bytes, over the limit of "
+                    f"{MAX_FORM_BYTES:,}")
         try:
             # Strict UTF-8: json.loads(bytes) also takes UTF-16, which deployment cannot store.
             schema = json.loads(data.decode("utf-8"))
         except UnicodeDecodeError:
-            return f"form {name!r} is not UTF-8; save it as UTF-8"
+            return f"{self.kind} {name!r} is not UTF-8; save it as UTF-8"
         except json.JSONDecodeError as exc:
-            return (f"form {name!r} is not valid JSON: {exc.msg} "
+            return (f"{self.kind} {name!r} is not valid JSON: {exc.msg} "
                     f"(line {exc.lineno}, column {exc.colno})")
         except (ValueError, RecursionError) as exc:
-            return f"form {name!r} cannot be read as JSON: {type(exc).__name__}"
+            return f"{self.kind} {name!r} cannot be read as JSON: {type(exc).__name__}"
         if not isinstance(schema, dict):
             kind = type(schema).__name__
-            return f"form {name!r} must be a JSON object (a JSON Schema), not {kind}"
+            return f"{self.kind} {name!r} must be a JSON object (a JSON Schema), not {kind}"
         try:
             Draft202012Validator.check_schema(schema)
         except SchemaError as exc:
             where = "/".join(str(part) for part in exc.path) or "top level"
-            return f"form {name!r} is not a valid JSON Schema: {exc.message} (at {where})"
+            return f"{self.kind} {name!r} is not a valid JSON Schema: {exc.message} (at {where})"
         except Exception as exc:  # e.g. RecursionError on absurd nesting
-            return f"form {name!r} could not be checked as a JSON Schema: {type(exc).__name__}"
+            return (f"{self.kind} {name!r} could not be checked as a JSON Schema: "
+                    f"{type(exc).__name__}")
         refused = [f"field {field or '(top level)'!r}: {reason}"
                    for field, pattern in _patterns(schema)
                    if (reason := pattern_error(pattern)) is not None]
         if refused:
-            return f"form {name!r}: " + "; ".join(refused)
+            return f"{self.kind} {name!r}: " + "; ".join(refused)
         return None
 
 

@@ -11,10 +11,11 @@ the timer starts. In every executable process, each timer must:
   repeating interval. Timers count calendar time, so "P1W" is fine here although an SLA, which
   the business calendar counts in working days and hours, may not say P1W. Every date the timer
   would reach must lie within datetime's years 1 to 9999 (its due time, a cycle's second firing),
-  and every duration must pass `engine.business_time.timer_duration_error` (at most ten years, not
-  negative), as the runtime checks it before SpiffWorkflow reads it: so "P3000000D" and
-  "P999999999Y" are refused here rather than failing (or counting months for minutes) when the
-  timer starts.
+  every duration must pass `engine.business_time.timer_duration_error` (at most ten years, not
+  negative) and every cycle `engine.business_time.timer_cycle_error` (no negative repetitions,
+  no interval of no length: "R/PT0S" would fire without pause), as the runtime checks them
+  before SpiffWorkflow reads them: so "P3000000D" and "P999999999Y" are refused here rather
+  than failing (or counting months for minutes) when the timer starts.
 
 An expression over data is judged only when the timer starts: a huge or negative duration
 computed there is refused by the runtime (`engine.runtime.scripting`, with the same function)
@@ -36,7 +37,7 @@ from datetime import datetime
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition as Timer
 
 from engine import clock
-from engine.business_time import timer_duration_error
+from engine.business_time import timer_cycle_error, timer_duration_error
 from engine.definitions.vocabulary import TIMERS, bpmn, is_bpmn, local_name
 
 from .bpmn import owner
@@ -126,11 +127,11 @@ def _read_date(value: str) -> datetime:
 
 
 def _read_cycle(value: str) -> tuple:
-    # As CycleTimerEventDefinition does; its durations are first bounded like any other (split
-    # as SpiffWorkflow splits the interval).
-    for part in value.upper().replace("--", "/").split("/")[1:]:
-        if part.lstrip("+-").startswith("P"):
-            _bounded(part)
+    # As CycleTimerEventDefinition does, after the runtime's bounds on cycles
+    # (business_time.timer_cycle_error: durations, repetitions, intervals of no length).
+    reason = timer_cycle_error(value)
+    if reason is not None:
+        raise ValueError(reason)
     with _overflow_means("its dates would fall outside the years 1 to 9999"):
         cycles, start, duration = Timer.parse_iso_recurring_interval(value)
         # The timer's second firing is at start + duration (CycleTimerEventDefinition adds it

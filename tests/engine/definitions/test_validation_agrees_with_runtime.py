@@ -187,6 +187,9 @@ REVIEW_TIMER = '<bpmn:timeDuration>"P1D"</bpmn:timeDuration>'
     ('<bpmn:timeDate>"2030-02-30T10:00:00+08:00"</bpmn:timeDate>', "day is out of range"),
     ('<bpmn:timeDate>"PT4H"</bpmn:timeDate>', "a timeDate needs a date-time"),
     ('<bpmn:timeCycle>"R3/PT1H/PT2H"</bpmn:timeCycle>', "is not a repeating interval"),
+    ('<bpmn:timeCycle>"R/PT0S"</bpmn:timeCycle>', "interval longer than nothing"),
+    ('<bpmn:timeCycle>"R-1/PT1H"</bpmn:timeCycle>', "negative number of times"),
+    ('<bpmn:timeDate>"2030-13-01T00:00:00Z"</bpmn:timeDate>', "month must be in 1..12"),
     ('<bpmn:timeDuration>_deadline</bpmn:timeDuration>', "refused by the script sandbox"),
 ])
 def test_timer_spiffworkflow_cannot_read_is_refused(tmp_path, timer, expected):

@@ -60,7 +60,7 @@ def test_diff_names_added_removed_and_changed_elements(sessions, deploy):
 
 def test_diff_sees_lane_timer_script_message_and_name_changes(sessions, deploy, tmp_path):
     deploy(SIMPLE)
-    deploy(changed_bundle(tmp_path, [
+    renamed = changed_bundle(tmp_path, [
         ("<bpmn:timeDuration>\"P1D\"</bpmn:timeDuration>", "<bpmn:timeDuration>\"P2D\"</bpmn:timeDuration>"),
         ("label = f\"req {request_no}\"", "label = f\"request {request_no}\""),
         ('<bpmn:message id="refund_result_message" name="refund_result"/>',
@@ -69,7 +69,11 @@ def test_diff_sees_lane_timer_script_message_and_name_changes(sessions, deploy, 
         ("<bpmn:flowNodeRef>decide</bpmn:flowNodeRef>",
          "<bpmn:flowNodeRef>decide</bpmn:flowNodeRef>\n        <bpmn:flowNodeRef>confirm</bpmn:flowNodeRef>"),
         ('name="Confirm refund"', 'name="Confirm the refund"'),
-    ]))
+    ])
+    # A message caught under a new name needs the schema of that name.
+    (renamed / "messages" / "refund_settled.json").write_bytes(
+        (renamed / "messages" / "refund_result.json").read_bytes())
+    deploy(renamed)
     with sessions() as session:
         result = versions.diff(session, "simple", 1, 2)
     changed = {e["id"]: e["changes"] for e in result.changed}

@@ -74,7 +74,9 @@ def test_invalid_upload_lists_every_problem_and_stores_nothing(auth):
 def test_validate_reports_without_deploying(auth):
     owner = auth.as_("owner")
     ok = post(owner, "/api/definitions/validate", simple_upload())
-    assert ok.status_code == 200 and ok.get_json() == {"ok": True, "problems": []}
+    assert ok.status_code == 200 and ok.get_json() == {"ok": True, "problems": [],
+                                                       "would_version": ["simple"],
+                                                       "unchanged": []}
     bad = post(owner, "/api/definitions/validate", simple_upload(**{"forms/confirm.json": b"{oops"}))
     assert bad.status_code == 200 and bad.get_json()["ok"] is False
     assert "confirm.json" in bad.get_json()["problems"][0]["message"]

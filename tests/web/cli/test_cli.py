@@ -48,7 +48,7 @@ def test_validate_refuses_a_file_that_is_not_bpmn_dmn_or_json(cli, tmp_path):
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
         "notes.txt: unsupported file type",
-        "Error: only .bpmn, .dmn and forms/*.json files can be uploaded"]
+        "Error: only .bpmn, .dmn, forms/*.json and messages/*.json files can be uploaded"]
     assert result.stdout == ""
 
 
