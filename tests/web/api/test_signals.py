@@ -21,6 +21,12 @@ from web.cli import main
 SENDER = "ops_head"          # a supervisor of management, who oversees every department
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, db_url):
+    """Each case on SQLite and on PostgreSQL (row locks and savepoints per instance)."""
+    return db_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
 def holds(auth, platform):
     """Two stock holds waiting for stock_released."""
@@ -131,6 +137,8 @@ def test_a_signal_whose_steps_fail_is_that_instance_s_incident(auth, holds):
     assert_verifies(auth, first)
 
 
+# The CLI's own engine is not disposed when the command returns: SQLite only.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_the_cli_sends_a_signal(app, auth, holds):
     env = {"AFTERSALES_DATABASE_URL": app.extensions["aftersales"].settings.database_url,
            "AFTERSALES_SECRET_KEY": "x" * 40}
