@@ -6,7 +6,8 @@ picks the blocking ones. `Document` is one parsed upload file;
 `Bundle` is everything a check may look across files for (process ids,
 decision ids, forms, departments). The checks themselves live in
 `validation.bpmn`, `validation.calls`, `validation.expressions`, `validation.tasks`,
-`validation.dmn` and `validation.spiff`; `validation.validate_bundle` runs them.
+`validation.dmn`, `validation.signals` and `validation.spiff`; `validation.validate_bundle`
+runs them.
 The BPMN and DMN names they read files by are in `engine.definitions.vocabulary`.
 """
 from __future__ import annotations
