@@ -104,9 +104,6 @@ class Plan:
         return validation.errors(self.problems)
 
 
-
-
-
 def plan(session: Session, bundle: Bundle) -> Plan:
     """What deploying `bundle` would do, resolved against the newest deployed versions."""
     return plan_against(bundle, all_latest(session))
@@ -125,6 +122,10 @@ def plan_against(bundle: Bundle, deployed) -> Plan:
         problems.append(validation.Problem(sorted(bundle.files)[0], None, None, (
             "nothing to deploy: the upload has no executable process, and no deployed process "
             "evaluates a decision of its DMN files")))
+    problems += [validation.Problem(sorted(bundle.files)[0], None, key, (
+        f"process {key!r} evaluates a decision of the upload, but its deployed file could not "
+        "be taken beside the upload's files of the same name; upload it too"))
+        for key in resolved.targets if key not in resolved.index.processes]
     if validation.errors(problems):
         return Plan(problems, [])
     latest = {row.process_key: row for row in deployed}

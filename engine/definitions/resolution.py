@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, Sequence
 
 from engine.definitions import dependencies
-from engine.definitions.bundle import Bundle
+from engine.definitions.bundle import SOURCE_SUFFIXES, Bundle
 from engine.definitions.messages import file_name
 
 
@@ -116,8 +116,8 @@ def _pull(bundle: Bundle, origins: dict, row: DeployedVersion, filename: str) ->
         if bundle.files[name] == row.sources[filename].encode():
             return False
         # The upload has another file of that name: keep both, the deployed one renamed.
-        stem, dot, suffix = filename.rpartition(".")
-        name = f"{stem}.{row.process_key}-v{row.version}{dot}{suffix}"
+        suffix = next((s for s in SOURCE_SUFFIXES if filename.endswith(s)), "")
+        name = f"{filename[:len(filename) - len(suffix)]}.{row.process_key}-v{row.version}{suffix}"
         if name in bundle.files:
             return False
     bundle.files[name] = row.sources[filename].encode()
