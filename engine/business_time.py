@@ -11,8 +11,10 @@ Saturdays/Sundays). Every loop steps at most one day at a time.
 """
 from __future__ import annotations
 
+import json
 import re
 from datetime import date, datetime, time, timedelta, timezone
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _ZERO = timedelta(0)
@@ -120,6 +122,52 @@ def timer_duration_error(text) -> str | None:
     return None
 
 
+def read_calendar_file(path) -> tuple[list[date], list[date]]:
+    """(holidays, make-up workdays) listed in the calendar file at `path`.
+
+    Either JSON, {"holidays": ["2026-10-01", ...], "extra_workdays": ["2026-09-27", ...]}, or
+    text with one date a line followed by its kind, "holiday" (节假日) or "workday" (调休上班):
+
+        # National Day 国庆节
+        2026-10-01 holiday
+        2026-09-27 workday
+
+    Blank lines and text after '#' are ignored. Raises ValueError naming the file and the line
+    (or key) that cannot be read; a missing file is an error too, not an empty calendar.
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"calendar file {path}: cannot be read ({err})") from None
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError as err:
+            raise ValueError(f"calendar file {path}: not valid JSON ({err})") from None
+        unknown = set(data) - {"holidays", "extra_workdays"}
+        if unknown:
+            raise ValueError(f"calendar file {path}: unknown keys {sorted(unknown)}; expected "
+                             "'holidays' and 'extra_workdays'")
+        found = []
+        for key in ("holidays", "extra_workdays"):
+            values = data.get(key, [])
+            if not isinstance(values, list):
+                raise ValueError(f"calendar file {path}: {key} must be a list of ISO dates")
+            found.append([_as_date(v, f"date in {key} of {path}") for v in values])
+        return found[0], found[1]
+    holidays, extra = [], []
+    kinds = {"holiday": holidays, "workday": extra, "extra_workday": extra}
+    for number, line in enumerate(text.splitlines(), 1):
+        words = line.split("#", 1)[0].split()
+        if not words:
+            continue
+        if len(words) != 2 or words[1].lower() not in kinds:
+            raise ValueError(f"calendar file {path}, line {number}: expected a date and "
+                             f"'holiday' or 'workday', got {line.strip()!r}")
+        kinds[words[1].lower()].append(_as_date(words[0], f"date on line {number} of {path}"))
+    return holidays, extra
+
+
 def sla_status(due_at: datetime | None, at_risk_at: datetime | None, now: datetime) -> str:
     """'breached' once now >= due_at, 'at_risk' once now >= at_risk_at, else 'on_time'
     (the rule shared by the task lists, which store both instants, and BusinessCalendar)."""
@@ -172,10 +220,19 @@ class BusinessCalendar:
 
     @classmethod
     def from_settings(cls, settings) -> "BusinessCalendar":
-        """The calendar described by an engine.config.Settings."""
+        """The calendar described by an engine.config.Settings: its holidays and make-up
+        workdays (AFTERSALES_HOLIDAYS, AFTERSALES_EXTRA_WORKDAYS) together with those of its
+        calendar file (AFTERSALES_CALENDAR_FILE, see `read_calendar_file`).
+        Raises ValueError naming the file or the date that cannot be read."""
+        holidays = list(settings.holidays)
+        extra = list(getattr(settings, "extra_workdays", ()))
+        path = getattr(settings, "calendar_file", None)
+        if path is not None:
+            more_holidays, more_extra = read_calendar_file(path)
+            holidays += more_holidays
+            extra += more_extra
         return cls(tz=settings.timezone, start_hour=settings.work_start_hour,
-                   end_hour=settings.work_end_hour, holidays=settings.holidays,
-                   extra_workdays=getattr(settings, "extra_workdays", ()))
+                   end_hour=settings.work_end_hour, holidays=holidays, extra_workdays=extra)
 
     def __repr__(self) -> str:
         return (f"BusinessCalendar({self.tz.key!r}, {self.start_hour}-{self.end_hour}, "
@@ -183,6 +240,13 @@ class BusinessCalendar:
                 f"{len(self.extra_workdays)} extra workdays)")
 
     # -- days ---------------------------------------------------------------------------------
+
+    def special_days(self, start: date, end: date) -> list[tuple[date, str]]:
+        """The holidays and make-up workdays from `start` to `end` (both included), in date
+        order, as (date, "holiday" | "extra_workday")."""
+        days = [(d, "holiday") for d in self.holidays if start <= d <= end]
+        days += [(d, "extra_workday") for d in self.extra_workdays if start <= d <= end]
+        return sorted(days)
 
     def is_workday(self, day: date) -> bool:
         """True when `day` (a local date) has working hours."""
@@ -218,6 +282,27 @@ class BusinessCalendar:
                 return day, max(t, opening)
         day = self._next_workday(day)
         return day, self._hours(day)[0]
+
+    def outlook(self, today: date, months: int = 3) -> dict:
+        """What the calendar holds from `today` to the end of the month `months` months ahead,
+        as people read it: the
+        time zone, the working hours, the weekdays worked, and every holiday and make-up
+        workday in that span (dates as ISO text, weekdays 0 = Monday)."""
+        if not 1 <= months <= 24:
+            raise ValueError(f"months {months!r} must be between 1 and 24")
+        year, month = divmod(today.month + months, 12)
+        end = date(today.year + year, month + 1, 1) - timedelta(days=1)
+        return {"timezone": self.tz.key,
+                "working_hours": {"start": f"{self.start_hour:02d}:00",
+                                  "end": f"{self.end_hour:02d}:00"},
+                "workdays": sorted(self.workdays),
+                "from": today.isoformat(), "to": end.isoformat(),
+                "days": [{"date": d.isoformat(), "weekday": d.weekday(), "kind": kind}
+                         for d, kind in self.special_days(today, end)]}
+
+    def today(self, now: datetime) -> date:
+        """The local date at instant `now`."""
+        return self._local_date(_utc(now))
 
     # -- instants -----------------------------------------------------------------------------
 

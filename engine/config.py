@@ -49,6 +49,8 @@ class Settings:
     work_start_hour: int = 9
     work_end_hour: int = 18
     holidays: tuple[str, ...] = field(default_factory=tuple)   # ISO dates
+    extra_workdays: tuple[str, ...] = field(default_factory=tuple)  # make-up workdays (调休)
+    calendar_file: Path | None = None          # more holidays and workdays (business_time)
     at_risk_fraction: float = 0.8              # a task is "at risk" after 80% of its SLA
     surge_window_minutes: int = 60
     surge_multiple: float = 3.0
@@ -95,6 +97,11 @@ def from_env(environ=None) -> Settings:
         changes["orders_http_url"] = env["AFTERSALES_ORDERS_HTTP_URL"]
     if env.get("AFTERSALES_HOLIDAYS"):
         changes["holidays"] = tuple(d.strip() for d in env["AFTERSALES_HOLIDAYS"].split(",") if d.strip())
+    if env.get("AFTERSALES_EXTRA_WORKDAYS"):
+        changes["extra_workdays"] = tuple(d.strip() for d in env["AFTERSALES_EXTRA_WORKDAYS"]
+                                          .split(",") if d.strip())
+    if env.get("AFTERSALES_CALENDAR_FILE"):
+        changes["calendar_file"] = Path(env["AFTERSALES_CALENDAR_FILE"])
     if env.get("AFTERSALES_SCRIPT_WORKERS"):
         changes["script_workers"] = _bounded(env["AFTERSALES_SCRIPT_WORKERS"],
                                              "AFTERSALES_SCRIPT_WORKERS", 1, 64)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from engine import access
 from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
                            KPI_READERS, MESSAGE_SENDERS, ORDER_READERS, ORDER_WRITERS,
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
@@ -205,6 +206,11 @@ OPERATIONS = [
     ("get", "/api/audit/events.csv", "exports", "Audit events recorded in [from, to) as CSV "
      "(a download); give from, to or both", EXPORT_READERS, None, 200, False,
      [_q("from", "ISO date or time"), _q("to", "ISO date or time (exclusive)")]),
+    ("get", "/api/calendar", "meta", "The business calendar SLAs count in: time zone, "
+     "working hours, weekdays worked, holidays and make-up workdays from today to the end of "
+     "the month `months` ahead", access.PAGE_ROLES, None, 200, False,
+     [_q("months", "months ahead, 1 to 24 (default 3)", {"type": "integer", "minimum": 1,
+                                                         "maximum": 24})]),
     ("get", "/api/openapi.json", "meta", "This document", None, None, 200, False, []),
     ("get", "/api/health", "meta", "Liveness: {\"status\": \"ok\"} while the server answers "
      "requests (it reads no database, so a stalled worker shows at once)", None, None, 200,

@@ -334,7 +334,15 @@ class Runtime:
         if instance.status != "suspended":
             raise Conflict(f"instance is {instance.status}, not suspended", instance_id=instance_id)
         instance.status = writeback.active_status(session, instance_id)
-        self._record(session, instance, "resumed", actor, {"reason": reason})
+        # The SLA clock stood still while suspended: open tasks keep the business time they had.
+        suspended_at = task_rows.suspended_since(session, instance_id)
+        payload: dict = {"reason": reason}
+        if suspended_at is not None:
+            paused = task_rows.resume_slas(session, self.calendar, instance_id, suspended_at,
+                                           clock.now())
+            payload.update(suspended_at=suspended_at.isoformat(),
+                           sla_paused_seconds=int(paused.total_seconds()))
+        self._record(session, instance, "resumed", actor, payload)
         return instance
 
     def cancel(self, session: Session, instance_id: int, actor: Actor, reason: str = "") -> Instance:

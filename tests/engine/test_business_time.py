@@ -208,3 +208,48 @@ def test_the_longest_durations_still_get_a_due_time():
     due = sparse.add(start, "PT8784H")
     assert sparse.working_time_between(start, due) == timedelta(hours=8784)
     assert BusinessCalendar().add(start, "P3660D").year == 2038
+
+
+# -- holidays and make-up workdays from the settings and a calendar file ----------------------
+
+def test_make_up_workdays_by_setting_and_holidays_by_file_both_count(tmp_path):
+    from engine.config import from_env
+    listed = tmp_path / "calendar.txt"
+    listed.write_text("# 国庆节 National Day\n2026-10-01 holiday\n2026-10-02 Holiday  # 节\n\n"
+                      "2026-10-10 workday\n", encoding="utf-8")
+    settings = from_env({"AFTERSALES_EXTRA_WORKDAYS": "2026-09-27, 2026-10-11",
+                         "AFTERSALES_CALENDAR_FILE": str(listed),
+                         "AFTERSALES_HOLIDAYS": "2026-10-05"})
+    cal = BusinessCalendar.from_settings(settings)
+    assert [cal.is_workday(date(2026, 10, d)) for d in (1, 2, 5, 10, 11)] == [
+        False, False, False, True, True]
+    assert cal.is_workday(date(2026, 9, 27))                   # a Sunday, worked
+    # Friday 09-25 17:00 + 4 business hours: 1 on Friday, 3 on the make-up Sunday.
+    assert cal.add(datetime(2026, 9, 25, 17, tzinfo=SHANGHAI), "PT4H") == datetime(
+        2026, 9, 27, 12, tzinfo=SHANGHAI)
+    assert cal.special_days(date(2026, 9, 27), date(2026, 10, 5)) == [
+        (date(2026, 9, 27), "extra_workday"), (date(2026, 10, 1), "holiday"),
+        (date(2026, 10, 2), "holiday"), (date(2026, 10, 5), "holiday")]
+
+
+def test_a_json_calendar_file(tmp_path):
+    path = tmp_path / "calendar.json"
+    path.write_text('{"holidays": ["2027-01-01"], "extra_workdays": ["2027-01-04"]}')
+    cal = BusinessCalendar.from_settings(Settings(calendar_file=path))
+    assert not cal.is_workday(date(2027, 1, 1)) and cal.is_workday(date(2027, 1, 4))
+
+
+@pytest.mark.parametrize("content, message", [
+    ("2026-10-01 vacation\n", "line 1: expected a date and 'holiday' or 'workday'"),
+    ("\n2026-13-01 holiday\n", "invalid date on line 2"),
+    ('{"holidays": "2026-10-01"}', "holidays must be a list"),
+    ('{"holiday": []}', "unknown keys"),
+    ("2026-10-01 holiday\n2026-10-01 workday\n", "both holiday and extra workday"),
+])
+def test_a_calendar_file_that_cannot_be_read_names_the_problem(tmp_path, content, message):
+    path = tmp_path / "calendar.txt"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        BusinessCalendar.from_settings(Settings(calendar_file=path))
+    with pytest.raises(ValueError, match="cannot be read"):
+        BusinessCalendar.from_settings(Settings(calendar_file=tmp_path / "missing.txt"))

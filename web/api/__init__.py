@@ -16,6 +16,7 @@ from engine.errors import Forbidden
 from web.api import (
     admin,
     auth,
+    calendar,
     definitions,
     exports,
     instances,
@@ -34,7 +35,7 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers, signals):
+                owner, exports, timers, signals, calendar):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

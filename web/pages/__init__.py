@@ -80,4 +80,5 @@ def init_app(app) -> None:
     app.register_blueprint(bp)
 
 
-from web.pages import assets, audit, auth, dashboard, inbox, owner, supervisor  # noqa: E402,F401
+from web.pages import (  # noqa: E402,F401
+    assets, audit, auth, calendar, dashboard, inbox, owner, supervisor)

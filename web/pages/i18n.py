@@ -149,6 +149,7 @@ LABELS = {
     "timer_fired": _l("Timer fired"), "retried": _l("Retried"), "resumed": _l("Resumed"),
     "migrated": _l("Migrated"), "sla_at_risk": _l("SLA at risk"),
     "sla_breached": _l("SLA breached"), "comment_added": _l("Comment added"),
+    "sla_escalated": _l("SLA escalated to management"),
     "attachment_added": _l("File added"), "incident": _l("Incident"),
     "incident_skipped": _l("Incident skipped"),
     "signal_received": _l("Signal received"),

@@ -19,7 +19,7 @@ from engine.definitions import catalog
 from engine.errors import Forbidden
 from engine.definitions.bundle import Bundle
 from engine.history import replay
-from engine.jobs import outbox, timers
+from engine.jobs import outbox, sla, timers
 from engine.models import AuditEvent, HumanTask, Ledger, Outbox, ServiceRequest
 from tests.conftest import ROOT
 
@@ -27,6 +27,7 @@ CUSTOMER = Actor("c42", "customer", customer_id="C-42")
 SHIPPED_BACK = {"tracking_no": "SF1234567890", "carrier": "SF"}
 APPROVE_399 = {"refund_approved": True, "refund_amount": 399.0, "refund_note": "ok"}
 PASSED = {"inspection_passed": True, "goods_condition": "as_new", "inspection_note": ""}
+SUPERVISOR, MANAGEMENT = "cs_supervisor", "management"
 FAILED = {"inspection_passed": False, "goods_condition": "used", "inspection_note": "worn"}
 
 
@@ -78,6 +79,13 @@ class Desk:
     def advance(self, **delta):
         clock.advance(timedelta(**delta))
         timers.run_due(self.sessions, self._fresh())
+
+    def watch(self) -> set[str]:
+        """Run the SLA watch; the departments of the request's open escalation tasks."""
+        sla.check(self.sessions, self._fresh(), clock.now())
+        with self.sessions() as session:
+            return {t.department for t in session.scalars(select(HumanTask).where(
+                HumanTask.business_key.startswith(f"ESC-{self.number}-")))}
 
     def survey(self, score):
         self.send("csat_submitted", {"score": score, "comment": "ok"})
@@ -299,22 +307,23 @@ def test_repair_quote_approved_by_the_customer(desk):
 
 
 def test_complaint_escalates_to_supervisor_then_management(desk):
+    # Filed Monday 10:00 in Shanghai: the 4 business hours to respond end at 14:00, and 4 more
+    # at 18:00. The SLA watch escalates once per level; resolving closes both escalations.
     desk.file(type="complaint", reason="courier was rude")
     assert desk.ready() == {("respond_to_complaint", "customer_service")}
     desk.advance(hours=4, minutes=1)
-    assert desk.ready() == {("respond_to_complaint", "customer_service"),
-                            ("supervisor_review_escalation", "cs_supervisor")}
+    assert desk.watch() == {SUPERVISOR}
     desk.advance(hours=4)
-    assert ("management_escalation", "management") in desk.ready()
-    desk.complete("supervisor_review_escalation", "cs_supervisor", supervisor_action="senior agent")
+    assert desk.watch() == {SUPERVISOR, MANAGEMENT}
+    assert desk.watch() == {SUPERVISOR, MANAGEMENT}
     desk.complete("respond_to_complaint", "customer_service",
                   complaint_response="We are sorry.", proposed_resolution="coupon")
     desk.complete("resolve_complaint", "customer_service",
                   complaint_resolution="Coupon 50 CNY", compensation_amount=50.0)
     desk.send("complaint_feedback", {"confirmed": True, "comment": "fine"})
+    assert desk.watch() == set()          # resolved: the escalations were closed
     desk.advance(days=3, seconds=1)
     desk.complete("callback_customer", "customer_service", callback_done=True)
-    desk.complete("management_escalation", "management", management_action="courier contract review")
     desk.survey(3)
     desk.assert_closed("resolved", 3)
 

@@ -99,6 +99,7 @@ MATRIX = [
     *[("post", f"/api/users/nobody/{action}", {"admin"}, set())
       for action in ("deactivate", "activate", "reset-password", "revoke-tokens")],
     ("get", "/api/login-locks", {"admin"}, set()),
+    ("get", "/api/calendar", INTERNAL_READ, set()),
     ("post", "/api/login-locks/lift", {"admin"}, set()),
 ]
 

@@ -1,5 +1,7 @@
-"""Timer operations over HTTP and the CLI with the real processes: a supervisor fires a
-complaint's escalation timer now or moves it; each move is audited and replay repeats it."""
+"""Timer operations over HTTP and the CLI with the real processes: a supervisor moves a
+resolved complaint's wait for the customer's answer, fires it, then fires the 3-day wait before
+the callback, so the callback task can be reached at once; each move is audited and replay
+repeats it."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -10,15 +12,29 @@ from engine import clock
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from tests.conftest import ROOT
-from tests.web.conftest import error_of, file_request
+from tests.web.conftest import error_of, file_request, open_tasks
+
+RESPONSE = {"complaint_response": "We are sorry.", "proposed_resolution": "coupon"}
+RESOLUTION = {"complaint_resolution": "Coupon 20 CNY", "compensation_amount": 20}
 
 
 @pytest.fixture
 def complaint(auth, platform):
+    """A complaint answered and resolved: it waits 3 days for the customer's confirmation."""
     with platform.sessions.begin() as session:
         catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
     filed = file_request(auth, "alice", order_id="O-1001", type="complaint")
+    for bpmn_id, data in (("respond_to_complaint", RESPONSE), ("resolve_complaint", RESOLUTION)):
+        complete(auth, filed["number"], bpmn_id, data)
     return filed
+
+
+def complete(auth, number, bpmn_id, data):
+    [task] = [t for t in open_tasks(auth, per_page=100)
+              if t["request_number"] == number and t["bpmn_id"] == bpmn_id]
+    done = auth.as_("customer_service_1").post(f"/api/tasks/{task['task_id']}/complete",
+                                               json={"data": data})
+    assert done.status_code == 200, done.get_json()
 
 
 def waiting(auth, user="cs_lead", **params):
@@ -27,38 +43,39 @@ def waiting(auth, user="cs_lead", **params):
     return {t["bpmn_id"]: t for t in response.get_json()["items"]}
 
 
-def test_a_supervisor_fires_an_escalation_now_and_moves_another(auth, complaint):
+def test_a_supervisor_moves_a_timer_then_fires_it_and_the_next(auth, complaint):
     timers = waiting(auth, instance_id=complaint["instance_id"])
-    assert {"escalate_to_supervisor", "escalate_to_management"} <= set(timers)
+    assert set(timers) == {"await_feedback"}
     lead = auth.as_("cs_lead")
     base = f"/api/instances/{complaint['instance_id']}/timers"
-    fired = lead.post(f"{base}/{timers['escalate_to_supervisor']['task_id']}/fire",
-                      json={"reason": "customer called twice"})
-    assert fired.status_code == 200, fired.get_json()
-    after = waiting(auth, instance_id=complaint["instance_id"])
-    assert "escalate_to_supervisor" not in after
-    tasks = auth.as_("admin").get("/api/tasks", query_string={"per_page": 100}).get_json()["items"]
-    assert any(t["request_number"] == complaint["number"] and t["department"] == "cs_supervisor"
-               for t in tasks)
-
-    later = (clock.now() + timedelta(days=1)).isoformat()
-    moved = lead.post(f"{base}/{after['escalate_to_management']['task_id']}/reschedule",
+    later = (clock.now() + timedelta(days=5)).isoformat()
+    moved = lead.post(f"{base}/{timers['await_feedback']['task_id']}/reschedule",
                       json={"due_at": later})
     assert moved.status_code == 200, moved.get_json()
-    assert waiting(auth, instance_id=complaint["instance_id"])[
-        "escalate_to_management"]["due_at"] == later
+    assert waiting(auth, instance_id=complaint["instance_id"])["await_feedback"]["due_at"] == later
+
+    fired = lead.post(f"{base}/{timers['await_feedback']['task_id']}/fire",
+                      json={"reason": "customer confirmed by phone"})
+    assert fired.status_code == 200, fired.get_json()
+    after = waiting(auth, instance_id=complaint["instance_id"])
+    assert set(after) == {"wait_before_callback"}       # silence counts as confirmed
+    again = lead.post(f"{base}/{after['wait_before_callback']['task_id']}/fire")
+    assert again.status_code == 200, again.get_json()
+    assert [t["bpmn_id"] for t in open_tasks(auth, per_page=100)
+            if t["request_number"] == complaint["number"]] == ["callback_customer"]
 
     auditor = auth.as_("auditor")
     history = auditor.get(f"/api/instances/{complaint['instance_id']}/history").get_json()["items"]
     moves = [e for e in history if e["kind"] == "timer_rescheduled"]
     assert [(e["actor"], e["element"], e["payload"]["due_at"]) for e in moves] == [
-        ("cs_lead", "escalate_to_supervisor", None), ("cs_lead", "escalate_to_management", later)]
-    assert moves[0]["payload"]["reason"] == "customer called twice"
+        ("cs_lead", "await_feedback", later), ("cs_lead", "await_feedback", None),
+        ("cs_lead", "wait_before_callback", None)]
+    assert moves[1]["payload"]["reason"] == "customer confirmed by phone"
     assert auditor.get(f"/api/instances/{complaint['instance_id']}/replay").get_json()["ok"]
 
 
 def test_refusals(auth, complaint):
-    task_id = waiting(auth)["escalate_to_management"]["task_id"]
+    task_id = waiting(auth)["await_feedback"]["task_id"]
     base = f"/api/instances/{complaint['instance_id']}/timers"
     lead = auth.as_("cs_lead")
     naive = lead.post(f"{base}/{task_id}/reschedule", json={"due_at": "2026-12-01T10:00:00"})
@@ -81,7 +98,7 @@ def test_the_cli_lists_fires_and_moves_timers(auth, complaint, app):
     listed = runner.invoke(main, ["timers", "list", "--instance", str(complaint["instance_id"])],
                            env=env)
     assert listed.exit_code == 0, listed.output
-    line = next(row for row in listed.output.splitlines() if "escalate_to_supervisor" in row)
+    line = next(row for row in listed.output.splitlines() if "await_feedback" in row)
     task_id = line.split("\t")[3]
     fired = runner.invoke(main, ["timers", "fire", str(complaint["instance_id"]), task_id,
                                  "--by", "ops"], env=env)
