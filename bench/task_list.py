@@ -33,8 +33,8 @@ TASKS = {"customer_service": ("callback_customer", "Call the customer back"),
          "logistics": ("confirm_pickup_address", "Confirm pickup address"),
          "repair": ("diagnose", "Diagnose the item"),
          "qa": ("qa_check", "QA check"),
-         "cs_supervisor": ("supervisor_review_escalation", "Review escalation"),
-         "management": ("management_escalation", "Management escalation"),
+         "cs_supervisor": ("handle_sla_breach", "Handle SLA breach"),
+         "management": ("handle_sla_breach_management", "Handle SLA breach (management)"),
          "operations": ("investigate_complaint_surge", "Investigate complaint surge")}
 
 
