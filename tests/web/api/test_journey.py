@@ -69,11 +69,11 @@ def test_return_from_filing_to_survey(auth):
 
 
 def upload_folder(caller, folder):
-    """POST /api/definitions with every BPMN/DMN file and form of `folder`."""
+    """POST /api/definitions with every BPMN/DMN file, form and message schema of `folder`."""
     values = [("files", FileStorage(io.BytesIO(p.read_bytes()), filename=p.name))
               for p in sorted(folder.iterdir()) if p.suffix in (".bpmn", ".dmn")]
-    values += [("files", FileStorage(io.BytesIO(p.read_bytes()), filename=f"forms/{p.name}"))
-               for p in sorted((folder / "forms").glob("*.json"))]
+    values += [("files", FileStorage(io.BytesIO(p.read_bytes()), filename=f"{kind}/{p.name}"))
+               for kind in ("forms", "messages") for p in sorted((folder / kind).glob("*.json"))]
     boundary, body = encode_multipart(MultiDict(values))
     return caller.post("/api/definitions", data=body,
                        content_type=f"multipart/form-data; boundary={boundary}")
