@@ -189,11 +189,18 @@ def escalation_closer(runtime):
                 workflow is not None and _has_outcome(workflow)):
             return
         keys = [escalation_key(instance.business_key, level) for level in LEVELS]
-        for escalation_id in session.scalars(select(Instance.id).where(
-                Instance.business_key.in_(keys), Instance.status.in_(ACTIVE + ("error",)))):
-            runtime.cancel(session, escalation_id, SYSTEM,
-                           reason=f"request {instance.business_key} is "
-                                  f"{'resolved' if instance.status not in FINISHED else instance.status}")
+        state = instance.status if instance.status in FINISHED else "resolved"
+        for escalation_id in list(session.scalars(select(Instance.id).where(
+                Instance.business_key.in_(keys), Instance.status.in_(ACTIVE + ("error",))))):
+            # In a savepoint: an escalation that cannot be closed now (changed by someone at
+            # this moment) must not fail the request's own step; its next change closes it.
+            try:
+                with session.begin_nested():
+                    runtime.cancel(session, escalation_id, SYSTEM,
+                                   reason=f"request {instance.business_key} is {state}")
+            except EngineError as err:
+                log.warning("escalation %s of %s left open: %s", escalation_id,
+                            instance.business_key, err)
     return close_escalations
 
 

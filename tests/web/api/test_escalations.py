@@ -5,7 +5,8 @@ setting) and Sunday 2026-12-06 a make-up workday (by the calendar file). A compl
 Friday 2026-11-27 at 17:00 has 4 business hours to get its response: one on Friday, then the
 weekend and the holiday pass, three on Tuesday, so it is due Tuesday at 12:00, and goes on to
 management 4 business hours later (16:00). The SLA watch runs as the scheduler runs it
-(engine.jobs.sla.check with the clock); everything else is the API's.
+(engine.jobs.sla.check with the clock); everything else is the API's. Each case runs on SQLite
+and on PostgreSQL.
 """
 from __future__ import annotations
 
@@ -36,8 +37,11 @@ def utc_text(at: datetime) -> str:
     return at.isoformat()
 
 
-@pytest.fixture
-def app(db_url, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, db_url, tmp_path):
+    """The app on SQLite, and on PostgreSQL when AFTERSALES_TEST_PG_URL is set."""
+    if request.param == "postgresql":
+        db_url = request.getfixturevalue("pg_url")
     calendar_file = tmp_path / "calendar.txt"
     calendar_file.write_text("# 调休\n2026-12-06 workday\n", encoding="utf-8")
     app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
