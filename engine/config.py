@@ -14,6 +14,8 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from engine import business_time, integrations
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = ROOT / "instance" / "aftersales.sqlite"
 
@@ -41,10 +43,24 @@ class Settings:
     script_workers: int = 2                    # script worker processes per server process
     script_memory_mb: int = 512                # address space of each script worker
     outbox_max_attempts: int = 5
+    adapters: dict = field(default_factory=dict)   # operation -> builtin/http/off (integrations)
+    http_urls: dict = field(default_factory=dict)  # family (courier, shipping...) -> provider URL
+    message_buffer_ttl: str = "PT0S"           # early messages kept without x-buffer-ttl: none
     payment_adapter: str = "ledger"            # "ledger" (built-in) or "http"
     payment_http_url: str | None = None
     orders_http_url: str | None = None         # the shop's order API, asked for unknown orders
     orders_http_timeout: float = 5.0           # seconds
+    outgoing_secret: str | None = None         # signs calls to providers; None: the key file's
+    smtp_host: str | None = None               # customer emails and staff digests (notifications)
+    smtp_port: int = 587
+    smtp_security: str = "starttls"            # starttls, ssl or none
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "aftersales@localhost"
+    smtp_cafile: Path | None = None            # a private CA the SMTP server's certificate is from
+    sms_http_url: str | None = None            # an SMS gateway: POST JSON, signed
+    wechat_http_url: str | None = None         # WeChat-style template messages: POST JSON, signed
+    notify_timeout: float = 10.0               # seconds per SMTP or gateway call
     timezone: str = "Asia/Shanghai"
     work_start_hour: int = 9
     work_end_hour: int = 18
@@ -93,6 +109,13 @@ def from_env(environ=None) -> Settings:
     if env.get("AFTERSALES_PAYMENT_HTTP_URL"):
         changes["payment_adapter"] = "http"
         changes["payment_http_url"] = env["AFTERSALES_PAYMENT_HTTP_URL"]
+    if env.get("AFTERSALES_ADAPTERS"):
+        changes["adapters"] = integrations.parse_adapters(env["AFTERSALES_ADAPTERS"])
+    if env.get("AFTERSALES_HTTP_URLS"):
+        changes["http_urls"] = _pairs(env["AFTERSALES_HTTP_URLS"], "AFTERSALES_HTTP_URLS")
+    if env.get("AFTERSALES_MESSAGE_BUFFER_TTL"):
+        changes["message_buffer_ttl"] = _duration(env["AFTERSALES_MESSAGE_BUFFER_TTL"],
+                                                  "AFTERSALES_MESSAGE_BUFFER_TTL")
     if env.get("AFTERSALES_ORDERS_HTTP_URL"):
         changes["orders_http_url"] = env["AFTERSALES_ORDERS_HTTP_URL"]
     if env.get("AFTERSALES_HOLIDAYS"):
@@ -114,7 +137,34 @@ def from_env(environ=None) -> Settings:
         changes["retention_days"] = int(env["AFTERSALES_RETENTION_DAYS"])
     if env.get("AFTERSALES_TIMEZONE"):
         changes["timezone"] = env["AFTERSALES_TIMEZONE"]
+    changes.update(_notification_settings(env))
     return replace(s, **changes)
+
+
+def _notification_settings(env) -> dict:
+    """The SMTP server, the SMS and WeChat gateways and the outgoing secret from
+    AFTERSALES_SMTP_HOST, _SMTP_PORT, _SMTP_SECURITY, _SMTP_USER, _SMTP_PASSWORD, _SMTP_FROM,
+    _SMTP_CAFILE, _SMS_HTTP_URL, _WECHAT_HTTP_URL and _OUTGOING_SECRET."""
+    changes: dict = {}
+    for name in ("smtp_host", "smtp_user", "smtp_password", "smtp_from", "sms_http_url",
+                 "wechat_http_url", "outgoing_secret"):
+        if env.get(f"AFTERSALES_{name.upper()}"):
+            changes[name] = env[f"AFTERSALES_{name.upper()}"]
+    if env.get("AFTERSALES_SMTP_CAFILE"):
+        changes["smtp_cafile"] = Path(env["AFTERSALES_SMTP_CAFILE"])
+    if env.get("AFTERSALES_SMTP_PORT"):
+        changes["smtp_port"] = _bounded(env["AFTERSALES_SMTP_PORT"], "AFTERSALES_SMTP_PORT",
+                                        1, 65535)
+    if env.get("AFTERSALES_SMTP_SECURITY"):
+        security = env["AFTERSALES_SMTP_SECURITY"].strip().lower()
+        if security not in SMTP_SECURITY:
+            raise ValueError("AFTERSALES_SMTP_SECURITY must be one of "
+                             f"{', '.join(SMTP_SECURITY)}, not {security!r}")
+        changes["smtp_security"] = security
+    return changes
+
+
+SMTP_SECURITY = ("starttls", "ssl", "none")
 
 
 def _bounded(value: str, name: str, low: int, high: int) -> int:
@@ -126,6 +176,26 @@ def _bounded(value: str, name: str, low: int, high: int) -> int:
     if number is None or not low <= number <= high:
         raise ValueError(f"{name} must be a whole number from {low} to {high}, not {value!r}")
     return number
+
+
+def _duration(value: str, name: str) -> str:
+    """An ISO-8601 duration setting such as 'P3D' or 'PT0S'; raises ValueError naming it."""
+    try:
+        business_time.parse_duration(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+    return value.strip().upper()
+
+
+def _pairs(value: str, name: str) -> dict[str, str]:
+    """"key=value,key=value" as a dict; raises ValueError naming the setting."""
+    out = {}
+    for part in (p.strip() for p in value.split(",") if p.strip()):
+        key, sep, item = (s.strip() for s in part.partition("="))
+        if not sep or not key or not item:
+            raise ValueError(f"{name} must be key=value pairs separated by commas, not {part!r}")
+        out[key] = item
+    return out
 
 
 def _flag(value: str, name: str) -> bool | None:
@@ -218,4 +288,33 @@ def ensure_secret_key(settings: Settings) -> Path | None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(48) + "\n")
     os.replace(temporary, path)
+    return path
+
+
+# ------------------------------------------------------------------ the outgoing secret
+
+OUTGOING_SECRET_FILE = "outgoing_secret"
+
+
+def outgoing_secret(settings: Settings) -> str | None:
+    """The secret the platform signs its calls to providers with (engine/signatures.py):
+    AFTERSALES_OUTGOING_SECRET, else the `outgoing_secret` file beside the secret key file
+    (`aftersales init` writes it); None when neither is there."""
+    if settings.outgoing_secret:
+        return settings.outgoing_secret
+    path = secret_key_path(settings).with_name(OUTGOING_SECRET_FILE)
+    text = path.read_text(encoding="utf-8").strip() if path.is_file() else ""
+    return text or None
+
+
+def ensure_outgoing_secret(settings: Settings) -> Path | None:
+    """Write a new random outgoing secret file (mode 0600) unless one is set or written;
+    returns the path written, or None. Give its content to each provider that checks it."""
+    if outgoing_secret(settings) is not None:
+        return None
+    path = secret_key_path(settings).with_name(OUTGOING_SECRET_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(secrets.token_urlsafe(32) + "\n")
     return path

@@ -263,6 +263,9 @@ class ShopOrder(Base):
     paid_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
     warranty_until: Mapped[datetime | None]
+    # The customer's email/phone/WeChat id and their channel and language for notifications,
+    # as the shop knows them (engine.orders.CONTACT_FIELDS); None: the shop sent none.
+    contact: Mapped[dict[str, Any] | None]
 
 
 class Ledger(Base):
@@ -324,6 +327,7 @@ class User(Base):
     customer_id: Mapped[str | None] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    email: Mapped[str | None] = mapped_column(String(254))   # staff digests (notifications)
 
 
 class ApiToken(Base):
@@ -332,6 +336,35 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
     expires_at: Mapped[datetime]
+
+
+class ClientSecret(Base):
+    """A machine client's signing secret (engine/client_secrets.py), stored as issued: an HMAC
+    is checked with the secret itself. Active until `expires_at` (None: no end)."""
+    __tablename__ = "client_secret"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    secret: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class StaffNotice(Base):
+    """Work a department should hear of (a new P1 task, a task at risk, a breach), waiting
+    for the next staff digest (engine/staff_digest.py); `sent_at` and `delivery` once mailed."""
+    __tablename__ = "staff_notice"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)   # the outbox row's, or new_p1:<task>
+    department: Mapped[str | None] = mapped_column(String(50), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    task_id: Mapped[str | None] = mapped_column(String(40))
+    request_no: Mapped[str | None] = mapped_column(String(100))
+    task_name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(index=True)
+    delivery: Mapped[dict[str, Any] | None]
 
 
 class TaskComment(Base):
@@ -373,3 +406,25 @@ class Alert(Base):
     closed_at: Mapped[datetime | None]
     details: Mapped[dict[str, Any]]
     count: Mapped[float] = mapped_column(Float, default=0)
+
+
+class BufferedMessage(Base):
+    """A message for a known request that its process did not wait for yet: kept until the
+    process subscribes (then delivered, in order) or its time to live runs out (expired)."""
+
+    __tablename__ = "buffered_message"
+    __table_args__ = (Index("ix_buffered_message_pending", "business_key", "status"),
+                      Index("ix_buffered_message_expiry", "status", "expires_at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    business_key: Mapped[str] = mapped_column(String(100))
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    name: Mapped[str] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+    message_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str] = mapped_column(String(40))
+    received_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending/delivered/expired
+    settled_at: Mapped[datetime | None]

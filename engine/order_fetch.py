@@ -6,7 +6,8 @@ The shop answers 200 with the order as PUT /api/orders takes it (an `order_id` i
 the one asked for), or 404 when it has no such order. Anything else (no answer within the
 timeout, another status, a body that is not a valid order) refuses the filing with a Conflict
 naming order_id: the customer may try again, and nothing is stored. Uses urllib from the
-standard library, as the HTTP payment adapter does.
+standard library, as the HTTP payment adapter does; the request is signed with the platform's
+outgoing secret (X-Aftersales-Signature over the empty body, engine/signatures.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import urllib.request
 
 from sqlalchemy.orm import Session
 
-from engine import orders
+from engine import orders, signatures
 from engine.config import Settings
 from engine.errors import Conflict, EngineError
 from engine.models import ShopOrder
@@ -31,8 +32,10 @@ def fetch(session: Session, settings: Settings, order_id: str) -> ShopOrder | No
     if not settings.orders_http_url:
         return None
     url = f"{settings.orders_http_url.rstrip('/')}/orders/{urllib.parse.quote(order_id, safe='')}"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
+        # Signed as every call to a provider is (engine/signatures.py): a GET signs b"".
+        request = urllib.request.Request(url, headers={
+            "Accept": "application/json", **signatures.outgoing_headers(settings, b"")})
         with urllib.request.urlopen(request, timeout=settings.orders_http_timeout) as response:
             raw = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as err:
@@ -41,6 +44,8 @@ def fetch(session: Session, settings: Settings, order_id: str) -> ShopOrder | No
         raise _unavailable(order_id, f"it answered {err.code}") from None
     except (urllib.error.URLError, OSError) as err:
         raise _unavailable(order_id, f"it did not answer ({getattr(err, 'reason', err)})") from None
+    except signatures.NoOutgoingSecret as err:
+        raise _unavailable(order_id, f"it was not asked: {err}") from None
     try:
         if len(raw) > MAX_BYTES:
             raise ValueError("the answer is too large")

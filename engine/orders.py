@@ -2,7 +2,8 @@
 import`, the HTTP order adapter), checked once here, and read back by their customer and staff.
 
 An order is {customer_id, category, currency, channel, paid_amount, paid_at, delivered_at,
-warranty_until, shipping_address, items: [{sku, name, quantity, unit_price}]}. Amounts are
+warranty_until, shipping_address, items: [{sku, name, quantity, unit_price}], contact: {email,
+phone, wechat_openid, channel, language} (optional: how the customer is notified)}. Amounts are
 decimals (JSON strings such as "299.00", or JSON numbers read by their decimal text), never
 floats: NaN, Infinity, negatives, more than two decimals and text that is not a number are
 refused, naming the field.
@@ -33,9 +34,18 @@ from engine.money import amount
 
 CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
 FIELDS = ("customer_id", "category", "currency", "channel", "paid_amount", "paid_at",
-          "delivered_at", "warranty_until", "shipping_address", "items")
+          "delivered_at", "warranty_until", "shipping_address", "items", "contact")
 REQUIRED = ("customer_id", "category", "currency", "paid_amount", "paid_at", "items")
 ITEM_FIELDS = ("sku", "name", "quantity", "unit_price")
+# How to reach the customer about requests from this order, as the shop knows them: the shop
+# owns the customer's profile (the platform keeps none), so their channel and language come with
+# each order; a customer changes them at the shop, which sends the order again.
+CONTACT_FIELDS = ("email", "phone", "wechat_openid", "channel", "language")
+CHANNELS = ("email", "sms", "wechat", "none")
+LANGUAGES = ("zh-CN", "en")
+# An email address as far as a form can tell (the mail server has the last word).
+EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z0-9-]{2,63}")
+_PHONE = re.compile(r"\+?[0-9][0-9 -]{5,19}")
 MAX_ITEMS = 100
 MAX_QUANTITY = 10000
 _ID = re.compile(r"[\w\-.:@/]{1,100}")
@@ -103,7 +113,39 @@ def validate(fields) -> dict:
             "warranty_until": _optional_time(fields, "warranty_until"),
             "shipping_address": (None if fields.get("shipping_address") is None else
                                  _text(fields["shipping_address"], "shipping_address", 300)),
-            "items": items}
+            "items": items, "contact": contact(fields.get("contact"))}
+
+
+def contact(value) -> dict | None:
+    """The stored form of an order's `contact` ({email, phone, wechat_openid, channel,
+    language}, each optional; None for none). Raises InvalidInput naming contact.<field>."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidInput("contact must be an object", field="contact")
+    unknown = sorted(set(value) - set(CONTACT_FIELDS))
+    if unknown:
+        raise InvalidInput(f"unknown field '{unknown[0]}'", field=f"contact.{unknown[0]}")
+    checks = {"email": (EMAIL, "an email address"),
+              "phone": (_PHONE, "a phone number such as +86 138 0000 0000"),
+              "wechat_openid": (re.compile(r"[\w-]{6,64}"), "a WeChat openid")}
+    stored = {}
+    for name, (pattern, what) in checks.items():
+        if value.get(name) is not None:
+            if not isinstance(value[name], str) or not pattern.fullmatch(value[name]):
+                raise InvalidInput(f"contact.{name} must be {what}", field=f"contact.{name}")
+            stored[name] = value[name]
+    for name, allowed in (("channel", CHANNELS), ("language", LANGUAGES)):
+        if value.get(name) is not None:
+            if value[name] not in allowed:
+                raise InvalidInput(f"contact.{name} must be one of {', '.join(allowed)}",
+                                   field=f"contact.{name}")
+            stored[name] = value[name]
+    needs = {"email": "email", "sms": "phone", "wechat": "wechat_openid"}.get(stored.get("channel"))
+    if needs and needs not in stored:
+        raise InvalidInput(f"contact.channel {stored['channel']} needs contact.{needs}",
+                           field=f"contact.{needs}")
+    return stored or None
 
 
 def list_orders(session: Session, actor: Actor, customer_id: str | None) -> list[dict]:
@@ -137,7 +179,7 @@ def order_json(o: ShopOrder) -> dict:
             "currency": o.currency, "channel": o.channel, "paid_amount": str(o.paid_amount),
             "paid_at": o.paid_at, "delivered_at": o.delivered_at,
             "warranty_until": o.warranty_until, "shipping_address": o.shipping_address,
-            "items": o.items}
+            "items": o.items, "contact": o.contact}
 
 
 def line_total(item: dict) -> Decimal:

@@ -31,7 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, money, service_requests
+from engine import clock, message_buffer, money, service_requests
 from engine.access import Actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import Ledger, OrderBalance, ServiceRequest, ShopOrder
@@ -185,7 +185,8 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
                    actor: Actor) -> list:
     """A payment provider's callback (message `refund_result` / `clawback_result` for request
     `correlation`): settle the payment it names by `idempotency_key` and tell the instance with
-    the ledger's facts; returns the instances it went to. A repeated callback changes nothing.
+    the ledger's facts; returns the instances it went to (or, when the process does not wait
+    for it yet, the kept message: engine.message_buffer). A repeated callback changes nothing.
     Raises InvalidInput naming the field, NotFound, Conflict."""
     key = payload.get("idempotency_key")
     if not isinstance(key, str) or not key:
@@ -204,8 +205,8 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
                            f"{RESULT_MESSAGES[row.kind]}", field="name")
     row = settle(session, key, payload.get("status"), reference=reference,
                  provider_status=str(payload.get("provider_status") or payload.get("status")))
-    return runtime.deliver_message(session, name, row.request_no, result_of(row), actor,
-                                   message_id=reply_id(key))
+    return message_buffer.deliver(session, runtime, name, row.request_no, result_of(row), actor,
+                                  message_id=reply_id(key))
 
 
 def totals(session: Session, *, request_no: str | None = None,

@@ -3,12 +3,13 @@
 `runtime(settings)` is the one place that says which domain rules ride on every change of an
 instance: the after-sales request follows its instance (service_requests.sync), no payment
 leaves without the book's consent (payments.guard), and a request that resolves closes its open
-SLA escalations (jobs.sla.escalation_closer). The API, the pages, the CLI, the scheduler
+SLA escalations (jobs.sla.escalation_closer), and messages that came early are delivered once
+the process waits for them (message_buffer.Drain). The API, the pages, the CLI, the scheduler
 and the demo all build their Runtime here; a bare `Runtime()` runs processes without them.
 """
 from __future__ import annotations
 
-from engine import config, payments, service_requests
+from engine import config, message_buffer, payments, service_requests
 from engine.jobs import sla
 from engine.runtime.verbs import Runtime
 
@@ -16,4 +17,5 @@ from engine.runtime.verbs import Runtime
 def runtime(settings: config.Settings | None = None) -> Runtime:
     built = Runtime(settings, hooks=[service_requests.sync], intent_guards=[payments.guard])
     built.hooks.append(sla.escalation_closer(built))
+    built.hooks.append(message_buffer.Drain(built))
     return built

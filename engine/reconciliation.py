@@ -42,7 +42,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from engine import money
+from engine import money, signatures
 from engine.config import Settings
 from engine.errors import Conflict, EngineError, InvalidInput
 from engine.models import Alert, Ledger
@@ -146,14 +146,18 @@ def fetch_statement(settings: Settings, day: date) -> list[Entry]:
     InvalidInput when a line of its answer is bad."""
     query = urllib.parse.urlencode({"date": day.isoformat()})
     url = f"{(settings.payment_http_url or '').rstrip('/')}/statement?{query}"
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
     try:
+        # Signed as every call to a provider is (engine/signatures.py): a GET signs b"".
+        request = urllib.request.Request(url, headers={
+            "Accept": "application/json", **signatures.outgoing_headers(settings, b"")})
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             raw = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as err:
         raise _unavailable(day, f"it answered {err.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise _unavailable(day, f"it did not answer ({getattr(err, 'reason', err)})") from None
+    except signatures.NoOutgoingSecret as err:
+        raise _unavailable(day, f"it was not asked: {err}") from None
     if len(raw) > MAX_BYTES:
         raise _unavailable(day, "its answer is too large")
     try:

@@ -18,7 +18,16 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import access, clock, instances, json_safety, money, order_fetch, request_items
+from engine import (
+    access,
+    clock,
+    instances,
+    json_safety,
+    message_buffer,
+    money,
+    order_fetch,
+    request_items,
+)
 from engine.access import Actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import (
@@ -232,19 +241,22 @@ def view(session: Session, actor: Actor, ref) -> dict:
 
 def answer(session: Session, runtime, actor: Actor, ref, message: str, payload: dict,
            what: str) -> dict:
-    """Deliver the customer's answer (`message`, e.g. quote_answered) to the request's process;
-    returns {"id", "number", "status", "waiting_for"} after it. Raises NotFound, and Conflict
-    (saying `what` was not awaited) when the process is not waiting for it now."""
+    """Deliver the customer's answer (`message`, e.g. quote_answered) to the request's process,
+    or keep it until the process waits for it (engine.message_buffer: a return shipment
+    reported before the refund is paid); returns {"id", "number", "status", "waiting_for",
+    "buffered"} after it. Raises NotFound, and Conflict (saying `what` was not awaited) when
+    the process does not wait for it and does not keep it."""
     found = visible(session, actor, ref)
     if found.instance_id is None:
         raise Conflict(f"request {found.number} has no running process")
     try:
-        runtime.deliver_message(session, message, found.number, payload, actor)
+        done = message_buffer.deliver(session, runtime, message, found.number, payload, actor)
     except NotFound:
         raise Conflict(f"request {found.number} is not waiting for {what} now") from None
     session.refresh(found)
     return {"id": found.id, "number": found.number, "status": found.status,
-            "waiting_for": instances.waiting_for(session, found.instance_id)}
+            "waiting_for": instances.waiting_for(session, found.instance_id),
+            "buffered": isinstance(done, message_buffer.Buffered)}
 
 
 def summary_of_instance(session: Session, instance_id: int) -> dict | None:
@@ -285,11 +297,17 @@ def timeline(session: Session, request: ServiceRequest, *, internal: bool = Fals
         for row in session.scalars(select(Outbox).where(Outbox.instance_id == request.instance_id,
                                                         Outbox.operation == "notify.customer")
                                    .order_by(Outbox.id)):
-            if row.payload.get("template") in MONEY_TEMPLATES:
+            template = row.payload.get("template")
+            if template in MONEY_TEMPLATES:
+                # The money itself is the ledger's entry above; this is only its message.
+                entries.append({"at": row.created_at.isoformat(), "event": "notification",
+                                "details": {"template": template},
+                                "delivery": delivery(row, internal=internal)})
                 continue
-            entries.append({"at": row.created_at.isoformat(), "event": row.payload.get("template"),
+            entries.append({"at": row.created_at.isoformat(), "event": template,
                             "details": {k: v for k, v in row.payload.items()
-                                        if internal or k in CUSTOMER_FIELDS}})
+                                        if internal or k in CUSTOMER_FIELDS},
+                            "delivery": delivery(row, internal=internal)})
         if internal:
             for event in session.scalars(select(AuditEvent).where(
                     AuditEvent.instance_id == request.instance_id).order_by(AuditEvent.seq)):
@@ -301,6 +319,19 @@ def timeline(session: Session, request: ServiceRequest, *, internal: bool = Fals
             entries.append({"at": value.isoformat(), "event": name.removesuffix("_at")})
     entries.sort(key=lambda e: e["at"])
     return entries
+
+
+def delivery(row: Outbox, *, internal: bool) -> dict:
+    """How a notification went (engine/notifications.py): {state: pending, sent, failed or
+    not_sent, channel}; staff also see the provider's id, the masked address and the error."""
+    result = row.result if row.status == "done" and isinstance(row.result, dict) else {}
+    state = {"pending": "pending", "incident": "failed", "skipped": "failed"}.get(
+        row.status, result.get("state", "sent"))
+    shown = {"state": state, "channel": result.get("channel")}
+    if internal:
+        shown.update(provider_id=result.get("provider_id"), to=result.get("to"),
+                     error=result.get("error") or result.get("reason") or row.last_error)
+    return shown
 
 
 def sync(session: Session, instance, workflow, event: dict) -> None:

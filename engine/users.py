@@ -24,6 +24,7 @@ from engine import clock, config, login_throttle, passwords
 from engine.access import ASSIGNABLE, ROLES, STAFF_ROLES, Actor
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.models import ApiToken, User
+from engine.orders import EMAIL
 
 MIN_PASSWORD = 8
 MAX_PASSWORD = 200
@@ -36,7 +37,7 @@ _decoy_hash: str | None = None
 
 def create_user(session: Session, username: str, password: str, role: str,
                 department: str | None = None, customer_id: str | None = None, *,
-                display_name: str | None = None,
+                display_name: str | None = None, email: str | None = None,
                 method: str = passwords.DEFAULT_METHOD) -> User:
     """Validate and add a user; returns the flushed row.
 
@@ -64,11 +65,12 @@ def create_user(session: Session, username: str, password: str, role: str,
     if display_name is not None and (not isinstance(display_name, str) or len(display_name) > 100):
         raise InvalidInput("display_name must be text of at most 100 characters",
                            field="display_name")
+    _check_email(email)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise Conflict(f"user '{username}' already exists", field="username")
     user = User(username=username, password_hash=passwords.hash_password(password, method),
                 display_name=display_name, role=role, department=department,
-                customer_id=customer_id, active=True, created_at=clock.now())
+                customer_id=customer_id, active=True, created_at=clock.now(), email=email)
     session.add(user)
     session.flush()
     return user
@@ -187,6 +189,23 @@ def reset_password(session: Session, username: str, password: str, *,
     return user
 
 
+def set_email(session: Session, username: str, email: str | None) -> User:
+    """Give `username` the address their department's digest goes to (None: no mail).
+    Raises NotFound for an unknown username, InvalidInput (field email) for a bad address."""
+    _check_email(email)
+    user = _existing(session, username)
+    user.email = email
+    session.flush()
+    return user
+
+
+def _check_email(email) -> None:
+    if email is not None and (not isinstance(email, str) or len(email) > 254
+                              or not EMAIL.fullmatch(email)):
+        raise InvalidInput("email must be an email address such as li.lei@example.com",
+                           field="email")
+
+
 def _existing(session: Session, username) -> User:
     user = find(session, username) if isinstance(username, str) else None
     if user is None:
@@ -239,8 +258,8 @@ def account_json(user: User) -> dict:
 
 
 def admin_json(user: User) -> dict:
-    """An account as admins see it: account_json and whether it is active."""
-    return {**account_json(user), "active": user.active}
+    """An account as admins see it: account_json, whether it is active and its email."""
+    return {**account_json(user), "active": user.active, "email": user.email}
 
 
 def actor_of(account: dict) -> Actor:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from flask import Flask
 
-from engine import access
+from engine import access, signatures
 from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
                            KPI_READERS, MESSAGE_SENDERS, ORDER_READERS, ORDER_WRITERS,
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
 from web.api import schemas
-from web.api.admin import LIFT_LOCK, PASSWORD_RESET
+from web.api.admin import LIFT_LOCK, PASSWORD_RESET, SECRET_ISSUE
 from web.api.auth import SIGNED_IN
 from web.api.owner import MIGRATION
 
@@ -123,8 +123,14 @@ OPERATIONS = [
     ("get", "/api/attachments/{attachment_id}", "tasks", "Download an attachment",
      TASK_READERS, None, 200, False, []),
     ("post", "/api/messages", "messages", "Deliver an external event (couriers: picked_up, "
-     "pickup_booked; payment: refund_result, clawback_result)", MESSENGERS, schemas.MESSAGE,
-     200, True, []),
+     "pickup_booked; payment: refund_result, clawback_result); 422 naming the payload's field "
+     "when it does not satisfy the message's schema, nothing applied; 202 {buffered: true} when the "
+     "known request does not wait for it yet: it is kept and delivered when it does",
+     MESSENGERS, schemas.MESSAGE, 200, True, []),
+    ("get", "/api/messages/buffered", "messages", "Messages kept for requests that did not "
+     "wait for them yet (status: pending, delivered, expired, refused; default expired)",
+     SUPERVISORS + ("auditor",), None, 200, False,
+     [_q("status", "pending, delivered, expired or refused")]),
     ("post", "/api/signals", "messages", "Send a signal to every request waiting for it "
      "(audited per instance as signal_received; 404: none waits; a supervisor only to "
      "instances whose work they supervise)", SUPERVISORS, schemas.SIGNAL, 200, True, []),
@@ -185,6 +191,16 @@ OPERATIONS = [
     ("post", "/api/users/{username}/revoke-tokens", "admin", "End every sign-in of an account "
      "(bearer tokens and page sessions); `revoked` counts them", ADMIN, schemas.EMPTY, 200,
      False, []),
+    ("get", "/api/users/{username}/secrets", "admin", "The active signing secrets of a "
+     "courier, payment or shop account (when each was issued and ends; never their text)",
+     ADMIN, None, 200, False, []),
+    ("post", "/api/users/{username}/secrets", "admin", "Issue the signing secret of a courier, "
+     "payment or shop account: `secret` is in this answer only; rotate: true issues another "
+     "while the current one works for 24 more hours (409 without it when one is active)",
+     ADMIN, SECRET_ISSUE, 201, True, []),
+    ("post", "/api/users/{username}/secrets/retire", "admin", "End every signing secret of "
+     "the account but the newest, now (after the client switched)", ADMIN, schemas.EMPTY, 200,
+     False, []),
     ("get", "/api/login-locks", "admin", "Accounts and client addresses locked out after too "
      "many failed logins, with when each lockout ends", ADMIN, None, 200, False, []),
     ("post", "/api/login-locks/lift", "admin", "Lift the lockout of an account (username) or "
@@ -217,13 +233,21 @@ OPERATIONS = [
      False, []),
 ]
 
+# Couriers, payment providers and the shop sign these (web/api/signing.py); people do not.
+SIGNED = {("post", "/api/messages"), ("put", "/api/orders/{order_id}")}
+SIGNATURE = {"name": signatures.HEADER, "in": "header", "required": False, "schema": {
+    "type": "string", "pattern": r"^t=\d+(,v1=[0-9a-f]{64})+$"},
+    "description": f"required from courier, payment and shop accounts: {signatures.FORMAT}, "
+                   "keyed with the account's secret, made within 5 minutes of the call"}
+
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message", "details"], "properties": {
         "code": {"type": "string"}, "message": {"type": "string"},
         "details": {"type": ["object", "null"], "description": "for invalid input, `field` "
                     "names the offending field"}}}}}
 ERROR_TEXT = {400: "malformed JSON or wrong content type",
-              401: "no valid bearer token (for a login: wrong username or password)",
+              401: "no valid bearer token (for a login: wrong username or password; for a "
+                   "machine account: no valid X-Aftersales-Signature)",
               403: "not allowed for your role, department or request", 404: "unknown id",
               409: "conflict: changed meanwhile, claimed by someone else, already completed, "
                    "or not waiting for this", 413: "body too large",
@@ -238,6 +262,7 @@ def document() -> dict:
     for method, path, tag, summary, roles, body, ok, conflict, query in OPERATIONS:
         params = [{"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
                   for name in _path_params(path)] + query
+        params += [SIGNATURE] if (method, path) in SIGNED else []
         ok, *extra = ok if isinstance(ok, tuple) else (ok,)
         codes = [c for c in extra if c >= 400] + ([413] if method in ("post", "put") else []) + [503]
         codes += [401, 403] if roles is not None else []

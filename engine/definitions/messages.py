@@ -13,19 +13,25 @@ the same field names), with one more assertion: `"format": "date-time"` must be 
 with a UTC offset that SpiffWorkflow's timer reader takes (`TimerEventDefinition.get_datetime`,
 which the runtime uses for a timeDate such as the pickup slot's end); a time without offset
 would be read in the server's zone.
+
+A schema may say how long a message that arrives before its process waits for it is kept
+(`"x-buffer-ttl": "P2D"`, engine/message_buffer.py); `buffer_ttl` reads it, validation refuses
+one that is no duration.
 """
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from jsonschema import FormatChecker
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
+from engine import business_time
 from engine.definitions import forms
 from engine.errors import InvalidInput
 
 SUFFIX = ".json"
+TTL_KEY = "x-buffer-ttl"
 
 FORMATS = FormatChecker(formats=())
 
@@ -74,3 +80,14 @@ def check_payload(schemas: dict[str, dict], name: str, payload: dict) -> None:
                    for d in refused.details or [] if isinstance(d, dict)] or None
         raise InvalidInput(f"message '{name}': {field}: {reason}", field=field,
                            details=details) from None
+
+
+def buffer_ttl(schema: dict | None, default: str) -> timedelta:
+    """How long an early message of `schema` is kept: its `x-buffer-ttl`, else `default`, an
+    ISO-8601 duration ('P3D', 'PT12H', 'PT0S': never) in calendar time (a message keeps over
+    weekends too). Raises ValueError naming the text."""
+    text = (schema or {}).get(TTL_KEY) or default
+    if not isinstance(text, str):
+        raise ValueError(f"{TTL_KEY} must be an ISO-8601 duration such as 'P2D', not {text!r}")
+    days, time = business_time.parse_duration(text)
+    return timedelta(days=days) + time

@@ -6,6 +6,11 @@ together, so a crash at any point leaves the row pending and the retry finds
 the effect already done. External adapters receive the idempotency key so that the provider can
 deduplicate. After `max_attempts` failures the row becomes an incident an operator can retry,
 skip, or fix (edit its payload) and retry.
+
+Which adapter carries an operation (builtin, http, off) and how its result comes back is the
+operation's contract (engine/integrations.py). A result answered by the adapter and the same
+result called back by the other side share one message id, so the instance hears it once; a row
+whose result already arrived by callback is done without calling anyone.
 """
 from __future__ import annotations
 
@@ -16,11 +21,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, money, payments
+from engine import (clock, integrations, message_buffer, money, notifications, payments,
+                    signatures, staff_digest)
 from engine.access import SYSTEM, Actor
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound, StepFailed
 from engine.history import audit
-from engine.models import Instance, Outbox
+from engine.models import BufferedMessage, Instance, Outbox, ReceivedMessage
 from engine.runtime import incidents as instance_incidents
 from engine.runtime import serialization
 from engine.runtime.verbs import Runtime
@@ -59,14 +65,9 @@ def _http_payment(kind: str):
     any other status (accepted, processing) leaves it pending until the provider's callback
     (engine.payments.receive_result)."""
     def adapter(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-        body = json.dumps({"kind": kind, "request_no": row.business_key,
-                           "idempotency_key": row.idempotency_key,
-                           "amount": money.text(row.payload["amount"])}).encode()
-        request = urllib.request.Request(settings.payment_http_url, data=body, method="POST",
-                                         headers={"Content-Type": "application/json",
-                                                  "Idempotency-Key": row.idempotency_key})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read(1024 * 1024))
+        answer = _post_json(settings, integrations.http_url(settings, row.operation), {
+            "kind": kind, "request_no": row.business_key, "idempotency_key": row.idempotency_key,
+            "amount": money.text(row.payload["amount"])}, row.idempotency_key)
         status = answer.get("status") if isinstance(answer, dict) else None
         reference = answer.get("reference") if isinstance(answer, dict) else None
         reference = reference if isinstance(reference, str) else None
@@ -77,6 +78,42 @@ def _http_payment(kind: str):
                                provider_status=str(status))
         return answer if isinstance(answer, dict) else {"answer": answer}, None
     return adapter
+
+
+def _post_json(settings, url: str, body: dict, idempotency_key: str):
+    """POST `body` as JSON with the Idempotency-Key header, signed with the platform's
+    outgoing secret (engine/signatures.py); the provider's JSON answer."""
+    raw = json.dumps(body).encode()
+    request = urllib.request.Request(url, data=raw, method="POST",
+                                     headers={"Content-Type": "application/json",
+                                              "Idempotency-Key": idempotency_key,
+                                              **signatures.outgoing_headers(settings, raw)})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read(1024 * 1024))
+
+
+# What a provider answers when it takes a call and sends the result later, by callback.
+ACCEPTED = frozenset({"accepted", "processing", "queued"})
+
+
+def _http_call(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
+    """Any other operation over HTTP: POST {operation, request_no, idempotency_key, payload}.
+    An answer {status: accepted} means the result comes later as the contract's callback
+    message (naming `idempotency_key`); any other object is the result itself."""
+    answer = _post_json(settings, integrations.http_url(settings, row.operation), {
+        "operation": row.operation, "request_no": row.business_key,
+        "idempotency_key": row.idempotency_key, "payload": row.payload}, row.idempotency_key)
+    if not isinstance(answer, dict):
+        raise ValueError(f"the provider answered {type(answer).__name__}, not a JSON object")
+    result = integrations.contract(row.operation).result
+    if answer.get("status") in ACCEPTED or result is None:
+        return answer, None
+    return answer, Reply(result, answer)
+
+
+def _off(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
+    # Nothing is called: another system acts on its own and calls back with the result.
+    return {"adapter": "off"}, None
 
 
 def _book_pickup(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
@@ -91,21 +128,29 @@ def _ship(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
     return {"tracking_no": f"SF{row.id:010d}"}, None
 
 
-def _notify(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-    # Notifications are read by the customer from their timeline; a push/SMS gateway plugs in here.
-    return {"delivered": True}, None
-
-
 # Tests put failing adapters here to simulate outages of the other side.
 _ADAPTERS_OVERRIDE: dict = {}
 
 
-def adapters(settings) -> dict:
-    payment = _http_payment if settings.payment_adapter == "http" else _builtin_payment
-    refund, clawback = payment("refund"), payment("clawback")
-    return {"payment.refund": refund, "payment.clawback": clawback,
+_BUILTIN = {"payment.refund": _builtin_payment("refund"),
+            "payment.clawback": _builtin_payment("clawback"),
             "courier.book_pickup": _book_pickup, "shipping.ship": _ship,
-            "notify.customer": _notify, "notify.staff": _notify, **_ADAPTERS_OVERRIDE}
+            # Email over SMTP, SMS and WeChat gateways (engine/notifications.py); staff
+            # notices wait for their department's digest (engine/staff_digest.py).
+            "notify.customer": notifications.notify_customer, "notify.staff": staff_digest.notice}
+_HTTP = {"payment.refund": _http_payment("refund"), "payment.clawback": _http_payment("clawback"),
+         "courier.book_pickup": _http_call, "shipping.ship": _http_call,
+         "notify.customer": _http_call, "notify.staff": _http_call}
+
+
+def adapters(settings) -> dict:
+    """Operation -> the adapter `settings` choose for it (engine.integrations.adapter_kind)."""
+    chosen = {}
+    for operation in integrations.CONTRACTS:
+        kind = integrations.adapter_kind(settings, operation)
+        chosen[operation] = _off if kind == "off" else (_HTTP if kind == "http" else _BUILTIN)[
+            operation]
+    return {**chosen, **_ADAPTERS_OVERRIDE}
 
 
 def due_ids(session: Session, now: datetime, limit: int = 50) -> list[int]:
@@ -131,6 +176,11 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     adapter = adapters(runtime.settings).get(row.operation)
     if adapter is None:
         raise EngineError(f"no adapter for operation {row.operation}")
+    if _result_arrived(session, row):
+        # The other side's callback came first: the effect happened, nobody is called again.
+        row.status, row.result, row.done_at = "done", {"result": "arrived by callback"}, \
+            now or clock.now()
+        return row.status
     result, reply = adapter(session, row, runtime.settings)
     row.status, row.result, row.done_at = "done", result, now or clock.now()
     row.attempts += 1
@@ -140,14 +190,26 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     return row.status
 
 
+def _result_arrived(session: Session, row: Outbox) -> bool:
+    contract = integrations.contract(row.operation)
+    if contract is None or contract.result is None:
+        return False
+    message_id = integrations.result_id(row.operation, row.idempotency_key)
+    return session.get(ReceivedMessage, message_id) is not None or session.scalar(
+        select(BufferedMessage.id).where(BufferedMessage.message_id == message_id)) is not None
+
+
 def _reply(session: Session, runtime: Runtime, row: Outbox, reply: Reply) -> None:
-    """Send the other side's answer to the instance. An answer the instance cannot take (its
-    payload breaks a script) is the instance's incident, retried there with the answer as its
-    input: the effect happened, so the row is done and is not sent again."""
+    """Send the other side's answer to the instance, under the call's result id: the same
+    result from both sides counts once, and one the process does not wait for yet is kept
+    (engine/message_buffer.py). An answer the instance cannot take (its payload breaks a
+    script) is the instance's incident, retried there with the answer as its input: the effect
+    happened, so the row is done and is not sent again."""
+    message_id = reply.message_id or integrations.result_id(row.operation, row.idempotency_key)
     try:
         with session.begin_nested():
-            runtime.deliver_message(session, reply.name, row.business_key, reply.payload, SYSTEM,
-                                    message_id=reply.message_id or f"outbox:{row.idempotency_key}")
+            message_buffer.deliver(session, runtime, reply.name, row.business_key,
+                                   reply.payload, SYSTEM, message_id=message_id)
     except StepFailed as failed:
         instance_incidents.record(session, failed)
 

@@ -1,5 +1,5 @@
-"""Background work with APScheduler: timers, the outbox, SLA checks, surge alerts and the
-daily payment reconciliation.
+"""Background work with APScheduler: timers, the outbox, SLA checks, surge alerts, the expiry
+of early messages kept too long and the daily payment reconciliation.
 
 The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py, surge.py and
 engine/reconciliation.py; this module only decides when they run. Timers are not polled on a
@@ -17,10 +17,12 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine import clock, reconciliation
+from engine import clock, message_buffer, reconciliation, staff_digest
 from engine.jobs import outbox, sla, surge, timers
 
 log = logging.getLogger(__name__)
+# Staff hear of new P1 work and breaches by a digest mail per department this often.
+STAFF_DIGEST_MINUTES = 15
 
 # The engine fires a timer only once `due < now` (strictly); wake a hair after the due time.
 WAKE_MARGIN = timedelta(milliseconds=20)
@@ -49,6 +51,10 @@ class PlatformScheduler:
         s.add_job(self.run_outbox, "interval", seconds=2, id="outbox", max_instances=1, coalesce=True)
         s.add_job(self.run_sla, "interval", seconds=60, id="sla", max_instances=1, coalesce=True)
         s.add_job(self.run_surge, "interval", seconds=60, id="surge", max_instances=1, coalesce=True)
+        s.add_job(self.run_staff_digest, "interval", minutes=STAFF_DIGEST_MINUTES,
+                  id="staff-digest", max_instances=1, coalesce=True)
+        s.add_job(self.run_message_expiry, "interval", seconds=300, id="message-expiry",
+                  max_instances=1, coalesce=True)
         s.add_job(self.run_reconciliation, "cron", hour=RECONCILE_HOUR, minute=0,
                   timezone=self.runtime.settings.timezone, id="reconciliation", max_instances=1,
                   coalesce=True, misfire_grace_time=6 * 3600)
@@ -102,6 +108,12 @@ class PlatformScheduler:
     def run_surge(self) -> list[str]:
         with self.sessions.begin() as session:
             return surge.check(session, self.runtime, clock.now())
+
+    def run_message_expiry(self) -> int:
+        return message_buffer.expire(self.sessions, clock.now())
+
+    def run_staff_digest(self) -> dict:
+        return staff_digest.run(self.sessions, self.runtime.settings, clock.now())
 
     def run_reconciliation(self) -> reconciliation.Report:
         return reconciliation.daily(self.sessions, self.runtime.settings, clock.now())

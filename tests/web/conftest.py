@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import clock, config, orders, users
+from engine import client_secrets, clock, config, orders, signatures, users
+from engine.access import MACHINE_ROLES
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from web import create_app
@@ -100,17 +101,28 @@ def populate(platform) -> None:
 
 
 class Caller:
-    """A client logged in as one user: .get/.post/... add the bearer token."""
+    """A client logged in as one user: .get/.post/... add the bearer token, and for a machine
+    (`secret` given) sign the body as the client would (X-Aftersales-Signature), unless the
+    test sends a signature header of its own."""
 
-    def __init__(self, client, headers: dict):
-        self.client, self.headers = client, headers
+    def __init__(self, client, headers: dict, secret: str | None = None):
+        self.client, self.headers, self.secret = client, headers, secret
 
     def __getattr__(self, method):
         call = getattr(self.client, method)
 
         def with_token(path, **kwargs):
-            kwargs["headers"] = {**self.headers, **kwargs.get("headers", {})}
-            return call(path, **kwargs)
+            headers = {**self.headers, **kwargs.pop("headers", {})}
+            if self.secret is not None and \
+                    signatures.HEADER.lower() not in {h.lower() for h in headers}:
+                if "json" in kwargs:    # serialised here so that the bytes signed are the sent
+                    kwargs["data"] = self.client.application.json.dumps(kwargs.pop("json"))
+                    kwargs.setdefault("content_type", "application/json")
+                raw = kwargs.get("data") or b""
+                raw = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+                kwargs["data"] = raw
+                headers[signatures.HEADER] = signatures.sign(self.secret, raw)
+            return call(path, headers=headers, **kwargs)
         return with_token
 
 
@@ -120,6 +132,7 @@ class Auth:
     def __init__(self, client):
         self.client = client
         self.tokens: dict[str, str] = {}
+        self.secrets: dict[str, str | None] = {}
 
     def login(self, username: str, password: str = PASSWORD, *, fresh: bool = False) -> dict:
         if fresh or username not in self.tokens:
@@ -130,7 +143,17 @@ class Auth:
         return {"Authorization": f"Bearer {self.tokens[username]}"}
 
     def as_(self, username: str) -> Caller:
-        return Caller(self.client, self.login(username))
+        return Caller(self.client, self.login(username), self.secret(username))
+
+    def secret(self, username: str) -> str | None:
+        """The signing secret of a machine account (issued on first use), None for people."""
+        if username not in self.secrets:
+            with self.client.application.extensions["aftersales"].sessions.begin() as session:
+                user = users.find(session, username)
+                self.secrets[username] = (
+                    client_secrets.issue(session, username)[0]
+                    if user is not None and user.role in MACHINE_ROLES else None)
+        return self.secrets[username]
 
 
 @pytest.fixture

@@ -1,12 +1,13 @@
 """Operations: incidents, retried or skipped: outbox rows (side effects that failed too often,
 `kind` "outbox", acted on here) and instances in error (`kind` "instance", acted on through
 /api/instances/{id}/retry, /skip and /cancel); accounts (deactivate, activate, reset a
-password, revoke every sign-in) and login lockouts (list, lift)."""
+password, revoke every sign-in), machine clients' signing secrets (issue, rotate, retire) and
+login lockouts (list, lift)."""
 from __future__ import annotations
 
 from flask import Blueprint
 
-from engine import access, login_throttle, users
+from engine import access, client_secrets, login_throttle, users
 from engine.errors import Conflict
 from engine.jobs import outbox
 from engine.runtime import incidents as instance_incidents
@@ -93,3 +94,37 @@ def lift_login_lock():
         lifted = login_throttle.lift(session, username=fields.get("username"),
                                      address=fields.get("address"))
     return {**fields, "lifted": lifted}
+
+
+# ------------------------------------------------------------------ machine clients' secrets
+# The secret is in the answer of the call that issues it and nowhere else (engine.client_secrets).
+
+SECRET_ISSUE = schemas.obj({"rotate": {"type": "boolean"}},
+                           description="rotate: issue another while the current one works for "
+                                       "24 more hours")
+
+
+@bp.get("/users/<username>/secrets")
+@allow(*access.ADMIN)
+def list_secrets(username):
+    with transaction() as session:
+        return {"username": username, "active": client_secrets.listing(session, username)}
+
+
+@bp.post("/users/<username>/secrets")
+@allow(*access.ADMIN)
+def issue_secret(username):
+    fields = body(SECRET_ISSUE, optional=True)
+    with transaction() as session:
+        secret, active = client_secrets.issue(session, username,
+                                              rotate=fields.get("rotate", False))
+    return {"username": username, "secret": secret, "active": active}, 201
+
+
+@bp.post("/users/<username>/secrets/retire")
+@allow(*access.ADMIN)
+def retire_secrets(username):
+    body(schemas.EMPTY, optional=True)
+    with transaction() as session:
+        return {"username": username,
+                "active": client_secrets.retire_previous(session, username)}

@@ -10,12 +10,14 @@ from flask import Blueprint, request
 from engine import access, orders
 from web.api import schemas
 from web.api.base import actor, allow, body, only_args, transaction
+from web.api.signing import signed
 
 bp = Blueprint("orders", __name__)
 
 
 @bp.put("/orders/<order_id>")
 @allow(*access.ORDER_WRITERS)
+@signed
 def store(order_id):
     fields = body(schemas.ORDER)
     with transaction() as session:

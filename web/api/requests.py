@@ -72,7 +72,8 @@ def answer(route: str):
         with transaction() as session:
             after = service_requests.answer(session, runtime(), actor(), ref, message, payload,
                                             route.replace("-", " "))
-        return {**_without_waiting(after), "awaiting": awaiting(after["waiting_for"])}
+        answered = {**_without_waiting(after), "awaiting": awaiting(after["waiting_for"])}
+        return answered, 202 if after["buffered"] else 200
     view.__name__ = route.replace("-", "_")
     return view
 

@@ -2,7 +2,7 @@
 publishes them, so the two cannot drift apart."""
 from __future__ import annotations
 
-from engine.orders import CATEGORIES
+from engine.orders import CATEGORIES, CHANNELS, LANGUAGES
 from engine.request_items import CHOSEN_ITEMS
 from engine.service_requests import TYPES
 
@@ -51,7 +51,12 @@ ORDER = obj({
     "paid_at": TIME, "delivered_at": {**TIME, "type": ["string", "null"]},
     "warranty_until": {**TIME, "type": ["string", "null"]},
     "shipping_address": {"type": ["string", "null"], "maxLength": 300},
-    "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": ORDER_ITEM}},
+    "items": {"type": "array", "minItems": 1, "maxItems": 100, "items": ORDER_ITEM},
+    "contact": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "email": text(254), "phone": text(20), "wechat_openid": text(64),
+        "channel": {"enum": list(CHANNELS)}, "language": {"enum": list(LANGUAGES)}},
+        "description": "how the customer hears of their requests (notifications): channel "
+                       "email, sms, wechat or none, language zh-CN or en"}},
     ["customer_id", "category", "currency", "paid_amount", "paid_at", "items"])
 
 QUOTE_ANSWER = obj({"approved": {"type": "boolean"}}, ["approved"])

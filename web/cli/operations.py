@@ -18,8 +18,8 @@ from web.cli.group import Context, main, pass_context
 @main.command()
 @pass_context
 def init(ctx: Context):
-    """Create or upgrade the database schema, and write a secret key beside it (unless
-    AFTERSALES_SECRET_KEY is set or the key file exists)."""
+    """Create or upgrade the database schema, and write a secret key and an outgoing secret
+    beside it (unless set in the environment or already written)."""
     db.upgrade(ctx.settings.database_url)
     click.echo(f"database ready: {ctx.settings.database_url}")
     _ensure_secret_key(ctx)
@@ -41,24 +41,32 @@ def demo(ctx: Context):
 
 def _shop_client(ctx: Context):
     """send_order(order_id, body) for the demo: PUT /api/orders/<id> as the demo's shop user,
-    through the app itself (the orders pass the API's gate, schema and checks). Raises
+    signed with its secret, through the app itself (the orders pass the API's gate, the
+    signature check, the schema and the order checks). Raises
     ClickException with the API's answer when an order is refused."""
     from engine import demo as demo_data
     from web import create_app
 
-    client = create_app({"database_url": ctx.settings.database_url}).test_client()
-    token = None
+    from engine import client_secrets, signatures
+
+    app = create_app({"database_url": ctx.settings.database_url})
+    client = app.test_client()
+    token = secret = None
 
     def send_order(order_id: str, body: dict) -> None:
-        nonlocal token
+        nonlocal token, secret
         if token is None:
             answer = client.post("/api/auth/token", json={"username": "shop",
                                                           "password": demo_data.PASSWORD})
             if answer.status_code != 200:
                 raise click.ClickException(f"the demo shop cannot sign in: {answer.get_json()}")
             token = answer.get_json()["token"]
-        sent = client.put(f"/api/orders/{order_id}", json=body,
-                          headers={"Authorization": f"Bearer {token}"})
+            with ctx.sessions.begin() as session:
+                secret = client_secrets.ensure(session, "shop")
+        raw = app.json.dumps(body).encode()      # the shop signs the bytes it sends
+        sent = client.put(f"/api/orders/{order_id}", data=raw, content_type="application/json",
+                          headers={"Authorization": f"Bearer {token}",
+                                   signatures.HEADER: signatures.sign(secret, raw)})
         if sent.status_code not in (200, 201):
             raise click.ClickException(f"order {order_id} refused: {sent.get_json()}")
     return send_order
@@ -123,6 +131,10 @@ def _ensure_secret_key(ctx: Context) -> None:
     if written is not None:
         click.echo(f"secret key written: {written} (mode 0600; every process of this "
                    "installation must read it, or share it as AFTERSALES_SECRET_KEY)")
+    written = config.ensure_outgoing_secret(ctx.settings)
+    if written is not None:
+        click.echo(f"outgoing secret written: {written} (mode 0600; calls to providers are "
+                   "signed with it: give it to each provider, or set AFTERSALES_OUTGOING_SECRET)")
 
 
 def _require_secret_key(ctx: Context) -> None:
@@ -143,14 +155,15 @@ def user():
 @click.option("--role", required=True, type=click.Choice(ROLES))
 @click.option("--department", type=click.Choice(config.DEPARTMENTS))
 @click.option("--customer-id")
+@click.option("--email", help="staff: where their department's digest of new and late work goes")
 @click.password_option()
 @pass_context
-def user_add(ctx: Context, username, role, department, customer_id, password):
+def user_add(ctx: Context, username, role, department, customer_id, email, password):
     """Add a user (asks for the password)."""
     from engine import users
     with ctx.sessions.begin() as session:
         users.create_user(session, username, password, role, department=department,
-                          customer_id=customer_id)
+                          customer_id=customer_id, email=email)
     click.echo(f"user {username} added ({role}{', ' + department if department else ''})")
 
 
@@ -199,6 +212,19 @@ def user_revoke_tokens(ctx: Context, username):
     click.echo(f"{revoked} sign-in(s) of {username} ended")
 
 
+@user.command("email")
+@click.argument("username")
+@click.argument("email", required=False)
+@pass_context
+def user_email(ctx: Context, username, email):
+    """Set the email address a member of staff gets their department's digest at (none given:
+    no more mail)."""
+    from engine import users
+    with ctx.sessions.begin() as session:
+        users.set_email(session, username, email)
+    click.echo(f"email of {username}: {email}" if email else f"{username} gets no more email")
+
+
 @user.command("locks")
 @pass_context
 def user_locks(ctx: Context):
@@ -225,3 +251,29 @@ def user_unlock(ctx: Context, username, address):
         lifted = login_throttle.lift(session, username=username, address=address)
     what = f"address {address}" if address is not None else f"user {username}"
     click.echo(f"lockout of {what} lifted" if lifted else f"{what} was not locked out")
+
+
+@user.command("secret")
+@click.argument("username")
+@click.option("--rotate", is_flag=True,
+              help="issue another secret; the current one keeps working for 24 hours")
+@click.option("--retire", is_flag=True,
+              help="end every secret but the newest now (after the client switched)")
+@pass_context
+def user_secret(ctx: Context, username, rotate, retire):
+    """Issue the signing secret of a courier, payment or shop account (shown once: give it to
+    the client, which signs each call with X-Aftersales-Signature)."""
+    from engine import client_secrets
+    with ctx.sessions.begin() as session:
+        if retire:
+            active = client_secrets.retire_previous(session, username)
+            secret = None
+        else:
+            secret, active = client_secrets.issue(session, username, rotate=rotate)
+    if secret is not None:
+        click.echo(secret)
+        click.echo(f"the signing secret of {username}; it is not shown again", err=True)
+    for row in active:
+        until = row["expires_at"].isoformat() if row["expires_at"] else "no end"
+        click.echo(f"active: {row['hint']} issued {row['created_at'].isoformat()}, until {until}",
+                   err=True)

@@ -5,12 +5,15 @@ Deliveries are checked against the schema of their message name
 boundary event, an event-gateway branch or a receive task) may be deployed only with
 `messages/<message name>.json` for it: a message without one is reported at the element that
 waits for it. Each schema file of the upload must be UTF-8 JSON, a valid JSON Schema whose
-patterns RE2 compiles: the same rules as forms (`validation.tasks.FormChecker`).
+patterns RE2 compiles: the same rules as forms (`validation.tasks.FormChecker`), and its
+`x-buffer-ttl`, if any, an ISO-8601 duration (how long an early message is kept).
 """
 from __future__ import annotations
 
+import json
+
 from engine.definitions.dependencies import caught_messages
-from engine.definitions.messages import file_name
+from engine.definitions.messages import TTL_KEY, buffer_ttl, file_name
 from engine.definitions.vocabulary import bpmn
 
 from .model import Bundle, Problem, is_executable
@@ -21,7 +24,7 @@ FOLDER = "messages"
 
 def check_messages(bundle: Bundle, messages: dict[str, bytes]) -> list[Problem]:
     """One problem per caught message without a usable schema, and per unusable schema file."""
-    schemas = FormChecker(messages, kind="message schema", folder=FOLDER)
+    schemas = _SchemaChecker(messages, kind="message schema", folder=FOLDER)
     problems, used = [], set()
     for doc in bundle.bpmn_documents():
         names = {m.get("id"): m.get("name") or m.get("id") for m in doc.root.iter(bpmn("message"))}
@@ -44,3 +47,18 @@ def check_messages(bundle: Bundle, messages: dict[str, bytes]) -> list[Problem]:
         if reason is not None:
             problems.append(Problem(f"{FOLDER}/{schema}", None, None, reason))
     return problems
+
+
+class _SchemaChecker(FormChecker):
+    """A form's checks, then the schema's time to live."""
+
+    def _check(self, name: str) -> str | None:
+        reason = super()._check(name)
+        if reason is not None:
+            return reason
+        schema = json.loads(self.forms[name].decode("utf-8"))
+        try:
+            buffer_ttl(schema, "PT0S")
+        except ValueError as exc:
+            return f"message schema {name!r}: {TTL_KEY}: {exc}"
+        return None

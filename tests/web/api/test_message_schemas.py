@@ -3,6 +3,7 @@ whose process catches a message without a schema is refused by validate and depl
 POST /api/messages answers 422 naming the payload's field, before anything is applied."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -104,6 +105,17 @@ def test_a_schema_that_is_no_json_schema_is_refused(auth):
     [problem] = checked["problems"]
     assert problem["element_id"] == "slot_booked"
     assert "not a valid JSON Schema" in problem["message"]
+    assert post(owner, "/api/definitions", upload).status_code == 422
+
+
+def test_a_time_to_live_that_is_no_duration_is_refused(auth):
+    owner = auth.as_("owner")
+    schema = {"type": "object", "x-buffer-ttl": "three days"}
+    upload = courier_upload("picked_up") + [
+        ("files", "messages/pickup_booked.json", json.dumps(schema).encode())]
+    [problem] = post(owner, "/api/definitions/validate", upload).get_json()["problems"]
+    assert problem["element_id"] == "slot_booked"
+    assert "x-buffer-ttl" in problem["message"] and "'three days'" in problem["message"]
     assert post(owner, "/api/definitions", upload).status_code == 422
 
 

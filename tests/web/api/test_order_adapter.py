@@ -9,8 +9,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from engine import signatures
 from tests.web.conftest import Auth, error_of, order_body, populate
 from web import create_app
+
+OUTGOING_SECRET = "the-platforms-outgoing-secret-for-tests"
 
 
 class Shop:
@@ -19,11 +22,13 @@ class Shop:
     def __init__(self):
         self.orders: dict[str, tuple[int, object]] = {}
         self.asked: list[str] = []
+        self.signatures: list[str | None] = []
         shop = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 shop.asked.append(self.path)
+                shop.signatures.append(self.headers.get(signatures.HEADER))
                 status, body = shop.orders.get(self.path.removeprefix("/api/orders/"),
                                                (404, {"error": "no such order"}))
                 raw = body if isinstance(body, bytes) else json.dumps(body).encode()
@@ -60,6 +65,7 @@ def shop():
 def auth(db_url, tmp_path, shop):
     app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
                       "orders_http_url": shop.url, "orders_http_timeout": 2.0,
+                      "outgoing_secret": OUTGOING_SECRET,
                       "TESTING": True, "SQL_DURABLE": False})
     populate(app.extensions["aftersales"])
     yield Auth(app.test_client())
@@ -77,6 +83,8 @@ def test_an_unknown_order_is_fetched_from_the_shop_stored_and_filed_from(auth, s
     filed = file(auth, "O-7001")
     assert filed.status_code == 201, filed.get_json()
     assert shop.asked == ["/api/orders/O-7001"]
+    # The shop can tell the call is the platform's: signed over the empty body of the GET.
+    signatures.verify([OUTGOING_SECRET], b"", shop.signatures[0])
     shown = auth.as_("alice").get(f"/api/requests/{filed.get_json()['number']}").get_json()
     assert (shown["category"], shown["amount"]) == ("appliance", "189.00")
     assert auth.as_("alice").get("/api/orders/O-7001").get_json()["paid_amount"] == "189.00"

@@ -69,6 +69,8 @@ MATRIX = [
     ("post", "/api/tasks/{task}/attachments", TASK_ACT, set()),
     ("get", "/api/attachments/{attachment}", TASK_READ, set()),
     ("post", "/api/messages", {"courier", "payment", "admin"}, set()),
+    ("get", "/api/messages/buffered", {"supervisor", "supervisor_other", "auditor", "admin"},
+     set()),
     # Any supervisor may send; which instances take it is judged per instance (test_signals).
     ("post", "/api/signals", SUPERVISE | {"supervisor_other"}, set()),
     ("get", "/api/instances/{instance}", INSTANCE_READ, set()),
@@ -98,6 +100,9 @@ MATRIX = [
     # Accounts: an unknown user, so that no cell ends a sign-in the other cells use.
     *[("post", f"/api/users/nobody/{action}", {"admin"}, set())
       for action in ("deactivate", "activate", "reset-password", "revoke-tokens")],
+    ("get", "/api/users/nobody/secrets", {"admin"}, set()),
+    *[("post", f"/api/users/nobody/{action}", {"admin"}, set())
+      for action in ("secrets", "secrets/retire")],
     ("get", "/api/login-locks", {"admin"}, set()),
     ("get", "/api/calendar", INTERNAL_READ, set()),
     ("post", "/api/login-locks/lift", {"admin"}, set()),

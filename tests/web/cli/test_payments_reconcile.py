@@ -14,13 +14,14 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine import reconciliation
+from engine import reconciliation, signatures
 from engine.jobs.scheduler import PlatformScheduler
 from engine.models import Alert, Ledger
 from engine.runtime.verbs import Runtime
 from tests.conftest import T0
 from web.cli import main
 
+OUTGOING_SECRET = "the-platforms-outgoing-secret-for-tests"
 DAY = "2026-11-22"                     # yesterday in Shanghai, for the frozen clock T0
 IN_DAY = T0 - timedelta(days=1)        # 2026-11-22 10:00 in Shanghai
 
@@ -30,12 +31,13 @@ class Provider:
     `body` (a list of lines, sent as JSON lines) and records what it was asked."""
 
     def __init__(self):
-        self.status, self.body, self.asked = 200, [], []
+        self.status, self.body, self.asked, self.signatures = 200, [], [], []
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 provider.asked.append(self.path)
+                provider.signatures.append(self.headers.get(signatures.HEADER))
                 raw = "\n".join(json.dumps(line) for line in provider.body).encode()
                 self.send_response(provider.status)
                 self.send_header("Content-Type", "application/x-ndjson")
@@ -169,8 +171,10 @@ def test_with_the_http_adapter_the_statement_is_asked_of_the_provider(cli, book,
     provider.body = [{"idempotency_key": "paid-here", "status": "failed", "amount": "120.00"},
                      {"idempotency_key": "fine", "status": "paid", "amount": "15.00"}]
     result = cli("payments", "reconcile", "--date", DAY,
-                 env={"AFTERSALES_PAYMENT_HTTP_URL": provider.url})
+                 env={"AFTERSALES_PAYMENT_HTTP_URL": provider.url,
+                      "AFTERSALES_OUTGOING_SECRET": OUTGOING_SECRET})
     assert provider.asked == [f"/pay/statement?date={DAY}"]
+    signatures.verify([OUTGOING_SECRET], b"", provider.signatures[0])   # the platform asked
     assert result.exit_code == 1
     assert result.stdout == ("failed_at_provider: payment paid-here (request AS-paid-here, "
                              "order O-paid-here): the provider says failed (line 1), the ledger "
@@ -181,7 +185,8 @@ def test_with_the_http_adapter_the_statement_is_asked_of_the_provider(cli, book,
 def test_a_provider_that_cannot_give_its_statement_is_an_error(cli, provider):
     provider.status = 503
     result = cli("payments", "reconcile", "--date", DAY,
-                 env={"AFTERSALES_PAYMENT_HTTP_URL": provider.url})
+                 env={"AFTERSALES_PAYMENT_HTTP_URL": provider.url,
+                      "AFTERSALES_OUTGOING_SECRET": OUTGOING_SECRET})
     assert result.exit_code == 1
     assert result.stderr == (f"Error: the payment provider's statement of {DAY} could not be "
                              "fetched: it answered 503\n")
@@ -189,7 +194,8 @@ def test_a_provider_that_cannot_give_its_statement_is_an_error(cli, provider):
 
 def test_the_daily_job_keeps_the_report_as_an_alert_until_the_day_agrees(
         settings, sessions, book, provider):
-    runtime = Runtime(settings.with_(payment_adapter="http", payment_http_url=provider.url))
+    runtime = Runtime(settings.with_(payment_adapter="http", payment_http_url=provider.url,
+                       outgoing_secret=OUTGOING_SECRET))
     book("late", "80.00", "pending")
     provider.body = [{"idempotency_key": "late", "status": "paid", "amount": "80.00"}]
     job = PlatformScheduler(sessions, runtime)
@@ -214,7 +220,8 @@ def test_the_daily_job_reports_a_provider_that_is_down(settings, sessions, book,
     book("x", "10.00")
     provider.status = 500
     report = reconciliation.daily(
-        sessions, settings.with_(payment_adapter="http", payment_http_url=provider.url), T0)
+        sessions, settings.with_(payment_adapter="http", payment_http_url=provider.url,
+                       outgoing_secret=OUTGOING_SECRET), T0)
     assert [d.kind for d in report.disagreements] == ["statement_unavailable"]
     with sessions() as session:
         alert = session.scalars(select(Alert)).one()
