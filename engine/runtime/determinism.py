@@ -9,7 +9,9 @@ inside a unit of work we substitute:
 
 engine/runtime/unit.py sets both for the length of each unit of work.
 
-`install()` patches the three module attributes once; outside `seeded()` ids stay random.
+`install()` patches the three module attributes once; outside `seeded()` ids stay random. It
+also lifts the task iterator's depth limit (engine/runtime/task_depth.py), so that every
+platform process that runs workflows runs them with both patches.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import hashlib
 import uuid
 
 from engine import clock
+from engine.runtime import task_depth
 
 _seed: contextvars.ContextVar["_Sequence | None"] = contextvars.ContextVar("uuid_seed", default=None)
 _installed = False
@@ -79,4 +82,5 @@ def install() -> None:
     spiff_task.uuid4 = _task_uuid
     spiff_task.time = _ClockTime
     spiff_timer.datetime = ClockDatetime
+    task_depth.install()      # the library's other patch: deep task trees stay visible
     _installed = True
