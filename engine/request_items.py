@@ -10,9 +10,24 @@ Returns, exchanges and repairs hold their items: while such a request is open (n
 closed or cancelled), another one for any of its items is refused (Conflict naming the open
 request's number). Complaints are about the service rather than the goods: their items are
 recorded but held by no one, so a complaint may be filed beside a return of the same order.
+
+What an item allows now (`actions`): the customer's app shows its buttons from it and filing
+refuses the rest (`refuse_disallowed`), so the rule lives here once. The windows are fixed
+windows from delivery, as a Shopify store's return policy sets them:
+
+- return / refund: until RETURN_DAYS (15) after delivery; before delivery too (the parcel is
+  stopped and the money refunded, 仅退款);
+- exchange: from delivery until EXCHANGE_DAYS (30) after it (nothing to exchange before);
+- repair: once delivered, free until the order's warranty_until, afterwards against a quote
+  (the repair process quotes out-of-warranty work);
+- complaint: always (about the service, not the goods).
+
+None of the first three while an open request holds the item. A delivery date in the future
+counts as not delivered yet.
 """
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -25,6 +40,9 @@ from engine.models import ServiceRequest, ShopOrder
 from engine.orders import MAX_ITEMS, line_total
 
 HOLDING_TYPES = ("return_refund", "exchange", "repair")
+ACTION_TYPES = HOLDING_TYPES + ("complaint",)
+RETURN_DAYS = 15
+EXCHANGE_DAYS = 30
 OPEN_STATUSES = ("open", "in_progress", "on_hold", "error")
 
 # The customer's choice, checked by `choose` whoever files (the API publishes the same schema,
@@ -83,20 +101,71 @@ def price(lines: list[dict]) -> Decimal:
     return sum((line_total(line) for line in lines), Decimal("0.00"))
 
 
-def refuse_held(session: Session, order_id: str, kind: str, lines: list[dict]) -> None:
-    """Raise Conflict when a request of `kind` for `lines` would take an item an open request
-    already holds (the message and details name the open request's number)."""
-    if kind not in HOLDING_TYPES:
-        return
-    wanted = {line["sku"] for line in lines}
+def actions(session: Session, order: ShopOrder, now: datetime) -> dict[str, dict[str, dict]]:
+    """sku -> request type -> what the item allows at `now`: {"allowed", "why", "until",
+    "request"}. `why` is a code the pages translate: "held" (`request` names the open request
+    holding the item), "not_delivered", "in_window" / "window_closed" (`until`: the window's
+    last moment), "in_warranty" (`until`: the warranty's end), "paid_repair", "always"."""
+    holders = _holders(session, order.order_id)
+    delivered = order.delivered_at if order.delivered_at and order.delivered_at <= now else None
+    return {item["sku"]: {kind: (_verdict(False, "held", request=holders[item["sku"]])
+                                 if kind in HOLDING_TYPES and item["sku"] in holders
+                                 else _rule(kind, order, delivered, now))
+                          for kind in ACTION_TYPES}
+            for item in order.items if isinstance(item, dict) and isinstance(item.get("sku"), str)}
+
+
+def _rule(kind: str, order: ShopOrder, delivered: datetime | None, now: datetime) -> dict:
+    """The verdict of the windows (see the module docstring) for an item no request holds."""
+    if kind == "complaint":
+        return _verdict(True, "always")
+    if delivered is None:
+        return _verdict(kind == "return_refund", "not_delivered")
+    if kind == "repair":
+        warranty = order.warranty_until
+        if warranty is not None and warranty >= now:
+            return _verdict(True, "in_warranty", until=warranty)
+        return _verdict(True, "paid_repair")
+    until = delivered + timedelta(days=RETURN_DAYS if kind == "return_refund" else EXCHANGE_DAYS)
+    return _verdict(now <= until, "in_window" if now <= until else "window_closed", until=until)
+
+
+def refuse_disallowed(session: Session, order: ShopOrder, kind: str, lines: list[dict],
+                      now: datetime) -> None:
+    """Raise Conflict when an item of `lines` does not allow a request of `kind` at `now` (see
+    `actions`). The message names the item and why, details carry the code (`why`) and, for a
+    held item, the open request's number (`open_request`)."""
+    allowed = actions(session, order, now)
+    for line in lines:
+        verdict = allowed[line["sku"]][kind]
+        if verdict["allowed"]:
+            continue
+        sku, why = line["sku"], verdict["why"]
+        if why == "held":
+            raise Conflict(f"item {sku} of order {order.order_id} already has the open request "
+                           f"{verdict['request']}", field="items",
+                           details={"field": "items", "sku": sku, "why": why,
+                                    "open_request": verdict["request"]})
+        text = ("has not been delivered yet" if why == "not_delivered" else
+                f"could be asked for until {verdict['until'].isoformat()}")
+        raise Conflict(f"{kind} of item {sku} of order {order.order_id} {text}", field="type",
+                       details={"field": "type", "sku": sku, "why": why})
+
+
+def _verdict(allowed: bool, why: str, *, until: datetime | None = None,
+             request: str | None = None) -> dict:
+    return {"allowed": allowed, "why": why, "until": until, "request": request}
+
+
+def _holders(session: Session, order_id: str) -> dict[str, str]:
+    """sku -> the number of the open request of a holding type that has it (the oldest)."""
+    holders: dict[str, str] = {}
     for number, items in session.execute(
             select(ServiceRequest.number, ServiceRequest.items)
             .where(ServiceRequest.order_id == order_id, ServiceRequest.type.in_(HOLDING_TYPES),
                    ServiceRequest.status.in_(OPEN_STATUSES))
             .order_by(ServiceRequest.id)):
-        held = wanted & {item.get("sku") for item in items or [] if isinstance(item, dict)}
-        if held:
-            sku = sorted(held)[0]
-            raise Conflict(f"item {sku} of order {order_id} already has the open request "
-                           f"{number}", field="items",
-                           details={"field": "items", "sku": sku, "open_request": number})
+        for item in items or []:
+            if isinstance(item, dict) and isinstance(item.get("sku"), str):
+                holders.setdefault(item["sku"], number)
+    return holders

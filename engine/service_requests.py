@@ -80,7 +80,8 @@ def file_request(session: Session, runtime, fields: dict, actor) -> ServiceReque
     shop when its order API is configured (engine.order_fetch). A repeated `idempotency_key`
     returns the request it created the first time, but not to another customer (Conflict).
     Raises InvalidInput naming the field, NotFound naming order_id for an unknown order (or
-    another customer's), Conflict when an item already has an open request or the shop's order
+    another customer's), Conflict when an item does not allow the type now (its window closed,
+    not delivered, an open request holds it: engine.request_items.actions) or the shop's order
     API cannot answer.
     """
     return _filed(session, runtime, fields, actor)[0]
@@ -133,10 +134,10 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
             raise InvalidInput(f"{name} must be true or false", field=name)
         flags[name] = value
     items = request_items.choose(order, fields.get("items"))
-    request_items.refuse_held(session, order_id, kind, items)
+    now = clock.now()
+    request_items.refuse_disallowed(session, order, kind, items, now)
     amount = request_items.price(items)
 
-    now = clock.now()
     flags["in_warranty"] = order.warranty_until is not None and order.warranty_until >= now
     number = _next_number(session, now)
     request = ServiceRequest(number=number, order_id=order_id, customer_id=customer_id,

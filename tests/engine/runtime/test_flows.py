@@ -127,7 +127,9 @@ def desk(request, sessions, settings):
 
 def _order(category, sku, price, address, days_ago):
     return {"customer_id": "C-42", "category": category, "currency": "CNY", "paid_amount": price,
-            "paid_at": (clock.now() - timedelta(days=days_ago)).isoformat(), "shipping_address": address,
+            "paid_at": (clock.now() - timedelta(days=days_ago)).isoformat(),
+            # Delivered yesterday: every request type of these tests is open to the item.
+            "delivered_at": (clock.now() - timedelta(days=1)).isoformat(), "shipping_address": address,
             "items": [{"sku": sku, "name": sku, "quantity": 1, "unit_price": price}]}
 
 
