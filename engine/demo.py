@@ -10,12 +10,13 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from engine import clock, config, orders, service_requests, users
+from engine import client_secrets, clock, config, orders, service_requests, users
 from engine.access import SYSTEM, Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
-from engine.jobs import outbox
+from engine.demo_providers import Client
 from engine.errors import NotFound
+from engine.jobs import outbox
 from engine.models import HumanTask, ServiceRequest, User
 
 PASSWORD = "demo1234"
@@ -86,6 +87,28 @@ def load(sessions, runtime, bpmn_dir: Path, send_order=None) -> list[str]:
             n = len(session.scalars(select(HumanTask.id).where(HumanTask.department == dept)).all())
             lines.append(f"  {dept}: {n} task(s) waiting")
     return lines
+
+
+# The demo's providers call back for days; a real client signs in again when its token ends.
+PROVIDER_TOKEN_HOURS = 24 * 7
+PROVIDER_USERS = ("payment", "courier")
+
+
+def provider_clients(sessions) -> dict[str, Client]:
+    """The bearer token and the client secret (issued if there is none: engine.client_secrets
+    .ensure) of the demo's `payment` and `courier` machine users, with which the demo providers
+    (engine/demo_providers.py) sign their callbacks. Raises NotFound when the demo users are
+    not there (run load first)."""
+    clients = {}
+    with sessions.begin() as session:
+        for name in PROVIDER_USERS:
+            user = users.find(session, name)
+            if user is None:
+                raise NotFound(f"no user '{name}': load the demo data first (aftersales demo)",
+                               field="username")
+            token, _ = users.issue_token(session, user, PROVIDER_TOKEN_HOURS)
+            clients[name] = Client(name, token, client_secrets.ensure(session, name))
+    return clients
 
 
 def _known(session, order_id) -> bool:

@@ -26,10 +26,22 @@ def init(ctx: Context):
 
 
 @main.command()
+@click.option("--providers", is_flag=True,
+              help="then serve, with the demo's payment provider and courier beside the app: "
+                   "they answer the platform's signed calls by signed callbacks")
+@click.option("--host", default="127.0.0.1", help="with --providers: the app's address")
+@click.option("--port", default=8000, type=int, help="with --providers: the app's port")
+@click.option("--threads", default=8, type=int, help="with --providers: the app's threads")
+@click.option("--providers-port", default=0, type=click.IntRange(0, 65535),
+              help="the demo providers' port on 127.0.0.1 (0: a free one)")
+@click.option("--delay", default=2.0, type=click.FloatRange(0, 3600),
+              help="seconds before a provider's callback (the pickup comes 5x later)")
 @pass_context
-def demo(ctx: Context):
+def demo(ctx: Context, providers, host, port, threads, providers_port, delay):
     """Create the database and its secret key, deploy bpmn/, add demo users and sample
-    requests."""
+    requests. With --providers, then serve the app (as `serve`) with the demo's payment
+    provider and courier on loopback (engine/demo_providers.py), to which refunds,
+    claw-backs and pickups go."""
     from engine import demo as demo_data
     db.upgrade(ctx.settings.database_url)
     _ensure_secret_key(ctx)
@@ -37,6 +49,44 @@ def demo(ctx: Context):
                              send_order=_shop_client(ctx))
     for line in summary:
         click.echo(line)
+    if providers:
+        _serve(ctx, host, port, threads, scheduler=True,
+               app_settings=_demo_providers(ctx, host, port, providers_port, delay))
+
+
+def _demo_providers(ctx: Context, host: str, port: int, providers_port: int, delay: float):
+    """What `serve` runs in its worker before it builds the app: start the demo providers,
+    tell the console what they do, and return the settings that send payments and pickups to
+    them (http adapters). The callbacks' credentials are the demo's payment and courier users'
+    (a bearer token and the client secret, issued here if they have none)."""
+    from engine import demo as demo_data
+    from engine import demo_providers
+
+    clients = demo_data.provider_clients(ctx.sessions)
+    secret = config.outgoing_secret(ctx.settings)
+    platform_url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
+
+    def start() -> dict:
+        running = demo_providers.DemoProviders(secret, port=providers_port, delay=delay,
+                                               pickup_delay=5 * delay, say=click.echo)
+        running.call_back(platform_url, clients)
+        for line in (
+                f"demo providers on {running.url} (loopback), for refunds, claw-backs and "
+                "pickups (AFTERSALES_ADAPTERS=payment=http,courier.book_pickup=http):",
+                f"  payment provider {running.payment_url}: accepts a refund or claw-back, "
+                f"then calls back refund_result/clawback_result (paid) after {delay:g} s",
+                f"  courier {running.courier_url}: accepts a pickup, then calls back "
+                f"pickup_booked (tomorrow's slot) after {delay:g} s and picked_up "
+                f"{5 * delay:g} s later",
+                "  the platform signs each call with its outgoing secret; they refuse an "
+                "unsigned one (401)",
+                f"  they call back {platform_url}/api/messages as the users payment and "
+                "courier, each signing with its client secret",
+                "  try it: sign in as fin_1 (password demo1234), approve the refund waiting in "
+                "the inbox, and watch the request's timeline say paid"):
+            click.echo(line)
+        return running.settings(ctx.settings.adapters, ctx.settings.http_urls)
+    return start
 
 
 def _shop_client(ctx: Context):
@@ -80,6 +130,14 @@ def _shop_client(ctx: Context):
 @pass_context
 def serve(ctx: Context, host, port, threads, no_scheduler):
     """Serve the web app with gunicorn (one worker) and run the scheduler in it."""
+    _serve(ctx, host, port, threads, scheduler=not no_scheduler)
+
+
+def _serve(ctx: Context, host: str, port: int, threads: int, *, scheduler: bool,
+           app_settings=None) -> None:
+    """Run gunicorn (one worker, `threads` threads) on host:port until interrupted, with the
+    scheduler in the worker if `scheduler`. `app_settings()`, if given, runs in the worker
+    first and returns Settings fields for the app (the demo providers' adapters)."""
     from gunicorn.app.base import BaseApplication
 
     from web import create_app
@@ -95,12 +153,12 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
             self.cfg.set("accesslog", "-")
 
         def load(self):
-            app = create_app()
-            if not no_scheduler:
+            app = create_app(app_settings() if app_settings is not None else None)
+            if scheduler:
                 from engine.jobs.scheduler import PlatformScheduler
-                scheduler = PlatformScheduler(app.extensions["aftersales"].sessions,
-                                              app.extensions["aftersales"].runtime)
-                scheduler.start()
+                running = PlatformScheduler(app.extensions["aftersales"].sessions,
+                                            app.extensions["aftersales"].runtime)
+                running.start()
             return app
 
     click.echo(f"serving on http://{host}:{port}/")
