@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import access, config, task_notes, tasklist, tasks
+from engine import access, clock, config, task_context, task_notes, tasklist, tasks
 from engine.definitions import catalog
 from engine.errors import EngineError, InvalidInput
 from web import files, query
@@ -141,8 +141,11 @@ def _after_action(task_id: str, message: str):
 
 def _listing(args: dict) -> dict:
     filters, sort, page, per_page = query.task_filters(args)
+    now = clock.now()
     with context.transaction() as db:
-        rows, total = tasklist.list_tasks(db, context.actor(), filters, sort, page, per_page)
+        rows, total = tasklist.list_tasks(db, context.actor(), filters, sort, page, per_page,
+                                          now=now)
+        rows = task_context.with_case(db, rows, now)
     pages = max(1, -(-total // per_page))
     return {"rows": rows, "total": total, "page": page, "pages": pages, "args": args,
             "sort": sort, "query": urlencode(args),
@@ -155,18 +158,26 @@ def _processes() -> list[str]:
 
 
 def _detail(task_id: str, values=None, errors=None) -> dict:
-    """Everything the right-hand pane shows about one task (open or already completed)."""
+    """Everything the right-hand pane shows about one task (open or already completed):
+    engine.tasks.detail, and beside the form the case (engine.task_context.pane). An
+    escalation task shows the request it escalates, its order and the breached task."""
     actor = context.actor()
     with context.transaction() as db:
         detail = tasks.detail(db, context.runtime(), actor, task_id, with_history=True)
         definition = catalog.show(db, detail["definition_id"])
+        escalated = task_context.escalated_request(db, detail["task"].get("request_number"))
+        if detail["request"] is None and escalated is not None:
+            detail.update(request=escalated, order=tasks.order_of(db, actor, escalated),
+                          payments=tasks.payments_of(db, actor, escalated))
+        case = task_context.pane(db, actor, detail["request"], detail["order"])
     task, data, schema = detail["task"], detail["data"], detail["form_schema"]
     open_task = detail["open"]
     if detail.get("request"):
         detail["request"] = {**detail["request"], "items": _shown_items(detail["request"]["items"])}
-    return {**detail, "schema": schema,
-            "fields": forms.fields_of(schema, dict(values) if values else _defaults(data, schema),
-                                      errors),
+    known = task_context.prefill(schema, data, detail["request"], detail["order"])
+    return {**detail, "schema": schema, "case": case, "escalated": escalated,
+            "breached_task": data.get("task_id") if escalated else None,
+            "fields": forms.fields_of(schema, dict(values) if values else known, errors),
             "errors": errors or {}, "names": diagram.element_names(definition["sources"]),
             "diagram": diagram.view(definition, diagram.marks_of(**detail["elements"])),
             "mine": open_task and task.get("claimed_by") == actor.name,
@@ -180,13 +191,6 @@ def _shown_items(items) -> list[dict]:
     if not isinstance(items, list):
         return [] if items is None else [{"name": str(items)}]
     return [i if isinstance(i, dict) else {"name": str(i)} for i in items]
-
-
-def _defaults(data: dict, schema: dict | None) -> dict:
-    """Values already in the process data for the form's fields (a loop back shows them)."""
-    if not schema:
-        return {}
-    return {k: data[k] for k in schema.get("properties", {}) if k in data}
 
 
 def _field_errors(err: EngineError) -> dict[str, str]:
@@ -221,3 +225,17 @@ def _message(text: str) -> str:
     if "does not match" in text:
         return _("This is not in the expected format.")
     return text
+
+
+@bp.app_template_filter("span")
+def span(seconds: int | None) -> str:
+    """A length of time for a task row, the two largest units ("2 d 3 h", "45 min")."""
+    if seconds is None:
+        return "–"
+    minutes = abs(int(seconds)) // 60
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return _("%(d)s d %(h)s h", d=days, h=hours)
+    if hours:
+        return _("%(h)s h %(m)s min", h=hours, m=minutes)
+    return _("%(m)s min", m=minutes)

@@ -21,7 +21,7 @@ def rows_of(html: str) -> list[dict]:
     result = []
     for row in select(html, "li", "class", "task-row"):
         result.append({"task_id": row["attrs"]["data-task-id"], "text": row["text"],
-                       "selected": row["attrs"]["aria-selected"] == "true"})
+                       "selected": row["attrs"].get("aria-current") == "true"})
     return result
 
 
@@ -36,7 +36,7 @@ def field_errors(html: str) -> dict[str, str]:
     chunks = re.split(r'(?=<div class="field[^"]*" data-field=")', html)
     for chunk in chunks[1:]:
         name = re.match(r'<div class="field[^"]*" data-field="([^"]+)"', chunk).group(1)
-        found = re.search(r'<div class="field-error" role="alert">(.*?)</div>', chunk)
+        found = re.search(r'<div class="field-error" role="alert"[^>]*>(.*?)</div>', chunk)
         if found:
             errors[name] = unescape(found.group(1))
     return errors

@@ -13,9 +13,10 @@
   function select(row, open) {
     rows().forEach(function (r) {
       r.classList.toggle("selected", r === row);
-      r.setAttribute("aria-selected", r === row ? "true" : "false");
+      if (r === row) r.setAttribute("aria-current", "true"); else r.removeAttribute("aria-current");
     });
-    row.focus();
+    var link = row.querySelector(".task-link");
+    (link || row).focus();
     row.scrollIntoView({ block: "nearest" });
     var shown = detail.querySelector(".task-detail");
     if (open && !(shown && shown.dataset.taskId === row.dataset.taskId)) {
@@ -37,9 +38,25 @@
   if (list) {
     list.addEventListener("click", function (event) {
       var row = event.target.closest(".task-row");
-      if (row) select(row, true);
+      if (!row || event.ctrlKey || event.metaKey || event.shiftKey) return;   // a new tab
+      event.preventDefault();
+      select(row, true);
     });
   }
+
+  /* Tabs of the task pane, as the ARIA tabs pattern has them: one tab stop, arrows move. */
+  detail.addEventListener("keydown", function (event) {
+    var tab = event.target.closest('[role="tab"]');
+    if (!tab || (event.key !== "ArrowRight" && event.key !== "ArrowLeft")) return;
+    var tabs = Array.from(tab.parentElement.querySelectorAll('[role="tab"]'));
+    var next = tabs[(tabs.indexOf(tab) + (event.key === "ArrowRight" ? 1 : tabs.length - 1)) % tabs.length];
+    next.click(); next.focus(); event.preventDefault();
+  });
+  detail.addEventListener("click", function (event) {
+    var tab = event.target.closest('[role="tab"]');
+    if (!tab) return;
+    tab.parentElement.querySelectorAll('[role="tab"]').forEach(function (t) { t.tabIndex = t === tab ? 0 : -1; });
+  });
 
   document.addEventListener("fragment:posted", function (event) {
     if (event.detail.response.headers.get("X-Refresh-List")) refreshList();
@@ -48,8 +65,10 @@
   document.addEventListener("keydown", function (event) {
     var tag = (event.target.tagName || "").toLowerCase();
     if (tag === "input" || tag === "textarea" || tag === "select" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.getAttribute && event.target.getAttribute("role") === "tab") return;
     var all = rows();
-    var index = all.indexOf(selected());
+    var focused = event.target.closest ? event.target.closest(".task-row") : null;
+    var index = all.indexOf(focused || selected());
     if (event.key === "j" && all.length) { select(all[Math.min(all.length - 1, index + 1)], false); }
     else if (event.key === "k" && all.length) { select(all[Math.max(0, index - 1)], false); }
     else if (event.key === "Enter" && index >= 0) { select(all[index], true); }

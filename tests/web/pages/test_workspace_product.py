@@ -1,0 +1,85 @@
+"""The case next to the form with the product's processes (bpmn/, issue 19, item 1): forms
+prefilled from what the request and its order already say, and escalation tasks that show and
+link the request they are about."""
+from __future__ import annotations
+
+import pytest
+
+from engine import clock
+from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
+from engine.jobs import sla
+from tests.conftest import ROOT
+from tests.web.conftest import order_body
+from tests.web.pages.conftest import advance, select, texts
+
+
+@pytest.fixture
+def product(platform, desk, auth):
+    """bpmn/ deployed and an apparel order of 259.00 whose shop knows the customer's phone."""
+    with platform.sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
+    sent = auth.as_("shop").put("/api/orders/O-259", json=order_body(
+        "C001", "apparel", lines=(("SKU-COAT", 1, "259.00"),),
+        shipping_address="Shanghai, Xuhui, Tianyaoqiao Rd 1",
+        contact={"phone": "+86 138 0000 0000", "channel": "sms"}))
+    assert sent.status_code == 201, sent.get_json()
+    return desk
+
+
+def task_of(desk, number, bpmn_id, user="admin"):
+    [task] = [t for t in desk.tasks(user, per_page=100)
+              if t["request_number"] == number and t["bpmn_id"] == bpmn_id]
+    return task
+
+
+def value_of(html: str, name: str) -> str | None:
+    [field] = select(html, "input", "name", name)
+    return field["attrs"].get("value")
+
+
+def test_the_refund_form_starts_from_the_amount_asked_for(browser, product):
+    filed = product.file("alice", order_id="O-259", type="return_refund")
+    task = task_of(product, filed["number"], "approve_refund")
+    html = browser("finance_1").get(f"/tasks/{task['task_id']}").get_data(as_text=True)
+    assert value_of(html, "refund_amount") == "259.00"
+    assert [i["attrs"].get("checked") for i in select(html, "input", "name", "refund_approved")] \
+        == [None, None]                        # the decision itself is left to the clerk
+
+
+def test_the_repair_form_says_whether_the_order_is_in_warranty(browser, product):
+    filed = product.file("alice", order_id="O-259", type="repair")
+    task = task_of(product, filed["number"], "diagnose")
+    html = browser("repair_1").get(f"/tasks/{task['task_id']}").get_data(as_text=True)
+    yes, no = select(html, "input", "name", "in_warranty")
+    assert "checked" in yes["attrs"] and "checked" not in no["attrs"]
+    shown = {dd["attrs"]["data-fact"]: dd["text"] for dd in select(html, "dd", "data-fact")}
+    assert shown["phone"] == "+86 138 0000 0000"
+    assert shown["address"] == "Shanghai, Xuhui, Tianyaoqiao Rd 1"
+    assert shown["paid"].startswith("259.00 CNY")
+
+
+def test_an_escalation_row_and_pane_show_the_request_it_is_about(browser, product, platform):
+    filed = product.file("alice", order_id="O-259", type="complaint", reason="rude courier")
+    respond = task_of(product, filed["number"], "respond_to_complaint")
+    advance(days=7)
+    product.auth.tokens.clear()                   # API tokens last 12 hours
+    assert sla.check(platform.sessions, platform.runtime, clock.now())["escalated"] >= 1
+    [escalation] = [t for t in product.tasks("admin", per_page=100)
+                    if t["request_number"] == sla.escalation_key(filed["number"], sla.SUPERVISOR)]
+
+    lead = browser("cs_lead")
+    html = lead.get("/inbox").get_data(as_text=True)
+    [row] = [r for r in select(html, "li", "class", "task-row")
+             if r["attrs"]["data-task-id"] == escalation["task_id"]]
+    assert "escalation" in row["attrs"]["class"].split()
+    assert f"about {filed['number']}" in row["text"] and "rude courier" in row["text"]
+
+    pane = lead.get(f"/tasks/{escalation['task_id']}").get_data(as_text=True)
+    [note] = texts(pane, "div", "class", "escalated")
+    assert filed["number"] in note and "Complaint" in note
+    [link] = select(pane, "a", "class", "breached-task")
+    assert link["attrs"]["href"] == f"/tasks/{respond['task_id']}"
+    shown = {dd["attrs"]["data-fact"]: dd["text"] for dd in select(pane, "dd", "data-fact")}
+    assert shown["reason"] == "rude courier" and shown["customer"] == "alice (C001)"
+    assert lead.get(link["attrs"]["href"]).status_code == 200
