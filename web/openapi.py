@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from flask import Flask
 
-from engine import access, signatures
+from engine import access, return_labels, signatures
 from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
                            KPI_READERS, MESSAGE_SENDERS, ORDER_READERS, ORDER_WRITERS,
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
-from web.api import schemas
+from web.api import customer, schemas
 from web.api.admin import LIFT_LOCK, PASSWORD_RESET, SECRET_ISSUE
 from web.api.auth import SIGNED_IN
 from web.api.owner import MIGRATION
@@ -227,6 +227,37 @@ OPERATIONS = [
      "the month `months` ahead", access.PAGE_ROLES, None, 200, False,
      [_q("months", "months ahead, 1 to 24 (default 3)", {"type": "integer", "minimum": 1,
                                                          "maximum": 24})]),
+    # The customer's after-sales app (web/api/customer.py, engine/customer_app.py).
+    ("get", "/api/app/orders", "customer app", "The customer's orders, newest first, each item "
+     "with what it allows now (`actions`: return_refund, exchange, repair, complaint -> "
+     "{allowed, why, until, request}) and each order with its requests", CUSTOMER, None, 200,
+     False, []),
+    ("post", "/api/app/requests", "customer app", "File a request with up to 6 photos in one "
+     "go (multipart: `request` is the JSON of POST /api/requests, `photos` the files); a photo "
+     "that is not a JPEG, PNG or WebP image by its content, too large or one too many is 422 "
+     "naming photos[n], and nothing is filed", CUSTOMER, customer.FILING_FORM, 201, True, []),
+    ("get", "/api/app/requests/{ref}", "customer app", "A request as the app shows it: "
+     "timeline, progress (stage, departments handling it and their promised times, the "
+     "deadline), refunds, photos, pickup slot, the answers awaited (with the offered slots "
+     "when a pickup slot is), the repair quote", CUSTOMER, None, 200, False, []),
+    ("get", "/api/requests/{ref}/pickup-slots", "customer app", "The pickup slots the courier "
+     "offers for the request", CUSTOMER, None, 200, False, []),
+    ("post", "/api/requests/{ref}/pickup-slot", "customer app", "Choose an offered pickup slot "
+     "(the answer to the booking the process waits for: message pickup_booked); 409 when it "
+     "does not wait for one, 422 for a slot not offered", CUSTOMER, customer.PICKUP_SLOT, 200,
+     True, []),
+    *[("get", f"/api/requests/{{ref}}/label.{kind}", "customer app", f"The return label as "
+       f"{kind.upper()}: a QR code of the request number; 409 for a complaint", CUSTOMER,
+       None, 200, True, []) for kind in return_labels.FORMATS],
+    ("get", "/api/requests/{ref}/photos", "customer app", "The photos filed with the request "
+     "(for the customer and staff who may read the request)", REQUEST_READERS, None, 200,
+     False, []),
+    ("get", "/api/requests/{ref}/photos/{photo_id}", "customer app", "One photo, or its JPEG "
+     "thumbnail with size=thumb", REQUEST_READERS, None, 200, False,
+     [_q("size", "full (default) or thumb", {"enum": ["full", "thumb"]})]),
+    ("get", "/api/app/messages", "customer app", "The message centre: the notifications sent "
+     "to the customer about their requests, newest first, in their words", CUSTOMER, None,
+     200, False, [_q("lang", "zh_CN (default) or en", {"enum": ["zh_CN", "en"]})]),
     ("get", "/api/openapi.json", "meta", "This document", None, None, 200, False, []),
     ("get", "/api/health", "meta", "Liveness: {\"status\": \"ok\"} while the server answers "
      "requests (it reads no database, so a stalled worker shows at once)", None, None, 200,
@@ -266,8 +297,8 @@ def document() -> dict:
         ok, *extra = ok if isinstance(ok, tuple) else (ok,)
         codes = [c for c in extra if c >= 400] + ([413] if method in ("post", "put") else []) + [503]
         codes += [401, 403] if roles is not None else []
-        codes += [400, 422] if body is not None and body is not MULTIPART and body is not UPLOAD else []
-        codes += [422] if body in (MULTIPART, UPLOAD) else []
+        codes += [400, 422] if body is not None and not _is_content(body) else []
+        codes += [422] if _is_content(body) else []
         codes += [404] if params and any(p["in"] == "path" for p in params) else []
         codes += [409] if conflict else []
         codes += [422] if query and 422 not in codes else []
@@ -283,7 +314,7 @@ def document() -> dict:
         if roles is None:
             operation["security"] = []
         if body is not None:
-            content = body if body in (MULTIPART, UPLOAD) else {"application/json": {"schema": body}}
+            content = body if _is_content(body) else {"application/json": {"schema": body}}
             operation["requestBody"] = {"required": body is not schemas.EMPTY, "content": content}
         paths.setdefault(path, {})[method] = operation
     return {"openapi": "3.1.0",
@@ -295,6 +326,12 @@ def document() -> dict:
             "components": {"schemas": {"Error": ERROR}, "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}]}
+
+
+def _is_content(body) -> bool:
+    """Is `body` a multipart upload's content (MULTIPART, UPLOAD, a filing with photos) rather
+    than the JSON Schema of a JSON body?"""
+    return isinstance(body, dict) and "multipart/form-data" in body
 
 
 def _path_params(path: str) -> list[str]:

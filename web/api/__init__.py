@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from engine import access, users
+from engine import access, request_photos, users
 from engine.errors import Forbidden
 from web.api import (
     admin,
     auth,
     calendar,
+    customer,
     definitions,
     exports,
     instances,
@@ -35,7 +36,7 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers, signals, calendar):
+                owner, exports, timers, signals, calendar, customer):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
@@ -82,6 +83,8 @@ def body_limit(endpoint: str | None) -> int:
     s = settings()
     if endpoint == "api.task_files.upload":
         return s.max_attachment_bytes + MULTIPART_OVERHEAD
+    if endpoint == "api.customer.file_with_photos":
+        return request_photos.MAX_PHOTOS * s.max_attachment_bytes + MULTIPART_OVERHEAD
     if endpoint in ("api.definitions.deploy", "api.definitions.validate", "api.owner.run_whatif"):
         return s.max_upload_bytes
     return s.max_request_bytes
