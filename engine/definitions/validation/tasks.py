@@ -184,30 +184,38 @@ def _check_form(doc, task, form: str | None, forms: FormChecker) -> list[Problem
 
 
 def _check_sla(doc, task, sla: str) -> list[Problem]:
-    # Read as the runtime reads the property (engine.runtime.task_rows): a duration for the
-    # business calendar (is_duration), else the name of a top-level key of the task data holding
-    # one. Durations are judged by the calendar's parser.
+    error = sla_error(sla)
+    return [doc.problem(task, error)] if error else []
+
+
+def sla_error(sla: str) -> str | None:
+    """Why a user task's `sla` property would give no due time, or None when it gives one.
+
+    Read as the runtime reads the property (engine.runtime.task_rows): a duration for the
+    business calendar (is_duration), else the name of a top-level key of the task data holding
+    one. Durations are judged by the calendar's parser. The owners' editor asks this as they type.
+    """
     if is_duration(sla):
         try:
             parse_duration(sla)
         except ValueError as refused:
             hint = ("; a value starting with P is read as a duration, so rename the field"
                     if _FIELD.match(sla) and not any(ch.isdigit() for ch in sla) else "")
-            return [doc.problem(task, f"sla {sla!r} would get no due time: the business "
-                                      f"calendar refuses it ({refused}){hint}")]
-        return []
+            return (f"sla {sla!r} would get no due time: the business "
+                    f"calendar refuses it ({refused}){hint}")
+        return None
     if _reads_as_duration(sla):
-        return [doc.problem(task, f"sla {sla!r} would be read as the name of a data field, as "
-                                  "only a value starting with a capital P is a duration; "
-                                  f"write {sla.strip().upper()!r}")]
+        return (f"sla {sla!r} would be read as the name of a data field, as "
+                "only a value starting with a capital P is a duration; "
+                f"write {sla.strip().upper()!r}")
     if _FIELD.match(sla):
-        return []
+        return None
     if _DOTTED_FIELD.match(sla):
-        return [doc.problem(task, f"sla {sla!r}: the field is looked up among the top-level "
-                                  "names of the task data and a dotted path is not followed; "
-                                  "name a top-level field")]
-    return [doc.problem(task, f"sla {sla!r} must be an ISO-8601 duration such as PT4H or P2D, "
-                              "or the name of a data field")]
+        return (f"sla {sla!r}: the field is looked up among the top-level "
+                "names of the task data and a dotted path is not followed; "
+                "name a top-level field")
+    return (f"sla {sla!r} must be an ISO-8601 duration such as PT4H or P2D, "
+            "or the name of a data field")
 
 
 def _reads_as_duration(text: str) -> bool:

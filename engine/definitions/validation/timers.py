@@ -98,6 +98,20 @@ def timer_error(text: str | None, kind: str = "timeDuration") -> str | None:
     return f"{TIMER_RULE}: {kind} {value!r} is not {_EXAMPLES[kind]}{reason}"
 
 
+def reading(value: str, kind: str = "timeDuration"):
+    """What SpiffWorkflow reads from the ISO text `value` of a timer of `kind`, as the runtime
+    reads it: the due time of a duration started now or of a date, and (repetitions, start,
+    interval) of a cycle. For a value `timer_error` accepts; raises ValueError otherwise."""
+    if kind not in _READERS:
+        raise ValueError(f"{kind!r} is not timeDuration, timeDate or timeCycle")
+    try:
+        return _READERS[kind](value)
+    except (ValueError, OverflowError):
+        raise
+    except Exception as exc:  # SpiffWorkflow's parsers fail with bare Exception, AttributeError...
+        raise ValueError(f"{value!r} cannot be read: {exc}") from None
+
+
 def _unreadable(value: str, kind: str) -> str | None:
     """None when SpiffWorkflow reads `value` for a timer of `kind`, else the reason (may be "")."""
     try:
