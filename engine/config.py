@@ -43,6 +43,9 @@ class Settings:
     script_workers: int = 2                    # script worker processes per server process
     script_memory_mb: int = 512                # address space of each script worker
     outbox_max_attempts: int = 5
+    outbox_batch: int = 100                    # due outbox rows claimed at a time
+    outbox_concurrency: int = 16               # provider calls in flight per dispatcher
+    outbox_timeout: float = 10.0               # seconds per step of one provider call
     adapters: dict = field(default_factory=dict)   # operation -> builtin/http/off (integrations)
     http_urls: dict = field(default_factory=dict)  # family (courier, shipping...) -> provider URL
     message_buffer_ttl: str = "PT0S"           # early messages kept without x-buffer-ttl: none
@@ -131,6 +134,10 @@ def from_env(environ=None) -> Settings:
     if env.get("AFTERSALES_SCRIPT_MEMORY_MB"):
         changes["script_memory_mb"] = _bounded(env["AFTERSALES_SCRIPT_MEMORY_MB"],
                                                "AFTERSALES_SCRIPT_MEMORY_MB", 128, 65536)
+    for name, low, high in OUTBOX_BOUNDS:
+        if env.get(f"AFTERSALES_{name.upper()}"):
+            changes[name] = _bounded(env[f"AFTERSALES_{name.upper()}"],
+                                     f"AFTERSALES_{name.upper()}", low, high)
     if env.get("AFTERSALES_ARCHIVE_DIR"):
         changes["archive_dir"] = Path(env["AFTERSALES_ARCHIVE_DIR"])
     if env.get("AFTERSALES_RETENTION_DAYS"):
@@ -165,6 +172,10 @@ def _notification_settings(env) -> dict:
 
 
 SMTP_SECURITY = ("starttls", "ssl", "none")
+# The outbox dispatcher's AFTERSALES_OUTBOX_BATCH, _CONCURRENCY and _TIMEOUT (whole seconds):
+# bounded, so that a typo cannot open thousands of connections or hold a lease for hours.
+OUTBOX_BOUNDS = (("outbox_batch", 1, 1000), ("outbox_concurrency", 1, 128),
+                 ("outbox_timeout", 1, 300))
 
 
 def _bounded(value: str, name: str, low: int, high: int) -> int:

@@ -165,7 +165,10 @@ class MessageSubscription(Base):
 
 
 class Outbox(Base):
-    """A side effect toward another system, delivered after commit, at least once."""
+    """A side effect toward another system, delivered after commit, at least once; its effect
+    once (the provider deduplicates by `idempotency_key`). A dispatcher that takes a due row
+    holds it under a lease (`claimed_by` its claim, until `lease_until`), so others skip it
+    until the lease runs out (engine/jobs/outbox.py)."""
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
@@ -180,6 +183,8 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime]
     claimed_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime]

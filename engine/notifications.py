@@ -1,10 +1,12 @@
 """Customer notifications as they leave the platform: the notify.customer adapter of the
 outbox, email over SMTP, and SMS and WeChat-style template messages through HTTP gateways.
 
-For each milestone a process announces (a notify.customer service task) the adapter finds the
-request's order, takes the customer's contact, channel and language from it (the shop sends them
-with the order: engine.orders.CONTACT_FIELDS), writes the words (engine/notification_templates.py)
-and sends them:
+For each milestone a process announces (a notify.customer service task) the adapter
+(engine/jobs/adapters.py) `prepare`s the letter in a read of the database: it finds the request's
+order, takes the customer's contact, channel and language from it (the shop sends them with the
+order: engine.orders.CONTACT_FIELDS) and writes the words (engine/notification_templates.py).
+Then it `send`s it, with no database at hand (the outbox sends many at once, outside any
+transaction):
 
 - email: SMTP to AFTERSALES_SMTP_HOST:PORT, with STARTTLS (default), implicit TLS (ssl) or none,
   logging in when AFTERSALES_SMTP_USER is set; the provider id is the Message-ID;
@@ -27,6 +29,7 @@ import smtplib
 import ssl
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -47,9 +50,24 @@ class Refused(Exception):
     """The other side refused the message for good (retrying would not help)."""
 
 
-def notify_customer(session: Session, row: Outbox, settings: Settings) -> tuple[dict, None]:
-    """The notify.customer adapter: send the milestone `row.payload["template"]` to the
-    request's customer; returns the delivery record (no reply to the instance)."""
+@dataclass
+class Letter:
+    """A customer message ready to leave: the delivery `record` so far and, when it can be
+    sent, the channel, address, words and the gateway or SMTP host (`configured`)."""
+
+    record: dict
+    channel: str | None = None
+    address: str | None = None
+    subject: str | None = None
+    text: str | None = None
+    values: dict | None = None
+    number: str | None = None
+    configured: str | None = None
+
+
+def prepare(session: Session, row: Outbox, settings: Settings) -> Letter:
+    """The message for outbox `row`, read from the request's order (the customer's contact,
+    channel and language); its record is final (not_sent) when it cannot be sent."""
     number = row.payload.get("request_no") or row.business_key
     contact = _contact(session, number)
     channel, language = choose(contact)
@@ -58,27 +76,38 @@ def notify_customer(session: Session, row: Outbox, settings: Settings) -> tuple[
     subject, text = notification_templates.customer_message(template, language, values)
     record = {"channel": channel, "language": language, "template": template}
     if channel is None:
-        return {**record, "state": "not_sent",
-                "reason": "the customer chose no notifications" if contact.get("channel") ==
-                "none" else "the order carries no contact for the customer"}, None
+        return Letter({**record, "state": "not_sent",
+                       "reason": "the customer chose no notifications" if contact.get("channel")
+                       == "none" else "the order carries no contact for the customer"})
     address = contact[ADDRESS[channel]]
     record["to"] = mask(address)
     configured = {"email": settings.smtp_host, "sms": settings.sms_http_url,
                   "wechat": settings.wechat_http_url}[channel]
     if not configured:
-        return {**record, "state": "not_sent",
-                "reason": f"no {channel} service is configured here"}, None
+        return Letter({**record, "state": "not_sent",
+                       "reason": f"no {channel} service is configured here"})
+    return Letter(record, channel=channel, address=address, subject=subject, text=text,
+                  values=values, number=number, configured=configured)
+
+
+def send(letter: Letter, row: Outbox, settings: Settings) -> dict:
+    """Send a prepared letter (no database needed: the outbox runs this outside any
+    transaction); returns the delivery record: sent with the provider id, or failed when the
+    other side refused it for good. Raises when the failure may pass."""
+    if letter.configured is None:
+        return letter.record
     try:
-        if channel == "email":
-            provider_id = send_email(settings, [address], subject, text)
+        if letter.channel == "email":
+            provider_id = send_email(settings, [letter.address], letter.subject, letter.text)
         else:
-            provider_id = _post_gateway(settings, configured, row, {
-                "channel": channel, "to": address, "template": template, "language": language,
-                "subject": subject, "text": text, "params": values, "request_no": number,
-                "idempotency_key": row.idempotency_key})
+            provider_id = _post_gateway(settings, letter.configured, row, {
+                "channel": letter.channel, "to": letter.address,
+                "template": letter.record["template"], "language": letter.record["language"],
+                "subject": letter.subject, "text": letter.text, "params": letter.values,
+                "request_no": letter.number, "idempotency_key": row.idempotency_key})
     except Refused as err:
-        return {**record, "state": "failed", "error": str(err)[:500]}, None
-    return {**record, "state": "sent", "provider_id": provider_id}, None
+        return {**letter.record, "state": "failed", "error": str(err)[:500]}
+    return {**letter.record, "state": "sent", "provider_id": provider_id}
 
 
 def choose(contact: dict) -> tuple[str | None, str]:

@@ -19,6 +19,12 @@ class Received:
             self.json = None
 
 
+class _Server(ThreadingHTTPServer):
+    # As a provider's server would: a dispatcher opens dozens of connections at once, more than
+    # socketserver's default backlog of 5 (the surplus would be reset).
+    request_queue_size = 128
+
+
 class LocalServer:
     """Serves in a thread until `stop()`; `url` is its base. `answer(received)` returns
     (status, body): a body that is not bytes is sent as JSON."""
@@ -47,7 +53,7 @@ class LocalServer:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

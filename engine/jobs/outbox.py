@@ -1,11 +1,27 @@
-"""The outbox dispatcher: delivers recorded side effects after commit, at least once.
+"""The outbox dispatcher: delivers recorded side effects after commit, their effect once.
 
-Each due row is handled in its own transaction: the adapter's effect (for a payment, its ledger
-row settled: engine/payments.py), the row's status and the reply message to the instance commit
-together, so a crash at any point leaves the row pending and the retry finds
-the effect already done. External adapters receive the idempotency key so that the provider can
-deduplicate. After `max_attempts` failures the row becomes an incident an operator can retry,
-skip, or fix (edit its payload) and retry.
+A pass of `dispatch_due` goes batch by batch (AFTERSALES_OUTBOX_BATCH rows) until no row is due:
+
+1. claim: one short transaction takes the due rows no live lease holds (`FOR UPDATE SKIP
+   LOCKED` on PostgreSQL; on SQLite the single writer is enough) and leases them to this pass
+   (`claimed_by`, `lease_until`), so several scheduler processes never take the same row;
+2. call: adapters that only talk to another system (engine/jobs/adapters.py `Remote`: the http
+   adapters, the notification gateways, SMTP) run in a bounded thread pool
+   (AFTERSALES_OUTBOX_CONCURRENCY at once, each call with AFTERSALES_OUTBOX_TIMEOUT), outside any
+   database transaction; what they need from the database is read before, in one read;
+3. record: each row's outcome is written in its own short transaction that first checks the
+   lease is still this pass's: done with its result and the reply to the instance
+   (message_buffer.deliver), or a retry with backoff, or, after `max_attempts`, an incident an
+   operator can retry, skip, or fix (edit its payload) and retry. Built-in adapters that write
+   with the session (the payment ledger: engine/payments.py, staff notices) run inside this
+   transaction, so their effect, the row's status and the reply commit together.
+
+The effect happens once: the provider gets the idempotency key and deduplicates by it, a row is
+recorded done once (the lease check, under the row's lock), and the reply counts once (its
+message id). A crash anywhere before the record leaves the row pending under its lease; once
+the lease runs out another dispatcher delivers it again and the provider answers the same. The
+lease covers a whole batch (`lease_for`); a pass that outlived it finds the row taken and
+drops its answer.
 
 Which adapter carries an operation (builtin, http, off) and how its result comes back is the
 operation's contract (engine/integrations.py). A result answered by the adapter and the same
@@ -14,133 +30,37 @@ whose result already arrived by callback is done without calling anyone.
 """
 from __future__ import annotations
 
-import json
-import urllib.request
+import logging
+import math
+import os
+import socket
+import uuid
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import (clock, integrations, message_buffer, money, notifications, payments,
-                    signatures, staff_digest)
+from engine import clock, integrations, message_buffer, money, payments
 from engine.access import SYSTEM, Actor
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound, StepFailed
 from engine.history import audit
+from engine.jobs.adapters import BUILTIN, HTTP, Remote, Reply, off
 from engine.models import BufferedMessage, Instance, Outbox, ReceivedMessage
 from engine.runtime import incidents as instance_incidents
 from engine.runtime import serialization
 from engine.runtime.verbs import Runtime
 
+log = logging.getLogger(__name__)
+
 BACKOFF_BASE_SECONDS = 10
-
-
-class Reply:
-    """A message an adapter sends back to the instance (`message_id`: how the instance knows
-    it again; the outbox row's key when None)."""
-
-    def __init__(self, name: str, payload: dict, message_id: str | None = None):
-        self.name, self.payload, self.message_id = name, payload, message_id
-
-
-def _settled(session: Session, row: Outbox, kind: str, status: str, *, reference=None,
-             provider_status=None) -> tuple[dict, Reply]:
-    entry = payments.settle(session, row.idempotency_key, status, reference=reference,
-                            provider_status=provider_status)
-    result = payments.result_of(entry)
-    return result, Reply(payments.RESULT_MESSAGES[kind], result,
-                         payments.reply_id(row.idempotency_key))
-
-
-def _builtin_payment(kind: str):
-    """The demo's payment provider: pays at once what the ledger holds (a real provider is
-    the HTTP adapter below)."""
-    def adapter(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-        return _settled(session, row, kind, "paid", reference=f"{kind[:3].upper()}-{row.id:08d}")
-    return adapter
-
-
-def _http_payment(kind: str):
-    """A payment provider over HTTP: POST {kind, request_no, idempotency_key, amount} with the
-    Idempotency-Key header. Its answer {status: paid|failed, reference} settles the payment;
-    any other status (accepted, processing) leaves it pending until the provider's callback
-    (engine.payments.receive_result)."""
-    def adapter(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-        answer = _post_json(settings, integrations.http_url(settings, row.operation), {
-            "kind": kind, "request_no": row.business_key, "idempotency_key": row.idempotency_key,
-            "amount": money.text(row.payload["amount"])}, row.idempotency_key)
-        status = answer.get("status") if isinstance(answer, dict) else None
-        reference = answer.get("reference") if isinstance(answer, dict) else None
-        reference = reference if isinstance(reference, str) else None
-        if status in payments.SETTLED:
-            return _settled(session, row, kind, status, reference=reference,
-                            provider_status=str(status))
-        payments.note_provider(session, row.idempotency_key, reference=reference,
-                               provider_status=str(status))
-        return answer if isinstance(answer, dict) else {"answer": answer}, None
-    return adapter
-
-
-def _post_json(settings, url: str, body: dict, idempotency_key: str):
-    """POST `body` as JSON with the Idempotency-Key header, signed with the platform's
-    outgoing secret (engine/signatures.py); the provider's JSON answer."""
-    raw = json.dumps(body).encode()
-    request = urllib.request.Request(url, data=raw, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              "Idempotency-Key": idempotency_key,
-                                              **signatures.outgoing_headers(settings, raw)})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read(1024 * 1024))
-
-
-# What a provider answers when it takes a call and sends the result later, by callback.
-ACCEPTED = frozenset({"accepted", "processing", "queued"})
-
-
-def _http_call(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-    """Any other operation over HTTP: POST {operation, request_no, idempotency_key, payload}.
-    An answer {status: accepted} means the result comes later as the contract's callback
-    message (naming `idempotency_key`); any other object is the result itself."""
-    answer = _post_json(settings, integrations.http_url(settings, row.operation), {
-        "operation": row.operation, "request_no": row.business_key,
-        "idempotency_key": row.idempotency_key, "payload": row.payload}, row.idempotency_key)
-    if not isinstance(answer, dict):
-        raise ValueError(f"the provider answered {type(answer).__name__}, not a JSON object")
-    result = integrations.contract(row.operation).result
-    if answer.get("status") in ACCEPTED or result is None:
-        return answer, None
-    return answer, Reply(result, answer)
-
-
-def _off(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-    # Nothing is called: another system acts on its own and calls back with the result.
-    return {"adapter": "off"}, None
-
-
-def _book_pickup(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-    # The built-in courier books the next day's morning slot (a real courier API replaces this).
-    start = (clock.now() + timedelta(days=1)).replace(hour=1, minute=0, second=0, microsecond=0)
-    result = {"slot_start": start.isoformat(), "slot_end": (start + timedelta(hours=3)).isoformat(),
-              "booking": f"PK-{row.id:08d}"}
-    return result, Reply("pickup_booked", result)
-
-
-def _ship(session: Session, row: Outbox, settings) -> tuple[dict, Reply | None]:
-    return {"tracking_no": f"SF{row.id:010d}"}, None
-
+# Time for recording a batch's answers, beyond the calls themselves.
+LEASE_MARGIN = timedelta(seconds=30)
+# The reply each outcome counts as in dispatch_due's answer.
+COUNTED = {"done": "done", "pending": "retry", "incident": "incident"}
 
 # Tests put failing adapters here to simulate outages of the other side.
 _ADAPTERS_OVERRIDE: dict = {}
-
-
-_BUILTIN = {"payment.refund": _builtin_payment("refund"),
-            "payment.clawback": _builtin_payment("clawback"),
-            "courier.book_pickup": _book_pickup, "shipping.ship": _ship,
-            # Email over SMTP, SMS and WeChat gateways (engine/notifications.py); staff
-            # notices wait for their department's digest (engine/staff_digest.py).
-            "notify.customer": notifications.notify_customer, "notify.staff": staff_digest.notice}
-_HTTP = {"payment.refund": _http_payment("refund"), "payment.clawback": _http_payment("clawback"),
-         "courier.book_pickup": _http_call, "shipping.ship": _http_call,
-         "notify.customer": _http_call, "notify.staff": _http_call}
 
 
 def adapters(settings) -> dict:
@@ -148,41 +68,79 @@ def adapters(settings) -> dict:
     chosen = {}
     for operation in integrations.CONTRACTS:
         kind = integrations.adapter_kind(settings, operation)
-        chosen[operation] = _off if kind == "off" else (_HTTP if kind == "http" else _BUILTIN)[
+        chosen[operation] = off if kind == "off" else (HTTP if kind == "http" else BUILTIN)[
             operation]
     return {**chosen, **_ADAPTERS_OVERRIDE}
 
 
-def due_ids(session: Session, now: datetime, limit: int = 50) -> list[int]:
-    query = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now)
+def lease_for(settings, batch: int) -> timedelta:
+    """How long a claimed batch of `batch` rows is held: every call of the batch at the pool's
+    width, each up to its timeout, and the margin for the records."""
+    rounds = math.ceil(batch / settings.outbox_concurrency)
+    return timedelta(seconds=settings.outbox_timeout * rounds) + LEASE_MARGIN
+
+
+def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
+              limit: int) -> list[Outbox]:
+    """Lease up to `limit` due rows that no live lease holds to `claim`, oldest due first;
+    returns them (loaded, usable after the transaction)."""
+    query = (select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
+                                  or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
              .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
-    return list(session.scalars(query))
+    rows = list(session.scalars(query))
+    if rows:
+        session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
+                        .values(claimed_by=claim, claimed_at=now, lease_until=now + lease)
+                        .execution_options(synchronize_session="evaluate"))
+    return rows
 
 
-def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | None = None) -> str:
-    """Deliver one outbox row (the caller owns the transaction); returns its new status.
-
-    On failure the caller should roll back and call `record_failure` in a new transaction.
-    A reply the instance cannot take is not a failure of the row (see `_reply`).
-    """
+def _locked(session: Session, outbox_id: int, claim: str | None) -> Outbox | None:
+    """Row `outbox_id`, locked, if it is pending and (given a claim) still leased to it."""
     query = select(Outbox).where(Outbox.id == outbox_id)
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update()
     row = session.scalars(query).first()
-    if row is None or row.status != "pending":
-        return row.status if row else "missing"
+    if row is None or row.status != "pending" or (claim is not None and row.claimed_by != claim):
+        return None
+    return row
+
+
+# `deliver` without an answer: the adapter runs in full.
+UNCALLED = object()
+
+
+def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | None = None,
+            *, claim: str | None = None, answer=UNCALLED) -> str:
+    """Deliver one outbox row in the caller's transaction; returns its new status ("missing",
+    or the status it has, when it is not pending or, given `claim`, no longer leased to it).
+
+    With `answer` (a Remote adapter's, called beforehand) only its record is written; without,
+    the adapter runs here in full. On failure the caller should roll back and call
+    `record_failure` in a new transaction. A reply the instance cannot take is not a failure
+    of the row (see `_reply`).
+    """
+    row = _locked(session, outbox_id, claim)
+    if row is None:
+        current = session.get(Outbox, outbox_id)
+        return "missing" if current is None else ("taken" if current.status == "pending"
+                                                  else current.status)
     adapter = adapters(runtime.settings).get(row.operation)
     if adapter is None:
         raise EngineError(f"no adapter for operation {row.operation}")
+    now = now or clock.now()
     if _result_arrived(session, row):
         # The other side's callback came first: the effect happened, nobody is called again.
-        row.status, row.result, row.done_at = "done", {"result": "arrived by callback"}, \
-            now or clock.now()
+        row.status, row.result, row.done_at = "done", {"result": "arrived by callback"}, now
+        row.lease_until = None
         return row.status
-    result, reply = adapter(session, row, runtime.settings)
-    row.status, row.result, row.done_at = "done", result, now or clock.now()
+    if answer is not UNCALLED:
+        result, reply = adapter.record(session, row, answer, runtime.settings)
+    else:
+        result, reply = adapter(session, row, runtime.settings)
+    row.status, row.result, row.done_at, row.lease_until = "done", result, now, None
     row.attempts += 1
     if reply is not None and row.business_key:
         _reply(session, runtime, row, reply)
@@ -215,11 +173,17 @@ def _reply(session: Session, runtime: Runtime, row: Outbox, reply: Reply) -> Non
 
 
 def record_failure(session: Session, outbox_id: int, error: str, max_attempts: int,
-                   now: datetime | None = None) -> str:
+                   now: datetime | None = None, *, claim: str | None = None) -> str:
+    """Count a failed attempt of row `outbox_id`: a retry with backoff, or an incident after
+    `max_attempts`; returns its status ("taken" when, given `claim`, its lease is no longer
+    that claim's: the other dispatcher records the row)."""
     now = now or clock.now()
-    row = session.get(Outbox, outbox_id)
+    row = _locked(session, outbox_id, claim)
+    if row is None:
+        return "taken"
     row.attempts += 1
     row.last_error = error[:2000]
+    row.lease_until = None
     if row.attempts >= max_attempts:
         row.status = "incident"
     else:
@@ -228,23 +192,93 @@ def record_failure(session: Session, outbox_id: int, error: str, max_attempts: i
     return row.status
 
 
-def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None, limit: int = 50) -> dict:
-    """Deliver due rows, each in its own transaction; returns counts by outcome."""
-    now = now or clock.now()
+def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None,
+                 limit: int | None = None, worker: str | None = None) -> dict:
+    """Deliver every due row, batch by batch (`limit` rows, AFTERSALES_OUTBOX_BATCH by
+    default), until fewer than a batch were due; returns counts by outcome {done, retry,
+    incident}. `worker` names this dispatcher in the rows it claims (host:pid by default)."""
+    settings = runtime.settings
+    batch = limit or settings.outbox_batch
+    lease = lease_for(settings, batch)
     counts = {"done": 0, "retry": 0, "incident": 0}
-    with sessions.begin() as session:
-        ids = due_ids(session, now, limit)
-    for outbox_id in ids:
+    worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+    with ThreadPoolExecutor(max_workers=settings.outbox_concurrency,
+                            thread_name_prefix="outbox") as pool:
+        while True:
+            current = now or clock.now()
+            claim = f"{worker}:{uuid.uuid4().hex[:12]}"
+            with sessions.begin() as session:
+                rows = claim_due(session, current, claim, lease, batch)
+            for status in _deliver_batch(sessions, runtime, pool, rows, claim, now):
+                if status in COUNTED:
+                    counts[COUNTED[status]] += 1
+            if len(rows) < batch:
+                return counts
+
+
+def _deliver_batch(sessions, runtime: Runtime, pool: ThreadPoolExecutor, rows: list[Outbox],
+                   claim: str, now: datetime | None) -> list[str]:
+    """Deliver a claimed batch; returns each row's new status. The calls of Remote adapters
+    go to the pool first, local adapters run meanwhile, then each answer is recorded as it
+    comes back."""
+    settings = runtime.settings
+    chosen = adapters(settings)
+    remote = [row for row in rows if isinstance(chosen.get(row.operation), Remote)]
+    plans, settled = _prepare(sessions, chosen, remote, settings)
+    calls = {pool.submit(chosen[row.operation].call, plan, row, settings): row
+             for row, plan in plans}
+    # A result that already arrived is recorded done (nobody called); a failed plan, a failure.
+    statuses = [_failed(sessions, runtime, row, claim, now, problem) if problem else
+                _record(sessions, runtime, row, claim, now) for row, problem in settled]
+    statuses += [_record(sessions, runtime, row, claim, now) for row in rows
+                 if not isinstance(chosen.get(row.operation), Remote)]
+    for future in as_completed(calls):
+        row = calls[future]
         try:
-            with sessions.begin() as session:
-                status = deliver(session, runtime, outbox_id, now)
-            counts["done"] += status == "done"
-        except Exception as err:   # any adapter failure: retry later, never lose the row
-            with sessions.begin() as session:
-                status = record_failure(session, outbox_id, f"{type(err).__name__}: {err}",
-                                        runtime.settings.outbox_max_attempts, now)
-            counts["incident" if status == "incident" else "retry"] += 1
-    return counts
+            answer = future.result()
+        except Exception as err:   # the provider failed or timed out: retry later
+            statuses.append(_failed(sessions, runtime, row, claim, now, err))
+        else:
+            statuses.append(_record(sessions, runtime, row, claim, now, answer))
+    return statuses
+
+
+def _prepare(sessions, chosen: dict, rows: list[Outbox], settings):
+    """In one read: the plan of each row's call, [(row, plan)], and the rows not to call,
+    [(row, None)] for a result that already arrived, [(row, exception)] for a failed plan."""
+    plans, settled = [], []
+    if not rows:
+        return plans, settled
+    with sessions.begin() as session:
+        for row in rows:
+            try:
+                if _result_arrived(session, row):
+                    settled.append((row, None))
+                else:
+                    plans.append((row, chosen[row.operation].prepare(session, row, settings)))
+            except Exception as err:
+                settled.append((row, err))
+    return plans, settled
+
+
+def _record(sessions, runtime: Runtime, row: Outbox, claim: str, now: datetime | None,
+            answer=UNCALLED) -> str:
+    """Row `row`'s outcome in its own transaction (see `deliver`); a failure is counted in
+    a transaction of its own."""
+    try:
+        with sessions.begin() as session:
+            return deliver(session, runtime, row.id, now, claim=claim, answer=answer)
+    except Exception as err:   # any adapter failure: retry later, never lose the row
+        return _failed(sessions, runtime, row, claim, now, err)
+
+
+def _failed(sessions, runtime: Runtime, row: Outbox, claim: str, now: datetime | None,
+            err: Exception) -> str:
+    log.warning("outbox row %s (%s) failed: %s: %s", row.id, row.operation,
+                type(err).__name__, err)
+    with sessions.begin() as session:
+        return record_failure(session, row.id, f"{type(err).__name__}: {err}",
+                              runtime.settings.outbox_max_attempts, now, claim=claim)
 
 
 def resolve_incident(session: Session, outbox_id: int, action: str, actor: Actor,

@@ -5,7 +5,8 @@ The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py, su
 engine/reconciliation.py; this module only decides when they run. Timers are not polled on a
 fixed period: one date job is armed for the earliest due time and re-armed whenever a nearer
 timer is created in this process; a slow safety poll catches timers created by other processes.
-Several scheduler processes may share one PostgreSQL database (claims use SKIP LOCKED).
+Several scheduler processes may share one PostgreSQL database (claims use SKIP LOCKED): timers
+and outbox rows are leased to the process that claimed them (engine/jobs/timers.py, outbox.py).
 """
 from __future__ import annotations
 
@@ -100,7 +101,7 @@ class PlatformScheduler:
             self._running.release()
 
     def run_outbox(self) -> dict:
-        return outbox.dispatch_due(self.sessions, self.runtime)
+        return outbox.dispatch_due(self.sessions, self.runtime, worker=self.worker)
 
     def run_sla(self) -> dict:
         return sla.check(self.sessions, self.runtime, clock.now())

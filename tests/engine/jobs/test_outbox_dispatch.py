@@ -1,0 +1,247 @@
+"""The outbox dispatcher's throughput design (issue 17, item 5): due rows are leased in batches,
+provider calls run concurrently (bounded, with a timeout) outside any transaction, and every
+intent's effect happens once, across several scheduler processes on PostgreSQL and after a
+dispatcher died holding a lease. The providers are real HTTP servers on 127.0.0.1.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from engine import clock, config
+from engine.jobs import outbox
+from engine.models import Outbox
+from engine.runtime.verbs import Runtime
+from tests.conftest import ROOT
+from tests.engine.jobs.outbox_worker import SECRET
+from tests.http_server import LocalServer
+from tests.web.api.test_integrations import (history, instance_status, make_world, outbox_row,
+                                             slot, verified)
+from tests.web.conftest import file_request
+
+INTENTS = 1000
+NOTHING = {"done": 0, "retry": 0, "incident": 0}
+
+
+def add_intents(sessions, n: int, prefix: str = "ship") -> list[str]:
+    """`n` due shipping.ship intents (no instance: nothing replies); their idempotency keys."""
+    keys = [f"{prefix}-{i:05d}" for i in range(n)]
+    with sessions.begin() as session:
+        session.add_all(Outbox(idempotency_key=key, operation="shipping.ship",
+                               payload={"address": f"{i} Nanjing Road"},
+                               next_attempt_at=clock.now(), created_at=clock.now())
+                        for i, key in enumerate(keys))
+    return keys
+
+
+def keys_called(provider) -> Counter:
+    return Counter(r.headers["Idempotency-Key"] for r in provider.received)
+
+
+def statuses(sessions) -> Counter:
+    with sessions() as session:
+        return Counter(session.scalars(select(Outbox.status)))
+
+
+def shipping(settings, provider, **changes) -> Runtime:
+    return Runtime(settings.with_(adapters={"shipping.ship": "http"},
+                                  http_urls={"shipping": provider.url}, outgoing_secret=SECRET,
+                                  **changes))
+
+
+@pytest.fixture
+def provider():
+    server = LocalServer(lambda got: (200, {"tracking_no": "SF-" + got.json["idempotency_key"]}))
+    yield server
+    server.stop()
+
+
+def test_three_scheduler_processes_deliver_each_of_1000_intents_once(pg_url, pg_sessions,
+                                                                     provider):
+    keys = add_intents(pg_sessions, INTENTS)
+    workers = [subprocess.Popen([sys.executable, "-m", "tests.engine.jobs.outbox_worker", pg_url,
+                                 provider.url, f"w{i}"], cwd=ROOT, stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True) for i in range(3)]
+    for worker in workers:
+        assert worker.stdout.readline().strip() == "ready"
+    for worker in workers:                  # all three start dispatching at the same moment
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    counts = []
+    for worker in workers:
+        out, _ = worker.communicate(timeout=300)
+        assert worker.returncode == 0
+        counts.append(json.loads(out))
+    assert sum(c["done"] for c in counts) == INTENTS, counts
+    assert all(c["done"] > 0 for c in counts), counts      # they did share the work
+    assert keys_called(provider) == Counter(dict.fromkeys(keys, 1))
+    with pg_sessions() as session:
+        rows = session.execute(select(Outbox.status, Outbox.attempts, Outbox.result,
+                                      Outbox.idempotency_key, Outbox.claimed_by)).all()
+    assert {(r.status, r.attempts) for r in rows} == {("done", 1)}
+    assert all(r.result == {"tracking_no": f"SF-{r.idempotency_key}"} for r in rows)
+    assert {r.claimed_by.split(":")[0] for r in rows} == {"w0", "w1", "w2"}
+
+
+def test_a_row_whose_lease_ran_out_is_delivered_by_another_dispatcher(sessions, settings,
+                                                                      provider):
+    runtime = shipping(settings, provider)
+    keys = add_intents(sessions, 3)
+    with sessions.begin() as session:       # a dispatcher claims them, then dies
+        crashed = outbox.claim_due(session, clock.now(), "crashed:1", timedelta(minutes=1), 10)
+    assert len(crashed) == 3
+    assert outbox.dispatch_due(sessions, runtime) == NOTHING      # leased: left alone
+    assert provider.received == []
+    clock.advance(timedelta(minutes=1, seconds=1))
+    assert outbox.dispatch_due(sessions, runtime)["done"] == 3
+    assert keys_called(provider) == Counter(dict.fromkeys(keys, 1))
+    # The dead dispatcher's late answer is not recorded over the delivered row.
+    with sessions.begin() as session:
+        assert outbox.deliver(session, runtime, crashed[0].id, claim="crashed:1",
+                              answer={"tracking_no": "LATE"}) == "done"
+    with sessions() as session:
+        row = session.get(Outbox, crashed[0].id)
+        assert (row.attempts, row.result) == (1, {"tracking_no": "SF-ship-00000"})
+
+
+def test_a_dispatcher_whose_lease_was_taken_records_nothing(sessions, settings, provider):
+    runtime = shipping(settings, provider)
+    [key] = add_intents(sessions, 1)
+    with sessions.begin() as session:
+        [slow] = outbox.claim_due(session, clock.now(), "slow:1", timedelta(seconds=30), 10)
+    clock.advance(timedelta(seconds=31))
+    with sessions.begin() as session:
+        [taken] = outbox.claim_due(session, clock.now(), "next:1", timedelta(seconds=30), 10)
+    assert taken.id == slow.id
+    with sessions.begin() as session:   # the slow one's answer, then its failure, come late
+        assert outbox.deliver(session, runtime, slow.id, claim="slow:1",
+                              answer={"tracking_no": "SLOW"}) == "taken"
+        assert outbox.record_failure(session, slow.id, "late", 5, claim="slow:1") == "taken"
+    with sessions() as session:
+        row = session.get(Outbox, slow.id)
+        assert (row.status, row.attempts, row.claimed_by) == ("pending", 0, "next:1")
+    with sessions.begin() as session:
+        assert outbox.deliver(session, runtime, slow.id, claim="next:1",
+                              answer={"tracking_no": "NEXT"}) == "done"
+    assert statuses(sessions) == Counter(done=1)
+
+
+def test_calls_run_at_once_up_to_the_concurrency_setting(sessions, settings):
+    together = threading.Barrier(2, timeout=10)   # a serial dispatcher would break it
+    lock, in_flight, most = threading.Lock(), [0], [0]
+
+    def answer(got):
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
+        try:
+            together.wait()
+            return 200, {"tracking_no": "SF"}
+        except threading.BrokenBarrierError:
+            return 503, {"error": "alone"}
+        finally:
+            with lock:
+                in_flight[0] -= 1
+
+    server = LocalServer(answer)
+    try:
+        add_intents(sessions, 8)
+        counts = outbox.dispatch_due(sessions, shipping(settings, server, outbox_concurrency=2))
+    finally:
+        server.stop()
+    assert counts == {"done": 8, "retry": 0, "incident": 0}
+    assert most[0] == 2
+
+
+def test_a_provider_slower_than_the_timeout_is_retried_later(sessions, settings):
+    release = threading.Event()
+    server = LocalServer(lambda got: (release.wait(10), (200, {}))[1])
+    try:
+        add_intents(sessions, 1)
+        counts = outbox.dispatch_due(sessions, shipping(settings, server, outbox_timeout=0.3))
+    finally:
+        release.set()
+        server.stop()
+    assert counts == {"done": 0, "retry": 1, "incident": 0}
+    with sessions() as session:
+        row = session.scalars(select(Outbox)).one()
+    assert row.status == "pending" and "timed out" in row.last_error
+    assert row.lease_until is None and row.next_attempt_at == clock.now() + timedelta(seconds=10)
+
+
+def test_the_call_holds_no_database_transaction(sessions, settings, db_url):
+    path = db_url.split("///", 1)[1]
+
+    def answer(got):    # a writer that gives up after 0.2 s, as a web request would wait
+        other = sqlite3.connect(path, timeout=0.2, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("ROLLBACK")
+            return 200, {"tracking_no": "SF"}
+        except sqlite3.OperationalError as err:
+            return 503, {"error": str(err)}
+        finally:
+            other.close()
+
+    server = LocalServer(answer)
+    try:
+        add_intents(sessions, 4)
+        counts = outbox.dispatch_due(sessions, shipping(settings, server))
+    finally:
+        server.stop()
+    assert counts == {"done": 4, "retry": 0, "incident": 0}
+
+
+def test_a_batch_at_a_time_until_nothing_is_due(sessions, settings, provider):
+    keys = add_intents(sessions, 25)
+    assert outbox.dispatch_due(sessions, shipping(settings, provider), limit=10)["done"] == 25
+    assert keys_called(provider) == Counter(dict.fromkeys(keys, 1))
+    with sessions() as session:
+        claims = session.scalar(select(func.count(func.distinct(Outbox.claimed_by))))
+    assert claims == 3
+
+
+def test_a_synchronous_courier_answers_through_the_pool_once(db_url, tmp_path):
+    """A courier over HTTP that answers the booking at once: the answer reaches the instance
+    once, and the courier's own callback of the same result afterwards counts for nothing."""
+    courier = LocalServer(lambda got: (200, slot(got.json["idempotency_key"], "PK-HTTP")))
+    app, platform, auth = make_world(db_url, tmp_path, adapters={"courier.book_pickup": "http"},
+                                     http_urls={"courier": courier.url},
+                                     outgoing_secret=SECRET)
+    try:
+        request = file_request(auth, "alice")
+        assert outbox.dispatch_due(platform.sessions, platform.runtime)["done"] == 1
+        row = outbox_row(platform, request["number"])
+        booked = [e for e in history(auth, request["instance_id"])
+                  if e["element"] == "pickup_booked"]
+        assert len(booked) == 1 and booked[0]["payload"]["payload"]["booking"] == "PK-HTTP"
+        seen = len(history(auth, request["instance_id"]))
+        again = auth.as_("courier").post("/api/messages", json={
+            "name": "pickup_booked", "correlation": request["number"],
+            "payload": slot(row["key"], "PK-HTTP")})
+        assert again.status_code == 200 and len(history(auth, request["instance_id"])) == seen
+        assert instance_status(auth, request["instance_id"]) == "waiting"
+        assert verified(auth, request["instance_id"])
+        assert len(courier.received) == 1
+    finally:
+        courier.stop()
+        app.extensions["aftersales"].engine.dispose()
+
+
+def test_the_dispatcher_settings_are_bounded():
+    assert config.from_env({"AFTERSALES_OUTBOX_CONCURRENCY": "32",
+                            "AFTERSALES_OUTBOX_BATCH": "200",
+                            "AFTERSALES_OUTBOX_TIMEOUT": "5"}).outbox_concurrency == 32
+    for name, value in (("AFTERSALES_OUTBOX_CONCURRENCY", "0"),
+                        ("AFTERSALES_OUTBOX_CONCURRENCY", "10000"),
+                        ("AFTERSALES_OUTBOX_BATCH", "many"), ("AFTERSALES_OUTBOX_TIMEOUT", "0")):
+        with pytest.raises(ValueError, match=name):
+            config.from_env({name: value})
