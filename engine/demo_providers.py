@@ -82,8 +82,7 @@ class DemoProviders:
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._queue = _Queue()
-        self.server = ThreadingHTTPServer((host, port), _handler(self))
-        self.server.daemon_threads = True
+        self.server = _Server((host, port), _handler(self))
         self.url = f"http://{host}:{self.server.server_port}"
         self._threads = [threading.Thread(target=self.server.serve_forever, daemon=True,
                                           name="demo-providers"),
@@ -238,6 +237,13 @@ def _post(url: str, raw: bytes, headers: dict) -> tuple[int | None, str]:
         return err.code, err.read(2000).decode("utf-8", "replace")
     except OSError as err:
         return None, str(err)
+
+
+class _Server(ThreadingHTTPServer):
+    # The dispatcher calls providers many at a time: more connections than socketserver's
+    # default backlog of 5 would be reset.
+    request_queue_size = 128
+    daemon_threads = True
 
 
 def _handler(providers: DemoProviders):

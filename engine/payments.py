@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from engine import clock, message_buffer, money, service_requests
 from engine.access import Actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import Ledger, OrderBalance, ServiceRequest, ShopOrder
+from engine.models import Ledger, OrderBalance, Outbox, ServiceRequest, ShopOrder
 
 KINDS = {"payment.refund": "refund", "payment.clawback": "clawback"}
 RESULT_MESSAGES = {"refund": "refund_result", "clawback": "clawback_result"}
@@ -187,7 +187,8 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
     `correlation`): settle the payment it names by `idempotency_key` and tell the instance with
     the ledger's facts; returns the instances it went to (or, when the process does not wait
     for it yet, the kept message: engine.message_buffer). A repeated callback changes nothing.
-    Raises InvalidInput naming the field, NotFound, Conflict."""
+    A callback naming another `amount` than the approved one settles nothing and returns
+    `Held` (see `_hold`). Raises InvalidInput naming the field, NotFound, Conflict."""
     key = payload.get("idempotency_key")
     if not isinstance(key, str) or not key:
         raise InvalidInput("a payment result must name the payment's idempotency_key",
@@ -203,10 +204,44 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
     if RESULT_MESSAGES[row.kind] != name:
         raise InvalidInput(f"payment {key} is a {row.kind}: its result is "
                            f"{RESULT_MESSAGES[row.kind]}", field="name")
+    if payload.get("amount") is not None:
+        reported = money.amount(payload["amount"], "payload.amount")
+        if reported != row.amount:
+            return _hold(session, row, reported, payload.get("status"))
     row = settle(session, key, payload.get("status"), reference=reference,
                  provider_status=str(payload.get("provider_status") or payload.get("status")))
     return message_buffer.deliver(session, runtime, name, row.request_no, result_of(row), actor,
                                   message_id=reply_id(key))
+
+
+@dataclass(frozen=True)
+class Held:
+    """What `receive_result` answers for a result it did not take: the provider reported
+    another amount than the ledger's. `outbox_id` is the payment's outbox row, now an
+    incident."""
+
+    message: str
+    outbox_id: int | None
+
+
+def _hold(session: Session, row: Ledger, reported: Decimal, status) -> Held:
+    """A provider's result whose amount is not the approved one: nothing is settled and the
+    instance hears nothing (only the ledger's facts ever reach it), and the payment's outbox row
+    becomes an incident with the reason, so an operator sees it in the incidents and no
+    dispatch calls the provider again until they retry (the same idempotency key) or skip it.
+    Money may have moved differently from what was approved: that is for a person to check
+    with the provider, never for the platform to pay again."""
+    message = (f"the payment provider reports {row.kind} {row.idempotency_key} of request "
+               f"{row.request_no} as {status} with {money.text(reported)}, but "
+               f"{money.text(row.amount)} was approved: nothing was settled; check it with the "
+               "provider, then retry or skip this incident")
+    entry = session.scalars(select(Outbox).where(
+        Outbox.idempotency_key == row.idempotency_key).with_for_update()).first()
+    if entry is not None and entry.status != "skipped":
+        entry.status, entry.last_error = "incident", message[:2000]
+    row.provider_status = f"reported {money.text(reported)}"[:40]
+    session.flush()
+    return Held(message, entry.id if entry is not None else None)
 
 
 def totals(session: Session, *, request_no: str | None = None,

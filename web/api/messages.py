@@ -3,7 +3,8 @@
 Each machine role may send only its own messages (ALLOWED); admins may send any. The
 correlation is the request number. A repeated `message_id` is applied once. Payment results
 (refund_result, clawback_result) name their payment by `payload.idempotency_key` and settle it
-in the ledger; a repeated one changes nothing. Other results of a call (a courier's
+in the ledger; a repeated one changes nothing; one whose `amount` is not the approved one settles
+nothing and is answered 409 naming `payload.amount`, its payment held as an incident. Other results of a call (a courier's
 pickup_booked) that name it by `payload.idempotency_key` count once with the platform's own
 answer for that call (engine/integrations.py). A message for a known request whose process does
 not wait for it yet is kept (202, `{"buffered": true}`) and delivered when it does
@@ -18,6 +19,7 @@ from engine.errors import Conflict, Forbidden, NotFound
 from web.api import schemas
 from web.api.base import actor, allow, body, only_args, runtime, transaction
 from web.api.signing import signed
+from web.errors import error_response
 
 bp = Blueprint("messages", __name__)
 
@@ -56,7 +58,11 @@ def deliver():
 
 
 def _delivered(done):
-    """The instances a message went to, or (202) the kept message's entry."""
+    """The instances a message went to, (202) the kept message's entry, or (409, committed) a
+    payment result held as an incident because its amount is not the approved one."""
+    if isinstance(done, payments.Held):
+        return error_response(409, "conflict", done.message,
+                              {"field": "payload.amount", "outbox_id": done.outbox_id})
     if isinstance(done, message_buffer.Buffered):
         return {"buffered": True, "delivered_to": [], "buffered_id": done.id,
                 "expires_at": done.expires_at.isoformat()}, 202
