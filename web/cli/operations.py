@@ -6,20 +6,22 @@ serving, the background jobs, user accounts and login lockouts.
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 
 import click
 
 from engine import config, db
 from engine.access import ROLES
+from engine.history import checkpoints
 from web.cli.group import Context, main, pass_context
 
 
 @main.command()
 @pass_context
 def init(ctx: Context):
-    """Create or upgrade the database schema, and write a secret key and an outgoing secret
-    beside it (unless set in the environment or already written)."""
+    """Create or upgrade the database schema, and write a secret key, an outgoing secret and
+    the audit signing key beside it (unless set in the environment or already written)."""
     db.upgrade(ctx.settings.database_url)
     click.echo(f"database ready: {ctx.settings.database_url}")
     _ensure_secret_key(ctx)
@@ -43,6 +45,8 @@ def demo(ctx: Context, providers, host, port, threads, providers_port, delay):
     provider and courier on loopback (engine/demo_providers.py), to which refunds,
     claw-backs and pickups go."""
     from engine import demo as demo_data
+    if providers and providers_port:
+        _check_free(providers_port, "--providers-port")
     db.upgrade(ctx.settings.database_url)
     _ensure_secret_key(ctx)
     summary = demo_data.load(ctx.sessions, ctx.runtime, ctx.settings.bpmn_dir,
@@ -122,6 +126,17 @@ def _shop_client(ctx: Context):
     return send_order
 
 
+def _check_free(port: int, option: str) -> None:
+    """Refuse (exit 1) a port on 127.0.0.1 that another program holds, before the server's
+    worker would fail to boot on it."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            raise click.ClickException(f"port {port} on 127.0.0.1 cannot be used ({err.strerror})"
+                                       f": choose another {option}, or 0 for a free one") from None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
@@ -193,6 +208,12 @@ def _ensure_secret_key(ctx: Context) -> None:
     if written is not None:
         click.echo(f"outgoing secret written: {written} (mode 0600; calls to providers are "
                    "signed with it: give it to each provider, or set AFTERSALES_OUTGOING_SECRET)")
+    written = checkpoints.ensure_key(ctx.settings)
+    if written is not None:
+        click.echo(f"audit signing key written: {written} (mode 0600; it signs the audit "
+                   f"log's checkpoints; its public key is in "
+                   f"{config.audit_folder(ctx.settings) / checkpoints.KEYS}: keep a copy "
+                   "where the auditors verify)")
 
 
 def _require_secret_key(ctx: Context) -> None:

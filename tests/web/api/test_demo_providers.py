@@ -105,6 +105,25 @@ def test_a_refund_is_paid_by_the_providers_signed_callback(loop):
     assert auth.as_("auditor").get(f"/api/instances/{instance_id}/replay").get_json()["ok"]
 
 
+def test_a_claw_back_is_collected_by_the_providers_signed_callback(loop):
+    world, auth, providers = loop
+    inspection = task_of(auth, "wh_1", "inspect_goods")      # refunded while the demo loaded
+    number = inspection["request_number"]
+    complete(auth, "wh_1", inspection, {"inspection_passed": False, "goods_condition": "used"})
+    complete(auth, "fin_1", task_of(auth, "fin_1", "clawback_review"),
+             {"clawback_decision": "claw_back", "clawback_amount": 259})
+    outbox.dispatch_due(world.sessions, world.runtime)
+    [callback] = called_back(providers, 1)
+    assert (callback["name"], callback["correlation"], callback["status"]) == \
+        ("clawback_result", number, 200)
+    shown = auth.as_("fin_1").get(f"/api/requests/{number}/payments").get_json()
+    assert (shown["refunded"], shown["clawed_back"]) == ("0.00", "259.00")
+    [clawback] = [p for p in shown["items"] if p["kind"] == "clawback"]
+    assert clawback["status"] == "paid" and clawback["reference"].startswith("DEMO-CB-")
+    assert history(auth, inspection["instance_id"]).count(
+        ("message_delivered", "clawback_result")) == 1
+
+
 def test_a_pickup_is_booked_then_picked_up_by_the_couriers_callbacks(loop):
     world, auth, providers = loop
     confirm = task_of(auth, "log_1", "confirm_pickup_address")

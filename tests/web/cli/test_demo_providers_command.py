@@ -16,8 +16,11 @@ import time
 import urllib.error
 import urllib.request
 
+from click.testing import CliRunner
+
 from engine import demo
 from tests.conftest import ROOT
+from web.cli import main
 
 
 def free_port() -> int:
@@ -112,3 +115,17 @@ def test_the_demo_with_providers_pays_an_approved_refund_by_signed_callback(tmp_
         finally:
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=30) == 0, console.text()
+
+
+def test_a_providers_port_already_taken_is_refused_before_anything_is_done(tmp_path,
+                                                                           monkeypatch):
+    database = tmp_path / "demo.sqlite"
+    monkeypatch.setenv("AFTERSALES_DATABASE_URL", f"sqlite:///{database}")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, ["demo", "--providers", "--providers-port", str(port)])
+    assert result.exit_code == 1
+    assert f"port {port} on 127.0.0.1 cannot be used" in result.output
+    assert "--providers-port" in result.output and not database.exists()
