@@ -10,7 +10,7 @@ import functools
 import hmac
 import secrets
 
-from flask import abort, g, redirect, request, session, url_for
+from flask import abort, g, make_response, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import gettext as _
 
@@ -20,12 +20,14 @@ from engine.errors import EngineError
 from web.api import MULTIPART_OVERHEAD
 from web.api.base import runtime, settings, transaction  # noqa: F401  (re-exported for pages)
 from web.errors import STATUS
+from web.pages import refusals
 
 # Roles that work in these pages (customers, couriers and payment providers use the API).
 PAGE_ROLES = access.PAGE_ROLES
 CSRF_FIELD = "csrf_token"
 SIGN_IN = "sign_in"            # the session key of the sign-in token
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_REFUSED = "X-CSRF-Refused"     # marks the answer to a refused token (see check_csrf)
 
 
 # ------------------------------------------------------------------ who is signed in
@@ -126,13 +128,18 @@ def csrf_token() -> str:
 
 
 def check_csrf() -> None:
-    """Refuse a state-changing request whose token does not match the session's."""
+    """Refuse (400) a state-changing request whose token does not match the session's. The
+    answer is marked `X-CSRF-Refused`, so that the page's script renews the token
+    (pages.session_token) and sends the form again instead of losing what was typed."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     sent = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
     expected = session.get(CSRF_FIELD) or ""
     if not expected or not hmac.compare_digest(sent, expected):
-        abort(400, description="CSRF token missing or invalid; reload the page and try again")
+        template = "_error.html" if is_fragment() else "error.html"
+        abort(make_response(render_template(template, status=400,
+                                            message=refusals.csrf_refused()),
+                            400, {CSRF_REFUSED: "1"}))
 
 
 def is_fragment() -> bool:

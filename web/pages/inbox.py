@@ -9,16 +9,16 @@ engine.task_notes); every change is one engine verb in one unit of work.
 from __future__ import annotations
 
 import re
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
 from engine import access, clock, config, task_context, task_notes, tasklist, tasks
 from engine.definitions import catalog
-from engine.errors import EngineError, InvalidInput
+from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
 from web import files, query
-from web.pages import bp, context, diagram, forms
+from web.pages import bp, context, diagram, forms, refusals
 
 LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
              "per_page")
@@ -55,24 +55,34 @@ def task(task_id):
 @bp.post("/tasks/<task_id>/claim")
 @context.roles_required(*access.TASK_WORKERS)
 def claim(task_id):
-    with context.transaction() as db:
-        tasks.scope(db, context.actor(), task_id)
-        context.runtime().claim(db, task_id, context.actor())
+    try:
+        with context.transaction() as db:
+            tasks.scope(db, context.actor(), task_id)
+            context.runtime().claim(db, task_id, context.actor())
+    except (Conflict, Forbidden) as err:      # the pane as it is now, and why
+        return _after_action(task_id, refusals.say(err), kind="error", status=context.status_of(err))
     return _after_action(task_id, _("You claimed the task."))
 
 
 @bp.post("/tasks/<task_id>/release")
 @context.roles_required(*access.TASK_WORKERS)
 def release(task_id):
-    with context.transaction() as db:
-        tasks.scope(db, context.actor(), task_id)
-        context.runtime().release(db, task_id, context.actor())
+    try:
+        with context.transaction() as db:
+            tasks.scope(db, context.actor(), task_id)
+            context.runtime().release(db, task_id, context.actor())
+    except (Conflict, Forbidden) as err:
+        return _after_action(task_id, refusals.say(err), kind="error", status=context.status_of(err))
     return _after_action(task_id, _("The task is back in the department's queue."))
 
 
 @bp.post("/tasks/<task_id>/complete")
 @context.roles_required(*access.TASK_WORKERS)
 def complete(task_id):
+    """Complete the task with the posted form. Field errors come back as the form with its
+    values (422); any other refusal as a sentence saying what to do (refusals.say), with the
+    instance's current version in X-Task-Version, and the page's script keeps the form as
+    typed. `then=next` answers with the next task of the list (`list`: its query string)."""
     version = request.form.get("version", type=int)
     try:
         with context.transaction() as db:
@@ -87,7 +97,16 @@ def complete(task_id):
         template = "_task_detail.html" if context.is_fragment() else "task.html"
         flash = errors.get("") or _("Please correct the marked fields.")
         return render_template(template, detail=detail, flash=flash, flash_kind="error"), 422
+    except EngineError as err:
+        return _kept(task_id, err)
     message = _("Task completed. The request has moved on.")
+    following = _next_task(task_id) if request.form.get("then") == "next" else None
+    if following is not None:
+        detail = _detail(following)
+        if context.is_fragment():
+            return render_template("_task_detail.html", detail=detail, flash=message), 200, \
+                {"X-Refresh-List": "1", "X-Task-Id": following}
+        return render_template("task.html", detail=detail, flash=message)
     if context.is_fragment():
         response = render_template("_done.html", message=message)
         return response, 200, {"X-Refresh-List": "1"}
@@ -103,8 +122,11 @@ def comment(task_id):
             scope = tasks.scope(db, context.actor(), task_id)
             task_notes.add_comment(db, context.actor(), scope, text)
     except InvalidInput as refused:       # the engine's rule, said in the page's language
-        raise InvalidInput(_("A comment is 1 to %(n)s characters.", n=task_notes.MAX_COMMENT),
-                           field=refused.field) from None
+        return _kept(task_id, InvalidInput(
+            _("A comment is 1 to %(n)s characters.", n=task_notes.MAX_COMMENT),
+            field=refused.field))
+    except EngineError as err:
+        return _kept(task_id, err)
     return _after_action(task_id, _("Comment added."))
 
 
@@ -132,11 +154,42 @@ def attachment(attachment_id):
 
 # ------------------------------------------------------------------ helpers
 
-def _after_action(task_id: str, message: str):
+def _kept(task_id: str, err: EngineError):
+    """The answer to a refused completion that keeps the person's input: for the page's script
+    the sentence alone (it keeps the form), for a plain post the pane with the posted values."""
+    status, message = context.status_of(err), refusals.say(err)
     if context.is_fragment():
-        return render_template("_task_detail.html", detail=_detail(task_id), flash=message), \
-            200, {"X-Refresh-List": "1"}
-    return render_template("task.html", detail=_detail(task_id), flash=message)
+        headers = {"X-Keep-Input": "1"}
+        try:
+            with context.transaction() as db:
+                headers["X-Task-Version"] = str(tasks.open_task(db, task_id)["version"])
+        except NotFound:            # completed or gone: there is nothing to send again
+            pass
+        return render_template("_error.html", status=status, message=message), status, headers
+    try:
+        detail = _detail(task_id, values=request.form)
+    except EngineError:
+        return render_template("error.html", status=status, message=message), status
+    return render_template("task.html", detail=detail, flash=message, flash_kind="error"), status
+
+
+def _next_task(done_id: str) -> str | None:
+    """The first task of the person's list (the posted `list` query, else the whole inbox)
+    that is not the one just done and that nobody else has claimed."""
+    args = {k: v for k, v in parse_qsl(request.form.get("list", "")) if k in LIST_ARGS and v}
+    args.pop("page", None)
+    me = context.actor().name
+    return next((row["task_id"] for row in _listing(args)["rows"]
+                 if row["task_id"] != done_id and row["claimed_by"] in (None, me)), None)
+
+
+def _after_action(task_id: str, message: str, kind: str = "success", status: int = 200):
+    """The task's pane (or page) after an action, with `message` above it."""
+    if context.is_fragment():
+        return render_template("_task_detail.html", detail=_detail(task_id), flash=message,
+                               flash_kind=kind), status, {"X-Refresh-List": "1"}
+    return render_template("task.html", detail=_detail(task_id), flash=message,
+                           flash_kind=kind), status
 
 
 def _listing(args: dict) -> dict:
@@ -239,3 +292,6 @@ def span(seconds: int | None) -> str:
     if hours:
         return _("%(h)s h %(m)s min", h=hours, m=minutes)
     return _("%(m)s min", m=minutes)
+
+
+from web.pages import workspace  # noqa: E402,F401  (the workspace's routes beside the inbox)

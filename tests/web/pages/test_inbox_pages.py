@@ -240,14 +240,15 @@ def test_a_claimed_task_cannot_be_claimed_or_released_by_a_colleague(browser, de
     assert "Claim" not in texts(pane, "button") and "Hand back" not in texts(pane, "button")
     taken = colleague.post(f"/tasks/{task_id}/claim")
     assert taken.status_code == 409
-    assert "already claimed by customer_service_1" in text_of(html_of(taken))
+    [said] = texts(html_of(taken), "div", "role", "alert")
+    assert said.startswith("customer_service_1 has claimed this task. Your input is kept")
     refused = colleague.post(f"/tasks/{task_id}/release")
     assert refused.status_code == 403
     # The form is still shown to the colleague, but completing it is refused.
     assert "Complete task" in texts(pane, "button")
     completed = colleague.post(f"/tasks/{task_id}/complete", {"approved": "true"})
     assert completed.status_code == 409
-    assert "task is claimed by customer_service_1" in text_of(html_of(completed))
+    assert "customer_service_1 has claimed this task" in text_of(html_of(completed))
     assert desk.task_of(filed["review"]["request_number"])["claimed_by"] == "customer_service_1"
 
 
@@ -263,7 +264,9 @@ def test_a_supervisor_may_hand_back_a_colleagues_task(browser, desk, filed):
 
 def test_releasing_an_unclaimed_task_is_409(browser, filed):
     response = browser("customer_service_1").post(f"/tasks/{filed['review']['task_id']}/release")
-    assert response.status_code == 409 and "task is not claimed" in text_of(html_of(response))
+    assert response.status_code == 409
+    assert texts(html_of(response), "div", "role", "alert") == [
+        "Nobody has claimed this task, so there is nothing to hand back."]
 
 
 def test_actions_need_the_csrf_token(browser, desk, filed):
@@ -363,9 +366,11 @@ def test_a_stale_version_is_409(browser, filed):
     version = version_of(html_of(page.get(f"/tasks/{task['task_id']}")))
     page.post(f"/tasks/{task['task_id']}/claim")              # the instance's version moves on
     response = page.post(f"/tasks/{task['task_id']}/complete",
-                         {"approved": "true", "version": version})
+                         {"approved": "true", "note": "checked twice", "version": version})
     assert response.status_code == 409
-    assert texts(html_of(response), "h1") == ["Changed in the meantime"]
+    [said] = texts(html_of(response), "div", "role", "alert")
+    assert said.startswith("The request changed while you were working on it. Your input is kept")
+    assert texts(html_of(response), "textarea", "name", "note") == ["checked twice"]
 
 
 def test_completing_twice_is_409(browser, filed):
@@ -374,7 +379,7 @@ def test_completing_twice_is_409(browser, filed):
     assert page.post(f"/tasks/{task_id}/complete", {"approved": "true"}).status_code == 200
     again = page.post(f"/tasks/{task_id}/complete", {"approved": "true"})
     assert again.status_code == 409
-    assert "already completed by customer_service_1" in text_of(html_of(again))
+    assert "customer_service_1 has already completed this task" in text_of(html_of(again))
 
 
 # ------------------------------------------------------------------ comments and attachments

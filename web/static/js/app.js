@@ -3,11 +3,13 @@
 (function () {
   "use strict";
 
-  var csrf = document.querySelector('meta[name="csrf-token"]').content;
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var csrf = meta.content;
 
+  /* The session's CSRF token as the page holds it now (the inbox renews it: inbox.js). */
   function request(url, options) {
     options = options || {};
-    options.headers = Object.assign({ "X-Requested-With": "fetch", "X-CSRF-Token": csrf },
+    options.headers = Object.assign({ "X-Requested-With": "fetch", "X-CSRF-Token": meta.content },
                                     options.headers || {});
     options.credentials = "same-origin";
     return fetch(url, options);

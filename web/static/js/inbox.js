@@ -27,11 +27,12 @@
     }
   }
 
-  function refreshList() {
+  function refreshList(taskId) {
     if (!list) return;
     var current = selected();
+    var id = taskId || (current && current.dataset.taskId);
     var query = list.dataset.query;
-    var url = list.dataset.listUrl + "?" + query + (current ? "&task=" + encodeURIComponent(current.dataset.taskId) : "");
+    var url = list.dataset.listUrl + "?" + query + (id ? "&task=" + encodeURIComponent(id) : "");
     return window.Aftersales.load(url, list);
   }
 
@@ -58,8 +59,81 @@
     tab.parentElement.querySelectorAll('[role="tab"]').forEach(function (t) { t.tabIndex = t === tab ? 0 : -1; });
   });
 
+  /* Never lose typed work. A form marked data-keep-input is sent here, not by app.js: field
+   * errors (422) come back as the form with its values and replace the pane; any other refusal
+   * (409, 403, a refused CSRF token, no network) leaves the form as typed and shows the
+   * server's sentence above it. A refused CSRF token is renewed and the form sent once more. */
+  function renewToken() {
+    return fetch(detail.dataset.tokenUrl || "/session/csrf", { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error(body.message || response.statusText);
+          document.querySelector('meta[name="csrf-token"]').content = body.token;
+          document.querySelectorAll('input[name="csrf_token"]').forEach(function (i) { i.value = body.token; });
+          return body.token;
+        });
+      });
+  }
+
+  function keepAndSay(form, html, kind) {
+    var old = form.querySelector(".alert.kept");
+    if (old) old.remove();
+    var box = document.createElement("div");
+    box.className = "alert kept " + (kind || "error");
+    box.setAttribute("role", "alert");
+    var holder = document.createElement("div");
+    holder.innerHTML = html;
+    var said = holder.querySelector(".alert");
+    box.textContent = said ? said.textContent : holder.textContent;
+    form.insertBefore(box, form.firstChild);
+    box.scrollIntoView({ block: "nearest" });
+  }
+
+  function send(form, submitter, retried) {
+    var data = new FormData(form);
+    if (submitter && submitter.name) data.append(submitter.name, submitter.value);
+    if (list && list.dataset.query !== undefined) data.append("list", list.dataset.query);
+    detail.classList.add("loading");
+    return window.Aftersales.request(form.getAttribute("action"), { method: "POST", body: data })
+      .then(function (response) {
+        return response.text().then(function (html) {
+          detail.classList.remove("loading");
+          if (response.headers.get("X-CSRF-Refused") && !retried) {
+            return renewToken().then(function () { return send(form, submitter, true); },
+                                     function (err) { keepAndSay(form, err.message); });
+          }
+          if (response.ok || response.status === 422 && !response.headers.get("X-Keep-Input")) {
+            window.Aftersales.swap(detail, html);
+            var next = response.headers.get("X-Task-Id");
+            if (next) {
+              var url = new URL(window.location.href);
+              url.searchParams.set("task", next);
+              history.replaceState(null, "", url);
+            }
+            document.dispatchEvent(new CustomEvent("fragment:posted", { detail: { response: response, form: form } }));
+            return;
+          }
+          var version = response.headers.get("X-Task-Version");
+          if (version && form.elements.version) form.elements.version.value = version;
+          keepAndSay(form, html);
+        });
+      }, function () {
+        detail.classList.remove("loading");
+        keepAndSay(form, form.dataset.offline || "Offline");
+      });
+  }
+
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.dataset || !form.dataset.keepInput) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();        // app.js would replace the pane
+    send(form, event.submitter, false);
+  }, true);
+
   document.addEventListener("fragment:posted", function (event) {
-    if (event.detail.response.headers.get("X-Refresh-List")) refreshList();
+    var headers = event.detail.response.headers;
+    if (headers.get("X-Refresh-List")) refreshList(headers.get("X-Task-Id"));
   });
 
   document.addEventListener("keydown", function (event) {
