@@ -11,15 +11,17 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from decimal import Decimal
 
 import pytest
 from werkzeug.serving import make_server
 
-from engine import demo, platform as engine_platform, signatures
+from engine import demo, reconciliation, signatures
+from engine import platform as engine_platform
 from engine.config import Settings
 from engine.demo_providers import DemoProviders
 from engine.jobs import outbox
-from tests.conftest import ROOT
+from tests.conftest import ROOT, T0
 from tests.web.conftest import Auth
 from web import create_app
 
@@ -103,6 +105,9 @@ def test_a_refund_is_paid_by_the_providers_signed_callback(loop):
     assert outbox.dispatch_due(world.sessions, world.runtime)["retry"] == 0
     assert auth.as_("admin").get("/api/incidents").get_json()["items"] == []
     assert auth.as_("auditor").get(f"/api/instances/{instance_id}/replay").get_json()["ok"]
+    statement = reconciliation.fetch_statement(world.settings, T0.date())     # signed GET
+    assert [(e.idempotency_key, e.status, e.amount) for e in statement] == \
+        [(paid["idempotency_key"], "paid", Decimal("399.00"))]
 
 
 def test_a_claw_back_is_collected_by_the_providers_signed_callback(loop):
