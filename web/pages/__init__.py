@@ -78,6 +78,9 @@ def init_app(app) -> None:
     app.after_request(i18n.remember_locale)
     app.session_interface = context.SessionInterface()
     app.register_blueprint(bp)
+    # The customer app (/m/): a blueprint of its own, with its own guards and error pages.
+    from web.pages import mobile
+    app.register_blueprint(mobile.bp)
 
 
 from web.pages import (  # noqa: E402,F401

@@ -15,7 +15,8 @@ from engine import clock, users
 from web.pages import bp, context
 
 START_PAGES = {"staff": "pages.inbox", "supervisor": "pages.inbox", "admin": "pages.inbox",
-               "process_owner": "pages.processes", "auditor": "pages.audit_index"}
+               "process_owner": "pages.processes", "auditor": "pages.audit_index",
+               "customer": "mobile.orders"}
 
 
 @bp.get("/")

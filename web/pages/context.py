@@ -106,11 +106,12 @@ def roles_required(*roles: str):
 
 # ------------------------------------------------------------------ request bodies
 
-def limit_body(setting: str) -> None:
-    """Refuse (413) a body larger than the named setting allows, before anything reads it: a
-    declared length is refused at once, and a chunked body stops being read at the limit
-    (werkzeug enforces max_content_length), so a huge upload is never spooled to disk."""
-    limit = getattr(settings(), setting)
+def limit_body(setting: str | int) -> None:
+    """Refuse (413) a body larger than the named setting allows (or than `setting` bytes, a
+    multipart body's own limit), before anything reads it: a declared length is refused at
+    once, and a chunked body stops being read at the limit (werkzeug enforces
+    max_content_length), so a huge upload is never spooled to disk."""
+    limit = setting + MULTIPART_OVERHEAD if isinstance(setting, int) else getattr(settings(), setting)
     if setting == "max_attachment_bytes":
         limit += MULTIPART_OVERHEAD
     request.max_content_length = limit
