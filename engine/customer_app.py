@@ -103,6 +103,11 @@ def request_page(session: Session, actor: Actor, ref, settings) -> dict:
     awaiting = [name for name, message in ANSWERS.items() if message in found["waiting_for"]]
     pickup = next((e["details"] for e in reversed(found["timeline"])
                    if e["event"] == "pickup_scheduled" and e.get("details")), None)
+    # A milestone the request records itself (received, resolved) is not told twice by the
+    # notification that announced it.
+    recorded = {e["event"] for e in found["timeline"] if "delivery" not in e}
+    found["timeline"] = [e for e in found["timeline"]
+                         if "delivery" not in e or e["event"] not in recorded]
     page = {**{k: v for k, v in found.items() if k != "waiting_for"},
             "progress": progress(session, instance_id, found["status"], awaiting),
             "payments": {**{k: money[k] for k in ("refunded", "pending", "clawed_back")},
