@@ -76,6 +76,14 @@ class Settings:
     surge_min_count: int = 5
     retention_days: int = 365
     archive_dir: Path = ROOT / "instance" / "archive"
+    # The global audit log's signed checkpoints (engine/history/checkpoints.py): the folder they
+    # are appended to, outside the database (None: `audit/` beside the secret key file), the
+    # Ed25519 private key file (None: `audit_signing_key` beside the secret key file), a witness
+    # that receives each one by POST, and how often the scheduler signs one.
+    audit_dir: Path | None = None
+    audit_key_file: Path | None = None
+    audit_witness_url: str | None = None
+    audit_checkpoint_seconds: int = 60
     token_ttl_hours: int = 12
     session_ttl_hours: int = 12                # a page sign-in lasts a working day
     secure_cookies: bool | None = None         # None: Secure when the request came over HTTPS
@@ -140,6 +148,16 @@ def from_env(environ=None) -> Settings:
                                      f"AFTERSALES_{name.upper()}", low, high)
     if env.get("AFTERSALES_ARCHIVE_DIR"):
         changes["archive_dir"] = Path(env["AFTERSALES_ARCHIVE_DIR"])
+    if env.get("AFTERSALES_AUDIT_DIR"):
+        changes["audit_dir"] = Path(env["AFTERSALES_AUDIT_DIR"])
+    if env.get("AFTERSALES_AUDIT_KEY_FILE"):
+        changes["audit_key_file"] = Path(env["AFTERSALES_AUDIT_KEY_FILE"])
+    if env.get("AFTERSALES_AUDIT_WITNESS_URL"):
+        changes["audit_witness_url"] = env["AFTERSALES_AUDIT_WITNESS_URL"]
+    if env.get("AFTERSALES_AUDIT_CHECKPOINT_SECONDS"):
+        changes["audit_checkpoint_seconds"] = _bounded(
+            env["AFTERSALES_AUDIT_CHECKPOINT_SECONDS"], "AFTERSALES_AUDIT_CHECKPOINT_SECONDS",
+            5, 86400)
     if env.get("AFTERSALES_RETENTION_DAYS"):
         changes["retention_days"] = int(env["AFTERSALES_RETENTION_DAYS"])
     if env.get("AFTERSALES_TIMEZONE"):
@@ -329,3 +347,23 @@ def ensure_outgoing_secret(settings: Settings) -> Path | None:
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(secrets.token_urlsafe(32) + "\n")
     return path
+
+
+# ------------------------------------------------------------------ the audit signing key
+
+AUDIT_KEY_FILE = "audit_signing_key"
+
+
+def audit_folder(settings: Settings) -> Path:
+    """The checkpoint folder: AFTERSALES_AUDIT_DIR, else `audit/` beside the secret key file."""
+    if settings.audit_dir is not None:
+        return settings.audit_dir
+    return secret_key_path(settings).with_name("audit")
+
+
+def audit_key_path(settings: Settings) -> Path:
+    """Where the Ed25519 key that signs audit checkpoints is: AFTERSALES_AUDIT_KEY_FILE, else
+    `audit_signing_key` beside the secret key file. Never in the database."""
+    if settings.audit_key_file is not None:
+        return settings.audit_key_file
+    return secret_key_path(settings).with_name(AUDIT_KEY_FILE)

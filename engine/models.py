@@ -433,3 +433,145 @@ class BufferedMessage(Base):
     expires_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(20), default="pending")  # pending/delivered/expired
     settled_at: Mapped[datetime | None]
+
+
+# ------------------------------------------------------- the global audit log (issue 22)
+
+class AuditAction(Base):
+    """An audited action outside any instance's history (a deployment, an account change, a
+    login or a failed one, an export, an archive): a leaf of the global log
+    (engine/history/global_log.py) like every instance event. Append-only."""
+
+    __tablename__ = "audit_action"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor: Mapped[str | None] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    payload: Mapped[dict[str, Any]]
+
+
+class AuditPending(Base):
+    """An instance event or an action written but not yet given its place in the global log:
+    writers only insert these, and the one sequencer takes them in order (global_log.sequence),
+    so no writer waits for another to number its events."""
+
+    __tablename__ = "audit_pending"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    seq: Mapped[int | None]
+    action_id: Mapped[int | None] = mapped_column(BigId)
+
+
+class AuditLeaf(Base):
+    """Position `position` of the global log: which event (instance_id, seq) or action it is,
+    and its RFC 6962 leaf hash as computed when it was sequenced. Append-only."""
+
+    __tablename__ = "audit_leaf"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"), UniqueConstraint("action_id"))
+
+    position: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    instance_id: Mapped[int | None] = mapped_column(BigId)
+    seq: Mapped[int | None]
+    action_id: Mapped[int | None] = mapped_column(BigId)
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    sequenced_at: Mapped[datetime]
+
+
+class AuditCheckpoint(Base):
+    """A copy of a signed tree head (engine/history/checkpoints.py) for the pages; what
+    verification trusts is the checkpoint file outside the database. Append-only."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
+    key_id: Mapped[str] = mapped_column(String(32))
+    line: Mapped[str] = mapped_column(Text)      # the signed line as written to the file
+
+
+class AuditRemoval(Base):
+    """An instance whose history the retention archive removed (engine/history/archive.py):
+    the database lets the events of these instances, and no others, be deleted; the signed
+    record of what was removed is in the checkpoint folder. Append-only."""
+
+    __tablename__ = "audit_removal"
+
+    instance_id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    archive: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime]
+
+
+class Draft(Base):
+    """A process owner's work in progress on a bundle (engine/definitions/drafts.py): never
+    deployed by being saved, so it never affects running work. Its files are those of its
+    newest revision (`head`); `base` names the deployed versions it started from."""
+
+    __tablename__ = "draft"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    owner: Mapped[str] = mapped_column(String(100), index=True)
+    head: Mapped[int] = mapped_column(default=1)
+    base: Mapped[dict[str, Any]] = mapped_column(default=dict)     # process key -> version
+    created_at: Mapped[datetime] = mapped_column(default=clock.now)
+    updated_at: Mapped[datetime] = mapped_column(default=clock.now)
+    deployed_revision: Mapped[int | None]
+    deployed_at: Mapped[datetime | None]
+
+
+class DraftRevision(Base):
+    """One saved state of a draft: every file by path (`x.bpmn`, `forms/x.json`,
+    `messages/x.json`) and the note its author gave. Never changed once written."""
+
+    __tablename__ = "draft_revision"
+    __table_args__ = (UniqueConstraint("draft_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("draft.id", ondelete="CASCADE"))
+    number: Mapped[int]
+    files: Mapped[dict[str, Any]]
+    note: Mapped[str | None] = mapped_column(Text)
+    saved_by: Mapped[str] = mapped_column(String(100))
+    saved_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+class DraftShare(Base):
+    """Another process owner who may open, edit and deploy a draft."""
+
+    __tablename__ = "draft_share"
+
+    draft_id: Mapped[int] = mapped_column(ForeignKey("draft.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), primary_key=True, index=True)
+    shared_by: Mapped[str] = mapped_column(String(100))
+    shared_at: Mapped[datetime] = mapped_column(default=clock.now)
+
+
+# ------------------------------------------------------- the staff workspace (issue 19)
+
+class TaskPresence(Base):
+    """Who has a task open right now (engine/presence.py): one row per task and person,
+    refreshed by the open pane every few seconds and ignored once it is older than a minute."""
+
+    __tablename__ = "task_presence"
+
+    task_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    seen_at: Mapped[datetime]
+
+
+class DepartmentSetting(Base):
+    """A department's own rules for its work (engine/department_settings.py): whether a task
+    must be claimed before it is completed. No row: the defaults."""
+
+    __tablename__ = "department_setting"
+
+    department: Mapped[str] = mapped_column(String(50), primary_key=True)
+    claim_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_by: Mapped[str | None] = mapped_column(String(100))
+    updated_at: Mapped[datetime | None]

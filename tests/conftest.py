@@ -95,11 +95,14 @@ def deploy(sessions):
 
 
 def allow_tampering(sessions) -> None:
-    """Drop the append-only trigger of audit_event, as an attacker with DDL rights could,
-    so that a test can alter history and show that verification still catches it."""
+    """Drop the append-only triggers of the audit tables (SQLite), as an attacker with DDL
+    rights could, so that a test can alter history and show that verification still catches it."""
     from sqlalchemy import text
     with sessions.begin() as session:
-        session.execute(text("DROP TRIGGER IF EXISTS audit_event_append_only"))
+        names = session.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                     "AND tbl_name LIKE 'audit%'")).all()
+        for name in names:
+            session.execute(text(f"DROP TRIGGER {name}"))
 
 
 def rechain(session, instance, events) -> None:

@@ -20,13 +20,15 @@ from pathlib import Path
 from sqlalchemy import delete, exists, func, select
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, config
 from engine.definitions import catalog
 from engine.errors import Conflict, InvalidInput
-from engine.history import audit, exports, replay
+from engine.history import audit, checkpoints, exports, global_log, replay
 from engine.models import (
     FINISHED,
     AuditEvent,
+    AuditLeaf,
+    AuditRemoval,
     Definition,
     HumanTask,
     Instance,
@@ -60,13 +62,20 @@ class ArchiveCheck:
 
 
 def archive(session: Session, older_than: timedelta, archive_dir: Path | str, actor: str, *,
-            script_engine=None, limit: int | None = None) -> Path | None:
+            script_engine=None, limit: int | None = None,
+            settings: config.Settings | None = None) -> Path | None:
     """Move finished instances older than the cutoff into a verified archive file.
 
     Takes completed and cancelled instances that finished (completed_at; for cancelled ones,
     their last update) before now - `older_than` and have no outbox row still pending or in
     incident, at most `limit`. Returns the archive's path, or None when nothing is due.
-    Raises Conflict, deleting nothing, if the written archive does not verify.
+    Raises Conflict, deleting nothing, if the written archive does not verify or an event
+    differs from its leaf in the global log.
+
+    With `settings`, the removed leaves of the global log are listed in a record signed with
+    the audit key (checkpoints.record_removal), which verification accepts in their place;
+    without, their absence is reported by `aftersales audit verify`. The archive itself is an
+    audited action.
     """
     if older_than < timedelta(0):
         raise InvalidInput("older_than must not be negative", field="older_than")
@@ -100,6 +109,14 @@ def archive(session: Session, older_than: timedelta, archive_dir: Path | str, ac
                        + "; ".join(check.problems[:5]), details={"problems": check.problems})
 
     ids = [i.id for i in instances]
+    digest = hashlib.sha256(body).hexdigest()
+    removed = _removed_leaves(session, document)
+    if settings is not None:
+        checkpoints.record_removal(settings, archive=path.name, sha256=digest, instance_ids=ids,
+                                   leaves=removed)
+    # The database lets the events of these instances, and only these, be deleted.
+    session.add_all([AuditRemoval(instance_id=i, archive=path.name, at=now) for i in ids])
+    session.flush()
     for start in range(0, len(ids), _CHUNK):
         chunk = ids[start:start + _CHUNK]
         for model in _LIVE:
@@ -107,7 +124,6 @@ def archive(session: Session, older_than: timedelta, archive_dir: Path | str, ac
         session.execute(delete(Instance).where(Instance.id.in_(chunk)))
     session.flush()
 
-    digest = hashlib.sha256(body).hexdigest()
     record = {"at": now.isoformat(), "actor": actor, "file": path.name, "sha256": digest,
               "cutoff": cutoff.isoformat(), "instances": len(ids), "events": check.events,
               "instance_ids": ids}
@@ -117,7 +133,30 @@ def archive(session: Session, older_than: timedelta, archive_dir: Path | str, ac
         json.dumps(manifest, ensure_ascii=False, indent=1, sort_keys=True))
     with open(folder / LOG_NAME, "a", encoding="utf-8") as log:
         log.write(json.dumps(record, ensure_ascii=False, sort_keys=True) + "\n")
+    global_log.record(session, "archived", actor=actor, subject=path.name,
+                      payload={"sha256": digest, "instances": ids, "events": check.events})
     return path
+
+
+def _removed_leaves(session: Session, document: dict) -> list[list]:
+    """[position, leaf hash, instance id, seq] of every event the archive removes, after
+    sequencing what was pending. Raises Conflict when an event's content no longer has the
+    hash its leaf was given: the archive must not carry an altered event away."""
+    global_log.sequence(session)
+    out = []
+    for entry in document["instances"]:
+        instance_id = entry["instance"]["id"]
+        positions = global_log.positions_of(session, instance_id)
+        stored = dict(session.execute(select(AuditLeaf.seq, AuditLeaf.leaf_hash)
+                                      .where(AuditLeaf.instance_id == instance_id)).all())
+        for event in entry["events"]:
+            leaf = global_log.hash_of_event(event)
+            if stored.get(event["seq"]) != leaf:
+                raise Conflict(f"instance {instance_id} event {event['seq']} differs from its leaf "
+                               "in the global audit log; nothing was archived: run `aftersales "
+                               "audit verify`", instance_id=instance_id)
+            out.append([positions[event["seq"]], leaf, instance_id, event["seq"]])
+    return out
 
 
 def verify_archive(path: Path | str, script_engine) -> ArchiveCheck:

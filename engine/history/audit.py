@@ -1,5 +1,8 @@
 """The append-only audit log: one event per state change, each chained to the previous one.
 
+Each event is also put in line for the global log (engine/history/global_log.py), whose Merkle
+tree and signed checkpoints are what an attacker who can recompute these hashes cannot forge.
+
 Every event records the input that caused it, so that a replay can rebuild the instance from the
 definition and the events alone (see engine/history/replay.py). The hash of an event covers all its
 fields and the previous event's hash; the application only ever inserts events.
@@ -16,6 +19,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.errors import Conflict
+from engine.history import global_log
 from engine.models import AuditEvent, Instance
 
 GENESIS = "0" * 64
@@ -102,13 +106,15 @@ def next_event(instance: Instance, *, at: datetime, actor: str | None, kind: str
 
 
 def insert_event(session: Session, row: dict) -> None:
-    """Insert one event; a concurrent writer that appended the same seq first is a Conflict."""
+    """Insert one event and queue it for the global log; a concurrent writer that appended the
+    same seq first is a Conflict."""
     # A plain Core insert on the session's connection: the ORM bulk-insert path costs twice as
     # much and would autoflush the instance (a second UPDATE of the row in the same verb).
     try:
         session.connection().execute(_INSERT, row)
     except IntegrityError as err:     # unique (instance_id, seq): we lost the race
         raise Conflict.lost_race(row["instance_id"]) from err
+    global_log.queue_event(session, row["instance_id"], row["seq"])
 
 
 def completion_of(session: Session, task_id: str) -> AuditEvent | None:

@@ -153,3 +153,32 @@ def verify_consistency(old_size: int, new_size: int, old_root: bytes, new_root: 
         raise ProofError(f"the tree of size {old_size} is not a prefix: its root differs")
     if sr != new_root:
         raise ProofError(f"the tree of size {new_size} does not have this root")
+
+
+def extend_frontier(frontier: list[bytes], size: int, hashes: list[bytes]) -> list[bytes]:
+    """The frontier of a log of `size` leaves extended by the leaf hashes `hashes`.
+
+    A frontier is the roots of the perfect subtrees a log of `size` leaves is made of, largest
+    first (one per bit set in `size`): enough to append to the log and to compute its root
+    without its leaves, so the checkpoint job never re-reads the whole log.
+    """
+    nodes = list(frontier)
+    for h in hashes:
+        nodes.append(h)
+        size += 1
+        n = size
+        while n % 2 == 0:         # two subtrees of one size merge into the next
+            right, left = nodes.pop(), nodes.pop()
+            nodes.append(node_hash(left, right))
+            n //= 2
+    return nodes
+
+
+def frontier_root(frontier: list[bytes]) -> bytes:
+    """MTH of the log whose frontier this is (the smaller subtrees hang to the right)."""
+    if not frontier:
+        return EMPTY_ROOT
+    r = frontier[-1]
+    for node in reversed(frontier[:-1]):
+        r = node_hash(node, r)
+    return r

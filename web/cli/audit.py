@@ -1,6 +1,7 @@
 """Commands of the auditors: verifying and replaying the audit history, exporting it, checking
 the book of money (`audit money`), and archiving finished instances (after verifying the
-archive)."""
+archive); signing checkpoints of the global log, rotating their key, and exporting and checking
+an instance's inclusion proofs (`audit check-proof` needs no database)."""
 from __future__ import annotations
 
 import json
@@ -10,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from engine import clock, money_audit
-from engine.history import archive, exports, replay
+from engine import clock, config, money_audit
+from engine.history import archive, checkpoints, exports, log_check, proofs, replay
 from web.cli.group import Context, main, pass_context
 
 
@@ -20,11 +21,26 @@ def audit():
     """Verify, replay and export the audit history; check the book of money."""
 
 
+PUBLIC_KEY = click.option(
+    "--public-key", "public_keys", multiple=True, type=click.Path(exists=True),
+    help="an Ed25519 public key file (PEM) or a folder of *.pub files; repeat for old keys "
+         "(default: the checkpoint folder's keys/)")
+
+
 @audit.command("verify")
 @click.argument("instance", required=False, type=int)
+@click.option("--checkpoints", "folder", type=click.Path(file_okay=False),
+              help="the checkpoint folder (default: the audit_dir setting)")
+@PUBLIC_KEY
 @pass_context
-def audit_verify(ctx: Context, instance):
-    """Check the hash chain and the replay of one instance, or of all; exit 1 on a divergence."""
+def audit_verify(ctx: Context, instance, folder, public_keys):
+    """Check the hash chain and the replay of one instance, or of all, then the global log
+    against the signed checkpoints with the public keys (naming the first bad position); exit 1
+    on any problem."""
+    folder = Path(folder) if folder else config.audit_folder(ctx.settings)
+    if not public_keys and (folder / checkpoints.KEYS).is_dir():
+        public_keys = [folder / checkpoints.KEYS]
+    keys = checkpoints.load_public_keys(public_keys)
     engine_ = ctx.runtime.script_engine
     with ctx.sessions() as session:
         results = ([replay.verify(session, instance, engine_)] if instance is not None
@@ -38,6 +54,86 @@ def audit_verify(ctx: Context, instance):
             sys.exit(1)
     events = sum(r.events for r in results)
     click.echo(f"ok: {len(results)} instance(s), {events} event(s) verified")
+    with ctx.sessions() as session:
+        log = log_check.check(session, folder, keys)
+    _echo_log_check(log, folder)
+    if not log.ok:
+        sys.exit(1)
+
+
+def _echo_log_check(log: log_check.LogCheck, folder: Path) -> None:
+    if log.first_bad is not None:
+        click.echo(f"log: FIRST BAD POSITION {log.first_bad}")
+    for problem in log.problems:
+        click.echo(f"log: {problem}")
+    if log.latest is None:
+        click.echo(f"log: no signed checkpoint in {folder} yet: the global log was not checked "
+                   "against one (run `aftersales audit checkpoint`)")
+    elif log.ok:
+        click.echo(f"log ok: {log.size} leaves, {log.checkpoints} checkpoint(s), the newest of "
+                   f"{log.latest.size} leaves signed at {log.latest.at} by key "
+                   f"{log.latest.key_id}; {log.removed} removed by signed archives, "
+                   f"{log.pending} waiting for the next checkpoint")
+
+
+@audit.command("checkpoint")
+@pass_context
+def audit_checkpoint(ctx: Context):
+    """Sequence what is waiting and sign a checkpoint of the global log now (appended to the
+    checkpoint folder, sent to the witness when one is set)."""
+    checkpoint = checkpoints.sign_head(ctx.sessions, ctx.settings, force=True)
+    click.echo(f"checkpoint: {checkpoint.size} leaves, root {checkpoint.root}, signed at "
+               f"{checkpoint.at} by key {checkpoint.key_id} "
+               f"({config.audit_folder(ctx.settings) / checkpoints.CHECKPOINTS})")
+
+
+@audit.command("rotate-key")
+@pass_context
+def audit_rotate_key(ctx: Context):
+    """Replace the key that signs checkpoints; the old public key stays in the checkpoint
+    folder's keys/, so the checkpoints it signed still verify."""
+    old, new = checkpoints.rotate_key(ctx.settings)
+    click.echo(f"audit signing key {new} written to {config.audit_key_path(ctx.settings)}"
+               + (f" (replaces {old}, whose public key is kept)" if old else ""))
+
+
+@audit.command("proof")
+@click.argument("ref")
+@click.option("--output", type=click.Path(dir_okay=False), help="write to a file, not stdout")
+@pass_context
+def audit_proof(ctx: Context, ref, output):
+    """Export REF's events (an instance id or a request number) with their inclusion proofs
+    against the newest signed checkpoint; `audit check-proof` verifies the file anywhere."""
+    with ctx.sessions() as session:
+        document = proofs.export(session, config.audit_folder(ctx.settings), ref)
+    text = json.dumps(document, ensure_ascii=False, indent=1, default=str) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"written {output}: {len(document['events'])} event(s) under the checkpoint "
+                   f"of {document['checkpoint']['size']} leaves", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+@audit.command("check-proof")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--public-key", "public_keys", multiple=True, required=True,
+              type=click.Path(exists=True), help="the Ed25519 public key file(s) (PEM) or "
+              "folder(s) of *.pub files to trust")
+def audit_check_proof(file, public_keys):
+    """Verify a proof file from `audit proof` with the public key alone (no database)."""
+    try:
+        document = json.loads(Path(file).read_text(encoding="utf-8"))
+    except ValueError as err:
+        raise click.ClickException(f"{file} is not JSON: {err}") from None
+    problems = proofs.check(document, checkpoints.load_public_keys(public_keys))
+    for problem in problems:
+        click.echo(problem)
+    if problems:
+        sys.exit(1)
+    c = document["checkpoint"]
+    click.echo(f"ok: {len(document['events'])} event(s) of {document['instance']['business_key']}"
+               f" are in the log of {c['size']} leaves signed at {c['at']} by key {c['key_id']}")
 
 
 @audit.command("money")
@@ -127,7 +223,7 @@ def archive_command(ctx: Context, days, folder, by, verify_path):
     folder = Path(folder) if folder else ctx.settings.archive_dir
     with ctx.sessions.begin() as session:
         path = archive.archive(session, timedelta(days=days), folder, by,
-                               script_engine=ctx.runtime.script_engine)
+                               script_engine=ctx.runtime.script_engine, settings=ctx.settings)
     if path is None:
         click.echo(f"nothing to archive (no instance finished more than {days} day(s) ago)")
         return

@@ -85,3 +85,15 @@ def test_every_consistency_proof_of_small_trees_verifies_and_a_rewritten_prefix_
 def test_an_index_outside_the_tree_is_refused():
     with pytest.raises(merkle.ProofError, match="not in a tree of 3"):
         merkle.inclusion_proof(3, HASHES[:3])
+
+
+def test_a_frontier_extended_leaf_by_leaf_or_in_batches_has_the_trees_root():
+    hashes = [merkle.leaf_hash(str(i).encode()) for i in range(40)]
+    frontier = []
+    for n, h in enumerate(hashes):
+        frontier = merkle.extend_frontier(frontier, n, [h])
+        assert merkle.frontier_root(frontier) == merkle.root(hashes[:n + 1])
+        assert len(frontier) == bin(n + 1).count("1")
+    batched = merkle.extend_frontier(merkle.extend_frontier([], 0, hashes[:13]), 13, hashes[13:])
+    assert batched == frontier
+    assert merkle.frontier_root([]) == merkle.EMPTY_ROOT

@@ -136,6 +136,7 @@ def test_audit_export_json_and_csv(cli, world, tmp_path):
 
 
 def test_archive_then_verify_the_file(cli, world, tmp_path):
+    cli("init")                     # the audit signing key signs the record of what is removed
     folder = tmp_path / "archive"
     nothing = cli("archive", "--older-than", 30, "--dir", folder)
     assert nothing.exit_code == 0 and nothing.output.startswith("nothing to archive")
@@ -150,3 +151,10 @@ def test_archive_then_verify_the_file(cli, world, tmp_path):
     checked = cli("archive", "--verify", path)
     assert checked.exit_code == 0
     assert checked.output.strip() == "ok: 1 instance(s), 2 event(s) verified"
+    # The global log accepts exactly the two removed events, on the signed record's word.
+    verified = cli("audit", "verify")
+    assert "log: no signed checkpoint" in verified.output
+    cli("audit", "checkpoint")
+    verified = cli("audit", "verify")
+    assert verified.exit_code == 0, verified.output
+    assert "2 removed by signed archives" in verified.output
