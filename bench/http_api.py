@@ -20,6 +20,7 @@ Usage: python -m bench.http_api --n 100
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -125,55 +126,68 @@ def available() -> bool:
         return False
 
 
+def prepare(p, n: int) -> str:
+    """Deploy bpmn/, add the benchmark's people and orders O-B-1 .. O-B{n-1}; returns the
+    payment provider's signing secret."""
+    p.deploy(BPMN_DIR)
+    with p.sessions.begin() as session:
+        for name, (role, department, customer_id) in PEOPLE.items():
+            users.create_user(session, name, PASSWORD, role, department, customer_id,
+                              method=FAST_HASH)
+        payment_secret = client_secrets.ensure(session, "payment")
+        # Filed by the server at its own time (this process's clock may be frozen): the
+        # order was delivered 7 days before that, inside the 15-day return window.
+        now = datetime.now(timezone.utc)
+        order = {"customer_id": "C001", "category": "apparel", "currency": "CNY",
+                 "paid_amount": "120.00", "shipping_address": "Shanghai",
+                 "paid_at": (now - timedelta(days=10)).isoformat(),
+                 "delivered_at": (now - timedelta(days=7)).isoformat(),
+                 "warranty_until": (now + timedelta(days=300)).isoformat(),
+                 "items": [{"sku": "TSHIRT-M", "name": "T-shirt", "quantity": 1,
+                            "unit_price": "120.00"}]}
+        for i in range(-1, n):       # the checks PUT /api/orders applies
+            orders.upsert(session, f"O-B{i}", order)
+    return payment_secret
+
+
+@contextlib.contextmanager
+def served(p, payment_secret: str):
+    """gunicorn (one worker, 8 threads) on `p`'s database; yields a Client signed in as every
+    one of PEOPLE."""
+    port = _free_port()
+    # A key of its own for this run (the app refuses to start without one).
+    env = dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
+               AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"),
+               AFTERSALES_SECRET_KEY=secrets.token_urlsafe(48))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],
+        cwd=ROOT, env=env)
+    try:
+        _wait_for(port, server)
+        c = Client(port)
+        c.secrets["payment"] = payment_secret
+        for name in PEOPLE:
+            c.login(name)
+        yield c
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 def measure(n: int) -> dict:
     """{"refund_first": instances/s, "http_calls_per_s", "calls"} with a durable database."""
-    with platform(durable=True) as p:
-        p.deploy(BPMN_DIR)
-        with p.sessions.begin() as session:
-            for name, (role, department, customer_id) in PEOPLE.items():
-                users.create_user(session, name, PASSWORD, role, department, customer_id,
-                                  method=FAST_HASH)
-            payment_secret = client_secrets.ensure(session, "payment")
-            # Filed by the server at its own time (this process's clock may be frozen): the
-            # order was delivered 7 days before that, inside the 15-day return window.
-            now = datetime.now(timezone.utc)
-            order = {"customer_id": "C001", "category": "apparel", "currency": "CNY",
-                     "paid_amount": "120.00", "shipping_address": "Shanghai",
-                     "paid_at": (now - timedelta(days=10)).isoformat(),
-                     "delivered_at": (now - timedelta(days=7)).isoformat(),
-                     "warranty_until": (now + timedelta(days=300)).isoformat(),
-                     "items": [{"sku": "TSHIRT-M", "name": "T-shirt", "quantity": 1,
-                                "unit_price": "120.00"}]}
-            for i in range(-1, n):       # the checks PUT /api/orders applies
-                orders.upsert(session, f"O-B{i}", order)
-        port = _free_port()
-        # A key of its own for this run (the app refuses to start without one).
-        env = dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
-                   AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"),
-                   AFTERSALES_SECRET_KEY=secrets.token_urlsafe(48))
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
-             "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],
-            cwd=ROOT, env=env)
-        try:
-            _wait_for(port, server)
-            c = Client(port)
-            c.secrets["payment"] = payment_secret
-            for name in PEOPLE:
-                c.login(name)
-            refund_first(c, -1)                      # warm up the worker's caches
-            c.calls = 0
-            t0 = time.perf_counter()
-            for i in range(n):
-                refund_first(c, i)
-            seconds = time.perf_counter() - t0
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    with platform(durable=True) as p, served(p, prepare(p, n)) as c:
+        refund_first(c, -1)                      # warm up the worker's caches
+        c.calls = 0
+        t0 = time.perf_counter()
+        for i in range(n):
+            refund_first(c, i)
+        seconds = time.perf_counter() - t0
     return {"refund_first": rate(n, seconds), "http_calls_per_s": rate(c.calls, seconds),
             "calls": c.calls}
 

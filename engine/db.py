@@ -1,6 +1,8 @@
 """Database connections: engine and session factory, SQLite tuning, schema upgrades via Alembic."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import sqlite3
 from pathlib import Path
 
@@ -38,18 +40,42 @@ def make_engine(url: str, *, durable: bool = True, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):
-            # IMMEDIATE: take the write lock up front so two writers queue instead of failing
-            # with "database is locked" on lock upgrade. Sent on the driver's connection (going
-            # through exec_driver_sql costs a third of an empty transaction), its errors wrapped
-            # as exec_driver_sql would (the API answers a locked database with 503).
+            # Writers begin IMMEDIATE: take the write lock up front so two writers queue instead
+            # of failing with "database is locked" on lock upgrade. Readers (`reading()`) begin
+            # DEFERRED: a WAL snapshot that neither waits for the write lock nor holds it, with
+            # query_only on so that a write there fails loudly instead of racing for the lock.
+            # Sent on the driver's connection (going through exec_driver_sql costs a third of an
+            # empty transaction), its errors wrapped as exec_driver_sql would (the API answers a
+            # locked database with 503).
+            read = _reading.get()
+            driver = conn.connection.driver_connection
             try:
-                conn.connection.driver_connection.execute("BEGIN IMMEDIATE")
+                driver.execute(_QUERY_ONLY[read])
+                driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
             except sqlite3.Error as err:
-                raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error) from err
+                raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+_reading: contextvars.ContextVar[bool] = contextvars.ContextVar("reading", default=False)
+_QUERY_ONLY = {True: "PRAGMA query_only=1", False: "PRAGMA query_only=0"}
+
+
+@contextlib.contextmanager
+def reading():
+    """Transactions begun inside the block only read. On SQLite they begin DEFERRED, on a WAL
+    snapshot, so they neither queue behind writers nor make writers wait, and a write inside
+    one is refused ("attempt to write a readonly database"); PostgreSQL reads never wait for
+    writers anyway. GET requests (audit verification over the API among them) and the sign-in
+    check read this way."""
+    token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

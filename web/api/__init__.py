@@ -72,7 +72,7 @@ def authenticate(header: str):
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send Authorization: Bearer <token> (POST /api/auth/token gives one)")
-    with transaction() as session:
+    with transaction(write=False) as session:
         user = users.user_for_token(session, token.strip())
         if user is None:
             raise ApiError(401, "the token is unknown or has expired; log in again")

@@ -11,7 +11,7 @@ from functools import wraps
 
 from flask import current_app, g, request
 
-from engine import json_safety
+from engine import db, json_safety
 from engine.access import Actor
 from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput
@@ -34,11 +34,20 @@ def settings():
 
 
 @contextlib.contextmanager
-def transaction():
+def transaction(*, write: bool | None = None):
     """One unit of work: commits when the block ends, rolls back if it raises; a command that
-    failed is then recorded as the instance's incident (engine.runtime.incidents)."""
-    with incidents.transaction(platform().sessions) as session:
-        yield session
+    failed is then recorded as the instance's incident (engine.runtime.incidents).
+
+    GET and HEAD requests read (engine.db.reading: on SQLite a snapshot that never waits for
+    writers, and a write there is refused); `write=True` is for the rare GET that must write,
+    `write=False` for a read inside a POST (the sign-in check)."""
+    read = request.method in READ_METHODS if write is None else not write
+    with db.reading() if read else contextlib.nullcontext():
+        with incidents.transaction(platform().sessions) as session:
+            yield session
+
+
+READ_METHODS = ("GET", "HEAD")
 
 
 def actor() -> Actor:

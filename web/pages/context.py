@@ -42,7 +42,7 @@ def current_user() -> dict | None:
         token = session.get(SIGN_IN)
         account = None
         if isinstance(token, str):
-            with transaction() as db:
+            with transaction(write=False) as db:
                 user = users.user_for_token(db, token)
                 account = users.account_json(user) if user is not None else None
         g.pages_user = account
