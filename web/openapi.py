@@ -16,7 +16,7 @@ from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_REA
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
-from web.api import customer, schemas
+from web.api import customer, drafts, schemas
 from web.api.admin import LIFT_LOCK, PASSWORD_RESET, SECRET_ISSUE
 from web.api.auth import SIGNED_IN
 from web.api.owner import MIGRATION
@@ -216,6 +216,36 @@ OPERATIONS = [
     ("post", "/api/whatif", "owner", "Replay finished instances against an undeployed bundle "
      "(upload as for POST /api/definitions, plus form fields instance_ids: comma list, limit, "
      "mapping: JSON {old_id: new_id}); nothing is stored", OWNERS, MULTIPART, 200, False, []),
+    # Process owners' drafts (web/api/drafts.py, engine/definitions/drafts.py).
+    ("get", "/api/drafts", "drafts", "The caller's drafts and those shared with them (an "
+     "admin: all), newest change first", OWNERS, None, 200, False, []),
+    ("post", "/api/drafts", "drafts", "Start a draft from a deployed process (process_key: its "
+     "newest files) or from files {path: text}; nothing is deployed", OWNERS, drafts.DRAFT_NEW,
+     201, False, []),
+    ("get", "/api/drafts/{draft_id}", "drafts", "A draft with the files of its newest revision "
+     "(or of `revision`), its history (revision, note, who, when) and whom it is shared with; "
+     "403 for another owner's draft not shared with you", OWNERS, None, 200, False,
+     [_q("revision", "a revision number", {"type": "integer", "minimum": 1})]),
+    ("put", "/api/drafts/{draft_id}", "drafts", "Save the files as a new revision with a note; "
+     "409 when base_revision is no longer the newest (someone saved meanwhile)", OWNERS,
+     drafts.DRAFT_SAVE, 200, True, []),
+    ("get", "/api/drafts/{draft_id}/bundle", "drafts", "The newest revision as a zip in the "
+     "layout of bpmn/ (a download)", OWNERS, None, 200, False, []),
+    ("post", "/api/drafts/{draft_id}/validate", "drafts", "The newest revision's problems as "
+     "deploy finds them (the shape of POST /api/definitions/validate); nothing is stored",
+     OWNERS, None, 200, False, []),
+    ("post", "/api/drafts/{draft_id}/shares", "drafts", "Share the draft with another process "
+     "owner (its owner only)", OWNERS, drafts.DRAFT_SHARE, 201, False, []),
+    ("delete", "/api/drafts/{draft_id}/shares/{username}", "drafts", "Stop sharing the draft "
+     "with `username` (its owner only)", OWNERS, None, 200, False, []),
+    ("post", "/api/drafts/{draft_id}/whatif", "drafts", "The newest revision against the "
+     "requests of its processes finished in the last `days` days (default 30, at most `limit`, "
+     "default 50): which would take another path and where, tasks and departments with more "
+     "or less work, refunds paid on the diverging requests; nothing is stored", OWNERS,
+     drafts.DRAFT_WHATIF, 200, False, []),
+    ("post", "/api/drafts/{draft_id}/deploy", "drafts", "Deploy revision `revision` (it must "
+     "be the newest: 409 otherwise) as POST /api/definitions deploys; 422 with every problem "
+     "when it does not validate", OWNERS, drafts.DRAFT_DEPLOY, 201, True, []),
     ("get", "/api/instances/{instance_id}/export", "exports", "One instance's record: JSON "
      "(definition, row, events) or CSV of its events (a download)", EXPORT_READERS, None, 200,
      False, [_q("format", "json (default) or csv", {"enum": ["json", "csv"]})]),

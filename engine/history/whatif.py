@@ -71,20 +71,24 @@ def compile_bundle(session: Session, bundle: Bundle) -> dict[str, catalog.Compil
 
 
 def whatif(session: Session, bundle: Bundle, script_engine, *,
-           instance_ids=None, limit: int = 20, mapping: dict | None = None) -> list[Outcome]:
+           instance_ids=None, limit: int = 20, mapping: dict | None = None,
+           finished_since=None) -> list[Outcome]:
     """Replay finished instances against `bundle`; one Outcome per instance.
 
     Without `instance_ids`, the `limit` most recently finished instances of the bundle's
-    processes are taken. `mapping` ({old_id: new_id}) translates recorded element ids to the
-    candidate's. Raises InvalidDefinition for a bad bundle and NotFound for an unknown instance.
+    processes are taken (those finished at `finished_since` or later, when given). `mapping`
+    ({old_id: new_id}) translates recorded element ids to the candidate's. Raises
+    InvalidDefinition for a bad bundle and NotFound for an unknown instance.
     """
     mapping = tree_move.normalize_mapping(mapping)
     candidates = compile_bundle(session, bundle)
     if instance_ids is None:
+        query = select(Instance.id).where(Instance.process_key.in_(sorted(candidates)),
+                                          Instance.status.in_(FINISHED))
+        if finished_since is not None:
+            query = query.where(Instance.updated_at >= finished_since)
         instance_ids = list(session.scalars(
-            select(Instance.id).where(Instance.process_key.in_(sorted(candidates)),
-                                      Instance.status.in_(FINISHED))
-            .order_by(Instance.updated_at.desc(), Instance.id.desc()).limit(limit)))
+            query.order_by(Instance.updated_at.desc(), Instance.id.desc()).limit(limit)))
     outcomes = []
     for instance_id in instance_ids:
         instance = session.get(Instance, instance_id)

@@ -19,6 +19,7 @@ from web.api import (
     calendar,
     customer,
     definitions,
+    drafts,
     exports,
     instances,
     kpis,
@@ -36,7 +37,7 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers, signals, calendar, customer):
+                owner, exports, timers, signals, calendar, customer, drafts):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

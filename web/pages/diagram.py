@@ -49,12 +49,13 @@ def bpmn_files(sources: dict[str, str]) -> dict[str, str]:
 
 def view(definition, marks: dict[str, str], *, prefer: str | None = None,
          heat: dict[str, float] | None = None, labels: dict[str, str] | None = None,
-         focus: str | None = None) -> dict:
+         focus: str | None = None, files_url: str | None = None) -> dict:
     """The viewer's payload for a definition (as engine.definitions.catalog.show gives it,
     with its sources). `marks` maps element ids to a CSS class; the
     initial file is the one with element `focus`, else the one where the work (or the change)
     is, else the one with process `prefer`. The XML
-    itself is fetched by the viewer from `pages.definition_files` (immutable, cached)."""
+    itself is fetched by the viewer from `pages.definition_files` (immutable, cached), or from
+    `files_url` for files that are not deployed (an owner's draft)."""
     files = bpmn_files(definition["sources"])
     outlines = _outlines(files)
     marks = dict(marks)
@@ -64,8 +65,9 @@ def view(definition, marks: dict[str, str], *, prefer: str | None = None,
                or next((name for name, (processes, _c, _i) in outlines.items()
                         if prefer in processes), None))
     return {"files": [{"name": name, "processes": list(outlines[name][0])} for name in files],
-            "files_url": url_for("pages.definition_files", definition_id=definition["id"],
-                                 sha=definition["sha256"][:16]),
+            "files_url": files_url or url_for("pages.definition_files",
+                                              definition_id=definition["id"],
+                                              sha=definition["sha256"][:16]),
             "initial": initial or next(iter(files), None), "marks": marks,
             "heat": heat or {}, "labels": labels or {}}
 

@@ -26,10 +26,14 @@ FIN = Actor("finance_1", "staff", "finance")
 RENAME = {"review": "assess"}
 
 
-@pytest.fixture
-def simple(platform, auth):
-    """simple v1 with a large refund paid and confirmed (finished) and one waiting for review;
-    then v2 deployed."""
+def deploy_folder(platform, folder) -> None:
+    with platform.sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(folder), "owner")
+
+
+def simple_history(platform) -> SimpleNamespace:
+    """simple v1 deployed, with a large refund paid and confirmed (finished) and one waiting
+    for review."""
     # The bare engine (no request rows, no payment book): these instances are not requests.
     runtime = Runtime(platform.settings)
 
@@ -42,18 +46,21 @@ def simple(platform, auth):
             return session.scalars(select(HumanTask.task_id)
                                    .where(HumanTask.instance_id == instance_id)).one()
 
-    def deploy(folder):
-        with platform.sessions.begin() as session:
-            catalog.deploy(session, Bundle.from_folder(folder), "owner")
-
-    deploy(SIMPLE)
+    deploy_folder(platform, SIMPLE)
     done = run("start", "simple", {"request_no": "AS-LARGE", "amount": 5000.0}, SYSTEM).id
     run("complete", open_task(done), {"approved": True, "note": "ok"}, CS)
     run("deliver_message", "refund_result", "AS-LARGE", {"status": "paid"})
     run("complete", open_task(done), {"confirmed": True}, FIN)
     waiting = run("start", "simple", {"request_no": "AS-OPEN", "amount": 10.0}, SYSTEM).id
-    deploy(V2)
     return SimpleNamespace(done=done, waiting=waiting)
+
+
+@pytest.fixture
+def simple(platform, auth):
+    """simple_history, then v2 deployed."""
+    history = simple_history(platform)
+    deploy_folder(platform, V2)
+    return history
 
 
 def upload(caller, path, folder, **fields):

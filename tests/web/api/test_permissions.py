@@ -101,6 +101,17 @@ MATRIX = [
     ("get", "/api/definitions/aftersales_request/diff?from=1&to=1", OWN | {"auditor"}, set()),
     ("post", "/api/definitions/aftersales_request/migrations", OWN, set()),
     ("post", "/api/whatif", OWN, set()),
+    # Drafts: owners and admins; whose draft it is the engine decides (test_drafts.py).
+    ("get", "/api/drafts", OWN, set()),
+    ("post", "/api/drafts", OWN, set()),
+    ("get", "/api/drafts/{draft}", OWN, set()),
+    ("put", "/api/drafts/{draft}", OWN, set()),
+    ("get", "/api/drafts/{draft}/bundle", OWN, set()),
+    ("post", "/api/drafts/{draft}/validate", OWN, set()),
+    ("post", "/api/drafts/{draft}/shares", OWN, set()),
+    ("delete", "/api/drafts/{draft}/shares/nobody", OWN, set()),
+    ("post", "/api/drafts/{draft}/whatif", OWN, set()),
+    ("post", "/api/drafts/{draft}/deploy", OWN, set()),
     ("get", "/api/instances/{instance}/export", {"supervisor", "auditor", "admin"}, set()),
     ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00",
      {"supervisor", "supervisor_other", "auditor", "admin"}, set()),
@@ -148,8 +159,11 @@ def world(template_db, tmp_path_factory):
                            status="incident", attempts=5, next_attempt_at=T0, created_at=T0))
         session.flush()
         incident = session.scalar(select(Outbox.id).where(Outbox.idempotency_key == "matrix:1"))
+    draft = auth.as_("owner").post("/api/drafts", json={"title": "matrix",
+                                                        "files": _simple_files()}).get_json()
     ids = {"ref": first["number"], "task": task["task_id"], "instance": first["instance_id"],
-           "spare": spare["instance_id"], "attachment": attachment["id"], "incident": incident}
+           "spare": spare["instance_id"], "attachment": attachment["id"], "incident": incident,
+           "draft": draft["id"]}
     yield auth, ids
     platform.engine.dispose()
     clock.freeze(None)
@@ -171,6 +185,24 @@ def _bundle_body():
     return {"data": body, "content_type": f"multipart/form-data; boundary={boundary}"}
 
 
+def _simple_files() -> dict[str, str]:
+    simple = DATA / "simple"
+    return {"simple.bpmn": (simple / "simple.bpmn").read_text(),
+            **{f"forms/{p.name}": p.read_text() for p in sorted((simple / "forms").iterdir())}}
+
+
+def _draft_body(path: str) -> dict:
+    """A body each draft route takes; saves and deploys may then be a 409 (a cell saved or the
+    revision is not the newest), shares a 422 (no such owner)."""
+    for suffix, body in (("/shares", {"username": "nobody"}), ("/whatif", {"days": 1}),
+                         ("/deploy", {"revision": 999})):
+        if path.endswith(suffix):
+            return body
+    if path == "/api/drafts":
+        return {"title": "cell", "files": _simple_files()}
+    return {"files": _simple_files(), "base_revision": 1}
+
+
 def _request_kwargs(path: str, role: str, ids: dict) -> dict:
     if path.endswith("/attachments"):
         boundary, body = encode_multipart({"file": FileStorage(io.BytesIO(b"x"), filename="x.txt")})
@@ -179,6 +211,8 @@ def _request_kwargs(path: str, role: str, ids: dict) -> dict:
         return {"json": {"from": 1, "to": 1, "dry_run": True}}
     if path.startswith("/api/definitions") or path == "/api/whatif":
         return _bundle_body()
+    if path.startswith("/api/drafts"):
+        return {"json": _draft_body(path)}
     bodies = {
         "/api/orders/O-3001": order_body(),
         "/api/requests": {"order_id": "O-1001", "type": "exchange"},

@@ -1,0 +1,96 @@
+"""A what-if run (engine/history/whatif.py) of a candidate bundle against the requests that
+finished in the last N days, summed up for the process owner who would deploy it.
+
+Per request: whether the candidate would have taken another path, and where. Over all of them:
+which tasks, and so which departments, would have work the recorded run did not have (`more`:
+the tasks the candidate opens where the paths part) or would not have work the recorded run
+had (`fewer`: the tasks people completed in the recorded run after the paths parted), and the
+money the recorded run paid on the requests that would have gone another way (from the
+ledger). What the candidate would have done further, or paid, cannot be known: the recorded
+inputs stop applying where the paths part.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from engine import payments
+from engine.definitions.bundle import Bundle
+from engine.errors import InvalidInput
+from engine.history import audit, whatif
+
+MAX_DAYS = 366
+MAX_REQUESTS = 200
+
+
+def run(session: Session, bundle: Bundle, script_engine, *, days: int, limit: int,
+        now: datetime) -> dict:
+    """The report of the candidate against the at most `limit` requests of its processes that
+    finished in the `days` days before `now`. Raises InvalidInput for days or limit out of
+    range and whatif's InvalidDefinition for a bundle that does not validate."""
+    if not isinstance(days, int) or not 1 <= days <= MAX_DAYS:
+        raise InvalidInput(f"days must be a whole number from 1 to {MAX_DAYS}", field="days")
+    if not isinstance(limit, int) or not 1 <= limit <= MAX_REQUESTS:
+        raise InvalidInput(f"limit must be a whole number from 1 to {MAX_REQUESTS}",
+                           field="limit")
+    since = now - timedelta(days=days)
+    lanes = _lanes(whatif.compile_bundle(session, bundle))
+    outcomes = whatif.whatif(session, bundle, script_engine, limit=limit, finished_since=since)
+    more, fewer = Counter(), Counter()
+    items, paid_diverging, paid_all = [], Decimal("0.00"), Decimal("0.00")
+    for outcome in outcomes:
+        paid = payments.totals(session, request_no=outcome.business_key).refunds_paid
+        paid_all += paid
+        item = dict(outcome.as_dict(), refunds_paid=paid, more=[], fewer=[])
+        if outcome.diverges:
+            paid_diverging += paid
+            recorded, candidate = _ready_at(outcome.divergence)
+            item["more"] = sorted((Counter(candidate) - Counter(recorded)).elements())
+            item["fewer"] = _done_after(session, outcome.instance_id, outcome.divergence["seq"])
+            more.update(item["more"])
+            fewer.update(item["fewer"])
+        items.append(item)
+    tasks = [{"task": t, "department": lanes.get(t), "more": more[t], "fewer": fewer[t]}
+             for t in sorted(more.keys() | fewer.keys())]
+    departments = Counter(), Counter()
+    for row in tasks:
+        departments[0][row["department"]] += row["more"]
+        departments[1][row["department"]] += row["fewer"]
+    return {"days": days, "since": since, "examined": len(items),
+            "diverging": sum(1 for i in items if i["diverges"]), "items": items,
+            "tasks": tasks,
+            "departments": [{"department": d, "more": departments[0][d], "fewer": departments[1][d]}
+                            for d in sorted(departments[0].keys() | departments[1].keys(),
+                                            key=lambda d: d or "")],
+            "refunds_paid_diverging": paid_diverging, "refunds_paid_all": paid_all}
+
+
+def _lanes(compiled: dict) -> dict[str, str | None]:
+    """User task BPMN id -> the department (lane) of the candidate that holds it."""
+    lanes = {}
+    for candidate in compiled.values():
+        lanes.update({task_id: meta.lane for task_id, meta in candidate.tasks.items()})
+    return lanes
+
+
+def _done_after(session: Session, instance_id: int, seq: int | None) -> list[str]:
+    """The tasks people completed in the recorded run after event `seq` (all of them when the
+    candidate parts before the first event)."""
+    return sorted(e.element for e in audit.events(session, instance_id)
+                  if e.kind == "task_completed" and e.element and (seq is None or e.seq > seq))
+
+
+def _ready_at(divergence: dict) -> tuple[list[str], list[str]]:
+    """The READY tasks of the recorded run and of the candidate where they part: a different
+    position carries both positions; a recorded task not ready in the candidate carries the
+    two lists of READY tasks; other divergences (data, a failure) carry no position."""
+    recorded, candidate = divergence.get("recorded"), divergence.get("candidate")
+    if isinstance(recorded, dict) and isinstance(candidate, dict):
+        return list(recorded.get("ready", [])), list(candidate.get("ready", []))
+    if isinstance(recorded, list) and isinstance(candidate, list) \
+            and all(isinstance(x, str) for x in recorded + candidate):
+        return recorded, candidate
+    return [], []
