@@ -19,13 +19,14 @@ from pathlib import Path
 if __package__ in (None, ""):          # `python bench/run_all.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import common, http_api, memory, replay_speed, task_list, throughput, timer_lateness  # noqa: E402
+from bench import (common, http_api, memory, outbox_throughput, replay_speed, task_list,  # noqa: E402
+                   throughput, timer_lateness)
 
 FULL = {"one_step": 600, "http": 40, "open_tasks": 100_000, "task_queries": 300, "replay": 300,
-        "memory": 100_000, "timers": 10_000}
+        "memory": 100_000, "timers": 10_000, "outbox": 2000}
 
 
-MINIMUM = {"task_queries": 20, "timers": 10}
+MINIMUM = {"task_queries": 20, "timers": 10, "outbox": 20}
 
 
 def sizes(scale: float) -> dict:
@@ -38,7 +39,8 @@ def _n(x: float, digits: int = 0) -> str:
     return f"{x:,.{digits}f}"
 
 
-def run(scale: float = 1.0, runs: int = 5, timer_window: float = 60.0, log=print) -> dict:
+def run(scale: float = 1.0, runs: int = 5, timer_window: float = 60.0, log=print,
+        pg_url: str | None = None) -> dict:
     s = sizes(scale)
     figures: dict = {"sizes": s, "runs": runs}
     started = time.perf_counter()
@@ -58,6 +60,7 @@ def run(scale: float = 1.0, runs: int = 5, timer_window: float = 60.0, log=print
     figures["replay"] = step("replay", replay_speed.measure, s["replay"], common.cpu_count())
     figures["memory"] = step("memory", memory.measure, s["memory"])
     figures["timers"] = step("timers", timer_lateness.measure, s["timers"], timer_window)
+    figures["outbox"] = step("outbox", outbox_throughput.measure, s["outbox"], pg_url=pg_url)
     figures["seconds"] = time.perf_counter() - started
     return figures
 
@@ -110,6 +113,15 @@ def tables(f: dict) -> str:
         f"({tm['fired']:,} fired, {_n(tm['fires_per_s'])}/s) | p50 {_n(tm['p50_ms'])} ms, "
         f"p99 {_n(tm['p99_ms'])} ms, max {_n(tm['max_ms'])} ms | |",
     ]
+    ob = f["outbox"]
+    lines.append(
+        f"| outbox delivery, {ob['n']:,} intents to a provider answering in "
+        f"{ob['latency_ms']:.0f} ms, durable SQLite: serial ({ob['serial_n']:,}) / 16 / 32 calls "
+        f"at once | {_n(ob['serial'])} / {_n(ob['concurrent'][16])} / "
+        f"{_n(ob['concurrent'][32])} intents/s | >= 200 intents/s |")
+    if ob["postgres"]:
+        lines.append(f"| outbox delivery, the same on PostgreSQL: 1 / 3 scheduler processes "
+                     f"| {_n(ob['postgres'][1])} / {_n(ob['postgres'][3])} intents/s | |")
     return "\n".join(lines)
 
 
@@ -125,9 +137,12 @@ def main(argv=None) -> str:
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the full sizes")
     parser.add_argument("--runs", type=int, default=5, help="throughput: median of this many runs")
     parser.add_argument("--timer-window", type=float, default=60.0)
+    parser.add_argument("--pg-url", help="outbox: also 1 and 3 scheduler processes on this "
+                                         "PostgreSQL server (a fresh database is made)")
     args = parser.parse_args(argv)
     before = machine()
-    figures = run(args.scale, args.runs, args.timer_window, log=lambda m: print(m, file=sys.stderr))
+    figures = run(args.scale, args.runs, args.timer_window, log=lambda m: print(m, file=sys.stderr),
+                  pg_url=args.pg_url)
     out = (f"Machine: {before} at the start; the whole run took {figures['seconds']:.0f} s.\n\n"
            + tables(figures))
     print(out)

@@ -1,27 +1,32 @@
 """The outbox dispatcher: delivers recorded side effects after commit, their effect once.
 
-A pass of `dispatch_due` goes batch by batch (AFTERSALES_OUTBOX_BATCH rows) until no row is due:
+A pass of `dispatch_due` runs until a claim finds fewer than a batch of due rows:
 
-1. claim: one short transaction takes the due rows no live lease holds (`FOR UPDATE SKIP
-   LOCKED` on PostgreSQL; on SQLite the single writer is enough) and leases them to this pass
-   (`claimed_by`, `lease_until`), so several scheduler processes never take the same row;
+1. claim: one short transaction takes up to AFTERSALES_OUTBOX_BATCH due rows that no live lease
+   holds (`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite the single writer is enough) and
+   leases them to this claim (`claimed_by`, `lease_until`), so several scheduler processes never
+   take the same row. The next batch is claimed as soon as no call waits for a thread.
 2. call: adapters that only talk to another system (engine/jobs/adapters.py `Remote`: the http
-   adapters, the notification gateways, SMTP) run in a bounded thread pool
-   (AFTERSALES_OUTBOX_CONCURRENCY at once, each call with AFTERSALES_OUTBOX_TIMEOUT), outside any
-   database transaction; what they need from the database is read before, in one read;
-3. record: each row's outcome is written in its own short transaction that first checks the
-   lease is still this pass's: done with its result and the reply to the instance
-   (message_buffer.deliver), or a retry with backoff, or, after `max_attempts`, an incident an
-   operator can retry, skip, or fix (edit its payload) and retry. Built-in adapters that write
-   with the session (the payment ledger: engine/payments.py, staff notices) run inside this
-   transaction, so their effect, the row's status and the reply commit together.
+   adapters, the SMS and WeChat gateways, SMTP) run in a bounded thread pool
+   (AFTERSALES_OUTBOX_CONCURRENCY at once, each exchange with AFTERSALES_OUTBOX_TIMEOUT), outside
+   any database transaction; what they need from the database is read before, in one read.
+3. record: the dispatching thread records the answers as they come back, those that arrived
+   together in one transaction (at most RECORD_GROUP), each row in a savepoint of its own that
+   first checks the row is still pending and leased to its claim: done with its result and the
+   reply to the instance (message_buffer.deliver), or a retry with backoff, or, after
+   `max_attempts`, an incident an operator can retry, skip, or fix (edit its payload) and
+   retry. A failing row undoes only its savepoint; one commit (one fsync on SQLite) serves the
+   group, which is what lets a single dispatcher record hundreds of answers per second.
+   Built-in adapters that write with the session (the payment ledger: engine/payments.py,
+   staff notices) run inside their row's savepoint, so their effect, the row's status and the
+   reply commit together.
 
 The effect happens once: the provider gets the idempotency key and deduplicates by it, a row is
 recorded done once (the lease check, under the row's lock), and the reply counts once (its
 message id). A crash anywhere before the record leaves the row pending under its lease; once
-the lease runs out another dispatcher delivers it again and the provider answers the same. The
-lease covers a whole batch (`lease_for`); a pass that outlived it finds the row taken and
-drops its answer.
+the lease (`lease_for`: the batch's calls at the pool's width, each up to its timeout) runs out
+another dispatcher delivers it again and the provider answers the same. A dispatcher that
+outlived its lease finds the row taken and drops its answer.
 
 Which adapter carries an operation (builtin, http, off) and how its result comes back is the
 operation's contract (engine/integrations.py). A result answered by the adapter and the same
@@ -35,7 +40,7 @@ import math
 import os
 import socket
 import uuid
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
@@ -58,6 +63,8 @@ BACKOFF_BASE_SECONDS = 10
 LEASE_MARGIN = timedelta(seconds=30)
 # The reply each outcome counts as in dispatch_due's answer.
 COUNTED = {"done": "done", "pending": "retry", "incident": "incident"}
+# Answers recorded in one transaction at most (each in its own savepoint).
+RECORD_GROUP = 50
 
 # Tests put failing adapters here to simulate outages of the other side.
 _ADAPTERS_OVERRIDE: dict = {}
@@ -75,8 +82,9 @@ def adapters(settings) -> dict:
 
 def lease_for(settings, batch: int) -> timedelta:
     """How long a claimed batch of `batch` rows is held: every call of the batch at the pool's
-    width, each up to its timeout, and the margin for the records."""
-    rounds = math.ceil(batch / settings.outbox_concurrency)
+    width, behind the calls already running, each up to its timeout, and the margin for the
+    records."""
+    rounds = math.ceil(batch / settings.outbox_concurrency) + 1
     return timedelta(seconds=settings.outbox_timeout * rounds) + LEASE_MARGIN
 
 
@@ -194,9 +202,13 @@ def record_failure(session: Session, outbox_id: int, error: str, max_attempts: i
 
 def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None,
                  limit: int | None = None, worker: str | None = None) -> dict:
-    """Deliver every due row, batch by batch (`limit` rows, AFTERSALES_OUTBOX_BATCH by
-    default), until fewer than a batch were due; returns counts by outcome {done, retry,
-    incident}. `worker` names this dispatcher in the rows it claims (host:pid by default)."""
+    """Deliver every due row, a batch (`limit` rows, AFTERSALES_OUTBOX_BATCH by default) at a
+    time, until a claim finds fewer than a batch; returns counts by outcome {done, retry,
+    incident}. `worker` names this dispatcher in the rows it claims (host:pid by default).
+
+    The pool's threads only call providers; this thread claims, and records the answers as
+    they come (`_record_group`). The next batch is claimed as soon as no call waits for a
+    thread, so the pool never idles behind a batch's slowest call."""
     settings = runtime.settings
     batch = limit or settings.outbox_batch
     lease = lease_for(settings, batch)
@@ -204,80 +216,93 @@ def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None,
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
     with ThreadPoolExecutor(max_workers=settings.outbox_concurrency,
                             thread_name_prefix="outbox") as pool:
-        while True:
-            current = now or clock.now()
-            claim = f"{worker}:{uuid.uuid4().hex[:12]}"
-            with sessions.begin() as session:
-                rows = claim_due(session, current, claim, lease, batch)
-            for status in _deliver_batch(sessions, runtime, pool, rows, claim, now):
+        calls: dict[Future, Outbox] = {}
+        ready: list[tuple[Outbox, object]] = []   # (row, its answer, UNCALLED or the error)
+        more = True
+        while more or calls or ready:
+            if more and len(calls) <= settings.outbox_concurrency:
+                claim = f"{worker}:{uuid.uuid4().hex[:12]}"
+                with sessions.begin() as session:
+                    rows = claim_due(session, now or clock.now(), claim, lease, batch)
+                more = len(rows) == batch
+                ready += _start(sessions, runtime, pool, rows, calls)
+            if not ready and calls:
+                finished, _ = wait(calls, return_when=FIRST_COMPLETED)
+                ready += [(calls.pop(f), f.exception() or f.result()) for f in finished]
+            group, ready = ready[:RECORD_GROUP], ready[RECORD_GROUP:]
+            for status in _record_group(sessions, runtime, group, now):
                 if status in COUNTED:
                     counts[COUNTED[status]] += 1
-            if len(rows) < batch:
-                return counts
+    return counts
 
 
-def _deliver_batch(sessions, runtime: Runtime, pool: ThreadPoolExecutor, rows: list[Outbox],
-                   claim: str, now: datetime | None) -> list[str]:
-    """Deliver a claimed batch; returns each row's new status. The calls of Remote adapters
-    go to the pool first, local adapters run meanwhile, then each answer is recorded as it
-    comes back."""
+def _start(sessions, runtime: Runtime, pool: ThreadPoolExecutor, rows: list[Outbox],
+           calls: dict) -> list[tuple[Outbox, object]]:
+    """Submit the calls of a claimed batch's Remote adapters to the pool (into `calls`); what
+    they need is read first, in one transaction. Returns the rows to record without a call:
+    local adapters, results that already arrived (both UNCALLED), plans that failed (the
+    error)."""
     settings = runtime.settings
     chosen = adapters(settings)
     remote = [row for row in rows if isinstance(chosen.get(row.operation), Remote)]
-    plans, settled = _prepare(sessions, chosen, remote, settings)
-    calls = {pool.submit(chosen[row.operation].call, plan, row, settings): row
-             for row, plan in plans}
-    # A result that already arrived is recorded done (nobody called); a failed plan, a failure.
-    statuses = [_failed(sessions, runtime, row, claim, now, problem) if problem else
-                _record(sessions, runtime, row, claim, now) for row, problem in settled]
-    statuses += [_record(sessions, runtime, row, claim, now) for row in rows
-                 if not isinstance(chosen.get(row.operation), Remote)]
-    for future in as_completed(calls):
-        row = calls[future]
+    calling = {row.id for row in remote}
+    uncalled = [(row, UNCALLED) for row in rows if row.id not in calling]
+    if not remote:
+        return uncalled
+    with sessions.begin() as session:
+        for row in remote:
+            try:
+                if _result_arrived(session, row):
+                    uncalled.append((row, UNCALLED))      # recorded done, nobody is called
+                    continue
+                plan = chosen[row.operation].prepare(session, row, settings)
+            except Exception as err:
+                uncalled.append((row, err))
+                continue
+            calls[pool.submit(chosen[row.operation].call, plan, row, settings)] = row
+    return uncalled
+
+
+def _record_group(sessions, runtime: Runtime, group: list[tuple[Outbox, object]],
+                  now: datetime | None) -> list[str]:
+    """Record the outcomes of `group` in one transaction, each row in a savepoint of its own
+    that checks the row's lease (`deliver`, `record_failure`), so one row's failure undoes
+    only its own record; returns each row's new status. Grouping the answers that arrived
+    together pays one commit (on SQLite one fsync) for all of them. If the group cannot
+    commit, each row is recorded alone."""
+    if not group:
+        return []
+    try:
+        with sessions.begin() as session:
+            return [_record_one(session, runtime, row, outcome, now) for row, outcome in group]
+    except Exception:
+        log.exception("a group of %d outbox records failed; recording them one by one",
+                      len(group))
+    statuses = []
+    for row, outcome in group:
         try:
-            answer = future.result()
-        except Exception as err:   # the provider failed or timed out: retry later
-            statuses.append(_failed(sessions, runtime, row, claim, now, err))
-        else:
-            statuses.append(_record(sessions, runtime, row, claim, now, answer))
+            with sessions.begin() as session:
+                statuses.append(_record_one(session, runtime, row, outcome, now))
+        except Exception:          # the database itself fails: the lease brings the row back
+            log.exception("outbox row %s could not be recorded", row.id)
+            statuses.append("lost")
     return statuses
 
 
-def _prepare(sessions, chosen: dict, rows: list[Outbox], settings):
-    """In one read: the plan of each row's call, [(row, plan)], and the rows not to call,
-    [(row, None)] for a result that already arrived, [(row, exception)] for a failed plan."""
-    plans, settled = [], []
-    if not rows:
-        return plans, settled
-    with sessions.begin() as session:
-        for row in rows:
-            try:
-                if _result_arrived(session, row):
-                    settled.append((row, None))
-                else:
-                    plans.append((row, chosen[row.operation].prepare(session, row, settings)))
-            except Exception as err:
-                settled.append((row, err))
-    return plans, settled
-
-
-def _record(sessions, runtime: Runtime, row: Outbox, claim: str, now: datetime | None,
-            answer=UNCALLED) -> str:
-    """Row `row`'s outcome in its own transaction (see `deliver`); a failure is counted in
-    a transaction of its own."""
-    try:
-        with sessions.begin() as session:
-            return deliver(session, runtime, row.id, now, claim=claim, answer=answer)
-    except Exception as err:   # any adapter failure: retry later, never lose the row
-        return _failed(sessions, runtime, row, claim, now, err)
-
-
-def _failed(sessions, runtime: Runtime, row: Outbox, claim: str, now: datetime | None,
-            err: Exception) -> str:
+def _record_one(session: Session, runtime: Runtime, row: Outbox, outcome,
+                now: datetime | None) -> str:
+    """Row `row`'s outcome (an answer, UNCALLED, or the error of its call) under its claim."""
+    claim = row.claimed_by
+    if not isinstance(outcome, Exception):
+        try:
+            with session.begin_nested():
+                return deliver(session, runtime, row.id, now, claim=claim, answer=outcome)
+        except Exception as err:   # any adapter failure: retry later, never lose the row
+            outcome = err
     log.warning("outbox row %s (%s) failed: %s: %s", row.id, row.operation,
-                type(err).__name__, err)
-    with sessions.begin() as session:
-        return record_failure(session, row.id, f"{type(err).__name__}: {err}",
+                type(outcome).__name__, outcome)
+    with session.begin_nested():
+        return record_failure(session, row.id, f"{type(outcome).__name__}: {outcome}",
                               runtime.settings.outbox_max_attempts, now, claim=claim)
 
 

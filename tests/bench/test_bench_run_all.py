@@ -16,8 +16,11 @@ def test_every_benchmark_runs_and_the_table_has_every_figure():
     assert figures["replay"]["events"] >= 2 * 3          # a refund-first and a two-step instance
     assert [k for k, _ in figures["memory"]["rss"]] == [30, 150, 300]
     assert figures["timers"]["fired"] == figures["timers"]["n"] == 30
+    outbox = figures["outbox"]
+    assert outbox["n"] == 20 and outbox["serial"] > 0 and outbox["concurrent"][16] > 0
 
     table = run_all.tables(figures)
     assert "| start -> script -> end |" in table
     assert "refund-first happy path" in table
     assert "timer lateness, 30 timers" in table
+    assert "outbox delivery, 20 intents to a provider answering in 50 ms" in table

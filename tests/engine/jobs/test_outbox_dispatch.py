@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine import clock, config
-from engine.jobs import outbox
+from engine.jobs import adapters, outbox
 from engine.models import Outbox
 from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
@@ -198,6 +198,31 @@ def test_the_call_holds_no_database_transaction(sessions, settings, db_url):
     finally:
         server.stop()
     assert counts == {"done": 4, "retry": 0, "incident": 0}
+
+
+def test_one_rows_failure_undoes_only_its_own_record_in_a_group(sessions, settings, provider,
+                                                              monkeypatch):
+    """Answers that arrive together are recorded in one transaction, a savepoint each."""
+    runtime = shipping(settings, provider)
+    add_intents(sessions, 3)
+    with sessions.begin() as session:
+        rows = outbox.claim_due(session, clock.now(), "group:1", timedelta(minutes=1), 10)
+    http = outbox.adapters(runtime.settings)["shipping.ship"]
+
+    def record(session, row, answer, settings):
+        if answer.get("broken"):
+            raise ValueError("the answer names no tracking number")
+        return http.record(session, row, answer, settings)
+    monkeypatch.setitem(outbox._ADAPTERS_OVERRIDE, "shipping.ship",
+                        adapters.Remote(http.call, record))
+    group = [(rows[0], {"tracking_no": "SF-1"}), (rows[1], {"broken": True}),
+             (rows[2], ConnectionError("provider down"))]
+    assert outbox._record_group(sessions, runtime, group, None) == ["done", "pending", "pending"]
+    with sessions() as session:
+        first, second, third = (session.get(Outbox, r.id) for r in rows)
+    assert (first.status, first.result) == ("done", {"tracking_no": "SF-1"})
+    assert (second.status, second.attempts, second.result) == ("pending", 1, None)
+    assert "no tracking number" in second.last_error and "provider down" in third.last_error
 
 
 def test_a_batch_at_a_time_until_nothing_is_due(sessions, settings, provider):

@@ -1,0 +1,180 @@
+"""Outbox delivery throughput: intents delivered per second to a provider that answers in 50 ms.
+
+`--n` shipping.ship intents (outbox rows with the http adapter, no instance to reply to) are
+delivered by `engine.jobs.outbox.dispatch_due` to an HTTP server on 127.0.0.1 that answers each
+call after `--latency-ms`, until none is due. The rate is intents recorded done per second of
+wall time, first call to last record:
+
+- serial: AFTERSALES_OUTBOX_CONCURRENCY=1, one call after the other as the dispatcher did before
+  (then inside the row's transaction; it also took only 50 rows per 2-second tick);
+- concurrent: the default concurrency (16), and 32;
+- PostgreSQL (with `--pg-url`): 1 and 3 scheduler processes, each its own dispatcher, on one
+  fresh database.
+
+SQLite runs are durable (WAL, synchronous=FULL: every record transaction is fsync'd) and share
+the process with the provider's server; the PostgreSQL processes are separate from it.
+
+Usage: python -m bench.outbox_throughput --n 2000 [--pg-url postgresql://postgres@127.0.0.1/postgres]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy.engine import make_url
+
+from bench.common import ROOT, platform, rate
+from engine import clock, config, db
+from engine.jobs import outbox
+from engine.models import Outbox
+from engine.runtime.verbs import Runtime
+from tests.http_server import LocalServer
+
+SECRET = "bench-outbox-outgoing-secret-0123456789"
+
+
+@contextmanager
+def provider(latency_ms: float):
+    """A shipping provider on 127.0.0.1 that answers every call after `latency_ms`."""
+    def answer(got):
+        time.sleep(latency_ms / 1000)
+        return 200, {"tracking_no": "SF-" + got.json["idempotency_key"]}
+    server = LocalServer(answer)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def shipping_settings(settings: config.Settings, url: str, **changes) -> config.Settings:
+    return settings.with_(adapters={"shipping.ship": "http"}, http_urls={"shipping": url},
+                          outgoing_secret=SECRET, **changes)
+
+
+def add_intents(sessions, n: int) -> None:
+    now = clock.now()
+    with sessions.begin() as session:
+        session.execute(insert(Outbox), [
+            {"idempotency_key": f"bench-{uuid.uuid4().hex}", "operation": "shipping.ship",
+             "payload": {"address": f"{i} Nanjing Road"}, "status": "pending", "attempts": 0,
+             "next_attempt_at": now, "created_at": now} for i in range(n)])
+
+
+def done(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(Outbox)
+                              .where(Outbox.status == "done"))
+
+
+def sqlite_rate(n: int, latency_ms: float, concurrency: int) -> float:
+    """Intents per second through one dispatcher on durable SQLite."""
+    clock.freeze(None)
+    with platform(durable=True) as p, provider(latency_ms) as server:
+        add_intents(p.sessions, n)
+        runtime = Runtime(shipping_settings(p.settings, server.url,
+                                            outbox_concurrency=concurrency))
+        t0 = time.perf_counter()
+        outbox.dispatch_due(p.sessions, runtime)
+        elapsed = time.perf_counter() - t0
+        assert done(p.sessions) == n, "not every intent was delivered"
+    return rate(n, elapsed)
+
+
+@contextmanager
+def pg_database(base_url: str):
+    """A fresh, migrated PostgreSQL database beside `base_url`'s; dropped afterwards."""
+    name = f"aftersales_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        db.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def pg_rate(base_url: str, n: int, latency_ms: float, processes: int) -> float:
+    """Intents per second through `processes` scheduler processes on one PostgreSQL database,
+    from the moment they all start dispatching to the last one's end."""
+    with pg_database(base_url) as url, provider(latency_ms) as server:
+        engine = db.make_engine(url)
+        sessions = db.make_session_factory(engine)
+        add_intents(sessions, n)
+        workers = [subprocess.Popen([sys.executable, "-m", "bench.outbox_throughput", "--worker",
+                                     url, server.url], cwd=ROOT, stdin=subprocess.PIPE,
+                                    stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+        for worker in workers:
+            worker.stdout.readline()             # connected and ready
+        t0 = time.perf_counter()
+        for worker in workers:
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        for worker in workers:
+            worker.communicate(timeout=600)
+        elapsed = time.perf_counter() - t0
+        delivered = done(sessions)
+        engine.dispose()
+        assert delivered == n, f"{delivered} of {n} intents were delivered"
+    return rate(n, elapsed)
+
+
+def worker(url: str, provider_url: str) -> None:
+    """One scheduler process of `pg_rate`: says it is ready, waits for the go, dispatches."""
+    sessions = db.make_session_factory(db.make_engine(url))
+    runtime = Runtime(shipping_settings(config.Settings(database_url=url), provider_url))
+    with sessions() as session:
+        session.connection()
+    print("ready", flush=True)
+    sys.stdin.readline()
+    print(json.dumps(outbox.dispatch_due(sessions, runtime)), flush=True)
+
+
+def measure(n: int, latency_ms: float = 50.0, pg_url: str | None = None) -> dict:
+    """{"n", "latency_ms", "serial", "concurrent": {16: rate, 32: rate}, "postgres": {1: rate,
+    3: rate} or None}. The serial run delivers at most 200 intents (it is ~20/s at 50 ms)."""
+    serial_n = min(n, 200)
+    figures = {"n": n, "serial_n": serial_n, "latency_ms": latency_ms,
+               "serial": sqlite_rate(serial_n, latency_ms, 1),
+               "concurrent": {c: sqlite_rate(n, latency_ms, c) for c in (16, 32)},
+               "postgres": None}
+    if pg_url:
+        figures["postgres"] = {k: pg_rate(pg_url, n, latency_ms, k) for k in (1, 3)}
+    return figures
+
+
+def report(r: dict) -> str:
+    lines = [f"outbox, {r['n']:,} intents, provider answering in {r['latency_ms']:.0f} ms:",
+             f"  serial (concurrency 1, {r['serial_n']} intents): {r['serial']:,.0f} intents/s"]
+    lines += [f"  concurrency {c}, durable SQLite: {v:,.0f} intents/s"
+              for c, v in r["concurrent"].items()]
+    if r["postgres"]:
+        lines += [f"  PostgreSQL, {k} scheduler process{'es' if k > 1 else ''} (concurrency 16 "
+                  f"each): {v:,.0f} intents/s" for k, v in r["postgres"].items()]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=2000, help="intents per run")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--pg-url", help="also measure 1 and 3 processes on PostgreSQL")
+    parser.add_argument("--worker", nargs=2, metavar=("URL", "PROVIDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(*args.worker)
+        return
+    print(report(measure(args.n, args.latency_ms, args.pg_url)))
+
+
+if __name__ == "__main__":
+    main()
