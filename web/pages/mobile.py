@@ -1,7 +1,8 @@
 """The customer's after-sales app under /m/: mobile first (390x844), usable on a desktop,
 Chinese first and English second, one small stylesheet and one small script of its own.
 
-Pages: sign in, 我的订单 (the orders with the actions each item allows now), filing from an
+Pages: sign in (a password, or a one-time code by SMS when a gateway is configured:
+engine.sign_in_codes), 我的订单 (the orders with the actions each item allows now), filing from an
 order (items and quantities, type, a reason from a list plus free text, up to six photos),
 我的售后 (the requests) and a request's page (progress in plain terms, the answers the process
 waits for, refunds, the pickup slot, the return label, photos, the timeline) kept up to date
@@ -17,12 +18,22 @@ import math
 import time
 from pathlib import Path
 
-from flask import (Blueprint, Response, abort, flash, redirect, render_template, request,
-                   stream_with_context, url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template,
+                   request, session, stream_with_context, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from engine import clock, customer_app, request_photos, return_labels, service_requests, users
+from engine import (
+    clock,
+    customer_app,
+    notifications,
+    request_photos,
+    return_labels,
+    service_requests,
+    sign_in_codes,
+    signatures,
+    users,
+)
 from engine.definitions import forms
 from engine.errors import Conflict, EngineError, InvalidInput
 from web import files
@@ -75,6 +86,9 @@ MONEY_KINDS = {"refund": _l("Refund"), "clawback": _l("Reclaimed")}
 MONEY_STATES = {"pending": _l("on its way"), "paid": _l("paid"), "failed": _l("failed")}
 DELIVERY = {"sent": _l("sent"), "pending": _l("sending"), "failed": _l("not delivered"),
             "not_sent": _l("in the app only")}
+# The session key of a one-time code's challenge, and the code's language per page language.
+CODE_KEY = "sign_in_code"
+LANGUAGES = {"zh_CN": "zh-CN", "en": "en"}
 # How long one live-update stream stays open (the browser reconnects by itself), and how often
 # it looks for a change.
 STREAM_SECONDS = 55
@@ -129,27 +143,80 @@ def customer_only(view):
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    error, status = None, 200
-    if request.method == "POST":
-        with context.transaction() as db:
-            outcome = users.sign_in(db, context.settings(), request.form.get("username", ""),
-                                    request.form.get("password", ""), request.remote_addr)
-            user = outcome.user
-            token = (users.issue_token(db, user, context.settings().session_ttl_hours)[0]
-                     if user is not None and user.role == "customer" else None)
-        if token is not None:
-            context.login(token)
-            target = request.args.get("next", "")
-            return redirect(target if target.startswith("/m/") else url_for("mobile.orders"))
-        if outcome.locked_until is not None:
-            minutes = max(1, math.ceil((outcome.locked_until - clock.now()).total_seconds() / 60))
-            error, status = _("Too many failed sign-ins. Try again in %(minutes)d minutes.",
-                              minutes=minutes), 429
-        else:
-            error, status = (_("Wrong username or password.") if user is None else
-                             _("This app is for customers; staff sign in at the desk.")), 401
-    return render_template("m/login.html", error=error,
-                           username=request.form.get("username", "")), status
+    """Sign in with a password (the demo's way)."""
+    if request.method == "GET":
+        return _login_page()
+    with context.transaction() as db:
+        outcome = users.sign_in(db, context.settings(), request.form.get("username", ""),
+                                request.form.get("password", ""), request.remote_addr)
+        token = _token(db, outcome.user)
+    return (_signed_in(token) if token is not None else
+            _refused(outcome, _("Wrong username or password.")))
+
+
+@bp.post("/login/code")
+def send_code():
+    """Send a one-time code by SMS (engine.sign_in_codes) and ask for it."""
+    if not context.settings().sms_http_url:
+        abort(404)
+    username = request.form.get("username", "")
+    try:
+        # Only reads: the gateway is called without holding a write transaction open.
+        with context.transaction(write=False) as db:
+            challenge = sign_in_codes.send(db, context.settings(), current_app.secret_key,
+                                           username, LANGUAGES[i18n.current()])
+    except (notifications.Refused, signatures.NoOutgoingSecret, OSError):
+        return _login_page(error=_("The code could not be sent. Try again later, or sign in "
+                                   "with your password."), status=503)
+    session[CODE_KEY] = challenge.as_dict()
+    return _login_page(code_sent=True, username=username)
+
+
+@bp.post("/login/verify")
+def verify_code():
+    """Sign in with the code sent by `send_code` (wrong codes count as failed sign-ins)."""
+    challenge = sign_in_codes.Challenge.from_dict(session.get(CODE_KEY))
+    with context.transaction() as db:
+        outcome = sign_in_codes.verify(db, context.settings(), current_app.secret_key,
+                                       challenge, request.form.get("code", ""),
+                                       request.remote_addr)
+        token = _token(db, outcome.user)
+    if token is not None:
+        return _signed_in(token)
+    return _refused(outcome, _("The code is wrong or has expired."),
+                    code_sent=challenge is not None,
+                    username=challenge.username if challenge else "")
+
+
+def _token(db, user) -> str | None:
+    """A page sign-in for a customer (None for anyone else: this app is theirs)."""
+    if user is None or user.role != "customer":
+        return None
+    return users.issue_token(db, user, context.settings().session_ttl_hours)[0]
+
+
+def _signed_in(token: str):
+    context.login(token)                  # a new session: the code's challenge is gone too
+    target = request.args.get("next", "")
+    return redirect(target if target.startswith("/m/") and not target.startswith("/m//")
+                    else url_for("mobile.orders"))
+
+
+def _refused(outcome, wrong: str, **page):
+    if outcome.locked_until is not None:
+        minutes = max(1, math.ceil((outcome.locked_until - clock.now()).total_seconds() / 60))
+        return _login_page(error=_("Too many failed sign-ins. Try again in %(minutes)d minutes.",
+                                   minutes=minutes), status=429, **page)
+    return _login_page(error=wrong if outcome.user is None else
+                       _("This app is for customers; staff sign in at the desk."), status=401,
+                       **page)
+
+
+def _login_page(*, error=None, status=200, code_sent=False, username=None):
+    return render_template("m/login.html", error=error, code_sent=code_sent,
+                           codes=bool(context.settings().sms_http_url),
+                           username=request.form.get("username", "") if username is None
+                           else username), status
 
 
 @bp.post("/logout")
