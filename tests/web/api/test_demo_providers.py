@@ -11,12 +11,13 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from werkzeug.serving import make_server
 
-from engine import demo, reconciliation, signatures
+from engine import clock, demo, reconciliation, signatures
 from engine import platform as engine_platform
 from engine.config import Settings
 from engine.demo_providers import DemoProviders
@@ -35,18 +36,25 @@ class DemoAuth(Auth):
         return super().login(username, password, **kwargs)
 
 
+def demo_app(db_url, tmp_path, providers, **settings):
+    """The app, its payments and pickups set to `providers`, on the demo's data (loaded with
+    the built-in adapters, as `aftersales demo` loads it)."""
+    app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
+                      "TESTING": True, "SQL_DURABLE": False, "outgoing_secret": OUTGOING,
+                      **providers.settings(), **settings})
+    demo.load(app.extensions["aftersales"].sessions,
+              engine_platform.runtime(Settings(database_url=db_url)), ROOT / "bpmn")
+    return app
+
+
 @pytest.fixture
 def loop(db_url, tmp_path):
     """(platform, auth, providers): the demo loaded (with the built-in adapters, as `aftersales
     demo` loads it), then the app served with the providers' adapters, as `--providers`
     serves it."""
     providers = DemoProviders(OUTGOING, delay=0, pickup_delay=0)
-    app = create_app({"database_url": db_url, "archive_dir": tmp_path / "archive",
-                      "TESTING": True, "SQL_DURABLE": False, "outgoing_secret": OUTGOING,
-                      **providers.settings()})
+    app = demo_app(db_url, tmp_path, providers)
     world = app.extensions["aftersales"]
-    demo.load(world.sessions, engine_platform.runtime(Settings(database_url=db_url)),
-              ROOT / "bpmn")
     server = make_server("127.0.0.1", 0, app, threaded=True)
     serving = threading.Thread(target=server.serve_forever, daemon=True)
     serving.start()
@@ -188,3 +196,27 @@ def test_a_call_repeated_with_its_idempotency_key_is_paid_once(providers):
     again = provider_call(providers, body, signatures.sign(OUTGOING, raw))
     assert first == again and first[0] == 200
     assert [p["idempotency_key"] for p in providers.payments] == ["twice"]
+
+
+def test_calls_the_provider_refuses_for_their_signature_pay_nothing_and_end_in_an_incident(
+        db_url, tmp_path):
+    """The platform signs with another secret than the provider was given."""
+    providers = DemoProviders("what-the-provider-was-given-0123456789abcdef", delay=0)
+    app = demo_app(db_url, tmp_path, providers, outbox_max_attempts=2)
+    world, auth = app.extensions["aftersales"], DemoAuth(app.test_client())
+    try:
+        approval = task_of(auth, "fin_1", "approve_refund")
+        complete(auth, "fin_1", approval, {"refund_approved": True, "refund_amount": 399,
+                                           "refund_note": "ok"})
+        assert outbox.dispatch_due(world.sessions, world.runtime)["retry"] == 1
+        clock.advance(timedelta(minutes=5))
+        assert outbox.dispatch_due(world.sessions, world.runtime)["incident"] == 1
+        [incident] = auth.as_("admin").get("/api/incidents").get_json()["items"]
+        assert incident["operation"] == "payment.refund" and "401" in incident["last_error"]
+        [payment] = auth.as_("fin_1").get(
+            f"/api/requests/{approval['request_number']}/payments").get_json()["items"]
+        assert payment["status"] == "pending"
+        assert providers.payments == [] and providers.callbacks == []
+    finally:
+        providers.stop()
+        world.engine.dispose()
