@@ -1,7 +1,8 @@
 """The generic http adapter (issue 17, item 7) against a real provider server on 127.0.0.1, for
-what the other tests leave out: a courier that answers the booking at once (the answer is the
-result) and calls back the same result too, and a customer notification handed to an HTTP
-provider. Every call carries the platform's signature, checked here as the provider checks it.
+what the other tests leave out: a courier whose callback comes before the dispatch (it is not
+called at all), a courier that answers the booking at once (the answer is the result) and calls
+back the same result too, and a customer notification handed to an HTTP provider. Every call
+carries the platform's signature, checked here as the provider checks it.
 """
 from __future__ import annotations
 
@@ -76,4 +77,20 @@ def test_a_customer_notification_goes_to_the_http_provider_signed(db_url, tmp_pa
     assert auth.as_("admin").get("/api/incidents").get_json()["items"] == []
     assert outbox.dispatch_due(platform.sessions, platform.runtime)["done"] == 0
     assert len([c for c in provider.received if c.path == "/notify"]) == 1    # sent once
+    platform.engine.dispose()
+
+
+def test_a_couriers_callback_before_the_dispatch_means_the_courier_is_not_called(
+        db_url, tmp_path, provider):
+    app, platform, auth = make_world(db_url, tmp_path, adapters={"courier.book_pickup": "http"},
+                                     http_urls={"courier": provider.url + "/book"},
+                                     outgoing_secret=OUTGOING)
+    request = file_request(auth, "alice")
+    key = outbox_row(platform, request["number"])["key"]
+    early = courier_says(auth, "pickup_booked", request["number"], slot(key, "PK-EARLY"))
+    assert early.status_code == 200, early.get_json()
+    assert outbox.dispatch_due(platform.sessions, platform.runtime)["incident"] == 0
+    assert provider.received == []
+    assert outbox_row(platform, request["number"])["status"] == "done"
+    assert verified(auth, request["instance_id"])
     platform.engine.dispose()
