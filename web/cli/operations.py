@@ -14,7 +14,7 @@ import click
 from engine import config, db
 from engine.access import ROLES
 from engine.history import checkpoints
-from web.cli.group import Context, main, pass_context
+from web.cli.group import CLI_ACTOR, Context, main, pass_context
 
 
 @main.command()
@@ -86,8 +86,8 @@ def _demo_providers(ctx: Context, host: str, port: int, providers_port: int, del
                 "unsigned one (401)",
                 f"  they call back {platform_url}/api/messages as the users payment and "
                 "courier, each signing with its client secret",
-                "  try it: sign in as fin_1 (password demo1234), approve the refund waiting in "
-                "the inbox, and watch the request's timeline say paid"):
+                f"  try it: sign in as fin_1 (password {demo_data.PASSWORD}), approve the "
+                "refund waiting in the inbox, and watch the request's timeline say paid"):
             click.echo(line)
         return running.settings(ctx.settings.adapters, ctx.settings.http_urls)
     return start
@@ -242,7 +242,7 @@ def user_add(ctx: Context, username, role, department, customer_id, email, passw
     from engine import users
     with ctx.sessions.begin() as session:
         users.create_user(session, username, password, role, department=department,
-                          customer_id=customer_id, email=email)
+                          customer_id=customer_id, email=email, by=CLI_ACTOR)
     click.echo(f"user {username} added ({role}{', ' + department if department else ''})")
 
 
@@ -253,7 +253,7 @@ def user_deactivate(ctx: Context, username):
     """Deactivate a user: every sign-in ends (page sessions, API tokens), none is possible."""
     from engine import users
     with ctx.sessions.begin() as session:
-        users.set_active(session, username, False)
+        users.set_active(session, username, False, by=CLI_ACTOR)
     click.echo(f"user {username} deactivated; every sign-in of it ended")
 
 
@@ -264,7 +264,7 @@ def user_activate(ctx: Context, username):
     """Reactivate a deactivated user."""
     from engine import users
     with ctx.sessions.begin() as session:
-        users.set_active(session, username, True)
+        users.set_active(session, username, True, by=CLI_ACTOR)
     click.echo(f"user {username} activated")
 
 
@@ -276,7 +276,7 @@ def user_reset_password(ctx: Context, username, password):
     """Give a user a new password (asks for it); every sign-in made with the old one ends."""
     from engine import users
     with ctx.sessions.begin() as session:
-        users.reset_password(session, username, password)
+        users.reset_password(session, username, password, by=CLI_ACTOR)
     click.echo(f"password of {username} changed; every sign-in of it ended")
 
 
@@ -287,7 +287,7 @@ def user_revoke_tokens(ctx: Context, username):
     """End every sign-in of a user: each API bearer token and each page session."""
     from engine import users
     with ctx.sessions.begin() as session:
-        _, revoked = users.sign_out_everywhere(session, username)
+        _, revoked = users.sign_out_everywhere(session, username, by=CLI_ACTOR)
     click.echo(f"{revoked} sign-in(s) of {username} ended")
 
 
@@ -300,7 +300,7 @@ def user_email(ctx: Context, username, email):
     no more mail)."""
     from engine import users
     with ctx.sessions.begin() as session:
-        users.set_email(session, username, email)
+        users.set_email(session, username, email, by=CLI_ACTOR)
     click.echo(f"email of {username}: {email}" if email else f"{username} gets no more email")
 
 
