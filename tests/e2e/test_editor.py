@@ -7,6 +7,8 @@ second approver), reviewed with its diff and deployed; the next 399 CNY request 
 second approver. A second owner opens the draft once it is shared. Pages pass axe-core."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
@@ -172,3 +174,50 @@ def test_owner_edits_tries_and_deploys_a_draft(page, desk, app, browser, server)
     expect(page.locator(".file-tab[data-path='refund_approval.dmn']")).to_be_visible()
     expect(page.locator("table.history")).to_contain_text("退款超过 300 元需复核")
     shot(page, "27-second-owner-opens-draft")
+
+
+def test_form_editor_and_checks_as_you_type(page, app):
+    login(page, "owner")
+    page.goto("/processes/refund_first")
+    page.click("#edit-process button")
+    page.wait_for_url("**/drafts/*")
+    page.wait_for_function("window.aftersalesModeler")
+
+    # A condition the sandbox refuses is said under the field; the marker and the list follow.
+    page.click('.file-tab[data-path="refund_first.bpmn"]')
+    page.wait_for_function("window.aftersalesModeler.get('elementRegistry').get('approve_refund')")
+    select_element(page, "flow_four_eyes_gateway_to_second_approval")
+    condition = page.locator("#bio-properties-panel-condition")
+    expect(condition).to_have_value("refund_amount > four_eyes_threshold")
+    condition.fill("__import__('os').system('ls')")
+    expect(page.locator('[data-entry-id="condition"] .as-check-error')).to_contain_text("__import__")
+    expect(page.locator("#editor-problems li.error")).to_contain_text("__import__")
+    expect(page.locator('.djs-element.as-problem[data-element-id="flow_four_eyes_gateway_to_second_approval"]')).to_have_count(1)
+
+    # Lanes name their department; service tasks their operation; timers show their value.
+    select_element(page, "lane_finance")
+    expect(page.locator("#bio-properties-panel-department")).to_have_value("finance")
+    select_element(page, "issue_refund")
+    expect(page.locator("#bio-properties-panel-operation")).to_have_value("payment.refund")
+    expect(page.locator('[data-entry-id="operation"]')).to_contain_text("refund_result")
+    page.click('.file-tab[data-path="return_goods.bpmn"]')
+    page.wait_for_function("window.aftersalesModeler.get('elementRegistry').get('return_overdue')")
+    select_element(page, "return_overdue")
+    expect(page.locator("#bio-properties-panel-timer")).to_have_value('"P7D"')
+    expect(page.locator('[data-entry-id="timer"] .as-check-ok')).to_be_visible()
+    shot(page, "28-editor-timer-value")
+
+    # The form: a field added in the list appears in the JSON and in the preview as staff see it.
+    page.click('.file-tab[data-path="forms/approve_refund.json"]')
+    rows = page.locator("table.fields tbody tr")
+    expect(rows).to_have_count(3)
+    page.click(".form-editor .add-field")
+    expect(rows).to_have_count(4)
+    new = rows.nth(3)
+    new.locator(".label-zh").fill("退款原因")
+    new.locator("select").select_option("select")
+    expect(page.locator(".raw-json")).to_have_value(re.compile('"description": "退款原因"'))
+    expect(page.locator('.form-preview .field[data-field="field_4"]')).to_contain_text("退款原因")
+    page.locator(".raw-json").fill("{ not json")
+    expect(page.locator(".form-editor .json-error")).to_be_visible()
+    shot(page, "29-form-editor")

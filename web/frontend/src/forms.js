@@ -20,8 +20,9 @@ function typeOf(prop) {
 }
 
 function applyType(prop, type) {
+  const options = prop.enum;
   delete prop.enum; delete prop.format;
-  if (type === "select") { prop.type = "string"; prop.enum = prop.enum || []; }
+  if (type === "select") { prop.type = "string"; prop.enum = options || []; }
   else if (type === "money") { prop.type = "number"; prop.format = "money"; }
   else if (type === "text") { prop.type = "string"; prop.maxLength = Math.max(prop.maxLength || 0, 2000); }
   else prop.type = type;
