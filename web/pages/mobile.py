@@ -22,6 +22,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, redirect, ren
                    request, session, stream_with_context, url_for)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
 
 from engine import (
     clock,
@@ -124,6 +125,15 @@ def event_label(entry: dict) -> str:
 @bp.errorhandler(EngineError)
 def _engine_error(err: EngineError):
     return render_template("m/error.html", message=explain(err)), context.status_of(err)
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(err: HTTPException):
+    messages = {403: _("This app is for customers; staff sign in at the desk."),
+                404: _("This page does not exist, or it is not yours."),
+                413: _("The photos are too large together; send fewer or smaller ones.")}
+    return (render_template("m/error.html", message=messages.get(err.code, err.description)),
+            err.code)
 
 
 def customer_only(view):

@@ -115,3 +115,14 @@ def test_the_message_centre_shows_the_notifications_in_chinese_first(phone):
                                          "quantity-SKU-O-1001": "1", "reason": "x"})
     page = alice.get("/m/messages").get_data(as_text=True)
     assert any(t.endswith("已通过审核") for t in texts(page, "h2"))
+
+
+def test_refusals_outside_the_engine_are_pages_of_the_app_too(app, phone):
+    staff = Browser(app)
+    staff.login("customer_service_1")
+    refused = staff.get("/m/")
+    assert refused.status_code == 403
+    assert texts(refused.get_data(as_text=True), "p", "role", "alert") == [
+        "This app is for customers; staff sign in at the desk."]
+    missing = phone().get("/m/requests/AS-20991231-0001")
+    assert missing.status_code == 404 and "m/static/app.css" in missing.get_data(as_text=True)
