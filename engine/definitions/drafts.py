@@ -176,6 +176,9 @@ def save(session: Session, actor: Actor, draft_id: int, files: dict[str, str], *
     Raises Conflict when the draft has a newer revision than `base_revision` (someone saved in
     between: reload it), and get()'s NotFound and Forbidden."""
     draft = get(session, actor, draft_id)
+    # Read the newest revision under the row's lock: two saves from the same revision at once
+    # are then one revision and one Conflict, never the second failing on the unique number.
+    session.refresh(draft, with_for_update=True)
     if base_revision != draft.head:
         raise Conflict(f"draft {draft_id} was saved as revision {draft.head} since you opened "
                        f"revision {base_revision}; reload it and make your change again",
