@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -94,6 +95,12 @@ LANGUAGES = {"zh_CN": "zh-CN", "en": "en"}
 # it looks for a change.
 STREAM_SECONDS = 55
 POLL_SECONDS = 1.0
+# Each open stream holds one of the server's threads (gunicorn runs 8 by default): at most
+# MAX_STREAMS per process, so that pages and the API keep threads to answer with. A page
+# beyond them is told to come back later (`retry`) and keeps working without live updates.
+MAX_STREAMS = 4
+BUSY_RETRY_MS = 15_000
+_streams = threading.BoundedSemaphore(MAX_STREAMS)
 
 
 @bp.before_request
@@ -346,6 +353,8 @@ def events(ref):
     who, settings = context.actor(), context.settings()
     with context.transaction() as db:
         first = customer_app.fingerprint(db, who, ref, settings)   # NotFound before streaming
+    if not _streams.acquire(blocking=False):
+        return Response(f"retry: {BUSY_RETRY_MS}\n\n", mimetype="text/event-stream")
 
     def stream():
         seen, ends = first, time.monotonic() + STREAM_SECONDS
@@ -358,6 +367,8 @@ def events(ref):
                 seen = now
                 yield "event: changed\ndata: {}\n\n"
     response = Response(stream_with_context(stream()), mimetype="text/event-stream")
+    # Closed by the server whether or not the stream was ever read: the thread's slot is free.
+    response.call_on_close(_streams.release)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -126,3 +126,21 @@ def test_refusals_outside_the_engine_are_pages_of_the_app_too(app, phone):
         "This app is for customers; staff sign in at the desk."]
     missing = phone().get("/m/requests/AS-20991231-0001")
     assert missing.status_code == 404 and "m/static/app.css" in missing.get_data(as_text=True)
+
+
+def test_live_updates_keep_threads_for_everyone_else(phone, monkeypatch):
+    from web.pages import mobile
+    alice = phone()
+    alice.get("/m/orders/O-1001/file")
+    ref = alice.post("/m/orders/O-1001/file", {"type": "complaint", "sku": "SKU-O-1001",
+                                               "quantity-SKU-O-1001": "1", "reason": "x"}
+                     ).headers["Location"]
+    monkeypatch.setattr(mobile, "STREAM_SECONDS", 0)
+    opened = [alice.client.get(f"{ref}/events", buffered=False) for _ in range(mobile.MAX_STREAMS)]
+    busy = alice.get(f"{ref}/events")
+    assert busy.get_data(as_text=True) == f"retry: {mobile.BUSY_RETRY_MS}\n\n"
+    for response in reversed(opened):        # contexts of streams end in the order they began
+        assert response.get_data(as_text=True) == "retry: 1000\n\n"     # read to its end
+        response.close()
+    again = alice.client.get(f"{ref}/events")
+    assert again.get_data(as_text=True) == "retry: 1000\n\n"          # the slots came back
