@@ -330,18 +330,20 @@ def requests_list():
 @bp.get("/requests/<ref>")
 @customer_only
 def request_page(ref):
-    with context.transaction() as db:
-        shown = customer_app.request_page(db, context.actor(), ref, context.settings())
-    return render_template("m/request.html", r=shown)
+    return render_template("m/request.html", r=_shown(ref))
 
 
 @bp.get("/requests/<ref>/live")
 @customer_only
 def live(ref):
     """The changing part of a request's page, for the page's script to swap in."""
+    return render_template("m/_live.html", r=_shown(ref))
+
+
+def _shown(ref) -> dict:
+    """Request `ref` as its page shows it (engine.customer_app.request_page)."""
     with context.transaction() as db:
-        shown = customer_app.request_page(db, context.actor(), ref, context.settings())
-    return render_template("m/_live.html", r=shown)
+        return customer_app.request_page(db, context.actor(), ref, context.settings())
 
 
 @bp.get("/requests/<ref>/events")
@@ -390,10 +392,8 @@ def answer(ref, name):
                                         customer_app.ANSWERS[name], payload,
                                         name.replace("-", " "))
     except EngineError as err:
-        with context.transaction() as db:
-            shown = customer_app.request_page(db, context.actor(), ref, context.settings())
-        return render_template("m/request.html", r=shown, error=explain(err),
-                               failed=name), context.status_of(err)
+        return (render_template("m/request.html", r=_shown(ref), error=explain(err)),
+                context.status_of(err))
     flash(_("Thank you, your answer was sent."))
     return redirect(url_for("mobile.request_page", ref=ref))
 

@@ -193,6 +193,10 @@ def test_the_customer_chooses_an_offered_pickup_slot_and_the_courier_books_no_ot
     later = bob.get(f"/api/app/requests/{number}").get_json()
     assert later["pickup"]["slot_start"] == offered[3]["slot_start"]
     assert [e["event"] for e in later["timeline"]].count("pickup_scheduled") == 1
+    history = auth.as_("auditor").get(f"/api/instances/{instance_of(auth, number)}"
+                                      "/history?per_page=100").get_json()["items"]
+    assert [e["actor"] for e in history if e["kind"] == "message_delivered"
+            and e["payload"].get("name") == "pickup_booked"] == ["bob"]
 
 
 def complete(auth, user, data):
@@ -200,3 +204,7 @@ def complete(auth, user, data):
     [task] = caller.get("/api/tasks").get_json()["items"]
     done = caller.post(f"/api/tasks/{task['task_id']}/complete", json={"data": data})
     assert done.status_code == 200, done.get_json()
+
+
+def instance_of(auth, number) -> int:
+    return auth.as_("customer_service_1").get(f"/api/requests/{number}").get_json()["instance_id"]
