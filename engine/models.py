@@ -575,3 +575,19 @@ class DepartmentSetting(Base):
     claim_required: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_by: Mapped[str | None] = mapped_column(String(100))
     updated_at: Mapped[datetime | None]
+
+
+class SavedFilter(Base):
+    """A named task-list filter (the inbox's query string) kept for its owner and, when shared,
+    for everyone in `department` (engine/saved_filters.py)."""
+
+    __tablename__ = "saved_filter"
+    __table_args__ = (Index("ix_saved_filter_owner", "owner"),
+                      Index("ix_saved_filter_department", "department"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(1000))
+    department: Mapped[str | None] = mapped_column(String(50))     # shared with it; None: own
+    created_at: Mapped[datetime]

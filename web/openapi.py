@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from engine import access, return_labels, signatures
+from engine import access, return_labels, search, signatures
 from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_READERS,
                            KPI_READERS, MESSAGE_SENDERS, ORDER_READERS, ORDER_WRITERS,
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
@@ -176,6 +176,10 @@ OPERATIONS = [
      "BPMN/DMN sources and forms", INSTANCE_READERS, None, 200, False, []),
     ("get", "/api/kpis", "kpis", "Service KPIs overall, by category and by department",
      KPI_READERS, None, 200, False, KPI_FILTERS),
+    ("get", "/api/search", "search", "After-sales requests by request number, order, customer "
+     "(id, user name or name) or phone, newest first, at most 20, as far as the caller may read "
+     "them (matched says how each was found)", search.SEARCHERS, None, 200, False,
+     [_q("q", "what to look for (1-100 characters)")]),
     ("get", "/api/incidents", "admin", "Incidents: outbox rows (kind outbox) and instances "
      "in error (kind instance)", INCIDENT_READERS, None, 200,
      False, []),

@@ -27,6 +27,7 @@ from web.api import (
     orders,
     owner,
     requests,
+    search,
     signals,
     task_files,
     tasks,
@@ -37,7 +38,7 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers, signals, calendar, customer, drafts):
+                owner, exports, timers, signals, calendar, customer, drafts, search):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

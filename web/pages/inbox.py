@@ -14,11 +14,12 @@ from urllib.parse import parse_qsl, urlencode
 from flask import render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import access, clock, config, task_context, task_notes, tasklist, tasks
+from engine import (access, clock, config, department_settings, presence, saved_filters,
+                    task_context, task_notes, tasklist, tasks)
 from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
 from web import files, query
-from web.pages import bp, context, diagram, forms, refusals
+from web.pages import bp, context, diagram, forms, live, refusals, workspace  # noqa: F401
 
 LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
              "per_page")
@@ -31,9 +32,11 @@ def inbox():
     listing = _listing(args)
     selected = request.args.get("task") or (listing["rows"][0]["task_id"] if listing["rows"] else None)
     detail = _detail(selected) if selected else None
+    with context.transaction() as db:
+        saved = saved_filters.visible(db, context.actor())
     return render_template("inbox.html", listing=listing, detail=detail, selected=selected,
                            departments=access.visible_departments(context.actor()) or config.DEPARTMENTS,
-                           processes=_processes())
+                           processes=_processes(), saved=saved)
 
 
 @bp.get("/inbox/list")
@@ -90,6 +93,7 @@ def complete(task_id):
             # A completed task has no form: the verb below says it was already completed.
             schema = tasks.form_schema(db, scope) if scope.open else None
             data = forms.data_from(schema, request.form)
+            department_settings.check_complete(db, scope, context.actor())
             context.runtime().complete(db, task_id, data, context.actor(), expected_version=version)
     except InvalidInput as err:
         errors = _field_errors(err)
@@ -223,12 +227,16 @@ def _detail(task_id: str, values=None, errors=None) -> dict:
             detail.update(request=escalated, order=tasks.order_of(db, actor, escalated),
                           payments=tasks.payments_of(db, actor, escalated))
         case = task_context.pane(db, actor, detail["request"], detail["order"])
+        present = presence.others(db, task_id, actor, clock.now()) if detail["open"] else []
+        claim_first = detail["open"] and department_settings.claim_required(
+            db, detail["task"].get("department"))
     task, data, schema = detail["task"], detail["data"], detail["form_schema"]
     open_task = detail["open"]
     if detail.get("request"):
         detail["request"] = {**detail["request"], "items": _shown_items(detail["request"]["items"])}
     known = task_context.prefill(schema, data, detail["request"], detail["order"])
     return {**detail, "schema": schema, "case": case, "escalated": escalated,
+            "working_on": workspace.working_on(present), "claim_first": claim_first,
             "breached_task": data.get("task_id") if escalated else None,
             "fields": forms.fields_of(schema, dict(values) if values else known, errors),
             "errors": errors or {}, "names": diagram.element_names(definition["sources"]),
@@ -292,6 +300,3 @@ def span(seconds: int | None) -> str:
     if hours:
         return _("%(h)s h %(m)s min", h=hours, m=minutes)
     return _("%(m)s min", m=minutes)
-
-
-from web.pages import workspace  # noqa: E402,F401  (the workspace's routes beside the inbox)

@@ -33,6 +33,9 @@ def say(err: EngineError) -> str:
         if "changed since you loaded it" in text or "changed by someone else" in text:
             return _("The request changed while you were working on it. Your input is kept: "
                      "look at the case again and submit once more.")
+        if "claim the task before completing it" in text:
+            return _("Your department asks that a task be claimed before it is completed. "
+                     "Your input is kept: claim it, then submit again.")
         if "not claimed" in text:
             return _("Nobody has claimed this task, so there is nothing to hand back.")
         if found := _INSTANCE.search(text):

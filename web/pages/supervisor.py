@@ -1,13 +1,14 @@
-"""Supervisor pages: the overdue board across the departments a supervisor oversees, and
-reassigning its tasks in bulk (all or nothing, like POST /api/tasks/reassign)."""
+"""Supervisor pages: the overdue board across the departments a supervisor oversees,
+reassigning its tasks in bulk (all or nothing, like POST /api/tasks/reassign), and the rules of
+those departments (engine.department_settings: a claim before completing)."""
 from __future__ import annotations
 
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from engine import access, tasklist, tasks, users
+from engine import access, clock, config, department_settings, tasklist, tasks, users
 from engine.errors import EngineError, InvalidInput
-from web.pages import bp, context
+from web.pages import bp, context, i18n
 
 BOARD_SIZE = tasklist.MAX_PER_PAGE
 
@@ -15,7 +16,26 @@ BOARD_SIZE = tasklist.MAX_PER_PAGE
 @bp.get("/overdue")
 @context.roles_required(*access.SUPERVISORS)
 def overdue():
-    return render_template("overdue.html", **_board())
+    return render_template("overdue.html", settings=_settings(), **_board())
+
+
+@bp.post("/departments/<department>/settings")
+@context.roles_required(*access.SUPERVISORS)
+def department_setting(department):
+    """Turn a department's claim-before-completing rule on or off (its supervisors only)."""
+    required = request.form.get("claim_required") == "true"
+    try:
+        with context.transaction() as db:
+            department_settings.set_claim_required(db, context.actor(), department, required,
+                                                   clock.now())
+    except EngineError as err:
+        return render_template("overdue.html", settings=_settings(), flash=err.message,
+                               flash_kind="error", **_board()), context.status_of(err)
+    message = (_("%(department)s: tasks must now be claimed before they are completed.",
+                 department=i18n.label(department)) if required else
+               _("%(department)s: tasks may be completed without a claim.",
+                 department=i18n.label(department)))
+    return render_template("overdue.html", settings=_settings(), flash=message, **_board())
 
 
 @bp.post("/overdue/reassign")
@@ -34,10 +54,17 @@ def reassign():
                 context.runtime().reassign(db, task_id, assignee, context.actor())
     except EngineError as err:
         return render_template(template, flash=err.message, flash_kind="error",
-                               **_board()), context.status_of(err)
+                               settings=_settings(), **_board()), context.status_of(err)
     message = (_("%(n)s task(s) reassigned to %(who)s.", n=len(task_ids), who=assignee) if assignee
                else _("%(n)s task(s) put back in the department queue.", n=len(task_ids)))
-    return render_template(template, flash=message, **_board())
+    return render_template(template, flash=message, settings=_settings(), **_board())
+
+
+def _settings() -> dict[str, dict]:
+    """The settings of the departments the supervisor oversees."""
+    departments = access.visible_departments(context.actor()) or config.DEPARTMENTS
+    with context.transaction() as db:
+        return department_settings.of(db, departments)
 
 
 def _board() -> dict:

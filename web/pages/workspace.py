@@ -1,14 +1,107 @@
-"""What keeps the staff workspace alive between page loads: a fresh CSRF token for the page's
-script when the session's changed (a sign-in in another tab), so that a form is sent again
-instead of lost.
+"""The staff workspace around the inbox: the search of the top bar (/search), saved filters
+(one's own and the department's), and what keeps
+the pages alive between loads: a fresh CSRF token for the page's script when the session
+changed (a sign-in in another tab), so that a form is sent again instead of lost, and who else
+has a task open (presence).
 
 Registered with the pages' blueprint by web/pages/inbox.py, which is what uses it.
 """
 from __future__ import annotations
 
-from flask import jsonify
+from flask import jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 
+from engine import access, clock, presence, saved_filters, search, tasklist, tasks
+from engine.errors import InvalidInput
 from web.pages import bp, context, refusals
+
+
+@bp.app_context_processor
+def _workspace_globals():
+    return {"searchers": search.SEARCHERS, "queue_count": queue_count}
+
+
+def queue_count() -> int:
+    """How many open tasks the signed-in person sees (the navigation's count; counted up to
+    engine.tasklist.COUNT_LIMIT)."""
+    with context.transaction() as db:
+        return tasklist.list_tasks(db, context.actor(), tasklist.Filters(), "due", 1, 1)[1]
+
+
+@bp.get("/search")
+@context.roles_required(*search.SEARCHERS)
+def search_page():
+    """The top bar's search: requests by number, order, customer or phone, each with the open
+    tasks of it the searcher may see."""
+    text = request.args.get("q", "")
+    found, error = None, None
+    if text.strip():
+        try:
+            with context.transaction() as db:
+                found = search.search(db, context.actor(), text)
+                for item in found["items"]:
+                    item["open_tasks"] = (tasks.open_tasks_of(db, context.actor(),
+                                                              item["instance_id"])
+                                          if item.get("instance_id") else [])
+        except InvalidInput:
+            error = _("A search is 1 to %(n)s characters.", n=search.MAX_QUERY)
+    status = 422 if error else 200
+    return render_template("search.html", q=text, found=found, error=error), status
+
+
+@bp.post("/inbox/filters")
+@context.roles_required(*access.TASK_WORKERS)
+def save_filter():
+    """Keep the inbox's current filter under a name (shared with the department if asked);
+    back to the inbox with that filter."""
+    query = request.form.get("query", "")
+    try:
+        with context.transaction() as db:
+            saved_filters.save(db, context.actor(), request.form.get("name"), query,
+                               share=request.form.get("share") == "1", now=clock.now())
+    except InvalidInput as err:
+        raise InvalidInput(_filter_refusal(err), field=err.field) from None
+    return redirect(url_for("pages.inbox") + ("?" + query if query else ""))
+
+
+@bp.post("/inbox/filters/<int:filter_id>/delete")
+@context.roles_required(*access.TASK_WORKERS)
+def delete_filter(filter_id):
+    with context.transaction() as db:
+        saved_filters.delete(db, context.actor(), filter_id)
+    return redirect(url_for("pages.inbox"))
+
+
+def _filter_refusal(err: InvalidInput) -> str:
+    """The engine's refusal of a filter, said in the page's language."""
+    return {"name": _("Give the filter a name of 1 to %(n)s characters (at most %(m)s filters "
+                      "each).", n=saved_filters.MAX_NAME, m=saved_filters.MAX_PER_PERSON),
+            "share": _("Only members of a department can share a filter with it."),
+            }.get(err.field, _("This filter is too long to keep."))
+
+
+@bp.post("/tasks/<task_id>/presence")
+@context.roles_required(*access.TASK_WORKERS)
+def task_presence(task_id):
+    """The open pane says it is still open (or, with `left`, that it closed); answers
+    {"others": [names], "message": "cs_sup is working on this"} ("" when nobody else)."""
+    now = clock.now()
+    with context.transaction() as db:
+        tasks.scope(db, context.actor(), task_id)
+        if request.form.get("left"):
+            presence.left(db, task_id, context.actor())
+            return jsonify(others=[], message="")
+        presence.seen(db, task_id, context.actor(), now)
+        others = presence.others(db, task_id, context.actor(), now)
+    return jsonify(others=others, message=working_on(others))
+
+
+def working_on(others: list[str]) -> str:
+    """"cs_sup is working on this" for the people who have the task open, "" for nobody."""
+    if not others:
+        return ""
+    return _("%(who)s is working on this", who=others[0]) if len(others) == 1 else \
+        _("%(who)s are working on this", who=", ".join(others))
 
 
 @bp.get("/session/csrf")

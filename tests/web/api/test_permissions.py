@@ -115,6 +115,8 @@ MATRIX = [
     ("get", "/api/instances/{instance}/export", {"supervisor", "auditor", "admin"}, set()),
     ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00",
      {"supervisor", "supervisor_other", "auditor", "admin"}, set()),
+    # The top bar's search: everyone inside who reads requests (each finds what they may read).
+    ("get", "/api/search?q=C001", STAFF_READ, set()),
     ("get", "/api/kpis", {"supervisor", "supervisor_other", "process_owner", "auditor", "admin"},
      set()),
     ("get", "/api/incidents", {"admin", "auditor"}, set()),

@@ -1,5 +1,6 @@
 /* The inbox: open a task without reloading, keyboard moves (j/k, Enter, c to claim, r to hand
- * back), refresh the list after claim/release/complete, and filters saved in this browser. */
+ * back), refresh the list after claim/release/complete, keep typed work when the server refuses
+ * it, say who else has the task open, and follow the live queue (live.js). */
 (function () {
   "use strict";
 
@@ -131,6 +132,41 @@
     send(form, event.submitter, false);
   }, true);
 
+  /* Presence: the open pane says so every 20 s and shows who else has the task open. */
+  var beat = null, beating = null;
+  function presence(url, left) {
+    var data = new FormData();
+    if (left) data.append("left", "1");
+    return window.Aftersales.request(url, { method: "POST", body: data }).then(function (response) {
+      return response.ok ? response.json() : null;
+    }).catch(function () { return null; });
+  }
+  function watchPresence() {
+    var span = detail.querySelector(".presence[data-presence-url]");
+    var url = span ? span.dataset.presenceUrl : null;
+    if (url === beating) return;
+    if (beating) presence(beating, true);
+    clearInterval(beat);
+    beating = url;
+    if (!url) return;
+    var tick = function () {
+      presence(url, false).then(function (body) {
+        var now = detail.querySelector(".presence[data-presence-url]");
+        if (body && now && now.dataset.presenceUrl === url) now.textContent = body.message;
+      });
+    };
+    tick();
+    beat = setInterval(tick, 20000);
+  }
+  document.addEventListener("fragment:swapped", function (event) {
+    if (event.detail.target === detail) watchPresence();
+  });
+  window.addEventListener("pagehide", function () { if (beating) presence(beating, true); });
+  watchPresence();
+
+  /* The live queue (live.js) says the list changed: refresh it, keeping the selection. */
+  document.addEventListener("queue:changed", function () { refreshList(); });
+
   document.addEventListener("fragment:posted", function (event) {
     var headers = event.detail.response.headers;
     if (headers.get("X-Refresh-List")) refreshList(headers.get("X-Task-Id"));
@@ -153,43 +189,4 @@
     event.preventDefault();
   });
 
-  /* Saved filters: the query strings of the filter form, named by the user, in localStorage. */
-  var form = document.getElementById("filter-form");
-  var saved = document.getElementById("saved-filters");
-  var KEY = "aftersales.savedFilters";
-  function readSaved() { try { return JSON.parse(localStorage.getItem(KEY)) || []; } catch (e) { return []; } }
-  function drawSaved() {
-    if (!saved) return;
-    var items = readSaved();
-    saved.innerHTML = "";
-    if (!items.length) { saved.innerHTML = '<li class="muted">' + saved.dataset.empty + "</li>"; return; }
-    items.forEach(function (item, i) {
-      var li = document.createElement("li");
-      var a = document.createElement("a");
-      a.href = "?" + item.query;
-      a.textContent = item.name;
-      var x = document.createElement("button");
-      x.type = "button";
-      x.className = "link small";
-      x.textContent = "×";
-      x.title = saved.dataset.remove;
-      x.addEventListener("click", function () {
-        var all = readSaved(); all.splice(i, 1);
-        localStorage.setItem(KEY, JSON.stringify(all)); drawSaved();
-      });
-      li.appendChild(a); li.appendChild(x); saved.appendChild(li);
-    });
-  }
-  var saveButton = document.getElementById("save-filter");
-  if (saveButton && form) {
-    saveButton.addEventListener("click", function () {
-      var params = new URLSearchParams(new FormData(form));
-      Array.from(params.keys()).forEach(function (k) { if (!params.get(k)) params.delete(k); });
-      var name = window.prompt(saved.dataset.prompt, params.toString() || "*");
-      if (!name) return;
-      var all = readSaved(); all.push({ name: name, query: params.toString() });
-      localStorage.setItem(KEY, JSON.stringify(all)); drawSaved();
-    });
-  }
-  drawSaved();
 })();
