@@ -119,6 +119,9 @@ def tables(f: dict) -> str:
         f"{ob['latency_ms']:.0f} ms, durable SQLite: serial ({ob['serial_n']:,}) / 16 / 32 calls "
         f"at once | {_n(ob['serial'])} / {_n(ob['concurrent'][16])} / "
         f"{_n(ob['concurrent'][32])} intents/s | >= 200 intents/s |")
+    lines.append(f"| outbox delivery with replies: {ob['replies_n']:,} courier bookings answered at "
+                 f"once, each delivered to its waiting instance (an engine verb per intent), 16 "
+                 f"at once, durable SQLite | {_n(ob['replies'])} intents/s | |")
     if ob["postgres"]:
         lines.append(f"| outbox delivery, the same on PostgreSQL: 1 / 3 scheduler processes "
                      f"| {_n(ob['postgres'][1])} / {_n(ob['postgres'][3])} intents/s | |")

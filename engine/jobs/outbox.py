@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import socket
+import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
@@ -63,8 +64,10 @@ BACKOFF_BASE_SECONDS = 10
 LEASE_MARGIN = timedelta(seconds=30)
 # The reply each outcome counts as in dispatch_due's answer.
 COUNTED = {"done": "done", "pending": "retry", "incident": "incident"}
-# Answers recorded in one transaction at most (each in its own savepoint).
+# Answers recorded in one transaction at most (each in its own savepoint), and for how long
+# at most the group's transaction goes on taking more.
 RECORD_GROUP = 50
+RECORD_BUDGET = 0.05
 
 # Tests put failing adapters here to simulate outages of the other side.
 _ADAPTERS_OVERRIDE: dict = {}
@@ -229,8 +232,7 @@ def dispatch_due(sessions, runtime: Runtime, now: datetime | None = None,
             if not ready and calls:
                 finished, _ = wait(calls, return_when=FIRST_COMPLETED)
                 ready += [(calls.pop(f), f.exception() or f.result()) for f in finished]
-            group, ready = ready[:RECORD_GROUP], ready[RECORD_GROUP:]
-            for status in _record_group(sessions, runtime, group, now):
+            for status in _record_group(sessions, runtime, ready, now):
                 if status in COUNTED:
                     counts[COUNTED[status]] += 1
     return counts
@@ -263,18 +265,27 @@ def _start(sessions, runtime: Runtime, pool: ThreadPoolExecutor, rows: list[Outb
     return uncalled
 
 
-def _record_group(sessions, runtime: Runtime, group: list[tuple[Outbox, object]],
+def _record_group(sessions, runtime: Runtime, ready: list[tuple[Outbox, object]],
                   now: datetime | None) -> list[str]:
-    """Record the outcomes of `group` in one transaction, each row in a savepoint of its own
-    that checks the row's lease (`deliver`, `record_failure`), so one row's failure undoes
-    only its own record; returns each row's new status. Grouping the answers that arrived
-    together pays one commit (on SQLite one fsync) for all of them. If the group cannot
-    commit, each row is recorded alone."""
-    if not group:
+    """Record outcomes from the front of `ready` (taking them off it) in one transaction, each
+    row in a savepoint of its own that checks the row's lease (`deliver`, `record_failure`),
+    so one row's failure undoes only its own record; returns each row's new status.
+
+    Grouping the answers that arrived together pays one commit (on SQLite one fsync) for all
+    of them; a group ends after RECORD_GROUP rows or RECORD_BUDGET, so that the write lock (on
+    SQLite) or the instances' row locks (on PostgreSQL) are not held long for the API's
+    writers. If the group cannot commit, each of its rows is recorded alone."""
+    group: list[tuple[Outbox, object]] = []
+    if not ready:
         return []
     try:
         with sessions.begin() as session:
-            return [_record_one(session, runtime, row, outcome, now) for row, outcome in group]
+            statuses, started = [], time.monotonic()
+            while ready and len(group) < RECORD_GROUP and \
+                    time.monotonic() - started < RECORD_BUDGET:
+                group.append(ready.pop(0))
+                statuses.append(_record_one(session, runtime, *group[-1], now))
+            return statuses
     except Exception:
         log.exception("a group of %d outbox records failed; recording them one by one",
                       len(group))

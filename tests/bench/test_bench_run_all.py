@@ -18,6 +18,7 @@ def test_every_benchmark_runs_and_the_table_has_every_figure():
     assert figures["timers"]["fired"] == figures["timers"]["n"] == 30
     outbox = figures["outbox"]
     assert outbox["n"] == 20 and outbox["serial"] > 0 and outbox["concurrent"][16] > 0
+    assert outbox["replies"] > 0
 
     table = run_all.tables(figures)
     assert "| start -> script -> end |" in table

@@ -234,11 +234,16 @@ def test_a_batch_at_a_time_until_nothing_is_due(sessions, settings, provider):
     assert claims == 3
 
 
-def test_a_synchronous_courier_answers_through_the_pool_once(db_url, tmp_path):
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_url(request, db_url):
+    return db_url if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+def test_a_synchronous_courier_answers_through_the_pool_once(any_url, tmp_path):
     """A courier over HTTP that answers the booking at once: the answer reaches the instance
     once, and the courier's own callback of the same result afterwards counts for nothing."""
     courier = LocalServer(lambda got: (200, slot(got.json["idempotency_key"], "PK-HTTP")))
-    app, platform, auth = make_world(db_url, tmp_path, adapters={"courier.book_pickup": "http"},
+    app, platform, auth = make_world(any_url, tmp_path, adapters={"courier.book_pickup": "http"},
                                      http_urls={"courier": courier.url},
                                      outgoing_secret=SECRET)
     try:
