@@ -194,6 +194,13 @@ def test_form_editor_and_checks_as_you_type(page, app):
     expect(page.locator("#editor-problems li.error")).to_contain_text("__import__")
     expect(page.locator('.djs-element.as-problem[data-element-id="flow_four_eyes_gateway_to_second_approval"]')).to_have_count(1)
 
+    # A task's pre-script is checked by the sandbox too.
+    select_element(page, "init_refund_case")
+    pre = page.locator("#bio-properties-panel-preScript")
+    expect(pre).to_have_value(re.compile("refunded = False"))
+    pre.fill("import os")
+    expect(page.locator('[data-entry-id="preScript"] .as-check-error')).to_contain_text("import")
+
     # Lanes name their department; service tasks their operation; timers show their value.
     select_element(page, "lane_finance")
     expect(page.locator("#bio-properties-panel-department")).to_have_value("finance")

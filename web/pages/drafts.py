@@ -265,6 +265,7 @@ def _editor_text() -> dict:
         "slaDue": _("due %(at)s if opened now", at="%s"),
         "slaField": _("read from the data field %(field)s", field="%s"),
         "script": _("Script (Python, sandboxed)"), "condition": _("Condition (Python expression)"),
+        "preScript": _("Script before the task"), "postScript": _("Script after the task"),
         "message": _("Message"), "operation": _("Service operation"), "timer": _("Timer"),
         "timerDue": _("fires at %(at)s if started now", at="%s"),
         "timerCycle": _("%(n)s times, every %(every)s", n="%n", every="%s"),

@@ -27,11 +27,15 @@ import { FormEditor, newFormSchema } from "./forms.js";
 
 const VALIDATE_DELAY = 800;
 
+/* A JSON call of the editor; a refusal that is not JSON (a page's 400 for a stale CSRF token,
+ * a 413) or no answer at all comes back as {error: {message}} like the engine's. */
 function post(url, body) {
   return window.Aftersales.request(url, {
     method: "POST", headers: { "Content-Type": "application/json", Accept: "application/json" },
     body: JSON.stringify(body),
-  }).then((r) => r.json().then((json) => ({ status: r.status, json })));
+  }).then((r) => r.json().catch(() => ({ error: { message: `${r.status} ${r.statusText}` } }))
+    .then((json) => ({ status: r.status, json })))
+    .catch((err) => ({ status: 0, json: { error: { message: String(err) } } }));
 }
 
 function baseName(path) {
@@ -277,7 +281,7 @@ class Editor {
       this.dirty = false;
       this.el("#editor-note").value = "";
       state.textContent = this.config.text.saved.replace("%n", json.revision);
-      document.dispatchEvent(new CustomEvent("draft:saved", { detail: json }));
+      this.root.dataset.revision = String(json.revision);
     } else {
       state.textContent = (json.error || {}).message || String(status);
     }

@@ -39,6 +39,10 @@ function entriesFor(element, settings) {
     add("sla", SlaEntry, isTextFieldEntryEdited);
   }
   if (is(element, "bpmn:ScriptTask")) add("script", ScriptEntry, isTextAreaEntryEdited);
+  if (is(element, "bpmn:Task")) {
+    add("preScript", PreScriptEntry, isTextAreaEntryEdited);
+    add("postScript", PostScriptEntry, isTextAreaEntryEdited);
+  }
   if (is(element, "bpmn:SequenceFlow") && isConditional(bo)) add("condition", ConditionEntry, isTextAreaEntryEdited);
   if (messageHolder(bo)) add("message", MessageEntry, isSelectEntryEdited);
   if (is(element, "bpmn:ServiceTask")) add("operation", OperationEntry, isSelectEntryEdited);
@@ -191,6 +195,41 @@ function ScriptEntry({ element, id, settings }) {
     getValue={() => getBusinessObject(element).script || ""}
     setValue={(v) => modeling.updateProperties(element, { scriptFormat: "python", script: v })} />;
 }
+
+/* spiffworkflow:preScript / postScript: run before and after any task, in the same sandbox. */
+function extensionScriptEntry(type, label) {
+  return function ExtensionScriptEntry({ element, id, settings }) {
+    const bpmnFactory = useService("bpmnFactory");
+    const commandStack = useService("commandStack");
+    const debounce = useService("debounceInput");
+    const read = () => (extension(getBusinessObject(element), type) || {}).value || "";
+    const setValue = (value) => {
+      const bo = getBusinessObject(element);
+      const current = extension(bo, type);
+      if (current && value) {
+        commandStack.execute("element.updateModdleProperties", { element, moddleElement: current, properties: { value } });
+        return;
+      }
+      const extensionElements = bo.extensionElements || bpmnFactory.create("bpmn:ExtensionElements", { values: [] });
+      const values = (extensionElements.values || []).filter((v) => v !== current);
+      if (value) values.push(bpmnFactory.create(type, { value }));
+      const commands = [];
+      if (!bo.extensionElements) {
+        commands.push({ cmd: "element.updateModdleProperties", context: { element, moddleElement: bo, properties: { extensionElements } } });
+      }
+      commands.push({ cmd: "element.updateModdleProperties", context: { element, moddleElement: extensionElements, properties: { values } } });
+      commandStack.execute("properties-panel.multi-command-executor", commands);
+    };
+    const value = read();
+    const checked = checkedDescription(settings, "script", value);     // a hook: every render
+    return <TextAreaEntry id={id} element={element} label={settings.text[label]} debounce={debounce}
+      monospace rows={3} description={value ? checked : null}
+      getValue={read} setValue={setValue} />;
+  };
+}
+
+const PreScriptEntry = extensionScriptEntry("spiffworkflow:PreScript", "preScript");
+const PostScriptEntry = extensionScriptEntry("spiffworkflow:PostScript", "postScript");
 
 function ConditionEntry({ element, id, settings }) {
   const modeling = useService("modeling");
