@@ -74,8 +74,9 @@ class Platform:
 
 
 @contextlib.contextmanager
-def platform(durable: bool = True, folder: Path | None = None):
-    """A Platform on a new SQLite file (under `folder`, else a temporary directory)."""
+def platform(durable: bool = True, folder: Path | None = None, **engine_options):
+    """A Platform on a new SQLite file (under `folder`, else a temporary directory);
+    `engine_options` go to engine.db.make_engine (group_commit, queue_writers)."""
     base = Path(tempfile.mkdtemp(prefix="bench-", dir=folder))
     path = base / "bench.sqlite"
     shutil.copy(_template_db(), path)
@@ -83,7 +84,7 @@ def platform(durable: bool = True, folder: Path | None = None):
     settings = config.Settings(database_url=url, archive_dir=base / "archive")
     # Parsed definitions of earlier benchmarks' databases are of no use any more.
     catalog._cache.clear()
-    engine = db.make_engine(url, durable=durable)
+    engine = db.make_engine(url, durable=durable, **engine_options)
     p = Platform(base, url, engine, db.make_session_factory(engine), Runtime(settings), settings)
     try:
         yield p

@@ -16,7 +16,7 @@ import statistics
 import threading
 import time
 
-from bench.common import platform
+from bench.common import percentile, platform
 from bench.http_api import prepare, refund_first, served
 
 TASK_LIST = "/api/tasks?department=finance&per_page=50"
@@ -30,10 +30,6 @@ def latencies(c, reads: int) -> list[float]:
         c.call("GET", TASK_LIST, as_="finance_1")
         out.append((time.perf_counter() - t0) * 1000)
     return out
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
 def measure(reads: int, writers: int, per_writer: int) -> dict:

@@ -4,28 +4,45 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import sqlite3
+import weakref
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from engine import group_commit as group_commit_sync
 from engine import money
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+BUSY_SECONDS = 30      # how long a SQLite writer waits for the lock before "database is locked"
+# engine -> its group-commit barrier (durable SQLite files only)
+_WAL_SYNC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def make_engine(url: str, *, durable: bool = True, **kwargs) -> Engine:
-    """A SQLAlchemy engine; SQLite gets WAL, a busy timeout and (if durable) fsync on commit.
-    JSON columns keep Decimals as Decimals (engine.money)."""
+def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
+                queue_writers: bool = True, **kwargs) -> Engine:
+    """A SQLAlchemy engine; SQLite gets WAL and a busy timeout and, if durable, every commit on
+    disk before the session factory's caller goes on: by group commit (engine/group_commit.py:
+    synchronous=NORMAL and one shared fsync of the WAL for the commits that land meanwhile), or
+    with `group_commit=False` by SQLite's own fsync inside each COMMIT (synchronous=FULL). The
+    process's writers take turns in a Python lock (`WriterQueue`) unless `queue_writers` is False
+    (the benchmark's "before"). JSON columns keep Decimals as Decimals (engine.money)."""
     kwargs.setdefault("json_serializer", money.dumps)
     kwargs.setdefault("json_deserializer", money.loads)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
+        on_disk = bool(path) and path != ":memory:"
+        if on_disk:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False},
+        engine = create_engine(url, connect_args={"timeout": BUSY_SECONDS,
+                                                  "check_same_thread": False},
                                **kwargs)
+        grouped = durable and group_commit and on_disk
+        synchronous = "NORMAL" if grouped else "FULL" if durable else "OFF"
+        if grouped:
+            _WAL_SYNC[engine] = group_commit_sync.WalSync(Path(path).resolve())
+        writers = _queue_writers(engine) if queue_writers else group_commit_sync.NO_QUEUE
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -33,9 +50,9 @@ def make_engine(url: str, *, durable: bool = True, **kwargs) -> Engine:
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={'FULL' if durable else 'OFF'}")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -49,15 +66,57 @@ def make_engine(url: str, *, durable: bool = True, **kwargs) -> Engine:
             # locked database with 503).
             read = _reading.get()
             driver = conn.connection.driver_connection
+            if not read and not writers.enter(conn.connection.info):
+                err = sqlite3.OperationalError("database is locked")
+                raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error)
             try:
                 driver.execute(_QUERY_ONLY[read])
                 driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
             except sqlite3.Error as err:
+                writers.leave(conn.connection.info)
                 raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _queue_writers(engine: Engine) -> group_commit_sync.WriterQueue:
+    """Line up this process's writers on `engine` (engine.group_commit.WriterQueue): a turn is
+    taken when a writing transaction begins and given back when it commits or rolls back, or
+    when its connection is returned to the pool or invalidated."""
+    writers = group_commit_sync.WriterQueue(timeout=BUSY_SECONDS)
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    def do_commit(dbapi_connection):
+        try:
+            commit(dbapi_connection)
+        finally:
+            writers.leave(_info(dbapi_connection))
+
+    def do_rollback(dbapi_connection):
+        try:
+            rollback(dbapi_connection)
+        finally:
+            writers.leave(_info(dbapi_connection))
+
+    def returned(_dbapi_connection, connection_record, *_exception):
+        writers.leave(connection_record.info)
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+    for name in ("checkin", "invalidate", "soft_invalidate"):
+        event.listen(engine, name, returned)
+    return writers
+
+
+def _info(connection) -> dict | None:
+    """The pool's info dict of a proxied connection (None for the ad-hoc connection SQLAlchemy
+    wraps a new one in while it first connects, which has none)."""
+    try:
+        return connection.info
+    except (AttributeError, NotImplementedError):
+        return None
 
 
 _reading: contextvars.ContextVar[bool] = contextvars.ContextVar("reading", default=False)
@@ -79,7 +138,21 @@ def reading():
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
+    """Sessions on `engine`; on a group-committed SQLite engine each writing commit returns only
+    once it is on disk (engine/group_commit.py)."""
+    factory = sessionmaker(engine, expire_on_commit=False)
+    wal_sync = _WAL_SYNC.get(engine)
+    if wal_sync is not None:
+        @event.listens_for(factory, "after_commit")
+        def _on_disk(_session):
+            if not _reading.get():          # a read transaction wrote nothing to flush
+                wal_sync.after_commit()
+    return factory
+
+
+def wal_sync(engine: Engine) -> group_commit_sync.WalSync | None:
+    """The group-commit barrier of `engine` (None: SQLite's own or no fsync)."""
+    return _WAL_SYNC.get(engine)
 
 
 def alembic_config(url: str):
