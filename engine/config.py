@@ -52,6 +52,7 @@ class Settings:
     payment_adapter: str = "ledger"            # "ledger" (built-in) or "http"
     payment_http_url: str | None = None
     orders_http_url: str | None = None         # the shop's order API, asked for unknown orders
+    return_address: str | None = None          # where customers send goods back (customer app)
     orders_http_timeout: float = 5.0           # seconds
     outgoing_secret: str | None = None         # signs calls to providers; None: the key file's
     smtp_host: str | None = None               # customer emails and staff digests (notifications)
@@ -129,6 +130,8 @@ def from_env(environ=None) -> Settings:
                                                   "AFTERSALES_MESSAGE_BUFFER_TTL")
     if env.get("AFTERSALES_ORDERS_HTTP_URL"):
         changes["orders_http_url"] = env["AFTERSALES_ORDERS_HTTP_URL"]
+    if env.get("AFTERSALES_RETURN_ADDRESS"):
+        changes["return_address"] = env["AFTERSALES_RETURN_ADDRESS"].strip()[:300]
     if env.get("AFTERSALES_HOLIDAYS"):
         changes["holidays"] = tuple(d.strip() for d in env["AFTERSALES_HOLIDAYS"].split(",") if d.strip())
     if env.get("AFTERSALES_EXTRA_WORKDAYS"):

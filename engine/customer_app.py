@@ -96,7 +96,8 @@ def request_page(session: Session, actor: Actor, ref, settings) -> dict:
     """A request as the app shows it: the customer view (engine.service_requests.view, its
     timeline without internal events) plus `progress` (see `progress`), `payments` (amounts
     and states, no approver), `photos`, the `pickup` slot booked, the `awaiting` answers with
-    the slots `offered` when a pickup slot is awaited, and whether a return `label` exists."""
+    the slots `offered` when a pickup slot is awaited, whether a return `label` exists, and
+    the `return_address` (Settings.return_address) while the return shipment is awaited."""
     found = service_requests.view(session, actor, ref)
     instance_id = service_requests.get(session, found["number"]).instance_id
     money = payments.of_request(session, actor, found["number"])
@@ -116,7 +117,9 @@ def request_page(session: Session, actor: Actor, ref, settings) -> dict:
             "photos": request_photos.of_instance(session, instance_id) if instance_id else [],
             "pickup": pickup, "awaiting": awaiting,
             "quote": _quote(found["timeline"]) if "quote-answer" in awaiting else None,
-            "label": found["type"] in LABEL_TYPES}
+            "label": found["type"] in LABEL_TYPES,
+            # Where the goods go when the customer sends them (not for a pickup).
+            "return_address": settings.return_address if "shipped" in awaiting else None}
     if "pickup-slot" in awaiting:
         page["offered"] = offered_slots(session, actor, found["number"], settings)
     return page

@@ -208,3 +208,13 @@ def complete(auth, user, data):
 
 def instance_of(auth, number) -> int:
     return auth.as_("customer_service_1").get(f"/api/requests/{number}").get_json()["instance_id"]
+
+
+def test_the_return_address_is_shown_while_the_shipment_is_awaited(auth, platform):
+    platform.settings = platform.settings.with_(return_address="上海市青浦区华新镇 售后仓")
+    number = file_with(auth.as_("alice"), {"order_id": "O-1001", "type": "return_refund"}
+                       ).get_json()["number"]
+    assert auth.as_("alice").get(f"/api/app/requests/{number}").get_json()["return_address"] is None
+    complete(auth, "customer_service_1", {"approved": True, "note": "ok"})
+    page = auth.as_("alice").get(f"/api/app/requests/{number}").get_json()
+    assert page["awaiting"] == ["shipped"] and page["return_address"] == "上海市青浦区华新镇 售后仓"
