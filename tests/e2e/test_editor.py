@@ -210,6 +210,7 @@ def test_form_editor_and_checks_as_you_type(page, app):
     page.click('.file-tab[data-path="return_goods.bpmn"]')
     page.wait_for_function("window.aftersalesModeler.get('elementRegistry').get('return_overdue')")
     select_element(page, "return_overdue")
+    expect(page.locator("#bio-properties-panel-timerKind")).to_have_value("timeDuration")
     expect(page.locator("#bio-properties-panel-timer")).to_have_value('"P7D"')
     expect(page.locator('[data-entry-id="timer"] .as-check-ok')).to_be_visible()
     shot(page, "28-editor-timer-value")

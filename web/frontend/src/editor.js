@@ -184,6 +184,8 @@ class Editor {
       text: config.text,
       check: (kind, text) => post(config.urls.check, { kind, text }).then((r) => r.json),
       draftForms: () => Object.keys(this.files).filter((p) => p.startsWith("forms/")).map(baseName),
+      draftMessages: () => Object.keys(this.files).filter((p) => p.startsWith("messages/"))
+        .map((p) => baseName(p).replace(/\.json$/, "")),
       createForm: (task) => this.createForm(task.id, task.name),
       formatTime: (iso) => new Date(iso).toLocaleString(config.locale, { timeZone: config.timezone }),
       formatSeconds: (s) => (s % 3600 === 0 ? `${s / 3600} h` : `${Math.round(s / 60)} min`),

@@ -46,7 +46,10 @@ function entriesFor(element, settings) {
   if (is(element, "bpmn:SequenceFlow") && isConditional(bo)) add("condition", ConditionEntry, isTextAreaEntryEdited);
   if (messageHolder(bo)) add("message", MessageEntry, isSelectEntryEdited);
   if (is(element, "bpmn:ServiceTask")) add("operation", OperationEntry, isSelectEntryEdited);
-  if (timerDefinition(bo)) add("timer", TimerEntry, isTextFieldEntryEdited);
+  if (timerDefinition(bo)) {
+    add("timerKind", TimerKindEntry, isSelectEntryEdited);
+    add("timer", TimerEntry, isTextFieldEntryEdited);
+  }
   return entries;
 }
 
@@ -250,7 +253,7 @@ function MessageEntry({ element, id, settings }) {
   const holder = () => messageHolder(getBusinessObject(element));
   const getOptions = () => {
     const current = (holder().messageRef || {}).name;
-    const names = new Set(settings.vocabulary.messages);
+    const names = new Set([...settings.vocabulary.messages, ...settings.draftMessages()]);
     if (current) names.add(current);
     return [{ value: "", label: "—" }, ...[...names].sort().map((m) => ({ value: m, label: m }))];
   };
@@ -302,12 +305,32 @@ function OperationEntry({ element, id, settings }) {
     getValue={() => (operator() || {}).id || ""} setValue={setValue} getOptions={getOptions} />;
 }
 
+function timerKind(definition) {
+  return TIMER_KINDS.find((k) => definition[k]) || "timeDuration";
+}
+
+/* Which of a timer's three parts it has: the expression moves to the part chosen. */
+function TimerKindEntry({ element, id, settings }) {
+  const modeling = useService("modeling");
+  const bpmnFactory = useService("bpmnFactory");
+  const definition = () => timerDefinition(getBusinessObject(element));
+  const setValue = (kind) => {
+    const body = (definition()[timerKind(definition())] || {}).body || "";
+    modeling.updateModdleProperties(element, definition(), {
+      timeDuration: undefined, timeDate: undefined, timeCycle: undefined,
+      [kind]: bpmnFactory.create("bpmn:FormalExpression", { body }) });
+  };
+  return <SelectEntry id={id} element={element} label={settings.text.timerKind}
+    getValue={() => timerKind(definition())} setValue={setValue}
+    getOptions={() => TIMER_KINDS.map((k) => ({ value: k, label: settings.text.timerKinds[k] }))} />;
+}
+
 function TimerEntry({ element, id, settings }) {
   const modeling = useService("modeling");
   const bpmnFactory = useService("bpmnFactory");
   const debounce = useService("debounceInput");
   const definition = () => timerDefinition(getBusinessObject(element));
-  const kind = () => TIMER_KINDS.find((k) => definition()[k]) || "timeDuration";
+  const kind = () => timerKind(definition());
   const read = () => (definition()[kind()] || {}).body || "";
   const setValue = (v) => modeling.updateModdleProperties(element, definition(), {
     [kind()]: bpmnFactory.create("bpmn:FormalExpression", { body: v }) });
