@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -110,6 +111,48 @@ def test_a_row_whose_lease_ran_out_is_delivered_by_another_dispatcher(sessions, 
     with sessions() as session:
         row = session.get(Outbox, crashed[0].id)
         assert (row.attempts, row.result) == (1, {"tracking_no": "SF-ship-00000"})
+
+
+def test_a_dispatcher_killed_during_its_call_leaves_the_row_to_the_next(sessions, settings,
+                                                                       db_url):
+    """A scheduler process is killed while its provider call is in flight: nothing is recorded,
+    and once its lease has run out the next dispatcher calls again with the same key; the
+    provider, deduplicating by key, answers as it did the first time."""
+    first, answered = threading.Event(), {}
+
+    def answer(got):
+        key = got.headers["Idempotency-Key"]
+        if key not in answered:
+            answered[key] = {"tracking_no": f"SF-{len(answered) + 1}"}
+            first.set()
+            time.sleep(5)             # the dispatcher dies while it waits
+        return 200, answered[key]
+
+    server = LocalServer(answer)
+    try:
+        [key] = add_intents(sessions, 1)
+        worker = subprocess.Popen([sys.executable, "-m", "tests.engine.jobs.outbox_worker", db_url,
+                                   server.url, "doomed"], cwd=ROOT, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, text=True)
+        assert worker.stdout.readline().strip() == "ready"
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+        assert first.wait(60)
+        worker.kill()
+        worker.communicate(timeout=60)
+        with sessions() as session:
+            row = session.scalars(select(Outbox)).one()
+        assert (row.status, row.attempts, row.claimed_by.split(":")[0]) == ("pending", 0, "doomed")
+        runtime = shipping(settings, server)
+        assert outbox.dispatch_due(sessions, runtime, now=row.claimed_at) == NOTHING  # leased
+        after_lease = row.lease_until + timedelta(seconds=1)
+        assert outbox.dispatch_due(sessions, runtime, now=after_lease)["done"] == 1
+    finally:
+        server.stop()
+    assert keys_called(server) == Counter({key: 2})
+    with sessions() as session:
+        row = session.scalars(select(Outbox)).one()
+    assert (row.status, row.attempts, row.result) == ("done", 1, {"tracking_no": "SF-1"})
 
 
 def test_a_dispatcher_whose_lease_was_taken_records_nothing(sessions, settings, provider):
@@ -261,6 +304,33 @@ def test_a_synchronous_courier_answers_through_the_pool_once(any_url, tmp_path):
         assert instance_status(auth, request["instance_id"]) == "waiting"
         assert verified(auth, request["instance_id"])
         assert len(courier.received) == 1
+    finally:
+        courier.stop()
+        app.extensions["aftersales"].engine.dispose()
+
+
+def test_a_callback_that_arrives_during_the_call_counts_once(db_url, tmp_path):
+    """The courier calls back with the booking while the platform's call is still open (it
+    can: the call holds no transaction); the call's own answer is then not delivered again."""
+    def answer(got):
+        booked = slot(got.json["idempotency_key"], "PK-CALLBACK")
+        callback = auth.as_("courier").post("/api/messages", json={
+            "name": "pickup_booked", "correlation": got.json["request_no"], "payload": booked})
+        return 200, {**booked, "booking": "PK-ANSWER", "callback": callback.status_code}
+
+    courier = LocalServer(answer)
+    app, platform, auth = make_world(db_url, tmp_path, adapters={"courier.book_pickup": "http"},
+                                     http_urls={"courier": courier.url}, outgoing_secret=SECRET)
+    try:
+        request = file_request(auth, "alice")
+        assert outbox.dispatch_due(platform.sessions, platform.runtime) == {
+            "done": 1, "retry": 0, "incident": 0}
+        assert outbox_row(platform, request["number"])["result"] == {
+            "result": "arrived by callback"}
+        booked = [e for e in history(auth, request["instance_id"])
+                  if e["element"] == "pickup_booked"]
+        assert [e["payload"]["payload"]["booking"] for e in booked] == ["PK-CALLBACK"]
+        assert verified(auth, request["instance_id"])
     finally:
         courier.stop()
         app.extensions["aftersales"].engine.dispose()
