@@ -294,8 +294,11 @@ def _choice(order: dict) -> dict:
         skus = set(request.form.getlist("sku"))
     else:
         skus = {source["sku"]} if source.get("sku") else {i["sku"] for i in order["items"]}
-    quantities = {i["sku"]: source.get(f"quantity-{i['sku']}", str(i["quantity"]))
-                  for i in order["items"]}
+    # The order's items (their ordered quantity by default), and whatever else was sent, for
+    # the engine to name (an item not in the order is its refusal, not this form's).
+    quantities = {sku: source.get(f"quantity-{sku}", "") for sku in skus}
+    quantities.update({i["sku"]: source.get(f"quantity-{i['sku']}", str(i["quantity"]))
+                       for i in order["items"]})
     return {"type": kind, "kinds": kinds, "skus": skus, "quantities": quantities,
             "reason": source.get("reason", ""), "text": source.get("text", ""),
             "pickup": source.get("pickup") == "on", "damage": source.get("damage") == "on"}

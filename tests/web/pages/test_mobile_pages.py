@@ -70,12 +70,16 @@ def test_filing_with_a_photo_opens_the_requests_page(phone):
     ("en", ("a.png", png()), {"quantity-SOCKS": "5"},
      "The quantity must be from 1 to the quantity you ordered."),
     ("zh_CN", ("a.png", png()), {"quantity-SOCKS": "5"}, "数量须在 1 到您订购的数量之间。"),
+    ("en", ("a.png", png()), {"sku": "BOOTS", "quantity-BOOTS": "1"},
+     "That item is not in this order."),
+    ("zh_CN", [(f"p{n}.png", png()) for n in range(7)], {}, "最多上传 6 张照片。"),
 ])
 def test_bad_input_is_explained_in_the_users_language_and_files_nothing(phone, lang, photo,
                                                                         fields, message):
     alice = phone(lang=lang)
     alice.get("/m/orders/O-1004/file?type=return_refund&sku=SOCKS")
-    refused = alice.upload("/m/orders/O-1004/file", [photo], field="photos", fields={
+    photos = photo if isinstance(photo, list) else [photo]
+    refused = alice.upload("/m/orders/O-1004/file", photos, field="photos", fields={
         "type": "return_refund", "sku": "SOCKS", "quantity-SOCKS": "1", "reason": "x", **fields})
     assert refused.status_code == 422
     assert texts(refused.get_data(as_text=True), "p", "role", "alert") == [message]
