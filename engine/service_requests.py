@@ -2,8 +2,9 @@
 instance.
 
 A filing takes its facts from the order (engine.orders): the customer chooses the order, the
-items and quantities (engine.request_items), the type, the reason, damage and pickup; there is
-no photo field (photos are attached to tasks by staff, engine.task_notes).
+items and quantities (engine.request_items), the type, the reason, damage and pickup. Photos
+come with a filing through engine.customer_app.file_with_photos (the same filing and the
+photos in one unit of work); staff attach files to tasks (engine.task_notes).
 
 `file_request()` creates the request row and starts the entry process in the same transaction.
 `sync()` is a runtime hook: after every state change it copies what the business record shows

@@ -1,4 +1,6 @@
-"""Comments and attachments on tasks: internal notes of staff (customers never see them).
+"""Comments and attachments on tasks: internal notes of staff (customers never see them), and
+the bytes of the photos a customer files with a request (engine.request_photos: attachments of
+the instance with no task, which the customer does see).
 
 Adding either is a change of the record, so each is written with an audit event of its
 instance (`comment_added`, `attachment_added`), in the caller's transaction; a note moves the
