@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from engine import clock, config, login_throttle, passwords
 from engine.access import ASSIGNABLE, ROLES, STAFF_ROLES, Actor
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.history import global_log
 from engine.models import ApiToken, User
 from engine.orders import EMAIL
 
@@ -38,8 +39,9 @@ _decoy_hash: str | None = None
 def create_user(session: Session, username: str, password: str, role: str,
                 department: str | None = None, customer_id: str | None = None, *,
                 display_name: str | None = None, email: str | None = None,
-                method: str = passwords.DEFAULT_METHOD) -> User:
-    """Validate and add a user; returns the flushed row.
+                method: str = passwords.DEFAULT_METHOD, by: str | None = None) -> User:
+    """Validate and add a user; returns the flushed row. The creation is an audited action
+    of `by` (who added the account) in the global log.
 
     Raises InvalidInput naming the field (username, password, role, department, customer_id),
     Conflict when the username is taken. `method` is a hash method of engine.passwords
@@ -73,6 +75,9 @@ def create_user(session: Session, username: str, password: str, role: str,
                 customer_id=customer_id, active=True, created_at=clock.now(), email=email)
     session.add(user)
     session.flush()
+    global_log.record(session, "user_created", actor=by, subject=username,
+                      payload={"role": role, "department": department,
+                               "customer_id": customer_id, "email": email})
     return user
 
 
@@ -113,17 +118,29 @@ def sign_in(session: Session, settings: config.Settings, username, password,
 
     While the account or the address is locked the password is not even checked (a right one
     is refused too). A failure is counted against both; the caller must commit the session
-    although it refuses the login, or the count is lost.
+    although it refuses the login, or the count and its audit record are lost. Each attempt is
+    an audited action (login, login_failed) with the address.
     """
     name = username if isinstance(username, str) else None
     locked = login_throttle.locked_until(session, name, address)
     if locked is not None:
+        _record_login(session, "login_failed", name, address, reason="locked")
         return SignIn(None, locked)
     user = authenticate(session, username, password)
     if user is None:
+        _record_login(session, "login_failed", name, address, reason="wrong username or password")
         return SignIn(None, login_throttle.record_failure(session, settings, name, address))
     login_throttle.record_success(session, user.username)
+    _record_login(session, "login", user.username, address)
     return SignIn(user)
+
+
+def _record_login(session: Session, kind: str, name: str | None, address: str | None,
+                  **payload) -> None:
+    # The name given is the subject, not the actor: a failed login proves nobody's identity.
+    given = name[:200] if name is not None else None
+    global_log.record(session, kind, actor=given if kind == "login" else None, subject=given,
+                      payload={"address": address, **payload})
 
 
 def issue_token(session: Session, user: User, ttl_hours: int = 12) -> tuple[str, datetime]:
@@ -159,14 +176,21 @@ def revoke_sign_ins(session: Session, user_id: int) -> int:
     return session.execute(delete(ApiToken).where(ApiToken.user_id == user_id)).rowcount
 
 
-def sign_out_everywhere(session: Session, username: str) -> tuple[User, int]:
+# Each change of an account below is an audited action of `by` (the admin or the command
+# that made it) in the global log, naming the account; passwords are never recorded.
+
+def sign_out_everywhere(session: Session, username: str, *,
+                        by: str | None = None) -> tuple[User, int]:
     """End every sign-in of `username` (revoke_sign_ins); returns the user and how many there
     were. Raises NotFound for an unknown username."""
     user = _existing(session, username)
-    return user, revoke_sign_ins(session, user.id)
+    ended = revoke_sign_ins(session, user.id)
+    global_log.record(session, "user_signed_out", actor=by, subject=username,
+                      payload={"sign_ins": ended})
+    return user, ended
 
 
-def set_active(session: Session, username: str, active: bool) -> User:
+def set_active(session: Session, username: str, active: bool, *, by: str | None = None) -> User:
     """Deactivate (every sign-in ends, and none is possible) or reactivate `username`.
     Raises NotFound for an unknown username."""
     user = _existing(session, username)
@@ -174,11 +198,13 @@ def set_active(session: Session, username: str, active: bool) -> User:
     if not active:
         revoke_sign_ins(session, user.id)
     session.flush()
+    global_log.record(session, "user_activated" if active else "user_deactivated", actor=by,
+                      subject=username)
     return user
 
 
 def reset_password(session: Session, username: str, password: str, *,
-                   method: str = passwords.DEFAULT_METHOD) -> User:
+                   method: str = passwords.DEFAULT_METHOD, by: str | None = None) -> User:
     """Give `username` a new password and end every sign-in made with the old one.
     Raises NotFound for an unknown username, InvalidInput (field password) for a bad one."""
     _check_password_rule(password)
@@ -186,16 +212,20 @@ def reset_password(session: Session, username: str, password: str, *,
     user.password_hash = passwords.hash_password(password, method)
     revoke_sign_ins(session, user.id)
     session.flush()
+    global_log.record(session, "password_reset", actor=by, subject=username)
     return user
 
 
-def set_email(session: Session, username: str, email: str | None) -> User:
+def set_email(session: Session, username: str, email: str | None, *,
+              by: str | None = None) -> User:
     """Give `username` the address their department's digest goes to (None: no mail).
     Raises NotFound for an unknown username, InvalidInput (field email) for a bad address."""
     _check_email(email)
     user = _existing(session, username)
     user.email = email
     session.flush()
+    global_log.record(session, "user_email_set", actor=by, subject=username,
+                      payload={"email": email})
     return user
 
 

@@ -29,6 +29,7 @@ from engine.definitions import resolution, validation, xmlsafe
 from engine.definitions.bundle import DMN_SUFFIX, Bundle
 from engine.definitions.messages import file_name
 from engine.errors import InvalidDefinition, NotFound
+from engine.history import global_log
 from engine.models import Definition
 from engine.runtime import event_subprocesses
 
@@ -184,7 +185,8 @@ def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | N
 
     Raises InvalidDefinition (with every problem in `details`) and stores nothing if any file
     has an error. Its warnings do not stop it; they are appended to `warnings` when given
-    (the API, the page and the CLI show them with the answer).
+    (the API, the page and the CLI show them with the answer). Each new version is a
+    `definition_deployed` action of `actor` in the global audit log, with its sha256.
     """
     planned = plan(session, bundle)
     if planned.errors:
@@ -205,6 +207,12 @@ def deploy(session: Session, bundle: Bundle, actor: str | None, comment: str | N
                          comment=comment)
         session.add(row)
         session.flush()
+        # The content's digest goes into the global audit log: a definition row changed later
+        # no longer matches what was deployed.
+        global_log.record(session, "definition_deployed", actor=actor,
+                          subject=f"{row.process_key} v{row.version}",
+                          payload={"definition_id": row.id, "sha256": row.sha256,
+                                   "comment": comment})
         results.append(Deployed(entry.process_key, row.version, row.id, created=True))
     return results
 

@@ -4,6 +4,7 @@ definitions it ran on), and audit events as CSV for spreadsheets.
 The record's shape is shared with the archives (engine/history/archive.py), which hold the same
 records for many instances. Every CSV of audit events, in the API, the pages and the command
 line, comes from `events_csv`: text cells a spreadsheet would run as a formula are defused.
+Every export is an audited action (`record_export`).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from engine.errors import InvalidInput, NotFound
-from engine.history import audit
+from engine.history import audit, global_log
 from engine.models import AuditEvent, Definition, Instance
 
 INSTANCE_FORMAT = "aftersales-instance/1"
@@ -45,6 +46,12 @@ def instance_record(session: Session, instance_id: int) -> dict:
             "definitions": [definition_ref(rows[i]) for i in used if i in rows],
             "instance": record(instance, INSTANCE_FIELDS),
             "events": [record(e, EVENT_FIELDS) for e in events]}
+
+
+def record_export(session: Session, actor: str | None, what: str, **details) -> None:
+    """Record in the global audit log that `actor` exported `what` (e.g. "instance 7 json",
+    "events 2026-11-01..2026-12-01"), with the instances it held in `details`."""
+    global_log.record(session, "export", actor=actor, subject=what[:200], payload=details)
 
 
 def events_csv(session: Session, instance_ids=None, *, start: datetime | None = None,

@@ -168,12 +168,10 @@ def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(AuditPending))
 
 
-def stored_hashes(session: Session, upto: int | None = None) -> list[bytes]:
-    """The leaf hashes the database holds for positions 0 .. upto-1 (default: all)."""
-    query = select(AuditLeaf.leaf_hash).order_by(AuditLeaf.position)
-    if upto is not None:
-        query = query.where(AuditLeaf.position < upto)
-    return [bytes.fromhex(h) for h in session.scalars(query)]
+def waiting_instances(session: Session, instance_ids: list[int]) -> list[int]:
+    """Those of `instance_ids` with an event still waiting for its position."""
+    return list(session.scalars(select(AuditPending.instance_id).where(
+        AuditPending.instance_id.in_(instance_ids)).distinct()))
 
 
 def positions_of(session: Session, instance_id: int) -> dict[int, int]:

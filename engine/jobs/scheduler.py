@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine import clock, message_buffer, reconciliation, staff_digest
+from engine.errors import Conflict, InvalidInput
+from engine.history import checkpoints
 from engine.jobs import outbox, sla, surge, timers
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,9 @@ class PlatformScheduler:
         s.add_job(self.run_staff_digest, "interval", minutes=STAFF_DIGEST_MINUTES,
                   id="staff-digest", max_instances=1, coalesce=True)
         s.add_job(self.run_message_expiry, "interval", seconds=300, id="message-expiry",
+                  max_instances=1, coalesce=True)
+        s.add_job(self.run_checkpoint, "interval",
+                  seconds=self.runtime.settings.audit_checkpoint_seconds, id="audit-checkpoint",
                   max_instances=1, coalesce=True)
         s.add_job(self.run_reconciliation, "cron", hour=RECONCILE_HOUR, minute=0,
                   timezone=self.runtime.settings.timezone, id="reconciliation", max_instances=1,
@@ -115,6 +120,18 @@ class PlatformScheduler:
 
     def run_staff_digest(self) -> dict:
         return staff_digest.run(self.sessions, self.runtime.settings, clock.now())
+
+    def run_checkpoint(self) -> checkpoints.Checkpoint | None:
+        """Sign a checkpoint of the global audit log if it grew. Without a signing key, or when
+        the log was cut below what was checkpointed, it signs nothing and says why in the log
+        (the web workers go on; `aftersales audit verify` names the damage)."""
+        try:
+            return checkpoints.sign_head(self.sessions, self.runtime.settings)
+        except InvalidInput as err:
+            log.warning("no audit checkpoint: %s", err.message)
+        except Conflict as err:
+            log.error("audit checkpoint refused: %s", err.message)
+        return None
 
     def run_reconciliation(self) -> reconciliation.Report:
         return reconciliation.daily(self.sessions, self.runtime.settings, clock.now())

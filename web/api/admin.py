@@ -51,7 +51,7 @@ def deactivate(username):
     if username == actor().name:
         raise Conflict("you cannot deactivate your own account", field="username")
     with transaction() as session:
-        return users.admin_json(users.set_active(session, username, False))
+        return users.admin_json(users.set_active(session, username, False, by=actor().name))
 
 
 @bp.post("/users/<username>/activate")
@@ -59,7 +59,7 @@ def deactivate(username):
 def activate(username):
     body(schemas.EMPTY, optional=True)
     with transaction() as session:
-        return users.admin_json(users.set_active(session, username, True))
+        return users.admin_json(users.set_active(session, username, True, by=actor().name))
 
 
 @bp.post("/users/<username>/reset-password")
@@ -67,7 +67,8 @@ def activate(username):
 def reset_password(username):
     fields = body(PASSWORD_RESET)
     with transaction() as session:
-        return users.admin_json(users.reset_password(session, username, fields["password"]))
+        return users.admin_json(users.reset_password(session, username, fields["password"],
+                                                     by=actor().name))
 
 
 @bp.post("/users/<username>/revoke-tokens")
@@ -75,7 +76,7 @@ def reset_password(username):
 def revoke_tokens(username):
     body(schemas.EMPTY, optional=True)
     with transaction() as session:
-        user, revoked = users.sign_out_everywhere(session, username)
+        user, revoked = users.sign_out_everywhere(session, username, by=actor().name)
         return {**users.admin_json(user), "revoked": revoked}
 
 

@@ -1,7 +1,7 @@
 """Exports for audits: one instance's full record (JSON) or its events (CSV), and every audit
 event recorded in a time range (CSV). CSV answers are downloads (Content-Disposition). An
 instance's export is read as the instance is (engine.instances.readable): a supervisor of
-another department gets a 403."""
+another department gets a 403. Every export is an audited action (who, what, which instances)."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
@@ -27,9 +27,11 @@ def instance_export(instance_id):
     with transaction() as session:
         instances.readable(session, actor(), instance_id)
         if fmt == "json":
-            return exports.instance_record(session, instance_id)
-        text = exports.events_csv(session, [instance_id])
-    return csv_download(text, f"instance-{instance_id}-events.csv")
+            record = exports.instance_record(session, instance_id)
+        else:
+            text = exports.events_csv(session, [instance_id])
+    audited(f"instance {instance_id} {fmt}", [instance_id])
+    return record if fmt == "json" else csv_download(text, f"instance-{instance_id}-events.csv")
 
 
 @bp.get("/audit/events.csv")
@@ -45,8 +47,16 @@ def audit_events():
         # Supervisors get the events of the instances they may read; auditors every event.
         ids = instances.readable_with_events_in(session, actor(), start, end)
         text = exports.events_csv(session, ids, start=start, end=end)
+    audited(f"events {start or ''}..{end or ''} csv", ids if ids is not None else "all")
     stamp = "-".join(f"{t:%Y%m%dT%H%M%SZ}" if t else "open" for t in (start, end))
     return csv_download(text, f"audit-events-{stamp}.csv")
+
+
+def audited(what: str, instance_ids) -> None:
+    """Record the export in the global audit log, in a short write of its own after the read
+    (a GET reads in a snapshot that may not write)."""
+    with transaction(write=True) as session:
+        exports.record_export(session, actor().name, what, instances=instance_ids)
 
 
 def csv_download(text: str, filename: str) -> Response:

@@ -13,7 +13,7 @@ import click
 
 from engine import clock, config, money_audit
 from engine.history import archive, checkpoints, exports, log_check, proofs, replay
-from web.cli.group import Context, main, pass_context
+from web.cli.group import CLI_ACTOR, Context, main, pass_context
 
 
 @main.group()
@@ -185,7 +185,7 @@ def audit_export(ctx: Context, instance, fmt, start, end, output):
         bounds = [clock.parse(v) if v else None for v in (start, end)]
     except ValueError as err:
         raise click.BadParameter(str(err), param_hint="--from/--to") from err
-    with ctx.sessions() as session:
+    with ctx.sessions.begin() as session:
         if fmt == "json":
             text = json.dumps(exports.instance_record(session, instance), ensure_ascii=False,
                               indent=1) + "\n"
@@ -193,6 +193,9 @@ def audit_export(ctx: Context, instance, fmt, start, end, output):
             text = exports.events_csv(
                 session, [instance] if instance is not None else None,
                 start=bounds[0], end=bounds[1])
+        exports.record_export(session, CLI_ACTOR, f"instance {instance} {fmt}" if instance
+                              is not None else f"events {start or ''}..{end or ''} csv",
+                              instances=[instance] if instance is not None else "all")
     if output:
         Path(output).write_text(text, encoding="utf-8")
         click.echo(f"written {output}", err=True)

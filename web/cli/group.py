@@ -39,6 +39,9 @@ class Context:
 
 pass_context = click.make_pass_decorator(Context, ensure=True)
 
+# Who the audit log names for what a command does to accounts and exports.
+CLI_ACTOR = "cli"
+
 
 def exit_with_error(err: EngineError) -> NoReturn:
     """Print `err` to stderr and exit 1: one line per problem detail (`file:line: message`,

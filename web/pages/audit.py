@@ -1,6 +1,8 @@
 """Auditor pages (read-only): find an instance, read its history as a timeline, replay it step
 by step on the diagram (tokens and data after each event, from engine.history.replay), see
-whether the record verifies, and export the history as JSON or CSV (engine.history.exports)."""
+whether the record verifies and which signed checkpoint of the global log covers it
+(engine.history.coverage), and export the history as JSON or CSV (engine.history.exports; each
+export is an audited action)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +12,7 @@ from flask import Response, render_template, request
 from engine import access, instances
 from engine.definitions import catalog
 from engine.errors import NotFound
-from engine.history import exports
+from engine.history import coverage, exports
 from web.pages import bp, context, diagram
 
 PAGE_SIZE = 50
@@ -21,10 +23,13 @@ PAGE_SIZE = 50
 def audit_index():
     q = request.args.get("q", "").strip()
     page = max(1, request.args.get("page", 1, type=int))
+    top = coverage.head(context.settings())
     with context.transaction() as db:
         rows, total = instances.search(db, q, page=page, per_page=PAGE_SIZE)
+        covered = coverage.covered(db, top.checkpoint.size if top.checkpoint else 0,
+                                   [r["id"] for r in rows])
     return render_template("audit_index.html", rows=rows, q=q, page=page, total=total,
-                           pages=max(1, -(-total // PAGE_SIZE)))
+                           pages=max(1, -(-total // PAGE_SIZE)), head=top, covered=covered)
 
 
 @bp.get("/audit/instances/<int:instance_id>")
@@ -36,6 +41,7 @@ def audit_instance(instance_id):
                                                      keep_steps=True)
         definition = catalog.show(db, instance["definition_id"])
         number = instances.request_number(db, instance_id)
+        trail = coverage.instance(db, context.settings(), instance_id)
     steps = [{"seq": s.seq, "at": s.at, "actor": s.actor, "kind": s.kind, "element": s.element,
               "data": s.data, **frame}
              for s, frame in zip(result.steps, diagram.frames(definition["sources"], result.steps))]
@@ -45,7 +51,8 @@ def audit_instance(instance_id):
     return render_template("audit_instance.html", instance=instance, number=number,
                            events=events, result=result, steps=steps, diagram_view=view,
                            names=diagram.element_names(definition["sources"]),
-                           migrated=any(e["kind"] == "migrated" for e in events))
+                           migrated=any(e["kind"] == "migrated" for e in events),
+                           trail=trail)
 
 
 @bp.get("/audit/instances/<int:instance_id>/history.<fmt>")
@@ -60,6 +67,9 @@ def audit_export(instance_id, fmt):
         else:
             instance = instances.get(db, context.actor(), instance_id)
             text = exports.events_csv(db, [instance_id])
+    with context.transaction(write=True) as db:       # the read above may not write
+        exports.record_export(db, context.actor().name, f"instance {instance_id} {fmt}",
+                              instances=[instance_id])
     name = f"{instance['business_key']}-history.{fmt}"
     headers = {"Content-Disposition": f'attachment; filename="{name}"'}
     if fmt == "json":

@@ -101,14 +101,16 @@ def test_every_event_and_action_gets_the_next_position_in_the_order_written(
     with sessions() as session:
         written = [(e.instance_id, e.seq) for e in session.scalars(
             select(AuditEvent).order_by(AuditEvent.id))]
-        assert global_log.pending_count(session) == len(written) + 1
+        actions = session.scalars(select(AuditAction.id).order_by(AuditAction.id)).all()
+        assert len(actions) == 3           # the two deployments of tests/data/simple, the export
+        assert global_log.pending_count(session) == len(written) + len(actions)
     checkpoint = sign(sessions, audit_settings)
     logged = leaves(sessions)
-    assert [l.position for l in logged] == list(range(len(written) + 1))
+    assert [l.position for l in logged] == list(range(len(written) + len(actions)))
     events_in_log = [(l.instance_id, l.seq) for l in logged if l.action_id is None]
     assert events_in_log == written
-    [action] = [l for l in logged if l.action_id is not None]
-    assert action.position == 4          # after the start and claim of AS-1 and of AS-3
+    assert [l.position for l in logged if l.action_id is not None] == [0, 1, 6]
+    # (the export after the start and claim of AS-1 and of AS-3)
     with sessions() as session:
         assert global_log.pending_count(session) == 0
     assert checkpoint.size == len(logged)
@@ -225,7 +227,8 @@ def test_an_inserted_event_is_caught(sessions, history, audit_settings):
         forge_log(session, order=lambda rows: plan)
     result = verify(sessions, audit_settings)
     assert not result.ok
-    assert result.first_bad == 2              # AS-1's start and claim are intact, then the forgery
+    # AS-1's start and claim are intact, then the forgery
+    assert result.first_bad == position_of(sessions, history[0], 2) + 1
 
 
 def test_reordered_events_are_caught_at_the_first_moved_position(sessions, history,
@@ -377,3 +380,31 @@ def test_the_database_refuses_to_change_audit_rows(sessions, history, audit_sett
     with pytest.raises(Exception, match="append-only"):
         with sessions.begin() as session:
             session.execute(text(statement))
+
+
+def test_each_checkpoint_goes_to_the_witness_and_a_witness_down_stops_nothing(
+        sessions, history, audit_settings):
+    from tests.http_server import LocalServer
+    witness = LocalServer(lambda received: (201, {"ok": True}))
+    try:
+        checkpoint = sign(sessions, audit_settings.with_(audit_witness_url=witness.url + "/cp"))
+        [got] = witness.received
+        assert (got.method, got.path) == ("POST", "/cp")
+        assert checkpoints.Checkpoint.parse(got.raw.decode()) == checkpoint
+    finally:
+        witness.stop()
+    forced = sign(sessions, audit_settings.with_(audit_witness_url=witness.url), force=True)
+    assert forced is not None and forced.prev == checkpoint.digest()    # the file has it
+
+
+def test_the_scheduler_job_signs_when_the_log_grew_and_without_a_key_signs_nothing(
+        sessions, history, audit_settings, tmp_path, caplog):
+    from engine.jobs.scheduler import PlatformScheduler
+    from engine.runtime.verbs import Runtime
+    job = PlatformScheduler(sessions, Runtime(audit_settings))
+    assert job.run_checkpoint().size == len(leaves(sessions))
+    assert job.run_checkpoint() is None
+    keyless = PlatformScheduler(sessions, Runtime(audit_settings.with_(
+        audit_key_file=tmp_path / "none")))
+    assert keyless.run_checkpoint() is None
+    assert "no audit signing key" in caplog.text
