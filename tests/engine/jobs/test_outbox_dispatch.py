@@ -19,10 +19,12 @@ from sqlalchemy import func, select
 
 from engine import clock, config
 from engine.jobs import adapters, outbox
-from engine.models import Outbox
+from engine import platform as product
+from engine.models import AuditEvent, Instance, Ledger, Outbox
 from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
 from tests.engine.jobs.outbox_worker import SECRET
+from tests.engine.jobs.test_jobs import _approve, platform  # noqa: F401 (a fixture)
 from tests.http_server import LocalServer
 from tests.web.api.test_integrations import (history, instance_status, make_world, outbox_row,
                                              slot, verified)
@@ -334,6 +336,37 @@ def test_a_callback_that_arrives_during_the_call_counts_once(db_url, tmp_path):
     finally:
         courier.stop()
         app.extensions["aftersales"].engine.dispose()
+
+
+def test_an_http_payment_provider_settles_the_ledger_from_the_pool(sessions, settings, platform):
+    """A payment over HTTP goes through the pool: its answer settles the ledger and replies to
+    the instance in the record; a second provider that only accepts leaves the payment pending
+    for its callback."""
+    instance = _approve(sessions, platform)
+    _approve(sessions, platform, no="AS-2", amount=20.0)
+
+    def answer(got):
+        if got.json["request_no"] == "AS-2":
+            return 200, {"status": "accepted", "reference": "RF-LATER"}
+        return 200, {"status": "paid", "reference": "RF-" + got.json["amount"]}
+
+    provider = LocalServer(answer)
+    try:
+        runtime = product.runtime(settings.with_(payment_adapter="http",
+                                                 payment_http_url=provider.url,
+                                                 outgoing_secret=SECRET))
+        assert outbox.dispatch_due(sessions, runtime)["done"] == 2
+    finally:
+        provider.stop()
+    assert sorted(r.json["amount"] for r in provider.received) == ["20.00", "88.00"]
+    with sessions() as session:
+        ledger = {e.request_no: (e.status, e.reference, str(e.amount))
+                  for e in session.scalars(select(Ledger))}
+        assert ledger == {"AS-1": ("paid", "RF-88.00", "88.00"),
+                          "AS-2": ("pending", "RF-LATER", "20.00")}
+        assert session.get(Instance, instance.id).status == "running"     # refund_result came
+        assert session.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.kind == "message_delivered")) == 1
 
 
 def test_the_dispatcher_settings_are_bounded():
