@@ -74,7 +74,7 @@ def test_the_stream_ends_when_the_sign_in_does(browser, world, quick):
 
 def test_the_stream_is_for_task_workers_only(browser, world):
     assert browser("owner").get("/events/queue").status_code == 403
-    assert browser().get("/events/queue").status_code == 302           # to the login page
+    assert browser().get("/events/queue").status_code == 204           # EventSource stops
 
 
 def test_pages_beyond_the_streams_a_process_serves_are_told_to_poll(browser, world, monkeypatch):
