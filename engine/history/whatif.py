@@ -72,16 +72,17 @@ def compile_bundle(session: Session, bundle: Bundle) -> dict[str, catalog.Compil
 
 def whatif(session: Session, bundle: Bundle, script_engine, *,
            instance_ids=None, limit: int = 20, mapping: dict | None = None,
-           finished_since=None) -> list[Outcome]:
+           finished_since=None, candidates: dict | None = None) -> list[Outcome]:
     """Replay finished instances against `bundle`; one Outcome per instance.
 
     Without `instance_ids`, the `limit` most recently finished instances of the bundle's
     processes are taken (those finished at `finished_since` or later, when given). `mapping`
-    ({old_id: new_id}) translates recorded element ids to the candidate's. Raises
+    ({old_id: new_id}) translates recorded element ids to the candidate's. `candidates` is
+    compile_bundle's answer for `bundle` when the caller has it already. Raises
     InvalidDefinition for a bad bundle and NotFound for an unknown instance.
     """
     mapping = tree_move.normalize_mapping(mapping)
-    candidates = compile_bundle(session, bundle)
+    candidates = candidates if candidates is not None else compile_bundle(session, bundle)
     if instance_ids is None:
         query = select(Instance.id).where(Instance.process_key.in_(sorted(candidates)),
                                           Instance.status.in_(FINISHED))

@@ -37,8 +37,10 @@ def run(session: Session, bundle: Bundle, script_engine, *, days: int, limit: in
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_REQUESTS}",
                            field="limit")
     since = now - timedelta(days=days)
-    lanes = _lanes(whatif.compile_bundle(session, bundle))
-    outcomes = whatif.whatif(session, bundle, script_engine, limit=limit, finished_since=since)
+    candidates = whatif.compile_bundle(session, bundle)
+    outcomes = whatif.whatif(session, bundle, script_engine, limit=limit, finished_since=since,
+                             candidates=candidates)
+    lanes = _lanes(candidates)
     more, fewer = Counter(), Counter()
     items, paid_diverging, paid_all = [], Decimal("0.00"), Decimal("0.00")
     for outcome in outcomes:

@@ -115,6 +115,7 @@ def test_owner_edits_tries_and_deploys_a_draft(page, desk, app, browser, server)
     page.fill("#editor-note", "退款超过 300 元需复核；审批 2 小时内")
     page.click("#editor-save")
     expect(page.locator("#editor-state")).to_contain_text("2")
+    expect(page.locator("#editor-history tr").first).to_contain_text("退款超过 300 元需复核")
     shot(page, "22-editor-saved")
 
     # Share it with the second owner.

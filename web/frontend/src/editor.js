@@ -273,6 +273,22 @@ class Editor {
     });
   }
 
+  /* The new revision on top of the page's history (the page itself is not reloaded). */
+  addHistory(saved, note) {
+    const body = document.getElementById("editor-history");
+    if (!body) return;
+    const row = body.insertRow(0);
+    const link = document.createElement("a");
+    link.href = `?revision=${saved.revision}`;
+    link.textContent = String(saved.revision);
+    const cells = [link, note || "", saved.saved_by, new Date().toLocaleString(this.config.locale)];
+    cells.forEach((value, i) => {
+      const cell = row.insertCell();
+      if (i === 0) cell.className = "num";
+      cell.append(value);
+    });
+  }
+
   async save() {
     const files = await this.currentFiles();
     const note = this.el("#editor-note").value;
@@ -284,6 +300,7 @@ class Editor {
       this.el("#editor-note").value = "";
       state.textContent = this.config.text.saved.replace("%n", json.revision);
       this.root.dataset.revision = String(json.revision);
+      this.addHistory(json, note);
     } else {
       state.textContent = (json.error || {}).message || String(status);
     }
