@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_SECONDS = 10
 # Time for recording a batch's answers, beyond the calls themselves.
 LEASE_MARGIN = timedelta(seconds=30)
-# The reply each outcome counts as in dispatch_due's answer.
+# What a row's new status counts as in the answer of dispatch_due.
 COUNTED = {"done": "done", "pending": "retry", "incident": "incident"}
 # Answers recorded in one transaction at most (each in its own savepoint), and for how long
 # at most the group's transaction goes on taking more.
@@ -129,9 +129,9 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     or the status it has, when it is not pending or, given `claim`, no longer leased to it).
 
     With `answer` (a Remote adapter's, called beforehand) only its record is written; without,
-    the adapter runs here in full. On failure the caller should roll back and call
-    `record_failure` in a new transaction. A reply the instance cannot take is not a failure
-    of the row (see `_reply`).
+    the adapter runs here in full. On failure the caller should roll back (the transaction or
+    the row's savepoint) and call `record_failure`. A reply the instance cannot take is not a
+    failure of the row (see `_reply`).
     """
     row = _locked(session, outbox_id, claim)
     if row is None:
