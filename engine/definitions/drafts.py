@@ -31,7 +31,9 @@ from engine.models import Draft, DraftRevision, DraftShare, User
 MAX_FILES = 200
 MAX_TITLE = 200
 MAX_NOTE = 2000
-_PATH = re.compile(rf"^(?:(?:{FORMS_FOLDER}|{MESSAGES_FOLDER})/)?[A-Za-z0-9_][A-Za-z0-9_.\-]{{0,150}}$")
+# A file at the top, or in forms/ or messages/: no other folder, no "..", no hidden files.
+_PATH = re.compile(rf"^(?:(?:{FORMS_FOLDER}|{MESSAGES_FOLDER})/)?"
+                   r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,150}$")
 
 
 # ------------------------------------------------------------------ files
@@ -164,7 +166,8 @@ def create(session: Session, actor: Actor, title: str, files: dict[str, str], *,
     session.add(draft)
     session.flush()
     session.add(DraftRevision(draft_id=draft.id, number=1, files=files,
-                              note=_text(note, "note", MAX_NOTE), saved_by=actor.name, saved_at=now))
+                              note=_text(note, "note", MAX_NOTE), saved_by=actor.name,
+                              saved_at=now))
     session.flush()
     return draft
 
