@@ -408,3 +408,74 @@ def test_the_scheduler_job_signs_when_the_log_grew_and_without_a_key_signs_nothi
         audit_key_file=tmp_path / "none")))
     assert keyless.run_checkpoint() is None
     assert "no audit signing key" in caplog.text
+
+
+def archive_finished(sessions, runtime, folder, **kwargs):
+    """Archive what finished a year ago: AS-3 (timed out); AS-1 and AS-2 still wait."""
+    from engine.history import archive
+    clock.advance(timedelta(days=400))
+    with sessions.begin() as session:
+        return archive.archive(session, timedelta(days=365), folder, "ops",
+                               script_engine=runtime.script_engine, **kwargs)
+
+
+def test_a_signed_archive_removes_exactly_what_verification_then_accepts(
+        sessions, runtime, history, audit_settings):
+    sign(sessions, audit_settings)
+    finished = [history[2]]
+    removed_positions = sorted(l.position for l in leaves(sessions) if l.instance_id in finished)
+    archive_finished(sessions, runtime, audit_settings.archive_dir, settings=audit_settings)
+    with sessions() as session:
+        assert sorted(session.scalars(select(AuditEvent.instance_id).distinct())) == sorted(
+            history[:2])
+    [record] = checkpoints.Folder(audit_settings.audit_dir).removals()
+    assert [l[0] for l in record["leaves"]] == removed_positions
+    result = verify(sessions, audit_settings)
+    assert result.ok, result.problems
+    assert result.removed == len(removed_positions)
+    [archived] = [a for a in actions_of(sessions) if a.kind == "archived"]
+    assert archived.actor == "ops" and archived.payload["instances"] == finished
+    assert sign(sessions, audit_settings).size == result.size + 1     # the archive's own action
+
+
+def actions_of(sessions) -> list[AuditAction]:
+    with sessions() as session:
+        return list(session.scalars(select(AuditAction).order_by(AuditAction.id)))
+
+
+def test_an_archive_without_a_signed_record_or_a_forged_one_is_reported(
+        sessions, runtime, history, audit_settings):
+    sign(sessions, audit_settings)
+    first = position_of(sessions, history[2], 1)
+    archive_finished(sessions, runtime, audit_settings.archive_dir)     # no settings: no record
+    result = verify(sessions, audit_settings)
+    assert result.first_bad == first
+    assert f"position {first}: instance {history[2]} event 1 was deleted" in result.problems
+
+    # A removal record the attacker signed with a key of their own is not taken.
+    mine = checkpoints.Signer(checkpoints.Ed25519PrivateKey.generate())
+    forged = {"format": checkpoints.REMOVAL_FORMAT, "at": "x", "archive": "a", "sha256": "0",
+              "instances": [history[2]], "key_id": mine.key_id,
+              "leaves": [[l.position, l.leaf_hash, l.instance_id, l.seq]
+                         for l in leaves(sessions) if l.instance_id == history[2]]}
+    forged["signature"] = mine.sign(checkpoints.removal_body(forged))
+    checkpoints.Folder(audit_settings.audit_dir).append(
+        checkpoints.REMOVALS, json.dumps(forged) + "\n")
+    result = verify(sessions, audit_settings)
+    assert result.first_bad == first
+    assert any(p.startswith("removal record 1: signed by unknown key") for p in result.problems)
+
+
+def test_the_database_lets_only_listed_instances_lose_their_events(sessions, history,
+                                                                   audit_settings):
+    with pytest.raises(Exception, match="append-only"):
+        with sessions.begin() as session:
+            session.execute(delete(AuditEvent).where(AuditEvent.instance_id == history[0]))
+    with sessions.begin() as session:
+        session.execute(text("INSERT INTO audit_removal (instance_id, archive, at) "
+                             f"VALUES ({history[0]}, 'a.json', '2026-11-23')"))
+        assert session.execute(delete(AuditEvent).where(
+            AuditEvent.instance_id == history[0])).rowcount == 4
+    with pytest.raises(Exception, match="append-only"):
+        with sessions.begin() as session:
+            session.execute(delete(AuditEvent).where(AuditEvent.instance_id == history[1]))
