@@ -229,16 +229,23 @@ def draft_deploy(draft_id: int):
                                          comment=request.form.get("comment") or None)
             except InvalidDefinition as err:
                 problems = err.details or []
-        changes = [] if deployed else _changes(db, drafts.head_files(db, draft), draft_id)
+        changes = []
+        if not deployed:
+            changes, found = _changes(db, drafts.head_files(db, draft), draft_id)
+            problems = problems or found
         shown = drafts.summary(draft)
     return render_template("draft_deploy.html", draft=shown, changes=changes, deployed=deployed,
                            problems=problems), 422 if problems else 200
 
 
-def _changes(db, files: dict[str, str], draft_id: int) -> list[dict]:
+def _changes(db, files: dict[str, str], draft_id: int) -> tuple[list[dict], list[dict]]:
     """Per process the draft would version: the diff against its newest deployed version, drawn
-    on the draft's diagram."""
-    planned = catalog.plan(db, drafts.bundle_of(files))
+    on the draft's diagram; and the errors that would stop the deploy."""
+    try:
+        planned = catalog.plan(db, drafts.bundle_of(files))
+    except InvalidDefinition as err:
+        return [], err.details or [{"file": "", "line": None, "element_id": None,
+                                    "message": err.message}]
     result = []
     for entry in planned.processes:
         if not entry.changed:
@@ -253,7 +260,7 @@ def _changes(db, files: dict[str, str], draft_id: int) -> list[dict]:
                             files_url=url_for("pages.draft_files", draft_id=draft_id))
         result.append({"process_key": entry.process_key, "from": old_version,
                        "to": old_version + 1, "diff": diff, "view": view})
-    return result
+    return result, [p.as_dict() for p in planned.errors]
 
 
 def _editor_text() -> dict:

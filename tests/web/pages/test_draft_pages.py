@@ -115,3 +115,18 @@ def test_what_if_and_deploy_need_a_confirmation(owner, draft):
     deployed = owner.post(f"{path}/deploy", {"revision": "1", "confirm": "yes"})
     assert deployed.status_code == 200
     assert "unchanged" in text_of(deployed.get_data(as_text=True))
+
+
+def test_the_deploy_page_of_a_draft_that_does_not_validate_lists_its_problems(owner, draft):
+    path, config = draft
+    source = config["files"][f"{KEY}.bpmn"]
+    broken = {**config["files"], f"{KEY}.bpmn": re.sub(r'(name="sla" value=")[^"]*"',
+                                                       r'\1P1W"', source, count=1)}
+    assert call(owner, f"{path}/save", {"files": broken, "base_revision": 1}).status_code == 200
+    page = owner.get(f"{path}/deploy")
+    assert page.status_code == 422
+    html = page.get_data(as_text=True)
+    assert "P1W" in text_of(html) and not select(html, "form", "id", "deploy-form")
+    refused = owner.post(f"{path}/deploy", {"revision": "2", "confirm": "yes"})
+    assert refused.status_code == 422 and "P1W" in text_of(refused.get_data(as_text=True))
+    assert "v2" not in text_of(owner.get(f"/processes/{KEY}").get_data(as_text=True))
