@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from engine import clock, config, login_throttle, passwords
@@ -164,6 +164,26 @@ def user_for_token(session: Session, token) -> User | None:
         return None
     user = session.get(User, row.user_id)
     return user if user is not None and user.active else None
+
+
+# The sign-in check of every request in one prebuilt statement: token and account together,
+# columns only (no ORM objects to build and track).
+_ACCOUNT_FOR_TOKEN = (
+    select(User.id, User.username, User.display_name, User.role, User.department,
+           User.customer_id)
+    .join(ApiToken, ApiToken.user_id == User.id)
+    .where(ApiToken.token_hash == bindparam("token_hash"), ApiToken.expires_at > bindparam("now"),
+           User.active.is_(True)))
+
+
+def account_for_token(session: Session, token) -> dict | None:
+    """The account (as `account_json` gives it) of the active user a bearer token or page
+    sign-in belongs to, or None (unknown, expired or inactive): what each request asks."""
+    if not isinstance(token, str) or not 20 <= len(token) <= 200:
+        return None
+    row = session.execute(_ACCOUNT_FOR_TOKEN,
+                          {"token_hash": _digest(token), "now": clock.now()}).first()
+    return dict(row._mapping) if row is not None else None
 
 
 def revoke_token(session: Session, token: str) -> None:

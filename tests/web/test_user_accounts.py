@@ -55,8 +55,11 @@ def test_tokens_resolve_until_they_expire(session):
     assert users.user_for_token(session, token) is user
     assert users.user_for_token(session, token + "x") is None
     assert users.actor_for(user) == Actor("qian", "customer", None, "C7")
+    assert users.account_for_token(session, token) == users.account_json(user)
+    assert users.account_for_token(session, token + "x") is None
     clock.advance(timedelta(hours=1))
     assert users.user_for_token(session, token) is None
+    assert users.account_for_token(session, token) is None
     users.revoke_token(session, token)
 
 

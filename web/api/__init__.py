@@ -75,10 +75,10 @@ def authenticate(header: str):
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send Authorization: Bearer <token> (POST /api/auth/token gives one)")
     with transaction(write=False) as session:
-        user = users.user_for_token(session, token.strip())
-        if user is None:
-            raise ApiError(401, "the token is unknown or has expired; log in again")
-        return users.actor_for(user)
+        account = users.account_for_token(session, token.strip())
+    if account is None:
+        raise ApiError(401, "the token is unknown or has expired; log in again")
+    return users.actor_of(account)
 
 
 def body_limit(endpoint: str | None) -> int:

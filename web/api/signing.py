@@ -25,7 +25,7 @@ def signed(view):
     def checked(*args, **kwargs):
         if actor().role in MACHINE_ROLES:
             body = request.get_data(cache=True)
-            with transaction() as session:
+            with transaction(write=False) as session:
                 try:
                     client_secrets.verify(session, actor().name, body,
                                           request.headers.get(signatures.HEADER))

@@ -43,8 +43,7 @@ def current_user() -> dict | None:
         account = None
         if isinstance(token, str):
             with transaction(write=False) as db:
-                user = users.user_for_token(db, token)
-                account = users.account_json(user) if user is not None else None
+                account = users.account_for_token(db, token)
         g.pages_user = account
     return g.pages_user
 
