@@ -591,3 +591,51 @@ class SavedFilter(Base):
     query: Mapped[str] = mapped_column(String(1000))
     department: Mapped[str | None] = mapped_column(String(50))     # shared with it; None: own
     created_at: Mapped[datetime]
+
+
+class Feedback(Base):
+    """What a customer said about a request, in their words (engine/feedback.py): the filing
+    reason, a complaint's text, a rating's comment, a reopened complaint's reason. Its classes
+    are `feedback_class` rows, given by the taxonomy version `taxonomy_version`."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (UniqueConstraint("instance_id", "event_seq", "kind",
+                                       name="uq_feedback_event"),
+                      Index("ix_feedback_request", "request_id"),
+                      Index("ix_feedback_at", "at"))
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    request_id: Mapped[int] = mapped_column(BigId)
+    request_no: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    taxonomy_version: Mapped[int]
+    instance_id: Mapped[int] = mapped_column(BigId)
+    event_seq: Mapped[int]
+    at: Mapped[datetime]
+
+
+class FeedbackClass(Base):
+    """One class (the taxonomy's Chinese name) the classifier gave a feedback row."""
+
+    __tablename__ = "feedback_class"
+    __table_args__ = (Index("ix_feedback_class_name", "name", "feedback_id"),)
+
+    feedback_id: Mapped[int] = mapped_column(BigId, ForeignKey("feedback.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+
+
+class FeedbackTaxonomy(Base):
+    """A deployed version of the feedback taxonomy and its keyword table (bpmn/feedback/
+    taxonomy.json, engine/feedback_taxonomy.py); the newest classifies. Identical content is
+    not deployed twice."""
+
+    __tablename__ = "feedback_taxonomy"
+
+    version: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    source: Mapped[dict[str, Any]]
+    deployed_by: Mapped[str] = mapped_column(String(100))
+    deployed_at: Mapped[datetime]

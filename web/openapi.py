@@ -16,7 +16,7 @@ from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_REA
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
-from web.api import customer, drafts, schemas
+from web.api import customer, drafts, feedback, schemas
 from web.api.admin import LIFT_LOCK, PASSWORD_RESET, SECRET_ISSUE
 from web.api.auth import SIGNED_IN
 from web.api.owner import MIGRATION
@@ -176,6 +176,22 @@ OPERATIONS = [
      "BPMN/DMN sources and forms", INSTANCE_READERS, None, 200, False, []),
     ("get", "/api/kpis", "kpis", "Service KPIs overall, by category and by department",
      KPI_READERS, None, 200, False, KPI_FILTERS),
+    ("get", "/api/feedback", "feedback", "What customers said (filing reasons, complaints, "
+     "rating comments, reopen reasons) with its classes, newest first; customer service, "
+     "management, auditors and admins only", feedback.READERS, None, 200, False,
+     [_q("q", "words the text contains"), _q("class", "a class name of the taxonomy"),
+      _q("kind", "filing, complaint, rating, reopen or complaint_comment"),
+      _q("category", "the request's category"), _q("from", "ISO date or time"),
+      _q("to", "ISO date or time"), *PAGING]),
+    ("get", "/api/feedback/taxonomy", "feedback", "The feedback taxonomy in force (classes, "
+     "keyword rules, model threshold) and every deployed version", KPI_READERS, None, 200,
+     False, []),
+    ("post", "/api/feedback/taxonomy", "feedback", "Deploy a taxonomy as the next version "
+     "(201; identical to a deployed version: 200 with that version)", OWNERS, feedback.TAXONOMY,
+     (201, 200), False, []),
+    ("post", "/api/feedback/classify", "feedback", "The classes of each text, by the taxonomy "
+     "in force or the draft `taxonomy` given", feedback.CLASSIFIERS, feedback.CLASSIFY, 200,
+     False, []),
     ("get", "/api/search", "search", "After-sales requests by request number, order, customer "
      "(id, user name or name) or phone, newest first, at most 20, as far as the caller may read "
      "them (matched says how each was found)", search.SEARCHERS, None, 200, False,

@@ -21,6 +21,7 @@ from web.api import (
     definitions,
     drafts,
     exports,
+    feedback,
     instances,
     kpis,
     messages,
@@ -38,7 +39,7 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers, signals, calendar, customer, drafts, search):
+                owner, exports, timers, signals, calendar, customer, drafts, search, feedback):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

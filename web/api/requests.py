@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from engine import access, payments, service_requests
+from engine import access, feedback, payments, service_requests
 from engine.errors import Forbidden
 from web.api import schemas
 from web.api.base import actor, allow, body, only_args, page_args, paged, runtime, transaction
@@ -53,7 +53,9 @@ def list_requests():
 def show(ref):
     with transaction() as session:
         found = service_requests.view(session, actor(), ref)
-    return {**_without_waiting(found), "awaiting": awaiting(found["waiting_for"])}
+        said = feedback.of_request(session, found["id"], internal=actor().role != "customer")
+    return {**_without_waiting(found), "awaiting": awaiting(found["waiting_for"]),
+            "feedback": said}
 
 
 @bp.get("/requests/<ref>/payments")

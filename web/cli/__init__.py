@@ -5,8 +5,9 @@ Every command reads the settings once (engine.config.from_env, through `Context`
 engine functions; only `serve` builds the Flask app. The commands are grouped by who uses them:
 operations.py (init, demo, serve, scheduler, user), definitions.py (validate, deploy, versions,
 diff, whatif), migrate.py (migrate), orders.py (orders import), payments.py (payments
-reconcile), timers.py (timers list/fire/reschedule), signals.py (signals send) and audit.py (audit
-verify/replay/export/money, archive). Each adds its commands to the group of group.py, which
+reconcile), timers.py (timers list/fire/reschedule), signals.py (signals send), feedback.py (feedback
+evaluate/classify/deploy/versions/reclassify) and audit.py (audit verify/replay/export/money,
+archive). Each adds its commands to the group of group.py, which
 also reports every EngineError the same way (`exit_with_error`); importing them here is what
 registers them.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 from web.cli import (  # noqa: F401  (they register commands)
     audit,
     definitions,
+    feedback,
     migrate,
     operations,
     orders,

@@ -119,6 +119,13 @@ MATRIX = [
     ("get", "/api/search?q=C001", STAFF_READ, set()),
     ("get", "/api/kpis", {"supervisor", "supervisor_other", "process_owner", "auditor", "admin"},
      set()),
+    # Customers' words: those who read every request search them (not finance's staff).
+    ("get", "/api/feedback", {"staff", "supervisor", "auditor", "admin"}, set()),
+    ("get", "/api/feedback/taxonomy", {"supervisor", "supervisor_other", "process_owner",
+                                       "auditor", "admin"}, set()),
+    ("post", "/api/feedback/taxonomy", OWN, set()),
+    ("post", "/api/feedback/classify", {"supervisor", "supervisor_other", "process_owner",
+                                        "admin"}, set()),
     ("get", "/api/incidents", {"admin", "auditor"}, set()),
     ("post", "/api/incidents/{incident}", {"admin"}, set()),
     # Accounts: an unknown user, so that no cell ends a sign-in the other cells use.
@@ -227,6 +234,7 @@ def _request_kwargs(path: str, role: str, ids: dict) -> dict:
         "/api/messages": {"name": MESSAGE_FOR.get(role, "picked_up"), "correlation": ids["ref"]},
         "/api/incidents": {"action": "skip"},
         "/api/signals": {"name": "nobody_waits_for_this"},
+        "/api/feedback/classify": {"texts": ["物流太慢"]}, "/api/feedback/taxonomy": {},
         "/reschedule": {"due_at": "2026-11-24T10:00:00+00:00"},
     }
     if path in bodies:
