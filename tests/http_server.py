@@ -7,6 +7,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
+from engine import signatures
+
 
 class Received:
     """One request the server got: method, path, headers, the raw body and its JSON (or None)."""
@@ -57,6 +59,16 @@ class LocalServer:
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    @property
+    def asked(self) -> list[str]:
+        """The path (with its query) of every request, in order."""
+        return [got.path for got in self.received]
+
+    @property
+    def signatures(self) -> list[str | None]:
+        """The X-Aftersales-Signature header of every request (None where it had none)."""
+        return [got.headers.get(signatures.HEADER) for got in self.received]
 
     def stop(self) -> None:
         if not self.thread.is_alive():

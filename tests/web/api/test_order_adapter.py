@@ -3,55 +3,24 @@ order API (a real HTTP server on 127.0.0.1, started here), stores what it answer
 order checks, then files."""
 from __future__ import annotations
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
 from engine import signatures
+from tests.http_server import LocalServer
 from tests.web.conftest import Auth, error_of, order_body, populate
 from web import create_app
 
 OUTGOING_SECRET = "the-platforms-outgoing-secret-for-tests"
 
 
-class Shop:
-    """The shop's order API: `orders` maps an order id to (status, body) it answers with."""
+class Shop(LocalServer):
+    """The shop's order API: `orders` maps an order id to the (status, body) it answers with."""
 
     def __init__(self):
         self.orders: dict[str, tuple[int, object]] = {}
-        self.asked: list[str] = []
-        self.signatures: list[str | None] = []
-        shop = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                shop.asked.append(self.path)
-                shop.signatures.append(self.headers.get(signatures.HEADER))
-                status, body = shop.orders.get(self.path.removeprefix("/api/orders/"),
-                                               (404, {"error": "no such order"}))
-                raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/api"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        if not self.thread.is_alive():
-            return
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        super().__init__(lambda got: self.orders.get(got.path.removeprefix("/api/orders/"),
+                                                     (404, {"error": "no such order"})))
+        self.url += "/api"
 
 
 @pytest.fixture

@@ -4,10 +4,8 @@ job that keeps the report as an alert."""
 from __future__ import annotations
 
 import json
-import threading
 from datetime import timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -19,6 +17,7 @@ from engine.jobs.scheduler import PlatformScheduler
 from engine.models import Alert, Ledger
 from engine.runtime.verbs import Runtime
 from tests.conftest import T0
+from tests.http_server import LocalServer
 from web.cli import main
 
 OUTGOING_SECRET = "the-platforms-outgoing-secret-for-tests"
@@ -26,37 +25,15 @@ DAY = "2026-11-22"                     # yesterday in Shanghai, for the frozen c
 IN_DAY = T0 - timedelta(days=1)        # 2026-11-22 10:00 in Shanghai
 
 
-class Provider:
+class Provider(LocalServer):
     """The payment provider's statement API: answers GET .../statement with `status` and
-    `body` (a list of lines, sent as JSON lines) and records what it was asked."""
+    `body` (a list of lines, sent as JSON lines)."""
 
     def __init__(self):
-        self.status, self.body, self.asked, self.signatures = 200, [], [], []
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                provider.asked.append(self.path)
-                provider.signatures.append(self.headers.get(signatures.HEADER))
-                raw = "\n".join(json.dumps(line) for line in provider.body).encode()
-                self.send_response(provider.status)
-                self.send_header("Content-Type", "application/x-ndjson")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/pay"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.status, self.body = 200, []
+        super().__init__(lambda got: (self.status, "\n".join(
+            json.dumps(line) for line in self.body).encode()))
+        self.url += "/pay"
 
 
 @pytest.fixture
