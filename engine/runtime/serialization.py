@@ -86,3 +86,8 @@ def load(state: str, spec, subprocess_specs, script_engine) -> BpmnWorkflow:
 
 def state_hash(state: str) -> str:
     return hashlib.sha256(state.encode()).hexdigest()
+
+
+def stored_size(session, instance) -> int:
+    """Bytes of `instance`'s stored state."""
+    return len(instance.state.encode())

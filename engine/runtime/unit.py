@@ -11,9 +11,11 @@ differ by one byte.
         workflow = apply(workflow)
         error, failed_task = work.advance(workflow)
 
-`run()` is an engine verb's whole unit of work on the caller's session: load the instance's
-workflow, apply and advance inside `of_work()`, then write back the state, the audit event and
-the projection rows (engine/runtime/writeback.py) and the outbox rows, and call the hooks.
+`run()` is an engine verb's whole unit of work on the caller's session: take the instance's
+workflow (live from engine/runtime/workflow_cache.py when this process wrote its current row,
+else loaded from the state), apply and advance inside `of_work()`, then write back the state,
+the audit event and the projection rows (engine/runtime/writeback.py) and the outbox rows, call
+the hooks, and keep the live workflow for the next unit once the transaction commits.
 """
 from __future__ import annotations
 
@@ -36,6 +38,7 @@ from engine.runtime import (
     serialization,
     services,
     steps,
+    workflow_cache,
     writeback,
 )
 
@@ -116,12 +119,7 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
 def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, element,
          task_id, at, new, final_status) -> Instance:
     with of_work(instance.business_key, instance.audit_seq + 1, at) as work:
-        if new:
-            workflow, before = None, _NOTHING
-        else:
-            workflow = serialization.load(instance.state, compiled.spec,
-                                          compiled.subprocess_specs, runtime.script_engine)
-            before = projection.project(workflow)
+        workflow, before = _workflow_of(session, runtime, instance, compiled, new)
         workflow = apply(workflow)
         # A start keeps a task failed in the steps in its state (the instance is stored in
         # error, retried by that task); any later command's failure is an incident.
@@ -147,7 +145,23 @@ def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, e
     services.write_intents(session, instance.id, instance.business_key, work.intents, at)
     for hook in runtime.hooks:
         hook(session, instance, workflow, event)
+    workflow_cache.cache.keep(session, instance, workflow_cache.Entry(workflow, after))
     return instance
+
+
+def _workflow_of(session, runtime, instance, compiled, new: bool):
+    """(the instance's live workflow, its projection as stored): the one this process kept
+    when it last wrote the instance's current row (engine/runtime/workflow_cache.py), else
+    rebuilt from the stored state. A new instance has neither."""
+    if new:
+        return None, _NOTHING
+    kept = workflow_cache.cache.take(session, instance, compiled)
+    if kept is not None:
+        kept.workflow.script_engine = runtime.script_engine
+        return kept.workflow, kept.projection
+    workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
+                                  runtime.script_engine)
+    return workflow, projection.project(workflow)
 
 
 def _status(workflow, after: projection.Projection, error: str | None) -> str:

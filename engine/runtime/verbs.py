@@ -52,6 +52,7 @@ from engine.runtime import (
     steps,
     task_rows,
     unit,
+    workflow_cache,
     writeback,
 )
 from engine.runtime.scripting import PlatformScriptEngine
@@ -424,10 +425,13 @@ class Runtime:
         at = clock.now()
         instance.updated_at = at
         with incidents.refused_on_failure(kind, actor, payload, element, task_id):
+            row_before = workflow_cache.key_of(instance)
             event = audit.append(session, instance, at=at, actor=actor.name, kind=kind,
                                  payload=payload, element=element, task_id=task_id,
                                  state_hash=serialization.state_hash(instance.state))
             writeback.flush_or_conflict(session, instance)
+            # The state stays as it was: a live workflow kept for the row goes on to the next.
+            workflow_cache.cache.carry(session, row_before, instance)
             for hook in self.hooks:
                 hook(session, instance, None, event)
 
