@@ -144,8 +144,10 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     wal_sync = _WAL_SYNC.get(engine)
     if wal_sync is not None:
         @event.listens_for(factory, "after_commit")
-        def _on_disk(_session):
-            if not _reading.get():          # a read transaction wrote nothing to flush
+        def _on_disk(session):
+            # A released savepoint is no commit (SQLAlchemy announces both), and a read
+            # transaction wrote nothing to flush.
+            if not session.in_nested_transaction() and not _reading.get():
                 wal_sync.after_commit()
     return factory
 

@@ -58,6 +58,17 @@ def test_concurrent_writers_share_flushes_and_every_commit_is_kept(sqlite):
     again.dispose()
 
 
+def test_savepoints_are_not_flushed_their_transaction_is(sqlite):
+    engine, sessions, _ = sqlite
+    sync = db.wal_sync(engine)
+    before = sync.flushes
+    with sessions.begin() as session:
+        for n in range(5):
+            with session.begin_nested():
+                session.execute(text("INSERT INTO t VALUES (:n)"), {"n": n})
+    assert sync.flushes - before == 1
+
+
 def test_a_writer_that_rolls_back_or_fails_to_begin_gives_its_turn_back(sqlite):
     engine, sessions, _ = sqlite
     with pytest.raises(RuntimeError):
