@@ -78,11 +78,6 @@ def app(db_url, tmp_path, mail, gateway, tls):
 
 
 @pytest.fixture
-def platform(app):
-    return app.extensions["aftersales"]
-
-
-@pytest.fixture
 def app_auth(app):
     return Auth(app.test_client())
 

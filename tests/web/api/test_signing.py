@@ -11,21 +11,12 @@ import pytest
 from click.testing import CliRunner
 
 from engine import clock, signatures
-from tests.web.conftest import error_of, file_request, open_tasks, order_body
+from tests.web.api.test_messages import awaiting_pickup  # noqa: F401  (a fixture)
+from tests.web.conftest import error_of, open_tasks, order_body
 from web.api import MACHINE_ENDPOINTS
 from web.cli import main
 
 HEADER = signatures.HEADER
-
-
-@pytest.fixture
-def awaiting_pickup(auth):
-    """A return with courier pickup, reviewed: it waits for 'picked_up'."""
-    filed = file_request(auth, "alice", pickup=True)
-    [task] = open_tasks(auth)
-    auth.as_("customer_service_1").post(f"/api/tasks/{task['task_id']}/complete",
-                                        json={"data": {"approved": True}})
-    return filed["number"]
 
 
 def picked_up(number: str) -> bytes:
