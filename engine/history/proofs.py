@@ -2,12 +2,16 @@
 and without the database, that each of the instance's events is in the global audit log under
 a signed checkpoint (`aftersales audit proof REF`, `aftersales audit check-proof FILE`).
 
-The file holds the instance's events as recorded, the signed checkpoint, and for each event its
-position and RFC 6962 audit path. `check()` verifies the signature, rebuilds each event's leaf
-from its fields and follows its path to the signed root, and checks the instance's own chain
-(each event's hash, each prev_hash, seqs 1..n without a gap).
+The file holds the instance's events as recorded, the signed checkpoint, for each event its
+position and RFC 6962 audit path, and the first checkpoint that held them all with the
+consistency proof that the newest one extends it. `check()` verifies the signatures, rebuilds
+each event's leaf from its fields and follows its path to the signed root, checks the
+consistency proof, and checks the instance's own chain (each event's hash, each prev_hash,
+seqs 1..n without a gap).
 """
 from __future__ import annotations
+
+import dataclasses
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -81,10 +85,16 @@ def export(session: Session, folder_path, ref: str) -> dict:
                            instance_id=instance.id)
         out.append(dict(exports.record(event, exports.EVENT_FIELDS), position=position,
                         proof=[h.hex() for h in paths[position]]))
+    # The first checkpoint that held all these events, and the proof that the newest extends
+    # it: whoever kept that older one (a witness) sees the log only grew since.
+    last = max(positions[e.seq] for e in events) if events else -1
+    older = next(c for c in listed if c.size > last)
     return {"format": FORMAT, "instance": {"id": instance.id,
                                            "business_key": instance.business_key},
-            "checkpoint": checkpoints.Checkpoint.parse(checkpoint.line()).__dict__,
-            "events": out}
+            "checkpoint": dataclasses.asdict(checkpoint), "events": out,
+            "since": {"checkpoint": dataclasses.asdict(older),
+                      "consistency": [h.hex() for h in merkle.consistency_proof(
+                          older.size, hashes)]}}
 
 
 def check(document: dict, keys: dict) -> list[str]:
@@ -98,7 +108,7 @@ def check(document: dict, keys: dict) -> list[str]:
     problem = checkpoint.problem(keys)
     if problem is not None:
         return [f"the checkpoint (size {checkpoint.size}, {checkpoint.at}): {problem}"]
-    problems, prev = [], audit.GENESIS
+    problems, prev = _since(document.get("since"), checkpoint, keys), audit.GENESIS
     root = bytes.fromhex(checkpoint.root)
     for n, event in enumerate(document.get("events") or [], 1):
         seq = event.get("seq")
@@ -121,3 +131,19 @@ def check(document: dict, keys: dict) -> list[str]:
             problems.append(f"event {seq}: its hash does not match its fields")
         prev = event.get("hash")
     return problems
+
+
+def _since(since, checkpoint: checkpoints.Checkpoint, keys: dict) -> list[str]:
+    """The problems of the file's older checkpoint and of its consistency proof to the newest."""
+    if since is None:
+        return []
+    try:
+        older = checkpoints.Checkpoint(**since["checkpoint"])
+        problem = older.problem(keys)
+        if problem is None:
+            merkle.verify_consistency(older.size, checkpoint.size, bytes.fromhex(older.root),
+                                      bytes.fromhex(checkpoint.root),
+                                      [bytes.fromhex(h) for h in since["consistency"]])
+    except (KeyError, TypeError, ValueError, merkle.ProofError) as err:
+        return [f"the older checkpoint: the newest one does not extend it ({err})"]
+    return [] if problem is None else [f"the older checkpoint (size {older.size}): {problem}"]

@@ -332,6 +332,30 @@ def test_an_instance_proof_verifies_without_the_database_and_refuses_any_change(
     assert "unknown key" in proofs.check(document, other)[0]
 
 
+def test_a_proof_shows_the_newest_checkpoint_extends_the_first_that_held_the_instance(
+        sessions, history, audit_settings, run, task_of):
+    first = sign(sessions, audit_settings)
+    run("complete", task_of(history[1]), {"approved": True}, CS)
+    newest = sign(sessions, audit_settings)
+    with sessions() as session:
+        document = json.loads(json.dumps(proofs.export(session, audit_settings.audit_dir,
+                                                       "AS-3")))
+    keys = checkpoints.load_public_keys([audit_settings.audit_dir / "keys"])
+    assert document["since"]["checkpoint"]["size"] == first.size
+    assert document["checkpoint"]["size"] == newest.size
+    assert proofs.check(document, keys) == []
+    document["since"]["consistency"][0] = "00" * 32
+    assert proofs.check(document, keys)[0].startswith(
+        "the older checkpoint: the newest one does not extend it")
+
+
+def test_the_proofs_paths_are_the_rfc_paths():
+    hashes = [merkle.leaf_hash(str(i).encode()) for i in range(37)]
+    for n in range(1, 38):
+        paths = proofs.audit_paths(list(range(n)), hashes[:n])
+        assert all(paths[i] == merkle.inclusion_proof(i, hashes[:n]) for i in range(n))
+
+
 def test_a_proof_is_refused_for_events_not_under_a_checkpoint(sessions, history, audit_settings,
                                                               run, task_of):
     sign(sessions, audit_settings)
