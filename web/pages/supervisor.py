@@ -1,14 +1,19 @@
 """Supervisor pages: the overdue board across the departments a supervisor oversees,
 reassigning its tasks in bulk (all or nothing, like POST /api/tasks/reassign), and the rules of
-those departments (engine.department_settings: a claim before completing)."""
+those departments (engine.department_settings: a claim before completing), and one request's
+process: suspend, resume, cancel, retry or skip its incident, reassign each task (the verbs of
+POST /api/instances/{id}/... and /api/tasks/{id}/reassign), irreversible ones confirmed first."""
 from __future__ import annotations
 
-from flask import render_template, request
+import json
+from decimal import Decimal
+
+from flask import abort, render_template, request
 from flask_babel import gettext as _
 
-from engine import access, clock, config, department_settings, tasklist, tasks, users
-from engine.errors import EngineError, InvalidInput
-from web.pages import bp, context, i18n
+from engine import access, clock, config, department_settings, instances, tasklist, tasks, users
+from engine.errors import EngineError, Forbidden, InvalidInput
+from web.pages import bp, context, i18n, refusals
 
 BOARD_SIZE = tasklist.MAX_PER_PAGE
 
@@ -81,3 +86,101 @@ def _board() -> dict:
         by_department.setdefault(row["department"], []).append(row)
     return {"breached": breached, "n_breached": n_breached, "at_risk": at_risk,
             "n_at_risk": n_at_risk, "by_department": by_department, "people": people}
+
+
+# ------------------------------------------------------------------ one request's instance
+
+CONTROLS = ("suspend", "resume", "cancel", "retry", "skip")
+# Irreversible: the page asks to confirm first (a second post with confirm=yes).
+CONFIRMED = ("cancel", "skip")
+NEEDS_REASON = ("suspend", "cancel", "skip")
+
+
+@bp.get("/supervise/instances/<int:instance_id>")
+@context.roles_required(*access.SUPERVISORS)
+def supervise(instance_id):
+    """What a supervisor does to one request's process: suspend, resume or cancel it with a
+    reason, retry or skip its incident, reassign each open task."""
+    return render_template("supervise.html", **_instance_view(instance_id))
+
+
+@bp.post("/supervise/instances/<int:instance_id>/<verb>")
+@context.roles_required(*access.SUPERVISORS)
+def control(instance_id, verb):
+    """One of CONTROLS, as POST /api/instances/{id}/{verb} does it; `cancel` and `skip` answer
+    a confirmation first. A refusal shows the page again with the reason as typed."""
+    if verb not in CONTROLS:
+        abort(404)
+    reason = request.form.get("reason", "").strip()
+    try:
+        if verb in NEEDS_REASON and not reason:
+            raise InvalidInput(_("Say why (the reason is kept in the request's history)."),
+                               field="reason")
+        if verb in CONFIRMED and request.form.get("confirm") != "yes":
+            return render_template("supervise.html", confirm=verb, reason=reason,
+                                   **_instance_view(instance_id))
+        with context.transaction() as db:
+            instances.readable(db, context.actor(), instance_id)
+            if verb == "retry":
+                context.runtime().retry(db, instance_id, context.actor(), _corrected_data())
+            else:
+                getattr(context.runtime(), verb)(db, instance_id, context.actor(), reason)
+    except EngineError as err:
+        return render_template("supervise.html", flash=refusals.say(err), flash_kind="error",
+                               reason=reason, **_instance_view(instance_id)), \
+            context.status_of(err)
+    try:
+        return render_template("supervise.html", flash=DONE[verb](), **_instance_view(instance_id))
+    except Forbidden:       # a cancelled request has no work left that would let one read it
+        return render_template("task_done.html", message=DONE[verb]())
+
+
+@bp.post("/supervise/tasks/<task_id>/reassign")
+@context.roles_required(*access.SUPERVISORS)
+def reassign_one(task_id):
+    """Hand one task to someone (or back to its department's queue) from the request's page."""
+    assignee = request.form.get("assignee") or None
+    instance_id = request.form.get("instance_id", type=int)
+    try:
+        with context.transaction() as db:
+            users.check_assignee(db, assignee)
+            tasks.scope(db, context.actor(), task_id)
+            context.runtime().reassign(db, task_id, assignee, context.actor())
+    except EngineError as err:
+        return render_template("supervise.html", flash=refusals.say(err), flash_kind="error",
+                               **_instance_view(instance_id)), context.status_of(err)
+    message = (_("%(n)s task(s) reassigned to %(who)s.", n=1, who=assignee) if assignee
+               else _("%(n)s task(s) put back in the department queue.", n=1))
+    return render_template("supervise.html", flash=message, **_instance_view(instance_id))
+
+
+DONE = {"suspend": lambda: _("The request is suspended; its SLA clock stands still."),
+        "resume": lambda: _("The request runs again."),
+        "cancel": lambda: _("The request is cancelled."),
+        "retry": lambda: _("The failed step was run again."),
+        "skip": lambda: _("The failed input was dropped; the request runs on without it.")}
+
+
+def _corrected_data() -> dict | None:
+    """The retry's corrected data (a JSON object typed by the supervisor), None if left empty."""
+    text = request.form.get("data", "").strip()
+    if not text:
+        return None
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        raise InvalidInput(_("The corrected data must be a JSON object."), field="data") from None
+    if not isinstance(data, dict):
+        raise InvalidInput(_("The corrected data must be a JSON object."), field="data")
+    return data
+
+
+def _instance_view(instance_id: int | None) -> dict:
+    if instance_id is None:
+        abort(404)
+    actor = context.actor()
+    with context.transaction() as db:
+        shown = instances.show(db, context.runtime(), actor, instance_id)
+        people = users.staff_of(db, access.visible_departments(actor))
+        history, _total = instances.history(db, actor, instance_id)
+    return {"instance": shown, "people": people, "history": history[-10:]}

@@ -8,11 +8,12 @@ Registered with the pages' blueprint by web/pages/inbox.py, which is what uses i
 """
 from __future__ import annotations
 
-from flask import jsonify, redirect, render_template, request, url_for
+from flask import abort, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import access, clock, presence, saved_filters, search, tasklist, tasks
-from engine.errors import InvalidInput
+from engine import (access, clock, orders, presence, saved_filters, search, service_requests,
+                    tasklist, tasks)
+from engine.errors import EngineError, InvalidInput
 from web.pages import bp, context, refusals
 
 
@@ -47,6 +48,50 @@ def search_page():
             error = _("A search is 1 to %(n)s characters.", n=search.MAX_QUERY)
     status = 422 if error else 200
     return render_template("search.html", q=text, found=found, error=error), status
+
+
+@bp.route("/requests/new", methods=["GET", "POST"])
+@context.roles_required(*access.TASK_WORKERS)
+def file_for_caller():
+    """Customer service files a request for a customer on the phone: the customer's id shows
+    their orders; the clerk picks the order, the type, the items (none ticked: all) and writes
+    the reason, and the request starts as if the customer had filed it (engine.service_requests
+    .file; who may file for a customer is its rule, and the item rules are the same)."""
+    who = context.actor()
+    # The rule of POST /api/requests (web/api/requests.py): staff file only in customer service.
+    if who.role in access.STAFF_ROLES and who.department not in access.FILING_DEPARTMENTS:
+        abort(403)
+    form = request.form if request.method == "POST" else request.args
+    customer_id = form.get("customer_id", "").strip()
+    shown, error, status = [], None, 200
+    try:
+        with context.transaction() as db:
+            if customer_id:
+                shown = orders.list_orders(db, context.actor(), customer_id)
+        if request.method == "POST":
+            skus = request.form.getlist("sku")
+            fields = {"customer_id": customer_id, "order_id": request.form.get("order_id", ""),
+                      "type": request.form.get("type", ""),
+                      "reason": request.form.get("reason", "").strip()}
+            if skus:
+                quantities = {i["sku"]: i["quantity"] for o in shown for i in o["items"]}
+                fields["items"] = [{"sku": sku, "quantity": quantities.get(sku, 1)}
+                                   for sku in skus]
+            with context.transaction() as db:
+                filed, _created = service_requests.file(db, context.runtime(), fields,
+                                                        context.actor())
+            return render_template("task_done.html", message=_(
+                "Request %(number)s is filed for %(customer)s and on its way.",
+                number=filed["number"], customer=customer_id))
+    except EngineError as err:
+        error, status = refusals.say(err) + _field_note(err), context.status_of(err)
+    return render_template("file_request.html", customer_id=customer_id, orders=shown,
+                           form=form, types=service_requests.TYPES, error=error), status
+
+
+def _field_note(err: EngineError) -> str:
+    """" (field: order_id)" after a refusal that names its field, so the clerk sees where."""
+    return f" ({err.field})" if getattr(err, "field", None) else ""
 
 
 @bp.post("/inbox/filters")
