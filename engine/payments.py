@@ -197,17 +197,17 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
     if reference is not None and (not isinstance(reference, str) or len(reference) > 100):
         raise InvalidInput("reference must be text of at most 100 characters",
                            field="payload.reference")
-    row = session.scalars(select(Ledger).where(Ledger.idempotency_key == key)).first()
+    row = by_key(session, key)
     if row is None or row.request_no != correlation:
         raise NotFound(f"request {correlation} has no payment {key}",
                        field="payload.idempotency_key")
     if RESULT_MESSAGES[row.kind] != name:
         raise InvalidInput(f"payment {key} is a {row.kind}: its result is "
                            f"{RESULT_MESSAGES[row.kind]}", field="name")
-    if payload.get("amount") is not None:
-        reported = money.amount(payload["amount"], "payload.amount")
-        if reported != row.amount:
-            return _hold(session, row, reported, payload.get("status"))
+    held = hold_other_amount(session, row, payload.get("amount"), payload.get("status"),
+                             "payload.amount")
+    if held is not None:
+        return held
     row = settle(session, key, payload.get("status"), reference=reference,
                  provider_status=str(payload.get("provider_status") or payload.get("status")))
     return message_buffer.deliver(session, runtime, name, row.request_no, result_of(row), actor,
@@ -222,6 +222,22 @@ class Held:
 
     message: str
     outbox_id: int | None
+
+
+def by_key(session: Session, idempotency_key: str) -> Ledger | None:
+    """The ledger row of the payment with `idempotency_key`."""
+    return session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)).first()
+
+
+def hold_other_amount(session: Session, row: Ledger, amount, status, field: str) -> Held | None:
+    """When a provider's result names an `amount` other than the ledger's, hold it (`_hold`:
+    nothing settled, the payment's outbox row an incident) and return `Held`; None when it names
+    none or the ledger's. Raises InvalidInput naming `field` for an amount that is no amount.
+    Callbacks (`receive_result`) and the http adapter's own answer are held alike."""
+    if amount is None:
+        return None
+    reported = money.amount(amount, field)
+    return _hold(session, row, reported, status) if reported != row.amount else None
 
 
 def _hold(session: Session, row: Ledger, reported: Decimal, status) -> Held:

@@ -95,7 +95,8 @@ def _http_payment(kind: str) -> Remote:
     """A payment provider over HTTP: POST {kind, request_no, idempotency_key, amount} with the
     Idempotency-Key header. Its answer {status: paid|failed, reference} settles the payment;
     any other status (accepted, processing) leaves it pending until the provider's callback
-    (engine.payments.receive_result)."""
+    (engine.payments.receive_result). An answer naming another amount than the ledger's settles
+    nothing and makes the row an incident, as such a callback does (payments.hold_other_amount)."""
     def call(plan, row: Outbox, settings):
         return post_json(settings, integrations.http_url(settings, row.operation), {
             "kind": kind, "request_no": row.business_key, "idempotency_key": row.idempotency_key,
@@ -106,6 +107,10 @@ def _http_payment(kind: str) -> Remote:
         reference = answer.get("reference") if isinstance(answer, dict) else None
         reference = reference if isinstance(reference, str) else None
         if status in payments.SETTLED:
+            held = payments.hold_other_amount(session, payments.by_key(session, row.idempotency_key),
+                                              answer.get("amount"), status, "amount")
+            if held is not None:
+                return {"held": held.message}, None
             return _settled(session, row, kind, status, reference=reference,
                             provider_status=str(status))
         payments.note_provider(session, row.idempotency_key, reference=reference,

@@ -151,6 +151,12 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
         result, reply = adapter.record(session, row, answer, runtime.settings)
     else:
         result, reply = adapter(session, row, runtime.settings)
+    if row.status == "incident":
+        # The adapter found the answer cannot be taken as it is (a payment provider naming
+        # another amount): an operator decides; nothing is retried on its own.
+        row.result, row.lease_until = result, None
+        session.flush()
+        return row.status
     row.status, row.result, row.done_at, row.lease_until = "done", result, now, None
     row.attempts += 1
     if reply is not None and row.business_key:

@@ -160,6 +160,22 @@ def test_a_result_with_another_amount_is_an_incident_and_pays_nothing(world, pro
     assert incidents(auth) == []
 
 
+def test_a_providers_answer_with_another_amount_is_an_incident_and_pays_nothing(world,
+                                                                              provider):
+    platform, auth = world
+    provider.reply = {"status": "paid", "reference": "PSP-7", "amount": "999.00"}
+    payment = approved_refund(auth)
+    assert dispatch(platform)["incident"] == 1
+    [held] = payments(auth, payment["number"])
+    assert (held["status"], held["provider_status"]) == ("pending", "reported 999.00")
+    assert deliveries(auth, payment) == 0                    # the instance heard nothing
+    [incident] = incidents(auth)
+    assert incident["idempotency_key"] == payment["idempotency_key"]
+    assert "999.00" in incident["last_error"] and payment["amount"] in incident["last_error"]
+    dispatch(platform)
+    assert len(provider.received) == 1                       # nobody is asked to pay again
+
+
 def test_a_result_with_another_amount_before_the_dispatch_stops_it(world, provider):
     platform, auth = world
     payment = approved_refund(auth)
