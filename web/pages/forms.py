@@ -10,7 +10,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from flask_babel import lazy_gettext as _l
+
 from web.pages.i18n import current
+
+# The words of the product's form options (bpmn/forms/*.json `enum`), said for people. A value
+# not listed here (an owner's new option) is shown as it is written.
+OPTION_LABELS = {
+    "refund": _l("Refund"), "partial_refund": _l("Partial refund"),
+    "replacement": _l("Replacement"), "repair": _l("Repair"), "coupon": _l("Coupon"),
+    "apology": _l("Apology"), "other": _l("Other"),
+    "reassigned": _l("Reassigned"), "contacted_customer": _l("Contacted the customer"),
+    "deadline_extended": _l("Deadline extended"),
+    "claw_back": _l("Claw back"), "waive": _l("Waive"),
+    "wrong_account": _l("Wrong account"), "provider_error": _l("Payment provider error"),
+    "limit_exceeded": _l("Limit exceeded"),
+    "as_new": _l("As new"), "opened": _l("Opened package"), "used": _l("Used"),
+    "damaged": _l("Damaged"), "missing_parts": _l("Missing parts"),
+    "wrong_item": _l("Wrong item"),
+    "arrange_self_ship": _l("Customer ships it back"), "cancel_request": _l("Cancel the request"),
+    "retry_pickup": _l("Try the pickup again"),
+}
 
 
 @dataclass
@@ -20,7 +40,7 @@ class Field:
     label: str
     hint: str
     required: bool
-    options: list[str] = field(default_factory=list)
+    options: list[tuple[str, str]] = field(default_factory=list)    # (value, label)
     attrs: dict = field(default_factory=dict)
     value: object = None
     error: str | None = None
@@ -28,7 +48,12 @@ class Field:
 
 def fields_of(schema: dict | None, values: dict | None = None,
               errors: dict[str, str] | None = None) -> list[Field]:
-    """The fields of a task form, in schema order, with current values and error messages."""
+    """The fields of a task form, in schema order, with current values and error messages.
+
+    The product's forms give each field an English `title` and a Chinese `description`: the
+    label is the one of the page's language, and neither is repeated under it as a hint (an
+    English hint under a Chinese label helped nobody). A description that is not the Chinese
+    name (a form whose title and description are both English) is the hint."""
     if not schema:
         return []
     values, errors = values or {}, errors or {}
@@ -37,12 +62,18 @@ def fields_of(schema: dict | None, values: dict | None = None,
     result = []
     for name, prop in schema.get("properties", {}).items():
         title, description = prop.get("title", name), prop.get("description", "")
-        label, hint = (description or title, title) if zh else (title, description)
+        chinese = _is_chinese(description)
+        label = (description if zh and chinese else title) or name
+        hint = "" if chinese or description == label else description
         kind, attrs = _kind(prop)
-        result.append(Field(name, kind, label, hint, name in required,
-                            [str(o) for o in prop.get("enum", ())], attrs,
+        options = [(str(o), str(OPTION_LABELS.get(str(o), o))) for o in prop.get("enum", ())]
+        result.append(Field(name, kind, label, hint, name in required, options, attrs,
                             values.get(name), errors.get(name)))
     return result
+
+
+def _is_chinese(text: str) -> bool:
+    return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
 def _kind(prop: dict) -> tuple[str, dict]:

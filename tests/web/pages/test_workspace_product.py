@@ -83,3 +83,20 @@ def test_an_escalation_row_and_pane_show_the_request_it_is_about(browser, produc
     shown = {dd["attrs"]["data-fact"]: dd["text"] for dd in select(pane, "dd", "data-fact")}
     assert shown["reason"] == "rude courier" and shown["customer"] == "alice (C001)"
     assert lead.get(link["attrs"]["href"]).status_code == 200
+
+
+def test_options_are_said_in_words_and_no_english_hint_sits_under_a_chinese_label(browser, product):
+    filed = product.file("bob", order_id="O-1002", type="complaint")
+    task = task_of(product, filed["number"], "respond_to_complaint")
+    zh = browser("customer_service_1", lang="zh_CN").get(f"/tasks/{task['task_id']}").get_data(as_text=True)
+    start = zh.index('name="proposed_resolution"')
+    options = {o["attrs"]["value"]: o["text"] for o in select(zh[start:zh.index("</select>", start)], "option")}
+    assert options["partial_refund"] == "部分退款" and options["coupon"] == "优惠券"
+    assert texts(zh, "small", "class", "hint") == []            # no "Proposed resolution" under it
+    assert "建议解决方案" in texts(zh, "label", "for", "f-proposed_resolution")[0]
+
+    en = browser("customer_service_1").get(f"/tasks/{task['task_id']}").get_data(as_text=True)
+    start = en.index('name="proposed_resolution"')
+    options = {o["attrs"]["value"]: o["text"] for o in select(en[start:en.index("</select>", start)], "option")}
+    assert options["partial_refund"] == "Partial refund"
+    assert texts(en, "small", "class", "hint") == []            # no Chinese under the English

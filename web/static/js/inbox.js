@@ -182,7 +182,7 @@
     if (event.key === "j" && all.length) { select(all[Math.min(all.length - 1, index + 1)], false); }
     else if (event.key === "k" && all.length) { select(all[Math.max(0, index - 1)], false); }
     else if (event.key === "Enter" && index >= 0) { select(all[index], true); }
-    else if (event.key === "c" || event.key === "r") {
+    else if (event.key === "c" || event.key === "r" || event.key === "n") {
       var button = detail.querySelector('button[data-key="' + event.key + '"]');
       if (button) button.click();
     } else { return; }
