@@ -639,3 +639,16 @@ class FeedbackTaxonomy(Base):
     source: Mapped[dict[str, Any]]
     deployed_by: Mapped[str] = mapped_column(String(100))
     deployed_at: Mapped[datetime]
+
+
+class Report(Base):
+    """A stored after-sales report of one period (engine/reports.py): its figures as built."""
+
+    __tablename__ = "report"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(String(10), unique=True)     # 2026-W48, 2026-11, 2026-Q4
+    kind: Mapped[str] = mapped_column(String(10))
+    figures: Mapped[dict[str, Any]]
+    generated_at: Mapped[datetime]
+    generated_by: Mapped[str] = mapped_column(String(100))

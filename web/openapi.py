@@ -183,6 +183,15 @@ OPERATIONS = [
       _q("kind", "filing, complaint, rating, reopen or complaint_comment"),
       _q("category", "the request's category"), _q("from", "ISO date or time"),
       _q("to", "ISO date or time"), *PAGING]),
+    ("get", "/api/reports", "reports", "The stored after-sales reports (weekly, monthly, "
+     "quarterly; the scheduler makes each once its period is over)", KPI_READERS, None, 200,
+     False, []),
+    ("get", "/api/reports/{period}", "reports", "One period's report (2026-W48, 2026-11, "
+     "2026-Q4): KPIs and SLA as GET /api/kpis gives them for its range, feedback classes, top "
+     "SKUs by problem rate, repurchase; the stored one, else computed now (stored: false)",
+     KPI_READERS, None, 200, False, []),
+    ("get", "/api/reports/{period}/report.xlsx", "reports", "The period's report as an XLSX "
+     "workbook", KPI_READERS, None, 200, False, []),
     ("get", "/api/feedback/taxonomy", "feedback", "The feedback taxonomy in force (classes, "
      "keyword rules, model threshold) and every deployed version", KPI_READERS, None, 200,
      False, []),

@@ -1,5 +1,5 @@
 """Background work with APScheduler: timers, the outbox, SLA checks, surge alerts, the expiry
-of early messages kept too long and the daily payment reconciliation.
+of early messages kept too long, the daily payment reconciliation and the after-sales reports.
 
 The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py, surge.py and
 engine/reconciliation.py; this module only decides when they run. Timers are not polled on a
@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from engine import clock, message_buffer, reconciliation, staff_digest
+from engine import clock, message_buffer, reconciliation, reports, staff_digest
 from engine.errors import Conflict, InvalidInput
 from engine.history import checkpoints
 from engine.jobs import outbox, sla, surge, timers
@@ -33,6 +33,9 @@ SAFETY_POLL_SECONDS = 15
 # Yesterday's payments are reconciled early in the morning (the platform's time zone), once the
 # provider's statement of the whole day is out and before finance starts work.
 RECONCILE_HOUR = 6
+# The reports of the week, month and quarter that ended are made every morning they are due
+# (engine.reports.generate_due makes each period's once; a missed morning is made up later).
+REPORT_HOUR = 7
 
 
 class PlatformScheduler:
@@ -64,6 +67,9 @@ class PlatformScheduler:
         s.add_job(self.run_reconciliation, "cron", hour=RECONCILE_HOUR, minute=0,
                   timezone=self.runtime.settings.timezone, id="reconciliation", max_instances=1,
                   coalesce=True, misfire_grace_time=6 * 3600)
+        s.add_job(self.run_reports, "cron", hour=REPORT_HOUR, minute=0,
+                  timezone=self.runtime.settings.timezone, id="reports", max_instances=1,
+                  coalesce=True, misfire_grace_time=12 * 3600)
         s.start()
         log.info("scheduler %s started", self.worker)
 
@@ -135,3 +141,7 @@ class PlatformScheduler:
 
     def run_reconciliation(self) -> reconciliation.Report:
         return reconciliation.daily(self.sessions, self.runtime.settings, clock.now())
+
+    def run_reports(self) -> list[str]:
+        with self.sessions.begin() as session:
+            return reports.generate_due(session, self.runtime.settings.timezone, clock.now())

@@ -27,6 +27,7 @@ from web.api import (
     messages,
     orders,
     owner,
+    reports,
     requests,
     search,
     signals,
@@ -39,7 +40,8 @@ from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
-                owner, exports, timers, signals, calendar, customer, drafts, search, feedback):
+                owner, exports, timers, signals, calendar, customer, drafts, search, feedback,
+                reports):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
