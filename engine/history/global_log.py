@@ -17,12 +17,11 @@ change of a field changes the leaf; its hash is merkle.leaf_hash(leaf).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import delete, func, insert, select, text, tuple_
+from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from engine import clock
@@ -35,6 +34,9 @@ BATCH = 2000
 # The key of the PostgreSQL advisory lock one sequencer holds while it appends.
 _SEQUENCER_LOCK = 6962_22
 _QUEUE = insert(AuditPending.__table__)
+_P, _L, _E, _A = (m.__table__ for m in (AuditPending, AuditLeaf, AuditEvent, AuditAction))
+_SOURCE_COLUMNS = ([c.label(f"e_{c.name}") for c in _E.c]
+                   + [c.label(f"a_{c.name}") for c in _A.c])
 
 
 # ------------------------------------------------------------------ leaves
@@ -118,42 +120,45 @@ def sequence(session: Session, *, limit: int | None = None) -> int:
     done = 0
     while limit is None or done < limit:
         take = BATCH if limit is None else min(BATCH, limit - done)
-        pending = list(session.scalars(select(AuditPending).order_by(AuditPending.id).limit(take)))
+        pending = session.execute(_joined(_P).order_by(_P.c.id).limit(take)).all()
         if not pending:
             break
-        hashes = _leaf_hashes_of(session, pending)
         now = clock.now()
         rows = []
         for p in pending:
-            key = ("action", p.action_id) if p.action_id is not None else (p.instance_id, p.seq)
-            if key not in hashes:       # its writer rolled back after queueing: nothing to log
+            content, _kind = _source_of(p)
+            if content is None:         # its writer rolled back after queueing: nothing to log
                 continue
             rows.append({"position": position, "instance_id": p.instance_id, "seq": p.seq,
-                         "action_id": p.action_id, "leaf_hash": hashes[key], "sequenced_at": now})
+                         "action_id": p.action_id, "leaf_hash": content, "sequenced_at": now})
             position += 1
         if rows:
-            session.execute(insert(AuditLeaf.__table__), rows)
-        session.execute(delete(AuditPending).where(AuditPending.id.in_([p.id for p in pending])))
+            session.execute(insert(_L), rows)
+        session.execute(delete(_P).where(_P.c.id.in_([p.id for p in pending])))
         done += len(pending)
         if len(pending) < take:
             break
-    session.flush()
     return done
 
 
-def _leaf_hashes_of(session: Session, pending: list[AuditPending]) -> dict:
-    """(instance_id, seq) or ("action", id) -> the leaf hash of each pending row's source."""
-    keys = [(p.instance_id, p.seq) for p in pending if p.action_id is None]
-    ids = [p.action_id for p in pending if p.action_id is not None]
-    out = {}
-    if keys:
-        for e in session.scalars(select(AuditEvent).where(
-                tuple_(AuditEvent.instance_id, AuditEvent.seq).in_(keys))):
-            out[(e.instance_id, e.seq)] = hash_of_event(e)
-    if ids:
-        for a in session.scalars(select(AuditAction).where(AuditAction.id.in_(ids))):
-            out[("action", a.id)] = hash_of_action(a)
-    return out
+def _joined(table):
+    """`table` (the queue or the leaves) with the columns of the event or the action each of
+    its rows stands for (e_* and a_*; NULL when that row is gone): one query per batch."""
+    return select(table, *_SOURCE_COLUMNS).select_from(
+        table.outerjoin(_E, and_(_E.c.instance_id == table.c.instance_id,
+                                 _E.c.seq == table.c.seq))
+        .outerjoin(_A, _A.c.id == table.c.action_id))
+
+
+def _source_of(row) -> tuple[str | None, str | None]:
+    """(the leaf hash of its present content, its kind) of the event or action a `_joined` row
+    stands for; (None, None) when it is gone."""
+    m = row._mapping
+    if m["a_id"] is not None:
+        return hash_of_action({c.name: m[f"a_{c.name}"] for c in _A.c}), m["a_kind"]
+    if m["e_id"] is not None:
+        return hash_of_event({c.name: m[f"e_{c.name}"] for c in _E.c}), m["e_kind"]
+    return None, None
 
 
 # ------------------------------------------------------------------ readers
@@ -197,25 +202,16 @@ def leaves(session: Session):
     reads in batches."""
     last = -1
     while True:
-        batch = list(session.scalars(select(AuditLeaf).where(AuditLeaf.position > last)
-                                     .order_by(AuditLeaf.position).limit(BATCH)))
+        batch = session.execute(_joined(_L).where(_L.c.position > last)
+                                .order_by(_L.c.position).limit(BATCH)).all()
         if not batch:
             return
-        events = {(e.instance_id, e.seq): e for e in session.scalars(select(AuditEvent).where(
-            tuple_(AuditEvent.instance_id, AuditEvent.seq).in_(
-                [(b.instance_id, b.seq) for b in batch if b.action_id is None])))}
-        actions = {a.id: a for a in session.scalars(select(AuditAction).where(
-            AuditAction.id.in_([b.action_id for b in batch if b.action_id is not None])))}
         for b in batch:
-            if b.action_id is not None:
-                row = actions.get(b.action_id)
-                yield Leaf(b.position, b.leaf_hash, row and hash_of_action(row),
-                           f"action {b.action_id}" + (f" ({row.kind})" if row else ""))
-            else:
-                row = events.get((b.instance_id, b.seq))
-                yield Leaf(b.position, b.leaf_hash, row and hash_of_event(row),
-                           f"instance {b.instance_id} event {b.seq}"
-                           + (f" ({row.kind})" if row else ""), b.instance_id, b.seq)
+            content, kind = _source_of(b)
+            what = (f"action {b.action_id}" if b.action_id is not None
+                    else f"instance {b.instance_id} event {b.seq}")
+            yield Leaf(b.position, b.leaf_hash, content, what + (f" ({kind})" if kind else ""),
+                       b.instance_id, b.seq)
         last = batch[-1].position
 
 
@@ -229,8 +225,3 @@ def unlogged_events(session: Session, limit: int = 10) -> list[tuple[int, int]]:
     return [tuple(r) for r in session.execute(
         select(AuditEvent.instance_id, AuditEvent.seq).where(~in_log, ~waiting)
         .order_by(AuditEvent.id).limit(limit)).all()]
-
-
-def digest_of(value) -> str:
-    """sha256 hex of the canonical JSON of `value` (checkpoint chaining, removal records)."""
-    return hashlib.sha256(canonical(value)).hexdigest()
