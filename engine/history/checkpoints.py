@@ -229,6 +229,27 @@ class Folder:
                 raise ValueError(f"{CHECKPOINTS} line {n} is not a checkpoint: {err}") from err
         return out
 
+    def last_checkpoint(self) -> Checkpoint | None:
+        """The newest checkpoint, read from the end of the file (the file grows by one line a
+        minute at most; the checkpoint job and the pages need only its last). Raises ValueError
+        when that line does not parse."""
+        path = self.path / CHECKPOINTS
+        if not path.is_file() or path.stat().st_size == 0:
+            return None
+        with open(path, "rb") as f:
+            end = f.seek(0, os.SEEK_END)
+            tail = b""
+            while end > 0 and tail.rstrip(b"\n").count(b"\n") < 1:
+                start = max(0, end - 4096)
+                f.seek(start)
+                tail = f.read(end - start) + tail
+                end = start
+        text = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("utf-8")
+        try:
+            return Checkpoint.parse(text)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"the last line of {CHECKPOINTS} is not a checkpoint: {err}") from err
+
     def leaf_count(self) -> int:
         path = self.path / LEAVES
         return path.stat().st_size // LINE if path.is_file() else 0
@@ -310,8 +331,7 @@ def sign_head(sessions, settings: config.Settings, *, force: bool = False) -> Ch
             new = [bytes.fromhex(h) for h in session.scalars(
                 select(AuditLeaf.leaf_hash).where(AuditLeaf.position >= have)
                 .order_by(AuditLeaf.position))]
-        previous = folder.checkpoints()
-        last = previous[-1] if previous else None
+        last = folder.last_checkpoint()
         if not force and last is not None and last.size == size:
             return None
         frontier = merkle.extend_frontier(folder.frontier(have), have, new)

@@ -36,14 +36,13 @@ def head(settings: config.Settings) -> Head:
     """The folder's newest checkpoint, its signature checked with the folder's public keys."""
     folder = checkpoints.Folder(config.audit_folder(settings))
     try:
-        listed = folder.checkpoints()
+        latest = folder.last_checkpoint()
     except ValueError as err:
         return Head(None, str(err))
-    if not listed:
+    if latest is None:
         return Head(None)
     keys_dir = folder.path / checkpoints.KEYS
     keys = checkpoints.load_public_keys([keys_dir] if keys_dir.is_dir() else [])
-    latest = listed[-1]
     return Head(latest, latest.problem(keys))
 
 

@@ -503,3 +503,14 @@ def test_the_database_lets_only_listed_instances_lose_their_events(sessions, his
     with pytest.raises(Exception, match="append-only"):
         with sessions.begin() as session:
             session.execute(delete(AuditEvent).where(AuditEvent.instance_id == history[1]))
+
+
+def test_the_newest_checkpoint_is_read_from_the_end_of_a_long_file(sessions, history,
+                                                                    audit_settings):
+    folder = checkpoints.Folder(audit_settings.audit_dir)
+    assert folder.last_checkpoint() is None
+    for _ in range(60):                       # lines longer together than one read from the end
+        newest = sign(sessions, audit_settings, force=True)
+    assert folder.last_checkpoint() == newest == folder.checkpoints()[-1]
+    (folder.path / checkpoints.CHECKPOINTS).write_text(newest.line() + "\n")
+    assert folder.last_checkpoint() == newest     # a file of one line
