@@ -28,7 +28,7 @@ from engine.definitions.vocabulary import (
 )
 from engine.errors import NotFound
 from engine.models import UNFINISHED, Instance
-from engine.runtime import serialization
+from engine.runtime import state_store
 
 # The properties compared for every element that exists in both versions, in report order.
 COMPARED = ("type", "name", "lane", "outgoing", "conditions", "timer", "form", "form_schema",
@@ -275,8 +275,7 @@ def impact(session: Session, key: str, v_from: int, v_to: int) -> list[dict]:
                                 .order_by(Instance.id))
     for instance in instances:
         # Read-only: no script engine is needed to look at task states.
-        workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
-                                      None)
+        workflow, _ = state_store.load(session, instance, compiled, None)
         hits = []
         for task in workflow.get_tasks(state=STANDING):
             bpmn_id = task.task_spec.bpmn_id

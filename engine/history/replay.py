@@ -4,8 +4,9 @@
 event's own hash), then replays every state-changing event in memory, each in a unit of work
 like the runtime's (engine/runtime/unit.py: the recorded time, the same task id seed) with the
 recorded input (service results arrive as recorded messages; nothing is called), comparing the
-state hash after each event with the recorded one, and finally compares the stored state of the
-instance with the last recorded hash. The first divergence is reported with its event.
+state hash after each event with the recorded one (hashed in the instance's own storage format,
+engine/runtime/serialization.py), and finally compares the stored state of the instance, its
+chunks included, with the last recorded hash. The first divergence is reported with its event.
 """
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import clock
 from engine.definitions import catalog
 from engine.errors import NotFound
 from engine.history import audit
 from engine.models import AuditEvent, Instance
-from engine.runtime import instance_migration, serialization, steps, unit
+from engine.runtime import instance_migration, serialization, state_store, steps, unit
 
 
 @dataclass
@@ -74,6 +76,10 @@ def verify(session: Session | None, instance_id: int, script_engine, *, keep_ste
     if events and serialization.state_hash(instance.state) != events[-1].state_hash:
         return result.fail(events[-1], "the stored instance state does not match the history",
                            events[-1].state_hash, serialization.state_hash(instance.state))
+    damaged = state_store.check(session, instance) if session is not None and events else None
+    if damaged:
+        return result.fail(events[-1], f"the stored instance state does not match the history: "
+                           f"{damaged}")
     if events and (instance.audit_seq, instance.audit_head) != (events[-1].seq, events[-1].hash):
         return result.fail(events[-1], "the instance's chain head does not match its last event",
                            [events[-1].seq, events[-1].hash], [instance.audit_seq, instance.audit_head])
@@ -120,6 +126,8 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
     workflow = None
     compiled = None
     current_hash = None
+    # The state hashed as the instance stores it, each step re-serialising only what changed.
+    stored = None
     for event in events:
         if event.kind == "started":
             compiled = definition_for(event.payload["definition_id"])
@@ -133,7 +141,8 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
                 except Exception as err:     # the recorded move no longer applies
                     return bool(result.fail(event, f"the recorded migration cannot be applied: {err}"))
             compiled = target
-            current_hash = serialization.state_hash(serialization.dump(workflow))
+            stored = state_store.dump(workflow, instance.serializer_version)    # a new tree
+            current_hash = serialization.state_hash(stored.state)
         elif event.kind in audit.STATE_CHANGING:
             if compiled is None:
                 return bool(result.fail(event, "history does not begin with 'started'"))
@@ -144,7 +153,9 @@ def _replay(definition_for, instance, events, script_engine, result: Result, kee
                 except Exception as err:     # the recorded input no longer applies
                     return bool(result.fail(event, f"the recorded input cannot be applied: {err}"))
                 work.advance(workflow)
-            current_hash = serialization.state_hash(serialization.dump(workflow))
+                pinned = clock.now().timestamp()      # the time every task changed here has
+            stored = state_store.dump(workflow, instance.serializer_version, stored, pinned)
+            current_hash = serialization.state_hash(stored.state)
         if current_hash != event.state_hash:
             result.fail(event, "replaying the recorded input gives a different state",
                         event.state_hash, current_hash)

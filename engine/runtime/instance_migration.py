@@ -20,7 +20,7 @@ from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, NotFound
 from engine.history import audit
 from engine.models import UNFINISHED, Definition, HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import projection, serialization, tree_move, unit, writeback
+from engine.runtime import projection, serialization, state_store, tree_move, unit, writeback
 from engine.runtime.tree_move import normalize_mapping
 from engine.runtime.verbs import Runtime
 
@@ -102,18 +102,19 @@ def migrate_instance(session: Session, runtime: Runtime, instance_id: int, to_de
             raise Conflict(f"instance {instance_id} cannot move to version {target.version}: "
                            + "; ".join(reasons), instance_id=instance_id,
                            details={"reasons": reasons})
-        workflow, before, state = moved
+        workflow, before, (stored, state) = moved
         after = projection.project(workflow)
     payload = {"from_definition_id": instance.definition_id,
                "to_definition_id": target.definition_id, "mapping": mapping}
     event = audit.next_event(instance, at=at, actor=actor.name, kind="migrated", payload=payload,
-                             state_hash=serialization.state_hash(state))
+                             state_hash=serialization.state_hash(state.state))
     writeback.write_back(session, instance,
-                         dict(state=state, definition_id=target.definition_id,
+                         dict(state=state.state, definition_id=target.definition_id,
                               status=instance.status, updated_at=at),
                          event, before, after,
                          task_row=lambda task: runtime.human_task_row(instance, target, task, at),
                          timer_listeners=runtime.timer_listeners)
+    state_store.write(session, instance.id, state, stored)
     _retarget_rows(session, runtime, instance, target, before, after)
     for hook in runtime.hooks:
         hook(session, instance, workflow, event)
@@ -139,7 +140,8 @@ def _target(session: Session, definition_id: int) -> catalog.Compiled:
 
 
 def _trial(session, runtime, instance, target, mapping):
-    """(reasons, moves, (workflow, projection before, state) or None): the move done in memory.
+    """(reasons, moves, (workflow, projection before, (state stored before, state after)) or
+    None): the move done in memory (states as engine.runtime.state_store stores them).
 
     Must run under the unit of work's pinned clock and seed: the state it returns is the one
     that gets stored.
@@ -158,20 +160,19 @@ def _trial(session, runtime, instance, target, mapping):
     if reasons:
         return reasons, {}, None
     source = catalog.compiled(session, instance.definition_id)
-    workflow = serialization.load(instance.state, source.spec, source.subprocess_specs,
-                                  runtime.script_engine)
+    workflow, stored = state_store.load(session, instance, source, runtime.script_engine)
     before = projection.project(workflow)
     items, problems, moves = tree_move.layout(workflow, target, mapping)
     if problems:
         return problems, moves, None
     try:
         tree_move.apply(workflow, target, items)
-        state = serialization.dump(workflow)
+        state = state_store.dump(workflow, instance.serializer_version)    # a new tree
         # The stored state must load against the target alone.
-        serialization.load(state, target.spec, target.subprocess_specs, runtime.script_engine)
+        state_store.rebuild(state, target, runtime.script_engine)
     except Exception as err:       # the engine refused the reshaped tree: report, move nothing
         return [f"the moved state is not valid for version {target.version}: {err}"], moves, None
-    return [], moves, (workflow, before, state)
+    return [], moves, (workflow, before, (stored, state))
 
 
 def _retarget_rows(session, runtime, instance, target, before, after) -> None:

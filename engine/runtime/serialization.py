@@ -2,13 +2,31 @@
 
 The stock converter embeds the whole parsed spec in every saved instance (G15 in the notes);
 ours writes only the task tree, and on load takes the specs from the definition cache. The
-instance row keeps the definition id and SERIALIZER_VERSION next to the JSON.
+instance row keeps the definition id and its storage format (`serializer_version`) next to it.
+
+Two formats, told apart by `serializer_version`:
+
+- FULL (SERIALIZER_VERSION, instances stored before chunks existed): `instance.state` is the
+  whole workflow as one JSON text, and its sha256 is the state hash.
+- CHUNKED (CHUNKED_VERSION, every instance started since): the tasks of the workflow and of each
+  subprocess are cut, in the workflow's own order, into chunks of CHUNK_TASKS tasks, each a JSON
+  text stored in its own row under its sha256 (engine/runtime/state_store.py).
+  `instance.state` is the manifest: the workflow's JSON with every task list replaced by its
+  chunks' hashes, and the sha256 of the manifest is the state hash, so it still commits to every
+  byte of the state. A step of an old instance changes a few tasks, at the end of its history:
+  `dump_chunked()` re-serialises only the chunks holding a task that changed and reuses the
+  others' hashes, so storing and hashing cost the same at any age.
+
+Each instance keeps its format for life (its events' hashes were made with it), so the events of
+an instance stored before chunks still verify as they were recorded.
 """
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import hashlib
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
@@ -17,8 +35,11 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_FORMAT_VERSION
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
 
 SERIALIZER_VERSION = SERIALIZER_FORMAT_VERSION
+CHUNK_TASKS = 16
+CHUNKED_VERSION = f"{SERIALIZER_FORMAT_VERSION}/c{CHUNK_TASKS}"
 
 _specs: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("specs", default=None)
 
@@ -58,15 +79,25 @@ def _make_serializer() -> BpmnWorkflowSerializer:
 _serializer = _make_serializer()
 
 
-def dump(workflow: BpmnWorkflow) -> str:
-    """The workflow's state as JSON text (no spec inside)."""
+@contextlib.contextmanager
+def _encoding():
+    """The registry converts for the JSON encoder (what serialize_json does) inside the block."""
     registry = _serializer.registry
     registry._encoder_mode = True
     try:
-        return json.dumps(_serializer.to_dict(workflow), cls=_serializer._encoder_cls,
-                          separators=(",", ":"))
+        yield registry
     finally:
         registry._encoder_mode = False
+
+
+def _json(value) -> str:
+    return json.dumps(value, cls=_serializer._encoder_cls, separators=(",", ":"))
+
+
+def dump(workflow: BpmnWorkflow) -> str:
+    """The workflow's state as one JSON text (no spec inside): the FULL format."""
+    with _encoding():
+        return _json(_serializer.to_dict(workflow))
 
 
 def load(state: str, spec, subprocess_specs, script_engine) -> BpmnWorkflow:
@@ -75,9 +106,14 @@ def load(state: str, spec, subprocess_specs, script_engine) -> BpmnWorkflow:
     The script engine must be attached on every load: the library would otherwise give the
     workflow a fresh, unrestricted one (G13).
     """
+    return _from_dict(json.loads(state, cls=_serializer.json_decoder_cls), spec,
+                      subprocess_specs, script_engine)
+
+
+def _from_dict(dct: dict, spec, subprocess_specs, script_engine) -> BpmnWorkflow:
     token = _specs.set((spec, subprocess_specs))
     try:
-        workflow = _serializer.from_dict(json.loads(state, cls=_serializer.json_decoder_cls))
+        workflow = _serializer.from_dict(dct)
     finally:
         _specs.reset(token)
     workflow.script_engine = script_engine
@@ -85,9 +121,120 @@ def load(state: str, spec, subprocess_specs, script_engine) -> BpmnWorkflow:
 
 
 def state_hash(state: str) -> str:
+    """The state hash of a stored state: the sha256 of its JSON text (FULL) or of its manifest
+    (CHUNKED), as `instance.state` holds it."""
     return hashlib.sha256(state.encode()).hexdigest()
 
 
-def stored_size(session, instance) -> int:
-    """Bytes of `instance`'s stored state."""
-    return len(instance.state.encode())
+# ------------------------------------------------------------------------------ chunks
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive tasks of one (sub)workflow: their ids in order, and the sha256 of their JSON
+    text `body` (the body is kept only until it is written)."""
+
+    ids: tuple
+    hash: str
+    body: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunked:
+    """A workflow's state in the CHUNKED format: the manifest text and, per (sub)workflow (""
+    for the workflow itself, else the subprocess's key), its chunks in order."""
+
+    manifest: str
+    chunks: dict
+
+    @property
+    def hashes(self) -> set[str]:
+        return {c.hash for chunks in self.chunks.values() for c in chunks}
+
+    def new_chunks(self, before: "Chunked | None") -> list[Chunk]:
+        """The chunks to write when the stored state goes from `before` to this one."""
+        old = before.hashes if before is not None else set()
+        return [c for chunks in self.chunks.values() for c in chunks if c.hash not in old]
+
+
+def dump_chunked(workflow: BpmnWorkflow, before: Chunked | None = None,
+                 since: float | None = None) -> Chunked:
+    """The workflow's state in the CHUNKED format.
+
+    With `before` (the same workflow's state as last dumped) and `since` (the timestamp the
+    unit of work's clock was pinned to since then), a chunk whose tasks are the same as before
+    and of which no task may have changed keeps its hash without being serialised again. A
+    task may have changed when it changed state since `since`, when it is not finished yet (a
+    waiting timer's due time moves, a running subprocess's data grows), or when its parent may
+    have (a task's data is stored as the difference from its parent's). Finished tasks do not
+    change otherwise. Without them every chunk is serialised."""
+    owners = {"": workflow, **{str(k): sub for k, sub in workflow.subprocesses.items()}}
+    with _encoding() as registry:
+        chunks = {owner: _chunks_of(registry, wf, before.chunks.get(owner, ())
+                                    if before is not None and since is not None else (), since)
+                  for owner, wf in owners.items()}
+        saved = {owner: wf.tasks for owner, wf in owners.items()}
+        try:
+            for wf in owners.values():      # the rest of the workflow's JSON, tasks left out
+                wf.tasks = {}
+            dct = _serializer.to_dict(workflow)
+        finally:
+            for owner, wf in owners.items():
+                wf.tasks = saved[owner]
+    dct["tasks"] = [c.hash for c in chunks[""]]
+    for owner, sub in dct["subprocesses"].items():
+        sub["tasks"] = [c.hash for c in chunks[owner]]
+    return Chunked(_json(dct), chunks)
+
+
+def _chunks_of(registry, workflow, before, since) -> list[Chunk]:
+    tasks = workflow.tasks
+    changed = set()
+    if before:
+        for task in tasks.values():
+            if task.last_state_change >= since or not task.has_state(TaskState.FINISHED_MASK):
+                changed.add(task.id)
+                changed.update(task._children)
+    ids = list(tasks)
+    chunks = []
+    for n, start in enumerate(range(0, len(ids), CHUNK_TASKS)):
+        group = tuple(ids[start:start + CHUNK_TASKS])
+        if n < len(before) and before[n].ids == group and changed.isdisjoint(group):
+            chunks.append(Chunk(group, before[n].hash))
+            continue
+        body = _json({str(i): registry.convert(tasks[i]) for i in group})
+        chunks.append(Chunk(group, hashlib.sha256(body.encode()).hexdigest(), body))
+    return chunks
+
+
+def load_chunked(manifest: str, bodies: dict[str, str], spec, subprocess_specs,
+                 script_engine) -> tuple[BpmnWorkflow, Chunked]:
+    """Rebuild a workflow from its manifest and the bodies of its chunks (by hash); returns it
+    with its Chunked state, for the next dump_chunked(). Raises ValueError naming a chunk that
+    is missing or does not match its hash."""
+    decoder = _serializer.json_decoder_cls
+    dct = json.loads(manifest, cls=decoder)
+    chunks = {}
+
+    def tasks_of(owner: str, hashes: list[str]) -> dict:
+        tasks, owned = {}, []
+        for h in hashes:
+            body = bodies.get(h)
+            if body is None or hashlib.sha256(body.encode()).hexdigest() != h:
+                raise ValueError(f"state chunk {h} is missing or altered")
+            part = json.loads(body, cls=decoder)
+            tasks.update(part)
+            owned.append(Chunk(tuple(UUID(i) for i in part), h))
+        chunks[owner] = owned
+        return tasks
+
+    dct["tasks"] = tasks_of("", dct["tasks"])
+    for owner, sub in dct["subprocesses"].items():
+        sub["tasks"] = tasks_of(owner, sub["tasks"])
+    workflow = _from_dict(dct, spec, subprocess_specs, script_engine)
+    return workflow, Chunked(manifest, chunks)
+
+
+def manifest_hashes(manifest: str) -> list[str]:
+    """The hashes of the chunks a manifest names, in order."""
+    dct = json.loads(manifest)
+    return list(dct["tasks"]) + [h for sub in dct["subprocesses"].values() for h in sub["tasks"]]

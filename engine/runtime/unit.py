@@ -37,6 +37,7 @@ from engine.runtime import (
     projection,
     serialization,
     services,
+    state_store,
     steps,
     workflow_cache,
     writeback,
@@ -119,7 +120,7 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
 def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, element,
          task_id, at, new, final_status) -> Instance:
     with of_work(instance.business_key, instance.audit_seq + 1, at) as work:
-        workflow, before = _workflow_of(session, runtime, instance, compiled, new)
+        workflow, before, stored = _workflow_of(session, runtime, instance, compiled, new)
         workflow = apply(workflow)
         # A start keeps a task failed in the steps in its state (the instance is stored in
         # error, retried by that task); any later command's failure is an incident.
@@ -127,9 +128,11 @@ def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, e
         for guard in runtime.intent_guards:     # e.g. the payment book (engine/payments.py)
             guard(session, instance.business_key, work.intents, actor)
         after = projection.project(workflow)
-    state = serialization.dump(workflow)
+        pinned = clock.now().timestamp()        # the time every task changed here has
+    # Only the chunks that changed since `stored` are serialised again (a CHUNKED instance).
+    state = state_store.dump(workflow, instance.serializer_version, stored, pinned)
     status = final_status or _status(workflow, after, error)
-    values = dict(state=state, updated_at=at, error=error, error_task_id=error_task, status=status,
+    values = dict(state=state.state, updated_at=at, error=error, error_task_id=error_task, status=status,
                   completed_at=at if status == "completed" else instance.completed_at)
     if new:
         writeback.insert_instance(session, instance, values)    # the event's hash needs the new id
@@ -137,31 +140,32 @@ def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, e
     if error:
         payload = dict(payload, error=error)
     event = audit.next_event(instance, at=at, actor=actor.name, kind=kind, payload=payload,
-                             state_hash=serialization.state_hash(state), element=element,
+                             state_hash=serialization.state_hash(state.state), element=element,
                              task_id=task_id)
     writeback.write_back(session, instance, values, event, before, after,
                          task_row=lambda task: runtime.human_task_row(instance, compiled, task, at),
                          timer_listeners=runtime.timer_listeners)
+    state = state_store.write(session, instance.id, state, stored)     # after the version check
     services.write_intents(session, instance.id, instance.business_key, work.intents, at)
     for hook in runtime.hooks:
         hook(session, instance, workflow, event)
-    workflow_cache.cache.keep(session, instance, workflow_cache.Entry(workflow, after))
+    workflow_cache.cache.keep(session, instance, workflow_cache.Entry(workflow, after, state))
     return instance
 
 
 def _workflow_of(session, runtime, instance, compiled, new: bool):
-    """(the instance's live workflow, its projection as stored): the one this process kept
-    when it last wrote the instance's current row (engine/runtime/workflow_cache.py), else
-    rebuilt from the stored state. A new instance has neither."""
+    """(the instance's live workflow, its projection as stored, its state as stored): the ones
+    this process kept when it last wrote the instance's current row
+    (engine/runtime/workflow_cache.py), else rebuilt from the stored state. A new instance has
+    none."""
     if new:
-        return None, _NOTHING
+        return None, _NOTHING, None
     kept = workflow_cache.cache.take(session, instance, compiled)
     if kept is not None:
         kept.workflow.script_engine = runtime.script_engine
-        return kept.workflow, kept.projection
-    workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
-                                  runtime.script_engine)
-    return workflow, projection.project(workflow)
+        return kept.workflow, kept.projection, kept.stored
+    workflow, stored = state_store.load(session, instance, compiled, runtime.script_engine)
+    return workflow, projection.project(workflow), stored
 
 
 def _status(workflow, after: projection.Projection, error: str | None) -> str:

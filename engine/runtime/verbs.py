@@ -49,6 +49,7 @@ from engine.runtime import (
     separation,
     serialization,
     services,
+    state_store,
     steps,
     task_rows,
     unit,
@@ -113,7 +114,7 @@ class Runtime:
         business_key = business_key or data.get("request_no") or f"{process_key}-{at.timestamp():.6f}"
         instance = Instance(definition_id=definition_id, process_key=process_key,
                             business_key=business_key, status="running", state="",
-                            serializer_version=serialization.SERIALIZER_VERSION,
+                            serializer_version=serialization.CHUNKED_VERSION,
                             created_at=at, updated_at=at, audit_seq=0, audit_head="")
 
         apply = steps.start(compiled.spec, compiled.subprocess_specs, self.script_engine, data)
@@ -399,8 +400,7 @@ class Runtime:
     def workflow(self, session: Session, instance: Instance) -> BpmnWorkflow:
         """The instance's workflow, rebuilt read-only (changes to it are never saved)."""
         compiled = catalog.compiled(session, instance.definition_id)
-        return serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
-                                  self.script_engine)
+        return state_store.load(session, instance, compiled, self.script_engine)[0]
 
     def human_task_row(self, instance: Instance, compiled: catalog.Compiled, task,
                        opened_at: datetime) -> dict:

@@ -3,7 +3,7 @@
 Rebuilding a workflow from its stored state costs time in proportion to its age (every task of
 its history is deserialised), while the engine's own step on a live workflow costs far less. So
 a unit of work that wrote an instance keeps its live `BpmnWorkflow` here, with the projection
-it wrote (the next unit's "before"), and the next unit on that instance takes it instead of
+and the stored state it wrote (the next unit's "before"), and the next unit on that instance takes it instead of
 loading the state.
 
 An entry is only ever used for exactly the stored row it was written as: its key is the
@@ -35,10 +35,12 @@ _PENDING = "workflow_cache.pending"
 
 @dataclass
 class Entry:
-    """A live workflow as its unit of work left it, and the projection written with it."""
+    """A live workflow as its unit of work left it, the projection written with it and its
+    state as stored (engine/runtime/state_store.Stored: what the next write changes)."""
 
     workflow: object
     projection: object
+    stored: object = None
 
 
 def key_of(instance) -> tuple:

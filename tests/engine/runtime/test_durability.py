@@ -18,7 +18,7 @@ from engine.definitions.bundle import Bundle
 from engine.errors import Conflict
 from engine.history import replay
 from engine.models import HumanTask, Instance, MessageSubscription, Timer
-from engine.runtime import projection, serialization
+from engine.runtime import projection, state_store
 from engine.runtime.verbs import Runtime
 from tests.conftest import DATA, ROOT
 
@@ -103,8 +103,7 @@ def _consistent(session, runtime, instance):
     result = replay.verify(session, instance.id, runtime.script_engine)
     assert result.ok, (instance.business_key, result.divergence)
     compiled = catalog.compiled(session, instance.definition_id)
-    workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
-                                  runtime.script_engine)
+    workflow, _ = state_store.load(session, instance, compiled, runtime.script_engine)
     expected = projection.project(workflow)
     tasks = set(session.scalars(select(HumanTask.task_id).where(HumanTask.instance_id == instance.id)))
     timers = set(session.scalars(select(Timer.task_id).where(Timer.instance_id == instance.id)))

@@ -16,7 +16,7 @@ from engine.definitions.bundle import Bundle
 from engine.errors import StepFailed
 from engine.history import replay
 from engine.models import HumanTask, Instance
-from engine.runtime import serialization, workflow_cache
+from engine.runtime import state_store, workflow_cache
 from engine.runtime.verbs import Runtime
 from tests.conftest import ROOT
 
@@ -36,12 +36,12 @@ def empty_cache():
 def loads(monkeypatch):
     """How many workflows were rebuilt from a stored state."""
     counter = {"n": 0}
-    load = serialization.load
+    load = state_store.load
 
     def counting(*args, **kwargs):
         counter["n"] += 1
         return load(*args, **kwargs)
-    monkeypatch.setattr(serialization, "load", counting)
+    monkeypatch.setattr(state_store, "load", counting)
     return counter
 
 
