@@ -29,11 +29,14 @@
         var b = document.createElement("button");
         b.type = "button";
         b.className = "small file-tab";
+        b.setAttribute("role", "tab");
         b.textContent = f.name.replace(/\.bpmn$/, "");
         b.dataset.file = f.name;
         b.addEventListener("click", function () { self.show(f.name); });
         files.appendChild(b);
       });
+    } else if (files) {
+      files.removeAttribute("role");      // one file: no tabs, so no tab list (axe: an empty tablist)
     }
     this.box.querySelectorAll("[data-zoom]").forEach(function (b) {
       b.addEventListener("click", function () { self.zoom(b.dataset.zoom); });
@@ -67,6 +70,7 @@
     this.current = file.name;
     this.box.querySelectorAll(".file-tab").forEach(function (b) {
       b.classList.toggle("active", b.dataset.file === file.name);
+      b.setAttribute("aria-selected", b.dataset.file === file.name ? "true" : "false");
     });
     return fetchFiles(this.payload.files_url).then(function (xmls) {
       if (self.current !== file.name) return null;      // another file was asked for meanwhile
