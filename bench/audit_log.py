@@ -27,10 +27,10 @@ def write_actions(sessions, n: int) -> None:
                                   payload={"instances": [i]})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=100_000, help="audited actions in the log")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with contextlib.ExitStack() as stack:
         p = stack.enter_context(platform())
         settings = p.settings.with_(audit_dir=p.folder / "audit",
