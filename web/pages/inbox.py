@@ -19,7 +19,8 @@ from engine import (access, clock, config, department_settings, presence, saved_
 from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
 from web import files, query
-from web.pages import bp, context, diagram, forms, live, refusals, workspace  # noqa: F401
+from web.pages import (bp, context, diagram, forms, i18n, live, refusals,  # noqa: F401
+                       workspace)  # live: its routes
 
 LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
              "per_page")
@@ -209,9 +210,12 @@ def _listing(args: dict) -> dict:
             "page_url": lambda n: url_for("pages.inbox", **{**args, "page": n})}
 
 
-def _processes() -> list[str]:
+def _processes() -> list[tuple[str, str]]:
+    """(key, name) of every deployed process, for the filter (the name in the page's language,
+    from the BPMN's bilingual name; the key when it has none)."""
     with context.transaction() as db:
-        return [row["process_key"] for row in catalog.latest_all_json(db)]
+        return [(row["process_key"], i18n.bpmn_name(row["name"]) or row["process_key"])
+                for row in catalog.latest_all_json(db)]
 
 
 def _detail(task_id: str, values=None, errors=None) -> dict:

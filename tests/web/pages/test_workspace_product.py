@@ -100,3 +100,16 @@ def test_options_are_said_in_words_and_no_english_hint_sits_under_a_chinese_labe
     options = {o["attrs"]["value"]: o["text"] for o in select(en[start:en.index("</select>", start)], "option")}
     assert options["partial_refund"] == "Partial refund"
     assert texts(en, "small", "class", "hint") == []            # no Chinese under the English
+
+
+def test_the_process_filter_names_processes_in_the_users_language(browser, product):
+    html = browser("finance_1", lang="zh_CN").get("/inbox").get_data(as_text=True)
+    start = html.index('name="process"')
+    options = {o["attrs"]["value"]: o["text"]
+               for o in select(html[start:html.index("</select>", start)], "option")}
+    assert options["refund_first"] == "先退款后退货" and options["repair"] == "维修"
+    html = browser("finance_1").get("/inbox").get_data(as_text=True)
+    start = html.index('name="process"')
+    options = {o["attrs"]["value"]: o["text"]
+               for o in select(html[start:html.index("</select>", start)], "option")}
+    assert options["refund_first"] == "Refund first, return later"
