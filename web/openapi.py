@@ -278,6 +278,10 @@ OPERATIONS = [
     ("get", "/api/instances/{instance_id}/export", "exports", "One instance's record: JSON "
      "(definition, row, events) or CSV of its events (a download)", EXPORT_READERS, None, 200,
      False, [_q("format", "json (default) or csv", {"enum": ["json", "csv"]})]),
+    ("get", "/api/instances/{instance_id}/checkpoint", "exports", "The newest signed "
+     "checkpoint of the global audit log (size, root, time, key) and the instance's coverage: "
+     "state verified, partly, waiting, differs (naming the event), no_checkpoint or "
+     "bad_checkpoint; covered and events counts", access.AUDITORS, None, 200, False, []),
     ("get", "/api/audit/events.csv", "exports", "Audit events recorded in [from, to) as CSV "
      "(a download); give from, to or both", EXPORT_READERS, None, 200, False,
      [_q("from", "ISO date or time"), _q("to", "ISO date or time (exclusive)")]),

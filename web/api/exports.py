@@ -8,9 +8,9 @@ from flask import Blueprint, Response, request
 
 from engine import access, instances
 from engine.errors import InvalidInput
-from engine.history import exports
+from engine.history import coverage, exports
 from web import query
-from web.api.base import actor, allow, only_args, transaction
+from web.api.base import actor, allow, only_args, settings, transaction
 
 bp = Blueprint("exports", __name__)
 
@@ -50,6 +50,17 @@ def audit_events():
     audited(f"events {start or ''}..{end or ''} csv", ids if ids is not None else "all")
     stamp = "-".join(f"{t:%Y%m%dT%H%M%SZ}" if t else "open" for t in (start, end))
     return csv_download(text, f"audit-events-{stamp}.csv")
+
+
+@bp.get("/instances/<id:instance_id>/checkpoint")
+@allow(*access.AUDITORS)
+def instance_checkpoint(instance_id):
+    """Which signed checkpoint of the global audit log covers the instance and whether its
+    events are still what was checkpointed (engine.history.coverage)."""
+    only_args()
+    with transaction() as session:
+        instances.readable(session, actor(), instance_id)
+        return coverage.instance(session, settings(), instance_id)
 
 
 def audited(what: str, instance_ids) -> None:

@@ -93,3 +93,19 @@ def test_a_comment_and_every_other_event_are_in_the_log_which_verifies(
                                  checkpoints.load_public_keys([settings.audit_dir / "keys"]))
     assert result.ok, result.problems
     assert result.size == checkpoint.size == len(logged)
+
+
+def test_an_auditor_reads_an_instances_checkpoint_coverage(auth, app):
+    filed = file_request(auth)
+    auditor = auth.as_("auditor")
+    before = auditor.get(f"/api/instances/{filed['instance_id']}/checkpoint").get_json()
+    assert before["state"] == "no_checkpoint" and before["checkpoint"] is None
+    platform = app.extensions["aftersales"]
+    checkpoints.ensure_key(platform.settings)
+    signed = checkpoints.sign_head(platform.sessions, platform.settings)
+    after = auditor.get(f"/api/instances/{filed['instance_id']}/checkpoint").get_json()
+    assert after == {"state": "verified", "covered": 1, "events": 1, "problem": None,
+                     "checkpoint": {"size": signed.size, "root": signed.root, "at": signed.at,
+                                    "key_id": signed.key_id}}
+    assert auth.as_("customer_service_1").get(
+        f"/api/instances/{filed['instance_id']}/checkpoint").status_code == 403

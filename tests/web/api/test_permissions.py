@@ -113,6 +113,7 @@ MATRIX = [
     ("post", "/api/drafts/{draft}/whatif", OWN, set()),
     ("post", "/api/drafts/{draft}/deploy", OWN, set()),
     ("get", "/api/instances/{instance}/export", {"supervisor", "auditor", "admin"}, set()),
+    ("get", "/api/instances/{instance}/checkpoint", {"auditor", "admin"}, set()),
     ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00",
      {"supervisor", "supervisor_other", "auditor", "admin"}, set()),
     # The top bar's search: everyone inside who reads requests (each finds what they may read).
