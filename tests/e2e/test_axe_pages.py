@@ -19,6 +19,7 @@ PAGES = [
     ("cs_1", "/requests/new?customer_id=C-1001", "file-for-caller"),
     ("manager", "/overdue", "overdue"),
     ("manager", "/supervise/instances/{instance}", "supervise"),
+    ("manager", "/incidents", "incidents"),
     ("manager", "/dashboard", "dashboard"),
     ("owner", "/processes", "processes"),
     ("owner", "/processes/aftersales_request", "process"),

@@ -11,7 +11,8 @@ from decimal import Decimal
 from flask import abort, render_template, request
 from flask_babel import gettext as _
 
-from engine import access, clock, config, department_settings, instances, tasklist, tasks, users
+from engine import (access, clock, config, department_settings, instances, supervision, tasklist,
+                    tasks, users)
 from engine.errors import EngineError, Forbidden, InvalidInput
 from web.pages import bp, context, i18n, refusals
 
@@ -22,6 +23,15 @@ BOARD_SIZE = tasklist.MAX_PER_PAGE
 @context.roles_required(*access.SUPERVISORS)
 def overdue():
     return render_template("overdue.html", settings=_settings(), **_board())
+
+
+@bp.get("/incidents")
+@context.roles_required(*access.SUPERVISORS)
+def incident_list():
+    """Requests whose process stopped on a failed step and that the supervisor may mend."""
+    with context.transaction() as db:
+        found = supervision.incidents(db, context.actor())
+    return render_template("incidents.html", incidents=found)
 
 
 @bp.post("/departments/<department>/settings")

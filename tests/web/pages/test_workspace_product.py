@@ -113,3 +113,35 @@ def test_the_process_filter_names_processes_in_the_users_language(browser, produ
     options = {o["attrs"]["value"]: o["text"]
                for o in select(html[start:html.index("</select>", start)], "option")}
     assert options["refund_first"] == "Refund first, return later"
+
+
+def test_an_incident_keeps_the_form_and_a_supervisor_mends_it(browser, product):
+    """A refund above what was paid stops the request (an incident): the clerk's form is kept
+    with a sentence; the supervisor finds it among the incidents and retries it with a
+    corrected amount."""
+    filed = product.file("alice", order_id="O-259", type="return_refund")
+    task = task_of(product, filed["number"], "approve_refund")
+    clerk = browser("finance_1")
+    clerk.get(f"/tasks/{task['task_id']}")
+    refused = clerk.post(f"/tasks/{task['task_id']}/complete",
+                         {"refund_approved": "true", "refund_amount": "1999"}, fetch=True)
+    assert refused.status_code == 422 and refused.headers["X-Keep-Input"] == "1"
+    [said] = texts(refused.get_data(as_text=True), "div", "role", "alert")
+    assert said.startswith("The process could not go on with this answer")
+
+    lead = browser("ops_head")
+    listed = lead.get("/incidents").get_data(as_text=True)
+    [row] = select(listed, "tr", "data-instance-id")
+    assert row["attrs"]["data-instance-id"] == str(filed["instance_id"]) and filed["number"] in row["text"]
+    assert select(browser("cs_lead").get("/incidents").get_data(as_text=True), "tr",
+                  "data-instance-id") == []                 # not a department cs_lead oversees
+
+    page = f"/supervise/instances/{filed['instance_id']}"
+    lead.get(page)
+    bad = lead.post(f"{page}/retry", {"data": "{not json"})
+    assert bad.status_code == 422
+    assert texts(bad.get_data(as_text=True), "div", "role", "alert") == [
+        "The corrected data must be a JSON object."]
+    mended = lead.post(f"{page}/retry", {"data": '{"refund_approved": true, "refund_amount": 259}'})
+    assert mended.status_code == 200, texts(mended.get_data(as_text=True), "div", "role", "alert")
+    assert select(lead.get("/incidents").get_data(as_text=True), "tr", "data-instance-id") == []
