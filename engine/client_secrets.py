@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from engine import clock, signatures
 from engine.access import MACHINE_ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.history import global_log
 from engine.models import ClientSecret, User
 
 ROTATION_GRACE = timedelta(hours=24)
@@ -28,11 +29,12 @@ PREFIX = "whsec_"
 
 
 def issue(session: Session, username: str, *, rotate: bool = False,
-          grace: timedelta = ROTATION_GRACE) -> tuple[str, list[dict]]:
+          grace: timedelta = ROTATION_GRACE, by: str | None = None) -> tuple[str, list[dict]]:
     """A new secret for the machine account `username`; returns it (the only time it is
     shown) and the account's active secrets as `secret_json`. Without `rotate` the account
     must have no active secret (Conflict); with it, the newest active one stays active for
-    `grace` and any older one ends now. Raises NotFound, InvalidInput (not a machine)."""
+    `grace` and any older one ends now. An audited action of `by` (never the secret).
+    Raises NotFound, InvalidInput (not a machine)."""
     user = _machine(session, username)
     now = clock.now()
     current = _active(session, user.id, now)
@@ -45,6 +47,8 @@ def issue(session: Session, username: str, *, rotate: bool = False,
     secret = PREFIX + secrets.token_urlsafe(32)
     session.add(ClientSecret(user_id=user.id, secret=secret, created_at=now))
     session.flush()
+    global_log.record(session, "client_secret_issued", actor=by, subject=username,
+                      payload={"rotate": rotate})
     return secret, listing(session, username)
 
 
@@ -56,14 +60,17 @@ def ensure(session: Session, username: str) -> str:
     return current[0].secret if current else issue(session, username)[0]
 
 
-def retire_previous(session: Session, username: str) -> list[dict]:
+def retire_previous(session: Session, username: str, *, by: str | None = None) -> list[dict]:
     """End every active secret of `username` but the newest, now; returns the active ones.
-    Raises NotFound, InvalidInput (not a machine)."""
+    An audited action of `by`. Raises NotFound, InvalidInput (not a machine)."""
     user = _machine(session, username)
     now = clock.now()
-    for row in _active(session, user.id, now)[1:]:
+    retired = _active(session, user.id, now)[1:]
+    for row in retired:
         row.expires_at = now
     session.flush()
+    global_log.record(session, "client_secrets_retired", actor=by, subject=username,
+                      payload={"retired": len(retired)})
     return listing(session, username)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from engine import clock
 from engine.config import Settings
 from engine.errors import InvalidInput
+from engine.history import global_log
 from engine.models import Base
 
 ACCOUNT, ADDRESS = "account", "address"
@@ -76,13 +77,18 @@ def record_success(session: Session, username: str) -> None:
     session.execute(delete(LoginThrottle).where(LoginThrottle.key == _key(ACCOUNT, username)))
 
 
-def lift(session: Session, *, username: str | None = None, address: str | None = None) -> bool:
+def lift(session: Session, *, username: str | None = None, address: str | None = None,
+         by: str | None = None) -> bool:
     """Lift the lockout (and forget the failures) of an account or an address; True when there
-    was something to lift. Raises InvalidInput unless exactly one of them is given."""
+    was something to lift. An audited action of `by`. Raises InvalidInput unless exactly one
+    of them is given."""
     if (username is None) == (address is None):
         raise InvalidInput("name either a username or an address", field="username")
     key = _key(ACCOUNT, username) if username is not None else _key(ADDRESS, address)
-    return session.execute(delete(LoginThrottle).where(LoginThrottle.key == key)).rowcount > 0
+    lifted = session.execute(delete(LoginThrottle).where(LoginThrottle.key == key)).rowcount > 0
+    global_log.record(session, "login_lock_lifted", actor=by, subject=key,
+                      payload={"lifted": lifted})
+    return lifted
 
 
 def locks(session: Session) -> list[dict]:

@@ -93,7 +93,7 @@ def lift_login_lock():
     fields = body(LIFT_LOCK)
     with transaction() as session:
         lifted = login_throttle.lift(session, username=fields.get("username"),
-                                     address=fields.get("address"))
+                                     address=fields.get("address"), by=actor().name)
     return {**fields, "lifted": lifted}
 
 
@@ -118,7 +118,7 @@ def issue_secret(username):
     fields = body(SECRET_ISSUE, optional=True)
     with transaction() as session:
         secret, active = client_secrets.issue(session, username,
-                                              rotate=fields.get("rotate", False))
+                                              rotate=fields.get("rotate", False), by=actor().name)
     return {"username": username, "secret": secret, "active": active}, 201
 
 
@@ -128,4 +128,4 @@ def retire_secrets(username):
     body(schemas.EMPTY, optional=True)
     with transaction() as session:
         return {"username": username,
-                "active": client_secrets.retire_previous(session, username)}
+                "active": client_secrets.retire_previous(session, username, by=actor().name)}

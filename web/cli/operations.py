@@ -327,7 +327,7 @@ def user_unlock(ctx: Context, username, address):
     its failed logins."""
     from engine import login_throttle
     with ctx.sessions.begin() as session:
-        lifted = login_throttle.lift(session, username=username, address=address)
+        lifted = login_throttle.lift(session, username=username, address=address, by=CLI_ACTOR)
     what = f"address {address}" if address is not None else f"user {username}"
     click.echo(f"lockout of {what} lifted" if lifted else f"{what} was not locked out")
 
@@ -345,10 +345,10 @@ def user_secret(ctx: Context, username, rotate, retire):
     from engine import client_secrets
     with ctx.sessions.begin() as session:
         if retire:
-            active = client_secrets.retire_previous(session, username)
+            active = client_secrets.retire_previous(session, username, by=CLI_ACTOR)
             secret = None
         else:
-            secret, active = client_secrets.issue(session, username, rotate=rotate)
+            secret, active = client_secrets.issue(session, username, rotate=rotate, by=CLI_ACTOR)
     if secret is not None:
         click.echo(secret)
         click.echo(f"the signing secret of {username}; it is not shown again", err=True)

@@ -1,5 +1,5 @@
 """Each kind of action is in the global audit log, with who did it: deployments, logins and
-failed ones, account changes by an admin, exports; every instance event (a comment here; timer
+failed ones, account changes by an admin (lockouts lifted and machine secrets too), exports; every instance event (a comment here; timer
 moves, incident skips and attachments are instance events too) is a leaf; and the log of all of
 it verifies against a signed checkpoint."""
 from __future__ import annotations
@@ -54,6 +54,22 @@ def test_account_changes_by_an_admin_are_recorded(auth, sessions):
     assert reset.payload == {}                       # never the password
     created = actions(sessions, "user_created")
     assert {a.subject for a in created} >= {"auditor", "admin", "alice"}
+
+
+def test_lockout_lifts_and_machine_secrets_are_recorded_never_the_secret(auth, sessions):
+    admin = auth.as_("admin")
+    assert admin.post("/api/login-locks/lift", json={"address": "10.0.0.9"}).status_code == 200
+    issued = admin.post("/api/users/courier/secrets", json={"rotate": True})
+    assert issued.status_code == 201
+    assert admin.post("/api/users/courier/secrets/retire").status_code == 200
+    [lifted] = actions(sessions, "login_lock_lifted")
+    assert (lifted.actor, lifted.subject, lifted.payload) == ("admin", "address:10.0.0.9",
+                                                              {"lifted": False})
+    by_admin = [a for a in actions(sessions, "client_secret_issued") if a.actor == "admin"]
+    assert [(a.subject, a.payload) for a in by_admin] == [("courier", {"rotate": True})]
+    assert issued.get_json()["secret"] not in str([a.payload for a in by_admin])
+    [retired] = actions(sessions, "client_secrets_retired")
+    assert (retired.actor, retired.subject) == ("admin", "courier")
 
 
 def test_exports_are_recorded_with_the_instances_they_held(auth, sessions):
