@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DB_PATH = ROOT / "instance" / "aftersales.sqlite"
 
 DEPARTMENTS = ("customer_service", "cs_supervisor", "management", "finance",
-               "logistics", "warehouse", "repair", "qa", "operations")
+               "logistics", "warehouse", "repair", "qa", "operations", "procurement")
 
 # Which departments a supervisor of a department also oversees.
 SUPERVISES = {
@@ -75,6 +75,12 @@ class Settings:
     surge_window_minutes: int = 60
     surge_multiple: float = 3.0
     surge_min_count: int = 5
+    # The quality watch (engine/jobs/procurement.py): a SKU whose problem rate over the last
+    # quality_window_days reaches quality_rate_percent, with quality_min_problems problems at
+    # least, gets one supplier-quality review for procurement per window.
+    quality_rate_percent: int = 5
+    quality_window_days: int = 30
+    quality_min_problems: int = 3
     retention_days: int = 365
     archive_dir: Path = ROOT / "instance" / "archive"
     # The global audit log's signed checkpoints (engine/history/checkpoints.py): the folder they
@@ -145,7 +151,7 @@ def from_env(environ=None) -> Settings:
     if env.get("AFTERSALES_SCRIPT_MEMORY_MB"):
         changes["script_memory_mb"] = _bounded(env["AFTERSALES_SCRIPT_MEMORY_MB"],
                                                "AFTERSALES_SCRIPT_MEMORY_MB", 128, 65536)
-    for name, low, high in OUTBOX_BOUNDS:
+    for name, low, high in OUTBOX_BOUNDS + QUALITY_BOUNDS:
         if env.get(f"AFTERSALES_{name.upper()}"):
             changes[name] = _bounded(env[f"AFTERSALES_{name.upper()}"],
                                      f"AFTERSALES_{name.upper()}", low, high)
@@ -197,6 +203,9 @@ SMTP_SECURITY = ("starttls", "ssl", "none")
 # bounded, so that a typo cannot open thousands of connections or hold a lease for hours.
 OUTBOX_BOUNDS = (("outbox_batch", 1, 1000), ("outbox_concurrency", 1, 128),
                  ("outbox_timeout", 1, 300))
+# AFTERSALES_QUALITY_RATE_PERCENT, _QUALITY_WINDOW_DAYS and _QUALITY_MIN_PROBLEMS.
+QUALITY_BOUNDS = (("quality_rate_percent", 1, 100), ("quality_window_days", 1, 366),
+                  ("quality_min_problems", 1, 10000))
 
 
 def _bounded(value: str, name: str, low: int, high: int) -> int:

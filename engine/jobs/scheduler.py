@@ -1,5 +1,6 @@
 """Background work with APScheduler: timers, the outbox, SLA checks, surge alerts, the expiry
-of early messages kept too long, the daily payment reconciliation and the after-sales reports.
+of early messages kept too long, the daily payment reconciliation, the after-sales reports and
+the quality watch that sends SKUs with too many problems to procurement.
 
 The jobs are the plain functions of engine/jobs/timers.py, outbox.py, sla.py, surge.py and
 engine/reconciliation.py; this module only decides when they run. Timers are not polled on a
@@ -21,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from engine import clock, message_buffer, reconciliation, reports, staff_digest
 from engine.errors import Conflict, InvalidInput
 from engine.history import checkpoints
-from engine.jobs import outbox, sla, surge, timers
+from engine.jobs import outbox, procurement, sla, surge, timers
 
 log = logging.getLogger(__name__)
 # Staff hear of new P1 work and breaches by a digest mail per department this often.
@@ -36,6 +37,8 @@ RECONCILE_HOUR = 6
 # The reports of the week, month and quarter that ended are made every morning they are due
 # (engine.reports.generate_due makes each period's once; a missed morning is made up later).
 REPORT_HOUR = 7
+# Quality problems build up over days: an hourly look is soon enough for purchasing.
+QUALITY_WATCH_MINUTES = 60
 
 
 class PlatformScheduler:
@@ -67,6 +70,8 @@ class PlatformScheduler:
         s.add_job(self.run_reconciliation, "cron", hour=RECONCILE_HOUR, minute=0,
                   timezone=self.runtime.settings.timezone, id="reconciliation", max_instances=1,
                   coalesce=True, misfire_grace_time=6 * 3600)
+        s.add_job(self.run_quality_watch, "interval", minutes=QUALITY_WATCH_MINUTES,
+                  id="quality-watch", max_instances=1, coalesce=True)
         s.add_job(self.run_reports, "cron", hour=REPORT_HOUR, minute=0,
                   timezone=self.runtime.settings.timezone, id="reports", max_instances=1,
                   coalesce=True, misfire_grace_time=12 * 3600)
@@ -145,3 +150,7 @@ class PlatformScheduler:
     def run_reports(self) -> list[str]:
         with self.sessions.begin() as session:
             return reports.generate_due(session, self.runtime.settings.timezone, clock.now())
+
+    def run_quality_watch(self) -> list[str]:
+        with self.sessions.begin() as session:
+            return procurement.check(session, self.runtime, clock.now())

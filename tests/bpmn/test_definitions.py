@@ -15,7 +15,7 @@ from SpiffWorkflow.spiff.specs.defaults import UserTask
 BPMN_DIR = Path(__file__).resolve().parents[2] / "bpmn"
 FORMS_DIR = BPMN_DIR / "forms"
 DEPARTMENTS = {"customer_service", "cs_supervisor", "management", "finance", "logistics", "warehouse",
-               "repair", "qa", "operations"}
+               "repair", "qa", "operations", "procurement"}
 NS = {"bpmn": "http://www.omg.org/spec/BPMN/20100524/MODEL",
       "bpmndi": "http://www.omg.org/spec/BPMN/20100524/DI",
       "dc": "http://www.omg.org/spec/DD/20100524/DC",

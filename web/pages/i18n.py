@@ -127,7 +127,7 @@ LABELS = {
     "customer_service": _l("Customer service"), "cs_supervisor": _l("CS supervisors"),
     "management": _l("Management"), "finance": _l("Finance"), "logistics": _l("Logistics"),
     "warehouse": _l("Warehouse"), "repair": _l("Repair"), "qa": _l("Quality assurance"),
-    "operations": _l("Operations"),
+    "operations": _l("Operations"), "procurement": _l("Procurement"),
     # roles
     "staff": _l("Staff"), "supervisor": _l("Supervisor"), "process_owner": _l("Process owner"),
     "auditor": _l("Auditor"), "admin": _l("Administrator"),
