@@ -1,0 +1,130 @@
+"""Scale-out on PostgreSQL: refund-first journeys per second and server CPU per journey for 1, 2
+and 4 gunicorn workers beside 2 scheduler processes, 16 clients at once.
+
+Each run has a fresh PostgreSQL database (bench.common.pg_platform) with bpmn/ deployed and the
+benchmark's people and orders (bench.http_api.prepare). `gunicorn "web:create_app()"` runs with
+`workers` workers of 8 threads, and two `aftersales scheduler` processes run beside it, as a
+multi-process installation runs (timers, outbox, SLA watch). The payment adapter is `off`: the
+clients themselves are the provider that calls back refund_result (bench.http_api.refund_first),
+so the schedulers' outbox must not pay first. After 8 journeys per worker to warm them (each
+worker compiles the definitions once), `clients` threads each drive journeys end to end (9 API
+calls each). CPU is the user+system time of the gunicorn processes (and, separately, the
+schedulers), read from /proc before and after: what one journey costs the server, whatever the
+machine's other load. The same run on durable SQLite with one worker is printed beside it.
+
+Usage: python -m bench.scale_out --pg-url postgresql://postgres@127.0.0.1:5432/postgres --n 400
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from bench.common import ROOT, pg_platform, platform, rate
+from bench.http_api import prepare, refund_first, served, server_env, stop
+
+CLIENTS = 16
+SCHEDULERS = 2
+WARM_PER_WORKER = 8
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of process `pid` and of its children still running."""
+    total = 0.0
+    for proc in [pid, *children(pid)]:
+        try:
+            fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICKS
+    return total
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    found.append(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
+    """{"journeys_per_s", "server_ms", "scheduler_ms"} for `n` journeys on platform `p`."""
+    env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
+    warm = WARM_PER_WORKER * workers
+    secret = prepare(p, n + warm)
+    background = [subprocess.Popen([sys.executable, "-m", "web.cli", "scheduler"], cwd=ROOT,
+                                   env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+                  for _ in range(schedulers)]
+    try:
+        with served(p, secret, workers=workers, env=env) as c:
+            # Every worker compiles the definitions on its first journeys: not what is measured.
+            warming = [threading.Thread(target=refund_first, args=(c, n + k))
+                       for k in range(warm)]
+            for t in warming:
+                t.start()
+            for t in warming:
+                t.join()
+            share = [range(k, n, clients) for k in range(clients)]
+            threads = [threading.Thread(target=lambda ids: [refund_first(c, i) for i in ids],
+                                        args=(ids,)) for ids in share]
+            server_before = cpu_seconds(c.server.pid)
+            schedulers_before = sum(cpu_seconds(s.pid) for s in background)
+            t0 = time.perf_counter()
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            seconds = time.perf_counter() - t0
+            server_cpu = cpu_seconds(c.server.pid) - server_before
+            scheduler_cpu = sum(cpu_seconds(s.pid) for s in background) - schedulers_before
+    finally:
+        for process in background:
+            stop(process)
+    return {"journeys_per_s": rate(n, seconds), "server_ms": server_cpu / n * 1000,
+            "scheduler_ms": scheduler_cpu / n * 1000}
+
+
+def measure(pg_url: str, n: int, workers=(1, 2, 4), clients: int = CLIENTS,
+            schedulers: int = SCHEDULERS) -> dict:
+    """{"postgres": {workers: run(...)}, "sqlite": run(...) with one worker}."""
+    figures = {"postgres": {}}
+    for count in workers:
+        with pg_platform(pg_url) as p:
+            figures["postgres"][count] = run(p, n, count, clients, schedulers)
+    with platform(durable=True) as p:
+        figures["sqlite"] = run(p, n, 1, clients, schedulers)
+    return figures
+
+
+def report(figures: dict, clients: int) -> str:
+    def line(label, r):
+        return (f"  {label}: {r['journeys_per_s']:.1f} journeys/s, server CPU "
+                f"{r['server_ms']:.0f} ms per journey, schedulers {r['scheduler_ms']:.0f} ms")
+    lines = [f"refund-first journeys over HTTP, {clients} clients, with schedulers beside:"]
+    lines += [line(f"PostgreSQL, {w} worker(s)", r) for w, r in figures["postgres"].items()]
+    lines.append(line("durable SQLite, 1 worker", figures["sqlite"]))
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--pg-url", required=True, help="a PostgreSQL server to make databases on")
+    parser.add_argument("--n", type=int, default=400, help="journeys per run")
+    parser.add_argument("--clients", type=int, default=CLIENTS)
+    args = parser.parse_args(argv)
+    print(report(measure(args.pg_url, args.n, clients=args.clients), args.clients))
+
+
+if __name__ == "__main__":
+    main()
