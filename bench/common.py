@@ -14,6 +14,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,43 @@ class Platform:
     def close(self) -> None:
         self.engine.dispose()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pg_database(base_url: str):
+    """A fresh, migrated PostgreSQL database beside `base_url`'s; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"aftersales_bench_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        db.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextlib.contextmanager
+def pg_platform(base_url: str):
+    """A Platform on a fresh PostgreSQL database (pg_database), its files in a temporary
+    directory."""
+    with pg_database(base_url) as url:
+        base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
+        settings = config.Settings(database_url=url, archive_dir=base / "archive")
+        catalog._cache.clear()
+        engine = db.make_engine(url)
+        p = Platform(base, url, engine, db.make_session_factory(engine), Runtime(settings),
+                     settings)
+        try:
+            yield p
+        finally:
+            p.close()
 
 
 @contextlib.contextmanager

@@ -150,33 +150,42 @@ def prepare(p, n: int) -> str:
     return payment_secret
 
 
+def server_env(p, **extra) -> dict:
+    """The environment of the platform's processes on `p`'s database, with a secret key of this
+    run's own (the app refuses to start without one)."""
+    return dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
+                AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"),
+                AFTERSALES_SECRET_KEY=secrets.token_urlsafe(48), **extra)
+
+
 @contextlib.contextmanager
-def served(p, payment_secret: str):
-    """gunicorn (one worker, 8 threads) on `p`'s database; yields a Client signed in as every
-    one of PEOPLE."""
+def served(p, payment_secret: str, workers: int = 1, env: dict | None = None):
+    """gunicorn (`workers` workers of 8 threads) on `p`'s database; yields a Client signed in
+    as every one of PEOPLE, with `.server` the gunicorn master process."""
     port = _free_port()
-    # A key of its own for this run (the app refuses to start without one).
-    env = dict(os.environ, AFTERSALES_DATABASE_URL=p.url,
-               AFTERSALES_ATTACHMENTS_DIR=str(p.folder / "attachments"),
-               AFTERSALES_SECRET_KEY=secrets.token_urlsafe(48))
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8",
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "8",
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],
-        cwd=ROOT, env=env)
+        cwd=ROOT, env=env or server_env(p))
     try:
         _wait_for(port, server)
         c = Client(port)
+        c.server = server
         c.secrets["payment"] = payment_secret
         for name in PEOPLE:
             c.login(name)
         yield c
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server)
+
+
+def stop(process) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def measure(n: int) -> dict:

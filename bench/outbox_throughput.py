@@ -29,10 +29,9 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, func, insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, insert, select
 
-from bench.common import BENCH_DATA, BPMN_DIR, ROOT, platform, rate
+from bench.common import BENCH_DATA, BPMN_DIR, ROOT, pg_database, platform, rate
 from engine import clock, config, db
 from engine.access import SYSTEM
 from engine.definitions import catalog
@@ -124,23 +123,6 @@ def reply_rate(n: int, latency_ms: float, concurrency: int) -> float:
                                    .where(Instance.status == "completed"))
         assert done(p.sessions) == ended == n, "not every booking reached its instance"
     return rate(n, elapsed)
-
-
-@contextmanager
-def pg_database(base_url: str):
-    """A fresh, migrated PostgreSQL database beside `base_url`'s; dropped afterwards."""
-    name = f"aftersales_bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
-    try:
-        db.upgrade(url)
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def pg_rate(base_url: str, n: int, latency_ms: float, processes: int) -> float:
