@@ -11,14 +11,16 @@ from pathlib import Path
 
 import click
 
-from engine import clock, config, money_audit
+from engine import clock, config, db, money_audit
 from engine.history import archive, checkpoints, exports, log_check, proofs, replay
 from web.cli.group import CLI_ACTOR, Context, main, pass_context
 
 
 @main.group()
 def audit():
-    """Verify, replay and export the audit history; check the book of money."""
+    """Verify, replay and export the audit history; check the book of money. What only reads
+    runs in read transactions (engine.db.reading): a verify of the whole database never holds
+    SQLite's write lock, so writers go on meanwhile."""
 
 
 PUBLIC_KEY = click.option(
@@ -42,7 +44,7 @@ def audit_verify(ctx: Context, instance, folder, public_keys):
         public_keys = [folder / checkpoints.KEYS]
     keys = checkpoints.load_public_keys(public_keys)
     engine_ = ctx.runtime.script_engine
-    with ctx.sessions() as session:
+    with db.reading(), ctx.sessions() as session:
         results = ([replay.verify(session, instance, engine_)] if instance is not None
                    else replay.verify_all(session, engine_))
     for result in results:
@@ -54,7 +56,7 @@ def audit_verify(ctx: Context, instance, folder, public_keys):
             sys.exit(1)
     events = sum(r.events for r in results)
     click.echo(f"ok: {len(results)} instance(s), {events} event(s) verified")
-    with ctx.sessions() as session:
+    with db.reading(), ctx.sessions() as session:
         log = log_check.check(session, folder, keys)
     _echo_log_check(log, folder)
     if not log.ok:
@@ -104,7 +106,7 @@ def audit_rotate_key(ctx: Context):
 def audit_proof(ctx: Context, ref, output):
     """Export REF's events (an instance id or a request number) with their inclusion proofs
     against the newest signed checkpoint; `audit check-proof` verifies the file anywhere."""
-    with ctx.sessions() as session:
+    with db.reading(), ctx.sessions() as session:
         document = proofs.export(session, config.audit_folder(ctx.settings), ref)
     text = json.dumps(document, ensure_ascii=False, indent=1, default=str) + "\n"
     if output:
@@ -142,7 +144,7 @@ def audit_money(ctx: Context):
     """Check the money invariants over the whole database (refunds within what each order and
     request paid, claw-backs within refunds, balances equal to the ledger, every payment outbox
     row with its ledger row); print one line per problem and exit 1 if there is any."""
-    with ctx.sessions() as session:
+    with db.reading(), ctx.sessions() as session:
         report = money_audit.check(session)
     for problem in report.problems:
         click.echo(problem.line())
@@ -157,7 +159,7 @@ def audit_money(ctx: Context):
 @pass_context
 def audit_replay(ctx: Context, instance):
     """Print the replay of INSTANCE step by step."""
-    with ctx.sessions() as session:
+    with db.reading(), ctx.sessions() as session:
         result = replay.verify(session, instance, ctx.runtime.script_engine, keep_steps=True)
     for step in result.steps:
         click.echo(f"{step.seq:>4} {step.at} {step.kind:<18} {step.element or '':<28} "
