@@ -120,6 +120,16 @@ def stored(session: Session, name: str) -> dict | None:
     return row.figures if row is not None else None
 
 
+def of_period(session: Session, name: str, tz: str) -> dict:
+    """The stored report of the period `name`, else the one computed now; "stored" says which.
+    Raises InvalidInput (field "period") for a name that is no period."""
+    period = parse(name)
+    found = stored(session, period.name)
+    if found is not None:
+        return {**found, "stored": True}
+    return {**build(session, period, tz), "stored": False}
+
+
 def listed(session: Session) -> list[dict]:
     """The stored reports, newest first: {period, kind, generated_at, generated_by}."""
     return [{"period": r.period, "kind": r.kind, "generated_at": r.generated_at,

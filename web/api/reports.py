@@ -35,10 +35,5 @@ def workbook(period):
 
 
 def of_period(period: str) -> dict:
-    """The stored report of `period`, else the one computed now ("stored" says which)."""
-    named = reports.parse(period)
     with transaction() as session:
-        found = reports.stored(session, named.name)
-        if found is not None:
-            return {**found, "stored": True}
-        return {**reports.build(session, named, settings().timezone), "stored": False}
+        return reports.of_period(session, period, settings().timezone)
