@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 
 from engine import clock, config, db, money_audit
-from engine.history import archive, checkpoints, exports, log_check, proofs, replay
+from engine.history import (archive, checkpoints, exports, log_check, parallel_verify,
+                            proofs, replay)
 from web.cli.group import CLI_ACTOR, Context, main, pass_context
 
 
@@ -34,19 +35,23 @@ PUBLIC_KEY = click.option(
 @click.option("--checkpoints", "folder", type=click.Path(file_okay=False),
               help="the checkpoint folder (default: the audit_dir setting)")
 @PUBLIC_KEY
+@click.option("--jobs", type=click.IntRange(1, 256), default=None,
+              help="processes that verify all instances (default: one per core, each with at "
+                   "least 100 instances)")
 @pass_context
-def audit_verify(ctx: Context, instance, folder, public_keys):
-    """Check the hash chain and the replay of one instance, or of all, then the global log
-    against the signed checkpoints with the public keys (naming the first bad position); exit 1
-    on any problem."""
+def audit_verify(ctx: Context, instance, folder, public_keys, jobs):
+    """Check the hash chain and the replay of one instance, or of all (over several processes),
+    then the global log against the signed checkpoints with the public keys (naming the first
+    bad position); exit 1 on any problem."""
     folder = Path(folder) if folder else config.audit_folder(ctx.settings)
     if not public_keys and (folder / checkpoints.KEYS).is_dir():
         public_keys = [folder / checkpoints.KEYS]
     keys = checkpoints.load_public_keys(public_keys)
-    engine_ = ctx.runtime.script_engine
-    with db.reading(), ctx.sessions() as session:
-        results = ([replay.verify(session, instance, engine_)] if instance is not None
-                   else replay.verify_all(session, engine_))
+    if instance is not None:
+        with db.reading(), ctx.sessions() as session:
+            results = [replay.verify(session, instance, ctx.runtime.script_engine)]
+    else:
+        results = parallel_verify.verify_all(ctx.settings, jobs)
     for result in results:
         if not result.ok:
             d = result.divergence
