@@ -1,8 +1,8 @@
-"""The staff workspace around the inbox: the search of the top bar (/search), saved filters
-(one's own and the department's), and what keeps
-the pages alive between loads: a fresh CSRF token for the page's script when the session
-changed (a sign-in in another tab), so that a form is sent again instead of lost, and who else
-has a task open (presence).
+"""The staff workspace around the inbox: the top bar's search (/search) and open-task count,
+filing a request for a caller (/requests/new), saved filters (one's own and the department's),
+and what keeps the pages alive between loads: a fresh CSRF token for the page's script when the
+session changed (a sign-in in another tab), so that a form is sent again instead of lost, and
+who else has a task open (presence).
 
 Registered with the pages' blueprint by web/pages/inbox.py, which is what uses it.
 """
