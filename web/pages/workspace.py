@@ -24,9 +24,13 @@ def _workspace_globals():
 
 def queue_count() -> int:
     """How many open tasks the signed-in person sees (the navigation's count; counted up to
-    engine.tasklist.COUNT_LIMIT)."""
-    with context.transaction() as db:
-        return tasklist.list_tasks(db, context.actor(), tasklist.Filters(), "due", 1, 1)[1]
+    engine.tasklist.COUNT_LIMIT); 0 for someone without a task list. Every page's top bar
+    asks it, error pages too, so it never raises."""
+    try:
+        with context.transaction() as db:
+            return tasklist.list_tasks(db, context.actor(), tasklist.Filters(), "due", 1, 1)[1]
+    except EngineError:
+        return 0
 
 
 @bp.get("/search")
