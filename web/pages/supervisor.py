@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from flask import abort, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from engine import (access, clock, config, department_settings, instances, supervision, tasklist,
                     tasks, users)
@@ -164,6 +165,18 @@ def reassign_one(task_id):
     return render_template("supervise.html", flash=message, **_instance_view(instance_id))
 
 
+# What a request's process may wait for (bpmn/messages/), said for people.
+MESSAGE_LABELS = {
+    "refund_result": _l("the payment provider's answer to the refund"),
+    "clawback_result": _l("the payment provider's answer to the claw-back"),
+    "pickup_booked": _l("the courier's booking of the pickup"),
+    "picked_up": _l("the courier picking the parcel up"),
+    "return_shipped": _l("the customer shipping the goods back"),
+    "quote_answered": _l("the customer's answer to the repair quote"),
+    "complaint_feedback": _l("the customer's answer to the resolution"),
+    "csat_submitted": _l("the customer's rating"),
+}
+
 DONE = {"suspend": lambda: _("The request is suspended; its SLA clock stands still."),
         "resume": lambda: _("The request runs again."),
         "cancel": lambda: _("The request is cancelled."),
@@ -193,4 +206,5 @@ def _instance_view(instance_id: int | None) -> dict:
         shown = instances.show(db, context.runtime(), actor, instance_id)
         people = users.staff_of(db, access.visible_departments(actor))
         history, _total = instances.history(db, actor, instance_id)
+    shown["waiting_for"] = [str(MESSAGE_LABELS.get(m, m)) for m in shown["waiting_for"]]
     return {"instance": shown, "people": people, "history": history[-10:]}

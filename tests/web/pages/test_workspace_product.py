@@ -145,3 +145,17 @@ def test_an_incident_keeps_the_form_and_a_supervisor_mends_it(browser, product):
     mended = lead.post(f"{page}/retry", {"data": '{"refund_approved": true, "refund_amount": 259}'})
     assert mended.status_code == 200, texts(mended.get_data(as_text=True), "div", "role", "alert")
     assert select(lead.get("/incidents").get_data(as_text=True), "tr", "data-instance-id") == []
+
+
+def test_the_supervisors_page_says_what_the_process_waits_for_in_words(browser, product):
+    filed = product.file("alice", order_id="O-259", type="return_refund")
+    task = task_of(product, filed["number"], "approve_refund")
+    clerk = browser("finance_1")
+    clerk.get(f"/tasks/{task['task_id']}")
+    done = clerk.post(f"/tasks/{task['task_id']}/complete",
+                      {"refund_approved": "true", "refund_amount": "259.00"}, fetch=True)
+    assert done.status_code == 200
+    html = browser("ops_head", lang="zh_CN").get(
+        f"/supervise/instances/{filed['instance_id']}").get_data(as_text=True)
+    facts = dict(zip(texts(html, "dt"), texts(html, "dd")))
+    assert "支付服务商的退款结果" in facts["等待"]
