@@ -54,7 +54,7 @@ class Projection:
 
 
 def project(workflow) -> Projection:
-    human = {str(t.id): t for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+    human = {str(t.id): t for t in ready_user_tasks(workflow)}
     timers: dict = {}
     messages: dict = {}
     for task in workflow.event_manager.tasks.values():
@@ -80,6 +80,21 @@ def project(workflow) -> Projection:
                 messages[(root, name)] = Waiting(root, start.bpmn_id or start.name, name)
     return Projection(human, timers, messages)
 
+
+
+def ready_user_tasks(workflow) -> list:
+    """The READY manual tasks of the workflow and its subprocesses, in the order
+    `get_tasks(state=READY, manual=True)` gives them.
+
+    The library's iterator walks the task tree, whose depth grows with every pass of a loop;
+    scanning the task maps is several times cheaper. Two or more are left to the iterator, for
+    its order (the rows of new tasks are inserted in it)."""
+    ready = [task for wf in (workflow, *workflow.subprocesses.values())
+             for task in wf.tasks.values()
+             if task.state == TaskState.READY and task.task_spec.manual]
+    if len(ready) > 1:
+        return workflow.get_tasks(state=TaskState.READY, manual=True)
+    return ready
 
 
 def timer_due(task) -> datetime | None:

@@ -171,6 +171,6 @@ def _workflow_of(session, runtime, instance, compiled, new: bool):
 def _status(workflow, after: projection.Projection, error: str | None) -> str:
     if error:
         return "error"
-    if workflow.is_completed():
-        return "completed"
-    return "running" if after.human else "waiting"
+    if after.human:         # an open task: not completed, without walking the task tree
+        return "running"
+    return "completed" if workflow.is_completed() else "waiting"
