@@ -84,4 +84,5 @@ def init_app(app) -> None:
 
 
 from web.pages import (  # noqa: E402,F401
-    assets, audit, auth, calendar, dashboard, drafts, inbox, owner, reports, supervisor)
+    assets, audit, auth, calendar, dashboard, drafts, feedback, inbox, owner, reports,
+    supervisor)

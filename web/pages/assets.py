@@ -13,7 +13,8 @@ from web.pages import WEB, bp, context, diagram
 
 NODE_MODULES = WEB / "node_modules"
 PACKAGES = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist",
-            "echarts": NODE_MODULES / "echarts" / "dist"}
+            "echarts": NODE_MODULES / "echarts" / "dist",
+            "echarts-wordcloud": NODE_MODULES / "echarts-wordcloud" / "dist"}
 ONE_DAY = 24 * 3600
 
 

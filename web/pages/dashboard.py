@@ -1,6 +1,9 @@
 """The KPI dashboard: figures from engine.kpis over a range (first response and resolution time,
 SLA breach rate, CSAT, complaint rate by category and department), their trend bucket by
-bucket, and a heatmap of the time spent in each BPMN element drawn on the diagram."""
+bucket, a heatmap of the time spent in each BPMN element drawn on the diagram, and what
+customers said: feedback classes over time and by category, the word cloud of the range's words
+(each word opens the feedback that says it) and the complaint-surge alerts
+(engine.feedback_dashboard)."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -9,7 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from engine import access, clock, config, kpis
+from engine import access, clock, config, feedback_dashboard, kpis
 from engine.definitions import catalog
 from engine.history import heatmap
 from engine.service_requests import CATEGORIES
@@ -36,6 +39,7 @@ def dashboard():
         latest = catalog.show_latest(db, process_key)
         hours, visits, sampled = heatmap.element_hours(db, context.runtime(), process_key,
                                                        start, end, now)
+        said = feedback_dashboard.figures(db, context.settings().bpmn_dir, start, end)
     peak = max(hours.values(), default=0) or 1
     heat_view = None
     if latest is not None:
@@ -53,7 +57,8 @@ def dashboard():
                            category=category, department=department, categories=CATEGORIES,
                            departments=config.DEPARTMENTS, processes=processes,
                            process_key=process_key, heat_view=heat_view, slowest=slowest,
-                           visits=visits, sampled=sampled, names=names, hours_label=_hours)
+                           visits=visits, sampled=sampled, names=names, hours_label=_hours,
+                           said=said)
 
 
 def _trend(db, start, end, category, department, now) -> dict:
