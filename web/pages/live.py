@@ -40,7 +40,8 @@ def queue_events():
         return Response(status=204)
     if user["role"] not in (*access.TASK_WORKERS, "admin"):
         abort(403)
-    if not _streams.acquire(blocking=False):
+    slots = _streams            # released into the semaphore it was taken from
+    if not slots.acquire(blocking=False):
         return _stream(iter([f"retry: {FALLBACK_RETRY_MS}\n\n"]))
     actor = context.actor()
 
@@ -56,12 +57,14 @@ def queue_events():
                     yield _event("queue", {**{k: after[k] for k in ("total", "mine", "breached")},
                                            "changed": news["changed"],
                                            "alerts": [_said(a) for a in news["alerts"]]})
+                else:       # a comment: a closed page is noticed here and frees its slot
+                    yield ":\n\n"
                 before = after
                 if time.monotonic() >= ends or not _still_signed_in():
                     return
                 time.sleep(INTERVAL)
         finally:
-            _streams.release()
+            slots.release()
 
     return _stream(stream_with_context(events()))
 
