@@ -129,3 +129,14 @@ def test_a_filter_without_a_name_is_422_and_kept_nowhere(browser, world):
     assert refused.status_code == 422
     assert "Give the filter a name of 1 to 100 characters" in html_of(refused)
     assert saved_of(html_of(page.get("/inbox"))) == {}
+
+
+def test_a_closed_stream_frees_its_slot_for_the_next_page(browser, world, quick, monkeypatch):
+    monkeypatch.setattr(live, "_streams", live.threading.BoundedSemaphore(1))
+    page = browser("customer_service_1")
+    first = page.client.get("/events/queue", buffered=False)
+    assert next(events(first))["total"] == 0
+    first.close()                                  # the tab was closed
+    second = page.client.get("/events/queue", buffered=False)
+    assert next(events(second))["total"] == 0      # a stream, not "come back in 15 s"
+    second.close()
