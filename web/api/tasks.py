@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from engine import access, tasklist, tasks, users
+from engine import access, department_settings, tasklist, tasks, users
 from engine.errors import EngineError
 from web import query
 from web.api import schemas
@@ -62,7 +62,8 @@ def release(task_id):
 def complete(task_id):
     fields = body(schemas.COMPLETE)
     with transaction() as session:
-        tasks.scope(session, actor(), task_id)
+        found = tasks.scope(session, actor(), task_id)
+        department_settings.check_complete(session, found, actor())
         instance = runtime().complete(session, task_id, fields["data"], actor(),
                                       expected_version=fields.get("version"))
         return {"instance_id": instance.id, "status": instance.status,

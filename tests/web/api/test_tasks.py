@@ -5,7 +5,8 @@ from datetime import timedelta
 
 import pytest
 
-from engine import clock
+from engine import clock, department_settings
+from engine.access import Actor
 from tests.web.conftest import error_of, file_request, open_tasks
 
 
@@ -117,6 +118,22 @@ def test_claim_release_complete_and_their_conflicts(auth, three):
     assert again.status_code == 409 and "already completed" in error_of(again)["message"]
     after = one.get(f"/api/tasks/{task_id}").get_json()
     assert after["task"]["status"] == "completed" and after["data"] == {"approved": True}
+
+
+def test_a_department_that_requires_a_claim_refuses_an_unclaimed_completion(auth, three):
+    """The department's rule holds over the API as on the pages (engine/department_settings)."""
+    with auth.client.application.extensions["aftersales"].sessions.begin() as session:
+        department_settings.set_claim_required(session, Actor("cs_lead", "supervisor",
+                                                              "cs_supervisor"),
+                                               "customer_service", True, clock.now())
+    task_id = three["review"]["task_id"]
+    one = auth.as_("customer_service_1")
+    refused = one.post(f"/api/tasks/{task_id}/complete", json={"data": {"approved": True}})
+    assert refused.status_code == 409 and "claim the task" in error_of(refused)["message"]
+    assert one.get(f"/api/tasks/{task_id}").get_json()["task"]["status"] != "completed"
+    assert one.post(f"/api/tasks/{task_id}/claim").status_code == 200
+    done = one.post(f"/api/tasks/{task_id}/complete", json={"data": {"approved": True}})
+    assert done.status_code == 200, done.get_json()
 
 
 def test_supervisor_reassigns_staff_may_not(auth, three):
