@@ -481,8 +481,9 @@ class AuditLeaf(Base):
 
 
 class AuditCheckpoint(Base):
-    """A copy of a signed tree head (engine/history/checkpoints.py) for the pages; what
-    verification trusts is the checkpoint file outside the database. Append-only."""
+    """A copy of each signed tree head (engine/history/checkpoints.py), for SQL reports of
+    when the log was signed; nothing trusts it: verification and the pages read the
+    checkpoint file outside the database. Append-only."""
 
     __tablename__ = "audit_checkpoint"
 

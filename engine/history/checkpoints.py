@@ -36,7 +36,6 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from engine import clock, config
 from engine.errors import Conflict, InvalidInput
@@ -361,11 +360,6 @@ def send_to_witness(url: str, checkpoint: Checkpoint) -> bool:
     except OSError as err:
         log.warning("audit witness %s did not take checkpoint %s: %s", url, checkpoint.size, err)
         return False
-
-
-def latest(session: Session) -> AuditCheckpoint | None:
-    """The newest checkpoint copied to the database (for the pages)."""
-    return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc())).first()
 
 
 # ------------------------------------------------------------------ removals
