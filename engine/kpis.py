@@ -16,9 +16,10 @@ Definitions (the range is [start, end), times in UTC):
   `completed_breach_rate` = completed_late / completed_with_due (tasks without an SLA are left
   out); `open`, `open_overdue`, `open_breach_rate` are a snapshot of the open tasks now.
 
-Grouping: `by_category` splits by the request's category. `by_department` gives, per department,
-the task figures of its own tasks, and the request figures of the requests it worked on (those
-with an open or completed task of the department). A task's department is its lane:
+Grouping: `by_category` splits by the request's category, `by_tier` by the service tier the
+routing table gave the request (L1, L2, expert; "none" for requests routed before tiers).
+`by_department` gives, per department, the task figures of its own tasks, and the request
+figures of the requests it worked on (those with an open or completed task of the department). A task's department is its lane:
 `human_task.department` while open, the `department` recorded with its completion after.
 """
 from __future__ import annotations
@@ -66,11 +67,16 @@ def compute(session: Session, start: datetime, end: datetime, category: str | No
         by_department[dept] = figures
     for name, figures in by_category.items():
         figures["tasks"] = tasks_by_category.get(name) or _empty_tasks()
+    by_tier = kpi.requests(overall_where, SR.service_tier)
+    tasks_by_tier = kpi.tasks(category, department, "tier")
+    for name, figures in by_tier.items():
+        figures["tasks"] = tasks_by_tier.get(name) or _empty_tasks()
     overall["money"] = _money(session, overall_where)
     return {"from": start.isoformat(), "to": end.isoformat(),
             "filters": {"category": category, "department": department},
             "overall": overall, "by_category": dict(sorted(by_category.items())),
-            "by_department": by_department}
+            "by_department": by_department,
+            "by_tier": {name or "none": by_tier[name] for name in sorted(by_tier, key=str)}}
 
 
 def _money(session: Session, request_where: list) -> dict:
@@ -156,14 +162,14 @@ class _Kpi:
         return {g: sum(vs) / len(vs) for g, vs in middle.items()}
 
     def tasks(self, category, department, group) -> dict:
-        """Task figures per group (None, 'category' or 'department')."""
+        """Task figures per group (None, 'category', 'tier' or 'department')."""
         result: dict = {}
-        open_key = {None: literal(None), "category": SR.category,
+        open_key = {None: literal(None), "category": SR.category, "tier": SR.service_tier,
                     "department": HumanTask.department}[group]
         query = (select(open_key.label("g"), func.count(),
                         func.sum(case((HumanTask.due_at <= self.now, 1), else_=0)))
                  .select_from(HumanTask))
-        if category is not None or group == "category":
+        if category is not None or group in ("category", "tier"):
             query = query.join(SR, SR.number == HumanTask.business_key)
         if category is not None:
             query = query.where(SR.category == category)
@@ -173,13 +179,13 @@ class _Kpi:
             figures = result.setdefault(g, _empty_tasks())
             figures.update(open=n, open_overdue=overdue or 0, open_breach_rate=_ratio(overdue, n))
         due = _recorded(AuditEvent, "due_at")
-        done_key = {None: literal(None), "category": SR.category,
+        done_key = {None: literal(None), "category": SR.category, "tier": SR.service_tier,
                     "department": _recorded(AuditEvent, "department")}[group]
         query = (select(done_key.label("g"), func.count(), func.count(due),
                         func.sum(case((and_(due.is_not(None), self.late()), 1), else_=0)))
                  .where(AuditEvent.kind == "task_completed", AuditEvent.at >= self.start,
                         AuditEvent.at < self.end))
-        if category is not None or group == "category":
+        if category is not None or group in ("category", "tier"):
             query = query.join(SR, SR.instance_id == AuditEvent.instance_id)
         if category is not None:
             query = query.where(SR.category == category)

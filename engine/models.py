@@ -248,6 +248,7 @@ class ServiceRequest(Base):
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     csat: Mapped[int | None]
+    service_tier: Mapped[str | None] = mapped_column(String(10))    # L1, L2, expert (routing)
 
 
 class ShopOrder(Base):
@@ -653,3 +654,14 @@ class Report(Base):
     figures: Mapped[dict[str, Any]]
     generated_at: Mapped[datetime]
     generated_by: Mapped[str] = mapped_column(String(100))
+
+
+class StaffTier(Base):
+    """The service tier of a staff member (engine/service_tiers.py): L1, L2 or expert."""
+
+    __tablename__ = "staff_tier"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(10))
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime]

@@ -8,8 +8,8 @@ photos in one unit of work); staff attach files to tasks (engine.task_notes).
 
 `file_request()` creates the request row and starts the entry process in the same transaction.
 `sync()` is a runtime hook: after every state change it copies what the business record shows
-(route, priority, outcome, CSAT, first response / resolution / closing times, status) from the
-workflow into the request row.
+(route, priority, service tier, outcome, CSAT, first response / resolution / closing times,
+status) from the workflow into the request row.
 """
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ from engine.orders import CATEGORIES
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
 TIERS = ("normal", "vip")
+# The staff tier a request needs, as the routing table sets it (bpmn/routing.dmn, service_tier).
+SERVICE_TIERS = ("L1", "L2", "expert")
 STATUSES = ("open", "in_progress", "resolved", "closed", "cancelled", "error", "on_hold")
 # What the caller of a filing chooses; the facts below come from the order.
 CUSTOMER_FILING = {"order_id", "type", "reason", "items", "damage", "pickup", "idempotency_key"}
@@ -282,7 +284,7 @@ def request_json(r: ServiceRequest, *, internal: bool) -> dict:
               "resolved_at": r.resolved_at, "closed_at": r.closed_at, "csat": r.csat}
     if internal:
         result.update(instance_id=r.instance_id, priority=r.priority, route=r.route,
-                      customer_tier=r.customer_tier)
+                      customer_tier=r.customer_tier, service_tier=r.service_tier)
     return result
 
 
@@ -348,6 +350,8 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
             values["route"] = data["route"]
         if isinstance(data.get("priority"), int):
             values["priority"] = data["priority"]
+        if data.get("service_tier") in SERVICE_TIERS:
+            values["service_tier"] = data["service_tier"]
         outcome = data.get("outcome")
         if isinstance(outcome, str):
             values["outcome"] = outcome

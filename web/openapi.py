@@ -16,7 +16,7 @@ from engine.access import (ADMIN, EXPORT_READERS, INCIDENT_READERS, INSTANCE_REA
                            OWNER_READERS, OWNERS, REQUEST_FILERS,
                            REQUEST_READERS, SUPERVISORS, TASK_READERS, TASK_WORKERS)
 from engine.tasklist import SORTS
-from web.api import customer, drafts, feedback, schemas
+from web.api import customer, drafts, feedback, schemas, tiers
 from web.api.admin import LIFT_LOCK, PASSWORD_RESET, SECRET_ISSUE
 from web.api.auth import SIGNED_IN
 from web.api.owner import MIGRATION
@@ -183,6 +183,10 @@ OPERATIONS = [
       _q("kind", "filing, complaint, rating, reopen or complaint_comment"),
       _q("category", "the request's category"), _q("from", "ISO date or time"),
       _q("to", "ISO date or time"), *PAGING]),
+    ("get", "/api/tiers", "tiers", "Staff service tiers (L1 一线, L2 二线, expert 专家); staff "
+     "without one are L1", SUPERVISORS + ("auditor",), None, 200, False, []),
+    ("put", "/api/users/{username}/tier", "tiers", "Give a staff member a service tier",
+     ADMIN, tiers.TIER, 200, False, []),
     ("get", "/api/reports", "reports", "The stored after-sales reports (weekly, monthly, "
      "quarterly; the scheduler makes each once its period is over)", KPI_READERS, None, 200,
      False, []),

@@ -223,7 +223,8 @@ def test_routing_table_is_first_hit_with_the_agreed_outputs():
     inputs = [i.findtext("dmn:inputExpression/dmn:text", namespaces=ns) for i in table.iterfind("dmn:input", ns)]
     outputs = [o.get("name") for o in table.iterfind("dmn:output", ns)]
     assert inputs == ["type", "category", "amount", "customer_tier", "damage"]
-    assert outputs == ["route", "priority", "respond_sla", "resolve_sla", "refund_first_eligible"]
+    assert outputs == ["route", "priority", "respond_sla", "resolve_sla", "refund_first_eligible",
+                       "service_tier"]
     last = table.findall("dmn:rule", ns)[-1]
     assert all(e.findtext("dmn:text", namespaces=ns) == "-" for e in last.iterfind("dmn:inputEntry", ns)), \
         "the last rule catches every request, so route is always set"

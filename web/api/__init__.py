@@ -33,6 +33,7 @@ from web.api import (
     signals,
     task_files,
     tasks,
+    tiers,
     timers,
 )
 from web.api.base import platform, refuse_unsafe_form, refuse_unsafe_url, settings, transaction
@@ -41,7 +42,7 @@ from web.errors import ApiError
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
                 owner, exports, timers, signals, calendar, customer, drafts, search, feedback,
-                reports):
+                reports, tiers):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}

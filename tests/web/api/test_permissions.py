@@ -125,6 +125,8 @@ MATRIX = [
     ("get", "/api/feedback/taxonomy", {"supervisor", "supervisor_other", "process_owner",
                                        "auditor", "admin"}, set()),
     ("post", "/api/feedback/taxonomy", OWN, set()),
+    ("get", "/api/tiers", {"supervisor", "supervisor_other", "auditor", "admin"}, set()),
+    ("put", "/api/users/nobody/tier", {"admin"}, set()),
     *[("get", path, {"supervisor", "supervisor_other", "process_owner", "auditor", "admin"},
        set()) for path in ("/api/reports", "/api/reports/2026-11", "/api/reports/2026-11/report.xlsx")],
     ("post", "/api/feedback/classify", {"supervisor", "supervisor_other", "process_owner",
