@@ -14,6 +14,7 @@ import json
 import logging
 import re
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -90,19 +91,26 @@ def missing_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
 
 # ------------------------------------------------------------------ filters
 
+# ISO style in every language, with the offset of the zone it is shown in (2026-12-02 17:30
+# +08:00): a date like "12/2/26, 1:00 PM" said neither the order nor the zone.
+WHEN_PATTERNS = {"short": "yyyy-MM-dd HH:mm xxx", "medium": "yyyy-MM-dd HH:mm:ss xxx",
+                 "date": "yyyy-MM-dd"}
+
+
 def when(value, fmt: str = "short") -> str:
-    """A UTC datetime (or ISO string) in the user's time zone and language."""
+    """A UTC datetime (or ISO string) in the platform's time zone, ISO style with its offset."""
     if value is None or value == "":
         return "–"
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
-    return format_datetime(value, fmt)
+    return format_datetime(value, WHEN_PATTERNS.get(fmt, fmt))
 
 
 def money(amount, currency: str = "CNY") -> str:
+    """An amount in the user's language, from its Decimal (never a float: 0.1 + 0.2)."""
     if amount is None:
         return "–"
-    return format_currency(float(amount), currency)
+    return format_currency(Decimal(str(amount)), currency)
 
 
 def pretty(value) -> str:

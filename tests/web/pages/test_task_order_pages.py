@@ -68,9 +68,9 @@ def test_the_task_page_shows_the_order_of_the_request(browser, desk):
     shown = facts(html)
     assert shown["title"] == "Order O-1004"
     assert shown["paid_amount"] == "60.00 CNY"
-    assert shown["paid_at"] == "11/13/26, 10:00 AM"
-    assert shown["delivered_at"] == "11/16/26, 10:00 AM"
-    assert shown["warranty_until"] == "9/19/27, 10:00 AM in warranty"
+    assert shown["paid_at"] == "2026-11-13 10:00 +08:00"         # ISO, in the platform's zone
+    assert shown["delivered_at"] == "2026-11-16 10:00 +08:00"
+    assert shown["warranty_until"] == "2027-09-19 10:00 +08:00 in warranty"
     assert shown["shipping_address"] == "Shanghai"
     assert "Channel app" in shown["block"]
     assert table_rows(html, 'class="grid order-items"') == [
