@@ -50,7 +50,7 @@ from sqlalchemy.orm import Session
 from engine import clock, integrations, message_buffer, money, payments
 from engine.access import SYSTEM, Actor
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound, StepFailed
-from engine.history import audit
+from engine.history import audit, global_log
 from engine.jobs.adapters import BUILTIN, HTTP, Remote, Reply, off
 from engine.models import BufferedMessage, Instance, Outbox, ReceivedMessage
 from engine.runtime import incidents as instance_incidents
@@ -358,13 +358,17 @@ def resolve_incident(session: Session, outbox_id: int, action: str, actor: Actor
 
 
 def _audit(session: Session, row: Outbox, actor: Actor, action: str, before: dict) -> None:
-    instance = session.get(Instance, row.instance_id) if row.instance_id else None
-    if instance is None:
-        return
+    """The operator's action as an event of the row's instance or, for a row of no instance
+    (or one archived since), as an action of the global log."""
     change = {"outbox_id": row.id, "operation": row.operation, "action": action,
               "idempotency_key": row.idempotency_key}
     if row.payload != before:
         change.update(before=before, after=row.payload)
+    instance = session.get(Instance, row.instance_id) if row.instance_id else None
+    if instance is None:
+        global_log.record(session, "outbox_incident_resolved", actor=actor.name,
+                          subject=f"outbox:{row.id}", payload=change)
+        return
     audit.append_note(session, instance, at=clock.now(), actor=actor.name,
                       kind="outbox_incident_resolved", payload=change,
                       state_hash=serialization.state_hash(instance.state))

@@ -125,3 +125,25 @@ def test_an_auditor_reads_an_instances_checkpoint_coverage(auth, app):
                                     "key_id": signed.key_id}}
     assert auth.as_("customer_service_1").get(
         f"/api/instances/{filed['instance_id']}/checkpoint").status_code == 403
+
+
+def test_an_outbox_incident_of_no_instance_is_resolved_on_the_record(auth, sessions, world):
+    """An intent whose instance is gone (archived) or that never had one is still an operator's
+    action with a name: retry and skip go to the global log."""
+    from engine import clock
+    from engine.models import Outbox
+    with sessions.begin() as session:
+        row = Outbox(instance_id=None, business_key="AS-NONE", operation="shipping.ship",
+                     idempotency_key="orphan-1", payload={"address": "Shanghai"},
+                     status="incident", attempts=5, next_attempt_at=clock.now(),
+                     created_at=clock.now(), last_error="the courier is down")
+        session.add(row)
+        session.flush()
+        outbox_id = row.id
+    retried = auth.as_("admin").post(f"/api/incidents/{outbox_id}", json={
+        "action": "retry", "payload": {"address": "Beijing"}})
+    assert retried.status_code == 200, retried.get_json()
+    [resolved] = actions(sessions, "outbox_incident_resolved")
+    assert (resolved.actor, resolved.subject) == ("admin", f"outbox:{outbox_id}")
+    assert resolved.payload["before"] == {"address": "Shanghai"}
+    assert resolved.payload["after"] == {"address": "Beijing"}
