@@ -70,9 +70,11 @@ def with_case(session: Session, rows: list[dict], now: datetime) -> list[dict]:
 
 def case_json(request: ServiceRequest, names: dict[str, str]) -> dict:
     """What a row shows of a request: number, customer (id, name, tier), type, category,
-    amount (a decimal string), a reason snippet, status and priority."""
+    amount (a decimal string), a reason snippet, status, priority and the service tier it
+    needs (L1, L2, expert: engine.service_tiers)."""
     return {"number": request.number, "customer_id": request.customer_id,
             "customer_name": names.get(request.customer_id), "tier": request.customer_tier,
+            "service_tier": request.service_tier,
             "type": request.type, "category": request.category,
             "amount": money.text(request.amount), "reason": snippet(request.reason),
             "status": request.status, "priority": request.priority}
