@@ -1,7 +1,8 @@
 """Department task lists: which open human tasks an actor sees, filtered, sorted and paged.
 
 Reads only the `human_task` projection (one row per READY task, indexed on (department, due_at)
-and (claimed_by, due_at)): a page is one count and one page query, never a workflow load.
+and (claimed_by, due_at)): a page is one count and one page query, never a workflow load. The
+`tier` filter alone looks at service_request too, by its unique request number.
 The SLA status of a row is computed from its own `due_at` / `at_risk_at` columns, with the same
 rule as engine.business_time.BusinessCalendar.sla_status (breached once now >= due_at, at risk once
 now >= at_risk_at).
@@ -19,7 +20,7 @@ from engine import clock, config
 from engine.access import visible_departments
 from engine.business_time import sla_status
 from engine.errors import Forbidden, InvalidInput
-from engine.models import HumanTask
+from engine.models import HumanTask, ServiceRequest
 
 T = HumanTask.__table__
 
@@ -45,6 +46,7 @@ class Filters:
     created_to: datetime | None = None
     due_from: datetime | None = None
     due_to: datetime | None = None
+    tier: str | None = None              # the service tier the task's request needs
 
 
 def list_tasks(session: Session, actor, filters: Filters = Filters(), sort: str = "due",
@@ -168,7 +170,8 @@ def _shown_filters(f: Filters) -> tuple:
     for name in ("overdue", "at_risk"):
         if getattr(f, name) is not None:
             shown.append((name, getattr(f, name)))
-    for name in ("priority", "process", "created_from", "created_to", "due_from", "due_to"):
+    for name in ("priority", "process", "created_from", "created_to", "due_from", "due_to",
+                 "tier"):
         if getattr(f, name) is not None:
             shown.append((name, None))
     if f.assignee == "unassigned":
@@ -193,6 +196,9 @@ def _conditions(shown: tuple) -> list:
             where.append(T.c.priority == value)
         elif name == "process":
             where.append(T.c.process_key == value)
+        elif name == "tier":    # the request's, by its unique number (an escalation's key differs)
+            where.append(T.c.business_key.in_(
+                select(ServiceRequest.number).where(ServiceRequest.service_tier == value)))
         else:
             column = T.c.created_at if name.startswith("created") else T.c.due_at
             where.append(column >= value if name.endswith("_from") else column < value)

@@ -38,6 +38,7 @@ TASK_FILTERS = [
     _q("assignee", "'me', 'unassigned' or a user name"),
     _q("overdue", "true: past their due time", {"type": "boolean"}),
     _q("at_risk", "true: past the at-risk point but not yet due", {"type": "boolean"}),
+    _q("tier", "L1, L2 or expert: tasks of requests that need this service tier"),
     _q("priority", "1 (highest) to 9", {"type": "integer"}),
     _q("process", "process key"),
     _q("created_from", "ISO time"), _q("created_to", "ISO time (exclusive)"),

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from engine import clock, config
 from engine.errors import InvalidInput
 from engine.kpis import MAX_RANGE_DAYS
+from engine.service_requests import SERVICE_TIERS
 from engine.tasklist import MAX_PER_PAGE, SORTS, Filters
 
 
@@ -32,6 +33,10 @@ def task_filters(args: Mapping[str, str]) -> tuple[Filters, str, int, int]:
             values[name] = boolean(args[name], name)
     if args.get("priority"):
         values["priority"] = integer(args["priority"], "priority", 1, 9)
+    if args.get("tier"):
+        if args["tier"] not in SERVICE_TIERS:
+            raise InvalidInput(f"tier must be one of {', '.join(SERVICE_TIERS)}", field="tier")
+        values["tier"] = args["tier"]
     for name in ("created_from", "created_to", "due_from", "due_to"):
         if args.get(name):
             values[name] = instant(args[name], name)

@@ -58,3 +58,13 @@ def test_admins_give_staff_their_tier(auth):
     assert admin.put("/api/users/nobody/tier", json={"tier": "L1"}).status_code == 404
     assert auth.as_("cs_lead").put("/api/users/customer_service_1/tier",
                                    json={"tier": "L2"}).status_code == 403
+
+
+def test_the_task_list_filters_by_the_tier_the_request_needs(auth, routed):
+    normal, vip, repair = routed
+    expert = auth.as_("admin").get("/api/tasks", query_string={"tier": "expert"}).get_json()
+    assert [t["request_number"] for t in expert["items"]] == [repair] and expert["total"] == 1
+    l2 = auth.as_("finance_1").get("/api/tasks", query_string={"tier": "L2"}).get_json()
+    assert {t["request_number"] for t in l2["items"]} == {vip}
+    wrong = auth.as_("admin").get("/api/tasks", query_string={"tier": "L3"})
+    assert wrong.status_code == 422 and error_of(wrong)["details"]["field"] == "tier"
