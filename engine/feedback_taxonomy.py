@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from engine import clock, json_safety
@@ -128,8 +129,17 @@ def in_force(session: Session, bpmn_dir: Path) -> tuple[dict, int | None]:
 
 def current(session: Session, bpmn_dir: Path) -> FeedbackTaxonomy:
     """The newest deployed version; the first time, the shipped table is deployed as version 1
-    (by "system"), so that every classification names a version."""
-    return newest(session) or deploy(session, shipped_source(bpmn_dir), "system")[0]
+    (by "system"), so that every classification names a version. Two first filings at once on
+    PostgreSQL: the second's insert waits for the first and fails on the unique version, its
+    savepoint is rolled back and it takes the first's row."""
+    found = newest(session)
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            return deploy(session, shipped_source(bpmn_dir), "system")[0]
+    except IntegrityError:
+        return newest(session)
 
 
 def class_names(source: dict) -> list[str]:
