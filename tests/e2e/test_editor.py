@@ -227,6 +227,12 @@ def test_form_editor_and_checks_as_you_type(page, app):
     new.locator("select").select_option("select")
     expect(page.locator(".raw-json")).to_have_value(re.compile('"description": "退款原因"'))
     expect(page.locator('.form-preview .field[data-field="field_4"]')).to_contain_text("退款原因")
+    # Options with their words in both languages: the staff's form says them, not the values.
+    new.locator("td").nth(5).locator("input").fill("size=Wrong size|尺码不合适, other")
+    expect(page.locator(".raw-json")).to_have_value(re.compile('"x-option-labels"'))
+    expect(page.locator(".raw-json")).to_have_value(re.compile('"zh-CN": "尺码不合适"'))
+    expect(page.locator('.form-preview .field[data-field="field_4"]')).to_contain_text(
+        re.compile("尺码不合适|Wrong size"))
     page.locator(".raw-json").fill("{ not json")
     expect(page.locator(".form-editor .json-error")).to_be_visible()
     shot(page, "29-form-editor")

@@ -66,10 +66,29 @@ def fields_of(schema: dict | None, values: dict | None = None,
         label = (description if zh and chinese else title) or name
         hint = "" if chinese or description == label else description
         kind, attrs = _kind(prop)
-        options = [(str(o), str(OPTION_LABELS.get(str(o), o))) for o in prop.get("enum", ())]
+        options = [(str(o), option_label(prop, o, zh)) for o in prop.get("enum", ())]
         result.append(Field(name, kind, label, hint, name in required, options, attrs,
                             values.get(name), errors.get(name)))
     return result
+
+
+# A form's own words for its options (written by the owners' form editor):
+# "x-option-labels": {"partial_refund": {"en": "Partial refund", "zh-CN": "部分退款"}}.
+OPTION_LABELS_KEY = "x-option-labels"
+
+
+def option_label(prop: dict, value, zh: bool) -> str:
+    """How option `value` of field `prop` is said: the form's own label in the page's language
+    (the other language's if only that one is written), else the product's (OPTION_LABELS),
+    else the value as written."""
+    own = prop.get(OPTION_LABELS_KEY)
+    words = own.get(str(value)) if isinstance(own, dict) else None
+    if isinstance(words, dict):
+        first, second = ("zh-CN", "en") if zh else ("en", "zh-CN")
+        for language in (first, second):
+            if isinstance(words.get(language), str) and words[language].strip():
+                return words[language]
+    return str(OPTION_LABELS.get(str(value), value))
 
 
 def _is_chinese(text: str) -> bool:

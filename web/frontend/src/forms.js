@@ -2,7 +2,8 @@
  * staff will see it: the preview is drawn by the server from the schema (POST
  * /processes/editor/form-preview, the same reading of the schema as the task page). The field
  * list writes what the platform reads: title (English) and description (Chinese) as the two
- * labels, type, required, enum options, minimum/maximum, maxLength. Keys it does not show are
+ * labels, type, required, enum options with their labels in both languages, minimum/maximum,
+ * maxLength. Keys it does not show are
  * kept as they are. */
 
 const TYPES = ["string", "text", "number", "money", "integer", "boolean", "select"];
@@ -22,10 +23,35 @@ function typeOf(prop) {
 function applyType(prop, type) {
   const options = prop.enum;
   delete prop.enum; delete prop.format;
+  if (type !== "select") delete prop[LABELS];
   if (type === "select") { prop.type = "string"; prop.enum = options || []; }
   else if (type === "money") { prop.type = "number"; prop.format = "money"; }
   else if (type === "text") { prop.type = "string"; prop.maxLength = Math.max(prop.maxLength || 0, 2000); }
   else prop.type = type;
+}
+
+/* Options as one line: "value=English|中文, value2" (labels optional). The labels go to the
+ * schema's "x-option-labels" {value: {"en", "zh-CN"}}, which the task page reads. */
+const LABELS = "x-option-labels";
+
+function optionsText(prop) {
+  const labels = prop[LABELS] || {};
+  return (prop.enum || []).map((value) => {
+    const words = labels[value];
+    if (!words || (!words.en && !words["zh-CN"])) return value;
+    return `${value}=${words.en || ""}|${words["zh-CN"] || ""}`;
+  }).join(", ");
+}
+
+function readOptions(prop, text) {
+  const labels = {};
+  prop.enum = text.split(",").map((part) => part.trim()).filter(Boolean).map((part) => {
+    const [value, said = ""] = part.split("=", 2).map((s) => s.trim());
+    const [en = "", zh = ""] = said.split("|", 2).map((s) => s.trim());
+    if (en || zh) labels[value] = { ...(en && { en }), ...(zh && { "zh-CN": zh }) };
+    return value;
+  }).filter(Boolean);
+  if (Object.keys(labels).length) prop[LABELS] = labels; else delete prop[LABELS];
 }
 
 function input(attrs) {
@@ -113,9 +139,9 @@ export class FormEditor {
         this.schema.required = Object.keys(props).filter((k) => now.has(k));
         this.write();
       });
-      const options = cell(input({ value: (prop.enum || []).join(", "), disabled: !prop.enum,
-        ariaLabel: this.config.text.options, placeholder: "a, b, c" }));
-      options.addEventListener("input", () => { prop.enum = options.value.split(",").map((s) => s.trim()).filter(Boolean); this.write(); });
+      const options = cell(input({ value: optionsText(prop), disabled: !prop.enum,
+        ariaLabel: this.config.text.options, placeholder: "refund=Refund|退款, coupon=Coupon|优惠券" }));
+      options.addEventListener("input", () => { readOptions(prop, options.value); this.write(); });
       const limits = document.createElement("td");
       const numeric = prop.type === "number" || prop.type === "integer";
       (numeric ? [["minimum", "min"], ["maximum", "max"]] : prop.type === "string" && !prop.enum ? [["maxLength", "max len"]] : [])
