@@ -183,6 +183,9 @@ def test_form_editor_and_checks_as_you_type(page, app):
     page.click("#edit-process button")
     page.wait_for_url("**/drafts/*")
     page.wait_for_function("window.aftersalesModeler")
+    # The modeler's own tools speak the page's language (Chinese first).
+    expect(page.locator(".djs-palette .entry.bpmn-icon-hand-tool")).to_have_attribute(
+        "aria-label", re.compile("抓手工具"))
 
     # A condition the sandbox refuses is said under the field; the marker and the list follow.
     page.click('.file-tab[data-path="refund_first.bpmn"]')

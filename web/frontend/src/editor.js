@@ -24,6 +24,7 @@ import "./editor.css";
 import AftersalesPropertiesProvider from "./provider.jsx";
 import spiffworkflow from "./spiffworkflow.json";
 import { FormEditor, newFormSchema } from "./forms.js";
+import { translateModule } from "./translate.js";
 
 const VALIDATE_DELAY = 800;
 
@@ -114,7 +115,8 @@ class Editor {
       container: canvas,
       propertiesPanel: { parent: panel },
       additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule,
-        { __init__: ["aftersalesPropertiesProvider"], aftersalesPropertiesProvider: ["type", AftersalesPropertiesProvider] }],
+        { __init__: ["aftersalesPropertiesProvider"], aftersalesPropertiesProvider: ["type", AftersalesPropertiesProvider] },
+        translateModule(this.config.locale)],
       moddleExtensions: { spiffworkflow },
       aftersales: this.panelSettings(),
     });
@@ -149,7 +151,8 @@ class Editor {
   }
 
   async openDmn(canvas, xml, changed) {
-    const modeler = new DmnModeler({ container: canvas });
+    const modeler = new DmnModeler({ container: canvas,
+      common: { additionalModules: [translateModule(this.config.locale)] } });
     await modeler.importXML(xml);
     const table = modeler.getViews().find((v) => v.type === "decisionTable");
     if (table) await modeler.open(table);
