@@ -139,6 +139,22 @@ class HumanTask(Base):
     claimed_at: Mapped[datetime | None]
 
 
+class ElementSpan(Base):
+    """A stretch during which an element of an instance held a token (a READY user task, a
+    waiting timer or message catch): opened and closed by the write-back that changes the
+    projection, so the dashboard's heatmap sums them instead of replaying histories."""
+
+    __tablename__ = "element_span"
+    __table_args__ = (Index("ix_element_span_open", "instance_id", "task_id", "ended_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instance.id", ondelete="CASCADE"))
+    task_id: Mapped[str] = mapped_column(String(40))
+    bpmn_id: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
 class Timer(Base):
     __tablename__ = "timer"
     __table_args__ = (UniqueConstraint("instance_id", "task_id"),)

@@ -1,9 +1,11 @@
 """Time spent in each BPMN element, for the dashboard's heatmap on the diagram.
 
-The time is read from the audit history replayed by engine.history.replay: between two consecutive
-events, every element holding a token (a READY user task, a WAITING event) accrues the time
-between them; the last state accrues until now while the instance is unfinished. Replays are
-cached per (instance, number of events), so a history is replayed again only when it grew.
+Every element holding a token (a READY user task, a waiting timer or message catch) accrues the
+time it held it; an unfinished instance's open tokens accrue until now. The stretches are the
+element spans the write-back keeps with the projection (engine.models.ElementSpan), read with
+one query for every instance of the range. Instances written before spans existed have none:
+their histories are replayed by engine.history.replay instead (the most recent SAMPLE of them,
+cached per instance and number of events, so a history is replayed again only when it grew).
 """
 from __future__ import annotations
 
@@ -14,32 +16,43 @@ from weakref import WeakKeyDictionary
 from sqlalchemy import select
 
 from engine.history import replay
-from engine.models import FINISHED, Instance
+from engine.models import FINISHED, ElementSpan, Instance
 
-SAMPLE = 40          # most recent instances replayed per heatmap
+SAMPLE = 40          # most recent instances without spans replayed per heatmap
+MOST = 5000          # most recent instances of the range counted
 
 
 def element_hours(db, runtime, process_key: str, start: datetime, end: datetime,
                   now: datetime) -> tuple[dict[str, float], dict[str, int], int]:
-    """(average hours per visit by element, visits by element, instances sampled) for the
+    """(average hours per visit by element, visits by element, instances counted) for the
     instances of `process_key` started in [start, end)."""
     rows = db.execute(select(Instance.id, Instance.audit_seq, Instance.status)
                       .where(Instance.process_key == process_key, Instance.created_at >= start,
                              Instance.created_at < end)
-                      .order_by(Instance.id.desc()).limit(SAMPLE)).all()
+                      .order_by(Instance.id.desc()).limit(MOST)).all()
+    status = {instance_id: state for instance_id, _, state in rows}
+    spans_of: dict[int, list] = defaultdict(list)
+    for instance_id, element, began, ended in db.execute(
+            select(ElementSpan.instance_id, ElementSpan.bpmn_id, ElementSpan.started_at,
+                   ElementSpan.ended_at).where(ElementSpan.instance_id.in_(list(status)))):
+        spans_of[instance_id].append((element, began, ended))
+    unspanned = [(i, seq) for i, seq, _ in rows if i not in spans_of and seq][:SAMPLE]
+    for instance_id, seq in unspanned:
+        spans_of[instance_id] = [(element, datetime.fromisoformat(began),
+                                  datetime.fromisoformat(ended) if ended else None)
+                                 for element, began, ended in _spans(db, runtime, instance_id, seq)]
     total: dict[str, float] = defaultdict(float)
     visits: dict[str, int] = defaultdict(int)
-    for instance_id, seq, status in rows:
-        spans = _spans(db, runtime, instance_id, seq)
-        for element, begin, finish in spans:
-            finish = finish or (None if status in FINISHED else now.isoformat())
-            if finish is None:
+    for instance_id, spans in spans_of.items():
+        for element, began, ended in spans:
+            ended = ended or (None if status[instance_id] in FINISHED else now)
+            if ended is None:
                 continue
-            hours = (datetime.fromisoformat(finish) - datetime.fromisoformat(begin)).total_seconds() / 3600
-            total[element] += hours
+            total[element] += (ended - began).total_seconds() / 3600
             visits[element] += 1
     average = {element: total[element] / visits[element] for element in total}
-    return average, dict(visits), len(rows)
+    counted = len([i for i in status if i in spans_of])
+    return average, dict(visits), counted
 
 
 def _spans(db, runtime, instance_id: int, seq: int) -> tuple:

@@ -1,5 +1,6 @@
 """Writing a unit of work back: its audit event, the instance row (optimistic version check) and
-the projection rows (human tasks, timers, message subscriptions), diffed before/after.
+the projection rows (human tasks, timers, message subscriptions, and the element spans: when
+each element held a token), diffed before/after.
 
 Every change of a workflow's state (the engine verbs, instance migration) goes out through
 `write_back()`.
@@ -17,14 +18,18 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from engine.errors import Conflict
 from engine.history import audit
-from engine.models import HumanTask, Instance, MessageSubscription, Timer
+from engine.models import ElementSpan, HumanTask, Instance, MessageSubscription, Timer
 
-_I, _HT, _TM, _MS = (Instance.__table__, HumanTask.__table__, Timer.__table__,
-                     MessageSubscription.__table__)
+_I, _HT, _TM, _MS, _ES = (Instance.__table__, HumanTask.__table__, Timer.__table__,
+                          MessageSubscription.__table__, ElementSpan.__table__)
 _INSERT_INSTANCE = insert(_I)
 # SET comes from the keys of the parameters; b_id / b_version are the optimistic check.
 _UPDATE_INSTANCE = update(_I).where(_I.c.id == bindparam("b_id"), _I.c.version == bindparam("b_version"))
 _INSERT_TASKS, _INSERT_TIMERS, _INSERT_SUBSCRIPTIONS = insert(_HT), insert(_TM), insert(_MS)
+_OPEN_SPANS = insert(_ES)
+_CLOSE_SPANS = update(_ES).where(_ES.c.instance_id == bindparam("b_instance_id"),
+                                 _ES.c.task_id.in_(bindparam("b_task_ids", expanding=True)),
+                                 _ES.c.ended_at.is_(None)).values(ended_at=bindparam("b_at"))
 _DELETE_TASKS = delete(_HT).where(_HT.c.instance_id == bindparam("b_instance_id"),
                                   _HT.c.task_id.in_(bindparam("b_task_ids", expanding=True)))
 _DELETE_TIMERS = delete(_TM).where(_TM.c.instance_id == bindparam("b_instance_id"),
@@ -59,6 +64,31 @@ def write_back(session: Session, instance: Instance, values: dict, event: dict, 
     update_instance(session, instance, dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
     write_projection(session, instance, before, after, task_row=task_row,
                      timer_listeners=timer_listeners)
+    write_spans(session, instance.id, before, after, event["at"])
+
+
+def write_spans(session: Session, instance_id: int, before, after, at) -> None:
+    """Close the spans of the elements that gave up their token at `at`, open those that took
+    one (engine.models.ElementSpan; `before` is None for a new instance)."""
+    held_before = _held(before) if before is not None else {}
+    held_after = _held(after)
+    conn = session.connection()
+    gone = [task_id for task_id in held_before if task_id not in held_after]
+    if gone:
+        conn.execute(_CLOSE_SPANS, {"b_instance_id": instance_id, "b_task_ids": gone, "b_at": at})
+    new = [dict(instance_id=instance_id, task_id=task_id, bpmn_id=bpmn_id, started_at=at)
+           for task_id, bpmn_id in held_after.items() if task_id not in held_before]
+    if new:
+        conn.execute(_OPEN_SPANS, new)
+
+
+def _held(projection) -> dict[str, str]:
+    """task id -> element of every token a projection holds (as the replay's ready/waiting)."""
+    held = {task_id: task.task_spec.bpmn_id or task.task_spec.name
+            for task_id, task in projection.human.items()}
+    held.update((task_id, due.bpmn_id) for task_id, due in projection.timers.items())
+    held.update((waiting.task_id, waiting.bpmn_id) for waiting in projection.messages.values())
+    return held
 
 
 def update_instance(session: Session, instance: Instance, values: dict) -> None:
