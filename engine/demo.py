@@ -28,6 +28,16 @@ OTHERS = [("owner", "process_owner", None, None), ("auditor", "auditor", None, N
           ("admin", "admin", None, None), ("alice", "customer", None, "C-1001"),
           ("bob", "customer", None, "C-1002"), ("courier", "courier", None, None),
           ("payment", "payment", None, None), ("shop", "shop", None, None)]
+# The history (engine/demo_history.py): more customers (username, customer id, tier; VIPs call
+# customer service, which files for them) and a second person in the departments that do most,
+# so that four-eyes tasks have someone else to do them.
+CUSTOMERS = [("alice", "C-1001", "normal"), ("bob", "C-1002", "normal"),
+             ("carol", "C-1003", "vip"), ("dave", "C-1004", "normal"),
+             ("erin", "C-1005", "normal"), ("frank", "C-1006", "vip"),
+             ("grace", "C-1007", "normal"), ("heidi", "C-1008", "normal"),
+             ("ivan", "C-1009", "normal"), ("judy", "C-1010", "normal")]
+COLLEAGUES = {"customer_service": "cs_2", "finance": "fin_2", "warehouse": "wh_2",
+              "repair": "rep_2"}
 
 ORDERS = [  # order, customer, category, (sku, name, quantity, unit price)
     ("O-1001", "C-1001", "apparel", [("DRESS-S", "连衣裙", 1, "399.00")]),
@@ -51,12 +61,14 @@ def order(customer, category, lines) -> dict:
             "shipping_address": "上海市徐汇区漕溪北路 88 号", "items": items}
 
 
-def load(sessions, runtime, bpmn_dir: Path, send_order=None) -> list[str]:
+def load(sessions, runtime, bpmn_dir: Path, send_order=None, history=None) -> list[str]:
     """Deploy, create users and orders, file and advance sample requests; returns a summary.
 
     `send_order(order_id, body)` sends each order as the shop does (the CLI passes one that
     calls PUT /api/orders as the demo's `shop` user); without it the orders are stored with
-    the function that route calls. An order already there is left as it is."""
+    the function that route calls. An order already there is left as it is. `history()`, when
+    given, runs before the samples are filed (engine.demo_history.fill: weeks of past work,
+    after which the samples are today's) and returns lines for the summary."""
     lines = []
     with sessions.begin() as session:
         for d in catalog.deploy(session, Bundle.from_folder(bpmn_dir), "demo"):
@@ -78,8 +90,11 @@ def load(sessions, runtime, bpmn_dir: Path, send_order=None) -> list[str]:
                  f"orders: {len(new)} stored")
     lines.append(f"users: {', '.join(sorted(STAFF.values()))}, " +
                  ", ".join(n for n, *_ in OTHERS) + f" (password {PASSWORD})")
+    if history is not None:
+        lines += history()
     with sessions() as session:
-        if session.scalar(select(ServiceRequest.id).limit(1)) is not None:
+        if session.scalar(select(ServiceRequest.id).where(
+                ServiceRequest.order_id.in_([o[0] for o in ORDERS])).limit(1)) is not None:
             return lines + ["sample requests already there"]
     _file_samples(sessions, runtime)
     with sessions() as session:
