@@ -17,7 +17,7 @@ from engine import access
 from engine.errors import EngineError
 from web.api.base import refuse_unsafe_form, refuse_unsafe_url
 from web.errors import ApiError
-from web.pages import context, i18n
+from web.pages import context, i18n, refusals
 
 WEB = Path(__file__).resolve().parent.parent
 # The setting that caps the body of a page's POST, as the API's gate caps its routes' bodies
@@ -57,7 +57,8 @@ def _globals():
 def _engine_error(err: EngineError):
     status = context.status_of(err)
     template = "_error.html" if context.is_fragment() else "error.html"
-    return render_template(template, status=status, message=err.message), status
+    return render_template(template, status=status, message=refusals.explain(err),
+                           detail=err.message), status
 
 
 @bp.errorhandler(ApiError)

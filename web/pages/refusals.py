@@ -54,6 +54,28 @@ def say(err: EngineError) -> str:
     return text
 
 
+# Any page's refusal by the kind of error (EngineError.code): what happened and what to do, in
+# the reader's language; the engine's own words follow as the detail (field names, numbers).
+_BY_CODE = {
+    "not_found": lambda: _("What you asked for does not exist, or not any more."),
+    "conflict": lambda: _("This changed in the meantime or is not in a state that allows it; "
+                          "nothing was changed. Reload the page and try again."),
+    "forbidden": lambda: _("You may not do this: it belongs to another department or role."),
+    "invalid_input": lambda: _("Please check the input; nothing was changed."),
+    "invalid_definition": lambda: _("The process files have problems; nothing was deployed."),
+    "script_error": lambda: _("A step of the process failed; a supervisor can retry it from the "
+                              "incidents. Nothing else was changed."),
+    "step_failed": lambda: _("A step of the process failed; a supervisor can retry it from the "
+                             "incidents. Nothing else was changed."),
+}
+
+
+def explain(err: EngineError) -> str:
+    """The refusal `err` said by its kind, for any page (the engine's message is the detail)."""
+    said = _BY_CODE.get(err.code)
+    return said() if said else _("The platform could not do this; nothing was changed.")
+
+
 def csrf_refused() -> str:
     """What a person reads when a form's session token was refused (the inbox's script first
     renews the token and sends the form again: this is what is left when that fails too)."""

@@ -44,3 +44,14 @@ def test_a_missing_catalog_is_named_in_the_log_and_not_written(db_url, tmp_path,
     app.extensions["aftersales"].engine.dispose()
     assert f"{missing} is missing" in caplog.text and i18n.COMPILE_COMMAND in caplog.text
     assert not missing.exists()
+
+
+def test_an_engine_refusal_on_any_page_is_said_in_the_readers_language(browser):
+    """By its kind (EngineError.code), with the engine's own words as the detail."""
+    page = browser("customer_service_1")
+    zh = page.get("/tasks/no-such-task?lang=zh")
+    assert zh.status_code == 404
+    text = zh.get_data(as_text=True)
+    assert "您要找的内容不存在或已不存在。" in text and "详情：" in text
+    en = page.get("/tasks/no-such-task?lang=en").get_data(as_text=True)
+    assert "What you asked for does not exist" in en and "Details:" in en
