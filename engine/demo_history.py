@@ -17,7 +17,7 @@ Nothing is written to the tables directly: every change is an engine verb or a j
 instances' histories replay and verify like any other (`aftersales audit verify`). Everything
 chosen is drawn from random.Random seeded with `seed` and the thing chosen about (a filing's
 index, a task's request, element and opening time), so the same seed gives the same history.
-The last day's requests are left in progress, so the inbox has work; at the end the clock is
+Tasks of the last 24 hours are left for tomorrow, so the inbox has work; at the end the clock is
 unfrozen and the platform runs on real time again.
 """
 from __future__ import annotations
@@ -46,6 +46,8 @@ FILING_HOURS = (8, 23)
 LATE_SHARE = 0.15
 # How long a task without an SLA waits for its department, in working hours at most.
 NO_SLA_HOURS = 6
+# Tasks that opened this close to the end are left for tomorrow: the inbox has today's work.
+LEFT_OPEN = timedelta(hours=24)
 # Customers' answers: the share that never answers, and the hours they take otherwise.
 SILENT_SHARE = {"csat_submitted": 0.25, "return_shipped": 0.05, "quote_answered": 0.1,
                 "complaint_feedback": 0.15}
@@ -132,7 +134,7 @@ def fill(sessions, runtime, days: int, seed: int = 1) -> dict:
             while plan and plan[0].at <= t:
                 world.file(plan.pop(0))
             if runtime.calendar.is_working_time(t):
-                world.work(t)
+                world.work(t, end - LEFT_OPEN)
             world.answer(t)
             world.run_jobs(t)
     finally:
@@ -295,13 +297,13 @@ class _World:
 
     # -- staff -------------------------------------------------------------------------------
 
-    def work(self, now: datetime) -> None:
-        """Staff do the tasks whose time has come: each task's time is drawn once, mostly
-        before its due time, some after it."""
+    def work(self, now: datetime, opened_before: datetime) -> None:
+        """Staff do the tasks that opened before `opened_before` whose time has come: each
+        task's time is drawn once, mostly before its due time, some after it."""
         with self.sessions() as session:
             tasks = session.scalars(select(HumanTask).where(
-                HumanTask.department.in_(demo.STAFF)).order_by(HumanTask.created_at,
-                                                               HumanTask.id)).all()
+                HumanTask.department.in_(demo.STAFF), HumanTask.created_at < opened_before)
+                .order_by(HumanTask.created_at, HumanTask.id)).all()
             required = {dept: department_settings.claim_required(session, dept)
                         for dept in demo.STAFF}
         for task in tasks:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+import time
 
 import click
 
@@ -38,24 +39,47 @@ def init(ctx: Context):
               help="the demo providers' port on 127.0.0.1 (0: a free one)")
 @click.option("--delay", default=2.0, type=click.FloatRange(0, 3600),
               help="seconds before a provider's callback (the pickup comes 5x later)")
+@click.option("--history", default=0, type=click.IntRange(0, 366), metavar="DAYS",
+              help="first live DAYS days of past work on the platform clock: requests filed "
+                   "and worked through by simulated staff and customers (0: none)")
+@click.option("--seed", default=1, type=int, help="with --history: what the history draws from")
 @pass_context
-def demo(ctx: Context, providers, host, port, threads, providers_port, delay):
+def demo(ctx: Context, providers, host, port, threads, providers_port, delay, history, seed):
     """Create the database and its secret key, deploy bpmn/, add demo users and sample
-    requests. With --providers, then serve the app (as `serve`) with the demo's payment
-    provider and courier on loopback (engine/demo_providers.py), to which refunds,
-    claw-backs and pickups go."""
+    requests. With --history DAYS, the sample requests come after DAYS days of history
+    (engine/demo_history.py), once: a database that has it already is left as it is. With
+    --providers, then serve the app (as `serve`) with the demo's payment provider and courier
+    on loopback (engine/demo_providers.py), to which refunds, claw-backs and pickups go."""
     from engine import demo as demo_data
     if providers and providers_port:
         _check_free(providers_port, "--providers-port")
     db.upgrade(ctx.settings.database_url)
     _ensure_secret_key(ctx)
     summary = demo_data.load(ctx.sessions, ctx.runtime, ctx.settings.bpmn_dir,
-                             send_order=_shop_client(ctx))
+                             send_order=_shop_client(ctx),
+                             history=_history(ctx, history, seed) if history else None)
     for line in summary:
         click.echo(line)
     if providers:
         _serve(ctx, host, port, threads, scheduler=True,
                app_settings=_demo_providers(ctx, host, port, providers_port, delay))
+
+
+def _history(ctx: Context, days: int, seed: int):
+    """The demo's `history()`: fill `days` days (engine.demo_history) unless the database has
+    a history already; says what it made and how long it took."""
+    def history() -> list[str]:
+        from engine import demo_history
+        if demo_history.present(ctx.sessions):
+            return ["history already there"]
+        click.echo(f"living {days} days of history (seed {seed}) ...")
+        began = time.monotonic()
+        made = demo_history.fill(ctx.sessions, ctx.runtime, days, seed)
+        return [f"history: {made['requests']} requests in {days} days, {made['finished']} "
+                f"finished, {made['tasks_done']} tasks done, {made['answers']} customer "
+                f"answers, {made['open_tasks']} tasks open "
+                f"({time.monotonic() - began:.0f} s)"]
+    return history
 
 
 def _demo_providers(ctx: Context, host: str, port: int, providers_port: int, delay: float):
