@@ -13,6 +13,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -128,6 +129,24 @@ def platform(durable: bool = True, folder: Path | None = None, **engine_options)
         yield p
     finally:
         p.close()
+
+
+def concurrently(work, items, clients: int, before=None) -> float:
+    """Run `work(item)` for every item, the items dealt out to `clients` threads; returns the
+    seconds from the start of the threads to the end of the last (`before()` runs just before
+    they start, e.g. to read a counter)."""
+    items = list(items)
+    shares = [items[k::clients] for k in range(clients)]
+    threads = [threading.Thread(target=lambda share: [work(i) for i in share], args=(share,))
+               for share in shares if share]
+    if before is not None:
+        before()
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
 
 
 def rate(n: int, seconds: float) -> float:

@@ -14,10 +14,8 @@ Usage: python -m bench.group_commit --n 2000 --clients 16
 from __future__ import annotations
 
 import argparse
-import threading
-import time
 
-from bench.common import BENCH_DATA, SIMPLE_DATA, platform, rate
+from bench.common import BENCH_DATA, SIMPLE_DATA, concurrently, platform, rate
 from bench.throughput import _one_step, _two_step
 from engine import db
 
@@ -39,15 +37,7 @@ def run(workload: str, n: int, clients: int, setup: str) -> dict:
         run_one(p, -1)                    # warm the definition cache and compiled scripts
         sync = db.wal_sync(p.engine)
         before = sync.flushes if sync else 0
-        share = [range(c, n, clients) for c in range(clients)]
-        threads = [threading.Thread(target=lambda ids: [run_one(p, i) for i in ids], args=(ids,))
-                   for ids in share]
-        t0 = time.perf_counter()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        seconds = time.perf_counter() - t0
+        seconds = concurrently(lambda i: run_one(p, i), range(n), clients)
         flushes = (sync.flushes - before) if sync else n * VERBS[workload]
     return {"rate": rate(n, seconds), "commits_per_flush": n * VERBS[workload] / max(flushes, 1)}
 

@@ -20,11 +20,9 @@ import argparse
 import os
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
-from bench.common import ROOT, pg_platform, platform, rate
+from bench.common import ROOT, concurrently, pg_platform, platform, rate
 from bench.http_api import prepare, refund_first, served, server_env, stop
 
 CLIENTS = 16
@@ -69,25 +67,15 @@ def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
     try:
         with served(p, secret, workers=workers, env=env) as c:
             # Every worker compiles the definitions on its first journeys: not what is measured.
-            warming = [threading.Thread(target=refund_first, args=(c, n + k))
-                       for k in range(warm)]
-            for t in warming:
-                t.start()
-            for t in warming:
-                t.join()
-            share = [range(k, n, clients) for k in range(clients)]
-            threads = [threading.Thread(target=lambda ids: [refund_first(c, i) for i in ids],
-                                        args=(ids,)) for ids in share]
-            server_before = cpu_seconds(c.server.pid)
-            schedulers_before = sum(cpu_seconds(s.pid) for s in background)
-            t0 = time.perf_counter()
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            seconds = time.perf_counter() - t0
-            server_cpu = cpu_seconds(c.server.pid) - server_before
-            scheduler_cpu = sum(cpu_seconds(s.pid) for s in background) - schedulers_before
+            concurrently(lambda i: refund_first(c, i), range(n, n + warm), warm)
+            cpu = {}
+
+            def read_cpu():
+                cpu.update(server=cpu_seconds(c.server.pid),
+                           schedulers=sum(cpu_seconds(s.pid) for s in background))
+            seconds = concurrently(lambda i: refund_first(c, i), range(n), clients, read_cpu)
+            server_cpu = cpu_seconds(c.server.pid) - cpu["server"]
+            scheduler_cpu = sum(cpu_seconds(s.pid) for s in background) - cpu["schedulers"]
     finally:
         for process in background:
             stop(process)
