@@ -36,8 +36,10 @@ from engine.errors import Forbidden, NotFound
 from engine.jobs.scheduler import RECONCILE_HOUR, REPORT_HOUR, PlatformScheduler
 from engine.models import HumanTask, MessageSubscription, ServiceRequest, ShopOrder, User
 
-# The clock moves this much at a time; staff and customers act at the end of a step.
+# The clock moves this much at a time; staff and customers act at the end of a step. From
+# midnight to the first filing of the morning nobody acts: only timers and jobs, every two hours.
 STEP = timedelta(minutes=30)
+NIGHT_STEP = timedelta(hours=2)
 # Requests filed on an average day (weekends a little fewer); several hundred in a month.
 PER_DAY = 12
 # Customers file between 08:00 and 23:00 local time.
@@ -129,7 +131,9 @@ def fill(sessions, runtime, days: int, seed: int = 1) -> dict:
     try:
         t = start
         while t < end:
-            t = min(t + STEP, end)
+            night = t.astimezone(tz).hour < FILING_HOURS[0] and not \
+                runtime.calendar.is_working_time(t)
+            t = min(t + (NIGHT_STEP if night else STEP), end)
             clock.freeze(t)
             while plan and plan[0].at <= t:
                 world.file(plan.pop(0))
