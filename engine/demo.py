@@ -23,7 +23,7 @@ PASSWORD = "demo1234"
 
 STAFF = {"customer_service": "cs_1", "cs_supervisor": "cs_sup", "management": "manager",
          "finance": "fin_1", "logistics": "log_1", "warehouse": "wh_1", "repair": "rep_1",
-         "qa": "qa_1", "operations": "ops_1"}
+         "qa": "qa_1", "operations": "ops_1", "procurement": "pur_1"}
 OTHERS = [("owner", "process_owner", None, None), ("auditor", "auditor", None, None),
           ("admin", "admin", None, None), ("alice", "customer", None, "C-1001"),
           ("bob", "customer", None, "C-1002"), ("courier", "courier", None, None),
