@@ -1,7 +1,8 @@
-"""The inbox and the dashboard on the demo's history (engine.demo_history), not on a handful
+"""The inbox and the dashboard (figures, ratings, heatmap) on the demo's history (engine.demo_history), not on a handful
 of requests: three working days of it, as `aftersales demo --history` leaves a database."""
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 from sqlalchemy import func, select
@@ -9,7 +10,8 @@ from sqlalchemy import func, select
 from engine import clock, demo, demo_history
 from engine.models import HumanTask, ServiceRequest
 from tests.conftest import ROOT, T0
-from tests.web.pages.conftest import Browser, select as elements
+from tests.web.pages.conftest import Browser, table_rows, texts
+from tests.web.pages.conftest import select as elements
 from tests.web.pages.test_dashboard_and_assets import figures_of, kpis_of
 
 # The history ends on Friday 2026-11-27 16:00 in Shanghai: three working days behind it.
@@ -40,9 +42,13 @@ def test_inbox_and_dashboard_show_the_history(app, platform):
     assert {number for number in waiting if any(number in row["text"] for row in rows)} == \
         set(waiting)
     days = f"from={(END - timedelta(days=4)).date()}&to={END.date()}"
-    dashboard = signed_in(app, "manager").get(f"/dashboard?{days}")
+    dashboard = signed_in(app, "manager").get(f"/dashboard?{days}&process=aftersales_request")
     assert dashboard.status_code == 200
     html = dashboard.get_data(as_text=True)
     overall = figures_of(html)["figures"]["overall"]
     assert overall["requests"] == int(kpis_of(html)["Requests opened"]) >= opened > 20
     assert overall["csat"]["count"] == rated > 0 and 1 <= overall["csat"]["avg"] <= 5
+    slowest = table_rows(html, 'id="slowest"')          # the heatmap's elements, by hours
+    assert len(slowest) >= 3 and all(int(visits) > 0 for *_, visits in slowest)
+    heat = json.loads(texts(html, "script", "class", "diagram-data")[0])["heat"]
+    assert max(heat.values()) == 1.0 and len(heat) >= 3
