@@ -262,7 +262,8 @@ class _World:
 
     def answer(self, now: datetime) -> None:
         """Customers answer what their requests wait for, each after a while of their own or
-        never; the courier reports a pickup an hour into its slot."""
+        never; the courier reports a pickup 16-30 hours after it was booked (after the slot
+        at times: the process books again)."""
         with self.sessions() as session:
             waiting = session.execute(select(
                 MessageSubscription.name, MessageSubscription.correlation,
@@ -286,7 +287,7 @@ class _World:
             actor = self.customer(owners[customer_id], customer_id)
             with self.sessions.begin() as session:
                 service_requests.answer(session, self.runtime, actor, number, name,
-                                        _answer(name, number, rng), name)
+                                        _answer(name, rng), name)
             self.counts["answers"] += 1
 
     def _picked_up(self, number: str, first: datetime, now: datetime) -> None:
@@ -317,6 +318,7 @@ class _World:
             self._complete(task, rng, required[task.department])
 
     def _done_at(self, task: HumanTask, rng: random.Random) -> datetime:
+        """When the department gets to `task`: within its SLA's time but for LATE_SHARE."""
         if task.due_at is None:
             return self.runtime.calendar.add(task.created_at,
                                              timedelta(hours=rng.uniform(0.5, NO_SLA_HOURS)))
@@ -376,8 +378,8 @@ class _World:
                 job()
 
 
-def _answer(name: str, number: str, rng: random.Random) -> dict:
-    """What a customer sends for message `name` of request `number`."""
+def _answer(name: str, rng: random.Random) -> dict:
+    """What a customer sends for message `name`."""
     if name == "return_shipped":
         return {"tracking_no": f"SF{rng.randrange(10**11, 10**12)}",
                 "carrier": rng.choice(["SF", "YTO", "ZTO", "JD"])}
