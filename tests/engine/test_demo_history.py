@@ -1,6 +1,7 @@
 """engine.demo_history.fill: three days of the demo's history on SQLite, through the engine's
 verbs and the scheduler's jobs, leave finished requests, paid refunds, ratings, breaches that
-were escalated and work still open, and every instance's history verifies."""
+were escalated and work still open, and every instance's history verifies; the same seed lives
+the same history."""
 from __future__ import annotations
 
 import shutil
