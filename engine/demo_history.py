@@ -32,7 +32,7 @@ from sqlalchemy import select
 
 from engine import clock, config, department_settings, demo, orders, service_requests, users
 from engine.access import Actor
-from engine.errors import Forbidden, NotFound
+from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.jobs.scheduler import RECONCILE_HOUR, REPORT_HOUR, PlatformScheduler
 from engine.models import HumanTask, MessageSubscription, ServiceRequest, ShopOrder, User
 
@@ -118,9 +118,15 @@ class Filing:
 def fill(sessions, runtime, days: int, seed: int = 1) -> dict:
     """Live `days` days up to now on the platform clock (see the module's docstring); returns
     counts {"requests", "finished", "tasks_done", "answers", "open_tasks"}. The demo's users
-    and definitions must be there (engine.demo.load). The clock runs real time afterwards."""
-    if days < 1:
-        raise ValueError("days must be at least 1")
+    and definitions must be there (engine.demo.load). The clock runs real time afterwards.
+    Raises InvalidInput naming `history` for fewer than one day, Conflict when the database
+    has requests already (the history would be lived behind their backs, before them)."""
+    if not isinstance(days, int) or days < 1:
+        raise InvalidInput("a history is at least one day", field="history")
+    with sessions() as session:
+        if session.scalar(select(ServiceRequest.id).limit(1)) is not None:
+            raise Conflict("the database has requests already; a history goes before any "
+                           "request: start from an empty database", field="history")
     end = clock.now()
     tz = ZoneInfo(runtime.settings.timezone)
     start = datetime.combine((end.astimezone(tz) - timedelta(days=days)).date(), time(0),

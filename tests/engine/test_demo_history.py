@@ -9,9 +9,11 @@ from dataclasses import replace
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 
 from engine import clock, db, demo, demo_history, platform
+from engine.errors import InvalidInput
 from engine.history import parallel_verify
 from engine.models import AuditEvent, HumanTask, Instance, Ledger, ServiceRequest
 from tests.conftest import ROOT, T0
@@ -88,3 +90,9 @@ def test_the_same_seed_lives_the_same_history(settings, template_db, tmp_path):
     assert first == lived(again, seed=3) and len(first[0]) > 10 and len(first[1]) > 100
     zone = ZoneInfo(settings.timezone)
     assert demo_history._plan(3, T0, END, zone) != demo_history._plan(4, T0, END, zone)
+
+
+def test_a_history_is_at_least_a_day(sessions, settings):
+    with pytest.raises(InvalidInput) as refused:
+        demo_history.fill(sessions, platform.runtime(settings), 0)
+    assert refused.value.field == "history"

@@ -14,6 +14,7 @@ import click
 
 from engine import config, db
 from engine.access import ROLES
+from engine.errors import Conflict
 from engine.history import checkpoints
 from web.cli.group import CLI_ACTOR, Context, main, pass_context
 
@@ -67,14 +68,17 @@ def demo(ctx: Context, providers, host, port, threads, providers_port, delay, hi
 
 def _history(ctx: Context, days: int, seed: int):
     """The demo's `history()`: fill `days` days (engine.demo_history) unless the database has
-    a history already; says what it made and how long it took."""
+    a history or other requests already; says what it made and how long it took."""
     def history() -> list[str]:
         from engine import demo_history
         if demo_history.present(ctx.sessions):
             return ["history already there"]
         click.echo(f"living {days} days of history (seed {seed}) ...")
         began = time.monotonic()
-        made = demo_history.fill(ctx.sessions, ctx.runtime, days, seed)
+        try:
+            made = demo_history.fill(ctx.sessions, ctx.runtime, days, seed)
+        except Conflict as err:
+            return [f"no history: {err.message}"]
         return [f"history: {made['requests']} requests in {days} days, {made['finished']} "
                 f"finished, {made['tasks_done']} tasks done, {made['answers']} customer "
                 f"answers, {made['open_tasks']} tasks open "

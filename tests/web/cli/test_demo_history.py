@@ -38,3 +38,11 @@ def test_demo_history_fills_days_before_the_samples_and_verifies(cli, db_url):
 def test_demo_history_refuses_a_negative_number_of_days(cli):
     result = cli("demo", "--history", "-1")
     assert result.exit_code == 2 and "--history" in result.output
+
+
+def test_demo_history_is_not_lived_behind_existing_requests(cli, db_url):
+    assert cli("demo").exit_code == 0
+    result = cli("demo", "--history", "2")
+    assert result.exit_code == 0, result.output
+    assert "no history: the database has requests already" in result.output
+    assert count_requests(db_url) == (0, 7)
