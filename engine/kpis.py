@@ -43,20 +43,9 @@ MAX_RANGE_DAYS = 3660
 def compute(session: Session, start: datetime, end: datetime, category: str | None = None,
             department: str | None = None, now: datetime | None = None) -> dict:
     """The KPI figures overall, by category and by department (see the module docstring)."""
-    if category is not None and category not in CATEGORIES:
-        raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
-    if department is not None and department not in config.DEPARTMENTS:
-        raise InvalidInput(f"department must be one of {', '.join(config.DEPARTMENTS)}",
-                           field="department")
-    now = now or clock.now()
-    kpi = _Kpi(session, start, end, now)
-    where = [SR.opened_at >= start, SR.opened_at < end]
-    if category is not None:
-        where.append(SR.category == category)
+    kpi, where, overall_where = _scope(session, start, end, category, department, now)
     departments = (department,) if department else config.DEPARTMENTS
-    overall_where = where + ([kpi.worked_on(department)] if department else [])
-    overall = kpi.requests(overall_where, None).get(None) or _empty_requests()
-    overall["tasks"] = kpi.tasks(category, department, None).get(None) or _empty_tasks()
+    overall = _overall(kpi, overall_where, category, department)
     by_category = kpi.requests(overall_where, SR.category)
     tasks_by_category = kpi.tasks(category, department, "category")
     by_department = {}
@@ -77,6 +66,36 @@ def compute(session: Session, start: datetime, end: datetime, category: str | No
             "overall": overall, "by_category": dict(sorted(by_category.items())),
             "by_department": by_department,
             "by_tier": {name or "none": by_tier[name] for name in sorted(by_tier, key=str)}}
+
+
+def overall(session: Session, start: datetime, end: datetime, category: str | None = None,
+            department: str | None = None, now: datetime | None = None) -> dict:
+    """compute()'s "overall" figures (requests and tasks, without money) alone: what each
+    bucket of the dashboard's trend needs, without the breakdowns by category, department and
+    tier."""
+    kpi, _where, overall_where = _scope(session, start, end, category, department, now)
+    return _overall(kpi, overall_where, category, department)
+
+
+def _scope(session, start, end, category, department, now):
+    """(the range's _Kpi, the requests' conditions, those of the overall figures); raises
+    InvalidInput naming an unknown category or department."""
+    if category is not None and category not in CATEGORIES:
+        raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", field="category")
+    if department is not None and department not in config.DEPARTMENTS:
+        raise InvalidInput(f"department must be one of {', '.join(config.DEPARTMENTS)}",
+                           field="department")
+    kpi = _Kpi(session, start, end, now or clock.now())
+    where = [SR.opened_at >= start, SR.opened_at < end]
+    if category is not None:
+        where.append(SR.category == category)
+    return kpi, where, where + ([kpi.worked_on(department)] if department else [])
+
+
+def _overall(kpi, overall_where, category, department) -> dict:
+    figures = kpi.requests(overall_where, None).get(None) or _empty_requests()
+    figures["tasks"] = kpi.tasks(category, department, None).get(None) or _empty_tasks()
+    return figures
 
 
 def _money(session: Session, request_where: list) -> dict:

@@ -69,8 +69,7 @@ def _trend(db, start, end, category, department, now) -> dict:
                                "complaint_rate": []}
     for n in range(TREND_BUCKETS):
         a, b = start + step * n, start + step * (n + 1)
-        overall = kpis.compute(db, a, b, category=category, department=department,
-                               now=now)["overall"]
+        overall = kpis.overall(db, a, b, category=category, department=department, now=now)
         series["labels"].append(a.isoformat())
         series["requests"].append(overall["requests"])
         series["first_response"].append(overall["first_response_hours"]["avg"])
