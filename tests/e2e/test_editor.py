@@ -211,6 +211,12 @@ def test_form_editor_and_checks_as_you_type(page, app):
     select_element(page, "issue_refund")
     expect(page.locator("#bio-properties-panel-operation")).to_have_value("payment.refund")
     expect(page.locator('[data-entry-id="operation"]')).to_contain_text("refund_result")
+    parameters = page.locator("#bio-properties-panel-parameters")
+    expect(parameters).to_have_value(re.compile(r"amount: number = refund_amount"))
+    parameters.fill("request_no: str = request_no\namount: number = refund_amount\n"
+                    "note: str = refund_note")
+    page.wait_for_function("""() => window.aftersalesModeler.saveXML().then(r =>
+        r.xml.includes('id="note" type="str" value="refund_note"'))""")
     page.click('.file-tab[data-path="return_goods.bpmn"]')
     page.wait_for_function("window.aftersalesModeler.get('elementRegistry').get('return_overdue')")
     select_element(page, "return_overdue")

@@ -274,6 +274,8 @@ def _editor_text() -> dict:
         "script": _("Script (Python, sandboxed)"), "condition": _("Condition (Python expression)"),
         "preScript": _("Script before the task"), "postScript": _("Script after the task"),
         "message": _("Message"), "operation": _("Service operation"), "timer": _("Timer"),
+        "parameters": _("Parameters of the operation"),
+        "parametersHint": _("One per line: name: type = expression (read in the task's data)"),
         "timerKind": _("Timer kind"),
         "timerKinds": {"timeDuration": _("After a duration"), "timeDate": _("At a date"),
                        "timeCycle": _("Repeating")},

@@ -1,7 +1,8 @@
 /* The properties panel's group for what this platform reads from a BPMN element: a lane's
  * department, a user task's form and SLA, a script or condition, a message, a service operation,
- * a timer. Values are written where the engine reads them (spiffworkflow:property form/sla,
- * bpmn:script, conditionExpression, messageRef, spiffworkflow:serviceTaskOperator, the timer's
+ * its parameters, a timer. Values are written where the engine reads them (spiffworkflow:property
+ * form/sla, bpmn:script, conditionExpression, messageRef, spiffworkflow:serviceTaskOperator and
+ * its spiffworkflow:parameters, the timer's
  * timeDuration/timeDate/timeCycle); each typed value is checked by the server with deploy's own
  * rules (POST /processes/editor/check) and its meaning shown under the field. */
 import { SelectEntry, TextAreaEntry, TextFieldEntry, isSelectEntryEdited, isTextAreaEntryEdited,
@@ -46,6 +47,9 @@ function entriesFor(element, settings) {
   if (is(element, "bpmn:SequenceFlow") && isConditional(bo)) add("condition", ConditionEntry, isTextAreaEntryEdited);
   if (messageHolder(bo)) add("message", MessageEntry, isSelectEntryEdited);
   if (is(element, "bpmn:ServiceTask")) add("operation", OperationEntry, isSelectEntryEdited);
+  if (is(element, "bpmn:ServiceTask") && extension(bo, "spiffworkflow:ServiceTaskOperator")) {
+    add("parameters", ParametersEntry, isTextAreaEntryEdited);
+  }
   if (timerDefinition(bo)) {
     add("timerKind", TimerKindEntry, isSelectEntryEdited);
     add("timer", TimerEntry, isTextFieldEntryEdited);
@@ -303,6 +307,30 @@ function OperationEntry({ element, id, settings }) {
   return <SelectEntry id={id} element={element} label={settings.text.operation}
     description={chosen ? chosen.description + (chosen.result ? ` → ${chosen.result}` : "") : ""}
     getValue={() => (operator() || {}).id || ""} setValue={setValue} getOptions={getOptions} />;
+}
+
+/* The operation's parameters, one per line: `name: type = expression` (the expression is read
+ * in the task's data when the intent is recorded; deploy's validation checks it). */
+function ParametersEntry({ element, id, settings }) {
+  const bpmnFactory = useService("bpmnFactory");
+  const commandStack = useService("commandStack");
+  const debounce = useService("debounceInput");
+  const operator = () => extension(getBusinessObject(element), "spiffworkflow:ServiceTaskOperator");
+  const read = () => (((operator() || {}).parameterList || {}).parameters || [])
+    .map((p) => `${p.id}: ${p.type || "any"} = ${p.value || ""}`).join("\n");
+  const setValue = (text) => {
+    const parameters = text.split("\n").map(parameterOf).filter(Boolean)
+      .map((p) => bpmnFactory.create("spiffworkflow:Parameter", p));
+    commandStack.execute("element.updateModdleProperties", { element, moddleElement: operator(),
+      properties: { parameterList: bpmnFactory.create("spiffworkflow:Parameters", { parameters }) } });
+  };
+  return <TextAreaEntry id={id} element={element} label={settings.text.parameters}
+    description={settings.text.parametersHint} debounce={debounce} getValue={read} setValue={setValue} />;
+}
+
+function parameterOf(line) {
+  const found = line.match(/^\s*([A-Za-z_]\w*)\s*(?::\s*(\w+))?\s*=\s*(.+?)\s*$/);
+  return found ? { id: found[1], type: found[2] || "any", value: found[3] } : null;
 }
 
 function timerKind(definition) {
