@@ -2,7 +2,7 @@
 
 Benchmarks use the engine exactly as the API and the scheduler do: each verb is one
 `with sessions.begin() as session:` transaction on `db.make_engine(url, durable=True)` (WAL,
-synchronous=FULL: every commit is fsync'd).
+every commit on disk before the verb returns: group commit, engine/group_commit.py).
 """
 from __future__ import annotations
 

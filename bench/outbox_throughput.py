@@ -14,7 +14,7 @@ wall time, first call to last record:
 - PostgreSQL (with `--pg-url`): 1 and 3 scheduler processes, each its own dispatcher, on one
   fresh database.
 
-SQLite runs are durable (WAL, synchronous=FULL: every record transaction is fsync'd) and share
+SQLite runs are durable (WAL, every record transaction fsync'd: group commit) and share
 the process with the provider's server; the PostgreSQL processes are separate from it.
 
 Usage: python -m bench.outbox_throughput --n 2000 [--pg-url postgresql://postgres@127.0.0.1/postgres]

@@ -70,7 +70,8 @@ def tables(f: dict) -> str:
     s = f["sizes"]
     http_rf = _n(http["refund_first"], 1) if http else "not measured (no web app)"
     lines = [
-        f"Instances completed per second; SQLite WAL with synchronous=FULL (every commit fsync'd); "
+        "Instances completed per second; SQLite WAL, every commit fsync'd before the verb "
+        "returns (group commit); "
         f"median of {f['runs']} runs; {s['one_step']:,} one-step / {max(1, s['one_step'] // 2):,} "
         f"two-step / {max(1, s['one_step'] // 10):,} refund-first instances per run.",
         "",
