@@ -131,11 +131,15 @@ def state_hash(state: str) -> str:
 @dataclass(frozen=True)
 class Chunk:
     """Consecutive tasks of one (sub)workflow: their ids in order, and the sha256 of their JSON
-    text `body` (the body is kept only until it is written)."""
+    text `body` (the body is kept only until it is written). `parts` are the JSON texts of the
+    tasks one by one, when this process made them: the next dump takes those of tasks that did
+    not change instead of serialising them again (a chunk that changed is mostly tasks that
+    did not)."""
 
     ids: tuple
     hash: str
     body: str | None = None
+    parts: tuple | None = None
 
 
 @dataclass(frozen=True)
@@ -194,15 +198,19 @@ def _chunks_of(registry, workflow, before, since) -> list[Chunk]:
             if task.last_state_change >= since or not task.has_state(TaskState.FINISHED_MASK):
                 changed.add(task.id)
                 changed.update(task._children)
+    known = {i: part for c in before if c.parts for i, part in zip(c.ids, c.parts)}
     ids = list(tasks)
     chunks = []
     for n, start in enumerate(range(0, len(ids), CHUNK_TASKS)):
         group = tuple(ids[start:start + CHUNK_TASKS])
         if n < len(before) and before[n].ids == group and changed.isdisjoint(group):
-            chunks.append(Chunk(group, before[n].hash))
+            chunks.append(Chunk(group, before[n].hash, parts=before[n].parts))
             continue
-        body = _json({str(i): registry.convert(tasks[i]) for i in group})
-        chunks.append(Chunk(group, hashlib.sha256(body.encode()).hexdigest(), body))
+        parts = tuple(known[i] if i in known and i not in changed
+                      else _json(registry.convert(tasks[i])) for i in group)
+        # The text _json gives the {id: task} dict of the group, assembled from its parts.
+        body = "{" + ",".join(f"{json.dumps(str(i))}:{part}" for i, part in zip(group, parts)) + "}"
+        chunks.append(Chunk(group, hashlib.sha256(body.encode()).hexdigest(), body, parts))
     return chunks
 
 
