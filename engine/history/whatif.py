@@ -19,6 +19,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from engine import money
 from engine.definitions import catalog, forms
 from engine.definitions.bundle import Bundle
 from engine.errors import Conflict, EngineError, InvalidDefinition, NotFound
@@ -37,6 +38,9 @@ class Outcome:
     events: int = 0                      # recorded inputs the candidate accepted
     divergence: dict | None = None       # {"seq", "kind", "element", "problem", "recorded", "candidate"}
     notes: list[str] = field(default_factory=list)
+    # What the candidate asked to pay while it followed the recorded inputs: payment operation
+    # (payment.refund, payment.clawback) -> the sum of the amounts of its intents.
+    asked: dict = field(default_factory=dict)
 
     @property
     def diverges(self) -> bool:
@@ -45,7 +49,8 @@ class Outcome:
     def as_dict(self) -> dict:
         return {"instance_id": self.instance_id, "business_key": self.business_key,
                 "process_key": self.process_key, "events": self.events,
-                "diverges": self.diverges, "divergence": self.divergence, "notes": self.notes}
+                "diverges": self.diverges, "divergence": self.divergence, "notes": self.notes,
+                "asked": dict(self.asked)}
 
 
 class _Diverged(Exception):
@@ -128,7 +133,7 @@ def _compare(session, instance, candidates, script_engine, mapping) -> Outcome:
         step = by_seq[event.seq]
         try:
             workflow = _apply(workflow, event, candidate, script_engine, instance, mapping,
-                              previous)
+                              previous, outcome.asked)
             _same_position(step, replay.snapshot(event, workflow), mapping)
         except _Diverged as err:
             outcome.divergence = _at(event, err.problem, err.recorded, err.candidate)
@@ -151,7 +156,7 @@ def _compare(session, instance, candidates, script_engine, mapping) -> Outcome:
     return outcome
 
 
-def _apply(workflow, event, candidate, script_engine, instance, mapping, previous):
+def _apply(workflow, event, candidate, script_engine, instance, mapping, previous, asked):
     payload = event.payload
     with unit.of_work(instance.business_key, event.seq, event.at) as work:
         if event.kind == "started":
@@ -182,6 +187,10 @@ def _apply(workflow, event, candidate, script_engine, instance, mapping, previou
         except EngineError as err:
             raise _Diverged(f"the candidate fails: {err.message}") from err
         error, _ = work.advance(workflow)
+        for intent in work.intents:
+            if intent.operation.startswith("payment.") and "amount" in intent.payload:
+                asked[intent.operation] = asked.get(intent.operation, money.ZERO) + \
+                    money.amount(intent.payload["amount"], "amount")
     if error and not payload.get("error"):
         raise _Diverged("the candidate fails where the real run did not", None, error)
     return workflow

@@ -6,8 +6,10 @@ which tasks, and so which departments, would have work the recorded run did not 
 the tasks the candidate opens where the paths part) or would not have work the recorded run
 had (`fewer`: the tasks people completed in the recorded run after the paths parted), and the
 money the recorded run paid on the requests that would have gone another way (from the
-ledger). What the candidate would have done further, or paid, cannot be known: the recorded
-inputs stop applying where the paths part.
+ledger), and, on the requests that would have gone the same way, the refunds the candidate
+asks for beside the ones the real run asked for (a changed amount rule pays differently on the
+same path). What the candidate would have done after the paths part, or paid, cannot be known:
+the recorded inputs stop applying there.
 """
 from __future__ import annotations
 
@@ -15,12 +17,14 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import payments
+from engine import money, payments
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidInput
 from engine.history import audit, whatif
+from engine.models import Outbox
 
 MAX_DAYS = 366
 MAX_REQUESTS = 200
@@ -43,10 +47,17 @@ def run(session: Session, bundle: Bundle, script_engine, *, days: int, limit: in
     lanes = _lanes(candidates)
     more, fewer = Counter(), Counter()
     items, paid_diverging, paid_all = [], Decimal("0.00"), Decimal("0.00")
+    paid_otherwise, refund_difference = 0, Decimal("0.00")
     for outcome in outcomes:
         paid = payments.totals(session, request_no=outcome.business_key).refunds_paid
         paid_all += paid
-        item = dict(outcome.as_dict(), refunds_paid=paid, more=[], fewer=[])
+        asked = outcome.asked.get("payment.refund", Decimal("0.00"))
+        recorded = _refunds_asked(session, outcome.instance_id)
+        item = dict(outcome.as_dict(), refunds_paid=paid, refund_asked=asked,
+                    refund_asked_recorded=recorded, more=[], fewer=[])
+        if not outcome.diverges and asked != recorded:
+            paid_otherwise += 1
+            refund_difference += asked - recorded
         if outcome.diverges:
             paid_diverging += paid
             recorded, candidate = _ready_at(outcome.divergence)
@@ -67,7 +78,16 @@ def run(session: Session, bundle: Bundle, script_engine, *, days: int, limit: in
             "departments": [{"department": d, "more": departments[0][d], "fewer": departments[1][d]}
                             for d in sorted(departments[0].keys() | departments[1].keys(),
                                             key=lambda d: d or "")],
-            "refunds_paid_diverging": paid_diverging, "refunds_paid_all": paid_all}
+            "refunds_paid_diverging": paid_diverging, "refunds_paid_all": paid_all,
+            "paid_otherwise": paid_otherwise, "refund_difference": refund_difference}
+
+
+def _refunds_asked(session: Session, instance_id: int) -> Decimal:
+    """What the real run asked to refund: the amounts of its payment.refund intents, every
+    attempt counted as the candidate's are (engine.history.whatif.Outcome.asked)."""
+    return sum((money.amount(payload.get("amount"), "amount") for payload in session.scalars(
+        select(Outbox.payload).where(Outbox.instance_id == instance_id,
+                                     Outbox.operation == "payment.refund"))), Decimal("0.00"))
 
 
 def _lanes(compiled: dict) -> dict[str, str | None]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -109,3 +110,22 @@ def test_choice_of_instances_and_refusals(sessions, runtime, history, tmp_path):
         compare(sessions, runtime, broken)
     with sessions() as session:
         assert session.scalar(select(func.count()).select_from(Definition)) == 2   # nothing deployed
+
+
+def test_a_candidate_that_asks_another_refund_on_the_same_path_says_how_much(
+        sessions, runtime, history, tmp_path):
+    """The path is the same, the money is not: the refund's amount rule changed."""
+    from engine.history import whatif_report
+    cheaper = candidate(tmp_path, [('<spiffworkflow:parameter id="amount" type="number" '
+                                    'value="amount"/>', '<spiffworkflow:parameter id="amount" '
+                                    'type="number" value="amount - 9"/>')])
+    outcomes = compare(sessions, runtime, cheaper)
+    assert outcomes["AS-SMALL"].divergence is None
+    assert outcomes["AS-SMALL"].asked == {"payment.refund": Decimal("90.00")}
+    assert compare(sessions, runtime, SIMPLE)["AS-SMALL"].asked == \
+        {"payment.refund": Decimal("99.00")}
+    with sessions() as session:
+        report = whatif_report.run(session, Bundle.from_folder(cheaper), runtime.script_engine,
+                                   days=30, limit=10, now=clock.now())
+    assert report["diverging"] == 0
+    assert (report["paid_otherwise"], report["refund_difference"]) == (2, Decimal("-18.00"))
