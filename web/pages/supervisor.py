@@ -15,6 +15,7 @@ from flask_babel import lazy_gettext as _l
 from engine import (access, clock, config, department_settings, instances, supervision, tasklist,
                     tasks, users)
 from engine.errors import EngineError, Forbidden, InvalidInput
+from engine.jobs import outbox
 from web.pages import bp, context, i18n, refusals
 
 BOARD_SIZE = tasklist.MAX_PER_PAGE
@@ -30,9 +31,41 @@ def overdue():
 @context.roles_required(*access.SUPERVISORS)
 def incident_list():
     """Requests whose process stopped on a failed step and that the supervisor may mend."""
+    return render_template("incidents.html", **_incidents_view())
+
+
+def _incidents_view(**extra) -> dict:
+    """The requests in error the supervisor may mend and, for admins, the side effects that
+    failed too often (outbox incidents: retried, skipped, or retried with a corrected payload)."""
     with context.transaction() as db:
         found = supervision.incidents(db, context.actor())
-    return render_template("incidents.html", incidents=found)
+        effects = outbox.incidents(db) if context.actor().role in access.ADMIN else []
+    return {"incidents": found, "effects": effects, **extra}
+
+
+@bp.post("/incidents/outbox/<int:outbox_id>/<action>")
+@context.roles_required(*access.ADMIN)
+def resolve_effect(outbox_id, action):
+    """Retry a failed side effect (its payload as corrected in the form, the change audited) or
+    skip it after a confirmation, as POST /api/incidents/{id} does."""
+    if action not in ("retry", "skip"):
+        abort(404)
+    text = request.form.get("payload", "").strip()
+    try:
+        if action == "skip" and request.form.get("confirm") != "yes":
+            return render_template("incidents.html", **_incidents_view(confirm=outbox_id))
+        try:
+            payload = json.loads(text) if text and action == "retry" else None
+        except ValueError:
+            raise InvalidInput(_("The payload must be JSON (an object)."), field="payload") \
+                from None
+        with context.transaction() as db:
+            outbox.resolve_incident(db, outbox_id, action, context.actor(), payload)
+    except EngineError as err:
+        return render_template("incidents.html", flash=refusals.explain(err) + " " + err.message,
+                               flash_kind="error", **_incidents_view()), context.status_of(err)
+    said = _("Retried: it goes out again.") if action == "retry" else _("Skipped.")
+    return render_template("incidents.html", flash=said, **_incidents_view())
 
 
 @bp.post("/departments/<department>/settings")
