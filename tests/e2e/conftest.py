@@ -182,3 +182,19 @@ def logout(page) -> None:
 def shot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
+
+
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+
+def checked(page, name: str) -> None:
+    """Photographed as test-artifacts/screenshots/<name>.png, and no serious or critical
+    axe-core violation."""
+    shot(page, name, full_page=True)
+    if not AXE.exists():
+        pytest.skip("axe-core is missing: run `npm ci` in web/ (.ci/setup)")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate("""() => axe.run(document).then(r => r.violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))""")
+    assert violations == [], (name, violations)

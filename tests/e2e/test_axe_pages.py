@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.conftest import login
-from tests.e2e.test_workspace import checked
+from tests.e2e.conftest import checked, login
 
 pytestmark = pytest.mark.e2e
 

@@ -17,12 +17,11 @@ from playwright.sync_api import expect
 from engine import clock, orders, users
 from tests.conftest import ROOT
 from tests.e2e.conftest import (CHROMIUM_ARGS, CUSTOMER, PASSWORD, SCREENSHOTS, _unexpected,
-                                shot)
+                                checked)
 from tests.web.conftest import FAST_HASH
 
 pytestmark = pytest.mark.e2e
 
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 PHONE = {"width": 390, "height": 844}
 LOAD_TIMES = ROOT / "test-artifacts" / "m-load-times.json"
 PICKED_UP = {"courier": "SF", "picked_up_at": "2026-11-24T10:12:00+08:00"}
@@ -82,18 +81,6 @@ class Staff:
                              data={"data": data})
         assert done.ok, done.text()
 
-
-def checked(page, name: str) -> None:
-    """The page passes axe-core (no serious or critical violation of any rule) and is
-    photographed as test-artifacts/screenshots/<name>.png."""
-    shot(page, name, full_page=True)
-    if not AXE.exists():
-        pytest.skip("axe-core is missing: run `npm ci` in web/ (.ci/setup)")
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("""() => axe.run(document).then(r => r.violations
-        .filter(v => v.impact === 'serious' || v.impact === 'critical')
-        .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))""")
-    assert violations == [], (name, violations)
 
 
 def deliver(desk, order_id: str, name: str, amount: str, *, days_ago: int,

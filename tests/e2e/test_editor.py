@@ -17,12 +17,11 @@ from engine import clock, orders, users
 from engine.access import SYSTEM
 from engine.models import HumanTask, ServiceRequest
 from tests.conftest import ROOT
-from tests.e2e.conftest import PASSWORD, login, logout, shot
+from tests.e2e.conftest import AXE, PASSWORD, login, logout, shot
 from tests.web.conftest import FAST_HASH
 
 pytestmark = pytest.mark.e2e
 
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 THRESHOLD_CELL = '[data-element-id="rule_every_refund_four_eyes_threshold"]'
 
 

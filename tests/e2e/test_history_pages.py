@@ -12,8 +12,7 @@ from playwright.sync_api import expect
 
 from engine import clock, demo, demo_history
 from tests.conftest import ROOT, T0
-from tests.e2e.conftest import login
-from tests.e2e.test_workspace import checked
+from tests.e2e.conftest import checked, login
 
 pytestmark = pytest.mark.e2e
 

@@ -11,25 +11,11 @@ import pytest
 from playwright.sync_api import expect
 
 from engine.access import Actor
-from tests.conftest import ROOT
-from tests.e2e.conftest import login, shot
+from tests.e2e.conftest import checked, login
 from web.pages import live
 
 pytestmark = pytest.mark.e2e
-AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
-
-def checked(page, name: str) -> None:
-    """Photographed as test-artifacts/screenshots/<name>.png, and no serious or critical
-    axe-core violation."""
-    shot(page, name, full_page=True)
-    if not AXE.exists():
-        pytest.skip("axe-core is missing: run `npm ci` in web/ (.ci/setup)")
-    page.add_script_tag(path=str(AXE))
-    violations = page.evaluate("""() => axe.run(document).then(r => r.violations
-        .filter(v => v.impact === 'serious' || v.impact === 'critical')
-        .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))""")
-    assert violations == [], (name, violations)
 
 
 def claim_as(desk, number: str, who: str, department: str) -> None:
