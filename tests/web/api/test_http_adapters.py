@@ -36,11 +36,19 @@ def provider():
     server.stop()
 
 
-def test_a_courier_that_answers_the_slot_at_once_and_calls_it_back_books_once(
-        db_url, tmp_path, provider):
+@pytest.fixture
+def http_courier(db_url, tmp_path, provider):
+    """(platform, auth): the courier bundle with courier.book_pickup over HTTP to `provider`."""
     app, platform, auth = make_world(db_url, tmp_path, adapters={"courier.book_pickup": "http"},
                                      http_urls={"courier": provider.url + "/book"},
                                      outgoing_secret=OUTGOING)
+    yield platform, auth
+    platform.engine.dispose()
+
+
+def test_a_courier_that_answers_the_slot_at_once_and_calls_it_back_books_once(http_courier,
+                                                                             provider):
+    platform, auth = http_courier
     request = file_request(auth, "alice")
     key = outbox_row(platform, request["number"])["key"]
     provider.reply = slot(booking="PK-AT-ONCE")
@@ -54,7 +62,6 @@ def test_a_courier_that_answers_the_slot_at_once_and_calls_it_back_books_once(
     assert len([e for e in history(auth, request["instance_id"])
                 if e["element"] == "pickup_booked"]) == 1
     assert verified(auth, request["instance_id"])
-    platform.engine.dispose()
 
 
 def test_a_customer_notification_goes_to_the_http_provider_signed(db_url, tmp_path, provider):
@@ -81,10 +88,8 @@ def test_a_customer_notification_goes_to_the_http_provider_signed(db_url, tmp_pa
 
 
 def test_a_couriers_callback_before_the_dispatch_means_the_courier_is_not_called(
-        db_url, tmp_path, provider):
-    app, platform, auth = make_world(db_url, tmp_path, adapters={"courier.book_pickup": "http"},
-                                     http_urls={"courier": provider.url + "/book"},
-                                     outgoing_secret=OUTGOING)
+        http_courier, provider):
+    platform, auth = http_courier
     request = file_request(auth, "alice")
     key = outbox_row(platform, request["number"])["key"]
     early = courier_says(auth, "pickup_booked", request["number"], slot(key, "PK-EARLY"))
@@ -93,4 +98,3 @@ def test_a_couriers_callback_before_the_dispatch_means_the_courier_is_not_called
     assert provider.received == []
     assert outbox_row(platform, request["number"])["status"] == "done"
     assert verified(auth, request["instance_id"])
-    platform.engine.dispose()
