@@ -41,6 +41,7 @@ from engine.models import (
     ShopOrder,
 )
 from engine.orders import CATEGORIES
+from engine.runtime import workflow_cache
 
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
@@ -339,11 +340,16 @@ def delivery(row: Outbox, *, internal: bool) -> dict:
 
 
 def sync(session: Session, instance, workflow, event: dict) -> None:
-    """Runtime hook: bring the request row in line with its instance after a state change."""
+    """Runtime hook: bring the request row in line with its instance after a state change.
+
+    Most units of work change none of the row's columns: when this process wrote the same
+    values for the instance's previous event (noted with the live workflow,
+    engine.runtime.workflow_cache.notes), nothing is written. This hook is the only writer of
+    these columns."""
     if workflow is None and event["kind"] not in ("suspended", "resumed"):
         return
-    at = event["at"]
     values: dict = {}
+    stamped: list[str] = []         # set to the event's time unless set already
     if workflow is not None:
         data = current_data(workflow)
         if isinstance(data.get("route"), str):
@@ -355,17 +361,30 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
         outcome = data.get("outcome")
         if isinstance(outcome, str):
             values["outcome"] = outcome
-            values["resolved_at"] = func.coalesce(ServiceRequest.resolved_at, at)
+            stamped.append("resolved_at")
         csat = _csat(data)
         if csat is not None:
             values["csat"] = csat
     if event["kind"] == "task_completed" and event["actor"] != "system":
-        values["first_response_at"] = func.coalesce(ServiceRequest.first_response_at, at)
+        stamped.append("first_response_at")
     values["status"] = _request_status(instance.status, values.get("outcome"))
     if instance.status in FINISHED:
-        values["closed_at"] = func.coalesce(ServiceRequest.closed_at, at)
+        stamped.append("closed_at")
+    if workflow is not None and _written_before(workflow, event, (values, stamped)):
+        return
+    for column in stamped:
+        values[column] = func.coalesce(getattr(ServiceRequest, column), event["at"])
     session.execute(update(ServiceRequest).where(ServiceRequest.number == instance.business_key)
                     .values(**values).execution_options(synchronize_session=False))
+
+
+def _written_before(workflow, event: dict, written) -> bool:
+    """Whether this process wrote `written` for the instance as it stood before `event` (noted
+    with its live workflow); notes `written` for the row as it stands after `event`."""
+    notes = workflow_cache.notes(workflow)
+    noted = notes.get("service_request")
+    notes["service_request"] = (event["hash"], written)
+    return noted == (event["prev_hash"], written)
 
 
 def current_data(workflow) -> dict:

@@ -119,3 +119,11 @@ def _after_commit(session):
 def _after_rollback(session, _previous_transaction):
     # Any rollback, a savepoint's included: what its units left waiting may not have been kept.
     session.info.pop(_PENDING, None)
+
+
+def notes(workflow) -> dict:
+    """A dict that lives with a live workflow for as long as this process keeps it: a runtime
+    hook notes there what it wrote for the instance's row, so that the next unit of work can
+    skip writing the same again. Kept entries follow the rules above, and a hook must still
+    check that its note is for the row as it now stands (the event chain's previous head)."""
+    return workflow.__dict__.setdefault("_aftersales_notes", {})
