@@ -570,6 +570,22 @@ class DraftShare(Base):
     shared_at: Mapped[datetime] = mapped_column(default=clock.now)
 
 
+class DraftWhatif(Base):
+    """The last what-if report of a draft (engine/whatif_results.py), replaced by each run:
+    what its owners tried, kept for the supervisors of the departments it touches."""
+
+    __tablename__ = "draft_whatif"
+
+    draft_id: Mapped[int] = mapped_column(ForeignKey("draft.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    revision: Mapped[int]
+    days: Mapped[int]
+    since: Mapped[datetime]
+    run_by: Mapped[str] = mapped_column(String(100))
+    run_at: Mapped[datetime] = mapped_column(default=clock.now)
+    report: Mapped[dict[str, Any]]
+
+
 # ------------------------------------------------------- the staff workspace (issue 19)
 
 class TaskPresence(Base):

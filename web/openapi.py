@@ -275,8 +275,18 @@ OPERATIONS = [
     ("post", "/api/drafts/{draft_id}/whatif", "drafts", "The newest revision against the "
      "requests of its processes finished in the last `days` days (default 30, at most `limit`, "
      "default 50): which would take another path and where, tasks and departments with more "
-     "or less work, refunds paid on the diverging requests; nothing is stored", OWNERS,
+     "or less work, refunds paid on the diverging requests; kept as the draft's last what-if "
+     "for the supervisors (GET /api/whatif-results), nothing else is stored", OWNERS,
      drafts.DRAFT_WHATIF, 200, False, []),
+    # What-if results for supervisors (web/api/whatif_results.py, engine/whatif_results.py).
+    ("get", "/api/whatif-results", "whatif results", "The drafts whose last what-if touches "
+     "requests of the departments the caller supervises, newest run first, each with its sums "
+     "over those requests (examined, diverging, work by department, refunds)", SUPERVISORS,
+     None, 200, False, []),
+    ("get", "/api/whatif-results/{draft_id}", "whatif results", "A draft's last what-if cut to "
+     "the caller's departments: the requests of theirs that would go differently (where and "
+     "why), the work by task and department of theirs, refunds paid and asked otherwise; 404 "
+     "when none of its requests is theirs", SUPERVISORS, None, 200, False, []),
     ("post", "/api/drafts/{draft_id}/deploy", "drafts", "Deploy revision `revision` (it must "
      "be the newest: 409 otherwise) as POST /api/definitions deploys; 422 with every problem "
      "when it does not validate", OWNERS, drafts.DRAFT_DEPLOY, 201, True, []),

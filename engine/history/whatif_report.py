@@ -44,37 +44,53 @@ def run(session: Session, bundle: Bundle, script_engine, *, days: int, limit: in
     candidates = whatif.compile_bundle(session, bundle)
     outcomes = whatif.whatif(session, bundle, script_engine, limit=limit, finished_since=since,
                              candidates=candidates)
-    lanes = _lanes(candidates)
-    more, fewer = Counter(), Counter()
-    items, paid_diverging, paid_all = [], Decimal("0.00"), Decimal("0.00")
-    paid_otherwise, refund_difference = 0, Decimal("0.00")
+    lanes, names = _lanes(candidates)
+    items = []
     for outcome in outcomes:
-        paid = payments.totals(session, request_no=outcome.business_key).refunds_paid
-        paid_all += paid
-        asked = outcome.asked.get("payment.refund", Decimal("0.00"))
-        recorded = _refunds_asked(session, outcome.instance_id)
-        item = dict(outcome.as_dict(), refunds_paid=paid, refund_asked=asked,
-                    refund_asked_recorded=recorded, more=[], fewer=[])
-        if not outcome.diverges and asked != recorded:
-            paid_otherwise += 1
-            refund_difference += asked - recorded
+        item = dict(outcome.as_dict(), more=[], fewer=[],
+                    refunds_paid=payments.totals(session,
+                                                 request_no=outcome.business_key).refunds_paid,
+                    refund_asked=outcome.asked.get("payment.refund", Decimal("0.00")),
+                    refund_asked_recorded=_refunds_asked(session, outcome.instance_id))
         if outcome.diverges:
-            paid_diverging += paid
             recorded, candidate = _ready_at(outcome.divergence)
             item["more"] = sorted((Counter(candidate) - Counter(recorded)).elements())
-            item["fewer"] = _done_after(session, outcome.instance_id, outcome.divergence["seq"])
+            done = _done_after(session, outcome.instance_id, outcome.divergence["seq"])
+            item["fewer"] = [element for element, _ in done]
+            # A task the candidate no longer has is the recorded run's department's work.
+            for element, department in done:
+                lanes.setdefault(element, department)
+        items.append(item)
+    return {"days": days, "since": since, **summary(items, lanes, names)}
+
+
+def summary(items: list[dict], lanes: dict[str, str | None], names: dict[str, str | None]
+            ) -> dict:
+    """The report's sums over `items` (run's items, or some of them): how many were examined
+    and would diverge, the tasks with more or fewer work (with their departments and names
+    from `lanes` and `names`, by task BPMN id) and the same by department, the refunds paid on the diverging requests
+    and on all, and how many requests on the same path would be refunded otherwise and by how
+    much in all."""
+    more, fewer = Counter(), Counter()
+    paid_diverging, paid_all = Decimal("0.00"), Decimal("0.00")
+    paid_otherwise, refund_difference = 0, Decimal("0.00")
+    for item in items:
+        paid_all += item["refunds_paid"]
+        if item["diverges"]:
+            paid_diverging += item["refunds_paid"]
             more.update(item["more"])
             fewer.update(item["fewer"])
-        items.append(item)
-    tasks = [{"task": t, "department": lanes.get(t), "more": more[t], "fewer": fewer[t]}
-             for t in sorted(more.keys() | fewer.keys())]
+        elif item["refund_asked"] != item["refund_asked_recorded"]:
+            paid_otherwise += 1
+            refund_difference += item["refund_asked"] - item["refund_asked_recorded"]
+    tasks = [{"task": t, "name": names.get(t), "department": lanes.get(t), "more": more[t],
+              "fewer": fewer[t]} for t in sorted(more.keys() | fewer.keys())]
     departments = Counter(), Counter()
     for row in tasks:
         departments[0][row["department"]] += row["more"]
         departments[1][row["department"]] += row["fewer"]
-    return {"days": days, "since": since, "examined": len(items),
-            "diverging": sum(1 for i in items if i["diverges"]), "items": items,
-            "tasks": tasks,
+    return {"examined": len(items), "diverging": sum(1 for i in items if i["diverges"]),
+            "items": items, "tasks": tasks,
             "departments": [{"department": d, "more": departments[0][d], "fewer": departments[1][d]}
                             for d in sorted(departments[0].keys() | departments[1].keys(),
                                             key=lambda d: d or "")],
@@ -90,18 +106,21 @@ def _refunds_asked(session: Session, instance_id: int) -> Decimal:
                                      Outbox.operation == "payment.refund"))), Decimal("0.00"))
 
 
-def _lanes(compiled: dict) -> dict[str, str | None]:
-    """User task BPMN id -> the department (lane) of the candidate that holds it."""
-    lanes = {}
+def _lanes(compiled: dict) -> tuple[dict[str, str | None], dict[str, str | None]]:
+    """User task BPMN id -> the department (lane) of the candidate that holds it, and -> its
+    name."""
+    lanes, names = {}, {}
     for candidate in compiled.values():
         lanes.update({task_id: meta.lane for task_id, meta in candidate.tasks.items()})
-    return lanes
+        names.update({task_id: meta.name for task_id, meta in candidate.tasks.items()})
+    return lanes, names
 
 
-def _done_after(session: Session, instance_id: int, seq: int | None) -> list[str]:
-    """The tasks people completed in the recorded run after event `seq` (all of them when the
-    candidate parts before the first event)."""
-    return sorted(e.element for e in audit.events(session, instance_id)
+def _done_after(session: Session, instance_id: int, seq: int | None) -> list[tuple[str, str]]:
+    """(element, department) of the tasks people completed in the recorded run after event
+    `seq` (all of them when the candidate parts before the first event), by element."""
+    return sorted((e.element, (e.payload or {}).get("department"))
+                  for e in audit.events(session, instance_id)
                   if e.kind == "task_completed" and e.element and (seq is None or e.seq > seq))
 
 

@@ -35,14 +35,15 @@ from web.api import (
     tasks,
     tiers,
     timers,
+    whatif_results,
 )
-from web.api.base import platform, refuse_unsafe_form, refuse_unsafe_url, settings, transaction
+from web.api.base import platform, refuse_unsafe_form, refuse_unsafe_url, settings, signed_in
 from web.errors import ApiError
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
 for feature in (auth, orders, requests, tasks, task_files, messages, instances, definitions, kpis, admin,
                 owner, exports, timers, signals, calendar, customer, drafts, search, feedback,
-                reports, tiers):
+                reports, tiers, whatif_results):
     blueprint.register_blueprint(feature.bp)
 
 PUBLIC = {"api.auth.token"}
@@ -78,8 +79,7 @@ def authenticate(header: str):
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "send Authorization: Bearer <token> (POST /api/auth/token gives one)")
-    with transaction(write=False) as session:
-        account = users.account_for_token(session, token.strip())
+    account = signed_in(token.strip())
     if account is None:
         raise ApiError(401, "the token is unknown or has expired; log in again")
     return users.actor_of(account)

@@ -1,14 +1,14 @@
 """Process owners' drafts over the API (engine/definitions/drafts.py): start one from a
 deployed process or from files, save revisions with a note, share it with another owner,
-download it as a zip, validate it, run it against the requests of the last N days (what-if)
-and deploy it. Owners and admins only; the engine decides whose draft is whose (403 for
+download it as a zip, validate it, run it against the requests of the last N days (what-if,
+kept as the draft's last for the supervisors: web/api/whatif_results.py) and deploy it. Owners and admins only; the engine decides whose draft is whose (403 for
 someone else's draft that is not shared with the caller). Files travel as {path: text}.
 """
 from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from engine import access, clock
+from engine import access, clock, whatif_results
 from engine.definitions import drafts
 from engine.history import whatif_report
 from web import query
@@ -115,13 +115,13 @@ def unshare(draft_id, username):
 @bp.post("/drafts/<int:draft_id>/whatif")
 @allow(*access.OWNERS)
 def whatif(draft_id):
-    """The newest revision against the requests finished in the last `days` days."""
+    """The newest revision against the requests finished in the last `days` days, kept as the
+    draft's last what-if for the supervisors (GET /api/whatif-results)."""
     fields = body(DRAFT_WHATIF, optional=True)
     with transaction() as session:
-        draft = drafts.get(session, actor(), draft_id)
-        return whatif_report.run(session, drafts.bundle_of(drafts.head_files(session, draft)),
-                                 runtime().script_engine, days=fields.get("days", 30),
-                                 limit=fields.get("limit", 50), now=clock.now())
+        return whatif_results.run(session, actor(), draft_id, runtime().script_engine,
+                                  days=fields.get("days", 30), limit=fields.get("limit", 50),
+                                  now=clock.now())
 
 
 @bp.post("/drafts/<int:draft_id>/deploy")

@@ -1,8 +1,9 @@
 """Process owners' drafts in the browser (engine/definitions/drafts.py): the list, the editor
 (templates/editor.html and the bundle built from web/frontend/), what the editor asks while an
 owner types (field checks, live validation of the files as they are in the page, the form
-preview), the what-if report of a draft against the last N days of finished requests, and the
-deploy from a draft with the version diff on the diagram and a confirmation.
+preview), the what-if report of a draft against the last N days of finished requests (kept for
+the supervisors: engine/whatif_results.py), and the deploy from a draft with the version diff
+on the diagram and a confirmation.
 
 The editor's own calls answer JSON ({"error": {...}} with the API's status codes on a refusal);
 the pages answer HTML. Owners and admins only; whose draft it is the engine decides.
@@ -14,7 +15,7 @@ import functools
 from flask import Response, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from engine import access, clock
+from engine import access, clock, whatif_results
 from engine.config import DEPARTMENTS
 from engine.definitions import authoring, catalog, drafts, versions
 from engine.errors import EngineError, InvalidDefinition, InvalidInput
@@ -174,13 +175,12 @@ def draft_whatif(draft_id: int):
                          whatif_report.MAX_DAYS)
     report, problems = None, []
     with context.transaction() as db:
-        draft = drafts.get(db, context.actor(), draft_id)
-        shown = drafts.summary(draft)
+        shown = drafts.summary(drafts.get(db, context.actor(), draft_id))
         if request.method == "POST":
             try:
-                report = whatif_report.run(db, drafts.bundle_of(drafts.head_files(db, draft)),
-                                           context.runtime().script_engine, days=days,
-                                           limit=DEFAULT_LIMIT, now=clock.now())
+                report = whatif_results.run(db, context.actor(), draft_id,
+                                            context.runtime().script_engine, days=days,
+                                            limit=DEFAULT_LIMIT, now=clock.now())
             except InvalidDefinition as err:
                 problems = err.details or []
     return render_template("whatif.html", draft=shown, days=days, report=report,

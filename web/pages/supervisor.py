@@ -2,7 +2,9 @@
 reassigning its tasks in bulk (all or nothing, like POST /api/tasks/reassign), and the rules of
 those departments (engine.department_settings: a claim before completing), and one request's
 process: suspend, resume, cancel, retry or skip its incident, reassign each task (the verbs of
-POST /api/instances/{id}/... and /api/tasks/{id}/reassign), irreversible ones confirmed first."""
+POST /api/instances/{id}/... and /api/tasks/{id}/reassign), irreversible ones confirmed first;
+and the process owners' proposed changes, read only: the last what-if of each draft cut to the
+requests and work of the supervisor's departments (engine/whatif_results.py)."""
 from __future__ import annotations
 
 import json
@@ -13,7 +15,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from engine import (access, clock, config, department_settings, instances, supervision, tasklist,
-                    tasks, users)
+                    tasks, users, whatif_results)
 from engine.errors import EngineError, Forbidden, InvalidInput
 from engine.jobs import outbox
 from web.pages import bp, context, i18n, refusals
@@ -130,6 +132,40 @@ def _board() -> dict:
         by_department.setdefault(row["department"], []).append(row)
     return {"breached": breached, "n_breached": n_breached, "at_risk": at_risk,
             "n_at_risk": n_at_risk, "by_department": by_department, "people": people}
+
+
+# ------------------------------------------------------------------ proposed changes
+
+@bp.get("/supervise/whatif")
+@context.roles_required(*access.SUPERVISORS)
+def whatif_results_list():
+    """The drafts whose last what-if touches requests of the supervisor's departments."""
+    with context.transaction() as db:
+        found = whatif_results.listing(db, context.actor())
+    return render_template("whatif_results.html", results=found,
+                           departments=access.visible_departments(context.actor()))
+
+
+@bp.get("/supervise/whatif/<int:draft_id>")
+@context.roles_required(*access.SUPERVISORS)
+def whatif_result(draft_id):
+    """One draft's last what-if, the requests and work of the supervisor's departments only."""
+    with context.transaction() as db:
+        shown = whatif_results.result(db, context.actor(), draft_id)
+    names = {row["task"]: row["name"] for row in shown["tasks"]}
+    return render_template("whatif_result.html", result=shown, names=names,
+                           problems=WHATIF_PROBLEMS)
+
+
+# What-if's divergences that carry no detail (engine/history/whatif.py), said for people; the
+# others name an element, a form or a timer and are shown as the engine says them.
+WHATIF_PROBLEMS = {
+    "the candidate takes a different path": _l("the draft takes another path here"),
+    "the candidate ends differently": _l("the draft ends the request differently"),
+    "different outcome data": _l("the draft ends with other data"),
+    "the candidate fails where the real run did not": _l("a step of the draft fails here"),
+    "the candidate does not contain this process": _l("the draft does not contain this process"),
+}
 
 
 # ------------------------------------------------------------------ one request's instance

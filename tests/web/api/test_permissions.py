@@ -112,6 +112,10 @@ MATRIX = [
     ("delete", "/api/drafts/{draft}/shares/nobody", OWN, set()),
     ("post", "/api/drafts/{draft}/whatif", OWN, set()),
     ("post", "/api/drafts/{draft}/deploy", OWN, set()),
+    # Drafts' last what-ifs, for supervisors: what each sees of one the engine decides
+    # (test_whatif_results.py).
+    ("get", "/api/whatif-results", SUPERVISE | {"supervisor_other"}, set()),
+    ("get", "/api/whatif-results/{draft}", SUPERVISE | {"supervisor_other"}, set()),
     ("get", "/api/instances/{instance}/export", {"supervisor", "auditor", "admin"}, set()),
     ("get", "/api/instances/{instance}/checkpoint", {"auditor", "admin"}, set()),
     ("get", "/api/audit/events.csv?from=2026-11-01T00:00:00%2B00:00",
