@@ -11,7 +11,7 @@ from functools import wraps
 
 from flask import current_app, g, request
 
-from engine import db, json_safety
+from engine import db, json_safety, users
 from engine.access import Actor
 from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput
@@ -48,6 +48,14 @@ def transaction(*, write: bool | None = None):
 
 
 READ_METHODS = ("GET", "HEAD")
+
+
+def signed_in(token: str) -> dict | None:
+    """The account a bearer token or page sign-in belongs to (engine.users.account_for_token),
+    asked on every request: one prebuilt statement on a connection of its own, a read
+    (engine.db.reading), without the session and transaction of a unit of work."""
+    with db.reading(), platform().engine.connect() as connection:
+        return users.account_for_token(connection, token)
 
 
 def actor() -> Actor:

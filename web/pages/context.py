@@ -18,7 +18,7 @@ from engine import access, users
 from engine.access import Actor
 from engine.errors import EngineError
 from web.api import MULTIPART_OVERHEAD
-from web.api.base import runtime, settings, transaction  # noqa: F401  (re-exported for pages)
+from web.api.base import runtime, settings, signed_in, transaction  # noqa: F401  (re-exported for pages)
 from web.errors import STATUS
 from web.pages import refusals
 
@@ -42,8 +42,7 @@ def current_user() -> dict | None:
         token = session.get(SIGN_IN)
         account = None
         if isinstance(token, str):
-            with transaction(write=False) as db:
-                account = users.account_for_token(db, token)
+            account = signed_in(token)
         g.pages_user = account
     return g.pages_user
 
