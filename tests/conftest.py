@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -27,6 +27,36 @@ def template_db(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("template") / "template.sqlite"
     db.upgrade(f"sqlite:///{path}")
     return path
+
+
+# The demo's history (engine.demo_history) ends on Friday 2026-11-27 16:00 in Shanghai: three
+# working days behind it.
+HISTORY_END = T0 + timedelta(days=4, hours=6)
+
+
+@pytest.fixture(scope="session")
+def history_db(template_db, tmp_path_factory) -> tuple[Path, datetime]:
+    """A database as `aftersales demo --history 3` leaves it (the bpmn/ bundle, the demo's
+    people, three days of requests filed and worked through up to HISTORY_END, then the demo's
+    samples, filed on the real clock as fill leaves it), and the instant it was done: built
+    once (about 8 s), copied by each test of the pages on it, which freeze the clock there."""
+    from engine import demo, demo_history, platform
+
+    folder = tmp_path_factory.mktemp("history")
+    path = folder / "history.sqlite"
+    shutil.copy(template_db, path)
+    settings = config.Settings(database_url=f"sqlite:///{path}", archive_dir=folder / "archive")
+    engine = db.make_engine(settings.database_url, durable=False)
+    sessions, runtime = db.make_session_factory(engine), platform.runtime(settings)
+    clock.freeze(HISTORY_END)
+    try:
+        demo.load(sessions, runtime, ROOT / "bpmn", history=lambda: [
+            str(demo_history.fill(sessions, runtime, 3, seed=2))])
+        done = clock.now()
+    finally:
+        clock.freeze(None)
+        engine.dispose()
+    return path, done
 
 
 @pytest.fixture
