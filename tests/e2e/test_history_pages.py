@@ -14,12 +14,11 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from engine import clock, demo, whatif_results
-from engine.access import Actor
-from engine.definitions import drafts
+from engine import clock, demo
 from engine.models import AuditEvent, HumanTask, ServiceRequest
 from tests.conftest import HISTORY_END as END
 from tests.e2e.conftest import checked, login
+from tests.web.pages.test_demo_history_pages import tried_by_the_owner
 
 pytestmark = pytest.mark.e2e
 
@@ -107,14 +106,7 @@ def test_the_supervisors_pages_on_the_history(page, sessions):
 
 def test_a_proposed_change_on_the_historys_finished_requests(page, app):
     platform = app.extensions["aftersales"]
-    owner = Actor("owner", "process_owner")
-    with platform.sessions.begin() as session:
-        files, base = drafts.starting_files(session, "refund_first", None, 2 * 1024 * 1024)
-        files["refund_approval.dmn"] = files["refund_approval.dmn"].replace(
-            "<text>2000</text>", "<text>300</text>")
-        draft = drafts.create(session, owner, "复核门槛 300 元", files, base=base)
-        report = whatif_results.run(session, owner, draft.id, platform.runtime.script_engine,
-                                    days=30, limit=50, now=clock.now())
+    _draft_id, report = tried_by_the_owner(platform.sessions, platform.runtime)
     login(page, "manager", demo.PASSWORD)
     page.click("nav.mainnav >> text=拟议变更")
     page.locator("table.whatif-results a", has_text="复核门槛 300 元").click()

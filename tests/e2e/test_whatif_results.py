@@ -9,34 +9,17 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from engine import clock, whatif_results
-from engine.access import Actor
-from engine.definitions import drafts
 from tests.e2e.conftest import checked, login
 from tests.e2e.test_editor import refunded_last_week
+from tests.web.pages.test_demo_history_pages import tried_by_the_owner
 
 pytestmark = pytest.mark.e2e
-
-OWNER = Actor("owner", "process_owner")
-
-
-def tried_by_the_owner(desk) -> int:
-    """The owner's draft with the lower four-eyes threshold, tried on the last 30 days."""
-    with desk.sessions.begin() as session:
-        files, base = drafts.starting_files(session, "refund_first", None, 2 * 1024 * 1024)
-        dmn = files["refund_approval.dmn"]
-        assert "<text>2000</text>" in dmn
-        files["refund_approval.dmn"] = dmn.replace("<text>2000</text>", "<text>300</text>")
-        draft = drafts.create(session, OWNER, "复核门槛 300 元", files, base=base)
-        whatif_results.run(session, OWNER, draft.id, desk.runtime.script_engine, days=30,
-                           limit=50, now=clock.now())
-        return draft.id
 
 
 def test_the_manager_reads_what_a_proposed_change_does_to_their_requests(page, desk):
     finished = refunded_last_week(desk)
     desk.advance(days=2)
-    tried_by_the_owner(desk)
+    tried_by_the_owner(desk.sessions, desk.runtime)
 
     login(page, "manager")
     page.click("nav.mainnav >> text=拟议变更")

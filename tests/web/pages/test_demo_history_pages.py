@@ -32,6 +32,20 @@ def db_url(history_db, tmp_path) -> str:
     return f"sqlite:///{path}"
 
 
+def tried_by_the_owner(sessions, runtime) -> tuple[int, dict]:
+    """The owner's draft of refund_first asking a second approver above 300 CNY (not 2,000),
+    tried on the requests finished in the last 30 days: its id and the report."""
+    owner = Actor("owner", "process_owner")
+    with sessions.begin() as session:
+        files, base = drafts.starting_files(session, "refund_first", None, 2 * 1024 * 1024)
+        dmn = files["refund_approval.dmn"]
+        assert "<text>2000</text>" in dmn
+        files["refund_approval.dmn"] = dmn.replace("<text>2000</text>", "<text>300</text>")
+        draft = drafts.create(session, owner, "复核门槛 300 元", files, base=base)
+        return draft.id, whatif_results.run(session, owner, draft.id, runtime.script_engine,
+                                            days=30, limit=50, now=clock.now())
+
+
 def signed_in(app, username: str) -> Browser:
     page = Browser(app)
     assert page.login(username, demo.PASSWORD).status_code == 302
@@ -138,24 +152,18 @@ def test_proposed_changes_on_the_historys_finished_requests(app, platform):
     """An owner's draft asking a second approver above 300 CNY, tried on the history's finished
     requests: the manager sees each request that would have gone another way; customer
     service's supervisor only those that passed its departments."""
-    owner = Actor("owner", "process_owner")
-    with platform.sessions.begin() as session:
-        files, base = drafts.starting_files(session, "refund_first", None, 2 * 1024 * 1024)
-        files["refund_approval.dmn"] = files["refund_approval.dmn"].replace(
-            "<text>2000</text>", "<text>300</text>")
-        draft = drafts.create(session, owner, "复核门槛 300 元", files, base=base)
-        report = whatif_results.run(session, owner, draft.id, platform.runtime.script_engine,
-                                    days=30, limit=50, now=clock.now())
+    draft_id, report = tried_by_the_owner(platform.sessions, platform.runtime)
+    with platform.sessions() as session:
         finished = session.scalar(select(func.count()).select_from(Instance).where(
             Instance.process_key == "aftersales_request", Instance.status.in_(FINISHED)))
     diverging = {i["business_key"] for i in report["items"] if i["diverges"]}
     assert report["examined"] == finished > 2 and diverging
-    whole = signed_in(app, "manager").get(f"/supervise/whatif/{draft.id}").get_data(as_text=True)
+    whole = signed_in(app, "manager").get(f"/supervise/whatif/{draft_id}").get_data(as_text=True)
     rows = elements(whole, "tr", "data-number")
     assert {r["attrs"]["data-number"] for r in rows if "diverges" in r["attrs"]["class"]} == \
         diverging
     assert texts(whole, "div", "id", "n-examined") == [str(report["examined"])]
-    cs = signed_in(app, "cs_sup").get(f"/supervise/whatif/{draft.id}")
+    cs = signed_in(app, "cs_sup").get(f"/supervise/whatif/{draft_id}")
     shown = {r["attrs"]["data-number"] for r in elements(cs.get_data(as_text=True), "tr",
                                                           "data-number")}
     assert shown <= {i["business_key"] for i in report["items"]}
