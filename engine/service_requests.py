@@ -42,12 +42,11 @@ from engine.models import (
 )
 from engine.orders import CATEGORIES
 from engine.runtime import workflow_cache
+from engine.service_tiers import SERVICE_TIERS
 
 ENTRY_PROCESS = "aftersales_request"
 TYPES = ("return_refund", "exchange", "repair", "complaint")
 TIERS = ("normal", "vip")
-# The staff tier a request needs, as the routing table sets it (bpmn/routing.dmn, service_tier).
-SERVICE_TIERS = ("L1", "L2", "expert")
 STATUSES = ("open", "in_progress", "resolved", "closed", "cancelled", "error", "on_hold")
 # What the caller of a filing chooses; the facts below come from the order.
 CUSTOMER_FILING = {"order_id", "type", "reason", "items", "damage", "pickup", "idempotency_key"}
@@ -370,7 +369,7 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
     values["status"] = _request_status(instance.status, values.get("outcome"))
     if instance.status in FINISHED:
         stamped.append("closed_at")
-    if workflow is not None and _written_before(workflow, event, (values, stamped)):
+    if workflow is not None and _written_before(workflow, event, values, stamped):
         return
     for column in stamped:
         values[column] = func.coalesce(getattr(ServiceRequest, column), event["at"])
@@ -378,13 +377,17 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
                     .values(**values).execution_options(synchronize_session=False))
 
 
-def _written_before(workflow, event: dict, written) -> bool:
-    """Whether this process wrote `written` for the instance as it stood before `event` (noted
-    with its live workflow); notes `written` for the row as it stands after `event`."""
+def _written_before(workflow, event: dict, values: dict, stamped: list[str]) -> bool:
+    """Whether the row holds `values` and `stamped` is set already because this process wrote
+    them for the instance as it stood before `event` (noted with its live workflow); notes
+    what the row holds after `event`."""
     notes = workflow_cache.notes(workflow)
-    noted = notes.get("service_request")
-    notes["service_request"] = (event["hash"], written)
-    return noted == (event["prev_hash"], written)
+    head, noted_values, noted_stamps = notes.get("service_request", (None, None, frozenset()))
+    chained = head == event["prev_hash"]
+    same = chained and noted_values == values and noted_stamps.issuperset(stamped)
+    notes["service_request"] = (event["hash"], values,
+                                noted_stamps.union(stamped) if chained else frozenset(stamped))
+    return same
 
 
 def current_data(workflow) -> dict:

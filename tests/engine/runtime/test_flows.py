@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from engine import clock, orders, platform, service_requests
 from engine.access import Actor
@@ -140,6 +140,41 @@ def test_request_is_filed_from_the_order_and_routed(desk):
         ("apparel", 399.0, "refund_first", "in_progress")
     assert desk.ready() == {("approve_refund", "finance")}
     assert desk.sent() == ["request_received"]
+
+
+def test_the_request_row_follows_its_instance_when_steps_skip_writing_it(desk, sql_engine):
+    """service_requests.sync does not write the row again when this process wrote the same
+    values for the instance's previous event (warm); a step on a reloaded workflow, a step
+    after a suspension and a step that changes the row always write it."""
+    updates = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if statement.startswith("UPDATE service_request"):
+            updates.append(statement)
+    event.listen(sql_engine, "before_cursor_execute", count)
+    desk.file(type="return_refund")
+    desk.complete("approve_refund", "finance", **APPROVE_399)
+    desk.dispatch()
+    updates.clear()
+    desk.send("return_shipped", SHIPPED_BACK)      # the row does not change
+    assert len(updates) == (1 if desk.restored else 0)
+    updates.clear()
+    operator = Actor("admin", "admin")
+    instance_id = desk.request().instance_id
+    for verb in (desk.runtime.suspend, desk.runtime.resume):
+        with desk.sessions.begin() as session:
+            verb(session, instance_id, operator, reason="customer asked to wait")
+        assert desk.request().status == ("on_hold" if verb == desk.runtime.suspend
+                                          else "in_progress")
+    assert len(updates) == 2
+    desk.complete("inspect_goods", "warehouse", **PASSED)     # the outcome: written
+    assert (desk.request().status, desk.request().outcome) == ("resolved", "refunded")
+    assert len(updates) == 3
+    updates.clear()
+    desk.send("csat_submitted", {"score": 4, "comment": ""})   # csat: written
+    desk.assert_closed("refunded", 4)
+    assert len(updates) == 1
+    event.remove(sql_engine, "before_cursor_execute", count)
 
 
 def test_refund_first_pays_before_the_goods_come_back(desk):
