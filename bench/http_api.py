@@ -28,11 +28,13 @@ import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 
 from bench.common import BPMN_DIR, ROOT, platform, rate
 from engine import client_secrets, orders, signatures, users
+from web.cli.operations import WORKER_TMP_DIR
 
 PASSWORD = "benchmark password"
 FAST_HASH = "pbkdf2:sha256:1000"     # logins are not what is measured
@@ -41,14 +43,28 @@ PEOPLE = {"alice": ("customer", None, "C001"), "finance_1": ("staff", "finance",
 
 
 class Client:
+    """Calls the API as its users, each thread over a kept-alive connection of its own (as a
+    browser or a provider's HTTP client does)."""
+
     def __init__(self, port: int):
         self.port = port
         self.tokens: dict[str, str] = {}
         self.secrets: dict[str, str] = {}      # machine callers sign their bodies
         self.calls = 0
+        self._local = threading.local()
+        self._opened: list[http.client.HTTPConnection] = []
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if getattr(self._local, "conn", None) is None:
+            self._local.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self._opened.append(self._local.conn)
+        return self._local.conn
+
+    def close(self) -> None:
+        for conn in self._opened:
+            conn.close()
 
     def call(self, method: str, path: str, body=None, as_: str | None = None) -> dict:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         headers = {"Content-Type": "application/json"}
         raw = None if body is None else json.dumps(body).encode()
         if as_ is not None:
@@ -57,14 +73,22 @@ class Client:
             # The server's clock, not this process's (which the benchmark may have frozen).
             headers[signatures.HEADER] = signatures.sign(self.secrets[as_], raw or b"",
                                                          at=datetime.now(timezone.utc))
-        conn.request(method, path, body=raw, headers=headers)
-        response = conn.getresponse()
+        try:
+            response = self._send(method, path, raw, headers)
+        except (http.client.RemoteDisconnected, ConnectionError):   # the server closed it
+            self._local.conn.close()
+            self._local.conn = None
+            response = self._send(method, path, raw, headers)
         data = response.read()
-        conn.close()
         self.calls += 1
         if response.status >= 400:
             raise RuntimeError(f"{method} {path} -> {response.status}: {data[:300]!r}")
         return json.loads(data) if data else {}
+
+    def _send(self, method, path, raw, headers) -> http.client.HTTPResponse:
+        conn = self._connection()
+        conn.request(method, path, body=raw, headers=headers)
+        return conn.getresponse()
 
     def login(self, username: str) -> None:
         self.tokens[username] = self.call("POST", "/api/auth/token",
@@ -165,8 +189,10 @@ def served(p, payment_secret: str, workers: int = 1, env: dict | None = None):
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "8",
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "web:create_app()"],
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
+         *(["--worker-tmp-dir", WORKER_TMP_DIR] if WORKER_TMP_DIR else []), "web:create_app()"],
         cwd=ROOT, env=env or server_env(p))
+    c = None
     try:
         _wait_for(port, server)
         c = Client(port)
@@ -176,6 +202,8 @@ def served(p, payment_secret: str, workers: int = 1, env: dict | None = None):
             c.login(name)
         yield c
     finally:
+        if c is not None:
+            c.close()
         stop(server)
 
 

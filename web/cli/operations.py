@@ -5,6 +5,7 @@ serving, the background jobs, user accounts and login lockouts.
 (engine.config.secret_key); `init` and `demo` write one beside the database when none is set."""
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -176,6 +177,10 @@ def serve(ctx: Context, host, port, threads, no_scheduler):
     _serve(ctx, host, port, threads, scheduler=not no_scheduler)
 
 
+# The worker's heartbeat file is touched on every turn of its loop: in memory, not on disk.
+WORKER_TMP_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+
 def _serve(ctx: Context, host: str, port: int, threads: int, *, scheduler: bool,
            app_settings=None) -> None:
     """Run gunicorn (one worker, `threads` threads) on host:port until interrupted, with the
@@ -194,6 +199,7 @@ def _serve(ctx: Context, host: str, port: int, threads: int, *, scheduler: bool,
             self.cfg.set("workers", 1)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
+            self.cfg.set("worker_tmp_dir", WORKER_TMP_DIR)
 
         def load(self):
             app = create_app(app_settings() if app_settings is not None else None)

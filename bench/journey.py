@@ -1,0 +1,180 @@
+"""The request path: one refund-first journey as raw SpiffWorkflow, as the platform's verbs in
+process and over HTTP, with 1 and 16 clients, in one run on one durable SQLite database.
+
+A journey is what bench/http_api.py drives: the customer files a return from an order, finance
+approves the refund, the payment provider reports it paid, the customer ships the goods back,
+the warehouse inspects them, the customer rates (9 API calls, 6 of them changes of the
+instance). The columns:
+
+- raw SpiffWorkflow: the same journeys' recorded inputs re-run in memory, nothing stored
+  (engine.history.replay.rerun): what the engine library itself costs;
+- verbs in process: each call's work as its route does it (the same engine functions, one
+  durable transaction each, the sign-in check included), without Flask or HTTP;
+- HTTP: the JSON API under gunicorn (one worker of 8 threads, as `aftersales serve`), one
+  client, then 16 clients at once; the server's CPU is read from /proc before and after.
+
+CPU per journey is the process's own user+system time (the benchmark's for raw and in
+process, the server's for HTTP), so other load on the machine changes it little; journeys/s
+is wall time. The ratio HTTP / in process compares journeys/s with one client.
+
+Usage: python -m bench.journey --n 200
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench.common import concurrently, platform, rate
+from bench.http_api import PEOPLE, prepare, refund_first, served, server_env
+from bench.scale_out import cpu_seconds
+from engine import db, payments, service_requests, tasks, users
+from engine import platform as engine_platform
+from engine.access import Actor
+from engine.department_settings import check_complete
+from engine.history import audit, replay
+from engine.definitions import catalog
+from engine.models import HumanTask, Instance
+from engine.runtime import incidents
+
+CLIENTS = 16
+WARM = 8
+
+
+class InProcess:
+    """The journey's calls as the routes make them, on the platform's own runtime."""
+
+    def __init__(self, p, payment_secret: str):
+        self.p, self.runtime = p, engine_platform.runtime(p.settings)
+        with p.sessions() as session:
+            self.actors = {name: users.actor_of(users.account_json(users.find(session, name)))
+                           for name in PEOPLE}
+        self.tokens = {}
+        with p.sessions.begin() as session:
+            for name in PEOPLE:
+                self.tokens[name] = users.issue_token(session, users.find(session, name))[0]
+
+    def call(self, as_: str, work):
+        """One API call: the sign-in check, then `work(session, actor)` in one transaction."""
+        with db.reading(), self.p.engine.connect() as connection:
+            assert users.account_for_token(connection, self.tokens[as_]) is not None
+        with incidents.transaction(self.p.sessions) as session:
+            return work(session, self.actors[as_])
+
+    def open_task(self, number: str, as_: str) -> str:
+        def listed(session, actor):
+            rows = session.query(HumanTask.task_id).filter(HumanTask.business_key == number,
+                                                           HumanTask.department == actor.department)
+            return rows.one()[0]
+        return self.call(as_, listed)
+
+    def complete(self, task_id: str, data: dict, as_: str) -> None:
+        def work(session, actor):
+            found = tasks.scope(session, actor, task_id)
+            check_complete(session, found, actor)
+            instance = self.runtime.complete(session, task_id, data, actor)
+            return tasks.open_tasks_of(session, actor, instance.id)
+        self.call(as_, work)
+
+    def answer(self, number: str, message: str, payload: dict) -> None:
+        self.call("alice", lambda session, actor: service_requests.answer(
+            session, self.runtime, actor, number, message, payload, message))
+
+    def journey(self, i: int) -> None:
+        number = self.call("alice", lambda session, actor: service_requests.file(
+            session, self.runtime, {"order_id": f"O-B{i}", "type": "return_refund",
+                                    "reason": "too small"}, actor)[0]["number"])
+        self.complete(self.open_task(number, "finance_1"),
+                      {"refund_approved": True, "refund_amount": 120.0, "refund_note": "ok"},
+                      "finance_1")
+        [paid] = self.call("finance_1", lambda session, actor: payments.of_request(
+            session, actor, number)["items"])
+        self.call("payment", lambda session, actor: payments.receive_result(
+            session, self.runtime, "refund_result", number,
+            {"status": "paid", "reference": f"RF-{i}", "idempotency_key": paid["idempotency_key"]},
+            actor))
+        self.answer(number, "return_shipped", {"tracking_no": f"SF{i:010d}", "carrier": "SF"})
+        self.complete(self.open_task(number, "warehouse_1"),
+                      {"inspection_passed": True, "goods_condition": "as_new",
+                       "inspection_note": ""}, "warehouse_1")
+        self.answer(number, "csat_submitted", {"score": 5})
+
+
+def in_process(p, secret: str, journeys: range) -> dict:
+    driver = InProcess(p, secret)
+    driver.journey(journeys.start - 1)           # compile the definitions: not measured
+    cpu, t0 = time.process_time(), time.perf_counter()
+    for i in journeys:
+        driver.journey(i)
+    return _figures(len(journeys), time.perf_counter() - t0, time.process_time() - cpu)
+
+
+def raw(p, journeys: range) -> dict:
+    """The recorded inputs of the in-process journeys re-run by SpiffWorkflow alone."""
+    numbers = [f"O-B{i}" for i in journeys]
+    script_engine = engine_platform.runtime(p.settings).script_engine
+    with p.sessions() as session:
+        found = list(session.query(Instance).join(
+            service_requests.ServiceRequest,
+            service_requests.ServiceRequest.instance_id == Instance.id)
+            .filter(service_requests.ServiceRequest.order_id.in_(numbers)))
+        histories = [(instance, audit.events(session, instance.id)) for instance in found]
+        compiled = {}
+
+        def definition_for(definition_id):
+            if definition_id not in compiled:
+                compiled[definition_id] = catalog.compiled(session, definition_id)
+            return compiled[definition_id]
+        replay.rerun(definition_for, *histories[0], script_engine)      # warm
+        cpu, t0 = time.process_time(), time.perf_counter()
+        for instance, events in histories:
+            replay.rerun(definition_for, instance, events, script_engine)
+        return _figures(len(histories), time.perf_counter() - t0, time.process_time() - cpu)
+
+
+def over_http(p, secret: str, journeys: range, clients: int) -> dict:
+    env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
+    with served(p, secret, env=env) as c:
+        warm = range(journeys.start - WARM, journeys.start)
+        concurrently(lambda i: refund_first(c, i), warm, min(clients, WARM))
+        cpu = {}
+        seconds = concurrently(lambda i: refund_first(c, i), journeys, clients,
+                               lambda: cpu.update(before=cpu_seconds(c.server.pid)))
+        return _figures(len(journeys), seconds, cpu_seconds(c.server.pid) - cpu["before"])
+
+
+def _figures(n: int, seconds: float, cpu: float) -> dict:
+    return {"journeys_per_s": rate(n, seconds), "cpu_ms": cpu / n * 1000}
+
+
+def measure(n: int) -> dict:
+    # Each part files from orders of its own: O-B{k*n} .. (a few before each for warming up).
+    step = n + WARM + 2
+    with platform(durable=True) as p:
+        secret = prepare(p, 3 * step + n)
+        out = {"in_process": in_process(p, secret, range(step, step + n))}
+        out["raw"] = raw(p, range(step, step + n))
+        out["http_1"] = over_http(p, secret, range(2 * step, 2 * step + n), 1)
+        out["http_16"] = over_http(p, secret, range(3 * step, 3 * step + n), CLIENTS)
+    return out
+
+
+def report(r: dict) -> str:
+    rows = [("raw SpiffWorkflow (the recorded inputs re-run in memory)", r["raw"]),
+            ("verbs in process, 1 thread", r["in_process"]),
+            ("HTTP, 1 client", r["http_1"]),
+            (f"HTTP, {CLIENTS} clients", r["http_16"])]
+    lines = [f"  {label}: {f['journeys_per_s']:.1f} journeys/s, CPU {f['cpu_ms']:.1f} ms per journey"
+             for label, f in rows]
+    lines.append(f"  HTTP / in process (1 client): "
+                 f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}")
+    return "refund-first journeys (9 API calls each), durable SQLite:\n" + "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=200, help="journeys per column")
+    print(report(measure(parser.parse_args(argv).n)))
+
+
+if __name__ == "__main__":
+    main()

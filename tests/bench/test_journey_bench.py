@@ -1,0 +1,11 @@
+"""bench/journey.py keeps working (at a tiny size; its figures are printed, not asserted)."""
+from __future__ import annotations
+
+from bench import journey
+
+
+def test_the_journey_benchmark_runs_every_column():
+    figures = journey.measure(n=2)
+    for column in ("raw", "in_process", "http_1", "http_16"):
+        assert figures[column]["journeys_per_s"] > 0 and figures[column]["cpu_ms"] > 0, column
+    assert "HTTP / in process (1 client)" in journey.report(figures)
