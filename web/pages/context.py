@@ -83,6 +83,13 @@ class SessionInterface(SecureCookieSessionInterface):
         setting = app.extensions["aftersales"].settings.secure_cookies
         return request.is_secure if setting is None else setting
 
+    def open_session(self, app, request):
+        # Without the cookie (every API call, a first visit) the session is new and empty:
+        # no need to build the signing serializer to learn that.
+        if request.cookies.get(self.get_cookie_name(app)) is None:
+            return self.session_class()
+        return super().open_session(app, request)
+
 
 def roles_required(*roles: str):
     """Page decorator: sign-in required, and the user's role must be one of `roles` (admins
