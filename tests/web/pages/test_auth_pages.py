@@ -205,11 +205,12 @@ def test_nav_shows_only_the_pages_of_the_role(browser):
         begin = html.index('<nav class="mainnav">')
         return [a["attrs"]["href"] for a in select(html[begin:html.index("</nav>", begin)], "a")]
     assert nav("customer_service_1", "/inbox") == ["/inbox", "/calendar"]
-    assert nav("cs_lead", "/inbox") == ["/inbox", "/overdue", "/dashboard", "/calendar"]
+    assert nav("cs_lead", "/inbox") == ["/inbox", "/overdue", "/supervise/whatif", "/dashboard",
+                                        "/calendar"]
     assert nav("owner", "/processes") == ["/dashboard", "/processes", "/calendar"]
     assert nav("auditor", "/audit") == ["/dashboard", "/calendar", "/audit"]
-    assert nav("admin", "/inbox") == ["/inbox", "/overdue", "/dashboard", "/processes",
-                                      "/calendar", "/audit"]
+    assert nav("admin", "/inbox") == ["/inbox", "/overdue", "/supervise/whatif", "/dashboard",
+                                      "/processes", "/calendar", "/audit"]
 
 
 # ------------------------------------------------------------------ language
