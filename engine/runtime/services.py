@@ -64,6 +64,13 @@ def handle_service_call(task, operation: str, params: dict) -> dict:
     return calls.record(task, operation, params)
 
 
+# Prebuilt, on the table: a plain Core insert of the unit's rows (see audit.insert_event).
+_INSERT_INTENTS = {
+    name: dialect.insert(Outbox.__table__).on_conflict_do_nothing(
+        index_elements=["idempotency_key"])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+
+
 def write_intents(session: Session, instance_id: int, business_key: str, intents: list[Intent],
                   at) -> None:
     """Insert outbox rows; a key that already exists (a retried step) is left as it is."""
@@ -73,11 +80,6 @@ def write_intents(session: Session, instance_id: int, business_key: str, intents
                  idempotency_key=i.idempotency_key, operation=i.operation, payload=i.payload,
                  status="pending", attempts=0, next_attempt_at=at, created_at=at)
             for i in intents]
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
-        stmt = sqlite.insert(Outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    elif dialect == "postgresql":
-        stmt = postgresql.insert(Outbox).on_conflict_do_nothing(index_elements=["idempotency_key"])
-    else:
-        stmt = insert(Outbox)
-    session.execute(stmt, rows)
+    connection = session.connection()
+    stmt = _INSERT_INTENTS.get(connection.dialect.name)
+    connection.execute(insert(Outbox.__table__) if stmt is None else stmt, rows)
