@@ -135,6 +135,12 @@ class HumanTask(Base):
     at_risk_at: Mapped[datetime | None]
     warned_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # Up the SLA ladder (engine/jobs/sla.py): the service tier the task was handed to (None:
+    # its request's), how many levels it went up and when it goes up the next (None: not
+    # breached yet, or at the top).
+    tier: Mapped[str | None] = mapped_column(String(10))
+    sla_level: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_level_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_at: Mapped[datetime | None]
 

@@ -103,6 +103,8 @@ STAFF = {
                     "en": "At risk of breaching its SLA: $task ($request_no)"},
     "sla_breached": {"zh-CN": "已超时：$task（$request_no）",
                      "en": "SLA breached: $task ($request_no)"},
+    "sla_tier_raised": {"zh-CN": "已超时，转交更高服务层级：$task（$request_no）",
+                        "en": "SLA breached, handed to a higher tier: $task ($request_no)"},
     "sla_escalated": {"zh-CN": "超时升级：$task（$request_no）",
                       "en": "Escalated after a breach: $task ($request_no)"},
 }

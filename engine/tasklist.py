@@ -2,7 +2,9 @@
 
 Reads only the `human_task` projection (one row per READY task, indexed on (department, due_at)
 and (claimed_by, due_at)): a page is one count and one page query, never a workflow load. The
-`tier` filter alone looks at service_request too, by its unique request number.
+tier a task needs is the one the SLA watch handed it to (its row's `tier`, engine/jobs/sla.py),
+else its request's (service_request.service_tier, by the unique request number): the `tier`
+filter reads both, and a page's rows get their requests' tiers in one more query.
 The SLA status of a row is computed from its own `due_at` / `at_risk_at` columns, with the same
 rule as engine.business_time.BusinessCalendar.sla_status (breached once now >= due_at, at risk once
 now >= at_risk_at).
@@ -31,7 +33,8 @@ COUNT_LIMIT = 1_000
 SORTS = ("due", "priority", "age")
 COLUMNS = (HumanTask.task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.business_key,
            HumanTask.process_key, HumanTask.department, HumanTask.priority, HumanTask.created_at,
-           HumanTask.due_at, HumanTask.at_risk_at, HumanTask.claimed_by, HumanTask.instance_id)
+           HumanTask.due_at, HumanTask.at_risk_at, HumanTask.claimed_by, HumanTask.instance_id,
+           HumanTask.tier)
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ def list_tasks(session: Session, actor, filters: Filters = Filters(), sort: str 
     params.update((name, getattr(filters, name)) for name, mode in shown if mode is None
                   and name != "unassigned")
     total = min(session.scalar(count, params), count_limit)
-    return [row_dict(row, now) for row in session.execute(rows, params)], total
+    return with_tiers(session, [row_dict(row, now) for row in session.execute(rows, params)]), total
 
 
 @lru_cache(maxsize=512)
@@ -161,7 +164,19 @@ def row_dict(row, now: datetime) -> dict:
             "department": row.department, "priority": row.priority,
             "created_at": _iso(row.created_at), "due_at": _iso(row.due_at),
             "sla_status": sla_status(row.due_at, row.at_risk_at, now),
-            "claimed_by": row.claimed_by, "instance_id": row.instance_id}
+            "claimed_by": row.claimed_by, "instance_id": row.instance_id, "tier": row.tier}
+
+
+def with_tiers(session: Session, rows: list[dict]) -> list[dict]:
+    """`rows` (of `row_dict`), each task not handed to a tier given its request's tier (None for
+    a task serving no request with one, such as an escalation's)."""
+    numbers = {row["request_number"] for row in rows if row["tier"] is None}
+    if numbers:
+        needed = dict(session.execute(select(ServiceRequest.number, ServiceRequest.service_tier)
+                                      .where(ServiceRequest.number.in_(numbers))).all())
+        for row in rows:
+            row["tier"] = row["tier"] or needed.get(row["request_number"])
+    return rows
 
 
 def _shown_filters(f: Filters) -> tuple:
@@ -196,9 +211,9 @@ def _conditions(shown: tuple) -> list:
             where.append(T.c.priority == value)
         elif name == "process":
             where.append(T.c.process_key == value)
-        elif name == "tier":    # the request's, by its unique number (an escalation's key differs)
-            where.append(T.c.business_key.in_(
-                select(ServiceRequest.number).where(ServiceRequest.service_tier == value)))
+        elif name == "tier":    # the task's, else its request's (an escalation's key differs)
+            where.append(or_(T.c.tier == value, and_(T.c.tier.is_(None), T.c.business_key.in_(
+                select(ServiceRequest.number).where(ServiceRequest.service_tier == value)))))
         else:
             column = T.c.created_at if name.startswith("created") else T.c.due_at
             where.append(column >= value if name.endswith("_from") else column < value)

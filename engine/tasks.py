@@ -52,15 +52,15 @@ def open_task(session: Session, task_id: str) -> dict:
     row = _open_row(session, task_id)
     if row is None:
         raise NotFound(f"task {task_id} does not exist or is not open", task_id=task_id)
-    return _task_json(row, session.get(Instance, row.instance_id).version)
+    return _task_json(session, row, session.get(Instance, row.instance_id).version)
 
 
 def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict]:
     """The open tasks of one instance that `actor` may see (what comes next after a step)."""
     now = clock.now()
-    return [tasklist.row_dict(row, now) for row in session.execute(
+    return tasklist.with_tiers(session, [tasklist.row_dict(row, now) for row in session.execute(
         select(*tasklist.COLUMNS).where(HumanTask.instance_id == instance_id))
-        if access.may_see(actor, row.department, row.claimed_by)]
+        if access.may_see(actor, row.department, row.claimed_by)])
 
 
 def form_schema(session: Session, found: TaskScope) -> dict | None:
@@ -81,7 +81,7 @@ def detail(session: Session, runtime, actor: Actor, task_id: str, *,
     compiled = catalog.compiled(session, instance.definition_id)
     workflow = runtime.workflow(session, instance) if found.open or with_history else None
     if found.open:
-        task = _task_json(_open_row(session, task_id), instance.version)
+        task = _task_json(session, _open_row(session, task_id), instance.version)
         spiff_task = workflow.get_task_from_id(UUID(task_id))
         data = dict(spiff_task.data) if spiff_task is not None else {}
     else:
@@ -167,8 +167,8 @@ def _completed_department(session: Session, event: AuditEvent) -> str | None:
     return department
 
 
-def _task_json(row: HumanTask, instance_version: int) -> dict:
-    result = tasklist.row_dict(row, clock.now())
+def _task_json(session: Session, row: HumanTask, instance_version: int) -> dict:
+    [result] = tasklist.with_tiers(session, [tasklist.row_dict(row, clock.now())])
     result.update(status="open", form_key=row.form_key, claimed_at=row.claimed_at,
                   at_risk_at=row.at_risk_at, version=instance_version)
     return result

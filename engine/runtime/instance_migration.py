@@ -186,8 +186,9 @@ def _retarget_rows(session, runtime, instance, target, before, after) -> None:
         fresh = runtime.human_task_row(instance, target, task, row.created_at)
         if row.department != fresh["department"]:
             row.claimed_by, row.claimed_at = None, None
-        if row.due_at != fresh["due_at"]:
+        if row.due_at != fresh["due_at"]:   # a new SLA: its warning and ladder start over
             row.warned_at, row.escalated_at = None, None
+            row.tier, row.sla_level, row.next_level_at = None, 0, None
         for key in ("bpmn_id", "name", "department", "form_key", "process_key", "due_at",
                     "at_risk_at"):
             setattr(row, key, fresh[key])

@@ -106,10 +106,11 @@ def suspended_since(session: Session, instance_id: int) -> datetime | None:
 def resume_slas(session: Session, calendar: BusinessCalendar, instance_id: int,
                 suspended_at: datetime, resumed_at: datetime) -> timedelta:
     """Move the SLA times of an instance's open tasks on after a suspension from `suspended_at`
-    to `resumed_at`: each due or at-risk time still ahead at the suspension becomes the instant
-    with the same business time left after `resumed_at`. Returns the working time paused."""
+    to `resumed_at`: each due, at-risk or next SLA level's time (engine/jobs/sla.py) still
+    ahead at the suspension becomes the instant with the same business time left after
+    `resumed_at`. Returns the working time paused."""
     for task in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance_id)):
-        for column in ("due_at", "at_risk_at"):
+        for column in ("due_at", "at_risk_at", "next_level_at"):
             value = getattr(task, column)
             if value is not None and value > suspended_at:
                 left = calendar.working_time_between(suspended_at, value)

@@ -24,7 +24,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine import access, clock, config, json_safety
+from engine import access, clock, config, json_safety, service_tiers
 from engine.access import SYSTEM, Actor
 from engine.business_time import BusinessCalendar
 from engine.definitions import catalog, forms, messages
@@ -132,6 +132,8 @@ class Runtime:
             raise Conflict(f"task is already claimed by {task.claimed_by}", task_id=task_id,
                            instance_id=task.instance_id)
         self._check_active(instance)
+        if task.claimed_by is None:
+            service_tiers.check_may_take(session, task, actor)
         separation.check(session, catalog.compiled(session, instance.definition_id), task, actor)
         task.claimed_by, task.claimed_at = actor.name, clock.now()
         self._record(session, instance, "task_claimed", actor, {}, element=task.bpmn_id,
@@ -180,6 +182,8 @@ class Runtime:
             raise Conflict(f"the request changed since you loaded it (version {instance.version}, "
                            f"yours {expected_version}); reload and try again",
                            instance_id=instance.id, task_id=task_id)
+        if task.claimed_by is None:
+            service_tiers.check_may_take(session, task, actor)
         compiled = catalog.compiled(session, instance.definition_id)
         separation.check(session, compiled, task, actor)
         data = forms.validate(compiled.form_schema(task.bpmn_id), data)

@@ -18,12 +18,13 @@ from engine import (access, clock, config, department_settings, presence, saved_
                     task_context, task_notes, tasklist, tasks)
 from engine.definitions import catalog
 from engine.errors import Conflict, EngineError, Forbidden, InvalidInput, NotFound
+from engine.service_tiers import SERVICE_TIERS
 from web import files, query
 from web.pages import (bp, context, diagram, forms, i18n, live, refusals,  # noqa: F401
                        workspace)  # live: its routes
 
-LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "sort", "page",
-             "per_page")
+LIST_ARGS = ("department", "assignee", "overdue", "at_risk", "priority", "process", "tier", "sort",
+             "page", "per_page")
 
 
 @bp.get("/inbox")
@@ -37,7 +38,7 @@ def inbox():
         saved = saved_filters.visible(db, context.actor())
     return render_template("inbox.html", listing=listing, detail=detail, selected=selected,
                            departments=access.visible_departments(context.actor()) or config.DEPARTMENTS,
-                           processes=_processes(), saved=saved)
+                           processes=_processes(), tiers=SERVICE_TIERS, saved=saved)
 
 
 @bp.get("/inbox/list")

@@ -20,7 +20,7 @@ from engine.errors import Forbidden
 from engine.definitions.bundle import Bundle
 from engine.history import replay
 from engine.jobs import outbox, sla, timers
-from engine.models import AuditEvent, HumanTask, Ledger, Outbox, ServiceRequest
+from engine.models import AuditEvent, HumanTask, Ledger, Outbox, ServiceRequest, StaffTier
 from tests.conftest import ROOT
 
 CUSTOMER = Actor("c42", "customer", customer_id="C-42")
@@ -79,6 +79,12 @@ class Desk:
     def advance(self, **delta):
         clock.advance(timedelta(**delta))
         timers.run_due(self.sessions, self._fresh())
+
+    def tier(self, bpmn_id) -> str | None:
+        """The service tier the SLA watch handed open task `bpmn_id` to (None: none yet)."""
+        with self.sessions() as session:
+            return session.scalars(select(HumanTask.tier).where(
+                HumanTask.business_key == self.number, HumanTask.bpmn_id == bpmn_id)).one()
 
     def watch(self) -> set[str]:
         """Run the SLA watch; the departments of the request's open escalation tasks."""
@@ -343,12 +349,20 @@ def test_repair_quote_approved_by_the_customer(desk):
     desk.assert_closed("repaired", 4)
 
 
-def test_complaint_escalates_to_supervisor_then_management(desk):
-    # Filed Monday 10:00 in Shanghai: the 4 business hours to respond end at 14:00, and 4 more
-    # at 18:00. The SLA watch escalates once per level; resolving closes both escalations.
+def test_complaint_goes_up_the_tiers_then_to_supervisor_and_management(desk):
+    # Filed Monday 10:00 in Shanghai: the 4 business hours to respond end at 14:00. It needs L1:
+    # handed to L2 then, to an expert at 18:00, escalated to the supervisor on Tuesday at 13:00
+    # and to management at 17:00, once per level; resolving closes both escalations.
+    with desk.sessions.begin() as session:
+        session.add(StaffTier(username="customer_service_1", tier="expert", updated_by="admin",
+                              updated_at=clock.now()))
     desk.file(type="complaint", reason="courier was rude")
     assert desk.ready() == {("respond_to_complaint", "customer_service")}
     desk.advance(hours=4, minutes=1)
+    assert (desk.watch(), desk.tier("respond_to_complaint")) == (set(), "L2")
+    desk.advance(hours=4)
+    assert (desk.watch(), desk.tier("respond_to_complaint")) == (set(), "expert")
+    desk.advance(hours=19)
     assert desk.watch() == {SUPERVISOR}
     desk.advance(hours=4)
     assert desk.watch() == {SUPERVISOR, MANAGEMENT}
