@@ -6,7 +6,9 @@ items and quantities (engine.request_items), the type, the reason, damage and pi
 come with a filing through engine.customer_app.file_with_photos (the same filing and the
 photos in one unit of work); staff attach files to tasks (engine.task_notes).
 
-`file_request()` creates the request row and starts the entry process in the same transaction.
+`file_request()` creates the request row and starts the entry process in the same transaction;
+the routing table also reads how many complaints the customer filed in the 30 days before
+(`repeat_complaints`, counted here from the platform's records, never taken from the filing).
 `sync()` is a runtime hook: after every state change it copies what the business record shows
 (route, priority, service tier, outcome, CSAT, first response / resolution / closing times,
 status) from the workflow into the request row.
@@ -14,7 +16,7 @@ status) from the workflow into the request row.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -53,6 +55,9 @@ CUSTOMER_FILING = {"order_id", "type", "reason", "items", "damage", "pickup", "i
 STAFF_FILING = CUSTOMER_FILING | {"customer_id", "customer_tier"}
 FROM_ORDER = {"category", "amount", "in_warranty", "address", "currency",
               "unit_price", "paid_amount", "warranty_until", "shipping_address"}
+# The routing table's repeat_complaints (bpmn/routing.dmn): the customer's complaints filed in
+# this window before a filing, counted from the platform's records.
+REPEAT_WINDOW = timedelta(days=30)
 
 # Notifications about money: the timeline shows the ledger's rows instead.
 MONEY_TEMPLATES = frozenset({"refund_paid", "clawback"})
@@ -142,6 +147,7 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
     amount = request_items.price(items)
 
     flags["in_warranty"] = order.warranty_until is not None and order.warranty_until >= now
+    repeats = earlier_complaints(session, customer_id, now)
     number = _next_number(session, now)
     request = ServiceRequest(number=number, order_id=order_id, customer_id=customer_id,
                              customer_tier=tier, type=kind, category=order.category, amount=amount,
@@ -152,11 +158,18 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
     data = {"request_no": number, "order_id": order_id, "customer_id": customer_id,
             "customer_tier": tier, "type": kind, "category": order.category,
             "amount": amount, "reason": reason, "items": items,
-            "address": order.shipping_address, **flags}
+            "address": order.shipping_address, "repeat_complaints": repeats, **flags}
     instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number)
     request.instance_id = instance.id
     session.flush()
     return request, True
+
+
+def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:
+    """How many complaints `customer_id` filed in the REPEAT_WINDOW up to `now`."""
+    return session.scalar(select(func.count()).select_from(ServiceRequest).where(
+        ServiceRequest.customer_id == customer_id, ServiceRequest.type == "complaint",
+        ServiceRequest.opened_at > now - REPEAT_WINDOW))
 
 
 def get(session: Session, number_or_id) -> ServiceRequest:

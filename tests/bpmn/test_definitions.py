@@ -222,7 +222,8 @@ def test_routing_table_is_first_hit_with_the_agreed_outputs():
     assert table.get("hitPolicy") in ("FIRST", "UNIQUE")
     inputs = [i.findtext("dmn:inputExpression/dmn:text", namespaces=ns) for i in table.iterfind("dmn:input", ns)]
     outputs = [o.get("name") for o in table.iterfind("dmn:output", ns)]
-    assert inputs == ["type", "category", "amount", "customer_tier", "damage"]
+    assert inputs == ["type", "category", "amount", "customer_tier", "damage",
+                      "repeat_complaints"]
     assert outputs == ["route", "priority", "respond_sla", "resolve_sla", "refund_first_eligible",
                        "service_tier"]
     last = table.findall("dmn:rule", ns)[-1]

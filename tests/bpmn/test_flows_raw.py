@@ -30,6 +30,7 @@ REQUEST = {
     "request_no": "AS-20261123-0001", "order_id": "O-7781", "customer_id": "C-42", "customer_tier": "normal",
     "type": "return_refund", "category": "apparel", "amount": 399.0, "reason": "too small",
     "items": [{"sku": "TSHIRT-M", "qty": 1}], "damage": False, "pickup": False,
+    "repeat_complaints": 0,
 }
 
 
@@ -178,6 +179,7 @@ FAILED = {"inspection_passed": False, "goods_condition": "used", "inspection_not
     ({"type": "repair", "category": "appliance"}, ("repair", 3, "PT4H", "P5D", False)),
     ({"type": "complaint", "customer_tier": "vip"}, ("complaint", 2, "PT2H", "P1D", False)),
     ({"type": "complaint"}, ("complaint", 3, "PT4H", "P2D", False)),
+    ({"type": "complaint", "repeat_complaints": 2}, ("complaint", 2, "PT4H", "P2D", False)),
 ])
 def test_routing_decision(start, request_data, expected):
     run = start(**request_data)

@@ -2,9 +2,11 @@
 needs, the request shows it, the KPIs count by it; admins give staff their tier."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
-from engine import orders
+from engine import clock, orders
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from tests.conftest import ROOT
@@ -32,6 +34,35 @@ def test_the_routing_table_sets_the_tier_each_request_needs(auth, routed):
     assert [lead.get(f"/api/requests/{n}").get_json()["service_tier"] for n in routed] == \
         ["L1", "L2", "expert"]
     assert "service_tier" not in auth.as_("alice").get(f"/api/requests/{routed[0]}").get_json()
+
+
+def test_a_customer_who_complained_in_the_last_30_days_gets_the_second_line(auth, platform):
+    with platform.sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
+
+    def routed(number):
+        request = auth.as_("cs_lead").get(f"/api/requests/{number}").get_json()
+        return request["service_tier"], request["priority"]
+
+    first = file_request(auth, "alice", order_id="O-1001", type="complaint")["number"]
+    return_after = file_request(auth, "alice", order_id="O-1004")["number"]
+    again = file_request(auth, "alice", order_id="O-1003", type="complaint")["number"]
+    bobs = file_request(auth, "bob", order_id="O-1002", type="complaint")["number"]
+    assert [routed(n) for n in (first, return_after, again, bobs)] == [
+        ("L1", 3), ("L1", 3), ("L2", 2), ("L1", 3)]
+    # The count is the platform's: a filing may not say it.
+    told = auth.as_("alice").post("/api/requests", json={
+        "order_id": "O-1001", "type": "complaint", "reason": "x", "repeat_complaints": 0})
+    assert told.status_code == 422 and error_of(told)["details"]["field"] == "repeat_complaints"
+    staff_told = auth.as_("customer_service_1").post("/api/requests", json={
+        "order_id": "O-1001", "customer_id": "C001", "type": "complaint",
+        "repeat_complaints": 0})
+    assert staff_told.status_code == 422
+    # Thirty-one days after the last of them, a complaint is a first one again.
+    clock.advance(timedelta(days=31))
+    auth.tokens.clear()                                 # theirs expired meanwhile
+    later = file_request(auth, "alice", order_id="O-1001", type="complaint")["number"]
+    assert routed(later) == ("L1", 3)
 
 
 def test_kpis_and_reports_count_by_tier(auth, routed):
@@ -64,6 +95,7 @@ def test_the_task_list_filters_by_the_tier_the_request_needs(auth, routed):
     normal, vip, repair = routed
     expert = auth.as_("admin").get("/api/tasks", query_string={"tier": "expert"}).get_json()
     assert [t["request_number"] for t in expert["items"]] == [repair] and expert["total"] == 1
+    assert [t["tier"] for t in expert["items"]] == ["expert"]          # each row says its tier
     l2 = auth.as_("finance_1").get("/api/tasks", query_string={"tier": "L2"}).get_json()
     assert {t["request_number"] for t in l2["items"]} == {vip}
     wrong = auth.as_("admin").get("/api/tasks", query_string={"tier": "L3"})
