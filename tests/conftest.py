@@ -60,6 +60,16 @@ def history_db(template_db, tmp_path_factory) -> tuple[Path, datetime]:
 
 
 @pytest.fixture
+def history_url(history_db, tmp_path) -> str:
+    """A copy of the history (a module's `db_url` when its tests run on it); the clock stands
+    where the history was done."""
+    path = tmp_path / "history.sqlite"
+    shutil.copy(history_db[0], path)
+    clock.freeze(history_db[1])
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
 def db_url(template_db, tmp_path) -> str:
     path = tmp_path / "test.sqlite"
     shutil.copy(template_db, path)

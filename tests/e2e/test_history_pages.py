@@ -7,14 +7,13 @@ a proposed change tried on the history's finished requests; axe-core finds no se
 critical violation on any of them. Photographs in test-artifacts/screenshots/."""
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import func, select
 
-from engine import clock, demo
+from engine import demo
 from engine.models import AuditEvent, HumanTask, ServiceRequest
 from tests.conftest import HISTORY_END as END
 from tests.e2e.conftest import checked, login
@@ -24,12 +23,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-def db_url(history_db, tmp_path) -> str:
-    """A copy of the history; the clock stands where the history was done."""
-    path = tmp_path / "history.sqlite"
-    shutil.copy(history_db[0], path)
-    clock.freeze(history_db[1])
-    return f"sqlite:///{path}"
+def db_url(history_url) -> str:
+    return history_url
 
 
 @pytest.fixture

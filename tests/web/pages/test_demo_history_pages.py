@@ -7,7 +7,6 @@ board, a request's supervision page, the incidents, the week's report and the pr
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -24,12 +23,8 @@ from tests.web.pages.test_dashboard_and_assets import figures_of, kpis_of
 
 
 @pytest.fixture
-def db_url(history_db, tmp_path) -> str:
-    """A copy of the history; the clock stands where the history was done."""
-    path = tmp_path / "history.sqlite"
-    shutil.copy(history_db[0], path)
-    clock.freeze(history_db[1])
-    return f"sqlite:///{path}"
+def db_url(history_url) -> str:
+    return history_url
 
 
 def tried_by_the_owner(sessions, runtime) -> tuple[int, dict]:
