@@ -10,17 +10,24 @@ so the schedulers' outbox must not pay first. After 8 journeys per worker to war
 worker compiles the definitions once), `clients` threads each drive journeys end to end (9 API
 calls each). CPU is the user+system time of the gunicorn processes (and, separately, the
 schedulers), read from /proc before and after: what one journey costs the server, whatever the
-machine's other load. The same run on durable SQLite with one worker is printed beside it.
+machine's other load. On PostgreSQL, pg_stat_activity is sampled meanwhile: the share of the
+busy backends (gunicorn's and the schedulers') that sit idle in a transaction, and that wait on
+a lock. The same run on durable SQLite with one worker is printed beside it.
 
 Usage: python -m bench.scale_out --pg-url postgresql://postgres@127.0.0.1:5432/postgres --n 400
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
+import threading
+from collections import Counter
 from pathlib import Path
+
+from sqlalchemy import text
 
 from bench.common import ROOT, concurrently, pg_platform, platform, rate
 from bench.http_api import prepare, refund_first, served, server_env, stop
@@ -55,8 +62,45 @@ def children(pid: int) -> list[int]:
     return found
 
 
+class BackendStates:
+    """On PostgreSQL, what the platform's backends do while the journeys run: pg_stat_activity
+    read every 20 ms from a thread, each backend's state counted (active, idle in
+    transaction, idle) and whether an active one waits for a lock."""
+
+    def __init__(self, engine):
+        self.engine, self.counts = engine, Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        query = text("SELECT state, wait_event_type FROM pg_stat_activity WHERE datname = "
+                     "current_database() AND pid <> pg_backend_pid() AND backend_type = "
+                     "'client backend'")
+        with self.engine.connect() as conn:
+            while not self._stop.wait(0.02):
+                for state, waiting in conn.execute(query):
+                    self.counts[state] += 1
+                    self.counts["waiting on a lock"] += waiting == "Lock"
+                conn.rollback()
+
+    def shares(self) -> dict:
+        """{"idle_in_transaction", "lock_waits"}: shares of the backends that were not idle."""
+        busy = self.counts["active"] + self.counts["idle in transaction"]
+        return {"idle_in_transaction": self.counts["idle in transaction"] / busy if busy else 0.0,
+                "lock_waits": self.counts["waiting on a lock"] / busy if busy else 0.0}
+
+
 def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
-    """{"journeys_per_s", "server_ms", "scheduler_ms"} for `n` journeys on platform `p`."""
+    """{"journeys_per_s", "server_ms", "scheduler_ms"} for `n` journeys on platform `p`, with
+    "backends" (BackendStates.shares) on PostgreSQL."""
     env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
     warm = WARM_PER_WORKER * workers
     secret = prepare(p, n + warm)
@@ -73,14 +117,19 @@ def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
             def read_cpu():
                 cpu.update(server=cpu_seconds(c.server.pid),
                            schedulers=sum(cpu_seconds(s.pid) for s in background))
-            seconds = concurrently(lambda i: refund_first(c, i), range(n), clients, read_cpu)
+            postgres = p.url.startswith("postgresql")
+            with BackendStates(p.engine) if postgres else contextlib.nullcontext() as states:
+                seconds = concurrently(lambda i: refund_first(c, i), range(n), clients, read_cpu)
             server_cpu = cpu_seconds(c.server.pid) - cpu["server"]
             scheduler_cpu = sum(cpu_seconds(s.pid) for s in background) - cpu["schedulers"]
     finally:
         for process in background:
             stop(process)
-    return {"journeys_per_s": rate(n, seconds), "server_ms": server_cpu / n * 1000,
-            "scheduler_ms": scheduler_cpu / n * 1000}
+    figures = {"journeys_per_s": rate(n, seconds), "server_ms": server_cpu / n * 1000,
+               "scheduler_ms": scheduler_cpu / n * 1000}
+    if states is not None:
+        figures["backends"] = states.shares()
+    return figures
 
 
 def measure(pg_url: str, n: int, workers=(1, 2, 4), clients: int = CLIENTS,
@@ -97,8 +146,12 @@ def measure(pg_url: str, n: int, workers=(1, 2, 4), clients: int = CLIENTS,
 
 def report(figures: dict, clients: int) -> str:
     def line(label, r):
+        backends = r.get("backends")
         return (f"  {label}: {r['journeys_per_s']:.1f} journeys/s, server CPU "
-                f"{r['server_ms']:.0f} ms per journey, schedulers {r['scheduler_ms']:.0f} ms")
+                f"{r['server_ms']:.0f} ms per journey, schedulers {r['scheduler_ms']:.0f} ms"
+                + (f"; of the busy backends {backends['idle_in_transaction']:.0%} idle in a "
+                   f"transaction, {backends['lock_waits']:.0%} waiting on a lock"
+                   if backends else ""))
     lines = [f"refund-first journeys over HTTP, {clients} clients, with schedulers beside:"]
     lines += [line(f"PostgreSQL, {w} worker(s)", r) for w, r in figures["postgres"].items()]
     lines.append(line("durable SQLite, 1 worker", figures["sqlite"]))
