@@ -24,16 +24,17 @@ from __future__ import annotations
 import argparse
 import time
 
+from sqlalchemy import select
+
 from bench.common import concurrently, platform, rate
 from bench.http_api import PEOPLE, prepare, refund_first, served, server_env
 from bench.scale_out import cpu_seconds
 from engine import db, payments, service_requests, tasks, users
 from engine import platform as engine_platform
-from engine.access import Actor
+from engine.definitions import catalog
 from engine.department_settings import check_complete
 from engine.history import audit, replay
-from engine.definitions import catalog
-from engine.models import HumanTask, Instance
+from engine.models import HumanTask, Instance, ServiceRequest
 from engine.runtime import incidents
 
 CLIENTS = 16
@@ -43,7 +44,7 @@ WARM = 8
 class InProcess:
     """The journey's calls as the routes make them, on the platform's own runtime."""
 
-    def __init__(self, p, payment_secret: str):
+    def __init__(self, p):
         self.p, self.runtime = p, engine_platform.runtime(p.settings)
         with p.sessions() as session:
             self.actors = {name: users.actor_of(users.account_json(users.find(session, name)))
@@ -62,9 +63,8 @@ class InProcess:
 
     def open_task(self, number: str, as_: str) -> str:
         def listed(session, actor):
-            rows = session.query(HumanTask.task_id).filter(HumanTask.business_key == number,
-                                                           HumanTask.department == actor.department)
-            return rows.one()[0]
+            return session.scalars(select(HumanTask.task_id).where(
+                HumanTask.business_key == number, HumanTask.department == actor.department)).one()
         return self.call(as_, listed)
 
     def complete(self, task_id: str, data: dict, as_: str) -> None:
@@ -99,8 +99,8 @@ class InProcess:
         self.answer(number, "csat_submitted", {"score": 5})
 
 
-def in_process(p, secret: str, journeys: range) -> dict:
-    driver = InProcess(p, secret)
+def in_process(p, journeys: range) -> dict:
+    driver = InProcess(p)
     driver.journey(journeys.start - 1)           # compile the definitions: not measured
     cpu, t0 = time.process_time(), time.perf_counter()
     for i in journeys:
@@ -113,10 +113,9 @@ def raw(p, journeys: range) -> dict:
     numbers = [f"O-B{i}" for i in journeys]
     script_engine = engine_platform.runtime(p.settings).script_engine
     with p.sessions() as session:
-        found = list(session.query(Instance).join(
-            service_requests.ServiceRequest,
-            service_requests.ServiceRequest.instance_id == Instance.id)
-            .filter(service_requests.ServiceRequest.order_id.in_(numbers)))
+        found = list(session.scalars(select(Instance).join(
+            ServiceRequest, ServiceRequest.instance_id == Instance.id)
+            .where(ServiceRequest.order_id.in_(numbers))))
         histories = [(instance, audit.events(session, instance.id)) for instance in found]
         compiled = {}
 
@@ -151,7 +150,7 @@ def measure(n: int) -> dict:
     step = n + WARM + 2
     with platform(durable=True) as p:
         secret = prepare(p, 3 * step + n)
-        out = {"in_process": in_process(p, secret, range(step, step + n))}
+        out = {"in_process": in_process(p, range(step, step + n))}
         out["raw"] = raw(p, range(step, step + n))
         out["http_1"] = over_http(p, secret, range(2 * step, 2 * step + n), 1)
         out["http_16"] = over_http(p, secret, range(3 * step, 3 * step + n), CLIENTS)
