@@ -8,7 +8,7 @@ the same recorded inputs are re-run without storing or hashing any state (replay
 SpiffWorkflow's share, the figure verify is held against), and verify runs again split over
 `--workers` processes (verifying is independent per instance).
 
-Usage: python -m bench.replay_speed --n 300 --workers 2
+Usage: python -m bench.replay_speed --n 300 --workers 2 [--rounds 5]
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from engine.models import AuditEvent, Instance
 from engine.runtime.verbs import Runtime
 
 
-ROUNDS = 3
+ROUNDS = 5
 
 
 def _verify(url: str, ids: list[int], settings, raw: bool = False) -> dict[str, float]:
@@ -75,9 +75,10 @@ def _worker(args) -> float:
     return time.perf_counter() - t0
 
 
-def measure(n: int, workers: int = 2) -> dict:
+def measure(n: int, workers: int = 2, rounds: int = ROUNDS) -> dict:
     """n instances, half refund-first and half two-step. Returns events, instances and events/s
-    in one process (overall and per process key) and over `workers` processes."""
+    in one process (overall and per process key, medians of `rounds`) and over `workers`
+    processes."""
     with platform(durable=False) as p:
         p.deploy(BPMN_DIR)
         p.deploy(BENCH_DATA, keep=("two_step.bpmn",))
@@ -93,11 +94,12 @@ def measure(n: int, workers: int = 2) -> dict:
                 .join(AuditEvent, AuditEvent.instance_id == Instance.id)
                 .group_by(Instance.process_key)).all())
         events = sum(per_key.values())
-        # Verify and the raw re-run alternate, ROUNDS times; the median of each is taken (the
-        # machine's load moves between runs, so one after the other would compare two loads).
+        # Verify and the raw re-run alternate, `rounds` times, each going first every other
+        # round; the median of each is taken (the machine's load moves between runs, so one
+        # after the other would compare two loads, and the one going first would be favoured).
         timed = {False: [], True: []}
-        for _ in range(ROUNDS):
-            for raw in (False, True):
+        for k in range(rounds):
+            for raw in ((False, True) if k % 2 == 0 else (True, False)):
                 t0 = time.perf_counter()
                 result = _verify(p.url, ids, p.settings, raw=raw)
                 timed[raw].append(time.perf_counter() - t0)
@@ -114,7 +116,7 @@ def measure(n: int, workers: int = 2) -> dict:
                 parallel = rate(events, max(pool.map(_worker, chunks, chunksize=1)))
     return {"instances": len(ids), "events": events, "seconds": seconds,
             "events_per_s": rate(events, seconds), "raw_events_per_s": rate(events, raw_seconds),
-            "workers": workers,
+            "rounds": rounds, "workers": workers,
             "events_per_s_parallel": parallel,
             "by_process": {k: rate(per_key[k], spent[k]) for k in per_key}}
 
@@ -123,13 +125,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=300, help="instances to make and verify")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=ROUNDS,
+                        help="alternated rounds of verify and the raw re-run")
     args = parser.parse_args(argv)
-    r = measure(args.n, args.workers)
+    r = measure(args.n, args.workers, args.rounds)
     by = ", ".join(f"{k} {v:.0f}/s" for k, v in sorted(r["by_process"].items()))
     print(f"verified {r['instances']} instances, {r['events']} events in {r['seconds']:.2f} s: "
           f"{r['events_per_s']:.0f} events/s in one process ({by}); raw SpiffWorkflow "
           f"re-running the same inputs {r['raw_events_per_s']:.0f} events/s "
-          f"(verify at {r['events_per_s'] / r['raw_events_per_s']:.0%} of it)"
+          f"(verify at {r['events_per_s'] / r['raw_events_per_s']:.0%} of it, medians of "
+          f"{r['rounds']} rounds)"
           + (f"; {r['events_per_s_parallel']:.0f} events/s over {r['workers']} processes"
              if r["events_per_s_parallel"] else ""))
 
