@@ -398,7 +398,8 @@ def _written_before(workflow, event: dict, values: dict, stamped: list[str]) -> 
     head, noted_values, noted_stamps = notes.get("service_request", (None, None, frozenset()))
     chained = head == event["prev_hash"]
     same = chained and noted_values == values and noted_stamps.issuperset(stamped)
-    notes["service_request"] = (event["hash"], values,
+    # A copy: the caller goes on to add the stamps' expressions to `values`.
+    notes["service_request"] = (event["hash"], dict(values),
                                 noted_stamps.union(stamped) if chained else frozenset(stamped))
     return same
 
