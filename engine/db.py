@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
+import re
 import sqlite3
 import weakref
 from pathlib import Path
@@ -78,7 +80,67 @@ def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if engine.dialect.name == "postgresql":
+        _begin_at_first_write(engine)
+    return engine
+
+
+def _begin_at_first_write(engine: Engine) -> None:
+    """PostgreSQL: a transaction begins with its first statement that writes or locks, not with
+    its first read, so that no backend sits "idle in transaction" while Python computes between
+    reads (a GET renders, a verb rebuilds and runs its workflow). Reads before that statement
+    run each on its own snapshot, which is what READ COMMITTED gives every statement of a
+    transaction anyway; from the first write on, everything up to the commit or rollback is one
+    transaction as before. The driver's connection is in autocommit mode between transactions
+    and leaves it just before the first writing statement (psycopg then sends BEGIN)."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
+    @event.listens_for(engine, "connect")
+    def _autocommit(dbapi_conn, _record):
+        dbapi_conn.autocommit = True
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _begin_if_writing(conn, _cursor, statement, *_args):
+        driver = conn.connection.driver_connection
+        if driver.autocommit and not reads_only(statement):
+            driver.autocommit = False
+
+    def do_commit(dbapi_connection):
+        try:
+            commit(dbapi_connection)
+        finally:
+            _back_to_autocommit(dbapi_connection)
+
+    def do_rollback(dbapi_connection):
+        try:
+            rollback(dbapi_connection)
+        finally:
+            _back_to_autocommit(dbapi_connection)
+
+    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+
+
+def _back_to_autocommit(dbapi_connection) -> None:
+    driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
+    # Only between transactions: a failed commit leaves the rollback that follows to do it.
+    if driver is not None and not driver.closed and not driver.autocommit \
+            and driver.info.transaction_status == _PG_IDLE:
+        driver.autocommit = True
+
+
+_PG_IDLE = 0        # psycopg.pq.TransactionStatus.IDLE
+_READ = re.compile(r"\s*\(*\s*SELECT\b", re.IGNORECASE)
+_LOCKS = re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bpg_advisory",
+                    re.IGNORECASE)
+
+
+@functools.lru_cache(maxsize=4096)
+def reads_only(statement: str) -> bool:
+    """Whether a SQL statement only reads: a SELECT that takes no row or advisory lock.
+    Anything else (a write, a lock, a savepoint, a CTE) begins the transaction."""
+    return bool(_READ.match(statement)) and not _LOCKS.search(statement)
 
 
 def _queue_writers(engine: Engine) -> group_commit_sync.WriterQueue:
