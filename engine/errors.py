@@ -40,10 +40,16 @@ class Conflict(EngineError):
     code = "conflict"
 
     @classmethod
-    def lost_race(cls, instance_id: int | None) -> "Conflict":
+    def lost_race(cls, instance_id: int | None) -> "LostRace":
         """Another writer changed the instance first (version check or audit seq)."""
-        return cls("the request was changed by someone else at the same time; reload and try again",
-                   instance_id=instance_id)
+        return LostRace("the request was changed by someone else at the same time; reload and "
+                        "try again", instance_id=instance_id)
+
+
+class LostRace(Conflict):
+    """Another writer committed a change of the instance between this command's reads and its
+    write: nothing was written, and the same command run again decides on the fresh rows (the
+    API does so by itself, see web/__init__.py)."""
 
 
 class Forbidden(EngineError):

@@ -22,6 +22,7 @@ from werkzeug.routing import IntegerConverter
 
 from engine import config as engine_config
 from engine import db, platform
+from engine.errors import LostRace
 from engine.runtime.verbs import Runtime
 
 SETTINGS_FIELDS = {f.name for f in dataclasses.fields(engine_config.Settings)}
@@ -64,6 +65,27 @@ class Request(FlaskRequest):
     json_module = _RequestJSON
 
 
+class App(Flask):
+    """The platform's Flask app: a request that lost a race for an instance runs again.
+
+    Verbs read an instance without locking it and write it with a version check
+    (engine/runtime/verbs.py), so of two commands on one instance at once the second to write
+    finds the version moved and raises LostRace, having written nothing. Run again, it decides
+    on the fresh rows, as it would have after waiting for a lock: a customer's answer and the
+    payment provider's callback on one request both land, and of ten claimers one still wins
+    (the others are then told who holds the task)."""
+
+    LOST_RACE_RETRIES = 2
+
+    def dispatch_request(self):
+        for _ in range(self.LOST_RACE_RETRIES):
+            try:
+                return super().dispatch_request()
+            except LostRace:
+                pass
+        return super().dispatch_request()   # the last run's LostRace is the answer (409)
+
+
 class IdConverter(IntegerConverter):
     """Row ids in URLs: positive and small enough for a BIGINT (else the route is a 404)."""
 
@@ -85,7 +107,7 @@ def create_app(config: dict | None = None) -> Flask:
     config = dict(config or {})
     settings = engine_config.from_env().with_(
         **{k: v for k, v in config.items() if k in SETTINGS_FIELDS})
-    app = Flask(__name__)
+    app = App(__name__)
     app.json = JSONProvider(app)
     app.request_class = Request
     app.url_map.converters["id"] = IdConverter

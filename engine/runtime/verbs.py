@@ -8,11 +8,14 @@ event. Verbs that change no workflow state (claim, suspend, record...) write the
 Moving an instance to another version (engine/runtime/instance_migration.py) goes through the
 same unit of work and write-back path.
 
-Every verb on an existing instance first locks its row (SELECT ... FOR UPDATE on PostgreSQL;
-SQLite's write lock is taken when the transaction begins) and only then reads its tasks, so that
-two commands on one instance are decided one after the other on fresh rows: of ten users
-claiming one task at once exactly one wins, and a claim and another user's completion cannot
-both succeed. Instance-level verbs (suspend, resume, cancel, retry, skip) are for the
+Every verb on an existing instance first reads its row and only then its tasks, computes, and
+writes the row back with a version check: load, compute, write. Of two commands on one instance
+at once the second to write finds the version moved and raises LostRace having written nothing
+(the API runs it again, on the fresh rows: web/__init__.py), so of ten users claiming one task
+at once exactly one wins, and a claim and another user's completion cannot both succeed. No
+row is locked while the workflow runs: on PostgreSQL the transaction begins with the first write
+(engine/db.py), so no backend is idle in a transaction while Python computes; SQLite's writers
+take the write lock when their transaction begins. Instance-level verbs (suspend, resume, cancel, retry, skip) are for the
 supervisors of the instance's open work (engine.access.may_operate_instance).
 """
 from __future__ import annotations
@@ -61,14 +64,11 @@ from engine.runtime.scripting import PlatformScriptEngine
 # The hot path's queries, built once (see engine/runtime/writeback.py for why).
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
                       .order_by(Definition.version.desc()).limit(1))
-# Read after the instance row is locked: populate_existing replaces what the session held.
+# Read after the instance row: populate_existing replaces what the session held.
 _OPEN_TASK = (select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
               .execution_options(populate_existing=True))
 _TASK_INSTANCE = select(HumanTask.instance_id).where(HumanTask.task_id == bindparam("task_id"))
 _INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("id"))
-# Locks the row; an instance the session already holds stays as loaded, so a caller who read
-# an older version still loses on the version check (a Conflict, never an overwrite).
-_INSTANCE_LOCKED = select(Instance).where(Instance.id == bindparam("id")).with_for_update()
 _SIGNAL_WAITERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.name == bindparam("name"))
 _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
@@ -126,7 +126,7 @@ class Runtime:
     def claim(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
         """Claim an open task for `actor`; returns the task row. Raises NotFound, Forbidden,
         Conflict (claimed by someone else, completed, or its instance is not active)."""
-        task, instance = self._locked_task(session, task_id)
+        task, instance = self._task_and_instance(session, task_id)
         self._check_may_act(task, actor)
         if task.claimed_by not in (None, actor.name):
             raise Conflict(f"task is already claimed by {task.claimed_by}", task_id=task_id,
@@ -141,7 +141,7 @@ class Runtime:
         return task
 
     def release(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
-        task, instance = self._locked_task(session, task_id)
+        task, instance = self._task_and_instance(session, task_id)
         if task.claimed_by is None:
             raise Conflict("task is not claimed", task_id=task_id, instance_id=task.instance_id)
         if task.claimed_by != actor.name and not self._supervises(actor, task):
@@ -155,7 +155,7 @@ class Runtime:
 
     def reassign(self, session: Session, task_id: str, assignee: str | None, actor: Actor) -> HumanTask:
         """Supervisors hand a task to someone else (None: back to the department queue)."""
-        task, instance = self._locked_task(session, task_id)
+        task, instance = self._task_and_instance(session, task_id)
         if not self._supervises(actor, task):
             raise Forbidden("only a supervisor of the task's department may reassign it",
                             task_id=task_id)
@@ -172,7 +172,7 @@ class Runtime:
         """Complete a READY user task with form `data` (validated against its JSON Schema);
         returns the instance. Raises NotFound, Forbidden, Conflict (claimed by someone else,
         already completed, a stale `expected_version`, an instance not active), InvalidInput."""
-        task, instance = self._locked_task(session, task_id)
+        task, instance = self._task_and_instance(session, task_id)
         self._check_may_act(task, actor)
         if task.claimed_by not in (None, actor.name) and not self._supervises(actor, task):
             raise Conflict(f"task is claimed by {task.claimed_by}", task_id=task_id,
@@ -451,8 +451,8 @@ class Runtime:
                            instance_id=done.instance_id)
         raise NotFound(f"task {task_id} does not exist or is not open", task_id=task_id)
 
-    def _locked_task(self, session, task_id: str) -> tuple[HumanTask, Instance]:
-        """(open task `task_id`, its instance), the task read after the instance row is locked.
+    def _task_and_instance(self, session, task_id: str) -> tuple[HumanTask, Instance]:
+        """(open task `task_id`, its instance), the task read after the instance row.
 
         Read the other way round, a claimer could see the instance a rival claim had just
         committed and the task row from before it, and both would win."""
@@ -481,16 +481,13 @@ class Runtime:
                             f"is not in a department you supervise", instance_id=instance.id)
 
     def _instance(self, session, instance_id: int) -> Instance:
-        """The instance row, locked for this transaction. Raises NotFound."""
-        if session.get_bind().dialect.name == "postgresql":
-            instance = session.scalars(_INSTANCE_LOCKED, {"id": instance_id}).first()
-        else:
-            # SQLite: the transaction holds the write lock already, so what the session holds
-            # is fresh; session.get() without its per-call statement: the identity map, else a
-            # prebuilt select.
-            instance = session.identity_map.get(identity_key(Instance, instance_id))
-            if instance is None:
-                instance = session.scalars(_INSTANCE_BY_ID, {"id": instance_id}).first()
+        """The instance row (not locked: its write is version-checked). Raises NotFound."""
+        # session.get() without its per-call statement: the identity map, else a prebuilt
+        # select. An instance the session already holds stays as loaded, so a caller who read
+        # an older version loses on the version check (LostRace, never an overwrite).
+        instance = session.identity_map.get(identity_key(Instance, instance_id))
+        if instance is None:
+            instance = session.scalars(_INSTANCE_BY_ID, {"id": instance_id}).first()
         if instance is None:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         return instance
