@@ -22,7 +22,7 @@ from werkzeug.routing import IntegerConverter
 
 from engine import config as engine_config
 from engine import db, platform
-from engine.errors import LostRace
+from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
 
 SETTINGS_FIELDS = {f.name for f in dataclasses.fields(engine_config.Settings)}
@@ -66,7 +66,8 @@ class Request(FlaskRequest):
 
 
 class App(Flask):
-    """The platform's Flask app: a request that lost a race for an instance runs again.
+    """The platform's Flask app: a request that lost a race for an instance runs again
+    (engine.runtime.incidents.again_if_lost).
 
     Verbs read an instance without locking it and write it with a version check
     (engine/runtime/verbs.py), so of two commands on one instance at once the second to write
@@ -75,15 +76,8 @@ class App(Flask):
     payment provider's callback on one request both land, and of ten claimers one still wins
     (the others are then told who holds the task)."""
 
-    LOST_RACE_RETRIES = 2
-
     def dispatch_request(self):
-        for _ in range(self.LOST_RACE_RETRIES):
-            try:
-                return super().dispatch_request()
-            except LostRace:
-                pass
-        return super().dispatch_request()   # the last run's LostRace is the answer (409)
+        return incidents.again_if_lost(super().dispatch_request)    # the last LostRace: 409
 
 
 class IdConverter(IntegerConverter):

@@ -298,12 +298,17 @@ def _record_group(sessions, runtime: Runtime, ready: list[tuple[Outbox, object]]
     statuses = []
     for row, outcome in group:
         try:
-            with sessions.begin() as session:
-                statuses.append(_record_one(session, runtime, row, outcome, now))
+            statuses.append(instance_incidents.again_if_lost(
+                lambda: _record_alone(sessions, runtime, row, outcome, now)))
         except Exception:          # the database itself fails: the lease brings the row back
             log.exception("outbox row %s could not be recorded", row.id)
             statuses.append("lost")
     return statuses
+
+
+def _record_alone(sessions, runtime: Runtime, row: Outbox, outcome, now) -> str:
+    with sessions.begin() as session:
+        return _record_one(session, runtime, row, outcome, now)
 
 
 def _record_one(session: Session, runtime: Runtime, row: Outbox, outcome,

@@ -56,8 +56,7 @@ def run_due(sessions, runtime, now: datetime | None = None, worker: str = "worke
             instance_ids = claim_due(session, current, worker, batch)
         for instance_id in instance_ids:
             try:
-                with incidents.transaction(sessions) as session:
-                    runtime.fire_timers(session, instance_id, current)
+                incidents.again_if_lost(lambda: _fire(sessions, runtime, instance_id, current))
                 fired += 1
             except StepFailed as err:                # recorded as the instance's incident
                 log.warning("timer of instance %s failed: %s", instance_id, err)
@@ -65,6 +64,11 @@ def run_due(sessions, runtime, now: datetime | None = None, worker: str = "worke
                 log.info("timer of instance %s skipped: %s", instance_id, err)
         if len(instance_ids) < batch:
             return fired
+
+
+def _fire(sessions, runtime, instance_id: int, now: datetime) -> None:
+    with incidents.transaction(sessions) as session:
+        runtime.fire_timers(session, instance_id, now)
 
 
 def due_instance_ids(session: Session, now: datetime, limit: int = 100) -> list[int]:

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from engine import clock
 from engine.access import Actor
-from engine.errors import Conflict, EngineError, InvalidInput, StepFailed
+from engine.errors import Conflict, EngineError, InvalidInput, LostRace, StepFailed
 from engine.history import audit
 from engine.models import AuditEvent, Instance
 from engine.runtime import serialization, writeback
@@ -105,6 +105,23 @@ def transaction(sessions):
             with sessions.begin() as session:
                 record(session, failed)
         raise
+
+
+LOST_RACE_ATTEMPTS = 3
+
+
+def again_if_lost(work):
+    """`work()`, a whole unit of work in a transaction of its own, run again when it lost a
+    race for an instance (LostRace: another writer changed it between its reads and its write,
+    and it wrote nothing), up to LOST_RACE_ATTEMPTS times; the last LostRace goes on to the
+    caller. The API (web/__init__.py) and the jobs run their units of work this way, so that
+    two commands on one instance at once both land, one after the other."""
+    for _ in range(LOST_RACE_ATTEMPTS - 1):
+        try:
+            return work()
+        except LostRace:
+            pass
+    return work()
 
 
 def record(session: Session, failed: StepFailed) -> Instance:
