@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import Column, ForeignKey, String, Table, Text, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
-from engine.models import Base, BigId
+from engine.errors import Conflict
+from engine.models import Base, BigId, Instance
 from engine.runtime import serialization
 from engine.runtime.serialization import CHUNKED_VERSION
 
@@ -32,6 +33,7 @@ _INSERT = insert(instance_chunk)
 _DELETE = delete(instance_chunk).where(_C.instance_id == bindparam("b_instance_id"),
                                        _C.hash.in_(bindparam("b_hashes", expanding=True)))
 _BODIES = select(_C.hash, _C.body).where(_C.instance_id == bindparam("b_instance_id"))
+_VERSION = select(Instance.version).where(Instance.id == bindparam("b_id"))
 
 
 @dataclass(frozen=True)
@@ -56,13 +58,23 @@ def dump(workflow, version: str, before: Stored | None = None,
 
 def load(session: Session, instance, compiled, script_engine):
     """(the instance's workflow rebuilt from its stored state, that Stored). Raises ValueError
-    when a chunk the manifest names is missing or altered."""
+    when a chunk the manifest names is missing or altered, LostRace when it is missing because
+    another writer changed the instance since its row was read.
+
+    The row and its chunks are read by two statements without a lock (the verbs' load, compute,
+    write: engine/runtime/verbs.py), so on PostgreSQL a writer that commits in between may have
+    deleted chunks the manifest read first still names; the command then runs again."""
     if instance.serializer_version != CHUNKED_VERSION:
         workflow = serialization.load(instance.state, compiled.spec, compiled.subprocess_specs,
                                       script_engine)
         return workflow, Stored(instance.serializer_version, instance.state)
-    return rebuild(Stored(CHUNKED_VERSION, instance.state), compiled, script_engine,
-                   _bodies(session, instance.id))
+    try:
+        return rebuild(Stored(CHUNKED_VERSION, instance.state), compiled, script_engine,
+                       _bodies(session, instance.id))
+    except ValueError:
+        if session.scalar(_VERSION, {"b_id": instance.id}) != instance.version:
+            raise Conflict.lost_race(instance.id) from None
+        raise
 
 
 def rebuild(stored: Stored, compiled, script_engine, bodies: dict[str, str] | None = None):
