@@ -130,6 +130,17 @@ def _back_to_autocommit(dbapi_connection) -> None:
         driver.autocommit = True
 
 
+def autocommitted(session: Session, statement: str, params: dict):
+    """The first row of a PostgreSQL `statement` (the driver's own SQL and parameters) run on
+    the session's connection so that it commits by itself when the session has not begun a
+    transaction yet (the connection is in autocommit until the first write, see
+    `_begin_at_first_write`); inside a begun transaction it is part of that transaction."""
+    driver = session.connection().connection.driver_connection
+    with driver.cursor() as cursor:
+        cursor.execute(statement, params)
+        return cursor.fetchone()
+
+
 _PG_IDLE = 0        # psycopg.pq.TransactionStatus.IDLE
 _READ = re.compile(r"\s*\(*\s*SELECT\b", re.IGNORECASE)
 _LOCKS = re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bpg_advisory",

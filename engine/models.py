@@ -296,6 +296,17 @@ class ShopOrder(Base):
     contact: Mapped[dict[str, Any] | None]
 
 
+class RequestNumber(Base):
+    """The last request number drawn for a day on PostgreSQL (engine.service_requests
+    `_next_number`: drawn outside the filing's transaction, so filers do not queue for their
+    numbers while their processes start)."""
+
+    __tablename__ = "request_number"
+
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)      # YYYYMMDD
+    last: Mapped[int] = mapped_column(Integer)
+
+
 class Ledger(Base):
     """The book of money (engine/payments.py): one row per refund or claw-back, written when the
     process asks for it (pending) and settled once by the provider's answer (paid / failed).

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from engine import (
     access,
     clock,
+    db,
     instances,
     json_safety,
     message_buffer,
@@ -120,9 +121,7 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
         customer_id = actor.customer_id
     else:
         customer_id = _text(fields, "customer_id", 100)
-    # The order row's lock makes "one open request per item" hold between two filings at once
-    # on PostgreSQL (SQLite transactions already queue: BEGIN IMMEDIATE, engine/db.py).
-    order = session.get(ShopOrder, order_id, with_for_update=True)
+    order = session.get(ShopOrder, order_id)
     if order is None:
         order = order_fetch.fetch(session, runtime.settings, order_id)
     if order is None or (actor.role == "customer" and order.customer_id != customer_id):
@@ -153,16 +152,34 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
                              customer_tier=tier, type=kind, category=order.category, amount=amount,
                              reason=reason, items=items, status="open", opened_at=now,
                              idempotency_key=key, priority=3)
-    session.add(request)
-    session.flush()
     data = {"request_no": number, "order_id": order_id, "customer_id": customer_id,
             "customer_tier": tier, "type": kind, "category": order.category,
             "amount": amount, "reason": reason, "items": items,
             "address": order.shipping_address, "repeat_complaints": repeats, **flags}
-    instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number)
+
+    def write_request(session: Session) -> None:
+        # Once the process's first steps have run, outside the transaction on PostgreSQL.
+        _hold_items(session, order, kind, items, now)
+        session.add(request)
+        session.flush()
+
+    instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number,
+                             before_write=write_request)
     request.instance_id = instance.id
     session.flush()
     return request, True
+
+
+def _hold_items(session: Session, order: ShopOrder, kind: str, items: list[dict],
+                now: datetime) -> None:
+    """Make "one open request per item" hold between two filings at once: on PostgreSQL lock
+    the order row and check the items again (another filing may have taken one since they were
+    first checked, while this one's process started); SQLite's filings hold the write lock
+    from the start of their transaction (BEGIN IMMEDIATE, engine/db.py), so the first check
+    still holds."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.get(ShopOrder, order.order_id, with_for_update=True, populate_existing=True)
+        request_items.refuse_disallowed(session, order, kind, items, now)
 
 
 def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:
@@ -430,22 +447,26 @@ def _csat(data: dict) -> int | None:
     return None
 
 
-# The key of the PostgreSQL advisory lock that request numbering holds until commit.
-_NUMBERING_LOCK = 0x41530001
+# PostgreSQL: draw the day's next number; the day's first draw starts after its highest
+# request (numbers filed before the table existed).
+_DRAW_NUMBER = ("INSERT INTO request_number (day, last) VALUES (%(day)s, %(first)s) "
+                "ON CONFLICT (day) DO UPDATE SET last = request_number.last + 1 RETURNING last")
 
 
 def _next_number(session: Session, now: datetime) -> str:
-    """The next request number of `now`'s day (AS-YYYYMMDD-NNNN: the day's highest plus one).
+    """The next request number of `now`'s day (AS-YYYYMMDD-NNNN).
 
-    On PostgreSQL filers take their numbers one after the other: a transaction-scoped advisory
-    lock, held until the filing commits, makes the next filer's max() see the number (without
-    it two concurrent filers drew the same number and one failed on the unique key). SQLite's
-    write lock, taken when the transaction begins, does the same."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(_NUMBERING_LOCK)))
+    SQLite: the day's highest plus one, under the write lock the filing's transaction holds
+    from its start. PostgreSQL: drawn from the day's `request_number` row by a statement that
+    commits by itself (engine.db.autocommitted), so that two filers at once never draw the
+    same number and neither waits for the other's process to start; a filing refused after
+    its draw leaves a gap in the day's numbers."""
     prefix = f"AS-{now:%Y%m%d}-"
-    last = session.scalar(select(func.max(ServiceRequest.number)).where(ServiceRequest.number.like(prefix + "%")))
+    last = session.scalar(select(func.max(ServiceRequest.number))
+                          .where(ServiceRequest.number.like(prefix + "%")))
     n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    if session.get_bind().dialect.name == "postgresql":
+        n = db.autocommitted(session, _DRAW_NUMBER, {"day": f"{now:%Y%m%d}", "first": n})[0]
     return f"{prefix}{n:04d}"
 
 

@@ -88,7 +88,7 @@ def of_work(business_key: str, seq: int, at: datetime):
 def run(session: Session, runtime, instance: Instance, compiled: catalog.Compiled, *, kind: str,
         actor: Actor, payload: dict, apply, element: str | None = None,
         task_id: str | None = None, at: datetime | None = None, new: bool = False,
-        final_status: str | None = None) -> Instance:
+        final_status: str | None = None, before_write=None) -> Instance:
     """Apply `apply` (see engine/runtime/steps.py) to `instance`'s workflow, advance it and write
     it all back as one `kind` event; returns the instance.
 
@@ -96,6 +96,8 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
     the intent guards (called with the unit's outbox intents before anything is written: one
     that raises makes the command an incident, like a failed step).
     A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
+    `before_write(session)`, if given, is called once the workflow has run and the guards have
+    passed, before anything of the unit is written (a filing writes its request row there).
     A task that fails inside the engine's steps of a start puts the new instance in error (the
     event records the error). Any other exception, while applying or advancing or while writing
     back (a state that cannot be stored, a task row, a hook), raises StepFailed: the caller's
@@ -108,7 +110,7 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
     try:
         return _run(session, runtime, instance, compiled, kind=kind, actor=actor,
                     payload=payload, apply=apply, element=element, task_id=task_id, at=at,
-                    new=new, final_status=final_status)
+                    new=new, final_status=final_status, before_write=before_write)
     except (EngineError, SQLAlchemyError):   # refusals and the database's own answers
         raise
     except Exception as err:    # the one failure path: see engine/runtime/incidents.py
@@ -118,7 +120,7 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
 
 
 def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, element,
-         task_id, at, new, final_status) -> Instance:
+         task_id, at, new, final_status, before_write) -> Instance:
     with of_work(instance.business_key, instance.audit_seq + 1, at) as work:
         workflow, before, stored = _workflow_of(session, runtime, instance, compiled, new)
         workflow = apply(workflow)
@@ -129,6 +131,8 @@ def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, e
             guard(session, instance.business_key, work.intents, actor)
         after = projection.project(workflow)
         pinned = clock.now().timestamp()        # the time every task changed here has
+    if before_write is not None:
+        before_write(session)
     # Only the chunks that changed since `stored` are serialised again (a CHUNKED instance).
     state = state_store.dump(workflow, instance.serializer_version, stored, pinned)
     status = final_status or _status(workflow, after, error)

@@ -101,10 +101,12 @@ class Runtime:
     # ----------------------------------------------------------------- verbs
 
     def start(self, session: Session, process_key: str, data: dict, actor: Actor = SYSTEM,
-              business_key: str | None = None) -> Instance:
+              business_key: str | None = None, before_write=None) -> Instance:
         """Start the newest version of `process_key`; returns the flushed instance row. Raises
         InvalidInput naming the field when `data` is not an object or cannot be stored
-        (engine.json_safety: too deep, NUL, lone surrogates, NaN)."""
+        (engine.json_safety: too deep, NUL, lone surrogates, NaN). `before_write(session)` is
+        called after the process's first steps ran, before anything is written
+        (engine/runtime/unit.py)."""
         if not isinstance(data, dict):
             raise InvalidInput("start data must be an object", field="data")
         json_safety.check(data, "data")    # stored in the state and the audit log for good
@@ -121,7 +123,7 @@ class Runtime:
         return unit.run(session, self, instance, compiled, at=at, kind="started", actor=actor,
                         payload={"data": data, "business_key": business_key,
                                  "definition_id": definition_id},
-                        apply=apply, new=True)
+                        apply=apply, new=True, before_write=before_write)
 
     def claim(self, session: Session, task_id: str, actor: Actor) -> HumanTask:
         """Claim an open task for `actor`; returns the task row. Raises NotFound, Forbidden,

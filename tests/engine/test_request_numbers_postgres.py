@@ -1,17 +1,21 @@
 """Request numbers on PostgreSQL: filers at once, each with its own session and connection, all
-get a request with a number of its own, 50 times over (the number is the day's highest plus
-one; without the numbering lock two concurrent filers drew the same one and one failed on the
-unique key, a 500)."""
+get a request with a number of its own, 50 times over (drawn from the day's request_number
+row by a statement that commits by itself; max() plus one under no lock let two concurrent
+filers draw the same number and one failed on the unique key, a 500), and no filer holds a
+transaction while its process starts."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from psycopg.pq import TransactionStatus
+from sqlalchemy import delete
 
 from engine import orders, service_requests
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
+from engine.models import RequestNumber
 from tests.engine.runtime.test_concurrency_postgres import RUNS, race
 from tests.web.conftest import FIXTURE_BUNDLE
 
@@ -45,3 +49,37 @@ def test_filers_at_once_all_get_distinct_numbers(pg_sessions, runtime):
             assert all(isinstance(r, str) for r in results), results
             numbers += results
     assert len(set(numbers)) == RUNS * FILERS
+
+
+@pytest.fixture
+def filing(pg_sessions, runtime):
+    """file(n): customer C-7 files a return from order O-N{n} in a transaction of its own;
+    returns the request number."""
+    with pg_sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(FIXTURE_BUNDLE), "owner")
+        for n in range(3):
+            orders.upsert(session, f"O-N{n}", ORDER)
+
+    def file(n):
+        with pg_sessions.begin() as session:
+            return service_requests.file_request(
+                session, runtime, {"order_id": f"O-N{n}", "type": "return_refund"},
+                CUSTOMER).number
+    return file
+
+
+def test_the_days_first_draw_goes_on_from_its_highest_number(pg_sessions, filing):
+    first = filing(0)
+    assert first.endswith("-0001")
+    with pg_sessions.begin() as session:       # as a database filed before the table existed
+        session.execute(delete(RequestNumber))
+    assert filing(1) == first[:-4] + "0002"
+    assert filing(2) == first[:-4] + "0003"
+
+
+def test_a_filing_starts_its_process_outside_any_transaction(runtime, filing):
+    seen = []
+    runtime.intent_guards.append(lambda session, *_: seen.append(
+        session.connection().connection.driver_connection.info.transaction_status))
+    filing(0)
+    assert seen and set(seen) == {TransactionStatus.IDLE}
