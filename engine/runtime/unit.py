@@ -96,8 +96,8 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
     the intent guards (called with the unit's outbox intents before anything is written: one
     that raises makes the command an incident, like a failed step).
     A `new` instance is not stored yet: `apply` builds its workflow and the row is inserted.
-    `before_write(session)`, if given, is called once the workflow has run and the guards have
-    passed, before anything of the unit is written (a filing writes its request row there).
+    `before_write(session)`, if given, is called once the workflow has run, before the guards
+    and before anything of the unit is written (a filing writes its request row there).
     A task that fails inside the engine's steps of a start puts the new instance in error (the
     event records the error). Any other exception, while applying or advancing or while writing
     back (a state that cannot be stored, a task row, a hook), raises StepFailed: the caller's
@@ -127,12 +127,12 @@ def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, e
         # A start keeps a task failed in the steps in its state (the instance is stored in
         # error, retried by that task); any later command's failure is an incident.
         error, error_task = work.advance(workflow, strict=not new)
+        if before_write is not None:            # e.g. a filing's request row, which guards read
+            before_write(session)
         for guard in runtime.intent_guards:     # e.g. the payment book (engine/payments.py)
             guard(session, instance.business_key, work.intents, actor)
         after = projection.project(workflow)
         pinned = clock.now().timestamp()        # the time every task changed here has
-    if before_write is not None:
-        before_write(session)
     # Only the chunks that changed since `stored` are serialised again (a CHUNKED instance).
     state = state_store.dump(workflow, instance.serializer_version, stored, pinned)
     status = final_status or _status(workflow, after, error)
