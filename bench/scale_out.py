@@ -10,9 +10,10 @@ so the schedulers' outbox must not pay first. After 8 journeys per worker to war
 worker compiles the definitions once), `clients` threads each drive journeys end to end (9 API
 calls each). CPU is the user+system time of the gunicorn processes (and, separately, the
 schedulers), read from /proc before and after: what one journey costs the server, whatever the
-machine's other load. On PostgreSQL, pg_stat_activity is sampled meanwhile: the share of the
-busy backends (gunicorn's and the schedulers') that sit idle in a transaction, and that wait on
-a lock. The same run on durable SQLite with one worker is printed beside it.
+machine's other load. On PostgreSQL, pg_stat_activity is sampled meanwhile: how long backends
+(gunicorn's and the schedulers') sit idle in a transaction per journey (a transaction held
+while the process computes), that as a share of the busy backends, and the share waiting on a
+lock. The same run on durable SQLite with one worker is printed beside it.
 
 Usage: python -m bench.scale_out --pg-url postgresql://postgres@127.0.0.1:5432/postgres --n 400
 """
@@ -24,6 +25,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -69,6 +71,7 @@ class BackendStates:
 
     def __init__(self, engine):
         self.engine, self.counts = engine, Counter()
+        self.rounds, self.seconds = 0, 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -84,18 +87,26 @@ class BackendStates:
         query = text("SELECT state, wait_event_type FROM pg_stat_activity WHERE datname = "
                      "current_database() AND pid <> pg_backend_pid() AND backend_type = "
                      "'client backend'")
+        started = time.monotonic()
         with self.engine.connect() as conn:
             while not self._stop.wait(0.02):
                 for state, waiting in conn.execute(query):
                     self.counts[state] += 1
                     self.counts["waiting on a lock"] += waiting == "Lock"
                 conn.rollback()
+                self.rounds += 1
+        self.seconds = time.monotonic() - started
 
-    def shares(self) -> dict:
-        """{"idle_in_transaction", "lock_waits"}: shares of the backends that were not idle."""
+    def shares(self, journeys: int) -> dict:
+        """{"idle_in_transaction", "lock_waits"}: shares of the backends that were not idle;
+        "idle_in_transaction_ms": the time backends spent idle in a transaction (holding it
+        while the process computed) per journey, summed over the backends."""
         busy = self.counts["active"] + self.counts["idle in transaction"]
+        interval = self.seconds / self.rounds if self.rounds else 0.0
         return {"idle_in_transaction": self.counts["idle in transaction"] / busy if busy else 0.0,
-                "lock_waits": self.counts["waiting on a lock"] / busy if busy else 0.0}
+                "lock_waits": self.counts["waiting on a lock"] / busy if busy else 0.0,
+                "idle_in_transaction_ms": self.counts["idle in transaction"] * interval
+                / journeys * 1000}
 
 
 def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
@@ -128,7 +139,7 @@ def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
     figures = {"journeys_per_s": rate(n, seconds), "server_ms": server_cpu / n * 1000,
                "scheduler_ms": scheduler_cpu / n * 1000}
     if states is not None:
-        figures["backends"] = states.shares()
+        figures["backends"] = states.shares(n)
     return figures
 
 
@@ -149,8 +160,9 @@ def report(figures: dict, clients: int) -> str:
         backends = r.get("backends")
         return (f"  {label}: {r['journeys_per_s']:.1f} journeys/s, server CPU "
                 f"{r['server_ms']:.0f} ms per journey, schedulers {r['scheduler_ms']:.0f} ms"
-                + (f"; of the busy backends {backends['idle_in_transaction']:.0%} idle in a "
-                   f"transaction, {backends['lock_waits']:.0%} waiting on a lock"
+                + (f"; backends idle in a transaction {backends['idle_in_transaction_ms']:.0f} "
+                   f"ms per journey ({backends['idle_in_transaction']:.0%} of the busy ones), "
+                   f"{backends['lock_waits']:.0%} waiting on a lock"
                    if backends else ""))
     lines = [f"refund-first journeys over HTTP, {clients} clients, with schedulers beside:"]
     lines += [line(f"PostgreSQL, {w} worker(s)", r) for w, r in figures["postgres"].items()]
