@@ -24,6 +24,7 @@ from engine import config as engine_config
 from engine import db, platform
 from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
+from web.errors import RunAgain
 
 SETTINGS_FIELDS = {f.name for f in dataclasses.fields(engine_config.Settings)}
 
@@ -67,7 +68,7 @@ class Request(FlaskRequest):
 
 class App(Flask):
     """The platform's Flask app: a request that lost a race for an instance runs again
-    (engine.runtime.incidents.again_if_lost).
+    (web.api.base.transaction raises RunAgain; engine.runtime.incidents.again_if_lost).
 
     Verbs read an instance without locking it and write it with a version check
     (engine/runtime/verbs.py), so of two commands on one instance at once the second to write
@@ -77,7 +78,10 @@ class App(Flask):
     (the others are then told who holds the task)."""
 
     def dispatch_request(self):
-        return incidents.again_if_lost(super().dispatch_request)    # the last LostRace: 409
+        try:
+            return incidents.again_if_lost(super().dispatch_request, race=RunAgain)
+        except RunAgain as again:
+            raise again.lost from None          # answered as the Conflict it is (409)
 
 
 class IdConverter(IntegerConverter):

@@ -20,12 +20,24 @@ from engine.errors import (
     Forbidden,
     InvalidDefinition,
     InvalidInput,
+    LostRace,
     NotFound,
     ScriptError,
     StepFailed,
 )
 
 log = logging.getLogger(__name__)
+
+
+class RunAgain(Exception):
+    """A request's unit of work lost a race for an instance (engine.errors.LostRace): it wrote
+    nothing, and the app runs the whole request again (web/__init__.py). Not an EngineError, so
+    that no route or page that answers refusals itself takes it for one."""
+
+    def __init__(self, lost: LostRace):
+        super().__init__(str(lost))
+        self.lost = lost
+
 
 STATUS = {NotFound: 404, Conflict: 409, Forbidden: 403, InvalidInput: 422,
           InvalidDefinition: 422, ScriptError: 422, StepFailed: 422}

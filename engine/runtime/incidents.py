@@ -110,16 +110,17 @@ def transaction(sessions):
 LOST_RACE_ATTEMPTS = 3
 
 
-def again_if_lost(work):
+def again_if_lost(work, race: type[Exception] = LostRace):
     """`work()`, a whole unit of work in a transaction of its own, run again when it lost a
-    race for an instance (LostRace: another writer changed it between its reads and its write,
-    and it wrote nothing), up to LOST_RACE_ATTEMPTS times; the last LostRace goes on to the
-    caller. The API (web/__init__.py) and the jobs run their units of work this way, so that
-    two commands on one instance at once both land, one after the other."""
+    race for an instance (`race`, by default LostRace: another writer changed it between its
+    reads and its write, and it wrote nothing), up to LOST_RACE_ATTEMPTS times; the last one
+    goes on to the caller. The API and the pages (web/__init__.py) and the jobs run their units
+    of work this way, so that two commands on one instance at once both land, one after the
+    other."""
     for _ in range(LOST_RACE_ATTEMPTS - 1):
         try:
             return work()
-        except LostRace:
+        except race:
             pass
     return work()
 

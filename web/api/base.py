@@ -14,11 +14,11 @@ from flask import current_app, g, request
 from engine import db, json_safety, users
 from engine.access import Actor
 from engine.definitions import forms
-from engine.errors import Forbidden, InvalidInput
+from engine.errors import Forbidden, InvalidInput, LostRace
 from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
 from web import query
-from web.errors import ApiError
+from web.errors import ApiError, RunAgain
 
 
 def platform():
@@ -40,11 +40,15 @@ def transaction(*, write: bool | None = None):
 
     GET and HEAD requests read (engine.db.reading: on SQLite a snapshot that never waits for
     writers, and a write there is refused); `write=True` is for the rare GET that must write,
-    `write=False` for a read inside a POST (a machine's signature check)."""
+    `write=False` for a read inside a POST (a machine's signature check). A lost race for an
+    instance leaves as RunAgain."""
     read = request.method in READ_METHODS if write is None else not write
-    with db.reading() if read else contextlib.nullcontext():
-        with incidents.transaction(platform().sessions) as session:
-            yield session
+    try:
+        with db.reading() if read else contextlib.nullcontext():
+            with incidents.transaction(platform().sessions) as session:
+                yield session
+    except LostRace as lost:
+        raise RunAgain(lost) from lost
 
 
 READ_METHODS = ("GET", "HEAD")

@@ -33,12 +33,16 @@ def db_url(pg_url):
 
 @pytest.fixture
 def reviews(platform, world):
-    """Five instances of the simple process, each at its open review task: (instance id, task
-    id) of each."""
+    return start_reviews(platform, 5)
+
+
+def start_reviews(platform, count: int) -> list[tuple[int, str]]:
+    """`count` instances of the simple process, each at its open review task: (instance id,
+    task id) of each."""
     with incidents.transaction(platform.sessions) as session:
         catalog.deploy(session, Bundle.from_folder(DATA / "simple"), "owner")
         ids = [platform.runtime.start(session, "simple", {"request_no": f"R-{n}"}, SYSTEM).id
-               for n in range(5)]
+               for n in range(count)]
     with platform.sessions() as session:
         rows = session.execute(select(HumanTask.instance_id, HumanTask.task_id)
                                .where(HumanTask.instance_id.in_(ids))
