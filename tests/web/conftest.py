@@ -1,11 +1,18 @@
 """Web fixtures: a fresh app on the per-test SQLite file, its client, users, orders and logins."""
 from __future__ import annotations
 
+import atexit
+import hashlib
+import shutil
+import sqlite3
+import tempfile
+from contextlib import closing
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
 from engine import client_secrets, clock, config, orders, signatures, users
 from engine.access import MACHINE_ROLES
@@ -90,7 +97,20 @@ def world(platform):
 
 def populate(platform) -> None:
     """Add PEOPLE and ORDERS (through engine.orders.upsert, as PUT /api/orders stores them)
-    and deploy the fixture bundle, in one transaction."""
+    and deploy the fixture bundle, in one transaction.
+
+    Deploying is most of a test's setup, and hundreds of tests populate a database fresh from
+    the template at the same frozen instant: on SQLite the first one's result is kept (one copy
+    per instant and database state) and the next ones get that copy, row for row what populating
+    would write (users' salts and tokens aside), through SQLite's backup API. A database
+    that is not in a state seen before (anything written to it first) is populated as usual."""
+    path = _sqlite_file(platform.settings.database_url)
+    key = (clock.now(), _content_digest(path)) if path else None
+    kept = _POPULATED.get(key)
+    if kept is not None:
+        platform.engine.dispose()               # no pooled connection from before the copy
+        _copy_database(kept, path)
+        return
     with platform.sessions.begin() as session:
         for name, (role, department, customer_id) in PEOPLE.items():
             users.create_user(session, name, PASSWORD, role, department, customer_id,
@@ -98,6 +118,45 @@ def populate(platform) -> None:
         for order_id, (customer_id, category, lines) in ORDERS.items():
             orders.upsert(session, order_id, order_body(customer_id, category, lines))
         catalog.deploy(session, Bundle.from_folder(FIXTURE_BUNDLE), "owner")
+    if key is not None:
+        global _POPULATED_DIR
+        if _POPULATED_DIR is None:
+            _POPULATED_DIR = Path(tempfile.mkdtemp(prefix="aftersales-world-"))
+            atexit.register(shutil.rmtree, _POPULATED_DIR, ignore_errors=True)
+        kept = _POPULATED_DIR / f"world-{len(_POPULATED)}.sqlite"
+        _copy_database(path, kept)
+        _POPULATED[key] = kept
+
+
+# (frozen instant, digest of the database before) -> a copy of it as populate left it
+_POPULATED: dict[tuple, Path] = {}
+_POPULATED_DIR: Path | None = None
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
+def _content_digest(path: Path) -> str:
+    """A digest of the schema and every row of the SQLite database at `path`."""
+    digest = hashlib.sha256()
+    with closing(sqlite3.connect(path)) as conn:
+        tables = conn.execute("SELECT name, sql FROM sqlite_master ORDER BY type, name").fetchall()
+        for name, sql in tables:
+            digest.update(repr((name, sql)).encode())
+            if sql and sql.startswith("CREATE TABLE"):
+                for row in conn.execute(f'SELECT * FROM "{name}" ORDER BY rowid'):
+                    digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """A consistent copy through SQLite's backup API (the files are in WAL mode)."""
+    with closing(sqlite3.connect(source)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
 
 
 class Caller:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-import sqlite3
 from datetime import timedelta
 from html import unescape
 from html.parser import HTMLParser
@@ -28,8 +27,7 @@ from werkzeug.test import encode_multipart
 # `clock` is the engine's clock as tests/web/conftest.py imports it; it is used in one place,
 # `advance` below, the only thing the pages' behaviour needs that HTTP cannot do (time passing,
 # for SLAs). If the engine's clock moves, tests/web/conftest.py moves with it.
-from tests.web.conftest import (FIXTURE_BUNDLE, PASSWORD, PEOPLE, clock, file_request, open_tasks,
-                                populate)
+from tests.web.conftest import FIXTURE_BUNDLE, PASSWORD, PEOPLE, clock, file_request, open_tasks
 
 CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
 
@@ -68,43 +66,8 @@ def app(app):
     return app
 
 
-# `world` (tests/web/conftest.py) adds the people and orders and deploys the fixture bundle in
-# every test, the other big share of a test's time. Here the first test that asks for it does
-# exactly that and keeps a copy of the database; the next ones start from that copy (taken
-# before their app opens the file), which holds the same rows, made at the same frozen instant.
-
-def _sqlite_path(url: str) -> str:
-    assert url.startswith("sqlite:///"), url
-    return url[len("sqlite:///"):]
-
-
-def _copy_database(source: str, target: str) -> None:
-    """A consistent copy through SQLite's backup API (the files are in WAL mode)."""
-    with sqlite3.connect(source) as src, sqlite3.connect(target) as dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-
-
-@pytest.fixture(scope="session")
-def world_copy(tmp_path_factory):
-    return tmp_path_factory.mktemp("world") / "world.sqlite"
-
-
-@pytest.fixture
-def db_url(db_url, request, world_copy):
-    if "world" in request.fixturenames and world_copy.exists():
-        _copy_database(str(world_copy), _sqlite_path(db_url))
-    return db_url
-
-
-@pytest.fixture
-def world(platform, db_url, world_copy):
-    """PEOPLE, ORDERS and the fixture bundle, deployed (as tests/web/conftest.py's world)."""
-    if not world_copy.exists():
-        populate(platform)
-        _copy_database(_sqlite_path(db_url), str(world_copy))
-    return PEOPLE
+# `world` (tests/web/conftest.py) adds the people and orders and deploys the fixture bundle, the
+# other big share of a test's time: its populate() copies what the first test populated.
 
 
 # ------------------------------------------------------------------ reading HTML
