@@ -34,29 +34,60 @@ def template_db(tmp_path_factory) -> Path:
 HISTORY_END = T0 + timedelta(days=4, hours=6)
 
 
+def built_once(tmp_path_factory, name: str, build) -> Path:
+    """A folder `name` that `build(folder)` fills once per test run: under pytest-xdist in the
+    run's temporary folder that the workers share, by the first worker to need it while the
+    others wait (a lock file); built afresh if a build failed half-way."""
+    import fcntl
+    import os
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder = base / f"built-{name}"
+    with open(base / f"built-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / ".done").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            (folder / ".done").touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def history_db(template_db, tmp_path_factory) -> tuple[Path, datetime]:
     """A database as `aftersales demo --history 3` leaves it (the bpmn/ bundle, the demo's
     people, three days of requests filed and worked through up to HISTORY_END, then the demo's
     samples, filed on the real clock as fill leaves it), and the instant it was done: built
-    once (about 8 s), copied by each test of the pages on it, which freeze the clock there."""
+    once per run (about 8 s; built_once), copied by each test of the pages on it, which freeze
+    the clock there."""
+    import json
+
+    def build(folder: Path) -> None:
+        done = _build_history(template_db, folder / "history.sqlite", folder / "archive")
+        (folder / "done.json").write_text(json.dumps(done.isoformat()))
+
+    folder = built_once(tmp_path_factory, "history", build)
+    return (folder / "history.sqlite",
+            datetime.fromisoformat(json.loads((folder / "done.json").read_text())))
+
+
+def _build_history(template_db: Path, path: Path, archive: Path) -> datetime:
     from engine import demo, demo_history, platform
 
-    folder = tmp_path_factory.mktemp("history")
-    path = folder / "history.sqlite"
     shutil.copy(template_db, path)
-    settings = config.Settings(database_url=f"sqlite:///{path}", archive_dir=folder / "archive")
+    settings = config.Settings(database_url=f"sqlite:///{path}", archive_dir=archive)
     engine = db.make_engine(settings.database_url, durable=False)
     sessions, runtime = db.make_session_factory(engine), platform.runtime(settings)
     clock.freeze(HISTORY_END)
     try:
         demo.load(sessions, runtime, ROOT / "bpmn", history=lambda: [
             str(demo_history.fill(sessions, runtime, 3, seed=2))])
-        done = clock.now()
+        return clock.now()
     finally:
         clock.freeze(None)
         engine.dispose()
-    return path, done
 
 
 @pytest.fixture

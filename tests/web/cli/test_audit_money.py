@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from engine import db
+from tests.conftest import built_once
 from web.cli import main
 
 
@@ -25,13 +26,15 @@ def _cli(url: str):
 
 @pytest.fixture(scope="module")
 def demo_file(tmp_path_factory) -> Path:
-    """One demo database for the module (the demo takes seconds): each test copies it."""
-    path = tmp_path_factory.mktemp("demo") / "demo.sqlite"
-    cli = _cli(f"sqlite:///{path}")
-    assert cli("init").exit_code == 0
-    result = cli("demo")
-    assert result.exit_code == 0, result.output
-    return path
+    """One demo database for the test run (the demo takes seconds; this module and
+    test_audit_reads.py use it, tests/conftest.py built_once): each test copies it."""
+    def build(folder: Path) -> None:
+        cli = _cli(f"sqlite:///{folder / 'demo.sqlite'}")
+        assert cli("init").exit_code == 0
+        result = cli("demo")
+        assert result.exit_code == 0, result.output
+
+    return built_once(tmp_path_factory, "audit-demo", build) / "demo.sqlite"
 
 
 @pytest.fixture
