@@ -41,11 +41,12 @@ class Buffered:
 
 
 def deliver(session: Session, runtime, name: str, correlation: str, payload: dict,
-            actor: Actor, message_id: str | None = None) -> list[Instance] | Buffered:
+            actor: Actor, message_id: str | None = None,
+            before_write=None) -> list[Instance] | Buffered:
     """Deliver a message, or keep it when its known request does not wait for it yet; returns
     the instances it went to, or the `Buffered` entry. A message id kept before answers that
-    entry again. Raises NotFound (unknown request, or a message its version never keeps),
-    InvalidInput naming the field."""
+    entry again. `before_write` goes to Runtime.deliver_message. Raises NotFound (unknown
+    request, or a message its version never keeps), InvalidInput naming the field."""
     if message_id is not None:
         kept = session.scalars(select(BufferedMessage)
                                .where(BufferedMessage.message_id == message_id)).first()
@@ -53,7 +54,7 @@ def deliver(session: Session, runtime, name: str, correlation: str, payload: dic
             return Buffered(kept.id, kept.business_key, kept.expires_at)
     try:
         return runtime.deliver_message(session, name, correlation, payload, actor,
-                                       message_id=message_id)
+                                       message_id=message_id, before_write=before_write)
     except NotFound:
         instance_id = instances.id_of_business_key(session, correlation)
         if not isinstance(correlation, str) or instance_id is None:

@@ -130,8 +130,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     """Record the provider's final answer for a payment; returns its ledger row. The same
     answer again returns the row unchanged. Raises NotFound (no such payment), Conflict (it was
     settled otherwise already), InvalidInput (a status other than paid or failed)."""
-    if status not in SETTLED:
-        raise InvalidInput("status must be paid or failed", field="status")
+    _check_settled(status)
     row = session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)
                           .with_for_update()).first()
     if row is None:
@@ -153,6 +152,11 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     row.provider_status = (provider_status or status)[:40]     # the column's width
     session.flush()
     return row
+
+
+def _check_settled(status) -> None:
+    if status not in SETTLED:
+        raise InvalidInput("status must be paid or failed", field="status")
 
 
 def note_provider(session: Session, idempotency_key: str, *, reference: str | None,
@@ -204,14 +208,28 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
     if RESULT_MESSAGES[row.kind] != name:
         raise InvalidInput(f"payment {key} is a {row.kind}: its result is "
                            f"{RESULT_MESSAGES[row.kind]}", field="name")
-    held = hold_other_amount(session, row, payload.get("amount"), payload.get("status"),
-                             "payload.amount")
+    status = payload.get("status")
+    held = hold_other_amount(session, row, payload.get("amount"), status, "payload.amount")
     if held is not None:
         return held
-    row = settle(session, key, payload.get("status"), reference=reference,
-                 provider_status=str(payload.get("provider_status") or payload.get("status")))
-    return message_buffer.deliver(session, runtime, name, row.request_no, result_of(row), actor,
-                                  message_id=reply_id(key))
+    _check_settled(status)
+    settled = []
+
+    def settle_once(session: Session) -> None:
+        if not settled:
+            settled.append(settle(session, key, status, reference=reference,
+                                  provider_status=str(payload.get("provider_status") or status)))
+
+    # The process hears the ledger's facts as `settle` leaves them; the row is locked and
+    # settled once the process has run (outside the transaction on PostgreSQL), before its
+    # guards and writes, so these see the payment settled as before. A message kept or heard
+    # before runs no unit of work: then it is settled here.
+    facts = result_of(row) if row.status != "pending" else \
+        dict(result_of(row), status=status, reference=reference or row.reference)
+    delivered = message_buffer.deliver(session, runtime, name, row.request_no, facts, actor,
+                                       message_id=reply_id(key), before_write=settle_once)
+    settle_once(session)
+    return delivered
 
 
 @dataclass(frozen=True)

@@ -194,8 +194,11 @@ class Runtime:
                         task_id=task_id, apply=steps.complete(task_id, data))
 
     def deliver_message(self, session: Session, name: str, correlation: str, payload: dict,
-                        actor: Actor = SYSTEM, message_id: str | None = None) -> list[Instance]:
+                        actor: Actor = SYSTEM, message_id: str | None = None,
+                        before_write=None) -> list[Instance]:
         """Deliver an external message to the instances waiting for it with this correlation.
+        `before_write(session)` is called in each instance's unit of work once its process has
+        heard the message, before anything is written (engine/runtime/unit.py).
 
         A `message_id` seen before returns the instances it went to, without applying it again.
         Raises InvalidInput naming the field when the message cannot be stored
@@ -230,7 +233,7 @@ class Runtime:
             delivered.append(unit.run(
                 session, self, instance, compiled, kind="message_delivered", actor=actor,
                 payload={"name": name, "payload": payload, "message_id": message_id},
-                element=name, apply=steps.message(name, payload)))
+                element=name, apply=steps.message(name, payload), before_write=before_write))
         if message_id is not None:
             session.add(ReceivedMessage(message_id=message_id, name=name, instance_ids=instance_ids,
                                         received_at=clock.now()))
