@@ -40,7 +40,7 @@ def transaction(*, write: bool | None = None):
 
     GET and HEAD requests read (engine.db.reading: on SQLite a snapshot that never waits for
     writers, and a write there is refused); `write=True` is for the rare GET that must write,
-    `write=False` for a read inside a POST (a machine's signature check). A lost race for an
+    `write=False` for a read inside a POST (sending a mobile sign-in code). A lost race for an
     instance leaves as RunAgain."""
     read = request.method in READ_METHODS if write is None else not write
     try:
