@@ -16,6 +16,7 @@ from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.models import RequestNumber
+from engine.runtime import steps
 from tests.engine.runtime.test_concurrency_postgres import RUNS, race
 from tests.web.conftest import FIXTURE_BUNDLE
 
@@ -77,9 +78,24 @@ def test_the_days_first_draw_goes_on_from_its_highest_number(pg_sessions, filing
     assert filing(2) == first[:-4] + "0003"
 
 
-def test_a_filing_starts_its_process_outside_any_transaction(runtime, filing):
-    seen = []
-    runtime.intent_guards.append(lambda session, *_: seen.append(
-        session.connection().connection.driver_connection.info.transaction_status))
+def test_a_filing_starts_its_process_outside_any_transaction(filing, monkeypatch):
+    order = []
+    real_start, real_hold = steps.start, service_requests._hold_items
+
+    def start(*args, **kwargs):
+        apply = real_start(*args, **kwargs)
+
+        def started(workflow):
+            order.append("process ran")
+            return apply(workflow)
+        return started
+
+    def hold_items(session, *args):
+        driver = session.connection().connection.driver_connection
+        order.append(("request written", driver.info.transaction_status))
+        return real_hold(session, *args)
+
+    monkeypatch.setattr(steps, "start", start)
+    monkeypatch.setattr(service_requests, "_hold_items", hold_items)
     filing(0)
-    assert seen and set(seen) == {TransactionStatus.IDLE}
+    assert order == ["process ran", ("request written", TransactionStatus.IDLE)]
