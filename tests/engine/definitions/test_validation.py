@@ -540,6 +540,7 @@ def assert_refused_quickly(name, data, reason):
     return problems[0]
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("name, reason", [
     ("xxe_file.bpmn", "DOCTYPE"),
     ("xxe_network.bpmn", "DOCTYPE"),
@@ -552,16 +553,19 @@ def test_hostile_file_is_refused(name, reason):
     assert problem.line is not None
 
 
+@pytest.mark.timing
 def test_deep_nesting_is_refused():
     deep = b"<a>" * 100_000 + b"</a>" * 100_000
     assert_refused_quickly("deep_nesting.bpmn", deep, "nested deeper than 200 levels")
 
 
+@pytest.mark.timing
 def test_huge_file_is_refused_before_parsing():
     huge = b'<?xml version="1.0"?><a>' + b"x" * (3 * 1024 * 1024) + b"</a>"
     assert_refused_quickly("huge.bpmn", huge, "over the limit of 2,097,152 bytes")
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("data", [
     VALID_BPMN.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"),
     VALID_BPMN.replace("Return request", "Retour \xe9change").encode("latin-1"),

@@ -94,6 +94,7 @@ HOSTILE = {
 }
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("name", HOSTILE)
 def test_a_hostile_script_fails_cleanly_while_the_server_keeps_working(
         name, sessions, scripted, runtime):
@@ -263,6 +264,7 @@ def _timer_task(definition, data):
     return SimpleNamespace(data=data, task_spec=spec, id="t", workflow=workflow)
 
 
+@pytest.mark.timing
 @pytest.mark.parametrize("value", ["P999999999Y", "P3000000D", "-P1D", "P-1D", "PT-4H", "P11Y"])
 def test_a_timer_duration_over_data_is_refused_before_spiff_reads_it(value):
     engine = PlatformScriptEngine()

@@ -183,6 +183,7 @@ def test_script_can_delete_data_and_functions_are_not_written_back():
     assert data == {"amount": 6}
 
 
+@pytest.mark.timing
 def test_evaluating_a_condition_is_fast():
     env = RestrictedEnvironment()
     data = {"amount": 150, "currency": "EUR", "customer": {"tier": "gold"}}
@@ -266,6 +267,7 @@ def test_failed_script_can_be_retried_after_fixing_the_data():
 
 # --- time limit -----------------------------------------------------------------------------------
 
+@pytest.mark.timing
 @pytest.mark.parametrize("script", [
     "while True: pass",
     "n = 0\nfor i in range(1000000):\n    for j in range(1000000):\n        n += 1",

@@ -91,6 +91,7 @@ CASES = [
 ]
 
 
+@pytest.mark.timing
 def test_a_served_app_refuses_hostile_input_and_stays_healthy(server):
     base, env = server
     status, answer = http(base, "POST", "/api/auth/token",
