@@ -85,12 +85,16 @@ def secret_json(row: ClientSecret) -> dict:
             "hint": row.secret[:len(PREFIX) + 4] + "..."}
 
 
-# Asked on every machine request: one prebuilt statement, newest secret first.
+def _unexpired(now):
+    return or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > now)
+
+
+_NEWEST_FIRST = (ClientSecret.created_at.desc(), ClientSecret.id.desc())
+# Asked on every machine request: one prebuilt statement.
 _ACTIVE_SECRETS = (
     select(ClientSecret.secret).join(User, User.id == ClientSecret.user_id)
-    .where(User.username == bindparam("username"),
-           or_(ClientSecret.expires_at.is_(None), ClientSecret.expires_at > bindparam("now")))
-    .order_by(ClientSecret.created_at.desc(), ClientSecret.id.desc()))
+    .where(User.username == bindparam("username"), _unexpired(bindparam("now")))
+    .order_by(*_NEWEST_FIRST))
 
 
 def verify(connection: Connection, username: str, body: bytes, header: str | None,
@@ -99,8 +103,8 @@ def verify(connection: Connection, username: str, body: bytes, header: str | Non
     are read on `connection` (a connection or a session), as the sign-in check reads the
     account (web/api/base.py signed_in). Raises signatures.BadSignature naming the header and
     what is wrong."""
-    active = list(connection.scalars(_ACTIVE_SECRETS, {"username": username,
-                                                       "now": now or clock.now()}))
+    now = now or clock.now()
+    active = list(connection.scalars(_ACTIVE_SECRETS, {"username": username, "now": now}))
     if not active:
         # Checked after the header's form, so a client that sends nothing learns the format.
         signatures.parse(header)
@@ -112,10 +116,8 @@ def verify(connection: Connection, username: str, body: bytes, header: str | Non
 
 def _active(session: Session, user_id: int, now: datetime) -> list[ClientSecret]:
     return list(session.scalars(
-        select(ClientSecret).where(ClientSecret.user_id == user_id,
-                                   or_(ClientSecret.expires_at.is_(None),
-                                       ClientSecret.expires_at > now))
-        .order_by(ClientSecret.created_at.desc(), ClientSecret.id.desc())))
+        select(ClientSecret).where(ClientSecret.user_id == user_id, _unexpired(now))
+        .order_by(*_NEWEST_FIRST)))
 
 
 def _machine(session: Session, username) -> User:

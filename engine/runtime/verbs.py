@@ -15,8 +15,9 @@ at once the second to write finds the version moved and raises LostRace having w
 at once exactly one wins, and a claim and another user's completion cannot both succeed. No
 row is locked while the workflow runs: on PostgreSQL the transaction begins with the first write
 (engine/db.py), so no backend is idle in a transaction while Python computes; SQLite's writers
-take the write lock when their transaction begins. Instance-level verbs (suspend, resume, cancel, retry, skip) are for the
-supervisors of the instance's open work (engine.access.may_operate_instance).
+take the write lock when their transaction begins. Instance-level verbs (suspend, resume,
+cancel, retry, skip) are for the supervisors of the instance's open work
+(engine.access.may_operate_instance).
 """
 from __future__ import annotations
 
