@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import config
@@ -33,8 +33,11 @@ def claim_required(session: Session, department: str | None) -> bool:
     """Must a task of `department` be claimed before it is completed?"""
     if department is None:
         return False
-    return bool(session.scalar(select(DepartmentSetting.claim_required).where(
-        DepartmentSetting.department == department)))
+    return bool(session.scalar(_CLAIM_REQUIRED, {"department": department}))
+
+
+_CLAIM_REQUIRED = select(DepartmentSetting.claim_required).where(
+    DepartmentSetting.department == bindparam("department"))
 
 
 def set_claim_required(session: Session, actor: Actor, department, value: bool,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from engine import access, feedback_classifier, feedback_taxonomy, service_requests
@@ -30,6 +30,10 @@ from engine.orders import CATEGORIES
 
 KINDS = ("filing", "complaint", "rating", "reopen", "complaint_comment")
 MAX_QUERY = 100
+
+
+_REQUEST = select(ServiceRequest.id, ServiceRequest.category).where(
+    ServiceRequest.number == bindparam("number"))
 
 
 class Recorder:
@@ -45,8 +49,7 @@ class Recorder:
         said = words_of(event)
         if not said:
             return
-        request = session.execute(select(ServiceRequest.id, ServiceRequest.category).where(
-            ServiceRequest.number == instance.business_key)).first()
+        request = session.execute(_REQUEST, {"number": instance.business_key}).first()
         if request is None:     # an entry process started without a request (tests, tools)
             return
         for kind, text in said:

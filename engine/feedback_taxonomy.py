@@ -115,9 +115,11 @@ def deploy(session: Session, source, actor_name: str) -> tuple[FeedbackTaxonomy,
     return row, True
 
 
+_NEWEST = select(FeedbackTaxonomy).order_by(FeedbackTaxonomy.version.desc()).limit(1)
+
+
 def newest(session: Session) -> FeedbackTaxonomy | None:
-    return session.scalars(select(FeedbackTaxonomy)
-                           .order_by(FeedbackTaxonomy.version.desc()).limit(1)).first()
+    return session.scalars(_NEWEST).first()
 
 
 def in_force(session: Session, bpmn_dir: Path) -> tuple[dict, int | None]:

@@ -10,7 +10,7 @@ here changes an instance (the verbs in engine/runtime do); workflows are rebuilt
 from __future__ import annotations
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from engine import access, clock, tasklist
@@ -133,8 +133,11 @@ def id_of_business_key(session: Session, business_key: str) -> int | None:
 
 def waiting_for(session: Session, instance_id: int) -> list[str]:
     """Names of the messages the instance waits for now."""
-    return sorted(set(session.scalars(select(MessageSubscription.name).where(
-        MessageSubscription.instance_id == instance_id))))
+    return sorted(set(session.scalars(_WAITING_FOR, {"instance_id": instance_id})))
+
+
+_WAITING_FOR = select(MessageSubscription.name).where(
+    MessageSubscription.instance_id == bindparam("instance_id"))
 
 
 def elements(workflow) -> dict[str, list[str]]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,6 +66,23 @@ class Totals:
         return self.refunds_held - self.clawbacks_paid
 
 
+# The statements of the money path, built once (see engine/runtime/writeback.py).
+_LEDGER = select(Ledger).where(Ledger.idempotency_key == bindparam("key"))
+_LEDGER_LOCKED = _LEDGER.with_for_update()
+_REQUEST_LOCKED = select(ServiceRequest).where(
+    ServiceRequest.number == bindparam("number")).with_for_update()
+_OF_REQUEST = select(Ledger).where(Ledger.request_no == bindparam("number")).order_by(Ledger.id)
+
+
+def _totals_of(column):
+    return (select(Ledger.kind, Ledger.status, func.sum(Ledger.amount))
+            .where(column == bindparam("value"), Ledger.status != "failed")
+            .group_by(Ledger.kind, Ledger.status))
+
+
+_REQUEST_TOTALS, _ORDER_TOTALS = _totals_of(Ledger.request_no), _totals_of(Ledger.order_id)
+
+
 def guard(session: Session, business_key: str, intents, actor: Actor) -> None:
     """The runtime's payment guard: reserve every payment among a unit's outbox `intents`.
     Raises PaymentRefused."""
@@ -80,8 +97,7 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     held on the order's balance; the row already written for the same idempotency key (a
     retried step) is returned as it is. The intent's payload amount becomes the checked
     Decimal. Raises PaymentRefused with the reason."""
-    existing = session.scalars(select(Ledger).where(
-        Ledger.idempotency_key == intent.idempotency_key)).first()
+    existing = by_key(session, intent.idempotency_key)
     if existing is not None:
         return existing
     try:
@@ -89,8 +105,7 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     except InvalidInput as err:
         raise PaymentRefused(f"{kind} for {request_no} refused: {err.message} "
                              f"(got {intent.payload.get('amount')!r})", intent.element) from None
-    request = session.scalars(select(ServiceRequest).where(
-        ServiceRequest.number == request_no).with_for_update()).first()
+    request = session.scalars(_REQUEST_LOCKED, {"number": request_no}).first()
     if request is None:
         raise PaymentRefused(f"{kind} for {request_no} refused: it is no after-sales request "
                              "filed from an order, so nothing was paid for it", intent.element)
@@ -131,8 +146,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     answer again returns the row unchanged. Raises NotFound (no such payment), Conflict (it was
     settled otherwise already), InvalidInput (a status other than paid or failed)."""
     _check_settled(status)
-    row = session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)
-                          .with_for_update()).first()
+    row = session.scalars(_LEDGER_LOCKED, {"key": idempotency_key}).first()
     if row is None:
         raise NotFound(f"no payment has the idempotency key {idempotency_key}",
                        field="idempotency_key")
@@ -162,8 +176,7 @@ def _check_settled(status) -> None:
 def note_provider(session: Session, idempotency_key: str, *, reference: str | None,
                   provider_status: str | None) -> None:
     """Keep what the provider said of a payment it has not settled yet (accepted, processing)."""
-    row = session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)
-                          .with_for_update()).first()
+    row = session.scalars(_LEDGER_LOCKED, {"key": idempotency_key}).first()
     if row is None:
         raise NotFound(f"no payment has the idempotency key {idempotency_key}",
                        field="idempotency_key")
@@ -244,7 +257,7 @@ class Held:
 
 def by_key(session: Session, idempotency_key: str) -> Ledger | None:
     """The ledger row of the payment with `idempotency_key`."""
-    return session.scalars(select(Ledger).where(Ledger.idempotency_key == idempotency_key)).first()
+    return session.scalars(_LEDGER, {"key": idempotency_key}).first()
 
 
 def hold_other_amount(session: Session, row: Ledger, amount, status, field: str) -> Held | None:
@@ -281,12 +294,10 @@ def _hold(session: Session, row: Ledger, reported: Decimal, status) -> Held:
 def totals(session: Session, *, request_no: str | None = None,
            order_id: str | None = None) -> Totals:
     """The sums of the ledger rows of one request or one order."""
-    where = Ledger.request_no == request_no if request_no is not None else \
-        Ledger.order_id == order_id
+    query, value = (_REQUEST_TOTALS, request_no) if request_no is not None else \
+        (_ORDER_TOTALS, order_id)
     result = Totals()
-    for kind, status, amount in session.execute(
-            select(Ledger.kind, Ledger.status, func.sum(Ledger.amount))
-            .where(where, Ledger.status != "failed").group_by(Ledger.kind, Ledger.status)):
+    for kind, status, amount in session.execute(query, {"value": value}):
         amount = Decimal(amount)
         if kind == "refund":
             result.refunds_held += amount
@@ -314,7 +325,7 @@ def of_request(session: Session, actor: Actor, ref) -> dict:
             "pending": money.text(done.refunds_held - done.refunds_paid),
             "clawed_back": money.text(done.clawbacks_paid),
             "items": [payment_json(row) for row in session.scalars(
-                select(Ledger).where(Ledger.request_no == request.number).order_by(Ledger.id))]}
+                _OF_REQUEST, {"number": request.number})]}
 
 
 def payment_json(row: Ledger) -> dict:

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import json_safety
@@ -157,14 +157,16 @@ def _verdict(allowed: bool, why: str, *, until: datetime | None = None,
     return {"allowed": allowed, "why": why, "until": until, "request": request}
 
 
+_HOLDERS = (select(ServiceRequest.number, ServiceRequest.items)
+            .where(ServiceRequest.order_id == bindparam("order_id"),
+                   ServiceRequest.type.in_(HOLDING_TYPES), ServiceRequest.status.in_(OPEN_STATUSES))
+            .order_by(ServiceRequest.id))
+
+
 def _holders(session: Session, order_id: str) -> dict[str, str]:
     """sku -> the number of the open request of a holding type that has it (the oldest)."""
     holders: dict[str, str] = {}
-    for number, items in session.execute(
-            select(ServiceRequest.number, ServiceRequest.items)
-            .where(ServiceRequest.order_id == order_id, ServiceRequest.type.in_(HOLDING_TYPES),
-                   ServiceRequest.status.in_(OPEN_STATUSES))
-            .order_by(ServiceRequest.id)):
+    for number, items in session.execute(_HOLDERS, {"order_id": order_id}):
         for item in items or []:
             if isinstance(item, dict) and isinstance(item.get("sku"), str):
                 holders.setdefault(item["sku"], number)

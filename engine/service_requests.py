@@ -15,10 +15,11 @@ status) from the workflow into the request row.
 """
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from engine import (
@@ -73,9 +74,17 @@ def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, b
     """File a request (see `file_request`); returns (its summary, whether it was created now
     rather than found by its `idempotency_key`)."""
     filed, created = _filed(session, runtime, fields, actor)
-    session.refresh(filed)
     return ({"id": filed.id, "number": filed.number, "instance_id": filed.instance_id,
-             "status": filed.status}, created)
+             "status": status_now(session, filed)}, created)
+
+
+def status_now(session: Session, request: ServiceRequest) -> str:
+    """The request's status as its row holds it now: `sync` writes the row with Core, so the
+    ORM object is expired instead of refreshed (one column read, not the whole row)."""
+    session.flush()
+    request_id = request.id
+    session.expire(request)
+    return session.connection().execute(_STATUS, {"id": request_id}).scalar_one()
 
 
 def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
@@ -184,18 +193,27 @@ def _hold_items(session: Session, order: ShopOrder, kind: str, items: list[dict]
 
 def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:
     """How many complaints `customer_id` filed in the REPEAT_WINDOW up to `now`."""
-    return session.scalar(select(func.count()).select_from(ServiceRequest).where(
-        ServiceRequest.customer_id == customer_id, ServiceRequest.type == "complaint",
-        ServiceRequest.opened_at > now - REPEAT_WINDOW))
+    return session.scalar(_EARLIER_COMPLAINTS,
+                          {"customer_id": customer_id, "since": now - REPEAT_WINDOW})
+
+
+# The statements every filing, answer and step runs, built once (see engine/runtime/writeback.py).
+_BY_ID = select(ServiceRequest).where(ServiceRequest.id == bindparam("ref"))
+_BY_NUMBER = select(ServiceRequest).where(ServiceRequest.number == bindparam("ref"))
+_STATUS = select(ServiceRequest.status).where(ServiceRequest.id == bindparam("id"))
+_EARLIER_COMPLAINTS = select(func.count()).select_from(ServiceRequest).where(
+    ServiceRequest.customer_id == bindparam("customer_id"), ServiceRequest.type == "complaint",
+    ServiceRequest.opened_at > bindparam("since"))
+_HIGHEST_NUMBER = select(func.max(ServiceRequest.number)).where(
+    ServiceRequest.number.like(bindparam("prefix")))
 
 
 def get(session: Session, number_or_id) -> ServiceRequest:
-    query = select(ServiceRequest)
     if isinstance(number_or_id, int) or str(number_or_id).isdigit():
-        query = query.where(ServiceRequest.id == int(number_or_id))
+        query, ref = _BY_ID, int(number_or_id)
     else:
-        query = query.where(ServiceRequest.number == str(number_or_id))
-    request = session.scalars(query).first()
+        query, ref = _BY_NUMBER, str(number_or_id)
+    request = session.scalars(query, {"ref": ref}).first()
     if request is None:
         raise NotFound(f"request {number_or_id} does not exist", field="id")
     return request
@@ -287,9 +305,9 @@ def answer(session: Session, runtime, actor: Actor, ref, message: str, payload: 
         done = message_buffer.deliver(session, runtime, message, found.number, payload, actor)
     except NotFound:
         raise Conflict(f"request {found.number} is not waiting for {what} now") from None
-    session.refresh(found)
-    return {"id": found.id, "number": found.number, "status": found.status,
-            "waiting_for": instances.waiting_for(session, found.instance_id),
+    request_id, number, instance_id = found.id, found.number, found.instance_id
+    return {"id": request_id, "number": number, "status": status_now(session, found),
+            "waiting_for": instances.waiting_for(session, instance_id),
             "buffered": isinstance(done, message_buffer.Buffered)}
 
 
@@ -401,10 +419,25 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
         stamped.append("closed_at")
     if workflow is not None and _written_before(workflow, event, values, stamped):
         return
-    for column in stamped:
-        values[column] = func.coalesce(getattr(ServiceRequest, column), event["at"])
-    session.execute(update(ServiceRequest).where(ServiceRequest.number == instance.business_key)
-                    .values(**values).execution_options(synchronize_session=False))
+    params = dict(values, b_number=instance.business_key)
+    if stamped:
+        params["b_at"] = event["at"]
+    session.connection().execute(_SYNC[frozenset(stamped)], params)
+
+
+def _sync_statements() -> dict[frozenset, object]:
+    """sync's UPDATE for each set of stamps, built once: SET takes the values from the keys of
+    the parameters, and each stamp becomes the event's time `b_at` unless it is set already."""
+    table = ServiceRequest.__table__
+    statement = update(table).where(table.c.number == bindparam("b_number"))
+    columns = ("first_response_at", "resolved_at", "closed_at")
+    return {frozenset(stamps): statement.values(
+                {c: func.coalesce(table.c[c], bindparam("b_at")) for c in stamps})
+            for stamps in itertools.chain.from_iterable(
+                itertools.combinations(columns, k) for k in range(len(columns) + 1))}
+
+
+_SYNC = _sync_statements()
 
 
 def _written_before(workflow, event: dict, values: dict, stamped: list[str]) -> bool:
@@ -462,8 +495,7 @@ def _next_number(session: Session, now: datetime) -> str:
     same number and neither waits for the other's process to start; a filing refused after
     its draw leaves a gap in the day's numbers."""
     prefix = f"AS-{now:%Y%m%d}-"
-    last = session.scalar(select(func.max(ServiceRequest.number))
-                          .where(ServiceRequest.number.like(prefix + "%")))
+    last = session.scalar(_HIGHEST_NUMBER, {"prefix": prefix + "%"})
     n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     if session.get_bind().dialect.name == "postgresql":
         n = db.autocommitted(session, _DRAW_NUMBER, {"day": f"{now:%Y%m%d}", "first": n})[0]

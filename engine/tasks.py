@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import (access, clock, instances, money, orders, payments, service_requests,
@@ -58,8 +58,9 @@ def open_task(session: Session, task_id: str) -> dict:
 def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict]:
     """The open tasks of one instance that `actor` may see (what comes next after a step)."""
     now = clock.now()
-    return tasklist.with_tiers(session, [tasklist.row_dict(row, now) for row in session.execute(
-        select(*tasklist.COLUMNS).where(HumanTask.instance_id == instance_id))
+    return tasklist.with_tiers(session, [
+        tasklist.row_dict(row, now)
+        for row in session.execute(_OF_INSTANCE, {"instance_id": instance_id})
         if access.may_see(actor, row.department, row.claimed_by)])
 
 
@@ -154,8 +155,12 @@ def attachment(session: Session, actor: Actor, attachment_id: int,
 
 # ------------------------------------------------------------------ internals
 
+_OPEN_ROW = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
+_OF_INSTANCE = select(*tasklist.COLUMNS).where(HumanTask.instance_id == bindparam("instance_id"))
+
+
 def _open_row(session: Session, task_id: str) -> HumanTask | None:
-    return session.scalars(select(HumanTask).where(HumanTask.task_id == task_id)).first()
+    return session.scalars(_OPEN_ROW, {"task_id": task_id}).first()
 
 
 def _completed_department(session: Session, event: AuditEvent) -> str | None:

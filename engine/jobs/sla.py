@@ -40,7 +40,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -204,6 +204,11 @@ def _escalation_id(session: Session, key: str) -> int | None:
     return session.scalar(select(Instance.id).where(Instance.business_key == key))
 
 
+_OPEN_ESCALATIONS = select(Instance.id).where(
+    Instance.business_key.in_(bindparam("keys", expanding=True)),
+    Instance.status.in_(ACTIVE + ("error",)))
+
+
 def escalation_closer(runtime):
     """A runtime hook: when a request resolves (its data has an `outcome`) or finishes, cancel
     its open escalations (each recorded as `cancelled` with the reason), so that no escalation
@@ -216,8 +221,7 @@ def escalation_closer(runtime):
             return
         keys = [escalation_key(instance.business_key, level) for level in LEVELS]
         state = instance.status if instance.status in FINISHED else "resolved"
-        for escalation_id in list(session.scalars(select(Instance.id).where(
-                Instance.business_key.in_(keys), Instance.status.in_(ACTIVE + ("error",))))):
+        for escalation_id in list(session.scalars(_OPEN_ESCALATIONS, {"keys": keys})):
             # In a savepoint: an escalation that cannot be closed now (changed by someone at
             # this moment) must not fail the request's own step; its next change closes it.
             try:
