@@ -9,8 +9,18 @@ task, with a replay agreeing. The iterator keeps its own list of tasks to visit 
 so the bound protects nothing; `install()` makes the default unlimited. Explicit `max_depth`
 arguments are left as they are (the library passes none).
 
+With no limit the iterators' depth bookkeeping is wasted work, and costly: on every leaf it
+walks up the ancestors, and every task visited pops the head of a Python list and prepends its
+children to it (`do_engine_steps` walks the whole tree for the READY tasks about ten times per
+step). `install()` therefore also gives both iterators a `__next__` that, when the depth is
+unlimited and the walk depth-first (the library's only use), keeps the tasks to visit as a
+stack and skips the depth: the same tasks in the same order (tests/engine/runtime/
+test_task_walk.py compares the two on the shipped flows and on filtered walks). A walk of a
+106-task tree takes about 150 us instead of 190-250 us. Any other walk is the library's.
+
 Noted for upstream: the default of `max_depth` in SpiffWorkflow/util/task.py and
-SpiffWorkflow/bpmn/util/task.py should be None (no limit).
+SpiffWorkflow/bpmn/util/task.py should be None (no limit), and a walk without a limit should
+not track its depth.
 """
 from __future__ import annotations
 
@@ -18,14 +28,19 @@ import inspect
 import sys
 
 from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-from SpiffWorkflow.util.task import TaskIterator
+from SpiffWorkflow.util.task import TaskIterator, TaskState
 
 UNLIMITED = sys.maxsize
 LIBRARY_DEPTH = 1000
 
 
 def install() -> None:
-    """Make the iterators' default `max_depth` unlimited (idempotent)."""
+    """Make the iterators' default `max_depth` unlimited and their unlimited depth-first walk
+    a plain stack (idempotent)."""
+    if TaskIterator.__next__ is not _next_task:
+        # The library's __next__ (BpmnTaskIterator inherits it), for walks that keep a depth.
+        _next_task.library_next = _next_bpmn_task.library_next = TaskIterator.__next__
+        TaskIterator.__next__, BpmnTaskIterator.__next__ = _next_task, _next_bpmn_task
     for iterator in (TaskIterator, BpmnTaskIterator):
         init = iterator.__init__
         names = [p.name for p in inspect.signature(init).parameters.values()
@@ -37,3 +52,55 @@ def install() -> None:
                                "not SpiffWorkflow 3.2's: check engine/runtime/task_depth.py")
         defaults[index] = UNLIMITED
         init.__defaults__ = tuple(defaults)
+
+
+def _stack(iterator) -> list | None:
+    """The tasks `iterator` still has to visit, the next one last; None when the walk must keep
+    its depth (a limit, or breadth first). Made from the library's `task_list` on first use."""
+    try:
+        return iterator._stack
+    except AttributeError:
+        fast = iterator.depth_first and iterator.max_depth == UNLIMITED
+        iterator._stack = iterator.task_list[::-1] if fast else None
+        return iterator._stack
+
+
+def _next_task(self):
+    """TaskIterator.__next__ without depth: the next matching task, a task's children before
+    its next sibling."""
+    stack = _stack(self)
+    if stack is None:
+        return _next_task.library_next(self)
+    matches, min_state, end_at = self.task_filter.matches, self.min_state, self.end_at_spec
+    while stack:
+        task = stack.pop()
+        if task._children and task.state >= min_state and task.task_spec.name != end_at:
+            stack.extend(map(task.workflow.tasks.get, reversed(task._children)))   # .children
+        if matches(task):
+            return task
+    raise StopIteration()
+
+
+def _next_bpmn_task(self):
+    """BpmnTaskIterator.__next__ without depth: as the library, a subprocess's tasks come
+    before the children of the task that runs it, and a finished subprocess is not entered when
+    looking for unfinished tasks."""
+    stack = _stack(self)
+    if stack is None:
+        return _next_bpmn_task.library_next(self)
+    matches, min_state, end_at = self.task_filter.matches, self.min_state, self.end_at_spec
+    while stack:
+        task = stack.pop()
+        subprocesses = task.workflow.top_workflow.subprocesses
+        subprocess = subprocesses.get(task.id) if subprocesses else None
+        if (task._children or subprocess is not None) and \
+                (task.state >= min_state or subprocess is not None) and \
+                task.task_spec.name != end_at:
+            stack.extend(map(task.workflow.tasks.get, reversed(task._children)))   # .children
+            if subprocess is not None and not self.skip_subprocesses and not (
+                    task.state >= TaskState.FINISHED_MASK
+                    and self.task_filter.state <= TaskState.FINISHED_MASK):
+                stack.append(subprocess.task_tree)
+        if matches(task):
+            return task
+    raise StopIteration()
