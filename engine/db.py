@@ -72,8 +72,9 @@ def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
                 err = sqlite3.OperationalError("database is locked")
                 raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error)
             try:
-                driver.execute(_QUERY_ONLY[read])
-                driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
+                driver.execute(_QUERY_ONLY[bool(read)])
+                if read is not LONE:      # a lone statement reads on a snapshot of its own
+                    driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
             except sqlite3.Error as err:
                 writers.leave(conn.connection.info)
                 raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
@@ -192,7 +193,8 @@ def _info(connection) -> dict | None:
         return None
 
 
-_reading: contextvars.ContextVar[bool] = contextvars.ContextVar("reading", default=False)
+_reading: contextvars.ContextVar[bool | str] = contextvars.ContextVar("reading", default=False)
+LONE = "lone statement"
 _QUERY_ONLY = {True: "PRAGMA query_only=1", False: "PRAGMA query_only=0"}
 
 
@@ -204,6 +206,20 @@ def reading():
     writers anyway. GET requests (audit verification over the API among them) and the sign-in
     check read this way."""
     token = _reading.set(True)
+    try:
+        yield
+    finally:
+        _reading.reset(token)
+
+
+@contextlib.contextmanager
+def lone_read():
+    """Connections used inside the block run one reading statement each and no transaction:
+    on SQLite no BEGIN and no COMMIT (in autocommit a statement reads on a snapshot of its
+    own; query_only is on, as in `reading`), on PostgreSQL no BEGIN either (see
+    `_begin_at_first_write`). For a question of one statement asked on every request: the
+    sign-in check."""
+    token = _reading.set(LONE)
     try:
         yield
     finally:

@@ -56,9 +56,9 @@ READ_METHODS = ("GET", "HEAD")
 
 def signed_in(token: str) -> dict | None:
     """The account a bearer token or page sign-in belongs to (engine.users.account_for_token),
-    asked on every request: one prebuilt statement on a connection of its own, a read
-    (engine.db.reading), without the session and transaction of a unit of work."""
-    with db.reading(), platform().engine.connect() as connection:
+    asked on every request: one prebuilt statement on a connection of its own, in no
+    transaction (engine.db.lone_read), without the session of a unit of work."""
+    with db.lone_read(), platform().engine.connect() as connection:
         return users.account_for_token(connection, token)
 
 

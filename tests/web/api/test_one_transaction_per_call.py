@@ -1,0 +1,59 @@
+"""One transaction per API call (issue 23, item 4): the sign-in check every request makes runs
+in none (engine.db.lone_read), and the call's own work in one. Seen from SQLite itself: every
+statement the server's connections send is traced."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event
+
+from tests.web.conftest import file_request
+
+SIGN_IN = "FROM user_account JOIN api_token"
+
+
+@pytest.fixture
+def traced(platform):
+    """The SQL text of every statement SQLite runs from here on (a new pool of connections,
+    each traced from its first statement)."""
+    if platform.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's trace shows its BEGINs; PostgreSQL's reads begin none anyway")
+    statements: list[str] = []
+    platform.engine.dispose()
+    event.listen(platform.engine, "connect",
+                 lambda connection, _record: connection.set_trace_callback(statements.append))
+    return statements
+
+
+def _transactions(statements: list[str]) -> list[list[str]]:
+    """The statements grouped by transaction; a statement outside one is a group of its own."""
+    groups, current = [], None
+    for statement in statements:
+        if statement.startswith("BEGIN"):
+            current = [statement]
+        elif current is not None:
+            current.append(statement)
+            if statement.startswith(("COMMIT", "ROLLBACK")):
+                groups.append(current)
+                current = None
+        elif not statement.startswith("PRAGMA"):
+            groups.append([statement])
+    return groups
+
+
+@pytest.mark.parametrize("call", ["list tasks", "file a request", "read its payments"])
+def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transaction(
+        auth, traced, call):
+    staff = auth.as_("finance_1")
+    number = file_request(auth)["number"]
+    traced.clear()
+    if call == "list tasks":
+        response = staff.get("/api/tasks")
+    elif call == "file a request":
+        response = auth.as_("alice").post("/api/requests", json={
+            "order_id": "O-1004", "type": "return_refund", "reason": "too big"})
+    else:
+        response = staff.get(f"/api/requests/{number}/payments")
+    assert response.status_code in (200, 201), response.get_json()
+    lone, *work = _transactions(traced)
+    assert len(lone) == 1 and SIGN_IN in lone[0]
+    assert len(work) == 1 and work[0][0].startswith("BEGIN") and len(work[0]) > 2, traced
