@@ -40,6 +40,9 @@ class Buffered:
     expires_at: datetime
 
 
+_KEPT = select(BufferedMessage).where(BufferedMessage.message_id == bindparam("message_id"))
+
+
 def deliver(session: Session, runtime, name: str, correlation: str, payload: dict,
             actor: Actor, message_id: str | None = None,
             before_write=None) -> list[Instance] | Buffered:
@@ -48,8 +51,7 @@ def deliver(session: Session, runtime, name: str, correlation: str, payload: dic
     entry again. `before_write` goes to Runtime.deliver_message. Raises NotFound (unknown
     request, or a message its version never keeps), InvalidInput naming the field."""
     if message_id is not None:
-        kept = session.scalars(select(BufferedMessage)
-                               .where(BufferedMessage.message_id == message_id)).first()
+        kept = session.scalars(_KEPT, {"message_id": message_id}).first()
         if kept is not None:
             return Buffered(kept.id, kept.business_key, kept.expires_at)
     try:
@@ -136,7 +138,9 @@ _DELIVERABLE = (
 
 
 def _next_deliverable(session: Session, business_key: str, tried) -> BufferedMessage | None:
-    ids = session.scalars(_DELIVERABLE, {"key": business_key, "now": clock.now()})
+    # Core, without the ORM's autoflush: kept rows are flushed as they are kept, and one marked
+    # delivered but not flushed yet is in `tried`.
+    ids = session.connection().scalars(_DELIVERABLE, {"key": business_key, "now": clock.now()})
     found = next((id_ for id_ in ids if id_ not in tried), None)
     return session.get(BufferedMessage, found) if found is not None else None
 
