@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bench.common import concurrently, platform, rate
 from bench.http_api import PEOPLE, prepare, refund_first, served, server_env
@@ -100,12 +100,23 @@ class InProcess:
 
 
 def in_process(p, journeys: range) -> dict:
+    """Also counts the SQL statements a journey sends (SQLAlchemy's cursor executions; the
+    BEGINs engine/db.py sends on the driver's connection are not among them)."""
     driver = InProcess(p)
     driver.journey(journeys.start - 1)           # compile the definitions: not measured
+    sent = []
+
+    def count(*_args):
+        sent.append(1)
+    event.listen(p.engine, "before_cursor_execute", count)
     cpu, t0 = time.process_time(), time.perf_counter()
-    for i in journeys:
-        driver.journey(i)
-    return _figures(len(journeys), time.perf_counter() - t0, time.process_time() - cpu)
+    try:
+        for i in journeys:
+            driver.journey(i)
+    finally:
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu
+        event.remove(p.engine, "before_cursor_execute", count)
+    return dict(_figures(len(journeys), seconds, cpu), statements=len(sent) / len(journeys))
 
 
 def raw(p, journeys: range) -> dict:
@@ -163,6 +174,7 @@ def report(r: dict) -> str:
             ("HTTP, 1 client", r["http_1"]),
             (f"HTTP, {CLIENTS} clients", r["http_16"])]
     lines = [f"  {label}: {f['journeys_per_s']:.1f} journeys/s, CPU {f['cpu_ms']:.1f} ms per journey"
+             + (f", {f['statements']:.0f} SQL statements" if "statements" in f else "")
              for label, f in rows]
     lines.append(f"  HTTP / in process (1 client): "
                  f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}")
