@@ -14,9 +14,10 @@ walks up the ancestors, and every task visited pops the head of a Python list an
 children to it (`do_engine_steps` walks the whole tree for the READY tasks about ten times per
 step). `install()` therefore also gives both iterators a `__next__` that, when the depth is
 unlimited and the walk depth-first (the library's only use), keeps the tasks to visit as a
-stack and skips the depth: the same tasks in the same order (tests/engine/runtime/
-test_task_walk.py compares the two on the shipped flows and on filtered walks). A walk of a
-106-task tree takes about 150 us instead of 190-250 us. Any other walk is the library's.
+stack and skips the depth, and a filter on the state alone tests the state without the other
+criteria: the same tasks in the same order (tests/engine/runtime/test_task_walk.py compares the
+two on the shipped flows and on filtered walks), in about half the time (READY tasks of a
+106-task tree: 191 against 370 us in one run). Any other walk is the library's.
 
 Noted for upstream: the default of `max_depth` in SpiffWorkflow/util/task.py and
 SpiffWorkflow/bpmn/util/task.py should be None (no limit), and a walk without a limit should
@@ -27,8 +28,8 @@ from __future__ import annotations
 import inspect
 import sys
 
-from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
-from SpiffWorkflow.util.task import TaskIterator, TaskState
+from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
+from SpiffWorkflow.util.task import TaskFilter, TaskIterator, TaskState
 
 UNLIMITED = sys.maxsize
 LIBRARY_DEPTH = 1000
@@ -65,13 +66,32 @@ def _stack(iterator) -> list | None:
         return iterator._stack
 
 
+# A filter that asks for nothing but a state: what the engine's own walks ask.
+_STATE_ONLY = {"updated_ts": 0, "manual": None, "spec_name": None, "spec_class": None,
+               "catches_event": None, "lane": None}
+
+
+def _matcher(task_filter):
+    """`task_filter.matches`, or for a filter on the state alone the same test without the
+    checks of the other criteria (`Task.has_state`; every task changed state after time 0)."""
+    if type(task_filter) in (TaskFilter, BpmnTaskFilter) and all(
+            getattr(task_filter, name, default) == default
+            for name, default in _STATE_ONLY.items()):
+        state = task_filter.state
+
+        def has_state(task) -> int:
+            return task._state & state
+        return has_state
+    return task_filter.matches
+
+
 def _next_task(self):
     """TaskIterator.__next__ without depth: the next matching task, a task's children before
     its next sibling."""
     stack = _stack(self)
     if stack is None:
         return _next_task.library_next(self)
-    matches, min_state, end_at = self.task_filter.matches, self.min_state, self.end_at_spec
+    matches, min_state, end_at = _matcher(self.task_filter), self.min_state, self.end_at_spec
     while stack:
         task = stack.pop()
         if task._children and task.state >= min_state and task.task_spec.name != end_at:
@@ -88,10 +108,11 @@ def _next_bpmn_task(self):
     stack = _stack(self)
     if stack is None:
         return _next_bpmn_task.library_next(self)
-    matches, min_state, end_at = self.task_filter.matches, self.min_state, self.end_at_spec
+    matches, min_state, end_at = _matcher(self.task_filter), self.min_state, self.end_at_spec
+    # Every task of the tree, a subprocess's too, belongs to the same top workflow.
+    subprocesses = stack[-1].workflow.top_workflow.subprocesses if stack else None
     while stack:
         task = stack.pop()
-        subprocesses = task.workflow.top_workflow.subprocesses
         subprocess = subprocesses.get(task.id) if subprocesses else None
         if (task._children or subprocess is not None) and \
                 (task.state >= min_state or subprocess is not None) and \
