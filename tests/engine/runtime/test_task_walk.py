@@ -98,10 +98,10 @@ def test_filtered_walks_match_the_library_on_deep_and_nested_trees(runtime, kwar
     assert any(len(task._children) > 1 for task in called.tasks.values())     # which branches
 
 
-def test_the_unlimited_walk_keeps_a_stack_and_a_bounded_walk_does_not():
+def test_the_unlimited_walk_keeps_a_stack_and_a_bounded_walk_is_the_librarys():
     determinism.install()
     workflow = _loop(3)
     unlimited = workflow.get_tasks_iterator()
     bounded = workflow.get_tasks_iterator(max_depth=10)
     next(unlimited), next(bounded)
-    assert unlimited._stack is not None and bounded._stack is None
+    assert unlimited._walk is not None and bounded._walk is None
