@@ -9,7 +9,8 @@ instance). The columns:
 - raw SpiffWorkflow: the same journeys' recorded inputs re-run in memory, nothing stored
   (engine.history.replay.rerun): what the engine library itself costs;
 - verbs in process: each call's work as its route does it (the same engine functions, one
-  durable transaction each, the sign-in check included), without Flask or HTTP;
+  durable transaction each, a read one for the GETs, the sign-in check included), without
+  Flask or HTTP;
 - HTTP: the JSON API under gunicorn (one worker of 8 threads, as `aftersales serve`), one
   client, then 16 clients at once; the server's CPU is read from /proc before and after.
 
@@ -22,6 +23,7 @@ Usage: python -m bench.journey --n 200
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 
 from sqlalchemy import event, select
@@ -29,12 +31,12 @@ from sqlalchemy import event, select
 from bench.common import concurrently, platform, rate
 from bench.http_api import PEOPLE, prepare, refund_first, served, server_env
 from bench.scale_out import cpu_seconds
-from engine import db, payments, service_requests, tasks, users
+from engine import db, payments, service_requests, tasklist, tasks, users
 from engine import platform as engine_platform
 from engine.definitions import catalog
 from engine.department_settings import check_complete
 from engine.history import audit, replay
-from engine.models import HumanTask, Instance, ServiceRequest
+from engine.models import Instance, ServiceRequest
 from engine.runtime import incidents
 
 CLIENTS = 16
@@ -54,18 +56,24 @@ class InProcess:
             for name in PEOPLE:
                 self.tokens[name] = users.issue_token(session, users.find(session, name))[0]
 
-    def call(self, as_: str, work):
-        """One API call: the sign-in check, then `work(session, actor)` in one transaction."""
-        with db.reading(), self.p.engine.connect() as connection:
+    def call(self, as_: str, work, *, read: bool = False):
+        """One API call: the sign-in check, then `work(session, actor)` in one transaction, a
+        read one for a GET (`read`), as web.api.base.signed_in and transaction make them."""
+        with db.lone_read(), self.p.engine.connect() as connection:
             assert users.account_for_token(connection, self.tokens[as_]) is not None
-        with incidents.transaction(self.p.sessions) as session:
+        with db.reading() if read else contextlib.nullcontext(), \
+                incidents.transaction(self.p.sessions) as session:
             return work(session, self.actors[as_])
 
     def open_task(self, number: str, as_: str) -> str:
+        """The request's task in the caller's department's list, as the HTTP client finds it
+        (GET /api/tasks?department=...&per_page=100)."""
         def listed(session, actor):
-            return session.scalars(select(HumanTask.task_id).where(
-                HumanTask.business_key == number, HumanTask.department == actor.department)).one()
-        return self.call(as_, listed)
+            rows, _total = tasklist.list_tasks(
+                session, actor, tasklist.Filters(department=actor.department), per_page=100)
+            [task] = [row for row in rows if row["request_number"] == number]
+            return task["task_id"]
+        return self.call(as_, listed, read=True)
 
     def complete(self, task_id: str, data: dict, as_: str) -> None:
         def work(session, actor):
@@ -87,7 +95,7 @@ class InProcess:
                       {"refund_approved": True, "refund_amount": 120.0, "refund_note": "ok"},
                       "finance_1")
         [paid] = self.call("finance_1", lambda session, actor: payments.of_request(
-            session, actor, number)["items"])
+            session, actor, number)["items"], read=True)
         self.call("payment", lambda session, actor: payments.receive_result(
             session, self.runtime, "refund_result", number,
             {"status": "paid", "reference": f"RF-{i}", "idempotency_key": paid["idempotency_key"]},
