@@ -20,6 +20,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_SECONDS = 30      # how long a SQLite writer waits for the lock before "database is locked"
 # engine -> its group-commit barrier (durable SQLite files only)
 _WAL_SYNC: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# engine -> when its writers take the write lock (SQLite only)
+_SQLITE_WRITERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
@@ -28,8 +30,10 @@ def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
     disk before the session factory's caller goes on: by group commit (engine/group_commit.py:
     synchronous=NORMAL and one shared fsync of the WAL for the commits that land meanwhile), or
     with `group_commit=False` by SQLite's own fsync inside each COMMIT (synchronous=FULL). The
-    process's writers take turns in a Python lock (`WriterQueue`) unless `queue_writers` is False
-    (the benchmark's "before"). JSON columns keep Decimals as Decimals (engine.money)."""
+    writers take turns in a Python lock and, on a file, a lock on "<file>-writers" shared with
+    other processes (`WriterQueue`) unless `queue_writers` is False (the benchmark's "before"),
+    from their first write on (`_SqliteWriters`). JSON columns keep Decimals as Decimals
+    (engine.money)."""
     kwargs.setdefault("json_serializer", money.dumps)
     kwargs.setdefault("json_deserializer", money.loads)
     if url.startswith("sqlite"):
@@ -44,7 +48,9 @@ def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
         synchronous = "NORMAL" if grouped else "FULL" if durable else "OFF"
         if grouped:
             _WAL_SYNC[engine] = group_commit_sync.WalSync(Path(path).resolve())
-        writers = _queue_writers(engine) if queue_writers else group_commit_sync.NO_QUEUE
+        writers = group_commit_sync.NO_QUEUE if not queue_writers else \
+            group_commit_sync.WriterQueue(BUSY_SECONDS, Path(f"{path}-writers") if on_disk else None)
+        _SQLITE_WRITERS[engine] = _SqliteWriters(engine, writers)
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):
@@ -56,28 +62,6 @@ def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
             cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):
-            # Writers begin IMMEDIATE: take the write lock up front so two writers queue instead
-            # of failing with "database is locked" on lock upgrade. Readers (`reading()`) begin
-            # DEFERRED: a WAL snapshot that neither waits for the write lock nor holds it, with
-            # query_only on so that a write there fails loudly instead of racing for the lock.
-            # Sent on the driver's connection (going through exec_driver_sql costs a third of an
-            # empty transaction), its errors wrapped as exec_driver_sql would (the API answers a
-            # locked database with 503).
-            read = _reading.get()
-            driver = conn.connection.driver_connection
-            if not read and not writers.enter(conn.connection.info):
-                err = sqlite3.OperationalError("database is locked")
-                raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error)
-            try:
-                driver.execute(_QUERY_ONLY[bool(read)])
-                if read is not LONE:      # a lone statement reads on a snapshot of its own
-                    driver.execute("BEGIN" if read else "BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                writers.leave(conn.connection.info)
-                raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -132,16 +116,38 @@ def _back_to_autocommit(dbapi_connection) -> None:
 
 
 def autocommitted(session: Session, statement: str, params: dict):
-    """The first row of a PostgreSQL `statement` (the driver's own SQL and parameters) run on
-    the session's connection so that it commits by itself when the session has not begun a
-    transaction yet (the connection is in autocommit until the first write, see
-    `_begin_at_first_write`); inside a begun transaction it is part of that transaction."""
-    driver = session.connection().connection.driver_connection
-    with driver.cursor() as cursor:
-        cursor.execute(statement, params)
-        return cursor.fetchone()
+    """The first row of `statement` (SQL with %(name)s parameters) run on the session's
+    connection so that it commits by itself when the session has not begun writing yet;
+    inside a writing transaction it is part of that transaction. PostgreSQL: the connection is
+    in autocommit until the first write (`_begin_at_first_write`). SQLite: the statement gets
+    a short transaction of its own, with the writer's turn and the write lock for just that
+    long (`_SqliteWriters`); the writer's own transaction still begins at its first write."""
+    connection = session.connection()
+    pooled = connection.connection
+    writers = _SQLITE_WRITERS.get(connection.engine)
+    if writers is None:
+        with pooled.driver_connection.cursor() as cursor:
+            cursor.execute(statement, params)
+            return cursor.fetchone()
+    sql = _PYFORMAT.sub(r":\1", statement)
+    if not pooled.info.get(writers.PENDING):
+        return pooled.driver_connection.execute(sql, params).fetchone()
+    writers.begin(pooled)
+    driver = pooled.driver_connection
+    try:
+        row = driver.execute(sql, params).fetchone()
+        driver.execute("COMMIT")
+    except sqlite3.Error as err:
+        with contextlib.suppress(sqlite3.Error):
+            driver.execute("ROLLBACK")
+        raise exc.DBAPIError.instance(sql, params, err, sqlite3.Error) from err
+    finally:
+        writers.ended(pooled.info)
+        pooled.info[writers.PENDING] = True
+    return row
 
 
+_PYFORMAT = re.compile(r"%\((\w+)\)s")
 _PG_IDLE = 0        # psycopg.pq.TransactionStatus.IDLE
 _READ = re.compile(r"\s*\(*\s*SELECT\b", re.IGNORECASE)
 _LOCKS = re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bpg_advisory",
@@ -155,33 +161,101 @@ def reads_only(statement: str) -> bool:
     return bool(_READ.match(statement)) and not _LOCKS.search(statement)
 
 
-def _queue_writers(engine: Engine) -> group_commit_sync.WriterQueue:
-    """Line up this process's writers on `engine` (engine.group_commit.WriterQueue): a turn is
-    taken when a writing transaction begins and given back when it commits or rolls back, or
-    when its connection is returned to the pool or invalidated."""
-    writers = group_commit_sync.WriterQueue(timeout=BUSY_SECONDS)
-    dialect = engine.dialect
-    commit, rollback = dialect.do_commit, dialect.do_rollback
+class _SqliteWriters:
+    """When SQLite's transactions take the write lock. Readers (`reading()`) begin DEFERRED: a
+    WAL snapshot that neither waits for the write lock nor holds it, with query_only on so
+    that a write there fails loudly instead of racing for the lock. A writer begins nothing
+    until its first statement that writes or locks (a SELECT ... FOR UPDATE, which SQLite
+    does not spell out: `with_for_update` on the statement); then it takes its turn in the
+    process's `writers` (engine.group_commit.WriterQueue) and sends BEGIN IMMEDIATE, and from
+    there to its commit or rollback it is one transaction holding the lock. Reads before
+    that run each on a snapshot of its own, as on PostgreSQL (`_begin_at_first_write`), so a
+    unit of work that loads, computes and then writes holds the lock only while it writes:
+    another process's writers run their workflows meanwhile. What must hold between a read
+    and a write is read with `with_for_update` or after `begin_writing`.
 
-    def do_commit(dbapi_connection):
+    BEGIN and the pragma are sent on the driver's connection (going through exec_driver_sql
+    costs a third of an empty transaction), their errors wrapped as exec_driver_sql would
+    (the API answers a locked database with 503)."""
+
+    PENDING = "aftersales_write_pending"    # the pool connection's info: a writer not begun
+
+    def __init__(self, engine: Engine, writers):
+        self.writers = writers
+        dialect = engine.dialect
+        commit, rollback = dialect.do_commit, dialect.do_rollback
+
+        def do_commit(dbapi_connection):
+            try:
+                commit(dbapi_connection)
+            finally:
+                self.ended(_info(dbapi_connection))
+
+        def do_rollback(dbapi_connection):
+            try:
+                rollback(dbapi_connection)
+            finally:
+                self.ended(_info(dbapi_connection))
+
+        def returned(_dbapi_connection, connection_record, *_exception):
+            self.ended(connection_record.info)
+
+        dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+        for name in ("checkin", "invalidate", "soft_invalidate"):
+            event.listen(engine, name, returned)
+        event.listen(engine, "begin", self.began)
+        event.listen(engine, "before_cursor_execute", self.before_statement)
+
+    def began(self, conn) -> None:
+        read = _reading.get()
         try:
-            commit(dbapi_connection)
-        finally:
-            writers.leave(_info(dbapi_connection))
+            conn.connection.driver_connection.execute(_QUERY_ONLY[bool(read)])
+            if read is True:     # a lone statement (LONE) reads on a snapshot of its own
+                conn.connection.driver_connection.execute("BEGIN")
+        except sqlite3.Error as err:
+            raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
+        if not read:
+            conn.connection.info[self.PENDING] = True
 
-    def do_rollback(dbapi_connection):
+    def before_statement(self, conn, _cursor, statement, _parameters, context, _many) -> None:
+        if conn.connection.info.get(self.PENDING) and (
+                not reads_only(statement) or _locks(context)):
+            self.begin(conn.connection)
+
+    def begin(self, connection) -> None:
+        """Take the turn and the write lock for `connection` (the pool's), whose writer had
+        not begun."""
+        info = connection.info
+        if not self.writers.enter(info):
+            err = sqlite3.OperationalError("database is locked")
+            raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error)
         try:
-            rollback(dbapi_connection)
-        finally:
-            writers.leave(_info(dbapi_connection))
+            connection.driver_connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            self.writers.leave(info)
+            raise exc.DBAPIError.instance("BEGIN IMMEDIATE", (), err, sqlite3.Error) from err
+        info.pop(self.PENDING, None)
 
-    def returned(_dbapi_connection, connection_record, *_exception):
-        writers.leave(connection_record.info)
+    def ended(self, info) -> None:
+        if info is not None:
+            info.pop(self.PENDING, None)
+        self.writers.leave(info)
 
-    dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
-    for name in ("checkin", "invalidate", "soft_invalidate"):
-        event.listen(engine, name, returned)
-    return writers
+
+def _locks(context) -> bool:
+    """Whether the statement of an execution `context` locks what it reads (FOR UPDATE)."""
+    statement = getattr(context.compiled, "statement", None)
+    return getattr(statement, "_for_update_arg", None) is not None
+
+
+def begin_writing(session: Session) -> None:
+    """Make the session's transaction a writing one now: on SQLite take the write lock (see
+    `_SqliteWriters`) so that what is read next holds until the commit; PostgreSQL's
+    transactions lock rows, not the database, and begin at their first write anyway."""
+    connection = session.connection()
+    writers = _SQLITE_WRITERS.get(connection.engine)
+    if writers is not None and connection.connection.info.get(writers.PENDING):
+        writers.begin(connection.connection)
 
 
 def _info(connection) -> dict | None:

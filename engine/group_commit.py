@@ -16,15 +16,19 @@ A WAL file that was created since the last flush gets its directory synced too (
 must be durable as well). Several processes on one database each flush for themselves (an fsync
 covers the whole file, whoever wrote it).
 
-`WriterQueue` lines up the writers of one process before SQLite sees them: SQLite's busy handler
-lets a writer that finds the lock taken sleep and poll (up to 100 ms a time), so with 16 threads
-writing most of the time went to sleeping while the lock was free; a Python lock hands it over
-at once. Writers of other processes still meet SQLite's busy handler.
+`WriterQueue` lines up the writers of one process before SQLite sees them, and those of several
+processes on one file: SQLite's busy handler lets a writer that finds the lock taken sleep and
+poll (up to 100 ms a time), so with 16 threads writing most of the time went to sleeping while
+the lock was free; a Python lock hands it over at once within a process, a file lock within a
+few tenths of a millisecond between processes.
 """
 from __future__ import annotations
 
+import fcntl
 import os
 import threading
+import time
+import weakref
 from pathlib import Path
 
 
@@ -83,29 +87,61 @@ class WalSync:
 
 
 class WriterQueue:
-    """One writing transaction at a time per engine in this process. `enter` when a writing
-    transaction begins, `leave` when it ends (commit, rollback, or its connection goes back to
-    the pool or is invalidated); the connection's `info` remembers whether it holds the turn."""
+    """One writing transaction at a time per engine in this process, and, given a `lock_file`,
+    per database file across processes. `enter` when a writing transaction begins, `leave`
+    when it ends (commit, rollback, or its connection goes back to the pool or is invalidated);
+    the connection's `info` remembers whether it holds the turn.
+
+    Across processes the turn is an exclusive flock(2) on `lock_file`, polled every few tenths
+    of a millisecond: SQLite's busy handler, which would otherwise line up the writers of two
+    server processes, sleeps up to 100 ms a time while the lock is free. A forked process opens
+    the file again (a flock belongs to the open file, which a fork shares)."""
 
     KEY = "aftersales_writer"
+    _POLL = (0.0002, 0.002)          # the first and the longest pause between two tries
 
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, lock_file: Path | None = None):
         self.timeout = timeout
         self._lock = threading.Lock()
+        self._lock_file = lock_file
+        self._fd: int | None = None
+        self._pid: int | None = None
 
     def enter(self, info: dict) -> bool:
         """Wait for the turn (False after `timeout` seconds: the caller reports the database
         as busy)."""
         if info.get(self.KEY):
             return True
+        deadline = time.monotonic() + self.timeout
         if not self._lock.acquire(timeout=self.timeout):
+            return False
+        if self._lock_file is not None and not self._flock(deadline):
+            self._lock.release()
             return False
         info[self.KEY] = True
         return True
 
     def leave(self, info) -> None:
         if info is not None and info.pop(self.KEY, False):
+            if self._lock_file is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
             self._lock.release()
+
+    def _flock(self, deadline: float) -> bool:
+        if self._pid != os.getpid():
+            self._fd = os.open(self._lock_file, os.O_RDWR | os.O_CREAT, 0o600)
+            weakref.finalize(self, os.close, self._fd)
+            self._pid = os.getpid()
+        pause, longest = self._POLL
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return True
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    return False
+                time.sleep(pause)
+                pause = min(pause * 2, longest)
 
 
 class _NoQueue:

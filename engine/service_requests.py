@@ -181,14 +181,12 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
 
 def _hold_items(session: Session, order: ShopOrder, kind: str, items: list[dict],
                 now: datetime) -> None:
-    """Make "one open request per item" hold between two filings at once: on PostgreSQL lock
-    the order row and check the items again (another filing may have taken one since they were
-    first checked, while this one's process started); SQLite's filings hold the write lock
-    from the start of their transaction (BEGIN IMMEDIATE, engine/db.py), so the first check
-    still holds."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.get(ShopOrder, order.order_id, with_for_update=True, populate_existing=True)
-        request_items.refuse_disallowed(session, order, kind, items, now)
+    """Make "one open request per item" hold between two filings at once: lock the order row
+    and check the items again (another filing may have taken one since they were first
+    checked, while this one's process started). The lock holds to the commit: a row lock on
+    PostgreSQL, SQLite's write lock (engine.db._SqliteWriters)."""
+    session.get(ShopOrder, order.order_id, with_for_update=True, populate_existing=True)
+    request_items.refuse_disallowed(session, order, kind, items, now)
 
 
 def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:
@@ -487,18 +485,15 @@ _DRAW_NUMBER = ("INSERT INTO request_number (day, last) VALUES (%(day)s, %(first
 
 
 def _next_number(session: Session, now: datetime) -> str:
-    """The next request number of `now`'s day (AS-YYYYMMDD-NNNN).
-
-    SQLite: the day's highest plus one, under the write lock the filing's transaction holds
-    from its start. PostgreSQL: drawn from the day's `request_number` row by a statement that
-    commits by itself (engine.db.autocommitted), so that two filers at once never draw the
-    same number and neither waits for the other's process to start; a filing refused after
-    its draw leaves a gap in the day's numbers."""
+    """The next request number of `now`'s day (AS-YYYYMMDD-NNNN), drawn from the day's
+    `request_number` row by a statement that commits by itself (engine.db.autocommitted), so
+    that two filers at once never draw the same number and neither waits for the other's
+    process to start; a filing refused after its draw leaves a gap in the day's numbers. A
+    day's first draw goes on from the highest number filed before the table was there."""
     prefix = f"AS-{now:%Y%m%d}-"
     last = session.scalar(_HIGHEST_NUMBER, {"prefix": prefix + "%"})
     n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    if session.get_bind().dialect.name == "postgresql":
-        n = db.autocommitted(session, _DRAW_NUMBER, {"day": f"{now:%Y%m%d}", "first": n})[0]
+    n = db.autocommitted(session, _DRAW_NUMBER, {"day": f"{now:%Y%m%d}", "first": n})[0]
     return f"{prefix}{n:04d}"
 
 

@@ -80,9 +80,8 @@ def _send_digest(session: Session, settings: Settings, department: str | None,
     query = (select(StaffNotice).where(StaffNotice.sent_at.is_(None),
                                        StaffNotice.department.is_(None) if department is None
                                        else StaffNotice.department == department)
-             .order_by(StaffNotice.id))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)   # another scheduler's run
+             .order_by(StaffNotice.id)
+             .with_for_update(skip_locked=True))          # another scheduler's run
     notices = list(session.scalars(query))
     if not notices:
         return 0, 0

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, db
 from engine.history import merkle
 from engine.models import AuditAction, AuditEvent, AuditLeaf, AuditPending
 
@@ -116,6 +116,8 @@ def sequence(session: Session, *, limit: int | None = None) -> int:
     sequencer appends at a time (an advisory lock on PostgreSQL, the write lock on SQLite)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEQUENCER_LOCK})
+    else:
+        db.begin_writing(session)
     position = size(session)
     done = 0
     while limit is None or done < limit:

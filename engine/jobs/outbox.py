@@ -97,9 +97,8 @@ def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
     returns them (loaded, usable after the transaction)."""
     query = (select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
                                   or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
-             .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+             .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+             .with_for_update(skip_locked=True))
     rows = list(session.scalars(query))
     if rows:
         session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
@@ -110,10 +109,7 @@ def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
 
 def _locked(session: Session, outbox_id: int, claim: str | None) -> Outbox | None:
     """Row `outbox_id`, locked, if it is pending and (given a claim) still leased to it."""
-    query = select(Outbox).where(Outbox.id == outbox_id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    row = session.scalars(query).first()
+    row = session.scalars(select(Outbox).where(Outbox.id == outbox_id).with_for_update()).first()
     if row is None or row.status != "pending" or (claim is not None and row.claimed_by != claim):
         return None
     return row

@@ -35,9 +35,8 @@ def claim_due(session: Session, now: datetime, worker: str, limit: int = 100) ->
              .join(Instance, Instance.id == Timer.instance_id)
              .where(Timer.due_at < now, _ACTIVE,
                     or_(Timer.claimed_at.is_(None), Timer.claimed_at < now - LEASE))
-             .order_by(Timer.due_at).limit(limit))
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True, of=Timer)
+             .order_by(Timer.due_at).limit(limit)
+             .with_for_update(skip_locked=True, of=Timer))
     rows = session.execute(query).all()
     if not rows:
         return []

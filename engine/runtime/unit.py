@@ -127,14 +127,16 @@ def _run(session, runtime, instance, compiled, *, kind, actor, payload, apply, e
         # A start keeps a task failed in the steps in its state (the instance is stored in
         # error, retried by that task); any later command's failure is an incident.
         error, error_task = work.advance(workflow, strict=not new)
+        after = projection.project(workflow)
+        pinned = clock.now().timestamp()        # the time every task changed here has
+        # Computed before the first write, which takes the write lock on SQLite and begins
+        # the transaction on PostgreSQL (engine/db.py). Only the chunks that changed since
+        # `stored` are serialised again (a CHUNKED instance).
+        state = state_store.dump(workflow, instance.serializer_version, stored, pinned)
         if before_write is not None:            # e.g. a filing's request row, which guards read
             before_write(session)
         for guard in runtime.intent_guards:     # e.g. the payment book (engine/payments.py)
             guard(session, instance.business_key, work.intents, actor)
-        after = projection.project(workflow)
-        pinned = clock.now().timestamp()        # the time every task changed here has
-    # Only the chunks that changed since `stored` are serialised again (a CHUNKED instance).
-    state = state_store.dump(workflow, instance.serializer_version, stored, pinned)
     status = final_status or _status(workflow, after, error)
     values = dict(state=state.state, updated_at=at, error=error, error_task_id=error_task, status=status,
                   completed_at=at if status == "completed" else instance.completed_at)

@@ -13,9 +13,9 @@ writes the row back with a version check: load, compute, write. Of two commands 
 at once the second to write finds the version moved and raises LostRace having written nothing
 (the API runs it again, on the fresh rows: web/__init__.py), so of ten users claiming one task
 at once exactly one wins, and a claim and another user's completion cannot both succeed. No
-row is locked while the workflow runs: on PostgreSQL the transaction begins with the first write
-(engine/db.py), so no backend is idle in a transaction while Python computes; SQLite's writers
-take the write lock when their transaction begins. Instance-level verbs (suspend, resume,
+row is locked while the workflow runs: the transaction begins with the first write (engine/db.py),
+so no PostgreSQL backend is idle in a transaction and SQLite's write lock is not held while
+Python computes (another process's writers run meanwhile). Instance-level verbs (suspend, resume,
 cancel, retry, skip) are for the supervisors of the instance's open work
 (engine.access.may_operate_instance).
 """

@@ -3,10 +3,14 @@ a snapshot that cannot write, writers queued in the process, and group commit th
 a commit only after a flush that covers it."""
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 
 import pytest
-from sqlalchemy import exc, text
+from sqlalchemy import column as sa_column
+from sqlalchemy import exc, select, text
+from sqlalchemy import table as sa_table
 
 from engine import db
 
@@ -107,3 +111,102 @@ def test_without_durability_there_is_no_flush_barrier(tmp_path):
     engine = db.make_engine(f"sqlite:///{tmp_path / 'y.sqlite'}", durable=False)
     assert db.wal_sync(engine) is None
     engine.dispose()
+
+
+def _in_thread(work) -> threading.Thread:
+    thread = threading.Thread(target=work)
+    thread.start()
+    return thread
+
+
+def test_a_writer_reads_without_the_lock_until_its_first_write(sqlite):
+    engine, sessions, _ = sqlite
+    other_wrote = threading.Event()
+
+    def other_writer():
+        with sessions.begin() as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+        other_wrote.set()
+
+    with sessions.begin() as writer:
+        assert writer.execute(text("SELECT count(*) FROM t")).scalar() == 0    # computes...
+        driver = writer.connection().connection.driver_connection
+        assert not driver.in_transaction
+        _in_thread(other_writer).join(timeout=10)
+        assert other_wrote.is_set()                 # ...while another writer commits
+        writer.execute(text("INSERT INTO t VALUES (1)"))
+        assert driver.in_transaction
+        assert writer.execute(text("SELECT count(*) FROM t")).scalar() == 2
+    with db.reading(), sessions.begin() as reader:
+        assert sorted(reader.execute(text("SELECT n FROM t")).scalars()) == [1, 2]
+
+
+@pytest.mark.parametrize("lock", ["for update", "begin_writing"])
+def test_a_locking_read_or_begin_writing_holds_the_lock_to_the_commit(sqlite, lock):
+    engine, sessions, _ = sqlite
+    order: list[str] = []
+
+    def other_writer():
+        with sessions.begin() as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+        order.append("other committed")
+
+    with sessions.begin() as writer:
+        if lock == "for update":
+            table = sa_table("t", sa_column("n"))
+            writer.execute(select(table.c.n).with_for_update()).all()
+        else:
+            db.begin_writing(writer)
+        assert writer.connection().connection.driver_connection.in_transaction
+        thread = _in_thread(other_writer)
+        thread.join(timeout=0.3)
+        assert thread.is_alive()                     # it waits for this writer's commit
+        writer.execute(text("INSERT INTO t VALUES (1)"))
+        order.append("this one commits")
+    thread.join(timeout=10)
+    assert order == ["this one commits", "other committed"]
+
+
+def test_autocommitted_commits_by_itself_before_the_first_write_and_not_after(sqlite):
+    engine, sessions, _ = sqlite
+    with sessions.begin() as session:
+        session.execute(text("CREATE TABLE c (k TEXT PRIMARY KEY, v INTEGER)"))
+    upsert = ("INSERT INTO c (k, v) VALUES (%(k)s, 1) "
+              "ON CONFLICT (k) DO UPDATE SET v = c.v + 1 RETURNING v")
+    with pytest.raises(RuntimeError):
+        with sessions.begin() as session:
+            assert db.autocommitted(session, upsert, {"k": "a"}) == (1,)    # kept
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            assert db.autocommitted(session, upsert, {"k": "b"}) == (1,)    # rolled back
+            raise RuntimeError("the unit of work failed")
+    with db.reading(), sessions.begin() as reader:
+        assert reader.execute(text("SELECT k, v FROM c")).all() == [("a", 1)]
+        assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 0
+
+
+def test_writers_of_two_engines_on_one_file_take_turns_by_its_file_lock(sqlite):
+    engine, sessions, url = sqlite
+    other_engine = db.make_engine(url)          # as another process would: a lock of its own
+    other = db.make_session_factory(other_engine)
+    order: list[str] = []
+
+    def other_writer():
+        with other.begin() as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+        order.append("other committed")
+
+    with sessions.begin() as writer:
+        writer.execute(text("INSERT INTO t VALUES (1)"))
+        probe = os.open(url.split("///", 1)[1] + "-writers", os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(probe)
+        thread = _in_thread(other_writer)
+        thread.join(timeout=0.3)
+        assert thread.is_alive()
+        order.append("this one commits")
+    thread.join(timeout=10)
+    assert order == ["this one commits", "other committed"]
+    other_engine.dispose()

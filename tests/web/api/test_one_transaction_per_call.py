@@ -1,6 +1,9 @@
 """One transaction per API call (issue 23, item 4): the sign-in check every request makes runs
-in none (engine.db.lone_read), and the call's own work in one. Seen from SQLite itself: every
-statement the server's connections send is traced."""
+in none (engine.db.lone_read), and the call's own work in one: a read's in one snapshot, a
+write's from its first write to its commit, the reads before it each on a snapshot of its own
+(load, compute, then write: engine.db._SqliteWriters). A filing's number is drawn in a short
+transaction of its own, as on PostgreSQL (engine.service_requests._next_number). Seen from
+SQLite itself: every statement the server's connections send is traced."""
 from __future__ import annotations
 
 import pytest
@@ -56,4 +59,15 @@ def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transactio
     assert response.status_code in (200, 201), response.get_json()
     lone, *work = _transactions(traced)
     assert len(lone) == 1 and SIGN_IN in lone[0]
-    assert len(work) == 1 and work[0][0].startswith("BEGIN") and len(work[0]) > 2, traced
+    transactions = [group for group in work if group[0].startswith("BEGIN")]
+    outside = [group[0] for group in work if not group[0].startswith("BEGIN")]
+    assert all(statement.startswith("SELECT") for statement in outside), traced
+    if call == "file a request":
+        draw, unit = transactions
+        assert draw[0] == "BEGIN IMMEDIATE" and "INTO request_number" in draw[1], draw
+        assert len(draw) == 3 and draw[2] == "COMMIT", draw
+        assert unit[0] == "BEGIN IMMEDIATE" and "INSERT INTO service_request" in " ".join(unit)
+    else:
+        [unit] = transactions
+        assert unit[0] == "BEGIN", unit       # a read: deferred, on a WAL snapshot
+    assert len(unit) > 2 and unit[-1] == "COMMIT", traced
