@@ -183,12 +183,13 @@ def server_env(p, **extra) -> dict:
 
 
 @contextlib.contextmanager
-def served(p, payment_secret: str, workers: int = 1, env: dict | None = None):
-    """gunicorn (`workers` workers of 8 threads) on `p`'s database; yields a Client signed in
-    as every one of PEOPLE, with `.server` the gunicorn master process."""
+def served(p, payment_secret: str, workers: int = 1, env: dict | None = None,
+           threads: int = 8):
+    """gunicorn (`workers` workers of `threads` threads) on `p`'s database; yields a Client
+    signed in as every one of PEOPLE, with `.server` the gunicorn master process."""
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", "8",
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
          *(["--worker-tmp-dir", WORKER_TMP_DIR] if WORKER_TMP_DIR else []), "web:create_app()"],
         cwd=ROOT, env=env or server_env(p))

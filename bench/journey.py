@@ -12,7 +12,11 @@ instance). The columns:
   durable transaction each, a read one for the GETs, the sign-in check included), without
   Flask or HTTP;
 - HTTP: the JSON API under gunicorn (one worker of 8 threads, as `aftersales serve`), one
-  client, then 16 clients at once; the server's CPU is read from /proc before and after.
+  client, then 16 clients at once; then 16 clients on 2 workers of 2 threads and of 1
+  (`aftersales serve --workers 2 --threads 2`: SQLite's writers hold the write lock only from
+  their first write, engine/db.py, so two processes run their workflows at once, and fewer
+  threads contend less for each process's GIL); the server's CPU (its workers') is read from
+  /proc before and after.
 
 CPU per journey is the process's own user+system time (the benchmark's for raw and in
 process, the server's for HTTP), so other load on the machine changes it little; journeys/s
@@ -41,6 +45,7 @@ from engine.runtime import incidents
 
 CLIENTS = 16
 WARM = 8
+SPREADS = ((2, 2), (2, 1))     # gunicorn (workers, threads) of the further 16-client columns
 
 
 class InProcess:
@@ -149,9 +154,10 @@ def raw(p, journeys: range) -> dict:
         return _figures(len(histories), time.perf_counter() - t0, time.process_time() - cpu)
 
 
-def over_http(p, secret: str, journeys: range, clients: int) -> dict:
+def over_http(p, secret: str, journeys: range, clients: int, workers: int = 1,
+              threads: int = 8) -> dict:
     env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
-    with served(p, secret, env=env) as c:
+    with served(p, secret, workers, env, threads) as c:
         warm = range(journeys.start - WARM, journeys.start)
         concurrently(lambda i: refund_first(c, i), warm, min(clients, WARM))
         cpu = {}
@@ -168,11 +174,15 @@ def measure(n: int) -> dict:
     # Each part files from orders of its own: O-B{k*n} .. (a few before each for warming up).
     step = n + WARM + 2
     with platform(durable=True) as p:
-        secret = prepare(p, 3 * step + n)
+        secret = prepare(p, (4 + len(SPREADS)) * step + n)
         out = {"in_process": in_process(p, range(step, step + n))}
         out["raw"] = raw(p, range(step, step + n))
         out["http_1"] = over_http(p, secret, range(2 * step, 2 * step + n), 1)
         out["http_16"] = over_http(p, secret, range(3 * step, 3 * step + n), CLIENTS)
+        for k, (workers, threads) in enumerate(SPREADS):
+            journeys = range((4 + k) * step, (4 + k) * step + n)
+            out[f"http_16_{workers}x{threads}"] = over_http(p, secret, journeys, CLIENTS,
+                                                            workers, threads)
     return out
 
 
@@ -181,6 +191,9 @@ def report(r: dict) -> str:
             ("verbs in process, 1 thread", r["in_process"]),
             ("HTTP, 1 client", r["http_1"]),
             (f"HTTP, {CLIENTS} clients", r["http_16"])]
+    rows += [(f"HTTP, {CLIENTS} clients, {workers} workers of {threads} thread"
+              + ("s" if threads > 1 else ""), r[f"http_16_{workers}x{threads}"])
+             for workers, threads in SPREADS]
     lines = [f"  {label}: {f['journeys_per_s']:.1f} journeys/s, CPU {f['cpu_ms']:.1f} ms per journey"
              + (f", {f['statements']:.0f} SQL statements" if "statements" in f else "")
              for label, f in rows]

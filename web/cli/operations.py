@@ -170,11 +170,14 @@ def _check_free(port: int, option: str) -> None:
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=8000, type=int)
 @click.option("--threads", default=8, type=int)
+@click.option("--workers", default=1, type=click.IntRange(1, 64),
+              help="gunicorn worker processes (on 2 cores: --workers 2 --threads 1)")
 @click.option("--no-scheduler", is_flag=True, help="serve only; run `aftersales scheduler` apart")
 @pass_context
-def serve(ctx: Context, host, port, threads, no_scheduler):
-    """Serve the web app with gunicorn (one worker) and run the scheduler in it."""
-    _serve(ctx, host, port, threads, scheduler=not no_scheduler)
+def serve(ctx: Context, host, port, threads, workers, no_scheduler):
+    """Serve the web app with gunicorn and run the scheduler in each worker (its jobs claim
+    their work with leases and locks, as two `aftersales scheduler` processes do)."""
+    _serve(ctx, host, port, threads, scheduler=not no_scheduler, workers=workers)
 
 
 # The worker's heartbeat file is touched on every turn of its loop: in memory, not on disk.
@@ -182,9 +185,9 @@ WORKER_TMP_DIR = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
 
 def _serve(ctx: Context, host: str, port: int, threads: int, *, scheduler: bool,
-           app_settings=None) -> None:
-    """Run gunicorn (one worker, `threads` threads) on host:port until interrupted, with the
-    scheduler in the worker if `scheduler`. `app_settings()`, if given, runs in the worker
+           app_settings=None, workers: int = 1) -> None:
+    """Run gunicorn (`workers` workers of `threads` threads) on host:port until interrupted,
+    with the scheduler in each worker if `scheduler`. `app_settings()`, if given, runs in the worker
     first and returns Settings fields for the app (the demo providers' adapters)."""
     from gunicorn.app.base import BaseApplication
 
@@ -196,7 +199,7 @@ def _serve(ctx: Context, host: str, port: int, threads: int, *, scheduler: bool,
     class Server(BaseApplication):
         def load_config(self):
             self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", 1)
+            self.cfg.set("workers", workers)
             self.cfg.set("threads", threads)
             self.cfg.set("accesslog", "-")
             self.cfg.set("worker_tmp_dir", WORKER_TMP_DIR)

@@ -6,6 +6,7 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine import db
+from bench.scale_out import children
 from engine.models import HumanTask
 from tests.conftest import DATA, ROOT
 from web.cli import main
@@ -122,7 +123,8 @@ def test_user_add_a_shop_account(cli):
     assert "user shop-main added (shop)" in result.output
 
 
-def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path, workers):
     import os
     import signal
     import socket
@@ -136,8 +138,10 @@ def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
         port = probe.getsockname()[1]
     env = dict(os.environ, AFTERSALES_DATABASE_URL=db_url,
                AFTERSALES_SECRET_KEY="a test key that nobody published, 40+ chars")
-    with subprocess.Popen([sys.executable, "-m", "web.cli", "serve", "--port", str(port)], cwd=ROOT,
-                          env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as server:
+    command = [sys.executable, "-m", "web.cli", "serve", "--port", str(port),
+               "--workers", str(workers), "--threads", "1" if workers > 1 else "8"]
+    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL) as server:
         try:
             deadline = time.monotonic() + 30
             while True:
@@ -149,6 +153,10 @@ def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path):
                 except OSError:
                     assert time.monotonic() < deadline, "the server did not answer within 30 s"
                     time.sleep(0.2)
+            while len(children(server.pid)) < workers:          # gunicorn's worker processes
+                assert time.monotonic() < deadline, f"{workers} workers did not start within 30 s"
+                time.sleep(0.2)
+            assert len(children(server.pid)) == workers
         finally:
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=30) == 0
