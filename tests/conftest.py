@@ -261,3 +261,16 @@ def pg_sessions(pg_url):
     engine = db.make_engine(pg_url, pool_size=10)
     yield db.make_session_factory(engine)
     engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def race_sessions(request, db_url):
+    """Sessions for races run with real threads, each with its own session and connection: on a
+    durable SQLite file (its writers take the write lock at their first write or locking read,
+    engine/db.py) and on PostgreSQL (its transactions begin there too)."""
+    if request.param == "sqlite":
+        engine = db.make_engine(db_url)
+    else:
+        engine = db.make_engine(request.getfixturevalue("pg_url"), pool_size=10)
+    yield db.make_session_factory(engine)
+    engine.dispose()

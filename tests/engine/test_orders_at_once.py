@@ -1,5 +1,6 @@
-"""Orders and filings on PostgreSQL: amounts and times come back as they were sent, and two
-filings at once for one order item open one request, not two."""
+"""Orders and filings at once, on durable SQLite and on PostgreSQL: two filings at once for one
+order item open one request, not two, and one new order sent twice at once is one order; and
+on PostgreSQL amounts and times come back as they were sent."""
 from __future__ import annotations
 
 import threading
@@ -19,9 +20,9 @@ ORDER = {"customer_id": "C-7", "category": "apparel", "currency": "CNY", "paid_a
          "paid_at": "2026-11-01T10:00:00+08:00", "shipping_address": "上海市",
          "items": [{"sku": "COAT", "name": "大衣", "quantity": 1, "unit_price": "259.90"}]}
 
-pytestmark = pytest.mark.postgres
 
 
+@pytest.mark.postgres
 def test_an_order_round_trips_and_a_second_upsert_changes_nothing(pg_sessions):
     with pg_sessions.begin() as session:
         assert orders.upsert(session, "O-PG1", ORDER)[1] == "created"
@@ -33,8 +34,8 @@ def test_an_order_round_trips_and_a_second_upsert_changes_nothing(pg_sessions):
         assert orders.visible(session, CUSTOMER, "O-PG1").paid_amount == Decimal("259.90")
 
 
-def test_two_filings_at_once_for_one_item_open_one_request(pg_sessions, runtime):
-    with pg_sessions.begin() as session:
+def test_two_filings_at_once_for_one_item_open_one_request(race_sessions, runtime):
+    with race_sessions.begin() as session:
         catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
         orders.upsert(session, "O-PG2", ORDER)
     start = threading.Barrier(2)
@@ -43,7 +44,7 @@ def test_two_filings_at_once_for_one_item_open_one_request(pg_sessions, runtime)
     def file():
         start.wait()
         try:
-            with pg_sessions.begin() as session:
+            with race_sessions.begin() as session:
                 request = service_requests.file_request(
                     session, runtime, {"order_id": "O-PG2", "type": "return_refund"}, CUSTOMER)
                 results.append(request.number)
@@ -61,13 +62,13 @@ def test_two_filings_at_once_for_one_item_open_one_request(pg_sessions, runtime)
     assert refused[0].details["open_request"] == numbers[0]
 
 
-def test_the_same_new_order_sent_twice_at_once_is_one_order(pg_sessions):
+def test_the_same_new_order_sent_twice_at_once_is_one_order(race_sessions):
     start = threading.Barrier(2)
     results: list = []
 
     def put():
         start.wait()
-        with pg_sessions.begin() as session:
+        with race_sessions.begin() as session:
             results.append(orders.upsert(session, "O-PG3", ORDER)[1])
 
     threads = [threading.Thread(target=put) for _ in range(2)]

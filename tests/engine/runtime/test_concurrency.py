@@ -1,8 +1,8 @@
-"""Races on one task on PostgreSQL, run with real threads, each with its own session and
-connection, 50 times each: of 10 users claiming one task at once exactly one wins, and a claim
-and another user's completion of one task never both succeed. (SQLite serializes writers when
-their transaction begins, so these races are PostgreSQL's: the verbs lock the instance row
-before they read the task.)"""
+"""Races on one task, run with real threads, each with its own session and connection, 50 times
+each, on durable SQLite and on PostgreSQL: of 10 users claiming one task at once exactly one
+wins, and a claim and another user's completion of one task never both succeed. On both
+databases a verb reads without a lock and writes with a version check (its transaction
+begins at its first write, engine/db.py), so the loser of each race finds the version moved."""
 from __future__ import annotations
 
 import threading
@@ -19,7 +19,6 @@ from engine.errors import Conflict
 from engine.models import HumanTask
 from tests.conftest import DATA
 
-pytestmark = pytest.mark.postgres
 
 RUNS = 50
 CLAIMERS = 10
@@ -45,21 +44,21 @@ def race(pool: ThreadPoolExecutor, calls) -> list:
 
 
 @pytest.fixture
-def open_tasks(pg_sessions, runtime):
+def open_tasks(race_sessions, runtime):
     """RUNS instances of the simple process, each at its one open review task (customer
     service); returns their task ids."""
-    with pg_sessions.begin() as session:
+    with race_sessions.begin() as session:
         catalog.deploy(session, Bundle.from_folder(DATA / "simple"), "owner")
         ids = [runtime.start(session, "simple", {"request_no": f"R-{n}"}).id for n in range(RUNS)]
-    with pg_sessions() as session:
+    with race_sessions() as session:
         return list(session.scalars(select(HumanTask.task_id).where(HumanTask.instance_id.in_(ids))
                                     .order_by(HumanTask.instance_id)))
 
 
-def test_of_ten_claimers_exactly_one_wins(pg_sessions, runtime, open_tasks):
+def test_of_ten_claimers_exactly_one_wins(race_sessions, runtime, open_tasks):
     def claim(task_id, actor):
         def call():
-            with pg_sessions.begin() as session:
+            with race_sessions.begin() as session:
                 tasks.scope(session, actor, task_id)        # as the API and the pages do
                 return runtime.claim(session, task_id, actor).claimed_by
         return call
@@ -70,24 +69,24 @@ def test_of_ten_claimers_exactly_one_wins(pg_sessions, runtime, open_tasks):
             winners = [r for r in results if isinstance(r, str)]
             assert len(winners) == 1, results
             assert sum(isinstance(r, Conflict) for r in results) == CLAIMERS - 1, results
-            with pg_sessions() as session:
+            with race_sessions() as session:
                 held = session.scalar(select(HumanTask.claimed_by)
                                       .where(HumanTask.task_id == task_id))
             assert held == winners[0]
 
 
-def test_a_claim_and_another_users_completion_never_both_succeed(pg_sessions, runtime,
+def test_a_claim_and_another_users_completion_never_both_succeed(race_sessions, runtime,
                                                                   open_tasks):
     def claim(task_id):
         def call():
-            with pg_sessions.begin() as session:
+            with race_sessions.begin() as session:
                 tasks.scope(session, clerk(1), task_id)
                 return runtime.claim(session, task_id, clerk(1)).claimed_by
         return call
 
     def complete(task_id):
         def call():
-            with pg_sessions.begin() as session:
+            with race_sessions.begin() as session:
                 tasks.scope(session, clerk(2), task_id)
                 return runtime.complete(session, task_id, {"approved": False}, clerk(2)).status
         return call
