@@ -3,7 +3,7 @@ and 4 gunicorn workers beside 2 scheduler processes, 16 clients at once.
 
 Each run has a fresh PostgreSQL database (bench.common.pg_platform) with bpmn/ deployed and the
 benchmark's people and orders (bench.http_api.prepare). `gunicorn "web:create_app()"` runs with
-`workers` workers of 8 threads, and two `aftersales scheduler` processes run beside it, as a
+`workers` workers of 8 threads (`--threads`), and two `aftersales scheduler` processes run beside it, as a
 multi-process installation runs (timers, outbox, SLA watch). The payment adapter is `off`: the
 clients themselves are the provider that calls back refund_result (bench.http_api.refund_first),
 so the schedulers' outbox must not pay first. After 8 journeys per worker to warm them (each
@@ -109,7 +109,7 @@ class BackendStates:
                 / journeys * 1000}
 
 
-def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
+def run(p, n: int, workers: int, clients: int, schedulers: int, threads: int = 8) -> dict:
     """{"journeys_per_s", "server_ms", "scheduler_ms"} for `n` journeys on platform `p`, with
     "backends" (BackendStates.shares) on PostgreSQL."""
     env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
@@ -120,7 +120,7 @@ def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
                                    stderr=subprocess.DEVNULL)
                   for _ in range(schedulers)]
     try:
-        with served(p, secret, workers=workers, env=env) as c:
+        with served(p, secret, workers=workers, env=env, threads=threads) as c:
             # Every worker compiles the definitions on its first journeys: not what is measured.
             concurrently(lambda i: refund_first(c, i), range(n, n + warm), warm)
             cpu = {}
@@ -144,18 +144,18 @@ def run(p, n: int, workers: int, clients: int, schedulers: int) -> dict:
 
 
 def measure(pg_url: str, n: int, workers=(1, 2, 4), clients: int = CLIENTS,
-            schedulers: int = SCHEDULERS) -> dict:
+            schedulers: int = SCHEDULERS, threads: int = 8) -> dict:
     """{"postgres": {workers: run(...)}, "sqlite": run(...) with one worker}."""
     figures = {"postgres": {}}
     for count in workers:
         with pg_platform(pg_url) as p:
-            figures["postgres"][count] = run(p, n, count, clients, schedulers)
+            figures["postgres"][count] = run(p, n, count, clients, schedulers, threads)
     with platform(durable=True) as p:
-        figures["sqlite"] = run(p, n, 1, clients, schedulers)
+        figures["sqlite"] = run(p, n, 1, clients, schedulers, threads)
     return figures
 
 
-def report(figures: dict, clients: int) -> str:
+def report(figures: dict, clients: int, threads: int = 8) -> str:
     def line(label, r):
         backends = r.get("backends")
         return (f"  {label}: {r['journeys_per_s']:.1f} journeys/s, server CPU "
@@ -164,7 +164,8 @@ def report(figures: dict, clients: int) -> str:
                    f"ms per journey ({backends['idle_in_transaction']:.0%} of the busy ones), "
                    f"{backends['lock_waits']:.0%} waiting on a lock"
                    if backends else ""))
-    lines = [f"refund-first journeys over HTTP, {clients} clients, with schedulers beside:"]
+    lines = [f"refund-first journeys over HTTP, {clients} clients, gunicorn workers of "
+             f"{threads} thread(s), with schedulers beside:"]
     lines += [line(f"PostgreSQL, {w} worker(s)", r) for w, r in figures["postgres"].items()]
     lines.append(line("durable SQLite, 1 worker", figures["sqlite"]))
     return "\n".join(lines)
@@ -175,8 +176,10 @@ def main(argv=None) -> None:
     parser.add_argument("--pg-url", required=True, help="a PostgreSQL server to make databases on")
     parser.add_argument("--n", type=int, default=400, help="journeys per run")
     parser.add_argument("--clients", type=int, default=CLIENTS)
+    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker")
     args = parser.parse_args(argv)
-    print(report(measure(args.pg_url, args.n, clients=args.clients), args.clients))
+    print(report(measure(args.pg_url, args.n, clients=args.clients, threads=args.threads),
+                 args.clients, args.threads))
 
 
 if __name__ == "__main__":
