@@ -141,16 +141,24 @@ def test_a_writer_reads_without_the_lock_until_its_first_write(sqlite):
         assert sorted(reader.execute(text("SELECT n FROM t")).scalars()) == [1, 2]
 
 
-@pytest.mark.parametrize("lock", ["for update", "begin_writing"])
-def test_a_locking_read_or_begin_writing_holds_the_lock_to_the_commit(sqlite, lock):
-    engine, sessions, _ = sqlite
-    order: list[str] = []
-
+def _another_writer_waits(sessions, order: list[str]) -> threading.Thread:
+    """A writer of `sessions` started in a thread, which still waits 0.3 s later for the lock;
+    it appends "other committed" to `order` once it has committed."""
     def other_writer():
         with sessions.begin() as session:
             session.execute(text("INSERT INTO t VALUES (2)"))
         order.append("other committed")
 
+    thread = _in_thread(other_writer)
+    thread.join(timeout=0.3)
+    assert thread.is_alive()
+    return thread
+
+
+@pytest.mark.parametrize("lock", ["for update", "begin_writing"])
+def test_a_locking_read_or_begin_writing_holds_the_lock_to_the_commit(sqlite, lock):
+    engine, sessions, _ = sqlite
+    order: list[str] = []
     with sessions.begin() as writer:
         if lock == "for update":
             table = sa_table("t", sa_column("n"))
@@ -158,9 +166,7 @@ def test_a_locking_read_or_begin_writing_holds_the_lock_to_the_commit(sqlite, lo
         else:
             db.begin_writing(writer)
         assert writer.connection().connection.driver_connection.in_transaction
-        thread = _in_thread(other_writer)
-        thread.join(timeout=0.3)
-        assert thread.is_alive()                     # it waits for this writer's commit
+        thread = _another_writer_waits(sessions, order)     # for this writer's commit
         writer.execute(text("INSERT INTO t VALUES (1)"))
         order.append("this one commits")
     thread.join(timeout=10)
@@ -189,12 +195,6 @@ def test_writers_of_two_engines_on_one_file_take_turns_by_its_file_lock(sqlite):
     other_engine = db.make_engine(url)          # as another process would: a lock of its own
     other = db.make_session_factory(other_engine)
     order: list[str] = []
-
-    def other_writer():
-        with other.begin() as session:
-            session.execute(text("INSERT INTO t VALUES (2)"))
-        order.append("other committed")
-
     with sessions.begin() as writer:
         writer.execute(text("INSERT INTO t VALUES (1)"))
         probe = os.open(url.split("///", 1)[1] + "-writers", os.O_RDWR)
@@ -203,9 +203,7 @@ def test_writers_of_two_engines_on_one_file_take_turns_by_its_file_lock(sqlite):
                 fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(probe)
-        thread = _in_thread(other_writer)
-        thread.join(timeout=0.3)
-        assert thread.is_alive()
+        thread = _another_writer_waits(other, order)
         order.append("this one commits")
     thread.join(timeout=10)
     assert order == ["this one commits", "other committed"]
