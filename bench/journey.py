@@ -13,10 +13,10 @@ instance). The columns:
   Flask or HTTP;
 - HTTP: the JSON API under gunicorn (one worker of 8 threads, as `aftersales serve`), one
   client, then 16 clients at once; then 16 clients on 2 workers of 2 threads and of 1
-  (`aftersales serve --workers 2 --threads 2`: SQLite's writers hold the write lock only from
-  their first write, engine/db.py, so two processes run their workflows at once, and fewer
-  threads contend less for each process's GIL); the server's CPU (its workers') is read from
-  /proc before and after.
+  (`aftersales serve --workers 2 --threads 1` serves most on 2 cores: SQLite's writers hold
+  the write lock only from their first write, engine/db.py, so two processes run their
+  workflows at once, and fewer threads contend less for each process's GIL); the server's CPU
+  (its workers') is read from /proc before and after.
 
 CPU per journey is the process's own user+system time (the benchmark's for raw and in
 process, the server's for HTTP), so other load on the machine changes it little; journeys/s

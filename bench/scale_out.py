@@ -3,8 +3,8 @@ and 4 gunicorn workers beside 2 scheduler processes, 16 clients at once.
 
 Each run has a fresh PostgreSQL database (bench.common.pg_platform) with bpmn/ deployed and the
 benchmark's people and orders (bench.http_api.prepare). `gunicorn "web:create_app()"` runs with
-`workers` workers of 8 threads (`--threads`), and two `aftersales scheduler` processes run beside it, as a
-multi-process installation runs (timers, outbox, SLA watch). The payment adapter is `off`: the
+`workers` workers of 8 threads (or `--threads`), and two `aftersales scheduler` processes run
+beside it, as a multi-process installation runs (timers, outbox, SLA watch). The payment adapter is `off`: the
 clients themselves are the provider that calls back refund_result (bench.http_api.refund_first),
 so the schedulers' outbox must not pay first. After 8 journeys per worker to warm them (each
 worker compiles the definitions once), `clients` threads each drive journeys end to end (9 API

@@ -92,8 +92,8 @@ class WriterQueue:
     when it ends (commit, rollback, or its connection goes back to the pool or is invalidated);
     the connection's `info` remembers whether it holds the turn.
 
-    Across processes the turn is an exclusive flock(2) on `lock_file`, polled every few tenths
-    of a millisecond: SQLite's busy handler, which would otherwise line up the writers of two
+    Across processes the turn is an exclusive flock(2) on `lock_file`, tried again after 0.2 ms,
+    then at most every 2 ms: SQLite's busy handler, which would otherwise line up the writers of two
     server processes, sleeps up to 100 ms a time while the lock is free. A forked process opens
     the file again (a flock belongs to the open file, which a fork shares)."""
 
