@@ -20,7 +20,9 @@ instance). The columns:
 
 CPU per journey is the process's own user+system time (the benchmark's for raw and in
 process, the server's for HTTP), so other load on the machine changes it little; journeys/s
-is wall time. The ratio HTTP / in process compares journeys/s with one client.
+is wall time. The ratio HTTP / in process compares journeys/s with one client: once from the
+two columns, and once from the two run in turn (`interleaved_ratio`), which the machine's
+changes of speed between columns do not skew.
 
 Usage: python -m bench.journey --n 200
 """
@@ -46,6 +48,7 @@ from engine.runtime import incidents
 CLIENTS = 16
 WARM = 8
 SPREADS = ((2, 2), (2, 1))     # gunicorn (workers, threads) of the further 16-client columns
+ROUNDS = 6                     # of the interleaved HTTP / in process ratio
 
 
 class InProcess:
@@ -117,6 +120,10 @@ def in_process(p, journeys: range) -> dict:
     BEGINs engine/db.py sends on the driver's connection are not among them)."""
     driver = InProcess(p)
     driver.journey(journeys.start - 1)           # compile the definitions: not measured
+    return _run_in_process(p, driver, journeys)
+
+
+def _run_in_process(p, driver: InProcess, journeys) -> dict:
     sent = []
 
     def count(*_args):
@@ -166,6 +173,33 @@ def over_http(p, secret: str, journeys: range, clients: int, workers: int = 1,
         return _figures(len(journeys), seconds, cpu_seconds(c.server.pid) - cpu["before"])
 
 
+def interleaved_ratio(p, secret: str, journeys: range, rounds: int = ROUNDS) -> float:
+    """HTTP / in process with one client, journeys/s, the two run in turn in `rounds` rounds
+    (each going first every other round) on one driver and one server, so that the machine's
+    speed, which moves from minute to minute on a shared machine, weighs on both alike."""
+    env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
+    seconds = {"in_process": 0.0, "http": 0.0}
+    with served(p, secret, env=env) as c:
+        # Signed in after the client: a sign-in deletes the user's tokens expired by the
+        # server's clock, which the driver's are under the tests' frozen clock.
+        driver = InProcess(p)
+        driver.journey(journeys.start - WARM - 1)    # the orders just before warm the server
+        concurrently(lambda i: refund_first(c, i), range(journeys.start - WARM, journeys.start), 1)
+        halves = {"in_process": journeys[0::2], "http": journeys[1::2]}
+        for k in range(rounds):
+            for side in (("in_process", "http") if k % 2 == 0 else ("http", "in_process")):
+                chunk = halves[side][k::rounds]
+                if side == "http":
+                    seconds[side] += concurrently(lambda i: refund_first(c, i), chunk, 1)
+                else:
+                    t0 = time.perf_counter()
+                    for i in chunk:
+                        driver.journey(i)
+                    seconds[side] += time.perf_counter() - t0
+    return rate(len(halves["http"]), seconds["http"]) / rate(len(halves["in_process"]),
+                                                             seconds["in_process"])
+
+
 def _figures(n: int, seconds: float, cpu: float) -> dict:
     return {"journeys_per_s": rate(n, seconds), "cpu_ms": cpu / n * 1000}
 
@@ -174,7 +208,7 @@ def measure(n: int) -> dict:
     # Each part files from orders of its own: O-B{k*n} .. (a few before each for warming up).
     step = n + WARM + 2
     with platform(durable=True) as p:
-        secret = prepare(p, (4 + len(SPREADS)) * step + n)
+        secret = prepare(p, (5 + len(SPREADS)) * step + n)
         out = {"in_process": in_process(p, range(step, step + n))}
         out["raw"] = raw(p, range(step, step + n))
         out["http_1"] = over_http(p, secret, range(2 * step, 2 * step + n), 1)
@@ -183,6 +217,8 @@ def measure(n: int) -> dict:
             journeys = range((4 + k) * step, (4 + k) * step + n)
             out[f"http_16_{workers}x{threads}"] = over_http(p, secret, journeys, CLIENTS,
                                                             workers, threads)
+        at = (4 + len(SPREADS)) * step
+        out["interleaved_ratio"] = interleaved_ratio(p, secret, range(at, at + n))
     return out
 
 
@@ -198,7 +234,8 @@ def report(r: dict) -> str:
              + (f", {f['statements']:.0f} SQL statements" if "statements" in f else "")
              for label, f in rows]
     lines.append(f"  HTTP / in process (1 client): "
-                 f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}")
+                 f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}; "
+                 f"the two in turn over {ROUNDS} rounds: {r['interleaved_ratio']:.2f}")
     return "refund-first journeys (9 API calls each), durable SQLite:\n" + "\n".join(lines)
 
 
