@@ -4,16 +4,17 @@ and 4 gunicorn workers beside 2 scheduler processes, 16 clients at once.
 Each run has a fresh PostgreSQL database (bench.common.pg_platform) with bpmn/ deployed and the
 benchmark's people and orders (bench.http_api.prepare). `gunicorn "web:create_app()"` runs with
 `workers` workers of 8 threads (or `--threads`), and two `aftersales scheduler` processes run
-beside it, as a multi-process installation runs (timers, outbox, SLA watch). The payment adapter is `off`: the
-clients themselves are the provider that calls back refund_result (bench.http_api.refund_first),
-so the schedulers' outbox must not pay first. After 8 journeys per worker to warm them (each
-worker compiles the definitions once), `clients` threads each drive journeys end to end (9 API
-calls each). CPU is the user+system time of the gunicorn processes (and, separately, the
-schedulers), read from /proc before and after: what one journey costs the server, whatever the
-machine's other load. On PostgreSQL, pg_stat_activity is sampled meanwhile: how long backends
-(gunicorn's and the schedulers') sit idle in a transaction per journey (a transaction held
-while the process computes), that as a share of the busy backends, and the share waiting on a
-lock. The same run on durable SQLite with one worker is printed beside it.
+beside it, as a multi-process installation runs (timers, outbox, SLA watch). The payment adapter
+is `off`: the clients themselves are the provider that calls back refund_result
+(bench.http_api.refund_first), so the schedulers' outbox must not pay first. After 8 journeys
+per worker to warm them (each worker compiles the definitions once), `clients` threads each
+drive journeys end to end (9 API calls each). CPU is the user+system time of the gunicorn
+processes (and, separately, the schedulers), read from /proc before and after: what one journey
+costs the server, whatever the machine's other load. On PostgreSQL, pg_stat_activity is sampled
+meanwhile: how long backends (gunicorn's and the schedulers') sit idle in a transaction per
+journey (a transaction held while the process computes), that as a share of the busy backends,
+and the share waiting on a lock. The same run on durable SQLite with one worker is printed
+beside it.
 
 Usage: python -m bench.scale_out --pg-url postgresql://postgres@127.0.0.1:5432/postgres --n 400
 """

@@ -48,8 +48,9 @@ def make_engine(url: str, *, durable: bool = True, group_commit: bool = True,
         synchronous = "NORMAL" if grouped else "FULL" if durable else "OFF"
         if grouped:
             _WAL_SYNC[engine] = group_commit_sync.WalSync(Path(path).resolve())
-        writers = group_commit_sync.NO_QUEUE if not queue_writers else \
-            group_commit_sync.WriterQueue(BUSY_SECONDS, Path(f"{path}-writers") if on_disk else None)
+        lock_file = Path(f"{path}-writers") if on_disk else None
+        writers = group_commit_sync.WriterQueue(BUSY_SECONDS, lock_file) if queue_writers \
+            else group_commit_sync.NO_QUEUE
         _SQLITE_WRITERS[engine] = _SqliteWriters(engine, writers)
 
         @event.listens_for(engine, "connect")
@@ -79,9 +80,6 @@ def _begin_at_first_write(engine: Engine) -> None:
     transaction anyway; from the first write on, everything up to the commit or rollback is one
     transaction as before. The driver's connection is in autocommit mode between transactions
     and leaves it just before the first writing statement (psycopg then sends BEGIN)."""
-    dialect = engine.dialect
-    commit, rollback = dialect.do_commit, dialect.do_rollback
-
     @event.listens_for(engine, "connect")
     def _autocommit(dbapi_conn, _record):
         dbapi_conn.autocommit = True
@@ -92,17 +90,26 @@ def _begin_at_first_write(engine: Engine) -> None:
         if driver.autocommit and not reads_only(statement):
             driver.autocommit = False
 
+    _after_each_end(engine, _back_to_autocommit)
+
+
+def _after_each_end(engine: Engine, ended) -> None:
+    """Call `ended(dbapi_connection)` after every commit and rollback on `engine`, whether it
+    succeeded or not."""
+    dialect = engine.dialect
+    commit, rollback = dialect.do_commit, dialect.do_rollback
+
     def do_commit(dbapi_connection):
         try:
             commit(dbapi_connection)
         finally:
-            _back_to_autocommit(dbapi_connection)
+            ended(dbapi_connection)
 
     def do_rollback(dbapi_connection):
         try:
             rollback(dbapi_connection)
         finally:
-            _back_to_autocommit(dbapi_connection)
+            ended(dbapi_connection)
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
 
@@ -136,6 +143,8 @@ def autocommitted(session: Session, statement: str, params: dict):
     driver = pooled.driver_connection
     try:
         row = driver.execute(sql, params).fetchone()
+        # Not flushed by itself: the commit that uses what it drew comes later in the WAL, so
+        # it is on disk only once this one is.
         driver.execute("COMMIT")
     except sqlite3.Error as err:
         with contextlib.suppress(sqlite3.Error):
@@ -182,25 +191,11 @@ class _SqliteWriters:
 
     def __init__(self, engine: Engine, writers):
         self.writers = writers
-        dialect = engine.dialect
-        commit, rollback = dialect.do_commit, dialect.do_rollback
-
-        def do_commit(dbapi_connection):
-            try:
-                commit(dbapi_connection)
-            finally:
-                self.ended(_info(dbapi_connection))
-
-        def do_rollback(dbapi_connection):
-            try:
-                rollback(dbapi_connection)
-            finally:
-                self.ended(_info(dbapi_connection))
 
         def returned(_dbapi_connection, connection_record, *_exception):
             self.ended(connection_record.info)
 
-        dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+        _after_each_end(engine, lambda dbapi_connection: self.ended(_info(dbapi_connection)))
         for name in ("checkin", "invalidate", "soft_invalidate"):
             event.listen(engine, name, returned)
         event.listen(engine, "begin", self.began)

@@ -19,8 +19,8 @@ covers the whole file, whoever wrote it).
 `WriterQueue` lines up the writers of one process before SQLite sees them, and those of several
 processes on one file: SQLite's busy handler lets a writer that finds the lock taken sleep and
 poll (up to 100 ms a time), so with 16 threads writing most of the time went to sleeping while
-the lock was free; a Python lock hands it over at once within a process, a file lock within a
-few tenths of a millisecond between processes.
+the lock was free; a Python lock hands it over at once within a process, a file lock within
+0.2-2 ms between processes.
 """
 from __future__ import annotations
 
@@ -92,10 +92,11 @@ class WriterQueue:
     when it ends (commit, rollback, or its connection goes back to the pool or is invalidated);
     the connection's `info` remembers whether it holds the turn.
 
-    Across processes the turn is an exclusive flock(2) on `lock_file`, tried again after 0.2 ms,
-    then at most every 2 ms: SQLite's busy handler, which would otherwise line up the writers of two
-    server processes, sleeps up to 100 ms a time while the lock is free. A forked process opens
-    the file again (a flock belongs to the open file, which a fork shares)."""
+    Across processes the turn is an exclusive flock(2) on `lock_file`, tried again after
+    0.2 ms, then at most every 2 ms: SQLite's busy handler, which would otherwise line up the
+    writers of two server processes, sleeps up to 100 ms a time while the lock is free. A
+    forked process opens the file again (a flock belongs to the open file, which a fork
+    shares)."""
 
     KEY = "aftersales_writer"
     _POLL = (0.0002, 0.002)          # the first and the longest pause between two tries
