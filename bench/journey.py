@@ -67,8 +67,7 @@ class InProcess:
     def call(self, as_: str, work, *, read: bool = False):
         """One API call: the sign-in check, then `work(session, actor)` in one transaction, a
         read one for a GET (`read`), as web.api.base.signed_in and transaction make them."""
-        with db.lone_read(), self.p.engine.connect() as connection:
-            assert users.account_for_token(connection, self.tokens[as_]) is not None
+        assert users.account_for_token(self.p.engine, self.tokens[as_]) is not None
         with db.reading() if read else contextlib.nullcontext(), \
                 incidents.transaction(self.p.sessions) as session:
             return work(session, self.actors[as_])

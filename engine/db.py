@@ -204,8 +204,8 @@ class _SqliteWriters:
     def began(self, conn) -> None:
         read = _reading.get()
         try:
-            conn.connection.driver_connection.execute(_QUERY_ONLY[bool(read)])
-            if read is True:     # a lone statement (LONE) reads on a snapshot of its own
+            conn.connection.driver_connection.execute(_QUERY_ONLY[read])
+            if read:
                 conn.connection.driver_connection.execute("BEGIN")
         except sqlite3.Error as err:
             raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
@@ -262,8 +262,7 @@ def _info(connection) -> dict | None:
         return None
 
 
-_reading: contextvars.ContextVar[bool | str] = contextvars.ContextVar("reading", default=False)
-LONE = "lone statement"
+_reading: contextvars.ContextVar[bool] = contextvars.ContextVar("reading", default=False)
 _QUERY_ONLY = {True: "PRAGMA query_only=1", False: "PRAGMA query_only=0"}
 
 
@@ -272,8 +271,8 @@ def reading():
     """Transactions begun inside the block only read. On SQLite they begin DEFERRED, on a WAL
     snapshot, so they neither queue behind writers nor make writers wait, and a write inside
     one is refused ("attempt to write a readonly database"); PostgreSQL reads never wait for
-    writers anyway. GET requests (audit verification over the API among them) and the sign-in
-    check read this way."""
+    writers anyway. GET requests (audit verification over the API among them) read this way;
+    the sign-in check is one statement in no transaction (`lone_row`)."""
     token = _reading.set(True)
     try:
         yield
@@ -281,18 +280,67 @@ def reading():
         _reading.reset(token)
 
 
-@contextlib.contextmanager
-def lone_read():
-    """Connections used inside the block run one reading statement each and no transaction:
-    on SQLite no BEGIN and no COMMIT (in autocommit a statement reads on a snapshot of its
-    own; query_only is on, as in `reading`), on PostgreSQL no BEGIN either (see
-    `_begin_at_first_write`). For a question of one statement asked on every request: the
-    sign-in check."""
-    token = _reading.set(LONE)
+def lone_row(engine: Engine, statement, params: dict) -> dict | None:
+    """The first row of `statement`, a prebuilt SELECT, as {column: value}, or None: run on a
+    pooled connection's driver as one statement in no transaction (SQLite reads on a snapshot
+    of its own in autocommit, PostgreSQL's connection is in autocommit between transactions:
+    `_begin_at_first_write`), with neither a SQLAlchemy Connection nor its BEGIN and rollback
+    around it, which cost twice the statement. For the question asked on every request: the
+    sign-in check. The statement is compiled once per dialect (`_Lone`)."""
+    lone = _Lone.of(statement, engine.dialect)
+    connection = engine.raw_connection()
     try:
-        yield
+        cursor = connection.driver_connection.cursor()
+        try:
+            cursor.execute(lone.sql, lone.parameters(params))
+            row = cursor.fetchone()
+        except engine.dialect.loaded_dbapi.Error as err:
+            raise exc.DBAPIError.instance(lone.sql, params, err,
+                                          engine.dialect.loaded_dbapi.Error) from err
+        finally:
+            cursor.close()
     finally:
-        _reading.reset(token)
+        connection.close()
+    return lone.row(row) if row is not None else None
+
+
+class _Lone:
+    """A SELECT compiled for one dialect: its SQL, how its parameters are bound (in order for
+    SQLite's qmark style, by name for psycopg's) and its columns' names and result types."""
+
+    _made: dict = {}
+    MADE = 64               # statements kept compiled: a few prebuilt ones are asked this way
+
+    @classmethod
+    def of(cls, statement, dialect) -> "_Lone":
+        key = (id(statement), dialect.name)
+        found = cls._made.get(key)
+        if found is None or found.statement is not statement:
+            if len(cls._made) >= cls.MADE:
+                cls._made.clear()
+            found = cls._made[key] = cls(statement, dialect)
+        return found
+
+    def __init__(self, statement, dialect):
+        self.statement = statement
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positional = compiled.positional
+        self.names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        self.binds = {name: bind.type.dialect_impl(dialect).bind_processor(dialect)
+                      for name, bind in compiled.binds.items()}
+        self.columns = [(column.key,
+                         column.type.dialect_impl(dialect).result_processor(dialect, None))
+                        for column in statement.selected_columns]
+
+    def parameters(self, params: dict):
+        bound = {name: (process(params[name]) if process else params[name])
+                 for name, process in self.binds.items()}
+        return tuple(bound[name] for name in self.names) if self.positional else bound
+
+    def row(self, values) -> dict:
+        return {key: (process(value) if process else value)
+                for (key, process), value in zip(self.columns, values)}
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

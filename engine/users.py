@@ -18,9 +18,10 @@ from datetime import datetime, timedelta
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, delete, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from engine import clock, config, login_throttle, passwords
+from engine import clock, config, db, login_throttle, passwords
 from engine.access import ASSIGNABLE, ROLES, STAFF_ROLES, Actor
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.history import global_log
@@ -176,14 +177,15 @@ _ACCOUNT_FOR_TOKEN = (
            User.active.is_(True)))
 
 
-def account_for_token(session: Session, token) -> dict | None:
+def account_for_token(engine: Engine, token) -> dict | None:
     """The account (as `account_json` gives it) of the active user a bearer token or page
-    sign-in belongs to, or None (unknown, expired or inactive): what each request asks."""
+    sign-in belongs to, or None (unknown, expired or inactive): what each request asks, as one
+    statement on a connection of its own in no transaction (engine.db.lone_row), so it sees
+    what is committed."""
     if not isinstance(token, str) or not 20 <= len(token) <= 200:
         return None
-    row = session.execute(_ACCOUNT_FOR_TOKEN,
-                          {"token_hash": _digest(token), "now": clock.now()}).first()
-    return dict(row._mapping) if row is not None else None
+    return db.lone_row(engine, _ACCOUNT_FOR_TOKEN,
+                       {"token_hash": _digest(token), "now": clock.now()})
 
 
 def revoke_token(session: Session, token: str) -> None:

@@ -38,19 +38,6 @@ def test_a_read_transaction_does_not_wait_for_a_writer_and_cannot_write(sqlite):
         assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 1
 
 
-def test_a_lone_read_holds_no_transaction_and_cannot_write(sqlite):
-    engine, sessions, _ = sqlite
-    with db.lone_read(), engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM t")).scalar() == 0
-        assert not connection.connection.driver_connection.in_transaction    # no BEGIN
-        with pytest.raises(exc.OperationalError, match="readonly"):
-            connection.execute(text("INSERT INTO t VALUES (3)"))
-    with sessions.begin() as writer:       # the next writer on that connection may write
-        writer.execute(text("INSERT INTO t VALUES (4)"))
-    with db.lone_read(), engine.connect() as connection:
-        assert connection.execute(text("SELECT n FROM t")).scalars().all() == [4]
-
-
 def test_concurrent_writers_share_flushes_and_every_commit_is_kept(sqlite):
     engine, sessions, url = sqlite
     sync = db.wal_sync(engine)

@@ -55,12 +55,36 @@ def test_tokens_resolve_until_they_expire(session):
     assert users.user_for_token(session, token) is user
     assert users.user_for_token(session, token + "x") is None
     assert users.actor_for(user) == Actor("qian", "customer", None, "C7")
-    assert users.account_for_token(session, token) == users.account_json(user)
-    assert users.account_for_token(session, token + "x") is None
     clock.advance(timedelta(hours=1))
     assert users.user_for_token(session, token) is None
-    assert users.account_for_token(session, token) is None
     users.revoke_token(session, token)
+
+
+def test_the_sign_in_check_sees_what_is_committed(sql_engine, sessions):
+    """account_for_token, asked on every request, runs on a connection of its own: a token is
+    good once committed, until it expires, is revoked or its user is deactivated."""
+    with sessions.begin() as session:
+        user = users.create_user(session, "sun", "long-enough", "staff", "finance",
+                                 method=FAST_HASH)
+        token, _ = users.issue_token(session, user, ttl_hours=1)
+        assert users.account_for_token(sql_engine, token) is None      # not committed yet
+    with sessions() as session:
+        assert users.account_for_token(sql_engine, token) == users.account_json(
+            users.find(session, "sun"))
+    assert users.account_for_token(sql_engine, token + "x") is None
+    assert users.account_for_token(sql_engine, "short") is None
+    assert users.account_for_token(sql_engine, None) is None
+    clock.advance(timedelta(minutes=59))
+    assert users.account_for_token(sql_engine, token)["username"] == "sun"
+    with sessions.begin() as session:
+        users.set_active(session, "sun", False)
+    assert users.account_for_token(sql_engine, token) is None
+    with sessions.begin() as session:
+        users.set_active(session, "sun", True)
+        token, _ = users.issue_token(session, users.find(session, "sun"), ttl_hours=1)
+    assert users.account_for_token(sql_engine, token)["department"] == "finance"
+    clock.advance(timedelta(hours=1))
+    assert users.account_for_token(sql_engine, token) is None
 
 
 def test_a_password_hashed_by_werkzeug_still_logs_in(session):

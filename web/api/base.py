@@ -57,9 +57,8 @@ READ_METHODS = ("GET", "HEAD")
 def signed_in(token: str) -> dict | None:
     """The account a bearer token or page sign-in belongs to (engine.users.account_for_token),
     asked on every request: one prebuilt statement on a connection of its own, in no
-    transaction (engine.db.lone_read), without the session of a unit of work."""
-    with db.lone_read(), platform().engine.connect() as connection:
-        return users.account_for_token(connection, token)
+    transaction, without the session of a unit of work."""
+    return users.account_for_token(platform().engine, token)
 
 
 def actor() -> Actor:
