@@ -26,7 +26,7 @@ from engine.definitions import catalog, messages
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
 from engine.history import audit
 from engine.models import FINISHED, BufferedMessage, Instance, MessageSubscription
-from engine.runtime import incidents, serialization
+from engine.runtime import incidents, projection, serialization
 
 STATUSES = ("pending", "delivered", "expired", "refused")
 
@@ -102,6 +102,11 @@ class Drain:
 
     def __call__(self, session: Session, instance: Instance, workflow, event) -> None:
         if self._busy:                          # a delivery's own unit of work
+            return
+        # An instance that waits for no message now can take none; one kept for another
+        # instance of the key was not deliverable before this unit either, and is tried when
+        # that instance changes. (No workflow: a suspension or resumption, which is tried.)
+        if workflow is not None and not projection.waits_for_a_message(workflow):
             return
         self._busy = True
         tried: set[int] = set()

@@ -6,7 +6,7 @@ Instance rows are the source of truth for workflow state; `human_task`, `timer` 
 """
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -47,7 +47,6 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         if value.tzinfo is None:
-            from datetime import timezone
             return value.replace(tzinfo=timezone.utc)
         return value
 

@@ -172,11 +172,15 @@ def with_tiers(session: Session, rows: list[dict]) -> list[dict]:
     a task serving no request with one, such as an escalation's)."""
     numbers = {row["request_number"] for row in rows if row["tier"] is None}
     if numbers:
-        needed = dict(session.execute(select(ServiceRequest.number, ServiceRequest.service_tier)
-                                      .where(ServiceRequest.number.in_(numbers))).all())
+        needed = dict(session.execute(_TIERS, {"numbers": list(numbers)}).all())
         for row in rows:
             row["tier"] = row["tier"] or needed.get(row["request_number"])
     return rows
+
+
+# Asked by every task list: built once (see engine/runtime/writeback.py).
+_TIERS = select(ServiceRequest.number, ServiceRequest.service_tier).where(
+    ServiceRequest.number.in_(bindparam("numbers", expanding=True)))
 
 
 def _shown_filters(f: Filters) -> tuple:

@@ -81,6 +81,17 @@ def project(workflow) -> Projection:
     return Projection(human, timers, messages)
 
 
+def waits_for_a_message(workflow) -> bool:
+    """Whether a task of the workflow waits for a message (one of `project`'s subscriptions
+    that is not a signal), without walking the task tree."""
+    for task in workflow.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        parts = (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
+                 else [definition])
+        if any(isinstance(part, MessageEventDefinition) for part in parts):
+            return True
+    return False
+
 
 def ready_user_tasks(workflow) -> list:
     """The READY manual tasks of the workflow and its subprocesses, in the order
