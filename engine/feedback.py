@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from engine import access, feedback_classifier, feedback_taxonomy, service_requests
 from engine.access import Actor
 from engine.errors import Forbidden, InvalidInput
-from engine.models import Feedback, FeedbackClass, ServiceRequest
+from engine.models import Feedback, FeedbackClass, FeedbackTaxonomy, ServiceRequest
 from engine.orders import CATEGORIES
 
 KINDS = ("filing", "complaint", "rating", "reopen", "complaint_comment")
@@ -95,15 +95,21 @@ def record(session: Session, bpmn_dir: Path, *, request_id: int, request_no: str
 def classify(session: Session, bpmn_dir: Path, text: str) -> tuple[int, list[str]]:
     """(the taxonomy version in force, the class names it gives `text`)."""
     taxonomy = feedback_taxonomy.current(session, bpmn_dir)
-    classifier = feedback_classifier.for_taxonomy(taxonomy.source, taxonomy.sha256, bpmn_dir)
-    return taxonomy.version, classifier.classify(text)
+    return taxonomy.version, _classifier(taxonomy, bpmn_dir).classify(text)
+
+
+def _classifier(taxonomy: FeedbackTaxonomy, bpmn_dir: Path) -> feedback_classifier.Classifier:
+    """The version's classifier; its source (a JSON document the row loads only when asked,
+    engine.feedback_taxonomy) is read only the first time in a process."""
+    return (feedback_classifier.built(taxonomy.sha256, bpmn_dir)
+            or feedback_classifier.for_taxonomy(taxonomy.source, taxonomy.sha256, bpmn_dir))
 
 
 def reclassify(session: Session, bpmn_dir: Path) -> int:
     """Classify again every row classified by an older taxonomy version than the one in
     force; returns how many rows changed version."""
     taxonomy = feedback_taxonomy.current(session, bpmn_dir)
-    classifier = feedback_classifier.for_taxonomy(taxonomy.source, taxonomy.sha256, bpmn_dir)
+    classifier = _classifier(taxonomy, bpmn_dir)
     rows = list(session.scalars(select(Feedback).where(
         Feedback.taxonomy_version != taxonomy.version)))
     for row in rows:

@@ -190,11 +190,21 @@ MAX_BUILT = 8       # drafts tried in the owners' editor each build one; the old
 def for_taxonomy(source: dict, sha256: str, bpmn_dir: Path) -> Classifier:
     """The classifier of the taxonomy version `sha256`, trained on the `train` part of the
     examples in `bpmn_dir`, built once per process (and again when the file changes)."""
-    path = bpmn_dir / EXAMPLES
-    key = (sha256, str(path), path.stat().st_mtime_ns)
+    key = _key(sha256, bpmn_dir)
     if key not in _BUILT:
-        train = [e for e in load_examples(path) if e.split == "train"]
+        train = [e for e in load_examples(bpmn_dir / EXAMPLES) if e.split == "train"]
         while len(_BUILT) >= MAX_BUILT:
             del _BUILT[next(iter(_BUILT))]
         _BUILT[key] = Classifier(source, train)
     return _BUILT[key]
+
+
+def built(sha256: str, bpmn_dir: Path) -> Classifier | None:
+    """The classifier `for_taxonomy` has built for `sha256` and the examples as they are, if
+    it has: the taxonomy's source need not be read for it."""
+    return _BUILT.get(_key(sha256, bpmn_dir))
+
+
+def _key(sha256: str, bpmn_dir: Path) -> tuple:
+    path = bpmn_dir / EXAMPLES
+    return sha256, str(path), path.stat().st_mtime_ns

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from engine import clock, json_safety
 from engine.errors import InvalidInput
@@ -115,7 +115,10 @@ def deploy(session: Session, source, actor_name: str) -> tuple[FeedbackTaxonomy,
     return row, True
 
 
-_NEWEST = select(FeedbackTaxonomy).order_by(FeedbackTaxonomy.version.desc()).limit(1)
+# Asked by every filing that says something; the source, a JSON document, is loaded when it
+# is read (the classifier of a version is built once per process: engine.feedback).
+_NEWEST = (select(FeedbackTaxonomy).options(defer(FeedbackTaxonomy.source))
+           .order_by(FeedbackTaxonomy.version.desc()).limit(1))
 
 
 def newest(session: Session) -> FeedbackTaxonomy | None:

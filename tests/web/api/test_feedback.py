@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import event
 
 from engine.feedback_taxonomy import SHIPPED
 from tests.conftest import ROOT
@@ -88,6 +89,25 @@ def test_the_taxonomy_is_deployed_in_versions(auth, complaint):
     tried = owner.post("/api/feedback/classify", json={"texts": ["快递龟速", "很好"]}).get_json()
     assert [t["classes"] for t in tried["items"]] == [["物流慢"], ["其他"]]
     assert auth.as_("auditor").post("/api/feedback/taxonomy", json=edited).status_code == 403
+
+
+def test_filings_are_classified_by_the_newest_version_reading_its_source_once(auth, platform):
+    """Every filing that says something asks for the taxonomy in force; its source, a JSON
+    document, is read only to build that version's classifier, once per process."""
+    sent: list[str] = []
+    event.listen(platform.engine, "before_cursor_execute",
+                 lambda _c, _cur, statement, *_args: sent.append(statement))
+    file_request(auth, "alice", order_id="O-1001", reason="快递太慢了")
+    sent.clear()
+    file_request(auth, "alice", order_id="O-1003", reason="快递太慢了")
+    [read] = [s for s in sent if "FROM feedback_taxonomy" in s]
+    assert "feedback_taxonomy.sha256" in read and "feedback_taxonomy.source" not in read
+    edited = json.loads(json.dumps(TAXONOMY))
+    edited["classes"][0]["rules"].append("龟速")
+    assert auth.as_("owner").post("/api/feedback/taxonomy", json=edited).status_code == 201
+    number = file_request(auth, "bob", order_id="O-1002", reason="快递龟速")["number"]
+    [said] = auth.as_("customer_service_2").get(f"/api/requests/{number}").get_json()["feedback"]
+    assert said["classes"] == ["物流慢"] and said["taxonomy_version"] == 2
 
 
 def test_a_bad_taxonomy_is_refused_naming_the_field(auth):
