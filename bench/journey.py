@@ -115,27 +115,36 @@ class InProcess:
 
 
 def in_process(p, journeys: range) -> dict:
-    """Also counts the SQL statements a journey sends (SQLAlchemy's cursor executions; the
-    BEGINs engine/db.py sends on the driver's connection are not among them)."""
+    """Also counts the SQL statements a journey sends, as SQLite's trace sees them: the
+    statements, and apart the BEGINs, COMMITs, savepoints and pragmas around them."""
     driver = InProcess(p)
     driver.journey(journeys.start - 1)           # compile the definitions: not measured
     return _run_in_process(p, driver, journeys)
 
 
-def _run_in_process(p, driver: InProcess, journeys) -> dict:
-    sent = []
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
 
-    def count(*_args):
-        sent.append(1)
-    event.listen(p.engine, "before_cursor_execute", count)
+
+def _run_in_process(p, driver: InProcess, journeys) -> dict:
+    sent: list[str] = []
+
+    def trace(connection, _record):
+        connection.set_trace_callback(sent.append)
+    p.engine.dispose()                           # each connection traced from its first statement
+    event.listen(p.engine, "connect", trace)
+    driver.journey(journeys.start - 2)           # connect (each connection's pragmas): not counted
+    sent.clear()
     cpu, t0 = time.process_time(), time.perf_counter()
     try:
         for i in journeys:
             driver.journey(i)
     finally:
         seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu
-        event.remove(p.engine, "before_cursor_execute", count)
-    return dict(_figures(len(journeys), seconds, cpu), statements=len(sent) / len(journeys))
+        event.remove(p.engine, "connect", trace)
+        p.engine.dispose()
+    control = sum(statement.startswith(_CONTROL) for statement in sent)
+    return dict(_figures(len(journeys), seconds, cpu),
+                statements=(len(sent) - control) / len(journeys), control=control / len(journeys))
 
 
 def raw(p, journeys: range) -> dict:
@@ -230,7 +239,8 @@ def report(r: dict) -> str:
               + ("s" if threads > 1 else ""), r[f"http_16_{workers}x{threads}"])
              for workers, threads in SPREADS]
     lines = [f"  {label}: {f['journeys_per_s']:.1f} journeys/s, CPU {f['cpu_ms']:.1f} ms per journey"
-             + (f", {f['statements']:.0f} SQL statements" if "statements" in f else "")
+             + (f", {f['statements']:.0f} SQL statements (and {f['control']:.0f} BEGIN, COMMIT, "
+                f"SAVEPOINT or PRAGMA)" if "statements" in f else "")
              for label, f in rows]
     lines.append(f"  HTTP / in process (1 client): "
                  f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}; "

@@ -188,6 +188,7 @@ class _SqliteWriters:
     (the API answers a locked database with 503)."""
 
     PENDING = "aftersales_write_pending"    # the pool connection's info: a writer not begun
+    QUERY_ONLY = "aftersales_query_only"    # and (its driver's connection, query_only set)
 
     def __init__(self, engine: Engine, writers):
         self.writers = writers
@@ -203,14 +204,21 @@ class _SqliteWriters:
 
     def began(self, conn) -> None:
         read = _reading.get()
+        pooled = conn.connection
+        driver = pooled.driver_connection
         try:
-            conn.connection.driver_connection.execute(_QUERY_ONLY[read])
+            # query_only as the transaction needs it, sent only when it changes: the pool's
+            # info remembers it for the driver's connection (a reconnect gets a new one).
+            if pooled.info.get(self.QUERY_ONLY) != (driver, read):
+                driver.execute(_QUERY_ONLY[read])
+                pooled.info[self.QUERY_ONLY] = (driver, read)
             if read:
-                conn.connection.driver_connection.execute("BEGIN")
+                driver.execute("BEGIN")
         except sqlite3.Error as err:
+            pooled.info.pop(self.QUERY_ONLY, None)
             raise exc.DBAPIError.instance("BEGIN", (), err, sqlite3.Error) from err
         if not read:
-            conn.connection.info[self.PENDING] = True
+            pooled.info[self.PENDING] = True
 
     def before_statement(self, conn, _cursor, statement, _parameters, context, _many) -> None:
         if conn.connection.info.get(self.PENDING) and (

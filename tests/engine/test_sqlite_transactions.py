@@ -9,7 +9,7 @@ import threading
 
 import pytest
 from sqlalchemy import column as sa_column
-from sqlalchemy import exc, select, text
+from sqlalchemy import event, exc, select, text
 from sqlalchemy import table as sa_table
 
 from engine import db
@@ -36,6 +36,29 @@ def test_a_read_transaction_does_not_wait_for_a_writer_and_cannot_write(sqlite):
                 reader.execute(text("INSERT INTO t VALUES (2)"))
     with db.reading(), sessions.begin() as reader:
         assert reader.execute(text("SELECT count(*) FROM t")).scalar() == 1
+
+
+def test_reads_and_writes_in_turn_on_one_connection_keep_their_modes(sqlite):
+    """query_only is sent only when a transaction needs the other mode than the connection's
+    last one (engine.db._SqliteWriters.began); a read still cannot write, a writer still can."""
+    engine, sessions, _ = sqlite
+    pragmas: list[str] = []
+    engine.dispose()
+    event.listen(engine, "connect", lambda connection, _record: connection.set_trace_callback(
+        lambda statement: pragmas.append(statement) if "query_only" in statement else None))
+    for turn in ("write", "read", "read", "write", "write", "read"):
+        if turn == "write":
+            with sessions.begin() as writer:
+                writer.execute(text("INSERT INTO t VALUES (5)"))
+        else:
+            with db.reading(), sessions.begin() as reader, \
+                    pytest.raises(exc.OperationalError, match="readonly"):
+                reader.execute(text("INSERT INTO t VALUES (6)"))
+    assert len(engine.pool.status().split("Connections in pool: 1")) == 2   # one connection
+    assert pragmas == ["PRAGMA query_only=0", "PRAGMA query_only=1", "PRAGMA query_only=0",
+                       "PRAGMA query_only=1"]
+    with db.reading(), sessions.begin() as reader:
+        assert reader.execute(text("SELECT count(*) FROM t WHERE n = 5")).scalar() == 3
 
 
 def test_concurrent_writers_share_flushes_and_every_commit_is_kept(sqlite):
