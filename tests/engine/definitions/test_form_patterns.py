@@ -1,5 +1,5 @@
 """Form `pattern`s run on RE2: linear time at run time, refused at validation when RE2 cannot
-compile them."""
+compile them. And a form's validator is built once per schema."""
 import json
 import time
 
@@ -69,3 +69,21 @@ def test_a_pattern_properties_key_is_checked_and_data_keywords_are_not():
 def test_patterns_re2_compiles_pass():
     assert check(forms=form({"phone": {"type": "string", "pattern": "^[0-9+ -]{5,20}$"},
                              "pattern": {"type": "string", "pattern": r"^\d+$"}})) == []
+
+
+def test_a_schema_asked_again_is_not_serialised_again_and_each_object_has_its_own(monkeypatch):
+    """The validator of a schema object is found by the object (forms._validator_of): a route
+    does not serialise its schema on every request, and another object with other content
+    gets a validator of its own."""
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 3}}}
+    assert forms.validate(schema, {"n": 2}) == {"n": 2}
+    dumped = []
+    real_dumps = forms.json.dumps
+    monkeypatch.setattr(forms.json, "dumps", lambda value, **kw: (
+        dumped.append(value), real_dumps(value, **kw))[1])
+    assert forms.validate(schema, {"n": 3}) == {"n": 3}
+    assert schema not in dumped
+    other = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 1}}}
+    with pytest.raises(InvalidInput, match="n"):
+        forms.validate(other, {"n": 2})
+    assert other in dumped
