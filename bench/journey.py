@@ -119,7 +119,17 @@ def in_process(p, journeys: range) -> dict:
     statements, and apart the BEGINs, COMMITs, savepoints and pragmas around them."""
     driver = InProcess(p)
     driver.journey(journeys.start - 1)           # compile the definitions: not measured
-    return _run_in_process(p, driver, journeys)
+    return dict(_run_in_process(p, driver, journeys), sign_in_us=_sign_in_check(p, driver))
+
+
+def _sign_in_check(p, driver: InProcess, checks: int = 2000) -> float:
+    """CPU of one sign-in check as every call makes it (engine.users.account_for_token), in
+    microseconds."""
+    token = driver.tokens["alice"]
+    cpu = time.process_time()
+    for _ in range(checks):
+        users.account_for_token(p.engine, token)
+    return (time.process_time() - cpu) / checks * 1e6
 
 
 _CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA")
@@ -242,6 +252,8 @@ def report(r: dict) -> str:
              + (f", {f['statements']:.0f} SQL statements (and {f['control']:.0f} BEGIN, COMMIT, "
                 f"SAVEPOINT or PRAGMA)" if "statements" in f else "")
              for label, f in rows]
+    lines.append(f"  the sign-in check every call makes: "
+                 f"{r['in_process']['sign_in_us']:.0f} us of CPU")
     lines.append(f"  HTTP / in process (1 client): "
                  f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}; "
                  f"the two in turn over {ROUNDS} rounds: {r['interleaved_ratio']:.2f}")

@@ -10,4 +10,5 @@ def test_the_journey_benchmark_runs_every_column():
     assert figures["interleaved_ratio"] > 0
     for column in ("raw", "in_process", "http_1", "http_16", "http_16_2x2", "http_16_2x1"):
         assert figures[column]["journeys_per_s"] > 0 and figures[column]["cpu_ms"] > 0, column
+    assert figures["in_process"]["sign_in_us"] > 0
     assert "HTTP / in process (1 client)" in journey.report(figures)
