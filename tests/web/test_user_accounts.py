@@ -81,10 +81,11 @@ def test_the_sign_in_check_sees_what_is_committed(sql_engine, sessions):
     assert users.account_for_token(sql_engine, token) is None
     with sessions.begin() as session:
         users.set_active(session, "sun", True)
-        token, _ = users.issue_token(session, users.find(session, "sun"), ttl_hours=1)
-    assert users.account_for_token(sql_engine, token)["department"] == "finance"
+        fresh, _ = users.issue_token(session, users.find(session, "sun"), ttl_hours=1)
+    assert users.account_for_token(sql_engine, token) is None      # deactivating revoked it
+    assert users.account_for_token(sql_engine, fresh)["department"] == "finance"
     clock.advance(timedelta(hours=1))
-    assert users.account_for_token(sql_engine, token) is None
+    assert users.account_for_token(sql_engine, fresh) is None
 
 
 def test_a_password_hashed_by_werkzeug_still_logs_in(session):
