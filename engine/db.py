@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from engine import group_commit as group_commit_sync
 from engine import money
+from engine.by_object import ByObject
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 BUSY_SECONDS = 30      # how long a SQLite writer waits for the lock before "database is locked"
@@ -295,7 +296,7 @@ def lone_row(engine: Engine, statement, params: dict) -> dict | None:
     `_begin_at_first_write`), with neither a SQLAlchemy Connection nor its BEGIN and rollback
     around it, which cost twice the statement. For the question asked on every request: the
     sign-in check. The statement is compiled once per dialect (`_Lone`)."""
-    lone = _Lone.of(statement, engine.dialect)
+    lone = _LONE.get(statement, lambda: _Lone(statement, engine.dialect), engine.dialect.name)
     connection = engine.raw_connection()
     try:
         cursor = connection.driver_connection.cursor()
@@ -316,21 +317,7 @@ class _Lone:
     """A SELECT compiled for one dialect: its SQL, how its parameters are bound (in order for
     SQLite's qmark style, by name for psycopg's) and its columns' names and result types."""
 
-    _made: dict = {}
-    MADE = 64               # statements kept compiled: a few prebuilt ones are asked this way
-
-    @classmethod
-    def of(cls, statement, dialect) -> "_Lone":
-        key = (id(statement), dialect.name)
-        found = cls._made.get(key)
-        if found is None or found.statement is not statement:
-            if len(cls._made) >= cls.MADE:
-                cls._made.clear()
-            found = cls._made[key] = cls(statement, dialect)
-        return found
-
     def __init__(self, statement, dialect):
-        self.statement = statement
         compiled = statement.compile(dialect=dialect)
         self.sql = compiled.string
         self.positional = compiled.positional
@@ -349,6 +336,9 @@ class _Lone:
     def row(self, values) -> dict:
         return {key: (process(value) if process else value)
                 for (key, process), value in zip(self.columns, values)}
+
+
+_LONE = ByObject(64)        # a few prebuilt statements are asked this way
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

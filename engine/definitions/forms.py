@@ -21,6 +21,7 @@ import re2
 from jsonschema import Draft202012Validator, ValidationError, validators
 
 from engine import money
+from engine.by_object import ByObject
 from engine.errors import InvalidInput
 
 MAX_FORM_BYTES = 256 * 1024
@@ -82,22 +83,9 @@ def _validator(schema_json: str, formats=None):
     return FormValidator(json.loads(schema_json), format_checker=formats)
 
 
-_BY_OBJECT: dict[int, tuple] = {}      # id(schema) -> (schema, formats, its validator)
-
-
-def _validator_of(schema: dict, formats):
-    """The validator of `schema`, found by the schema object itself when it was asked before
-    (the routes' schemas and a compiled version's forms are built once and never changed), so
-    that a request does not serialise its schema again to look the validator up; by its
-    content otherwise (`_validator`)."""
-    found = _BY_OBJECT.get(id(schema))
-    if found is not None and found[0] is schema and found[1] is formats:
-        return found[2]
-    validator = _validator(json.dumps(schema, sort_keys=True), formats)
-    if len(_BY_OBJECT) >= 512:
-        _BY_OBJECT.clear()
-    _BY_OBJECT[id(schema)] = (schema, formats, validator)
-    return validator
+# The routes' schemas and a compiled version's forms are built once and never changed: a
+# request finds its validator by the schema object, without serialising the schema again.
+_BY_OBJECT = ByObject(512)
 
 
 def validate(schema: dict | None, data, *, formats=None) -> dict:
@@ -114,7 +102,8 @@ def validate(schema: dict | None, data, *, formats=None) -> dict:
         raise InvalidInput(f"{where} must be a finite number", field=where)
     if schema is None:
         return data
-    validator = _validator_of(schema, formats)
+    validator = _BY_OBJECT.get(
+        schema, lambda: _validator(json.dumps(schema, sort_keys=True), formats), formats)
     errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.path), e.message))
     if not errors:
         return _with_amounts(schema, data)

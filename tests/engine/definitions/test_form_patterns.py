@@ -72,7 +72,7 @@ def test_patterns_re2_compiles_pass():
 
 
 def test_a_schema_asked_again_is_not_serialised_again_and_each_object_has_its_own(monkeypatch):
-    """The validator of a schema object is found by the object (forms._validator_of): a route
+    """The validator of a schema object is found by the object (engine.by_object): a route
     does not serialise its schema on every request, and another object with other content
     gets a validator of its own."""
     schema = {"type": "object", "properties": {"n": {"type": "integer", "maximum": 3}}}
