@@ -58,11 +58,8 @@ def project(workflow) -> Projection:
     timers: dict = {}
     messages: dict = {}
     for task in workflow.event_manager.tasks.values():
-        definition = task.task_spec.event_definition
-        parts = (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
-                 else [definition])
         task_id, bpmn_id = str(task.id), task.task_spec.bpmn_id or task.task_spec.name
-        for part in parts:
+        for part in _waited_events(task):
             if isinstance(part, TimerEventDefinition):
                 due = timer_due(task)
                 if due is not None:
@@ -84,13 +81,15 @@ def project(workflow) -> Projection:
 def waits_for_a_message(workflow) -> bool:
     """Whether a task of the workflow waits for a message (one of `project`'s subscriptions
     that is not a signal), without walking the task tree."""
-    for task in workflow.event_manager.tasks.values():
-        definition = task.task_spec.event_definition
-        parts = (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
-                 else [definition])
-        if any(isinstance(part, MessageEventDefinition) for part in parts):
-            return True
-    return False
+    return any(isinstance(part, MessageEventDefinition)
+               for task in workflow.event_manager.tasks.values() for part in _waited_events(task))
+
+
+def _waited_events(task) -> list:
+    """The event definitions a waiting event task waits for (each part of a multiple one)."""
+    definition = task.task_spec.event_definition
+    return (definition.event_definitions if isinstance(definition, MultipleEventDefinition)
+            else [definition])
 
 
 def ready_user_tasks(workflow) -> list:
