@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from engine import config
+from engine import config, prebuilt
 from engine.errors import Forbidden
 from engine.models import AuditEvent, HumanTask
 
@@ -166,10 +166,10 @@ def instance_scope(session: Session, instance_id: int, user_tasks) -> InstanceSc
     human tasks, and the lanes of `user_tasks` (its definition's, engine.definitions.catalog's
     Compiled.tasks values: the caller has them, and this foundation module cannot load them)."""
     params = {"instance_id": instance_id}
-    open_work = tuple((d, c) for d, c in session.execute(_OPEN_WORK, params))
+    open_work = tuple((d, c) for d, c in prebuilt.read(session, _OPEN_WORK, params))
     # A completion records its task's department (engine.runtime.verbs._task_facts).
     done = tuple(((payload or {}).get("department"), actor)
-                 for payload, actor in session.execute(_DONE_WORK, params))
+                 for payload, actor in prebuilt.read(session, _DONE_WORK, params))
     return InstanceScope(instance_id, open_work, done, frozenset(t.lane for t in user_tasks))
 
 

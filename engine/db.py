@@ -87,9 +87,8 @@ def _begin_at_first_write(engine: Engine) -> None:
 
     @event.listens_for(engine, "before_cursor_execute")
     def _begin_if_writing(conn, _cursor, statement, *_args):
-        driver = conn.connection.driver_connection
-        if driver.autocommit and not reads_only(statement):
-            driver.autocommit = False
+        if not reads_only(statement):
+            _leave_autocommit(conn.connection.driver_connection)
 
     _after_each_end(engine, _back_to_autocommit)
 
@@ -113,6 +112,12 @@ def _after_each_end(engine: Engine, ended) -> None:
             ended(dbapi_connection)
 
     dialect.do_commit, dialect.do_rollback = do_commit, do_rollback
+
+
+def _leave_autocommit(driver) -> None:
+    """Before a PostgreSQL statement that writes or locks: psycopg sends BEGIN with it."""
+    if driver.autocommit:
+        driver.autocommit = False
 
 
 def _back_to_autocommit(dbapi_connection) -> None:
@@ -226,6 +231,12 @@ class _SqliteWriters:
                 not reads_only(statement) or _locks(context)):
             self.begin(conn.connection)
 
+    def write_next(self, connection) -> None:
+        """Before a statement that writes or locks on `connection` (the pool's): take the turn
+        and the write lock unless its writer has them."""
+        if connection.info.get(self.PENDING):
+            self.begin(connection)
+
     def begin(self, connection) -> None:
         """Take the turn and the write lock for `connection` (the pool's), whose writer had
         not begun."""
@@ -250,6 +261,21 @@ def _locks(context) -> bool:
     """Whether the statement of an execution `context` locks what it reads (FOR UPDATE)."""
     statement = getattr(context.compiled, "statement", None)
     return getattr(statement, "_for_update_arg", None) is not None
+
+
+def about_to_send(connection, writes: bool) -> None:
+    """Before a statement that writes or locks (`writes`) is sent on the driver of
+    `connection` (a SQLAlchemy Connection) past SQLAlchemy's execution (engine.prebuilt), do
+    what this module's listeners do before one SQLAlchemy sends: begin the database's
+    transaction if it has not begun (SQLite's writer takes its turn and the write lock,
+    `_SqliteWriters`; PostgreSQL's connection leaves autocommit, `_begin_at_first_write`)."""
+    if not writes:
+        return
+    writers = _SQLITE_WRITERS.get(connection.engine)
+    if writers is not None:
+        writers.write_next(connection.connection)
+    elif connection.dialect.name == "postgresql":
+        _leave_autocommit(connection.connection.driver_connection)
 
 
 def begin_writing(session: Session) -> None:

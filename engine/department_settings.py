@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from engine import config
+from engine import config, prebuilt
 from engine.access import Actor, TaskScope
 from engine.errors import Conflict, Forbidden, InvalidInput
 from engine.models import DepartmentSetting
@@ -33,7 +33,7 @@ def claim_required(session: Session, department: str | None) -> bool:
     """Must a task of `department` be claimed before it is completed?"""
     if department is None:
         return False
-    return bool(session.scalar(_CLAIM_REQUIRED, {"department": department}))
+    return bool(prebuilt.read(session, _CLAIM_REQUIRED, {"department": department}).scalar())
 
 
 _CLAIM_REQUIRED = select(DepartmentSetting.claim_required).where(

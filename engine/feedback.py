@@ -22,7 +22,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from engine import access, feedback_classifier, feedback_taxonomy, service_requests
+from engine import access, feedback_classifier, feedback_taxonomy, prebuilt, service_requests
 from engine.access import Actor
 from engine.errors import Forbidden, InvalidInput
 from engine.models import Feedback, FeedbackClass, FeedbackTaxonomy, ServiceRequest
@@ -49,7 +49,7 @@ class Recorder:
         said = words_of(event)
         if not said:
             return
-        request = session.execute(_REQUEST, {"number": instance.business_key}).first()
+        request = prebuilt.read(session, _REQUEST, {"number": instance.business_key}).first()
         if request is None:     # an entry process started without a request (tests, tools)
             return
         for kind, text in said:

@@ -13,7 +13,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from engine import access, clock, tasklist
+from engine import access, clock, prebuilt, tasklist
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.errors import Forbidden, InvalidInput, NotFound
@@ -133,7 +133,7 @@ def id_of_business_key(session: Session, business_key: str) -> int | None:
 
 def waiting_for(session: Session, instance_id: int) -> list[str]:
     """Names of the messages the instance waits for now."""
-    return sorted(set(session.scalars(_WAITING_FOR, {"instance_id": instance_id})))
+    return sorted(set(prebuilt.read(session, _WAITING_FOR, {"instance_id": instance_id}).scalars()))
 
 
 _WAITING_FOR = select(MessageSubscription.name).where(

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from engine import access, clock, instances, json_safety
+from engine import access, clock, instances, json_safety, prebuilt
 from engine.access import Actor
 from engine.definitions import catalog, messages
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound, StepFailed
@@ -145,7 +145,7 @@ _DELIVERABLE = (
 def _next_deliverable(session: Session, business_key: str, tried) -> BufferedMessage | None:
     # Core, without the ORM's autoflush: kept rows are flushed as they are kept, and one marked
     # delivered but not flushed yet is in `tried`.
-    ids = session.connection().scalars(_DELIVERABLE, {"key": business_key, "now": clock.now()})
+    ids = prebuilt.run(session, _DELIVERABLE, {"key": business_key, "now": clock.now()}).scalars()
     found = next((id_ for id_ in ids if id_ not in tried), None)
     return session.get(BufferedMessage, found) if found is not None else None
 

@@ -31,7 +31,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, message_buffer, money, service_requests
+from engine import clock, message_buffer, money, prebuilt, service_requests
 from engine.access import Actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
 from engine.models import Ledger, OrderBalance, Outbox, ServiceRequest, ShopOrder
@@ -297,7 +297,7 @@ def totals(session: Session, *, request_no: str | None = None,
     query, value = (_REQUEST_TOTALS, request_no) if request_no is not None else \
         (_ORDER_TOTALS, order_id)
     result = Totals()
-    for kind, status, amount in session.execute(query, {"value": value}):
+    for kind, status, amount in prebuilt.read(session, query, {"value": value}):
         amount = Decimal(amount)
         if kind == "refund":
             result.refunds_held += amount

@@ -33,7 +33,7 @@ from decimal import Decimal
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from engine import json_safety
+from engine import json_safety, prebuilt
 from engine.definitions import forms
 from engine.errors import Conflict, InvalidInput
 from engine.models import ServiceRequest, ShopOrder
@@ -166,7 +166,7 @@ _HOLDERS = (select(ServiceRequest.number, ServiceRequest.items)
 def _holders(session: Session, order_id: str) -> dict[str, str]:
     """sku -> the number of the open request of a holding type that has it (the oldest)."""
     holders: dict[str, str] = {}
-    for number, items in session.execute(_HOLDERS, {"order_id": order_id}):
+    for number, items in prebuilt.read(session, _HOLDERS, {"order_id": order_id}):
         for item in items or []:
             if isinstance(item, dict) and isinstance(item.get("sku"), str):
                 holders.setdefault(item["sku"], number)

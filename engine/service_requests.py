@@ -31,6 +31,7 @@ from engine import (
     message_buffer,
     money,
     order_fetch,
+    prebuilt,
     request_items,
 )
 from engine.access import Actor
@@ -84,7 +85,7 @@ def status_now(session: Session, request: ServiceRequest) -> str:
     session.flush()
     request_id = request.id
     session.expire(request)
-    return session.connection().execute(_STATUS, {"id": request_id}).scalar_one()
+    return prebuilt.run(session, _STATUS, {"id": request_id}).scalar()
 
 
 def file_request(session: Session, runtime, fields: dict, actor) -> ServiceRequest:
@@ -191,8 +192,8 @@ def _hold_items(session: Session, order: ShopOrder, kind: str, items: list[dict]
 
 def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:
     """How many complaints `customer_id` filed in the REPEAT_WINDOW up to `now`."""
-    return session.scalar(_EARLIER_COMPLAINTS,
-                          {"customer_id": customer_id, "since": now - REPEAT_WINDOW})
+    return prebuilt.read(session, _EARLIER_COMPLAINTS,
+                         {"customer_id": customer_id, "since": now - REPEAT_WINDOW}).scalar()
 
 
 # The statements every filing, answer and step runs, built once (see engine/runtime/writeback.py).
@@ -420,7 +421,7 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
     params = dict(values, b_number=instance.business_key)
     if stamped:
         params["b_at"] = event["at"]
-    session.connection().execute(_SYNC[frozenset(stamped)], params)
+    prebuilt.run(session, _SYNC[frozenset(stamped)], params)
 
 
 def _sync_statements() -> dict[frozenset, object]:
@@ -491,7 +492,7 @@ def _next_number(session: Session, now: datetime) -> str:
     process to start; a filing refused after its draw leaves a gap in the day's numbers. A
     day's first draw goes on from the highest number filed before the table was there."""
     prefix = f"AS-{now:%Y%m%d}-"
-    last = session.scalar(_HIGHEST_NUMBER, {"prefix": prefix + "%"})
+    last = prebuilt.read(session, _HIGHEST_NUMBER, {"prefix": prefix + "%"}).scalar()
     n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     n = db.autocommitted(session, _DRAW_NUMBER, {"day": f"{now:%Y%m%d}", "first": n})[0]
     return f"{prefix}{n:04d}"

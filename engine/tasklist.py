@@ -18,7 +18,7 @@ from functools import lru_cache
 from sqlalchemy import and_, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from engine import clock, config
+from engine import clock, config, prebuilt
 from engine.access import visible_departments
 from engine.business_time import sla_status
 from engine.errors import Forbidden, InvalidInput
@@ -77,8 +77,9 @@ def list_tasks(session: Session, actor, filters: Filters = Filters(), sort: str 
         params[f"b{i}"], params[f"d{i}"] = value if isinstance(value, tuple) else (value, ())
     params.update((name, getattr(filters, name)) for name, mode in shown if mode is None
                   and name != "unassigned")
-    total = min(session.scalar(count, params), count_limit)
-    return with_tiers(session, [row_dict(row, now) for row in session.execute(rows, params)]), total
+    total = min(prebuilt.read(session, count, params).scalar(), count_limit)
+    page = [row_dict(row, now) for row in prebuilt.read(session, rows, params)]
+    return with_tiers(session, page), total
 
 
 @lru_cache(maxsize=512)
@@ -172,7 +173,7 @@ def with_tiers(session: Session, rows: list[dict]) -> list[dict]:
     a task serving no request with one, such as an escalation's)."""
     numbers = {row["request_number"] for row in rows if row["tier"] is None}
     if numbers:
-        needed = dict(session.execute(_TIERS, {"numbers": list(numbers)}).all())
+        needed = dict(prebuilt.read(session, _TIERS, {"numbers": list(numbers)}).all())
         for row in rows:
             row["tier"] = row["tier"] or needed.get(row["request_number"])
     return rows

@@ -16,8 +16,8 @@ from uuid import UUID
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from engine import (access, clock, instances, money, orders, payments, service_requests,
-                    task_notes, tasklist)
+from engine import (access, clock, instances, money, orders, payments, prebuilt,
+                    service_requests, task_notes, tasklist)
 from engine.access import Actor, TaskScope
 from engine.definitions import catalog
 from engine.errors import Forbidden, NotFound
@@ -60,7 +60,7 @@ def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict
     now = clock.now()
     return tasklist.with_tiers(session, [
         tasklist.row_dict(row, now)
-        for row in session.execute(_OF_INSTANCE, {"instance_id": instance_id})
+        for row in prebuilt.read(session, _OF_INSTANCE, {"instance_id": instance_id})
         if access.may_see(actor, row.department, row.claimed_by)])
 
 

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from engine import prebuilt
 from engine.errors import Conflict
 from engine.history import global_log
 from engine.models import AuditEvent, Instance
@@ -81,9 +82,9 @@ def append_note(session: Session, instance: Instance, *, at: datetime, actor: st
     row = next_event(instance, at=at, actor=actor, kind=kind, payload=payload,
                      state_hash=state_hash, element=element, task_id=task_id)
     insert_event(session, row)
-    moved = session.connection().execute(
-        _MOVE_HEAD, {"b_id": instance.id, "b_seq": instance.audit_seq, "audit_seq": row["seq"],
-                     "audit_head": row["hash"]})
+    moved = prebuilt.run(session, _MOVE_HEAD, {
+        "b_id": instance.id, "b_seq": instance.audit_seq, "audit_seq": row["seq"],
+        "audit_head": row["hash"]})
     if moved.rowcount != 1:
         raise Conflict.lost_race(instance.id)
     set_committed_value(instance, "audit_seq", row["seq"])
@@ -111,7 +112,7 @@ def insert_event(session: Session, row: dict) -> None:
     # A plain Core insert on the session's connection: the ORM bulk-insert path costs twice as
     # much and would autoflush the instance (a second UPDATE of the row in the same verb).
     try:
-        session.connection().execute(_INSERT, row)
+        prebuilt.run(session, _INSERT, row)
     except IntegrityError as err:     # unique (instance_id, seq): we lost the race
         raise Conflict.lost_race(row["instance_id"]) from err
     global_log.queue_event(session, row["instance_id"], row["seq"])

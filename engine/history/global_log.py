@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, delete, func, insert, select, text
 from sqlalchemy.orm import Session
 
-from engine import clock, db
+from engine import clock, db, prebuilt
 from engine.history import merkle
 from engine.models import AuditAction, AuditEvent, AuditLeaf, AuditPending
 
@@ -91,8 +91,7 @@ def hash_of_action(action) -> str:
 
 def queue_event(session: Session, instance_id: int, seq: int) -> None:
     """Put the event just inserted in line for the global log (in the writer's transaction)."""
-    session.connection().execute(_QUEUE, {"instance_id": instance_id, "seq": seq,
-                                          "action_id": None})
+    prebuilt.run(session, _QUEUE, {"instance_id": instance_id, "seq": seq, "action_id": None})
 
 
 def record(session: Session, kind: str, *, actor: str | None, subject: str | None = None,

@@ -44,6 +44,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from engine import prebuilt
 from engine.access import SYSTEM
 from engine.errors import EngineError
 from engine.models import ACTIVE, FINISHED, AuditEvent, HumanTask, Instance, ServiceRequest
@@ -221,7 +222,7 @@ def escalation_closer(runtime):
             return
         keys = [escalation_key(instance.business_key, level) for level in LEVELS]
         state = instance.status if instance.status in FINISHED else "resolved"
-        for escalation_id in list(session.scalars(_OPEN_ESCALATIONS, {"keys": keys})):
+        for escalation_id in prebuilt.read(session, _OPEN_ESCALATIONS, {"keys": keys}).scalars():
             # In a savepoint: an escalation that cannot be closed now (changed by someone at
             # this moment) must not fail the request's own step; its next change closes it.
             try:

@@ -16,6 +16,7 @@ from sqlalchemy import insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from engine import prebuilt
 from engine.errors import ScriptError
 from engine.models import Outbox
 
@@ -69,6 +70,7 @@ _INSERT_INTENTS = {
     name: dialect.insert(Outbox.__table__).on_conflict_do_nothing(
         index_elements=["idempotency_key"])
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_INSERT_OUTBOX = insert(Outbox.__table__)
 
 
 def write_intents(session: Session, instance_id: int, business_key: str, intents: list[Intent],
@@ -80,6 +82,5 @@ def write_intents(session: Session, instance_id: int, business_key: str, intents
                  idempotency_key=i.idempotency_key, operation=i.operation, payload=i.payload,
                  status="pending", attempts=0, next_attempt_at=at, created_at=at)
             for i in intents]
-    connection = session.connection()
-    stmt = _INSERT_INTENTS.get(connection.dialect.name)
-    connection.execute(insert(Outbox.__table__) if stmt is None else stmt, rows)
+    stmt = _INSERT_INTENTS.get(session.get_bind().dialect.name)
+    prebuilt.run(session, _INSERT_OUTBOX if stmt is None else stmt, rows)

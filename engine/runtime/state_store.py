@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Column, ForeignKey, String, Table, Text, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
+from engine import prebuilt
 from engine.errors import Conflict
 from engine.models import Base, BigId, Instance
 from engine.runtime import serialization
@@ -96,15 +97,14 @@ def write(session: Session, instance_id: int, stored: Stored, before: Stored | N
     the next dump needs it."""
     if stored.chunked is None:
         return stored
-    conn = session.connection()
     fresh = stored.chunked.new_chunks(before.chunked if before else None)
     if fresh:
-        conn.execute(_INSERT, [{"instance_id": instance_id, "hash": c.hash, "body": c.body}
+        prebuilt.run(session, _INSERT, [{"instance_id": instance_id, "hash": c.hash, "body": c.body}
                                for c in fresh])
     if before is not None and before.chunked is not None:
         gone = before.chunked.hashes - stored.chunked.hashes
         if gone:
-            conn.execute(_DELETE, {"b_instance_id": instance_id, "b_hashes": sorted(gone)})
+            prebuilt.run(session, _DELETE, {"b_instance_id": instance_id, "b_hashes": sorted(gone)})
     light = {owner: [dataclasses.replace(c, body=None) for c in chunks]
              for owner, chunks in stored.chunked.chunks.items()}
     return dataclasses.replace(stored, chunked=dataclasses.replace(stored.chunked, chunks=light))
@@ -131,4 +131,4 @@ def stored_size(session: Session, instance) -> int:
 
 
 def _bodies(session: Session, instance_id: int) -> dict[str, str]:
-    return dict(session.connection().execute(_BODIES, {"b_instance_id": instance_id}).all())
+    return dict(prebuilt.run(session, _BODIES, {"b_instance_id": instance_id}).all())

@@ -28,7 +28,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine import access, clock, config, json_safety, service_tiers
+from engine import access, clock, config, json_safety, prebuilt, service_tiers
 from engine.access import SYSTEM, Actor
 from engine.business_time import BusinessCalendar
 from engine.definitions import catalog, forms, messages
@@ -517,7 +517,7 @@ def _task_facts(task: HumanTask) -> dict:
 def _latest_definition_id(session: Session, process_key: str) -> int:
     """The id of the newest version of `process_key` (only the id: the row carries the whole
     bundle, which a start does not need). Raises NotFound like catalog.latest_definition."""
-    definition_id = session.connection().execute(_LATEST_DEFINITION, {"key": process_key}).scalar()
+    definition_id = prebuilt.run(session, _LATEST_DEFINITION, {"key": process_key}).scalar()
     if definition_id is None:
         raise NotFound(f"process '{process_key}' is not deployed", field="process_key")
     return definition_id

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
+from engine import prebuilt
 from engine.errors import Conflict
 from engine.history import audit
 from engine.models import ElementSpan, HumanTask, Instance, MessageSubscription, Timer
@@ -72,14 +73,14 @@ def write_spans(session: Session, instance_id: int, before, after, at) -> None:
     one (engine.models.ElementSpan; `before` is None for a new instance)."""
     held_before = _held(before) if before is not None else {}
     held_after = _held(after)
-    conn = session.connection()
     gone = [task_id for task_id in held_before if task_id not in held_after]
     if gone:
-        conn.execute(_CLOSE_SPANS, {"b_instance_id": instance_id, "b_task_ids": gone, "b_at": at})
+        prebuilt.run(session, _CLOSE_SPANS,
+                     {"b_instance_id": instance_id, "b_task_ids": gone, "b_at": at})
     new = [dict(instance_id=instance_id, task_id=task_id, bpmn_id=bpmn_id, started_at=at)
            for task_id, bpmn_id in held_after.items() if task_id not in held_before]
     if new:
-        conn.execute(_OPEN_SPANS, new)
+        prebuilt.run(session, _OPEN_SPANS, new)
 
 
 def _held(projection) -> dict[str, str]:
@@ -96,8 +97,8 @@ def update_instance(session: Session, instance: Instance, values: dict) -> None:
     one loaded; raises Conflict otherwise (a lost race is never a silent overwrite). The ORM
     object is left as a flush would leave it: same values, new version, nothing pending."""
     version = instance.version
-    result = session.connection().execute(
-        _UPDATE_INSTANCE, dict(values, version=version + 1, b_id=instance.id, b_version=version))
+    result = prebuilt.run(session, _UPDATE_INSTANCE,
+                          dict(values, version=version + 1, b_id=instance.id, b_version=version))
     if result.rowcount != 1:
         raise Conflict.lost_race(instance.id)
     for key, value in values.items():
@@ -135,35 +136,34 @@ def write_projection(session: Session, instance: Instance, before, after, *, tas
                      timer_listeners=()) -> None:
     """Write what changed between two projections of an instance (rows of tasks that stay are
     left alone, so their claims survive); `task_row(task)` builds a new human_task row."""
-    conn = session.connection()
     gone = [t for t in before.human if t not in after.human]
     if gone:
-        conn.execute(_DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
+        prebuilt.run(session, _DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
         forget(session, HumanTask, instance.id, gone)
     new_tasks = [task_row(task)
                  for task_id, task in after.human.items() if task_id not in before.human]
     if new_tasks:
-        conn.execute(_INSERT_TASKS, new_tasks)
+        prebuilt.run(session, _INSERT_TASKS, new_tasks)
     old_timers = {(k, v.due_at) for k, v in before.timers.items()}
     new_timers = {(k, v.due_at) for k, v in after.timers.items()}
     stale = [k for k, due in old_timers - new_timers]
     if stale:
-        conn.execute(_DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
+        prebuilt.run(session, _DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
         forget(session, Timer, instance.id, stale)
     fresh = [after.timers[k] for k, due in new_timers - old_timers]
     if fresh:
-        conn.execute(_INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
+        prebuilt.run(session, _INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
                                            bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
         for listener in timer_listeners:
             listener(min(t.due_at for t in fresh))
     gone_subs = [k for k in before.messages if k not in after.messages]
-    for task_id, name in gone_subs:
-        conn.execute(_DELETE_SUBSCRIPTION, {"b_instance_id": instance.id, "b_task_id": task_id,
-                                            "b_name": name})
     if gone_subs:
+        prebuilt.run(session, _DELETE_SUBSCRIPTION, [
+            {"b_instance_id": instance.id, "b_task_id": task_id, "b_name": name}
+            for task_id, name in gone_subs])
         forget(session, MessageSubscription, instance.id, [t for t, _ in gone_subs])
     new_subs = [w for k, w in after.messages.items() if k not in before.messages]
     if new_subs:
-        conn.execute(_INSERT_SUBSCRIPTIONS, [
+        prebuilt.run(session, _INSERT_SUBSCRIPTIONS, [
             dict(instance_id=instance.id, name=w.message, correlation=instance.business_key,
                  task_id=w.task_id, bpmn_id=w.bpmn_id) for w in new_subs])

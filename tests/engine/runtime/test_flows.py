@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from engine import clock, orders, platform, service_requests
 from engine.access import Actor
@@ -22,6 +22,7 @@ from engine.history import replay
 from engine.jobs import outbox, sla, timers
 from engine.models import AuditEvent, HumanTask, Ledger, Outbox, ServiceRequest, StaffTier
 from tests.conftest import ROOT
+from tests.sql_trace import statements_sent
 
 CUSTOMER = Actor("c42", "customer", customer_id="C-42")
 SHIPPED_BACK = {"tracking_no": "SF1234567890", "carrier": "SF"}
@@ -152,35 +153,31 @@ def test_the_request_row_follows_its_instance_when_steps_skip_writing_it(desk, s
     """service_requests.sync does not write the row again when this process wrote the same
     values for the instance's previous event (warm); a step on a reloaded workflow, a step
     after a suspension and a step that changes the row always write it."""
-    updates = []
-
-    def count(_conn, _cursor, statement, *_args):
-        if statement.startswith("UPDATE service_request"):
-            updates.append(statement)
-    event.listen(sql_engine, "before_cursor_execute", count)
-    desk.file(type="return_refund")
-    desk.complete("approve_refund", "finance", **APPROVE_399)
-    desk.dispatch()
-    updates.clear()
-    desk.send("return_shipped", SHIPPED_BACK)      # the row does not change
-    assert len(updates) == (1 if desk.restored else 0)
-    updates.clear()
-    operator = Actor("admin", "admin")
-    instance_id = desk.request().instance_id
-    for verb in (desk.runtime.suspend, desk.runtime.resume):
-        with desk.sessions.begin() as session:
-            verb(session, instance_id, operator, reason="customer asked to wait")
-        assert desk.request().status == ("on_hold" if verb == desk.runtime.suspend
-                                          else "in_progress")
-    assert len(updates) == 2
-    desk.complete("inspect_goods", "warehouse", **PASSED)     # the outcome: written
-    assert (desk.request().status, desk.request().outcome) == ("resolved", "refunded")
-    assert len(updates) == 3
-    updates.clear()
-    desk.send("csat_submitted", {"score": 4, "comment": ""})   # csat: written
-    desk.assert_closed("refunded", 4)
-    assert len(updates) == 1
-    event.remove(sql_engine, "before_cursor_execute", count)
+    def updates(sent):
+        return [s for s in sent if s.startswith("UPDATE service_request")]
+    with statements_sent(sql_engine) as sent:
+        desk.file(type="return_refund")
+        desk.complete("approve_refund", "finance", **APPROVE_399)
+        desk.dispatch()
+        sent.clear()
+        desk.send("return_shipped", SHIPPED_BACK)      # the row does not change
+        assert len(updates(sent)) == (1 if desk.restored else 0)
+        sent.clear()
+        operator = Actor("admin", "admin")
+        instance_id = desk.request().instance_id
+        for verb in (desk.runtime.suspend, desk.runtime.resume):
+            with desk.sessions.begin() as session:
+                verb(session, instance_id, operator, reason="customer asked to wait")
+            assert desk.request().status == ("on_hold" if verb == desk.runtime.suspend
+                                              else "in_progress")
+        assert len(updates(sent)) == 2
+        desk.complete("inspect_goods", "warehouse", **PASSED)     # the outcome: written
+        assert (desk.request().status, desk.request().outcome) == ("resolved", "refunded")
+        assert len(updates(sent)) == 3
+        sent.clear()
+        desk.send("csat_submitted", {"score": 4, "comment": ""})   # csat: written
+        desk.assert_closed("refunded", 4)
+        assert len(updates(sent)) == 1
 
 
 def test_refund_first_pays_before_the_goods_come_back(desk):

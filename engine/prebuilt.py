@@ -1,0 +1,201 @@
+"""Prebuilt statements sent on the database driver's own cursor, inside the session's transaction.
+
+The statements every API call sends are built once, at import. SQLAlchemy's Core still works
+for each execution (a cache key, an execution context, a result object): 50-100 us around a
+statement that SQLite itself runs in 5-30. `run()` compiles a statement once per dialect (and,
+for an INSERT or UPDATE whose columns come from its parameters, per set of parameter names),
+then sends it on the driver's cursor of the session's connection with the dialect's own
+conversions of parameters and results (the same bind and result processors SQLAlchemy would
+call: Decimals, JSON through engine.money, datetimes on SQLite) and its Python-side column
+defaults. The transaction is the session's: its connection is asked for first (which begins
+it), and a statement that writes or locks begins the database's transaction as one sent
+through SQLAlchemy would (engine.db.about_to_send). The database's errors come out as
+SQLAlchemy's (`DBAPIError`), as from `Connection.execute`.
+
+ORM objects in the session are not told what these statements change: the callers keep them in
+step (set_committed_value) or never load them, as with Core.
+"""
+from __future__ import annotations
+
+import collections
+
+from sqlalchemy import exc
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Insert, Update
+
+from engine import db
+from engine.by_object import ByObject
+
+
+class Rows:
+    """What a statement gave: its rows (tuples, readable by column name too) and rowcount."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows: list, rowcount: int):
+        self.rows, self.rowcount = rows, rowcount
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def all(self) -> list:
+        return self.rows
+
+    def first(self):
+        return self.rows[0] if self.rows else None
+
+    def scalar(self):
+        """The first column of the first row, or None."""
+        return self.rows[0][0] if self.rows else None
+
+    def scalars(self) -> list:
+        """The first column of every row."""
+        return [row[0] for row in self.rows]
+
+
+def run(session: Session, statement, params: dict | list[dict] | None = None) -> Rows:
+    """Send `statement`, prebuilt (a module-level Core SELECT, INSERT, UPDATE or DELETE), with
+    `params` (a list of them: one execution for many rows) in the session's transaction."""
+    connection = session.connection()
+    many = isinstance(params, list)
+    params = params if many else [params or {}]
+    dialect = connection.dialect
+    keys = frozenset(params[0]) if isinstance(statement, (Insert, Update)) else None
+    compiled = _COMPILED.get(statement, lambda: _Compiled(statement, dialect, keys),
+                             dialect.name, keys)
+    pooled = connection.connection
+    db.about_to_send(connection, compiled.writes)
+    sql, bound = compiled.bound(params) if many else compiled.bound_one(params[0])
+    cursor = pooled.driver_connection.cursor()
+    try:
+        if many:
+            cursor.executemany(sql, bound)
+            rows = []
+        else:
+            cursor.execute(sql, bound)
+            rows = compiled.rows(cursor) if compiled.columns is not None else []
+        return Rows(rows, cursor.rowcount)
+    except dialect.loaded_dbapi.Error as err:
+        invalidated = dialect.is_disconnect(err, pooled.driver_connection, cursor)
+        if invalidated:
+            connection.invalidate(err)
+        raise exc.DBAPIError.instance(sql, bound, err, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated) from err
+    finally:
+        cursor.close()
+
+
+def read(session: Session, statement, params: dict | None = None) -> Rows:
+    """`run` for a SELECT that must see what the session holds unflushed, as the ORM's own
+    execution would: the session is flushed first if anything is pending (autoflush)."""
+    if session.autoflush and (session.new or session.dirty or session.deleted):
+        session.flush()
+    return run(session, statement, params)
+
+
+class _Compiled:
+    """A statement compiled for one dialect (and one set of parameter names): its SQL, how its
+    parameters are bound (in order for SQLite's qmark style, by name for psycopg's), the
+    Python-side defaults of the columns it inserts or updates without being given them, and its
+    result columns' names and types."""
+
+    def __init__(self, statement, dialect, keys):
+        compiled = statement.compile(dialect=dialect, column_keys=sorted(keys) if keys else None)
+        self.dialect, self.sql = dialect, compiled.string
+        self.writes = not db.reads_only(self.sql) or \
+            getattr(statement, "_for_update_arg", None) is not None
+        # An IN of a list, rendered per call (SQLAlchemy's own "post compile" step).
+        self.expanding = compiled if compiled.post_compile_params or \
+            compiled.literal_execute_params else None
+        self.positional = compiled.positional
+        names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
+        escaped = compiled.escaped_bind_names or {}
+        self.keys = [escaped.get(name, name) for name in names]
+        # As SQLAlchemy binds: a name used twice takes the processor of any of its uses.
+        self.bind_processors = {}
+        for bind, name in compiled.bind_names.items():
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None:
+                self.bind_processors[name] = process
+        self.binds = [(name, self.bind_processors.get(name),
+                       _REQUIRED if bind.required else bind.callable or bind.value)
+                      for name in names for bind in (compiled.binds[name],)]
+        self.defaults = [(column.key, _default(column.default))
+                         for column in compiled.insert_prefetch] + \
+                        [(column.key, _default(column.onupdate))
+                         for column in compiled.update_prefetch]
+        selected = getattr(statement, "selected_columns", None)
+        if selected is None and getattr(statement, "_returning", ()):
+            selected = statement._returning
+        self.columns = [column.key for column in selected] if selected is not None else None
+        self.types = [column.type.dialect_impl(dialect) for column in selected] \
+            if selected is not None else None
+        self.row_type = collections.namedtuple("Row", self.columns, rename=True) \
+            if self.columns else None
+        self.processors = None          # from the first result's column types (PostgreSQL's)
+
+    def bound_one(self, params: dict):
+        """(the SQL, its parameters as the driver takes them) for one execution."""
+        if self.defaults:
+            params = self._with_defaults(params)
+        if self.expanding is not None:
+            return self._expanded(params)
+        values = []
+        for name, process, default in self.binds:
+            value = params[name] if name in params else _given(default, name)
+            values.append(process(value) if process else value)
+        if self.positional:
+            return self.sql, tuple(values)
+        return self.sql, dict(zip(self.keys, values))
+
+    def bound(self, many: list[dict]):
+        """(the SQL, a list of parameters) for one execution over many rows (no IN list)."""
+        return self.sql, [self.bound_one(params)[1] for params in many]
+
+    def _with_defaults(self, params: dict) -> dict:
+        params = dict(params)
+        for key, default in self.defaults:
+            if key not in params:
+                params[key] = default()
+        return params
+
+    def _expanded(self, params: dict):
+        state = self.expanding.construct_expanded_state(params)
+        processors = dict(self.bind_processors, **state.processors)
+        values = {name: (processors[name](value) if processors.get(name) else value)
+                  for name, value in state.parameters.items()}
+        if self.positional:
+            return state.statement, tuple(values[name] for name in state.positiontup)
+        return state.statement, values
+
+    def rows(self, cursor) -> list:
+        found = cursor.fetchall()
+        if self.processors is None:
+            codes = [column[1] for column in cursor.description] if cursor.description \
+                else [None] * len(self.types)
+            self.processors = [kind.result_processor(self.dialect, code)
+                               for kind, code in zip(self.types, codes)]
+        processors, row_type = self.processors, self.row_type
+        if not any(processors):
+            return [row_type._make(row) for row in found]
+        return [row_type._make([process(value) if process else value
+                                for process, value in zip(processors, row)]) for row in found]
+
+
+_REQUIRED = object()
+_COMPILED = ByObject(512)
+
+
+def _given(value, name):
+    if value is _REQUIRED:
+        raise exc.ArgumentError(f"A value is required for bind parameter {name!r}")
+    return value() if callable(value) else value
+
+
+def _default(default):
+    """A column default as a function of nothing (the platform's defaults use no context)."""
+    if default.is_scalar:
+        return lambda: default.arg
+    if default.is_callable:
+        return lambda: default.arg(None)
+    raise NotImplementedError(f"{default!r}: a SQL default is the database's, not prefetched")

@@ -1,0 +1,112 @@
+"""engine.prebuilt: a prebuilt statement sent on the driver gives what SQLAlchemy's own
+execution gives (values of their types, the columns' Python defaults, IN lists, many rows, the
+database's errors) inside the session's transaction, which begins at its first write as with
+SQLAlchemy, on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import bindparam, delete, exc, insert, select, update
+
+from engine import clock, db, prebuilt
+from engine.models import OrderBalance, ShopOrder, User
+
+_ORDERS = select(ShopOrder.order_id, ShopOrder.paid_amount, ShopOrder.items,
+                 ShopOrder.paid_at, ShopOrder.delivered_at, ShopOrder.currency).where(
+    ShopOrder.order_id.in_(bindparam("ids", expanding=True))).order_by(ShopOrder.order_id)
+_ADD_USER = insert(User)
+_USER = select(User.username, User.active, User.created_at).where(User.username == bindparam("name"))
+_ADD_BALANCE = insert(OrderBalance)
+_HOLD = update(OrderBalance).where(OrderBalance.order_id == bindparam("b_order"))
+_DROP_USERS = delete(User).where(User.username.in_(bindparam("names", expanding=True)))
+
+
+def _order(order_id: str, paid: str, delivered) -> ShopOrder:
+    return ShopOrder(order_id=order_id, customer_id="C-1", category="apparel",
+                     paid_amount=Decimal(paid), paid_at=clock.now() - timedelta(days=9),
+                     delivered_at=delivered,
+                     items=[{"sku": "S-1", "quantity": 1, "unit_price": Decimal(paid)}])
+
+
+def _in_transaction(session) -> bool:
+    driver = session.connection().connection.driver_connection
+    if session.get_bind().dialect.name == "sqlite":
+        return driver.in_transaction
+    return driver.info.transaction_status != 0                 # psycopg: IDLE
+
+
+def test_rows_come_back_as_sqlalchemys_own_execution_gives_them(race_sessions):
+    with race_sessions.begin() as session:
+        session.add_all([_order("O-P1", "199.90", clock.now() - timedelta(days=2)),
+                         _order("O-P2", "0.10", None)])
+    with race_sessions() as session:
+        params = {"ids": ["O-P2", "O-P1", "O-none"]}
+        rows = prebuilt.run(session, _ORDERS, params).all()
+        assert [tuple(row) for row in rows] == [tuple(row) for row in
+                                                session.execute(_ORDERS, params)]
+        first = rows[0]
+        # Decimals stay Decimals, in the JSON too; datetimes are aware; a server default is read.
+        assert (first.order_id, first.paid_amount, first.currency) == ("O-P1", Decimal("199.90"),
+                                                                      "CNY")
+        assert first.items[0]["unit_price"] == Decimal("199.90")
+        assert first.paid_at.tzinfo is not None and rows[1].delivered_at is None
+
+
+def test_inserts_fill_the_columns_python_defaults_and_many_rows_go_in_one_call(race_sessions):
+    with race_sessions.begin() as session:
+        prebuilt.run(session, _ADD_USER, [{"username": name, "password_hash": "x",
+                                           "role": "staff", "department": "finance"}
+                                          for name in ("wu", "zhao", "qian")])
+        found = prebuilt.run(session, _USER, {"name": "zhao"}).first()
+        assert found.active is True and found.created_at == clock.now()
+        gone = prebuilt.run(session, _DROP_USERS, {"names": ["wu", "qian", "nobody"]})
+        assert gone.rowcount == 2
+    with race_sessions() as session:
+        assert session.scalars(select(User.username).where(
+            User.username.in_(["wu", "zhao", "qian"]))).all() == ["zhao"]
+
+
+def test_an_update_says_how_many_rows_it_changed_and_its_values_are_converted(race_sessions):
+    with race_sessions.begin() as session:
+        prebuilt.run(session, _ADD_BALANCE, {"order_id": "O-B1", "paid": Decimal("100.00")})
+        held = prebuilt.run(session, _HOLD, {"b_order": "O-B1", "refunds_held": Decimal("99.99")})
+        missed = prebuilt.run(session, _HOLD, {"b_order": "O-B9", "refunds_held": Decimal("1")})
+        assert (held.rowcount, missed.rowcount) == (1, 0)
+    with race_sessions() as session:
+        balance = session.get(OrderBalance, "O-B1")
+        assert (balance.refunds_held, balance.refunds_paid) == (Decimal("99.99"), Decimal("0"))
+
+
+def test_the_transaction_begins_at_the_first_write_and_is_the_sessions(race_sessions):
+    with race_sessions() as session:
+        prebuilt.run(session, _USER, {"name": "nobody"})
+        assert not _in_transaction(session)          # a read before any write: no transaction
+        prebuilt.run(session, _ADD_USER, {"username": "sun", "password_hash": "x",
+                                          "role": "staff"})
+        assert _in_transaction(session)
+        session.rollback()                            # the session's own rollback undoes it
+    with race_sessions() as session:
+        assert prebuilt.run(session, _USER, {"name": "sun"}).first() is None
+
+
+def test_the_databases_error_is_sqlalchemys_and_the_session_rolls_back(race_sessions):
+    row = {"order_id": "O-B2", "paid": Decimal("10.00")}
+    with race_sessions.begin() as session:
+        prebuilt.run(session, _ADD_BALANCE, row)
+    with race_sessions() as session:
+        with pytest.raises(exc.IntegrityError):
+            prebuilt.run(session, _ADD_BALANCE, row)
+        session.rollback()
+        assert prebuilt.run(session, select(OrderBalance.paid).where(
+            OrderBalance.order_id == "O-B2")).scalar() == Decimal("10.00")
+
+
+def test_a_write_in_a_read_transaction_is_refused_on_sqlite(race_sessions):
+    if race_sessions.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's reads are plain transactions")
+    with db.reading(), race_sessions() as session:
+        with pytest.raises(exc.OperationalError, match="readonly"):
+            prebuilt.run(session, _ADD_USER, {"username": "li", "password_hash": "x",
+                                              "role": "staff"})
