@@ -40,7 +40,8 @@ class Buffered:
     expires_at: datetime
 
 
-_KEPT = select(BufferedMessage).where(BufferedMessage.message_id == bindparam("message_id"))
+_KEPT = prebuilt.rows_of(BufferedMessage).where(
+    BufferedMessage.message_id == bindparam("message_id"))
 
 
 def deliver(session: Session, runtime, name: str, correlation: str, payload: dict,
@@ -51,7 +52,7 @@ def deliver(session: Session, runtime, name: str, correlation: str, payload: dic
     entry again. `before_write` goes to Runtime.deliver_message. Raises NotFound (unknown
     request, or a message its version never keeps), InvalidInput naming the field."""
     if message_id is not None:
-        kept = session.scalars(_KEPT, {"message_id": message_id}).first()
+        kept = prebuilt.one(session, BufferedMessage, _KEPT, {"message_id": message_id})
         if kept is not None:
             return Buffered(kept.id, kept.business_key, kept.expires_at)
     try:

@@ -31,10 +31,10 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import clock, message_buffer, money, prebuilt, service_requests
+from engine import clock, message_buffer, money, orders, prebuilt, service_requests
 from engine.access import Actor
 from engine.errors import Conflict, Forbidden, InvalidInput, NotFound
-from engine.models import Ledger, OrderBalance, Outbox, ServiceRequest, ShopOrder
+from engine.models import Ledger, OrderBalance, Outbox, ServiceRequest
 
 KINDS = {"payment.refund": "refund", "payment.clawback": "clawback"}
 RESULT_MESSAGES = {"refund": "refund_result", "clawback": "clawback_result"}
@@ -67,10 +67,12 @@ class Totals:
 
 
 # The statements of the money path, built once (see engine/runtime/writeback.py).
-_LEDGER = select(Ledger).where(Ledger.idempotency_key == bindparam("key"))
+_LEDGER = prebuilt.rows_of(Ledger).where(Ledger.idempotency_key == bindparam("key"))
 _LEDGER_LOCKED = _LEDGER.with_for_update()
-_REQUEST_LOCKED = select(ServiceRequest).where(
+_REQUEST_LOCKED = prebuilt.rows_of(ServiceRequest).where(
     ServiceRequest.number == bindparam("number")).with_for_update()
+_BALANCE_LOCKED = prebuilt.rows_of(OrderBalance).where(
+    OrderBalance.order_id == bindparam("order_id")).with_for_update()
 _OF_REQUEST = select(Ledger).where(Ledger.request_no == bindparam("number")).order_by(Ledger.id)
 
 
@@ -105,7 +107,7 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     except InvalidInput as err:
         raise PaymentRefused(f"{kind} for {request_no} refused: {err.message} "
                              f"(got {intent.payload.get('amount')!r})", intent.element) from None
-    request = session.scalars(_REQUEST_LOCKED, {"number": request_no}).first()
+    request = prebuilt.one(session, ServiceRequest, _REQUEST_LOCKED, {"number": request_no})
     if request is None:
         raise PaymentRefused(f"{kind} for {request_no} refused: it is no after-sales request "
                              "filed from an order, so nothing was paid for it", intent.element)
@@ -146,7 +148,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     answer again returns the row unchanged. Raises NotFound (no such payment), Conflict (it was
     settled otherwise already), InvalidInput (a status other than paid or failed)."""
     _check_settled(status)
-    row = session.scalars(_LEDGER_LOCKED, {"key": idempotency_key}).first()
+    row = prebuilt.one(session, Ledger, _LEDGER_LOCKED, {"key": idempotency_key})
     if row is None:
         raise NotFound(f"no payment has the idempotency key {idempotency_key}",
                        field="idempotency_key")
@@ -176,7 +178,7 @@ def _check_settled(status) -> None:
 def note_provider(session: Session, idempotency_key: str, *, reference: str | None,
                   provider_status: str | None) -> None:
     """Keep what the provider said of a payment it has not settled yet (accepted, processing)."""
-    row = session.scalars(_LEDGER_LOCKED, {"key": idempotency_key}).first()
+    row = prebuilt.one(session, Ledger, _LEDGER_LOCKED, {"key": idempotency_key})
     if row is None:
         raise NotFound(f"no payment has the idempotency key {idempotency_key}",
                        field="idempotency_key")
@@ -257,7 +259,7 @@ class Held:
 
 def by_key(session: Session, idempotency_key: str) -> Ledger | None:
     """The ledger row of the payment with `idempotency_key`."""
-    return session.scalars(_LEDGER, {"key": idempotency_key}).first()
+    return prebuilt.one(session, Ledger, _LEDGER, {"key": idempotency_key})
 
 
 def hold_other_amount(session: Session, row: Ledger, amount, status, field: str) -> Held | None:
@@ -338,10 +340,11 @@ def payment_json(row: Ledger) -> dict:
 
 def _balance(session: Session, order_id: str | None) -> OrderBalance:
     """The order's balance row, locked; made from its ledger rows the first time."""
-    balance = session.get(OrderBalance, order_id, with_for_update=True) if order_id else None
+    balance = prebuilt.one(session, OrderBalance, _BALANCE_LOCKED, {"order_id": order_id}) \
+        if order_id else None
     if balance is not None:
         return balance
-    order = session.get(ShopOrder, order_id) if order_id else None
+    order = orders.find(session, order_id) if order_id else None
     if order is None:
         raise PaymentRefused(f"order {order_id} is not in the order store, so nothing is known "
                              "to have been paid")

@@ -31,6 +31,7 @@ from engine import (
     message_buffer,
     money,
     order_fetch,
+    orders,
     prebuilt,
     request_items,
 )
@@ -131,7 +132,7 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
         customer_id = actor.customer_id
     else:
         customer_id = _text(fields, "customer_id", 100)
-    order = session.get(ShopOrder, order_id)
+    order = orders.find(session, order_id)
     if order is None:
         order = order_fetch.fetch(session, runtime.settings, order_id)
     if order is None or (actor.role == "customer" and order.customer_id != customer_id):
@@ -186,7 +187,7 @@ def _hold_items(session: Session, order: ShopOrder, kind: str, items: list[dict]
     and check the items again (another filing may have taken one since they were first
     checked, while this one's process started). The lock holds to the commit: a row lock on
     PostgreSQL, SQLite's write lock (engine.db._SqliteWriters)."""
-    session.get(ShopOrder, order.order_id, with_for_update=True, populate_existing=True)
+    orders.find(session, order.order_id, lock=True)
     request_items.refuse_disallowed(session, order, kind, items, now)
 
 
@@ -197,8 +198,8 @@ def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int
 
 
 # The statements every filing, answer and step runs, built once (see engine/runtime/writeback.py).
-_BY_ID = select(ServiceRequest).where(ServiceRequest.id == bindparam("ref"))
-_BY_NUMBER = select(ServiceRequest).where(ServiceRequest.number == bindparam("ref"))
+_BY_ID = prebuilt.rows_of(ServiceRequest).where(ServiceRequest.id == bindparam("ref"))
+_BY_NUMBER = prebuilt.rows_of(ServiceRequest).where(ServiceRequest.number == bindparam("ref"))
 _STATUS = select(ServiceRequest.status).where(ServiceRequest.id == bindparam("id"))
 _EARLIER_COMPLAINTS = select(func.count()).select_from(ServiceRequest).where(
     ServiceRequest.customer_id == bindparam("customer_id"), ServiceRequest.type == "complaint",
@@ -212,7 +213,7 @@ def get(session: Session, number_or_id) -> ServiceRequest:
         query, ref = _BY_ID, int(number_or_id)
     else:
         query, ref = _BY_NUMBER, str(number_or_id)
-    request = session.scalars(query, {"ref": ref}).first()
+    request = prebuilt.one(session, ServiceRequest, query, {"ref": ref})
     if request is None:
         raise NotFound(f"request {number_or_id} does not exist", field="id")
     return request

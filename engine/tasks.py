@@ -155,12 +155,12 @@ def attachment(session: Session, actor: Actor, attachment_id: int,
 
 # ------------------------------------------------------------------ internals
 
-_OPEN_ROW = select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
+_OPEN_ROW = prebuilt.rows_of(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
 _OF_INSTANCE = select(*tasklist.COLUMNS).where(HumanTask.instance_id == bindparam("instance_id"))
 
 
 def _open_row(session: Session, task_id: str) -> HumanTask | None:
-    return session.scalars(_OPEN_ROW, {"task_id": task_id}).first()
+    return prebuilt.one(session, HumanTask, _OPEN_ROW, {"task_id": task_id})
 
 
 def _completed_department(session: Session, event: AuditEvent) -> str | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -66,10 +66,11 @@ from engine.runtime.scripting import PlatformScriptEngine
 _LATEST_DEFINITION = (select(Definition.id).where(Definition.process_key == bindparam("key"))
                       .order_by(Definition.version.desc()).limit(1))
 # Read after the instance row: populate_existing replaces what the session held.
-_OPEN_TASK = (select(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
-              .execution_options(populate_existing=True))
+_OPEN_TASK = prebuilt.rows_of(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
 _TASK_INSTANCE = select(HumanTask.instance_id).where(HumanTask.task_id == bindparam("task_id"))
-_INSTANCE_BY_ID = select(Instance).where(Instance.id == bindparam("id"))
+_INSTANCE_BY_ID = prebuilt.rows_of(Instance).where(Instance.id == bindparam("id"))
+_SEEN = select(ReceivedMessage.instance_ids).where(ReceivedMessage.message_id == bindparam("id"))
+_RECEIVED = insert(ReceivedMessage)
 _SIGNAL_WAITERS = select(MessageSubscription.instance_id).where(
     MessageSubscription.name == bindparam("name"))
 _SUBSCRIBERS = select(MessageSubscription.instance_id).where(
@@ -213,12 +214,12 @@ class Runtime:
         json_safety.check({"name": name, "correlation": correlation, "payload": payload,
                            "message_id": message_id})
         if message_id is not None:
-            seen = session.get(ReceivedMessage, message_id)
+            seen = prebuilt.run(session, _SEEN, {"id": message_id}).first()
             if seen is not None:
                 return [session.get(Instance, i) for i in seen.instance_ids]
         # Subscriptions are written by Core only, so a Core read needs no autoflush first.
-        instance_ids = sorted(set(session.connection().scalars(
-            _SUBSCRIBERS, {"name": name, "correlation": correlation})))
+        instance_ids = sorted(set(prebuilt.run(
+            session, _SUBSCRIBERS, {"name": name, "correlation": correlation}).scalars()))
         if not instance_ids:
             raise NotFound(f"no request is waiting for message '{name}' with correlation "
                            f"'{correlation}'", field="correlation")
@@ -236,8 +237,9 @@ class Runtime:
                 payload={"name": name, "payload": payload, "message_id": message_id},
                 element=name, apply=steps.message(name, payload), before_write=before_write))
         if message_id is not None:
-            session.add(ReceivedMessage(message_id=message_id, name=name, instance_ids=instance_ids,
-                                        received_at=clock.now()))
+            prebuilt.run(session, _RECEIVED, {"message_id": message_id, "name": name,
+                                              "instance_ids": instance_ids,
+                                              "received_at": clock.now()})
         return delivered
 
     def send_signal(self, session: Session, name: str, payload: dict,
@@ -448,7 +450,7 @@ class Runtime:
     def _open_task(self, session, task_id: str) -> HumanTask:
         if not isinstance(task_id, str) or not task_id:
             raise InvalidInput("task id must be a string", field="task_id")
-        task = session.scalars(_OPEN_TASK, {"task_id": task_id}).first()
+        task = prebuilt.one(session, HumanTask, _OPEN_TASK, {"task_id": task_id}, refresh=True)
         if task is not None:
             return task
         done = audit.completion_of(session, task_id)
@@ -464,7 +466,7 @@ class Runtime:
         committed and the task row from before it, and both would win."""
         if not isinstance(task_id, str) or not task_id:
             raise InvalidInput("task id must be a string", field="task_id")
-        instance_id = session.scalars(_TASK_INSTANCE, {"task_id": task_id}).first()
+        instance_id = prebuilt.read(session, _TASK_INSTANCE, {"task_id": task_id}).scalar()
         if instance_id is None:
             self._open_task(session, task_id)           # raises: completed or unknown
         instance = self._instance(session, instance_id)
@@ -493,7 +495,7 @@ class Runtime:
         # an older version loses on the version check (LostRace, never an overwrite).
         instance = session.identity_map.get(identity_key(Instance, instance_id))
         if instance is None:
-            instance = session.scalars(_INSTANCE_BY_ID, {"id": instance_id}).first()
+            instance = prebuilt.one(session, Instance, _INSTANCE_BY_ID, {"id": instance_id})
         if instance is None:
             raise NotFound(f"instance {instance_id} does not exist", instance_id=instance_id)
         return instance

@@ -110,3 +110,31 @@ def test_a_write_in_a_read_transaction_is_refused_on_sqlite(race_sessions):
         with pytest.raises(exc.OperationalError, match="readonly"):
             prebuilt.run(session, _ADD_USER, {"username": "li", "password_hash": "x",
                                               "role": "staff"})
+
+
+_ORDER = prebuilt.rows_of(ShopOrder).where(ShopOrder.order_id == bindparam("id"))
+
+
+def test_one_loads_the_sessions_object_as_the_orm_would(race_sessions):
+    with race_sessions.begin() as session:
+        session.add(_order("O-P3", "50.00", None))
+    with race_sessions.begin() as session:
+        order = prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-P3"})
+        # A persistent object, nothing pending, its values typed: a change is flushed as usual.
+        assert order in session and not session.dirty and order.paid_amount == Decimal("50.00")
+        assert prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-P3"}) is order
+        assert prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-none"}) is None
+        order.shipping_address = "上海市 1 号"
+    with race_sessions.begin() as session:
+        held = session.get(ShopOrder, "O-P3")
+        assert held.shipping_address == "上海市 1 号"
+        held.category = "3c"                          # unflushed: flushed before the read
+        session.expire(held, ["paid_amount"])
+        assert prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-P3"}) is held
+        assert (held.category, held.paid_amount) == ("3c", Decimal("50.00"))
+        prebuilt.run(session, update(ShopOrder).where(ShopOrder.order_id == "O-P3"),
+                     {"category": "fresh"})
+        assert prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-P3"}).category == "3c"
+        assert prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-P3"},
+                            refresh=True).category == "fresh"
+        assert not session.dirty
