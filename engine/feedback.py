@@ -19,7 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from engine import access, feedback_classifier, feedback_taxonomy, prebuilt, service_requests
@@ -34,6 +34,7 @@ MAX_QUERY = 100
 
 _REQUEST = select(ServiceRequest.id, ServiceRequest.category).where(
     ServiceRequest.number == bindparam("number"))
+_ADD_CLASSES = insert(FeedbackClass)
 
 
 class Recorder:
@@ -83,12 +84,12 @@ def record(session: Session, bpmn_dir: Path, *, request_id: int, request_no: str
            at: datetime) -> Feedback:
     """Store and classify one text; returns the flushed row."""
     version, classes = classify(session, bpmn_dir, text)
-    row = Feedback(request_id=request_id, request_no=request_no, category=category, kind=kind,
-                   text=text, taxonomy_version=version, instance_id=instance_id,
-                   event_seq=event_seq, at=at)
-    session.add(row)
-    session.flush()
-    session.add_all(FeedbackClass(feedback_id=row.id, name=name) for name in classes)
+    row = prebuilt.add(session, Feedback(
+        request_id=request_id, request_no=request_no, category=category, kind=kind, text=text,
+        taxonomy_version=version, instance_id=instance_id, event_seq=event_seq, at=at))
+    if classes:
+        prebuilt.run(session, _ADD_CLASSES,
+                     [{"feedback_id": row.id, "name": name} for name in classes])
     return row
 
 

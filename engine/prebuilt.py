@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import collections
 
-from sqlalchemy import exc, inspect, select
+from sqlalchemy import exc, insert, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, Update
 
 from engine import db
@@ -128,6 +129,33 @@ def one(session: Session, model, statement, params: dict | None = None, *,
     return obj
 
 
+def add(session: Session, obj):
+    """INSERT the new (transient) `obj` by a prebuilt statement (one per table and set of
+    columns given) and make it the session's persistent object, every column as the database
+    stored it (RETURNING: defaults, ids): what `session.add(obj)` and a flush leave, without
+    the ORM's flush (the platform's models name their attributes as their columns). Returns
+    `obj`."""
+    state = instance_state(obj)
+    statement, keys = _INSERTS.get(state.mapper, lambda: _insert_plan(state.mapper))
+    row = run(session, statement,
+              {key: value for key, value in state.dict.items() if key in keys}).first()
+    for key, value in zip(keys, row):
+        set_committed_value(obj, key, value)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def _insert_plan(mapper):
+    """(the INSERT of `mapper`'s table returning every column, the attribute of each)."""
+    table = mapper.local_table
+    return (insert(table).returning(*table.columns),
+            [mapper.get_property_by_column(column).key for column in table.columns])
+
+
+_INSERTS = ByObject(64)
+
+
 def _load_plan(model, statement):
     """(the mapper, the attribute of each selected column, the positions of the primary key)."""
     mapper = inspect(model)
@@ -172,9 +200,9 @@ class _Compiled:
                          for column in compiled.insert_prefetch] + \
                         [(column.key, _default(column.onupdate))
                          for column in compiled.update_prefetch]
-        selected = getattr(statement, "selected_columns", None)
-        if selected is None and getattr(statement, "_returning", ()):
-            selected = statement._returning
+        # A SELECT's columns, an INSERT's or UPDATE's RETURNING (None: no rows).
+        selected = statement.selected_columns if isinstance(statement, Select) else \
+            (statement.exported_columns or None)
         self.columns = [column.key for column in selected] if selected is not None else None
         self.types = [column.type.dialect_impl(dialect) for column in selected] \
             if selected is not None else None

@@ -138,3 +138,17 @@ def test_one_loads_the_sessions_object_as_the_orm_would(race_sessions):
         assert prebuilt.one(session, ShopOrder, _ORDER, {"id": "O-P3"},
                             refresh=True).category == "fresh"
         assert not session.dirty
+
+
+def test_add_inserts_a_new_object_and_keeps_it_as_the_database_stored_it(race_sessions):
+    with race_sessions.begin() as session:
+        user = prebuilt.add(session, User(username="he", password_hash="x", role="staff"))
+        order = prebuilt.add(session, _order("O-P4", "12.30", None))
+        # The id, the Python defaults and the server's defaults, as a flush would leave them.
+        assert user.id is not None and user.active is True and user.created_at == clock.now()
+        assert (order.currency, order.channel) == ("CNY", "web")
+        assert user in session and not session.dirty and not session.new
+        user.department = "warehouse"
+    with race_sessions() as session:
+        stored = session.scalars(select(User).where(User.username == "he")).one()
+        assert (stored.id, stored.department) == (user.id, "warehouse")
