@@ -18,6 +18,7 @@ step (set_committed_value) or never load them, as with Core.
 from __future__ import annotations
 
 import collections
+import re
 
 from sqlalchemy import exc, insert, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -184,6 +185,11 @@ class _Compiled:
         self.expanding = compiled if compiled.post_compile_params or \
             compiled.literal_execute_params else None
         self.positional = compiled.positional
+        # A list's IN on SQLite's "?" style: its "?, ?, ?" written here, between these pieces
+        # of the SQL (the text, a list's name, the text...). SQLAlchemy's step does the rest.
+        self.lists = {compiled.bind_names[bind] for bind in compiled.post_compile_params}
+        self.pieces = _POSTCOMPILED.split(self.sql) if self.lists and self.positional and \
+            not compiled.literal_execute_params else None
         names = list(compiled.positiontup) if compiled.positional else list(compiled.binds)
         escaped = compiled.escaped_bind_names or {}
         self.keys = [escaped.get(name, name) for name in names]
@@ -214,6 +220,8 @@ class _Compiled:
         """(the SQL, its parameters as the driver takes them) for one execution."""
         if self.defaults:
             params = self._with_defaults(params)
+        if self.pieces is not None:
+            return self._listed(params)
         if self.expanding is not None:
             return self._expanded(params)
         values = []
@@ -234,6 +242,22 @@ class _Compiled:
             if key not in params:
                 params[key] = default()
         return params
+
+    def _listed(self, params: dict):
+        """bound_one for a statement with lists on SQLite."""
+        values, sizes = [], {}
+        for name, process, default in self.binds:
+            value = params[name] if name in params else _given(default, name)
+            if name not in self.lists:
+                values.append(process(value) if process else value)
+            elif not value:              # an empty IN: SQLAlchemy's own rendering of it
+                return self._expanded(params)
+            else:
+                sizes[name] = len(value)
+                values.extend(map(process, value) if process else value)
+        sql = "".join(", ".join("?" * sizes[piece]) if n % 2 else piece
+                      for n, piece in enumerate(self.pieces))
+        return sql, tuple(values)
 
     def _expanded(self, params: dict):
         state = self.expanding.construct_expanded_state(params)
@@ -259,6 +283,7 @@ class _Compiled:
 
 
 _REQUIRED = object()
+_POSTCOMPILED = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 _COMPILED = ByObject(512)
 
 

@@ -52,6 +52,8 @@ def test_rows_come_back_as_sqlalchemys_own_execution_gives_them(race_sessions):
                                                                       "CNY")
         assert first.items[0]["unit_price"] == Decimal("199.90")
         assert first.paid_at.tzinfo is not None and rows[1].delivered_at is None
+        assert prebuilt.run(session, _ORDERS, {"ids": []}).all() == []
+        assert prebuilt.run(session, _ORDERS, {"ids": ["O-P2"]}).scalars() == ["O-P2"]
 
 
 def test_inserts_fill_the_columns_python_defaults_and_many_rows_go_in_one_call(race_sessions):
