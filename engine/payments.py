@@ -115,17 +115,14 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     left = room(session, request, balance, kind)
     if value > left:
         raise PaymentRefused(_too_much(kind, value, left, request, balance), intent.element)
-    if kind == "refund":
-        balance.refunds_held += value
-    else:
-        balance.clawbacks_held += value
+    held = "refunds_held" if kind == "refund" else "clawbacks_held"
     row = Ledger(idempotency_key=intent.idempotency_key, request_no=request_no,
                  order_id=request.order_id, kind=kind, amount=value, status="pending",
                  actor=actor.name, created_at=clock.now())
-    session.add(row)
     try:
         with session.begin_nested():
-            session.flush()
+            prebuilt.change(session, balance, {held: getattr(balance, held) + value})
+            prebuilt.add(session, row)
     except IntegrityError as err:     # the order_balance CHECKs: the database's own refusal
         raise PaymentRefused(f"{kind} of {money.text(value)} for {request_no} refused by the "
                              f"database: {err.orig}", intent.element) from None
@@ -160,13 +157,12 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     held, paid = ("refunds_held", "refunds_paid") if row.kind == "refund" else \
         ("clawbacks_held", "clawbacks_paid")
     if status == "paid":
-        setattr(balance, paid, getattr(balance, paid) + row.amount)
+        prebuilt.change(session, balance, {paid: getattr(balance, paid) + row.amount})
     else:
-        setattr(balance, held, getattr(balance, held) - row.amount)
-    row.status, row.settled_at = status, clock.now()
-    row.reference = reference or row.reference
-    row.provider_status = (provider_status or status)[:40]     # the column's width
-    session.flush()
+        prebuilt.change(session, balance, {held: getattr(balance, held) - row.amount})
+    prebuilt.change(session, row, {
+        "status": status, "settled_at": clock.now(), "reference": reference or row.reference,
+        "provider_status": (provider_status or status)[:40]})     # the column's width
     return row
 
 
@@ -349,11 +345,10 @@ def _balance(session: Session, order_id: str | None) -> OrderBalance:
         raise PaymentRefused(f"order {order_id} is not in the order store, so nothing is known "
                              "to have been paid")
     done = totals(session, order_id=order_id)
-    balance = OrderBalance(order_id=order_id, paid=order.paid_amount,
-                           refunds_held=done.refunds_held, refunds_paid=done.refunds_paid,
-                           clawbacks_held=done.clawbacks_held, clawbacks_paid=done.clawbacks_paid)
-    session.add(balance)
-    return balance
+    return prebuilt.add(session, OrderBalance(
+        order_id=order_id, paid=order.paid_amount, refunds_held=done.refunds_held,
+        refunds_paid=done.refunds_paid, clawbacks_held=done.clawbacks_held,
+        clawbacks_paid=done.clawbacks_paid))
 
 
 def _too_much(kind: str, value: Decimal, left: Decimal, request: ServiceRequest,

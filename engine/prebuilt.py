@@ -20,8 +20,9 @@ from __future__ import annotations
 import collections
 import re
 
-from sqlalchemy import exc, insert, inspect, select
+from sqlalchemy import bindparam, event, exc, insert, inspect, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, Update
@@ -144,6 +145,7 @@ def add(session: Session, obj):
         set_committed_value(obj, key, value)
     make_transient_to_detached(obj)
     session.add(obj)
+    _written(session, obj)
     return obj
 
 
@@ -155,6 +157,56 @@ def _insert_plan(mapper):
 
 
 _INSERTS = ByObject(64)
+
+
+def change(session: Session, obj, values: dict) -> None:
+    """UPDATE the row of `obj` (persistent) with `values` ({attribute: value}) by a prebuilt
+    statement and keep `obj` in step, as a flush of those changes would leave it. Raises
+    StaleDataError when the row is gone. Not for a row with a version column: the instance
+    row is written version-checked by engine.runtime.writeback."""
+    state = instance_state(obj)
+    statement, names = _UPDATES.get(state.mapper, lambda: _update_plan(state.mapper))
+    params = dict(values)
+    params.update(zip(names, state.identity))
+    if run(session, statement, params).rowcount != 1:
+        raise StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
+    _written(session, obj)
+
+
+def _update_plan(mapper):
+    """(the UPDATE of `mapper`'s table by its primary key, SET from the parameters' keys; the
+    names of the key's parameters)."""
+    table = mapper.local_table
+    names = [f"b_{column.key}" for column in mapper.primary_key]
+    return (update(table).where(*[column == bindparam(name)
+                                  for column, name in zip(mapper.primary_key, names)]), names)
+
+
+_UPDATES = ByObject(64)
+_WRITTEN = "aftersales_prebuilt_written"      # the session's info: objects add/change wrote
+
+
+def _written(session: Session, obj) -> None:
+    """Note that `obj` holds what this transaction wrote: a flush would have told the session,
+    which expires what a rolled-back savepoint flushed; these writes it does not see."""
+    session.info.setdefault(_WRITTEN, []).append(obj)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _rolled_back(session, _previous_transaction) -> None:
+    # Any rollback, a savepoint's included: what add and change wrote may be undone, so their
+    # objects are read again when next used (one whose row is gone then says so).
+    for obj in session.info.pop(_WRITTEN, ()):
+        if obj in session:
+            session.expire(obj)
+
+
+@event.listens_for(Session, "after_commit")
+def _committed(session) -> None:
+    if not session.in_nested_transaction():       # a released savepoint is no commit
+        session.info.pop(_WRITTEN, None)
 
 
 def _load_plan(model, statement):

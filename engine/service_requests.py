@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import (
     access,
@@ -176,8 +175,7 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
 
     instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number,
                              before_write=write_request)
-    prebuilt.run(session, _SET_INSTANCE, {"b_id": request.id, "instance_id": instance.id})
-    set_committed_value(request, "instance_id", instance.id)
+    prebuilt.change(session, request, {"instance_id": instance.id})
     return request, True
 
 
@@ -201,7 +199,6 @@ def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int
 _BY_ID = prebuilt.rows_of(ServiceRequest).where(ServiceRequest.id == bindparam("ref"))
 _BY_NUMBER = prebuilt.rows_of(ServiceRequest).where(ServiceRequest.number == bindparam("ref"))
 _STATUS = select(ServiceRequest.status).where(ServiceRequest.id == bindparam("id"))
-_SET_INSTANCE = update(ServiceRequest).where(ServiceRequest.id == bindparam("b_id"))
 _EARLIER_COMPLAINTS = select(func.count()).select_from(ServiceRequest).where(
     ServiceRequest.customer_id == bindparam("customer_id"), ServiceRequest.type == "complaint",
     ServiceRequest.opened_at > bindparam("since"))

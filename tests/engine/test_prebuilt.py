@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import bindparam, delete, exc, insert, select, update
+from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 
 from engine import clock, db, prebuilt
 from engine.models import OrderBalance, ShopOrder, User
@@ -154,3 +155,31 @@ def test_add_inserts_a_new_object_and_keeps_it_as_the_database_stored_it(race_se
     with race_sessions() as session:
         stored = session.scalars(select(User).where(User.username == "he")).one()
         assert (stored.id, stored.department) == (user.id, "warehouse")
+
+
+def test_change_writes_the_row_and_keeps_the_object_in_step(race_sessions):
+    with race_sessions.begin() as session:
+        balance = prebuilt.add(session, OrderBalance(order_id="O-B3", paid=Decimal("80.00")))
+        prebuilt.change(session, balance, {"refunds_held": Decimal("30.00")})
+        assert balance.refunds_held == Decimal("30.00") and not session.dirty
+        session.delete(balance)
+        session.flush()
+        with pytest.raises(StaleDataError):
+            prebuilt.change(session, balance, {"refunds_held": Decimal("1.00")})
+
+
+def test_what_a_rolled_back_savepoint_wrote_is_read_again(race_sessions):
+    with race_sessions.begin() as session:
+        balance = prebuilt.add(session, OrderBalance(order_id="O-B4", paid=Decimal("80.00")))
+    with race_sessions.begin() as session:
+        balance = session.get(OrderBalance, "O-B4")
+        with pytest.raises(exc.IntegrityError):
+            with session.begin_nested():
+                prebuilt.change(session, balance, {"refunds_held": Decimal("50.00")})
+                late = prebuilt.add(session, User(username="ma", password_hash="x",
+                                                  role="staff"))
+                # The CHECK refunds_paid <= refunds_held refuses this one: the savepoint goes.
+                prebuilt.change(session, balance, {"refunds_paid": Decimal("60.00")})
+        assert balance.refunds_held == Decimal("0") and balance.refunds_paid == Decimal("0")
+        with pytest.raises(ObjectDeletedError):
+            late.username
