@@ -21,8 +21,10 @@ import collections
 import re
 
 from sqlalchemy import bindparam, event, exc, insert, inspect, select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.pool import Pool
 from sqlalchemy.orm.attributes import instance_state, set_committed_value
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.dml import Insert, Update
@@ -59,17 +61,60 @@ class Rows:
 
 def run(session: Session, statement, params: dict | list[dict] | None = None) -> Rows:
     """Send `statement`, prebuilt (a module-level Core SELECT, INSERT, UPDATE or DELETE), with
-    `params` (a list of them: one execution for many rows) in the session's transaction."""
+    `params` (a list of them: one execution for many rows) in the session's transaction, after
+    the writes queued before it (`write`)."""
     connection = session.connection()
+    compiled, sql, bound, many = _prepared(connection, statement, params)
+    _send_queued(connection)
+    return _send(connection, compiled, sql, bound, many)
+
+
+def write(session: Session, statement, params: dict | list[dict] | None = None, *,
+          rows: int | None = None, lost=None) -> None:
+    """Queue a write whose answer the caller does not wait for: it is sent just before the
+    session's next statement (this module's or SQLAlchemy's) or its commit, and dropped by a
+    rollback. A unit of work computes everything, then its writes go out together, so the
+    database's transaction, which begins at its first write (engine.db), is open while they
+    are sent and not while Python computes between them. `lost()` is raised when, once sent,
+    the write changed another number of rows than `rows` (a version check) or the database
+    refused it (IntegrityError: a seq another writer took); nothing of the transaction is
+    then kept."""
+    connection = session.connection()
+    compiled, sql, bound, many = _prepared(connection, statement, params)
+    connection.connection.info.setdefault(_QUEUE, []).append(
+        (compiled, sql, bound, many, rows, lost))
+    session.info[_QUEUE] = True
+
+
+def _prepared(connection, statement, params):
+    """(the compiled statement, its SQL and bound parameters, whether for many rows)."""
     many = isinstance(params, list)
     params = params if many else [params or {}]
     dialect = connection.dialect
     keys = frozenset(params[0]) if isinstance(statement, (Insert, Update)) else None
     compiled = _COMPILED.get(statement, lambda: _Compiled(statement, dialect, keys),
                              dialect.name, keys)
-    pooled = connection.connection
-    db.about_to_send(connection, compiled.writes)
     sql, bound = compiled.bound(params) if many else compiled.bound_one(params[0])
+    return compiled, sql, bound, many
+
+
+def _send_queued(connection) -> None:
+    """Send the writes queued on `connection` (a SQLAlchemy Connection), in order."""
+    queued = connection.connection.info.pop(_QUEUE, None)
+    for compiled, sql, bound, many, rows, lost in queued or ():
+        try:
+            sent = _send(connection, compiled, sql, bound, many)
+        except exc.IntegrityError:
+            if lost is None:
+                raise
+            raise lost() from None
+        if rows is not None and sent.rowcount != rows:
+            raise lost()
+
+
+def _send(connection, compiled, sql, bound, many: bool) -> Rows:
+    dialect, pooled = connection.dialect, connection.connection
+    db.about_to_send(connection, compiled.writes)
     cursor = pooled.driver_connection.cursor()
     try:
         if many:
@@ -145,7 +190,7 @@ def add(session: Session, obj):
         set_committed_value(obj, key, value)
     make_transient_to_detached(obj)
     session.add(obj)
-    _written(session, obj)
+    wrote(session, obj)
     return obj
 
 
@@ -172,7 +217,7 @@ def change(session: Session, obj, values: dict) -> None:
         raise StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
     for key, value in values.items():
         set_committed_value(obj, key, value)
-    _written(session, obj)
+    wrote(session, obj)
 
 
 def _update_plan(mapper):
@@ -188,9 +233,10 @@ _UPDATES = ByObject(64)
 _WRITTEN = "aftersales_prebuilt_written"      # the session's info: objects add/change wrote
 
 
-def _written(session: Session, obj) -> None:
-    """Note that `obj` holds what this transaction wrote: a flush would have told the session,
-    which expires what a rolled-back savepoint flushed; these writes it does not see."""
+def wrote(session: Session, obj) -> None:
+    """Note that `obj` holds values this transaction wrote past the ORM (by this module, or a
+    write queued with `write`): after a rollback, a savepoint's included, it is read again when
+    next used, as the ORM does for what it flushed itself."""
     session.info.setdefault(_WRITTEN, []).append(obj)
 
 
@@ -198,6 +244,7 @@ def _written(session: Session, obj) -> None:
 def _rolled_back(session, _previous_transaction) -> None:
     # Any rollback, a savepoint's included: what add and change wrote may be undone, so their
     # objects are read again when next used (one whose row is gone then says so).
+    session.info.pop(_QUEUE, None)
     for obj in session.info.pop(_WRITTEN, ()):
         if obj in session:
             session.expire(obj)
@@ -334,6 +381,7 @@ class _Compiled:
                                 for process, value in zip(processors, row)]) for row in found]
 
 
+_QUEUE = "aftersales_prebuilt_queue"     # a connection's info: the writes `write` queued
 _REQUIRED = object()
 _POSTCOMPILED = re.compile(r"__\[POSTCOMPILE_(\w+)\]")
 _COMPILED = ByObject(512)
@@ -352,3 +400,30 @@ def _default(default):
     if default.is_callable:
         return lambda: default.arg(None)
     raise NotImplementedError(f"{default!r}: a SQL default is the database's, not prefetched")
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _before_statement(conn, _cursor, statement, *_args) -> None:
+    # SQLAlchemy's statements see the queued writes too.
+    if _QUEUE in conn.connection.info:
+        _send_queued(conn)
+
+
+@event.listens_for(Session, "before_commit")
+def _before_commit(session) -> None:
+    if session.info.pop(_QUEUE, False):
+        _send_queued(session.connection())
+
+
+@event.listens_for(Engine, "rollback")
+@event.listens_for(Engine, "rollback_savepoint")
+def _dropped(conn, *_args) -> None:
+    # What was queued since the savepoint (or in the transaction): every statement SQLAlchemy
+    # sends, SAVEPOINT and RELEASE among them, sent what was queued before it.
+    conn.connection.info.pop(_QUEUE, None)
+
+
+@event.listens_for(Pool, "checkin")
+def _returned(_dbapi_connection, record) -> None:
+    if record is not None:
+        record.info.pop(_QUEUE, None)

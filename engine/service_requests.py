@@ -420,7 +420,7 @@ def sync(session: Session, instance, workflow, event: dict) -> None:
     params = dict(values, b_number=instance.business_key)
     if stamped:
         params["b_at"] = event["at"]
-    prebuilt.run(session, _SYNC[frozenset(stamped)], params)
+    prebuilt.write(session, _SYNC[frozenset(stamped)], params)
 
 
 def _sync_statements() -> dict[frozenset, object]:

@@ -14,7 +14,6 @@ import json
 from datetime import datetime
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -107,14 +106,14 @@ def next_event(instance: Instance, *, at: datetime, actor: str | None, kind: str
 
 
 def insert_event(session: Session, row: dict) -> None:
-    """Insert one event and queue it for the global log; a concurrent writer that appended the
-    same seq first is a Conflict."""
-    # A plain Core insert on the session's connection: the ORM bulk-insert path costs twice as
-    # much and would autoflush the instance (a second UPDATE of the row in the same verb).
-    try:
-        prebuilt.run(session, _INSERT, row)
-    except IntegrityError as err:     # unique (instance_id, seq): we lost the race
-        raise Conflict.lost_race(row["instance_id"]) from err
+    """Insert one event and queue it for the global log (both sent with the unit's other
+    writes: engine.prebuilt.write); a concurrent writer that appended the same seq first is a
+    LostRace, raised when they are sent."""
+    # A prebuilt insert queued with the unit's other writes (the ORM's would autoflush the
+    # instance: a second UPDATE of the row in the same verb). Unique (instance_id, seq): a
+    # refusal is a race lost to another writer.
+    instance_id = row["instance_id"]
+    prebuilt.write(session, _INSERT, row, lost=lambda: Conflict.lost_race(instance_id))
     global_log.queue_event(session, row["instance_id"], row["seq"])
 
 

@@ -91,7 +91,7 @@ def hash_of_action(action) -> str:
 
 def queue_event(session: Session, instance_id: int, seq: int) -> None:
     """Put the event just inserted in line for the global log (in the writer's transaction)."""
-    prebuilt.run(session, _QUEUE, {"instance_id": instance_id, "seq": seq, "action_id": None})
+    prebuilt.write(session, _QUEUE, {"instance_id": instance_id, "seq": seq, "action_id": None})
 
 
 def record(session: Session, kind: str, *, actor: str | None, subject: str | None = None,

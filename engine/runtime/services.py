@@ -83,4 +83,4 @@ def write_intents(session: Session, instance_id: int, business_key: str, intents
                  status="pending", attempts=0, next_attempt_at=at, created_at=at)
             for i in intents]
     stmt = _INSERT_INTENTS.get(session.get_bind().dialect.name)
-    prebuilt.run(session, _INSERT_OUTBOX if stmt is None else stmt, rows)
+    prebuilt.write(session, _INSERT_OUTBOX if stmt is None else stmt, rows)

@@ -102,8 +102,10 @@ def run(session: Session, runtime, instance: Instance, compiled: catalog.Compile
     event records the error). Any other exception, while applying or advancing or while writing
     back (a state that cannot be stored, a task row, a hook), raises StepFailed: the caller's
     transaction rolls back what was written and engine.runtime.incidents records the incident in
-    a transaction of its own. Raises Conflict when another writer changed the instance first;
-    the database's own errors (busy, gone) go to the caller as they are.
+    a transaction of its own. The unit's writes are queued (engine.prebuilt.write) and sent
+    with the session's next statement or its commit: LostRace is raised then when another
+    writer changed the instance first. The database's own errors (busy, gone) go to the caller
+    as they are.
     """
     at = at or clock.now()
     version = None if new else instance.version

@@ -50,6 +50,7 @@ def insert_instance(session: Session, instance: Instance, values: dict) -> None:
     instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
     make_transient_to_detached(instance)
     session.add(instance)
+    prebuilt.wrote(session, instance)
 
 
 def write_back(session: Session, instance: Instance, values: dict, event: dict, before, after, *,
@@ -58,8 +59,10 @@ def write_back(session: Session, instance: Instance, values: dict, event: dict, 
     with `values` and its chain head moved to the event (one version-checked UPDATE), then the
     projection rows that changed from `before` to `after` (see write_projection).
 
-    Raises Conflict when another writer changed the instance first; the instance object is then
-    left as it was, and the caller's transaction or savepoint discards what was written.
+    The writes are queued (engine.prebuilt.write): when they are sent, at the session's next
+    statement or its commit, another writer's change of the instance first raises LostRace,
+    the caller's transaction or savepoint discards what was written, and the instance object
+    is read again.
     """
     audit.insert_event(session, event)
     update_instance(session, instance, dict(values, audit_seq=event["seq"], audit_head=event["hash"]))
@@ -75,12 +78,12 @@ def write_spans(session: Session, instance_id: int, before, after, at) -> None:
     held_after = _held(after)
     gone = [task_id for task_id in held_before if task_id not in held_after]
     if gone:
-        prebuilt.run(session, _CLOSE_SPANS,
+        prebuilt.write(session, _CLOSE_SPANS,
                      {"b_instance_id": instance_id, "b_task_ids": gone, "b_at": at})
     new = [dict(instance_id=instance_id, task_id=task_id, bpmn_id=bpmn_id, started_at=at)
            for task_id, bpmn_id in held_after.items() if task_id not in held_before]
     if new:
-        prebuilt.run(session, _OPEN_SPANS, new)
+        prebuilt.write(session, _OPEN_SPANS, new)
 
 
 def _held(projection) -> dict[str, str]:
@@ -94,16 +97,18 @@ def _held(projection) -> dict[str, str]:
 
 def update_instance(session: Session, instance: Instance, values: dict) -> None:
     """UPDATE the instance row with `values` and the next version, if its version is still the
-    one loaded; raises Conflict otherwise (a lost race is never a silent overwrite). The ORM
-    object is left as a flush would leave it: same values, new version, nothing pending."""
-    version = instance.version
-    result = prebuilt.run(session, _UPDATE_INSTANCE,
-                          dict(values, version=version + 1, b_id=instance.id, b_version=version))
-    if result.rowcount != 1:
-        raise Conflict.lost_race(instance.id)
+    one loaded, queued with the unit's other writes (engine.prebuilt.write); when they are sent
+    (the session's next statement or its commit) a moved version raises LostRace, and nothing
+    is kept (a lost race is never a silent overwrite). The ORM object is left as a flush would
+    leave it: same values, new version, nothing pending; after a rollback it is read again."""
+    version, instance_id = instance.version, instance.id
+    prebuilt.write(session, _UPDATE_INSTANCE,
+                   dict(values, version=version + 1, b_id=instance_id, b_version=version),
+                   rows=1, lost=lambda: Conflict.lost_race(instance_id))
     for key, value in values.items():
         set_committed_value(instance, key, value)
     set_committed_value(instance, "version", version + 1)
+    prebuilt.wrote(session, instance)       # a lost race (raised when sent) reads it again
 
 
 def active_status(session: Session, instance_id: int) -> str:
@@ -138,32 +143,32 @@ def write_projection(session: Session, instance: Instance, before, after, *, tas
     left alone, so their claims survive); `task_row(task)` builds a new human_task row."""
     gone = [t for t in before.human if t not in after.human]
     if gone:
-        prebuilt.run(session, _DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
+        prebuilt.write(session, _DELETE_TASKS, {"b_instance_id": instance.id, "b_task_ids": gone})
         forget(session, HumanTask, instance.id, gone)
     new_tasks = [task_row(task)
                  for task_id, task in after.human.items() if task_id not in before.human]
     if new_tasks:
-        prebuilt.run(session, _INSERT_TASKS, new_tasks)
+        prebuilt.write(session, _INSERT_TASKS, new_tasks)
     old_timers = {(k, v.due_at) for k, v in before.timers.items()}
     new_timers = {(k, v.due_at) for k, v in after.timers.items()}
     stale = [k for k, due in old_timers - new_timers]
     if stale:
-        prebuilt.run(session, _DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
+        prebuilt.write(session, _DELETE_TIMERS, {"b_instance_id": instance.id, "b_task_ids": stale})
         forget(session, Timer, instance.id, stale)
     fresh = [after.timers[k] for k, due in new_timers - old_timers]
     if fresh:
-        prebuilt.run(session, _INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
+        prebuilt.write(session, _INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
                                            bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
         for listener in timer_listeners:
             listener(min(t.due_at for t in fresh))
     gone_subs = [k for k in before.messages if k not in after.messages]
     if gone_subs:
-        prebuilt.run(session, _DELETE_SUBSCRIPTION, [
+        prebuilt.write(session, _DELETE_SUBSCRIPTION, [
             {"b_instance_id": instance.id, "b_task_id": task_id, "b_name": name}
             for task_id, name in gone_subs])
         forget(session, MessageSubscription, instance.id, [t for t, _ in gone_subs])
     new_subs = [w for k, w in after.messages.items() if k not in before.messages]
     if new_subs:
-        prebuilt.run(session, _INSERT_SUBSCRIPTIONS, [
+        prebuilt.write(session, _INSERT_SUBSCRIPTIONS, [
             dict(instance_id=instance.id, name=w.message, correlation=instance.business_key,
                  task_id=w.task_id, bpmn_id=w.bpmn_id) for w in new_subs])

@@ -183,3 +183,46 @@ def test_what_a_rolled_back_savepoint_wrote_is_read_again(race_sessions):
         assert balance.refunds_held == Decimal("0") and balance.refunds_paid == Decimal("0")
         with pytest.raises(ObjectDeletedError):
             late.username
+
+
+class _Lost(Exception):
+    pass
+
+
+def test_queued_writes_go_out_with_the_next_statement_or_the_commit(race_sessions):
+    with race_sessions.begin() as session:
+        prebuilt.add(session, OrderBalance(order_id="O-B5", paid=Decimal("10.00")))
+    with race_sessions.begin() as session:
+        prebuilt.write(session, _HOLD, {"b_order": "O-B5", "refunds_held": Decimal("4.00")},
+                       rows=1, lost=_Lost)
+        assert not _in_transaction(session)        # queued: the transaction has not begun
+        # Read after it, the write is there (SQLAlchemy's own statements see it too).
+        assert session.scalar(select(OrderBalance.refunds_held).where(
+            OrderBalance.order_id == "O-B5")) == Decimal("4.00")
+        prebuilt.write(session, _HOLD, {"b_order": "O-B5", "refunds_held": Decimal("5.00")})
+    with race_sessions() as session:                   # sent by the commit
+        assert session.get(OrderBalance, "O-B5").refunds_held == Decimal("5.00")
+
+
+def test_a_queued_write_that_loses_raises_when_sent_and_a_rollback_drops_the_rest(
+        race_sessions):
+    with race_sessions.begin() as session:
+        prebuilt.add(session, OrderBalance(order_id="O-B6", paid=Decimal("10.00")))
+    with pytest.raises(_Lost):
+        with race_sessions.begin() as session:      # no row O-B9: a version check that fails
+            prebuilt.write(session, _HOLD, {"b_order": "O-B9", "refunds_held": Decimal("1")},
+                           rows=1, lost=_Lost)
+    with pytest.raises(_Lost):
+        with race_sessions.begin() as session:      # the database refuses: another writer's
+            prebuilt.write(session, _ADD_BALANCE, {"order_id": "O-B6", "paid": Decimal("1")},
+                           lost=_Lost)
+            session.flush()
+            prebuilt.run(session, _USER, {"name": "nobody"})
+    with race_sessions() as session:
+        savepoint = session.begin_nested()
+        prebuilt.write(session, _HOLD, {"b_order": "O-B6", "refunds_held": Decimal("9")})
+        savepoint.rollback()                        # the savepoint's writes are dropped
+        prebuilt.write(session, _HOLD, {"b_order": "O-B6", "refunds_held": Decimal("2")})
+        session.rollback()
+    with race_sessions() as session:
+        assert session.get(OrderBalance, "O-B6").refunds_held == Decimal("0")
