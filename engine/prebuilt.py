@@ -74,9 +74,9 @@ def write(session: Session, statement, params: dict | list[dict] | None = None, 
           rows: int | None = None, lost=None) -> None:
     """Queue a write whose answer the caller does not wait for: it is sent just before the
     session's next statement (this module's or SQLAlchemy's) or its commit, and dropped by a
-    rollback. A unit of work computes everything, then its writes go out together, so the
-    database's transaction, which begins at its first write (engine.db), is open while they
-    are sent and not while Python computes between them. `lost()` is raised when, once sent,
+    rollback. A unit of work's writes go out together, so the database's transaction, which
+    begins at its first write (engine.db), opens when they are sent (or at a statement that
+    locks, or a read that must see them), not while Python computes between them. `lost()` is raised when, once sent,
     the write changed another number of rows than `rows` (a version check) or the database
     refused it (IntegrityError: a seq another writer took); nothing of the transaction is
     then kept."""
@@ -268,10 +268,10 @@ def _load_plan(model, statement):
 
 
 _LOADS = ByObject(64)
-
-
 _QUEUE = "aftersales_prebuilt_queue"     # a connection's info: the writes `write` queued
 _COMPILED = ByObject(512)
+
+
 @event.listens_for(Engine, "before_cursor_execute")
 def _before_statement(conn, _cursor, statement, *_args) -> None:
     # SQLAlchemy's statements see the queued writes too.
