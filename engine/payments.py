@@ -156,10 +156,8 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     balance = _balance(session, row.order_id)
     held, paid = ("refunds_held", "refunds_paid") if row.kind == "refund" else \
         ("clawbacks_held", "clawbacks_paid")
-    if status == "paid":
-        prebuilt.change(session, balance, {paid: getattr(balance, paid) + row.amount})
-    else:
-        prebuilt.change(session, balance, {held: getattr(balance, held) - row.amount})
+    column, moved = (paid, row.amount) if status == "paid" else (held, -row.amount)
+    prebuilt.change(session, balance, {column: getattr(balance, column) + moved})
     prebuilt.change(session, row, {
         "status": status, "settled_at": clock.now(), "reference": reference or row.reference,
         "provider_status": (provider_status or status)[:40]})     # the column's width

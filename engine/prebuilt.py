@@ -76,10 +76,10 @@ def write(session: Session, statement, params: dict | list[dict] | None = None, 
     session's next statement (this module's or SQLAlchemy's) or its commit, and dropped by a
     rollback. A unit of work's writes go out together, so the database's transaction, which
     begins at its first write (engine.db), opens when they are sent (or at a statement that
-    locks, or a read that must see them), not while Python computes between them. `lost()` is raised when, once sent,
-    the write changed another number of rows than `rows` (a version check) or the database
-    refused it (IntegrityError: a seq another writer took); nothing of the transaction is
-    then kept."""
+    locks, or a read that must see them), not while Python computes between them. `lost()` is
+    raised when, once sent, the write changed another number of rows than `rows` (a version
+    check) or the database refused it (IntegrityError: a seq another writer took); nothing of
+    the transaction is then kept."""
     connection = session.connection()
     compiled, sql, bound, many = _prepared(connection, statement, params)
     connection.connection.info.setdefault(_QUEUE, []).append(

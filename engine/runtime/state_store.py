@@ -99,12 +99,13 @@ def write(session: Session, instance_id: int, stored: Stored, before: Stored | N
         return stored
     fresh = stored.chunked.new_chunks(before.chunked if before else None)
     if fresh:
-        prebuilt.write(session, _INSERT, [{"instance_id": instance_id, "hash": c.hash, "body": c.body}
-                               for c in fresh])
+        prebuilt.write(session, _INSERT, [
+            {"instance_id": instance_id, "hash": c.hash, "body": c.body} for c in fresh])
     if before is not None and before.chunked is not None:
         gone = before.chunked.hashes - stored.chunked.hashes
         if gone:
-            prebuilt.write(session, _DELETE, {"b_instance_id": instance_id, "b_hashes": sorted(gone)})
+            prebuilt.write(session, _DELETE,
+                           {"b_instance_id": instance_id, "b_hashes": sorted(gone)})
     light = {owner: [dataclasses.replace(c, body=None) for c in chunks]
              for owner, chunks in stored.chunked.chunks.items()}
     return dataclasses.replace(stored, chunked=dataclasses.replace(stored.chunked, chunks=light))

@@ -79,7 +79,7 @@ def write_spans(session: Session, instance_id: int, before, after, at) -> None:
     gone = [task_id for task_id in held_before if task_id not in held_after]
     if gone:
         prebuilt.write(session, _CLOSE_SPANS,
-                     {"b_instance_id": instance_id, "b_task_ids": gone, "b_at": at})
+                       {"b_instance_id": instance_id, "b_task_ids": gone, "b_at": at})
     new = [dict(instance_id=instance_id, task_id=task_id, bpmn_id=bpmn_id, started_at=at)
            for task_id, bpmn_id in held_after.items() if task_id not in held_before]
     if new:
@@ -157,8 +157,9 @@ def write_projection(session: Session, instance: Instance, before, after, *, tas
         forget(session, Timer, instance.id, stale)
     fresh = [after.timers[k] for k, due in new_timers - old_timers]
     if fresh:
-        prebuilt.write(session, _INSERT_TIMERS, [dict(instance_id=instance.id, task_id=t.task_id,
-                                           bpmn_id=t.bpmn_id, due_at=t.due_at) for t in fresh])
+        prebuilt.write(session, _INSERT_TIMERS, [
+            dict(instance_id=instance.id, task_id=t.task_id, bpmn_id=t.bpmn_id, due_at=t.due_at)
+            for t in fresh])
         for listener in timer_listeners:
             listener(min(t.due_at for t in fresh))
     gone_subs = [k for k in before.messages if k not in after.messages]

@@ -18,7 +18,8 @@ _ORDERS = select(ShopOrder.order_id, ShopOrder.paid_amount, ShopOrder.items,
                  ShopOrder.paid_at, ShopOrder.delivered_at, ShopOrder.currency).where(
     ShopOrder.order_id.in_(bindparam("ids", expanding=True))).order_by(ShopOrder.order_id)
 _ADD_USER = insert(User)
-_USER = select(User.username, User.active, User.created_at).where(User.username == bindparam("name"))
+_USER = select(User.username, User.active, User.created_at).where(
+    User.username == bindparam("name"))
 _ADD_BALANCE = insert(OrderBalance)
 _HOLD = update(OrderBalance).where(OrderBalance.order_id == bindparam("b_order"))
 _DROP_USERS = delete(User).where(User.username.in_(bindparam("names", expanding=True)))
