@@ -100,17 +100,67 @@ def _prepared(connection, statement, params):
 
 
 def _send_queued(connection) -> None:
-    """Send the writes queued on `connection` (a SQLAlchemy Connection), in order."""
+    """Send the writes queued on `connection` (a SQLAlchemy Connection), in order: on
+    PostgreSQL several in one round trip (`_send_pipelined`), else one by one."""
     queued = connection.connection.info.pop(_QUEUE, None)
-    for compiled, sql, bound, many, rows, lost in queued or ():
+    if not queued:
+        return
+    if len(queued) > 1 and connection.dialect.name == "postgresql":
+        _send_pipelined(connection, queued)
+        return
+    for compiled, sql, bound, many, rows, lost in queued:
         try:
             sent = _send(connection, compiled, sql, bound, many)
         except exc.IntegrityError:
             if lost is None:
                 raise
             raise lost() from None
-        if rows is not None and sent.rowcount != rows:
-            raise lost()
+        _check_rows(sent.rowcount, rows, lost)
+
+
+def _send_pipelined(connection, queued: list) -> None:
+    """The queued writes in psycopg's pipeline mode: sent together, their answers read at one
+    sync, so the transaction they begin waits on one round trip, not one per write. The first
+    write the database refuses stops the rest (PostgreSQL skips them) and is the one raised
+    (its `lost()` for an IntegrityError, as when sent alone)."""
+    dialect, pooled = connection.dialect, connection.connection
+    driver = pooled.driver_connection
+    db.about_to_send(connection, True)
+    cursors = []
+    try:
+        with driver.pipeline():
+            for _compiled, sql, bound, many, _rows, _lost in queued:
+                cursors.append(driver.cursor())
+                (cursors[-1].executemany if many else cursors[-1].execute)(sql, bound)
+        counts = [cursor.rowcount for cursor in cursors]     # a closed cursor forgets its own
+    except dialect.loaded_dbapi.Error as err:
+        # The refused write is the first without a row count (those after it never ran).
+        failed = next((k for k, cursor in enumerate(cursors) if cursor.rowcount < 0), 0)
+        _check_all([cursor.rowcount for cursor in cursors[:failed]], queued)   # lost before it
+        lost = queued[failed][5]
+        if isinstance(err, dialect.loaded_dbapi.IntegrityError) and lost is not None:
+            raise lost() from None
+        invalidated = dialect.is_disconnect(err, driver, None)
+        if invalidated:
+            connection.invalidate(err)
+        raise exc.DBAPIError.instance(queued[failed][1], queued[failed][2], err,
+                                      dialect.loaded_dbapi.Error,
+                                      connection_invalidated=invalidated) from err
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    _check_all(counts, queued)
+
+
+def _check_all(counts: list[int], queued: list) -> None:
+    for rowcount, (_compiled, _sql, _bound, _many, rows, lost) in zip(counts, queued):
+        _check_rows(rowcount, rows, lost)
+
+
+def _check_rows(rowcount: int, rows: int | None, lost) -> None:
+    """A version-checked write that changed another number of rows than `rows` lost its race."""
+    if rows is not None and rowcount != rows:
+        raise lost()
 
 
 def _send(connection, compiled, sql, bound, many: bool) -> Rows:

@@ -205,6 +205,41 @@ def test_queued_writes_go_out_with_the_next_statement_or_the_commit(race_session
         assert session.get(OrderBalance, "O-B5").refunds_held == Decimal("5.00")
 
 
+class _LostToo(Exception):
+    pass
+
+
+def test_several_queued_writes_go_out_together_and_the_first_refused_one_is_raised(
+        race_sessions):
+    # On PostgreSQL the queue goes out in one round trip (psycopg's pipeline mode), on SQLite
+    # one by one: the answers are the same.
+    with race_sessions.begin() as session:
+        prebuilt.add(session, OrderBalance(order_id="O-B7", paid=Decimal("10.00")))
+    with race_sessions.begin() as session:
+        for held in ("1.00", "2.00", "3.00"):
+            prebuilt.write(session, _HOLD, {"b_order": "O-B7", "refunds_held": Decimal(held)},
+                           rows=1, lost=_Lost)
+        prebuilt.write(session, _ADD_BALANCE, [{"order_id": "O-B8", "paid": Decimal("1")},
+                                               {"order_id": "O-B9", "paid": Decimal("2")}])
+        assert not _in_transaction(session)
+    with race_sessions() as session:
+        assert session.get(OrderBalance, "O-B7").refunds_held == Decimal("3.00")
+        assert session.get(OrderBalance, "O-B9").paid == Decimal("2")
+    for refused, raised in ((_ADD_BALANCE, _LostToo),            # the database refuses it
+                            (_HOLD, _LostToo)):                  # its version check fails
+        with pytest.raises(raised):
+            with race_sessions.begin() as session:
+                prebuilt.write(session, _HOLD, {"b_order": "O-B7", "refunds_held": Decimal("7")},
+                               rows=1, lost=_Lost)
+                params = ({"order_id": "O-B8", "paid": Decimal("1")} if refused is _ADD_BALANCE
+                          else {"b_order": "O-B0", "refunds_held": Decimal("1")})
+                prebuilt.write(session, refused, params, rows=1, lost=_LostToo)
+                prebuilt.write(session, _HOLD, {"b_order": "O-B9", "refunds_held": Decimal("1.5")})
+        with race_sessions() as session:             # nothing of the transaction was kept
+            assert session.get(OrderBalance, "O-B7").refunds_held == Decimal("3.00")
+            assert session.get(OrderBalance, "O-B9").refunds_held == Decimal("0")
+
+
 def test_a_queued_write_that_loses_raises_when_sent_and_a_rollback_drops_the_rest(
         race_sessions):
     with race_sessions.begin() as session:
