@@ -185,12 +185,27 @@ def _send(connection, compiled, sql, bound, many: bool) -> Rows:
         cursor.close()
 
 
+def ahead(session: Session, statement, params: dict | None = None) -> Rows:
+    """`read` for a SELECT whose answer the writes queued before it cannot change (rows other
+    than those the unit of work writes): sent ahead of them, so that a read between a unit's
+    writes and its commit does not begin the database's transaction (on PostgreSQL, idle while
+    Python computes; READ COMMITTED reads the same rows inside it or not)."""
+    _autoflush(session)
+    connection = session.connection()
+    compiled, sql, bound, many = _prepared(connection, statement, params)
+    return _send(connection, compiled, sql, bound, many)
+
+
 def read(session: Session, statement, params: dict | None = None) -> Rows:
     """`run` for a SELECT that must see what the session holds unflushed, as the ORM's own
     execution would: the session is flushed first if anything is pending (autoflush)."""
+    _autoflush(session)
+    return run(session, statement, params)
+
+
+def _autoflush(session: Session) -> None:
     if session.autoflush and (session.new or session.dirty or session.deleted):
         session.flush()
-    return run(session, statement, params)
 
 
 def rows_of(model):

@@ -222,7 +222,9 @@ def escalation_closer(runtime):
             return
         keys = [escalation_key(instance.business_key, level) for level in LEVELS]
         state = instance.status if instance.status in FINISHED else "resolved"
-        for escalation_id in prebuilt.read(session, _OPEN_ESCALATIONS, {"keys": keys}).scalars():
+        # Escalations are instances of their own: this unit's queued writes (its own instance)
+        # do not change which are open, so the question goes ahead of them (engine.prebuilt).
+        for escalation_id in prebuilt.ahead(session, _OPEN_ESCALATIONS, {"keys": keys}).scalars():
             # In a savepoint: an escalation that cannot be closed now (changed by someone at
             # this moment) must not fail the request's own step; its next change closes it.
             try:

@@ -240,6 +240,20 @@ def test_several_queued_writes_go_out_together_and_the_first_refused_one_is_rais
             assert session.get(OrderBalance, "O-B9").refunds_held == Decimal("0")
 
 
+def test_a_read_ahead_of_the_queue_begins_no_transaction(race_sessions):
+    with race_sessions.begin() as session:
+        prebuilt.add(session, OrderBalance(order_id="O-B4", paid=Decimal("10.00")))
+    with race_sessions.begin() as session:
+        prebuilt.write(session, _HOLD, {"b_order": "O-B4", "refunds_held": Decimal("4.00")},
+                       rows=1, lost=_Lost)
+        held = select(OrderBalance.refunds_held).where(OrderBalance.order_id == bindparam("o"))
+        # Sent before the queued write: what is committed, and the transaction not begun.
+        assert prebuilt.ahead(session, held, {"o": "O-B4"}).scalar() == Decimal("0")
+        assert not _in_transaction(session)
+        assert prebuilt.read(session, held, {"o": "O-B4"}).scalar() == Decimal("4.00")
+        assert _in_transaction(session)
+
+
 def test_a_queued_write_that_loses_raises_when_sent_and_a_rollback_drops_the_rest(
         race_sessions):
     with race_sessions.begin() as session:
