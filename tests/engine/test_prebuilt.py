@@ -225,14 +225,13 @@ def test_several_queued_writes_go_out_together_and_the_first_refused_one_is_rais
     with race_sessions() as session:
         assert session.get(OrderBalance, "O-B7").refunds_held == Decimal("3.00")
         assert session.get(OrderBalance, "O-B9").paid == Decimal("2")
-    for refused, raised in ((_ADD_BALANCE, _LostToo),            # the database refuses it
-                            (_HOLD, _LostToo)):                  # its version check fails
-        with pytest.raises(raised):
+    for refused, params in (
+            (_ADD_BALANCE, {"order_id": "O-B8", "paid": Decimal("1")}),   # the database refuses it
+            (_HOLD, {"b_order": "O-B0", "refunds_held": Decimal("1")})):  # its version check fails
+        with pytest.raises(_LostToo):
             with race_sessions.begin() as session:
                 prebuilt.write(session, _HOLD, {"b_order": "O-B7", "refunds_held": Decimal("7")},
                                rows=1, lost=_Lost)
-                params = ({"order_id": "O-B8", "paid": Decimal("1")} if refused is _ADD_BALANCE
-                          else {"b_order": "O-B0", "refunds_held": Decimal("1")})
                 prebuilt.write(session, refused, params, rows=1, lost=_LostToo)
                 prebuilt.write(session, _HOLD, {"b_order": "O-B9", "refunds_held": Decimal("1.5")})
         with race_sessions() as session:             # nothing of the transaction was kept
