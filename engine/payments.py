@@ -17,6 +17,15 @@ written, it `reserve()`s each payment: a pending ledger row and the order's bala
 through). A payment the book refuses raises PaymentRefused, so the step becomes the instance's
 incident (engine/runtime/incidents.py) with the reason, and nothing is paid.
 
+Nothing is locked: the book reads what is committed, decides, and queues its writes with the
+unit's (engine.prebuilt.write), so on PostgreSQL no transaction is open while it decides. A
+balance moves by an amount added to what its row holds when the write is sent, so two payments
+of one order at once both count, and one past what was paid breaks a CHECK: the unit lost its
+race (LostRace) and, run again, reads the balance again and refuses the payment itself. Two
+payments of one request are asked for by units of work of its instance, which the instance's
+version check already puts one after the other; a settlement changes a row only while it is
+pending.
+
 `settle()` records the provider's answer once: paid or failed (a failed payment gives its amount
 back to the balance). The built-in adapter settles at delivery; a real provider settles in its
 HTTP answer or later in a callback (`receive_result`). Only then does the instance hear of it,
@@ -27,9 +36,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import bindparam, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import clock, message_buffer, money, orders, prebuilt, service_requests
 from engine.access import Actor
@@ -69,10 +78,17 @@ class Totals:
 # The statements of the money path, built once (see engine/runtime/writeback.py).
 _LEDGER = prebuilt.rows_of(Ledger).where(Ledger.idempotency_key == bindparam("key"))
 _LEDGER_LOCKED = _LEDGER.with_for_update()
-_REQUEST_LOCKED = prebuilt.rows_of(ServiceRequest).where(
-    ServiceRequest.number == bindparam("number")).with_for_update()
-_BALANCE_LOCKED = prebuilt.rows_of(OrderBalance).where(
-    OrderBalance.order_id == bindparam("order_id")).with_for_update()
+_REQUEST = prebuilt.rows_of(ServiceRequest).where(ServiceRequest.number == bindparam("number"))
+_BALANCE = prebuilt.rows_of(OrderBalance).where(OrderBalance.order_id == bindparam("order_id"))
+# A pending payment settled, if it still is (SET from the parameters' keys).
+_SETTLE = update(Ledger.__table__).where(Ledger.id == bindparam("b_id"),
+                                         Ledger.status == "pending")
+_BALANCE_COLUMNS = ("refunds_held", "refunds_paid", "clawbacks_held", "clawbacks_paid")
+# A balance column moved by an amount: added to what the row holds when it is sent.
+_MOVES = {column: update(OrderBalance.__table__)
+          .where(OrderBalance.order_id == bindparam("b_order_id"))
+          .values({column: getattr(OrderBalance, column) + bindparam("moved")})
+          for column in _BALANCE_COLUMNS}
 _OF_REQUEST = select(Ledger).where(Ledger.request_no == bindparam("number")).order_by(Ledger.id)
 
 
@@ -107,32 +123,27 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     except InvalidInput as err:
         raise PaymentRefused(f"{kind} for {request_no} refused: {err.message} "
                              f"(got {intent.payload.get('amount')!r})", intent.element) from None
-    request = prebuilt.one(session, ServiceRequest, _REQUEST_LOCKED, {"number": request_no})
+    request = prebuilt.one(session, ServiceRequest, _REQUEST, {"number": request_no})
     if request is None:
         raise PaymentRefused(f"{kind} for {request_no} refused: it is no after-sales request "
                              "filed from an order, so nothing was paid for it", intent.element)
+    # Read before a new balance row is queued: a read after it would begin the transaction.
+    mine = totals(session, request_no=request_no)
     balance = _balance(session, request.order_id)
-    left = room(session, request, balance, kind)
+    left = room(request, mine, balance, kind)
     if value > left:
         raise PaymentRefused(_too_much(kind, value, left, request, balance), intent.element)
-    held = "refunds_held" if kind == "refund" else "clawbacks_held"
+    _move(session, balance, "refunds_held" if kind == "refund" else "clawbacks_held", value)
     row = Ledger(idempotency_key=intent.idempotency_key, request_no=request_no,
                  order_id=request.order_id, kind=kind, amount=value, status="pending",
                  actor=actor.name, created_at=clock.now())
-    try:
-        with session.begin_nested():
-            prebuilt.change(session, balance, {held: getattr(balance, held) + value})
-            prebuilt.add(session, row)
-    except IntegrityError as err:     # the order_balance CHECKs: the database's own refusal
-        raise PaymentRefused(f"{kind} of {money.text(value)} for {request_no} refused by the "
-                             f"database: {err.orig}", intent.element) from None
+    prebuilt.add_queued(session, row, lost=_lost)      # a retried step's twin, at once
     intent.payload["amount"] = value
     return row
 
 
-def room(session: Session, request: ServiceRequest, balance: OrderBalance, kind: str) -> Decimal:
-    """How much more `kind` the request may still get."""
-    mine = totals(session, request_no=request.number)
+def room(request: ServiceRequest, mine: Totals, balance: OrderBalance, kind: str) -> Decimal:
+    """How much more `kind` the request may still get, given the totals of its ledger rows."""
     if kind == "refund":
         order_left = balance.paid - (balance.refunds_held - balance.clawbacks_paid)
         return max(money.ZERO, min(request.amount - mine.refunded, order_left))
@@ -145,7 +156,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     answer again returns the row unchanged. Raises NotFound (no such payment), Conflict (it was
     settled otherwise already), InvalidInput (a status other than paid or failed)."""
     _check_settled(status)
-    row = prebuilt.one(session, Ledger, _LEDGER_LOCKED, {"key": idempotency_key})
+    row = by_key(session, idempotency_key)
     if row is None:
         raise NotFound(f"no payment has the idempotency key {idempotency_key}",
                        field="idempotency_key")
@@ -153,15 +164,34 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
         if row.status == status:
             return row
         raise Conflict(f"payment {idempotency_key} is already {row.status}", field="status")
-    balance = _balance(session, row.order_id)
     held, paid = ("refunds_held", "refunds_paid") if row.kind == "refund" else \
         ("clawbacks_held", "clawbacks_paid")
     column, moved = (paid, row.amount) if status == "paid" else (held, -row.amount)
-    prebuilt.change(session, balance, {column: getattr(balance, column) + moved})
-    prebuilt.change(session, row, {
-        "status": status, "settled_at": clock.now(), "reference": reference or row.reference,
-        "provider_status": (provider_status or status)[:40]})     # the column's width
+    _move(session, _balance(session, row.order_id), column, moved)
+    values = {"status": status, "settled_at": clock.now(), "reference": reference or row.reference,
+              "provider_status": (provider_status or status)[:40]}     # the column's width
+    # Settled once: the answer settled by another writer meanwhile changes no row (lost, and
+    # run again it finds the payment settled).
+    prebuilt.write(session, _SETTLE, dict(values, b_id=row.id), rows=1, lost=_lost)
+    for key, value in values.items():
+        set_committed_value(row, key, value)
+    prebuilt.wrote(session, row)
     return row
+
+
+def _move(session: Session, balance: OrderBalance, column: str, amount: Decimal) -> None:
+    """Queue the move of the balance's `column` by `amount`, added to what the row holds when
+    it is sent: of two payments of one order at once the second adds to the first's, and the
+    CHECK constraints refuse a sum past what the order paid (lost: run again, the room left is
+    read again, and the book refuses the payment itself). The object reads the column again
+    when next asked."""
+    prebuilt.write(session, _MOVES[column], {"b_order_id": balance.order_id, "moved": amount},
+                   rows=1, lost=_lost)
+    session.expire(balance, [column])
+
+
+def _lost():
+    return Conflict.lost_race(None)
 
 
 def _check_settled(status) -> None:
@@ -229,10 +259,9 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
             settled.append(settle(session, key, status, reference=reference,
                                   provider_status=str(payload.get("provider_status") or status)))
 
-    # The process hears the ledger's facts as `settle` leaves them; the row is locked and
-    # settled once the process has run (outside the transaction on PostgreSQL), before its
-    # guards and writes, so these see the payment settled as before. A message kept or heard
-    # before runs no unit of work: then it is settled here.
+    # The process hears the ledger's facts as `settle` leaves them; the row is settled once
+    # the process has run, before its guards and writes, so these see the payment settled as
+    # before. A message kept or heard before runs no unit of work: then it is settled here.
     facts = result_of(row) if row.status != "pending" else \
         dict(result_of(row), status=status, reference=reference or row.reference)
     delivered = message_buffer.deliver(session, runtime, name, row.request_no, facts, actor,
@@ -333,8 +362,9 @@ def payment_json(row: Ledger) -> dict:
 
 
 def _balance(session: Session, order_id: str | None) -> OrderBalance:
-    """The order's balance row, locked; made from its ledger rows the first time."""
-    balance = prebuilt.one(session, OrderBalance, _BALANCE_LOCKED, {"order_id": order_id}) \
+    """The order's balance row as committed (`_move` changes it); made from its ledger rows the
+    first time."""
+    balance = prebuilt.one(session, OrderBalance, _BALANCE, {"order_id": order_id}) \
         if order_id else None
     if balance is not None:
         return balance
@@ -343,10 +373,12 @@ def _balance(session: Session, order_id: str | None) -> OrderBalance:
         raise PaymentRefused(f"order {order_id} is not in the order store, so nothing is known "
                              "to have been paid")
     done = totals(session, order_id=order_id)
-    return prebuilt.add(session, OrderBalance(
+    balance = OrderBalance(
         order_id=order_id, paid=order.paid_amount, refunds_held=done.refunds_held,
         refunds_paid=done.refunds_paid, clawbacks_held=done.clawbacks_held,
-        clawbacks_paid=done.clawbacks_paid))
+        clawbacks_paid=done.clawbacks_paid)
+    prebuilt.add_queued(session, balance, lost=_lost)     # made by another payment at once
+    return balance
 
 
 def _too_much(kind: str, value: Decimal, left: Decimal, request: ServiceRequest,

@@ -260,6 +260,27 @@ def add(session: Session, obj):
     return obj
 
 
+def add_queued(session: Session, obj, *, lost=None) -> None:
+    """Queue the INSERT of the new (transient) `obj` with the columns it was given (`write`:
+    sent with the session's next statement or its commit, the database's refusal raised as
+    `lost()`), so that adding a row begins no transaction while Python computes. With its
+    primary key given, `obj` becomes the session's persistent object, as `add` leaves it but
+    without the database's defaults; one whose id the database assigns stays out of the
+    session (a query reads its row)."""
+    state = instance_state(obj)
+    table = state.mapper.local_table
+    keys = {state.mapper.get_property_by_column(column).key for column in table.columns}
+    write(session, _QUEUED_INSERTS.get(state.mapper, lambda: insert(table)),
+          {key: value for key, value in state.dict.items() if key in keys}, lost=lost)
+    if None not in state.mapper.primary_key_from_instance(obj):
+        make_transient_to_detached(obj)
+        session.add(obj)
+        wrote(session, obj)
+
+
+_QUEUED_INSERTS = ByObject(64)
+
+
 def _insert_plan(mapper):
     """(the INSERT of `mapper`'s table returning every column, the attribute of each)."""
     table = mapper.local_table
