@@ -68,9 +68,14 @@ class InProcess:
         """One API call: the sign-in check, then `work(session, actor)` in one transaction, a
         read one for a GET (`read`), as web.api.base.signed_in and transaction make them."""
         assert users.account_for_token(self.p.engine, self.tokens[as_]) is not None
+        with self.transaction(read) as session:
+            return work(session, self.actors[as_])
+
+    @contextlib.contextmanager
+    def transaction(self, read: bool):
         with db.reading() if read else contextlib.nullcontext(), \
                 incidents.transaction(self.p.sessions) as session:
-            return work(session, self.actors[as_])
+            yield session
 
     def open_task(self, number: str, as_: str) -> str:
         """The request's task in the caller's department's list, as the HTTP client finds it
@@ -86,9 +91,10 @@ class InProcess:
         def work(session, actor):
             found = tasks.scope(session, actor, task_id)
             check_complete(session, found, actor)
-            instance = self.runtime.complete(session, task_id, data, actor)
-            return tasks.open_tasks_of(session, actor, instance.id)
-        self.call(as_, work)
+            return self.runtime.complete(session, task_id, data, actor).id
+        instance_id = self.call(as_, work)
+        with self.transaction(read=True) as session:     # the route's read after the commit
+            tasks.open_tasks_of(session, self.actors[as_], instance_id)
 
     def answer(self, number: str, message: str, payload: dict) -> None:
         self.call("alice", lambda session, actor: service_requests.answer(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from engine import access, clock, prebuilt, tasklist
 from engine.access import Actor
@@ -28,6 +29,7 @@ from engine.models import (
     ServiceRequest,
     Timer,
 )
+from engine.runtime import workflow_cache
 
 # Token states the diagrams mark, by the name the pages use.
 TOKEN_STATES = {"ready": TaskState.READY, "waiting": TaskState.WAITING,
@@ -132,8 +134,21 @@ def id_of_business_key(session: Session, business_key: str) -> int | None:
 
 
 def waiting_for(session: Session, instance_id: int) -> list[str]:
-    """Names of the messages the instance waits for now."""
+    """Names of the messages the instance waits for now: its subscriptions, as this
+    transaction wrote them (`written_now`), else as they are stored."""
+    written = written_now(session, instance_id)
+    if written is not None:
+        return sorted({waiting.message for waiting in written.projection.messages.values()})
     return sorted(set(prebuilt.read(session, _WAITING_FOR, {"instance_id": instance_id}).scalars()))
+
+
+def written_now(session: Session, instance_id: int) -> workflow_cache.Entry | None:
+    """The live workflow and projection of instance `instance_id` as a unit of work of this
+    session's transaction wrote its current row (engine.runtime.workflow_cache), or None: what
+    the rows will hold once the unit's queued writes are sent, known without sending them (a
+    read after them would begin the transaction, on PostgreSQL idle while Python goes on)."""
+    instance = session.identity_map.get(identity_key(Instance, instance_id))
+    return workflow_cache.cache.written(session, instance) if instance is not None else None
 
 
 _WAITING_FOR = select(MessageSubscription.name).where(

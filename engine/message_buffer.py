@@ -133,20 +133,25 @@ class Drain:
             row.status, row.settled_at = "pending", None
 
 
-# Asked after every unit of work, and almost always empty: one prebuilt statement, ids only.
-_DELIVERABLE = (
-    select(BufferedMessage.id)
-    .where(BufferedMessage.business_key == bindparam("key"),
-           BufferedMessage.status == "pending", BufferedMessage.expires_at > bindparam("now"),
-           BufferedMessage.name.in_(select(MessageSubscription.name).where(
-               MessageSubscription.correlation == bindparam("key"))))
-    .order_by(BufferedMessage.id))
+# Asked after every unit of work, and almost always empty: prebuilt statements, ids only.
+_KEPT_FOR = (select(BufferedMessage.id)
+             .where(BufferedMessage.business_key == bindparam("key"),
+                    BufferedMessage.status == "pending",
+                    BufferedMessage.expires_at > bindparam("now"))
+             .order_by(BufferedMessage.id))
+_DELIVERABLE = _KEPT_FOR.where(BufferedMessage.name.in_(
+    select(MessageSubscription.name).where(MessageSubscription.correlation == bindparam("key"))))
 
 
 def _next_deliverable(session: Session, business_key: str, tried) -> BufferedMessage | None:
     # Core, without the ORM's autoflush: kept rows are flushed as they are kept, and one marked
-    # delivered but not flushed yet is in `tried`.
-    ids = prebuilt.run(session, _DELIVERABLE, {"key": business_key, "now": clock.now()}).scalars()
+    # delivered but not flushed yet is in `tried`. Whether any is kept is asked ahead of the
+    # unit's queued writes, which keep none (so that on PostgreSQL it begins no transaction);
+    # only then are they sent, with the subscriptions the unit wrote.
+    params = {"key": business_key, "now": clock.now()}
+    if not tried and prebuilt.ahead(session, _KEPT_FOR, params).first() is None:
+        return None
+    ids = prebuilt.run(session, _DELIVERABLE, params).scalars()
     found = next((id_ for id_ in ids if id_ not in tried), None)
     return session.get(BufferedMessage, found) if found is not None else None
 

@@ -41,6 +41,7 @@ from engine.models import (
     FINISHED,
     AuditEvent,
     HumanTask,
+    Instance,
     Ledger,
     Outbox,
     ServiceRequest,
@@ -81,8 +82,17 @@ def file(session: Session, runtime, fields: dict, actor: Actor) -> tuple[dict, b
 
 
 def status_now(session: Session, request: ServiceRequest) -> str:
-    """The request's status as its row holds it now: `sync` writes the row with Core, so the
-    ORM object is expired instead of refreshed (one column read, not the whole row)."""
+    """The request's status as its row holds it now: the one `sync` noted for its instance's
+    row as this transaction wrote it (engine.instances.written_now), else read back (`sync`
+    writes the row with Core, so the ORM object is expired instead of refreshed: one column
+    read, not the whole row)."""
+    written = instances.written_now(session, request.instance_id) \
+        if request.instance_id is not None else None
+    if written is not None:
+        head, values, _stamps = workflow_cache.notes(written.workflow).get(
+            "service_request", (None, None, None))
+        if head == session.get(Instance, request.instance_id).audit_head:
+            return values["status"]
     session.flush()
     request_id = request.id
     session.expire(request)

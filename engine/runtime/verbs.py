@@ -237,9 +237,12 @@ class Runtime:
                 payload={"name": name, "payload": payload, "message_id": message_id},
                 element=name, apply=steps.message(name, payload), before_write=before_write))
         if message_id is not None:
-            prebuilt.run(session, _RECEIVED, {"message_id": message_id, "name": name,
-                                              "instance_ids": instance_ids,
-                                              "received_at": clock.now()})
+            # Another delivery of the same message at once: lost, and run again it finds
+            # this one's.
+            prebuilt.write(session, _RECEIVED, {"message_id": message_id, "name": name,
+                                                "instance_ids": instance_ids,
+                                                "received_at": clock.now()},
+                           lost=lambda: Conflict.lost_race(None))
         return delivered
 
     def send_signal(self, session: Session, name: str, payload: dict,

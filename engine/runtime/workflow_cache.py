@@ -69,6 +69,13 @@ class WorkflowCache:
         """Keep `entry` as `instance`'s row now stands, once `session`'s transaction commits."""
         session.info.setdefault(_PENDING, {})[instance.id] = (key_of(instance), entry)
 
+    def written(self, session: Session, instance) -> Entry | None:
+        """The entry a unit of `session`'s transaction wrote as `instance`'s current row, left
+        waiting; None if there is none. What the transaction made of the instance, known
+        without reading back what it wrote."""
+        kept = session.info.get(_PENDING, {}).get(instance.id)
+        return kept[1] if kept is not None and kept[0] == key_of(instance) else None
+
     def carry(self, session: Session, old_key: tuple, instance) -> None:
         """The row written as `old_key` was rewritten as `instance` without a change of its
         state (a claim, a suspension): what was kept for it goes on to the new row."""
