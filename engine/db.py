@@ -169,6 +169,18 @@ _LOCKS = re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bp
                     re.IGNORECASE)
 
 
+def drawn_id(session: Session, table: str) -> int | None:
+    """A new id for a row of `table`, drawn before its INSERT so that the INSERT can be queued
+    with the unit's other writes (engine.prebuilt.add_queued) instead of beginning the
+    transaction to return the id: on PostgreSQL from the table's sequence, by a statement in
+    no transaction (`autocommitted`; an id drawn and not used leaves a gap). None on SQLite,
+    whose INSERT gives the id under the write lock."""
+    if session.get_bind().dialect.name != "postgresql":
+        return None
+    return autocommitted(session, "SELECT nextval(pg_get_serial_sequence(%(table)s, 'id'))",
+                         {"table": table})[0]
+
+
 @functools.lru_cache(maxsize=4096)
 def reads_only(statement: str) -> bool:
     """Whether a SQL statement only reads: a SELECT that takes no row or advisory lock.

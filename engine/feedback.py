@@ -21,6 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import bindparam, delete, func, insert, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import instance_state
 
 from engine import access, feedback_classifier, feedback_taxonomy, prebuilt, service_requests
 from engine.access import Actor
@@ -50,13 +51,23 @@ class Recorder:
         said = words_of(event)
         if not said:
             return
-        request = prebuilt.read(session, _REQUEST, {"number": instance.business_key}).first()
+        request = _request_of(session, instance.business_key)
         if request is None:     # an entry process started without a request (tests, tools)
             return
         for kind, text in said:
             record(session, self.bpmn_dir, request_id=request.id,
                    request_no=instance.business_key, category=request.category, kind=kind,
                    text=text, instance_id=instance.id, event_seq=event["seq"], at=event["at"])
+
+
+def _request_of(session: Session, number: str):
+    """(id, category) of request `number`: the session's own object when it holds one (a
+    filing's, whose row is queued with the unit's writes), else as committed, read ahead of
+    the unit's writes (neither column ever changes), so that no transaction begins here."""
+    for obj in session.identity_map.values():
+        if isinstance(obj, ServiceRequest) and instance_state(obj).dict.get("number") == number:
+            return obj
+    return prebuilt.ahead(session, _REQUEST, {"number": number}).first()
 
 
 def words_of(event: dict) -> list[tuple[str, str]]:
@@ -82,14 +93,15 @@ def _texts(kind: str, text) -> list[tuple[str, str]]:
 def record(session: Session, bpmn_dir: Path, *, request_id: int, request_no: str,
            category: str, kind: str, text: str, instance_id: int, event_seq: int,
            at: datetime) -> Feedback:
-    """Store and classify one text; returns the flushed row."""
+    """Store and classify one text; returns its row (queued with the unit's writes on
+    PostgreSQL: engine.prebuilt.add_drawn)."""
     version, classes = classify(session, bpmn_dir, text)
-    row = prebuilt.add(session, Feedback(
+    row = prebuilt.add_drawn(session, Feedback(
         request_id=request_id, request_no=request_no, category=category, kind=kind, text=text,
         taxonomy_version=version, instance_id=instance_id, event_seq=event_seq, at=at))
     if classes:
-        prebuilt.run(session, _ADD_CLASSES,
-                     [{"feedback_id": row.id, "name": name} for name in classes])
+        prebuilt.write(session, _ADD_CLASSES,
+                       [{"feedback_id": row.id, "name": name} for name in classes])
     return row
 
 

@@ -293,6 +293,8 @@ class ShopOrder(Base):
     # The customer's email/phone/WeChat id and their channel and language for notifications,
     # as the shop knows them (engine.orders.CONTACT_FIELDS); None: the shop sent none.
     contact: Mapped[dict[str, Any] | None]
+    # Requests filed from the order: each filing's version check (engine.service_requests).
+    filings: Mapped[int] = mapped_column(server_default="0")
 
 
 class RequestNumber(Base):

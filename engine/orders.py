@@ -51,14 +51,11 @@ MAX_QUANTITY = 10000
 _ID = re.compile(r"[\w\-.:@/]{1,100}")
 # Read by every filing and every payment (engine.prebuilt).
 _BY_ID = prebuilt.rows_of(ShopOrder).where(ShopOrder.order_id == bindparam("order_id"))
-_LOCKED = _BY_ID.with_for_update()
 
 
-def find(session: Session, order_id: str, *, lock: bool = False) -> ShopOrder | None:
-    """The order `order_id` as the session's object, or None. `lock`: read afresh and locked to
-    the commit (a row lock on PostgreSQL, SQLite's write lock: engine.db)."""
-    return prebuilt.one(session, ShopOrder, _LOCKED if lock else _BY_ID, {"order_id": order_id},
-                        refresh=lock)
+def find(session: Session, order_id: str) -> ShopOrder | None:
+    """The order `order_id` as the session's object, or None."""
+    return prebuilt.one(session, ShopOrder, _BY_ID, {"order_id": order_id})
 
 
 def upsert(session: Session, order_id, fields: dict) -> tuple[dict, str]:

@@ -196,6 +196,9 @@ def ahead(session: Session, statement, params: dict | None = None) -> Rows:
     return _send(connection, compiled, sql, bound, many)
 
 
+_ahead = ahead      # for `one`, whose keyword of the same name hides it
+
+
 def read(session: Session, statement, params: dict | None = None) -> Rows:
     """`run` for a SELECT that must see what the session holds unflushed, as the ORM's own
     execution would: the session is flushed first if anything is pending (autoflush)."""
@@ -215,14 +218,14 @@ def rows_of(model):
 
 
 def one(session: Session, model, statement, params: dict | None = None, *,
-        refresh: bool = False):
-    """The first row of `statement` (built on `rows_of(model)`) as the session's object of
-    `model`, or None, as the ORM's own load would leave it: the object the session holds for
-    the row, with its expired attributes (with `refresh` all of them: populate_existing) read
-    from the row, else a new persistent object, unchanged. What the session holds unflushed is
-    flushed first (`read`). For the few objects every call loads, at a third of the ORM's
-    cost."""
-    row = read(session, statement, params).first()
+        refresh: bool = False, ahead: bool = False):
+    """The first row of `statement` (built on `rows_of(model)`, or some of its columns) as the
+    session's object of `model`, or None, as the ORM's own load would leave it: the object the
+    session holds for the row, with its expired attributes (with `refresh` all of them:
+    populate_existing) read from the row, else a new persistent object, unchanged. What the
+    session holds unflushed is flushed first (`read`; with `ahead`, read ahead of the queued
+    writes: `ahead`). For the few objects every call loads, at a third of the ORM's cost."""
+    row = (_ahead if ahead else read)(session, statement, params).first()
     if row is None:
         return None
     mapper, keys, primary = _LOADS.get(statement, lambda: _load_plan(model, statement))
@@ -281,6 +284,16 @@ def add_queued(session: Session, obj, *, lost=None) -> None:
 _QUEUED_INSERTS = ByObject(64)
 
 
+def add_drawn(session: Session, obj):
+    """Add the new `obj` with an id drawn ahead of its INSERT (engine.db.drawn_id), which is
+    then queued (`add_queued`: PostgreSQL), else `add` it now (SQLite); returns `obj`."""
+    obj.id = db.drawn_id(session, instance_state(obj).mapper.local_table.name)
+    if obj.id is None:
+        return add(session, obj)
+    add_queued(session, obj)
+    return obj
+
+
 def _insert_plan(mapper):
     """(the INSERT of `mapper`'s table returning every column, the attribute of each)."""
     table = mapper.local_table
@@ -296,15 +309,38 @@ def change(session: Session, obj, values: dict) -> None:
     statement and keep `obj` in step, as a flush of those changes would leave it. Raises
     StaleDataError when the row is gone. Not for a row with a version column: the instance
     row is written version-checked by engine.runtime.writeback."""
+    statement, params = _update_of(obj, values)
+    if run(session, statement, params).rowcount != 1:
+        raise _gone(obj)
+    _changed(session, obj, values)
+
+
+def change_queued(session: Session, obj, values: dict) -> None:
+    """`change`, queued with the unit's writes (`write`): StaleDataError is raised when it is
+    sent, if the row is gone."""
+    statement, params = _update_of(obj, values)
+    write(session, statement, params, rows=1, lost=lambda: _gone(obj))
+    _changed(session, obj, values)
+
+
+def _update_of(obj, values: dict):
+    """(the UPDATE of `obj`'s row, its parameters: `values` and the primary key)."""
     state = instance_state(obj)
     statement, names = _UPDATES.get(state.mapper, lambda: _update_plan(state.mapper))
     params = dict(values)
     params.update(zip(names, state.identity))
-    if run(session, statement, params).rowcount != 1:
-        raise StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
+    return statement, params
+
+
+def _changed(session: Session, obj, values: dict) -> None:
     for key, value in values.items():
         set_committed_value(obj, key, value)
     wrote(session, obj)
+
+
+def _gone(obj) -> StaleDataError:
+    state = instance_state(obj)
+    return StaleDataError(f"{state.mapper.class_.__name__} {state.identity} is gone")
 
 
 def _update_plan(mapper):

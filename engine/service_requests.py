@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import (
     access,
@@ -150,6 +151,7 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
     if order.customer_id != customer_id:
         raise InvalidInput(f"order {order_id} is not an order of {customer_id}",
                            field="customer_id")
+    seen = order.filings        # read before its items are checked (`_count_filing`)
     kind = _choice(fields, "type", TYPES)
     tier = _choice({"customer_tier": fields.get("customer_tier", "normal")}, "customer_tier", TIERS)
     reason = fields.get("reason", "")
@@ -179,24 +181,32 @@ def _filed(session: Session, runtime, fields: dict, actor) -> tuple[ServiceReque
             "address": order.shipping_address, "repeat_complaints": repeats, **flags}
 
     def write_request(session: Session) -> None:
-        # Once the process's first steps have run, outside the transaction on PostgreSQL.
-        _hold_items(session, order, kind, items, now)
-        prebuilt.add(session, request)
+        # Once the process's first steps have run. With its id drawn ahead (PostgreSQL) the
+        # row is queued with the unit's writes, which begin the transaction at the commit.
+        _count_filing(session, order, seen)
+        prebuilt.add_drawn(session, request)
 
     instance = runtime.start(session, ENTRY_PROCESS, data, actor, business_key=number,
                              before_write=write_request)
-    prebuilt.change(session, request, {"instance_id": instance.id})
+    prebuilt.change_queued(session, request, {"instance_id": instance.id})
     return request, True
 
 
-def _hold_items(session: Session, order: ShopOrder, kind: str, items: list[dict],
-                now: datetime) -> None:
-    """Make "one open request per item" hold between two filings at once: lock the order row
-    and check the items again (another filing may have taken one since they were first
-    checked, while this one's process started). The lock holds to the commit: a row lock on
-    PostgreSQL, SQLite's write lock (engine.db._SqliteWriters)."""
-    orders.find(session, order.order_id, lock=True)
-    request_items.refuse_disallowed(session, order, kind, items, now)
+_COUNT_FILING = (update(ShopOrder.__table__)
+                 .where(ShopOrder.order_id == bindparam("b_order_id"),
+                        ShopOrder.filings == bindparam("b_seen"))
+                 .values(filings=ShopOrder.filings + 1))
+
+
+def _count_filing(session: Session, order: ShopOrder, seen: int) -> None:
+    """Make "one open request per item" hold between two filings at once: count this filing on
+    the order, queued with the unit's writes, if the count is still `seen`, the one read before
+    the items were checked. Else another filing counted itself meanwhile: this one lost its
+    race (nothing of it is kept) and, run again, checks the items against the other's request.
+    Nothing is locked while the process starts."""
+    prebuilt.write(session, _COUNT_FILING, {"b_order_id": order.order_id, "b_seen": seen},
+                   rows=1, lost=lambda: Conflict.lost_race(None))
+    set_committed_value(order, "filings", seen + 1)
 
 
 def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import prebuilt
+from engine import db, prebuilt
 from engine.errors import Conflict
 from engine.history import audit
 from engine.models import ElementSpan, HumanTask, Instance, MessageSubscription, Timer
@@ -42,12 +42,18 @@ _DELETE_SUBSCRIPTION = delete(_MS).where(_MS.c.instance_id == bindparam("b_insta
 
 def insert_instance(session: Session, instance: Instance, values: dict) -> None:
     """INSERT a new (transient) instance with `values` by Core and attach it to the session as
-    a persistent row, exactly as a flush would leave it (version 1)."""
+    a persistent row, exactly as a flush would leave it (version 1). With an id drawn ahead
+    (engine.db.drawn_id: PostgreSQL) the INSERT is queued with the unit's other writes."""
     for key, value in values.items():
         setattr(instance, key, value)
     instance.version = 1
-    row = {c.key: getattr(instance, c.key) for c in _I.columns if c.key != "id"}
-    instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
+    instance.id = db.drawn_id(session, _I.name)
+    row = {c.key: getattr(instance, c.key) for c in _I.columns
+           if c.key != "id" or instance.id is not None}
+    if instance.id is None:
+        instance.id = session.connection().execute(_INSERT_INSTANCE, row).inserted_primary_key[0]
+    else:
+        prebuilt.write(session, _INSERT_INSTANCE, row)
     make_transient_to_detached(instance)
     session.add(instance)
     prebuilt.wrote(session, instance)

@@ -13,6 +13,7 @@ from engine.access import Actor
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.errors import Conflict
+from engine.runtime import incidents
 from tests.conftest import ROOT
 
 CUSTOMER = Actor("c7", "customer", customer_id="C-7")
@@ -34,20 +35,32 @@ def test_an_order_round_trips_and_a_second_upsert_changes_nothing(pg_sessions):
         assert orders.visible(session, CUSTOMER, "O-PG1").paid_amount == Decimal("259.90")
 
 
-def test_two_filings_at_once_for_one_item_open_one_request(race_sessions, runtime):
+def test_two_filings_at_once_for_one_item_open_one_request(race_sessions, runtime,
+                                                           monkeypatch):
+    """Both check the item free before either writes (held there on their first attempt): the
+    second to write finds the order's count of filings moved, and run again is refused."""
     with race_sessions.begin() as session:
         catalog.deploy(session, Bundle.from_folder(ROOT / "bpmn"), "owner")
         orders.upsert(session, "O-PG2", ORDER)
-    start = threading.Barrier(2)
+    checked, first = threading.Barrier(2), threading.local()
+    real_count = service_requests._count_filing
+
+    def count_filing(*args):
+        if not getattr(first, "passed", False):
+            first.passed = True
+            checked.wait(timeout=30)
+        return real_count(*args)
+    monkeypatch.setattr(service_requests, "_count_filing", count_filing)
     results: list = []
 
     def file():
-        start.wait()
-        try:
+        def filed():        # a unit of work, run again when it lost its race, as the API does
             with race_sessions.begin() as session:
-                request = service_requests.file_request(
-                    session, runtime, {"order_id": "O-PG2", "type": "return_refund"}, CUSTOMER)
-                results.append(request.number)
+                return service_requests.file_request(
+                    session, runtime, {"order_id": "O-PG2", "type": "return_refund"},
+                    CUSTOMER).number
+        try:
+            results.append(incidents.again_if_lost(filed))
         except Conflict as err:
             results.append(err)
 

@@ -79,7 +79,7 @@ def test_the_days_first_draw_goes_on_from_its_highest_number(race_sessions, fili
 
 def test_a_filing_starts_its_process_outside_any_transaction(filing, monkeypatch):
     order = []
-    real_start, real_hold = steps.start, service_requests._hold_items
+    real_start, real_count = steps.start, service_requests._count_filing
 
     def start(*args, **kwargs):
         apply = real_start(*args, **kwargs)
@@ -89,13 +89,13 @@ def test_a_filing_starts_its_process_outside_any_transaction(filing, monkeypatch
             return apply(workflow)
         return started
 
-    def hold_items(session, *args):
+    def count_filing(session, *args):
         order.append(("request written", "in a transaction" if _in_transaction(session)
                       else "outside any transaction"))
-        return real_hold(session, *args)
+        return real_count(session, *args)
 
     monkeypatch.setattr(steps, "start", start)
-    monkeypatch.setattr(service_requests, "_hold_items", hold_items)
+    monkeypatch.setattr(service_requests, "_count_filing", count_filing)
     filing(0)
     assert order == ["process ran", ("request written", "outside any transaction")]
 

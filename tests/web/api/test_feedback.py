@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import event
 
 from engine.feedback_taxonomy import SHIPPED
 from tests.conftest import ROOT
+from tests.sql_trace import statements_sent
 from tests.web.conftest import error_of, file_request, open_tasks
 
 TAXONOMY = json.loads((ROOT / "bpmn" / SHIPPED).read_text(encoding="utf-8"))
@@ -94,12 +94,9 @@ def test_the_taxonomy_is_deployed_in_versions(auth, complaint):
 def test_filings_are_classified_by_the_newest_version_reading_its_source_once(auth, platform):
     """Every filing that says something asks for the taxonomy in force; its source, a JSON
     document, is read only to build that version's classifier, once per process."""
-    sent: list[str] = []
-    event.listen(platform.engine, "before_cursor_execute",
-                 lambda _c, _cur, statement, *_args: sent.append(statement))
     file_request(auth, "alice", order_id="O-1001", reason="快递太慢了")
-    sent.clear()
-    file_request(auth, "alice", order_id="O-1003", reason="快递太慢了")
+    with statements_sent(platform.engine) as sent:
+        file_request(auth, "alice", order_id="O-1003", reason="快递太慢了")
     [read] = [s for s in sent if "FROM feedback_taxonomy" in s]
     assert "feedback_taxonomy.sha256" in read and "feedback_taxonomy.source" not in read
     edited = json.loads(json.dumps(TAXONOMY))
