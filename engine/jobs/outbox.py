@@ -16,13 +16,17 @@ A pass of `dispatch_due` runs until a claim finds fewer than a batch of due rows
    reply to the instance (message_buffer.deliver), or a retry with backoff, or, after
    `max_attempts`, an incident an operator can retry, skip, or fix (edit its payload) and
    retry. A failing row undoes only its savepoint; one commit (one fsync on SQLite) serves the
-   group, which is what lets a single dispatcher record hundreds of answers per second.
+   group, which is what lets a single dispatcher record hundreds of answers per second. On
+   PostgreSQL each row is recorded in a transaction of its own, without savepoints, which
+   begins only when its writes go out: in a group's transaction the backend would sit idle,
+   holding the rows' locks, while the next row is computed.
    Built-in adapters that write with the session (the payment ledger: engine/payments.py,
    staff notices) run inside their row's savepoint, so their effect, the row's status and the
    reply commit together.
 
 The effect happens once: the provider gets the idempotency key and deduplicates by it, a row is
-recorded done once (the lease check, under the row's lock), and the reply counts once (its
+recorded done once (the lease check: the record's first write, which
+holds the row's lock; nothing is locked while the record is computed), and the reply counts once (its
 message id). A crash anywhere before the record leaves the row pending under its lease; once
 the lease (`lease_for`: the batch's calls at the pool's width, each up to its timeout) runs out
 another dispatcher delivers it again and the provider answers the same. A dispatcher that
@@ -35,6 +39,7 @@ whose result already arrived by callback is done without calling anyone.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -44,10 +49,10 @@ import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
-from engine import clock, integrations, message_buffer, money, payments
+from engine import clock, integrations, message_buffer, money, payments, prebuilt
 from engine.access import SYSTEM, Actor
 from engine.errors import Conflict, EngineError, InvalidInput, NotFound, StepFailed
 from engine.history import audit, global_log
@@ -94,25 +99,52 @@ def lease_for(settings, batch: int) -> timedelta:
 def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
               limit: int) -> list[Outbox]:
     """Lease up to `limit` due rows that no live lease holds to `claim`, oldest due first;
-    returns them (loaded, usable after the transaction)."""
-    query = (select(Outbox).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
-                                  or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
-             .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
-             .with_for_update(skip_locked=True))
-    rows = list(session.scalars(query))
-    if rows:
-        session.execute(update(Outbox).where(Outbox.id.in_([r.id for r in rows]))
-                        .values(claimed_by=claim, claimed_at=now, lease_until=now + lease)
-                        .execution_options(synchronize_session="evaluate"))
-    return rows
+    returns them (loaded, usable after the transaction). One statement, so that the
+    transaction it begins holds no lock while Python runs."""
+    due = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
+                                   or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
+           .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
+           .with_for_update(skip_locked=True))
+    rows = session.scalars(update(Outbox).where(Outbox.id.in_(due.scalar_subquery()))
+                           .values(claimed_by=claim, claimed_at=now, lease_until=now + lease)
+                           .returning(Outbox)
+                           .execution_options(populate_existing=True)).all()
+    return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
 
 
-def _locked(session: Session, outbox_id: int, claim: str | None) -> Outbox | None:
-    """Row `outbox_id`, locked, if it is pending and (given a claim) still leased to it."""
-    row = session.scalars(select(Outbox).where(Outbox.id == outbox_id).with_for_update()).first()
+class Taken(Exception):
+    """When a record's writes went out, its row was no longer pending and leased to its claim
+    (another dispatcher recorded it): nothing of the record is kept."""
+
+
+# The first write of a row's record: it checks the row is still pending (and leased to the
+# claim) and takes the row's lock to the commit; SET changes nothing.
+_STILL_PENDING = (update(Outbox.__table__)
+                  .where(Outbox.id == bindparam("b_id"), Outbox.status == "pending")
+                  .values(lease_until=Outbox.lease_until))
+_STILL_LEASED = _STILL_PENDING.where(Outbox.claimed_by == bindparam("b_claim"))
+
+
+def _leased(session: Session, outbox_id: int, claim: str | None) -> Outbox | None:
+    """Row `outbox_id` if it is pending and (given a claim) still leased to it, as committed:
+    nothing is locked while its record is computed (see `_still_leased`)."""
+    row = session.scalars(select(Outbox).where(Outbox.id == outbox_id)
+                          .execution_options(populate_existing=True)).first()
     if row is None or row.status != "pending" or (claim is not None and row.claimed_by != claim):
         return None
     return row
+
+
+def _still_leased(session: Session, row: Outbox, claim: str | None) -> None:
+    """Before a record writes anything: queue (engine.prebuilt.write) the check that `row` is
+    still pending and leased to `claim`, which raises Taken when it goes out if it is not, and
+    holds the row's lock to the commit, so that a row is recorded once. Reads the record makes
+    after it send it, and begin the transaction there."""
+    if claim is None:
+        prebuilt.write(session, _STILL_PENDING, {"b_id": row.id}, rows=1, lost=Taken)
+    else:
+        prebuilt.write(session, _STILL_LEASED, {"b_id": row.id, "b_claim": claim}, rows=1,
+                       lost=Taken)
 
 
 # `deliver` without an answer: the adapter runs in full.
@@ -129,7 +161,7 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     the row's savepoint) and call `record_failure`. A reply the instance cannot take is not a
     failure of the row (see `_reply`).
     """
-    row = _locked(session, outbox_id, claim)
+    row = _leased(session, outbox_id, claim)
     if row is None:
         current = session.get(Outbox, outbox_id)
         return "missing" if current is None else ("taken" if current.status == "pending"
@@ -138,10 +170,13 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
     if adapter is None:
         raise EngineError(f"no adapter for operation {row.operation}")
     now = now or clock.now()
-    if _result_arrived(session, row):
+    arrived = _result_arrived(session, row)
+    _still_leased(session, row, claim)
+    if arrived:
         # The other side's callback came first: the effect happened, nobody is called again.
-        row.status, row.result, row.done_at = "done", {"result": "arrived by callback"}, now
-        row.lease_until = None
+        prebuilt.change_queued(session, row, {"status": "done", "done_at": now,
+                                              "result": {"result": "arrived by callback"},
+                                              "lease_until": None})
         return row.status
     if answer is not UNCALLED:
         result, reply = adapter.record(session, row, answer, runtime.settings)
@@ -153,11 +188,10 @@ def deliver(session: Session, runtime: Runtime, outbox_id: int, now: datetime | 
         row.result, row.lease_until = result, None
         session.flush()
         return row.status
-    row.status, row.result, row.done_at, row.lease_until = "done", result, now, None
-    row.attempts += 1
     if reply is not None and row.business_key:
         _reply(session, runtime, row, reply)
-    session.flush()
+    prebuilt.change_queued(session, row, {"status": "done", "result": result, "done_at": now,
+                                          "lease_until": None, "attempts": row.attempts + 1})
     return row.status
 
 
@@ -191,17 +225,18 @@ def record_failure(session: Session, outbox_id: int, error: str, max_attempts: i
     `max_attempts`; returns its status ("taken" when, given `claim`, its lease is no longer
     that claim's: the other dispatcher records the row)."""
     now = now or clock.now()
-    row = _locked(session, outbox_id, claim)
+    row = _leased(session, outbox_id, claim)
     if row is None:
         return "taken"
-    row.attempts += 1
-    row.last_error = error[:2000]
-    row.lease_until = None
-    if row.attempts >= max_attempts:
-        row.status = "incident"
+    _still_leased(session, row, claim)
+    attempts = row.attempts + 1
+    changes = {"attempts": attempts, "last_error": error[:2000], "lease_until": None}
+    if attempts >= max_attempts:
+        changes["status"] = "incident"
     else:
-        row.next_attempt_at = now + timedelta(seconds=BACKOFF_BASE_SECONDS * 2 ** (row.attempts - 1))
-    session.flush()
+        changes["next_attempt_at"] = now + timedelta(
+            seconds=BACKOFF_BASE_SECONDS * 2 ** (attempts - 1))
+    prebuilt.change_queued(session, row, changes)
     return row.status
 
 
@@ -275,53 +310,68 @@ def _record_group(sessions, runtime: Runtime, ready: list[tuple[Outbox, object]]
 
     Grouping the answers that arrived together pays one commit (on SQLite one fsync) for all
     of them; a group ends after RECORD_GROUP rows or RECORD_BUDGET, so that the write lock (on
-    SQLite) or the instances' row locks (on PostgreSQL) are not held long for the API's
-    writers. If the group cannot commit, each of its rows is recorded alone."""
-    group: list[tuple[Outbox, object]] = []
+    SQLite) is not held long for the API's writers. If the group cannot commit, each of its
+    rows is recorded alone. On PostgreSQL every row is recorded alone (see the module
+    docstring)."""
     if not ready:
         return []
-    try:
-        with sessions.begin() as session:
-            statuses, started = [], time.monotonic()
-            while ready and len(group) < RECORD_GROUP and \
-                    time.monotonic() - started < RECORD_BUDGET:
-                group.append(ready.pop(0))
-                statuses.append(_record_one(session, runtime, *group[-1], now))
-            return statuses
-    except Exception:
-        log.exception("a group of %d outbox records failed; recording them one by one",
-                      len(group))
+    with sessions() as session:
+        alone = session.get_bind().dialect.name == "postgresql"
+    group: list[tuple[Outbox, object]] = []
+    if not alone:
+        try:
+            with sessions.begin() as session:
+                statuses, started = [], time.monotonic()
+                while ready and len(group) < RECORD_GROUP and \
+                        time.monotonic() - started < RECORD_BUDGET:
+                    group.append(ready.pop(0))
+                    statuses.append(_record_one(lambda: _savepoint(session), runtime,
+                                                *group[-1], now))
+                return statuses
+        except Exception:
+            log.exception("a group of %d outbox records failed; recording them one by one",
+                          len(group))
+    else:
+        group, ready[:] = list(ready), []
     statuses = []
     for row, outcome in group:
         try:
             statuses.append(instance_incidents.again_if_lost(
-                lambda: _record_alone(sessions, runtime, row, outcome, now)))
+                lambda: _record_one(sessions.begin, runtime, row, outcome, now)))
         except Exception:          # the database itself fails: the lease brings the row back
             log.exception("outbox row %s could not be recorded", row.id)
             statuses.append("lost")
     return statuses
 
 
-def _record_alone(sessions, runtime: Runtime, row: Outbox, outcome, now) -> str:
-    with sessions.begin() as session:
-        return _record_one(session, runtime, row, outcome, now)
+@contextlib.contextmanager
+def _savepoint(session: Session):
+    with session.begin_nested():
+        yield session
 
 
-def _record_one(session: Session, runtime: Runtime, row: Outbox, outcome,
-                now: datetime | None) -> str:
-    """Row `row`'s outcome (an answer, UNCALLED, or the error of its call) under its claim."""
+def _record_one(begin, runtime: Runtime, row: Outbox, outcome, now: datetime | None) -> str:
+    """Row `row`'s outcome (an answer, UNCALLED, or the error of its call) under its claim:
+    delivered in `begin()` (which yields a session: a savepoint of the group's transaction, or
+    a transaction of its own, with no savepoint to begin it before the record is computed),
+    else its failure recorded in another."""
     claim = row.claimed_by
     if not isinstance(outcome, Exception):
         try:
-            with session.begin_nested():
+            with begin() as session:
                 return deliver(session, runtime, row.id, now, claim=claim, answer=outcome)
+        except Taken:
+            return "taken"
         except Exception as err:   # any adapter failure: retry later, never lose the row
             outcome = err
     log.warning("outbox row %s (%s) failed: %s: %s", row.id, row.operation,
                 type(outcome).__name__, outcome)
-    with session.begin_nested():
-        return record_failure(session, row.id, f"{type(outcome).__name__}: {outcome}",
-                              runtime.settings.outbox_max_attempts, now, claim=claim)
+    try:
+        with begin() as session:
+            return record_failure(session, row.id, f"{type(outcome).__name__}: {outcome}",
+                                  runtime.settings.outbox_max_attempts, now, claim=claim)
+    except Taken:
+        return "taken"
 
 
 def resolve_incident(session: Session, outbox_id: int, action: str, actor: Actor,

@@ -5,6 +5,7 @@ dispatcher died holding a lease. The providers are real HTTP servers on 127.0.0.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -177,6 +178,34 @@ def test_a_dispatcher_whose_lease_was_taken_records_nothing(sessions, settings, 
         assert outbox.deliver(session, runtime, slow.id, claim="next:1",
                               answer={"tracking_no": "NEXT"}) == "done"
     assert statuses(sessions) == Counter(done=1)
+
+
+@pytest.mark.postgres
+def test_a_lease_taken_while_the_answer_is_recorded_keeps_nothing_of_the_record(
+        pg_sessions, settings, provider, monkeypatch):
+    """On PostgreSQL nothing is locked while a record is computed (on SQLite its savepoint
+    takes the write lock): the lease moves on meanwhile (another dispatcher claimed the row
+    once it ran out), and the record's first write finds it."""
+    sessions = pg_sessions
+    runtime = shipping(settings, provider)
+    add_intents(sessions, 1)
+    with sessions.begin() as session:
+        [slow] = outbox.claim_due(session, clock.now(), "slow:1", timedelta(seconds=30), 10)
+    remote = adapters.HTTP["shipping.ship"]
+
+    def record(session, row, answer, settings):
+        clock.advance(timedelta(seconds=31))
+        with sessions.begin() as other:
+            outbox.claim_due(other, clock.now(), "next:1", timedelta(seconds=30), 10)
+        return remote.record(session, row, answer, settings)
+    monkeypatch.setitem(outbox._ADAPTERS_OVERRIDE, "shipping.ship",
+                        dataclasses.replace(remote, record=record))
+    assert outbox._record_group(sessions, runtime, [(slow, {"tracking_no": "SLOW"})], None) == \
+        ["taken"]
+    with sessions() as session:
+        row = session.get(Outbox, slow.id)
+        assert (row.status, row.attempts, row.claimed_by, row.result) == \
+            ("pending", 0, "next:1", None)
 
 
 def test_calls_run_at_once_up_to_the_concurrency_setting(sessions, settings):
