@@ -21,6 +21,7 @@ statements change: the callers keep it in step (set_committed_value) or never lo
 """
 from __future__ import annotations
 
+from psycopg import pq
 from sqlalchemy import bindparam, event, exc, insert, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, make_transient_to_detached
@@ -80,6 +81,8 @@ def write(session: Session, statement, params: dict | list[dict] | None = None, 
     raised when, once sent, the write changed another number of rows than `rows` (a version
     check) or the database refused it (IntegrityError: a seq another writer took); nothing of
     the transaction is then kept."""
+    if rows is not None and isinstance(params, list):
+        raise ValueError("a version check is for the write of one set of parameters")
     connection = session.connection()
     compiled, sql, bound, many = _prepared(connection, statement, params)
     connection.connection.info.setdefault(_QUEUE, []).append(
@@ -99,14 +102,17 @@ def _prepared(connection, statement, params):
     return compiled, sql, bound, many
 
 
-def _send_queued(connection) -> None:
+def _send_queued(connection, *, commit: bool = False) -> None:
     """Send the writes queued on `connection` (a SQLAlchemy Connection), in order: on
-    PostgreSQL several in one round trip (`_send_pipelined`), else one by one."""
+    PostgreSQL in one round trip (`_send_pipelined`, with the COMMIT when `commit`) when there
+    are several, when they begin the transaction (its BEGIN goes with them) or end it, else one
+    by one."""
     queued = connection.connection.info.pop(_QUEUE, None)
     if not queued:
         return
-    if len(queued) > 1 and connection.dialect.name == "postgresql":
-        _send_pipelined(connection, queued)
+    if connection.dialect.name == "postgresql" and \
+            (len(queued) > 1 or commit or _begins(connection)):
+        _send_pipelined(connection, queued, commit)
         return
     for compiled, sql, bound, many, rows, lost in queued:
         try:
@@ -118,27 +124,42 @@ def _send_queued(connection) -> None:
         _check_rows(sent.rowcount, rows, lost)
 
 
-def _send_pipelined(connection, queued: list) -> None:
-    """The queued writes in psycopg's pipeline mode: sent together, their answers read at one
-    sync, so the transaction they begin waits on one round trip, not one per write. The first
-    write the database refuses stops the rest (PostgreSQL skips them) and is the one raised
-    (its `lost()` for an IntegrityError, as when sent alone)."""
+def _begins(connection) -> bool:
+    """Whether the next write on PostgreSQL `connection` begins its transaction."""
+    return connection.connection.driver_connection.info.transaction_status == \
+        pq.TransactionStatus.IDLE
+
+
+def _send_pipelined(connection, queued: list, commit: bool = False) -> None:
+    """The queued writes in psycopg's pipeline mode, and the COMMIT after them if `commit`:
+    sent together, their answers read at one sync, so the transaction waits on one round trip,
+    not one per write, and with the COMMIT it is never idle. A version-checked write goes as a
+    statement the database refuses unless it changed its rows (`_checked`), so that a lost race
+    stops what follows it, the COMMIT too. The first write the database refuses stops the rest
+    (PostgreSQL skips them) and is the one raised (its `lost()` for a lost version check or an
+    IntegrityError, as when sent alone)."""
     dialect, pooled = connection.dialect, connection.connection
     driver = pooled.driver_connection
     db.about_to_send(connection, True)
     cursors = []
     try:
         with driver.pipeline():
-            for _compiled, sql, bound, many, _rows, _lost in queued:
+            for _compiled, sql, bound, many, rows, _lost in queued:
                 cursors.append(driver.cursor())
-                (cursors[-1].executemany if many else cursors[-1].execute)(sql, bound)
-        counts = [cursor.rowcount for cursor in cursors]     # a closed cursor forgets its own
+                if many:
+                    cursors[-1].executemany(sql, bound)
+                else:
+                    cursors[-1].execute(_checked(sql, rows), bound)
+            if commit:
+                driver.commit()
     except dialect.loaded_dbapi.Error as err:
         # The refused write is the first without a row count (those after it never ran).
-        failed = next((k for k, cursor in enumerate(cursors) if cursor.rowcount < 0), 0)
-        _check_all([cursor.rowcount for cursor in cursors[:failed]], queued)   # lost before it
+        failed = next((k for k, cursor in enumerate(cursors) if cursor.rowcount < 0), None)
+        if failed is None:          # the COMMIT itself
+            raise exc.DBAPIError.instance("COMMIT", (), err, dialect.loaded_dbapi.Error) from err
         lost = queued[failed][5]
-        if isinstance(err, dialect.loaded_dbapi.IntegrityError) and lost is not None:
+        if lost is not None and (isinstance(err, dialect.loaded_dbapi.IntegrityError) or
+                                 err.sqlstate == _CHECK_FAILED):
             raise lost() from None
         invalidated = dialect.is_disconnect(err, driver, None)
         if invalidated:
@@ -149,12 +170,18 @@ def _send_pipelined(connection, queued: list) -> None:
     finally:
         for cursor in cursors:
             cursor.close()
-    _check_all(counts, queued)
 
 
-def _check_all(counts: list[int], queued: list) -> None:
-    for rowcount, (_compiled, _sql, _bound, _many, rows, lost) in zip(counts, queued):
-        _check_rows(rowcount, rows, lost)
+_CHECK_FAILED = "22012"      # division_by_zero: what `_checked` makes of a lost version check
+
+
+def _checked(sql: str, rows: int | None) -> str:
+    """`sql`, a write that must change `rows` rows (None: any number), as one statement that
+    PostgreSQL refuses otherwise (1 / 0: _CHECK_FAILED), so that no answer need be read before
+    what follows it is sent."""
+    if rows is None:
+        return sql
+    return f"WITH checked AS ({sql} RETURNING 1) SELECT 1 / (count(*) = {rows})::int FROM checked"
 
 
 def _check_rows(rowcount: int, rows: int | None, lost) -> None:
@@ -403,8 +430,12 @@ def _before_statement(conn, _cursor, statement, *_args) -> None:
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session) -> None:
+    # The COMMIT goes with the writes when nothing else is left to write: no savepoint is
+    # being released and the ORM has nothing to flush (SQLAlchemy flushes after this event).
+    # SQLAlchemy's own COMMIT then finds the transaction ended (psycopg sends nothing).
     if session.info.pop(_QUEUE, False):
-        _send_queued(session.connection())
+        _send_queued(session.connection(), commit=not session.in_nested_transaction() and
+                     not (session.new or session.dirty or session.deleted))
 
 
 @event.listens_for(Engine, "rollback")

@@ -3,7 +3,7 @@ its commit, so no backend is idle in a transaction while Python computes. The fi
 finance approval that reserves the refund, the provider's callback that settles it, the
 customer's return shipment, the warehouse's inspection and the rating each reach their commit
 with the transaction not yet begun (nothing was locked, and nothing the call wrote was read
-back), and then it all lands."""
+back), then send BEGIN, the writes and COMMIT in one round trip, and it all lands."""
 from __future__ import annotations
 
 import pytest
@@ -24,21 +24,30 @@ def db_url(pg_url):
 
 @pytest.fixture
 def at_commit():
-    """The transaction status of each commit's connection as the commit begins (before the
-    queued writes are sent)."""
+    """For each commit, the transaction status of its connection before the queued writes are
+    sent and after (with them the COMMIT, in the same round trip)."""
     seen: list = []
 
-    def committing(session):
-        seen.append(session.connection().connection.driver_connection.info.transaction_status)
-    event.listen(Session, "before_commit", committing, insert=True)
+    def status(session):
+        return session.connection().connection.driver_connection.info.transaction_status
+
+    def before(session):
+        seen.append(status(session))
+
+    def after(session):
+        seen[-1] = (seen[-1], status(session))
+    event.listen(Session, "before_commit", before, insert=True)
+    event.listen(Session, "before_commit", after)      # after engine.prebuilt's
     yield seen
-    event.remove(Session, "before_commit", committing)
+    event.remove(Session, "before_commit", before)
+    event.remove(Session, "before_commit", after)
 
 
 def test_each_call_of_a_journey_begins_its_transaction_at_its_commit(shop, at_commit):  # noqa: F811
     def call(response):
         assert response.status_code in (200, 201), response.get_json()
-        assert at_commit and set(at_commit) == {TransactionStatus.IDLE}, at_commit
+        idle = TransactionStatus.IDLE
+        assert at_commit and set(at_commit) == {(idle, idle)}, at_commit
         at_commit.clear()
         return response.get_json()
 
