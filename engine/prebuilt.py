@@ -140,19 +140,29 @@ def _send_pipelined(connection, queued: list, commit: bool = False) -> None:
     IntegrityError, as when sent alone)."""
     dialect, pooled = connection.dialect, connection.connection
     driver = pooled.driver_connection
-    db.about_to_send(connection, True)
-    cursors = []
+    # The whole transaction in this round trip: its BEGIN is sent by hand (psycopg's own waits
+    # for its answer before anything follows), the connection staying in autocommit.
+    whole = commit and _begins(connection)
+    if not whole:
+        db.about_to_send(connection, True)
+    cursors, control = [], driver.cursor()
     try:
         with driver.pipeline():
+            if whole:
+                control.execute("BEGIN")
             for _compiled, sql, bound, many, rows, _lost in queued:
                 cursors.append(driver.cursor())
                 if many:
                     cursors[-1].executemany(sql, bound)
                 else:
                     cursors[-1].execute(_checked(sql, rows), bound)
-            if commit:
+            if whole:
+                control.execute("COMMIT")
+            elif commit:
                 driver.commit()
     except dialect.loaded_dbapi.Error as err:
+        if whole and driver.info.transaction_status != pq.TransactionStatus.IDLE:
+            control.execute("ROLLBACK")     # the failed transaction block, by hand too
         # The refused write is the first without a row count (those after it never ran).
         failed = next((k for k, cursor in enumerate(cursors) if cursor.rowcount < 0), None)
         if failed is None:          # the COMMIT itself
@@ -168,7 +178,7 @@ def _send_pipelined(connection, queued: list, commit: bool = False) -> None:
                                       dialect.loaded_dbapi.Error,
                                       connection_invalidated=invalidated) from err
     finally:
-        for cursor in cursors:
+        for cursor in [*cursors, control]:
             cursor.close()
 
 
