@@ -145,28 +145,31 @@ def _send_pipelined(connection, queued: list, commit: bool = False) -> None:
     whole = commit and _begins(connection)
     if not whole:
         db.about_to_send(connection, True)
-    cursors, control = [], driver.cursor()
+    # One cursor per statement sent (a write for many rows is one per row), with the queued
+    # write it belongs to. None is prepared: a statement skipped after a refused one would
+    # leave psycopg believing it prepared (as executemany does in pipeline mode).
+    cursors, owners, control = [], [], driver.cursor()
     try:
         with driver.pipeline():
             if whole:
-                control.execute("BEGIN")
-            for _compiled, sql, bound, many, rows, _lost in queued:
-                cursors.append(driver.cursor())
-                if many:
-                    cursors[-1].executemany(sql, bound)
-                else:
-                    cursors[-1].execute(_checked(sql, rows), bound)
+                control.execute("BEGIN", prepare=False)
+            for k, (_compiled, sql, bound, many, rows, _lost) in enumerate(queued):
+                for params in bound if many else [bound]:
+                    cursors.append(driver.cursor())
+                    owners.append(k)
+                    cursors[-1].execute(_checked(sql, rows), params, prepare=False)
             if whole:
-                control.execute("COMMIT")
+                control.execute("COMMIT", prepare=False)
             elif commit:
                 driver.commit()
     except dialect.loaded_dbapi.Error as err:
         if whole and driver.info.transaction_status != pq.TransactionStatus.IDLE:
             control.execute("ROLLBACK")     # the failed transaction block, by hand too
         # The refused write is the first without a row count (those after it never ran).
-        failed = next((k for k, cursor in enumerate(cursors) if cursor.rowcount < 0), None)
-        if failed is None:          # the COMMIT itself
+        sent = next((k for k, cursor in enumerate(cursors) if cursor.rowcount < 0), None)
+        if sent is None:            # the COMMIT itself
             raise exc.DBAPIError.instance("COMMIT", (), err, dialect.loaded_dbapi.Error) from err
+        failed = owners[sent]
         lost = queued[failed][5]
         if lost is not None and (isinstance(err, dialect.loaded_dbapi.IntegrityError) or
                                  err.sqlstate == _CHECK_FAILED):
