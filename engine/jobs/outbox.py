@@ -99,17 +99,21 @@ def lease_for(settings, batch: int) -> timedelta:
 def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
               limit: int) -> list[Outbox]:
     """Lease up to `limit` due rows that no live lease holds to `claim`, oldest due first;
-    returns them (loaded, usable after the transaction). One statement, so that the
-    transaction it begins holds no lock while Python runs."""
+    returns them (usable after the transaction, in none). One statement, whose rows are read
+    as they are (no ORM objects built inside the transaction it begins), so that the
+    transaction holds no lock while Python runs."""
     due = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
                                    or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
            .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
            .with_for_update(skip_locked=True))
-    rows = session.scalars(update(Outbox).where(Outbox.id.in_(due.scalar_subquery()))
+    rows = session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(due.scalar_subquery()))
                            .values(claimed_by=claim, claimed_at=now, lease_until=now + lease)
-                           .returning(Outbox)
-                           .execution_options(populate_existing=True)).all()
-    return sorted(rows, key=lambda row: (row.next_attempt_at, row.id))
+                           .returning(*_OUTBOX.c)).all()
+    return sorted((Outbox(**row._mapping) for row in rows),
+                  key=lambda row: (row.next_attempt_at, row.id))
+
+
+_OUTBOX = Outbox.__table__
 
 
 class Taken(Exception):
