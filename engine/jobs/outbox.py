@@ -25,12 +25,12 @@ A pass of `dispatch_due` runs until a claim finds fewer than a batch of due rows
    reply commit together.
 
 The effect happens once: the provider gets the idempotency key and deduplicates by it, a row is
-recorded done once (the lease check: the record's first write, which
-holds the row's lock; nothing is locked while the record is computed), and the reply counts once (its
-message id). A crash anywhere before the record leaves the row pending under its lease; once
-the lease (`lease_for`: the batch's calls at the pool's width, each up to its timeout) runs out
-another dispatcher delivers it again and the provider answers the same. A dispatcher that
-outlived its lease finds the row taken and drops its answer.
+recorded done once (the lease check, the record's first write, which takes the row's lock:
+nothing is locked while the record is computed), and the reply counts once (its message id).
+A crash anywhere before the record leaves the row pending under its lease; once the lease
+(`lease_for`: the batch's calls at the pool's width, each up to its timeout) runs out another
+dispatcher delivers it again and the provider answers the same. A dispatcher that outlived its
+lease finds the row taken and drops its answer.
 
 Which adapter carries an operation (builtin, http, off) and how its result comes back is the
 operation's contract (engine/integrations.py). A result answered by the adapter and the same
@@ -96,12 +96,15 @@ def lease_for(settings, batch: int) -> timedelta:
     return timedelta(seconds=settings.outbox_timeout * rounds) + LEASE_MARGIN
 
 
+_OUTBOX = Outbox.__table__
+
+
 def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
               limit: int) -> list[Outbox]:
     """Lease up to `limit` due rows that no live lease holds to `claim`, oldest due first;
-    returns them (usable after the transaction, in none). One statement, whose rows are read
-    as they are (no ORM objects built inside the transaction it begins), so that the
-    transaction holds no lock while Python runs."""
+    returns them as objects of no session, usable after the transaction. One statement, its
+    rows read as they are (the ORM loads none inside the transaction it begins), so that the
+    transaction holds its locks while Python runs as little as can be."""
     due = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
                                    or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
            .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
@@ -113,9 +116,6 @@ def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
                   key=lambda row: (row.next_attempt_at, row.id))
 
 
-_OUTBOX = Outbox.__table__
-
-
 class Taken(Exception):
     """When a record's writes went out, its row was no longer pending and leased to its claim
     (another dispatcher recorded it): nothing of the record is kept."""
@@ -123,7 +123,7 @@ class Taken(Exception):
 
 # The first write of a row's record: it checks the row is still pending (and leased to the
 # claim) and takes the row's lock to the commit; SET changes nothing.
-_STILL_PENDING = (update(Outbox.__table__)
+_STILL_PENDING = (update(_OUTBOX)
                   .where(Outbox.id == bindparam("b_id"), Outbox.status == "pending")
                   .values(lease_until=Outbox.lease_until))
 _STILL_LEASED = _STILL_PENDING.where(Outbox.claimed_by == bindparam("b_claim"))
