@@ -203,9 +203,10 @@ def _check_rows(rowcount: int, rows: int | None, lost) -> None:
         raise lost()
 
 
-def _send(connection, compiled, sql, bound, many: bool) -> Rows:
+def _send(connection, compiled, sql, bound, many: bool, *, alone: bool = False) -> Rows:
     dialect, pooled = connection.dialect, connection.connection
-    db.about_to_send(connection, compiled.writes)
+    if not alone:
+        db.about_to_send(connection, compiled.writes)
     cursor = pooled.driver_connection.cursor()
     try:
         if many:
@@ -223,6 +224,18 @@ def _send(connection, compiled, sql, bound, many: bool) -> Rows:
                                       connection_invalidated=invalidated) from err
     finally:
         cursor.close()
+
+
+def by_itself(session: Session, statement, params: dict | None = None) -> Rows:
+    """`run` for a write that needs no transaction of the session's: on PostgreSQL, when the
+    session has begun none, it is sent in autocommit and commits by itself, so that no backend
+    holds its locks waiting for a COMMIT; else it is part of the session's transaction."""
+    connection = session.connection()
+    compiled, sql, bound, many = _prepared(connection, statement, params)
+    _send_queued(connection)
+    alone = connection.dialect.name == "postgresql" and _begins(connection) and \
+        connection.connection.driver_connection.autocommit
+    return _send(connection, compiled, sql, bound, many, alone=alone)
 
 
 def ahead(session: Session, statement, params: dict | None = None) -> Rows:

@@ -97,22 +97,29 @@ def lease_for(settings, batch: int) -> timedelta:
 
 
 _OUTBOX = Outbox.__table__
+# The claim: the due rows no live lease holds, oldest due first, leased in one statement.
+_CLAIM = (update(_OUTBOX)
+          .where(_OUTBOX.c.id.in_(
+              select(_OUTBOX.c.id)
+              .where(_OUTBOX.c.status == "pending", _OUTBOX.c.next_attempt_at <= bindparam("now"),
+                     or_(_OUTBOX.c.lease_until.is_(None),
+                         _OUTBOX.c.lease_until < bindparam("now")))
+              .order_by(_OUTBOX.c.next_attempt_at, _OUTBOX.c.id).limit(bindparam("limit"))
+              .with_for_update(skip_locked=True).scalar_subquery()))
+          .values(claimed_by=bindparam("b_claim"), claimed_at=bindparam("now"),
+                  lease_until=bindparam("b_lease_until"))
+          .returning(*_OUTBOX.c))
 
 
 def claim_due(session: Session, now: datetime, claim: str, lease: timedelta,
               limit: int) -> list[Outbox]:
     """Lease up to `limit` due rows that no live lease holds to `claim`, oldest due first;
-    returns them as objects of no session, usable after the transaction. One statement, its
-    rows read as they are (the ORM loads none inside the transaction it begins), so that the
-    transaction holds its locks while Python runs as little as can be."""
-    due = (select(Outbox.id).where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
-                                   or_(Outbox.lease_until.is_(None), Outbox.lease_until < now))
-           .order_by(Outbox.next_attempt_at, Outbox.id).limit(limit)
-           .with_for_update(skip_locked=True))
-    rows = session.execute(update(_OUTBOX).where(_OUTBOX.c.id.in_(due.scalar_subquery()))
-                           .values(claimed_by=claim, claimed_at=now, lease_until=now + lease)
-                           .returning(*_OUTBOX.c)).all()
-    return sorted((Outbox(**row._mapping) for row in rows),
+    returns them as objects of no session, usable after the transaction. One statement, which
+    on PostgreSQL commits by itself (engine.prebuilt.by_itself), so that no lock is held while
+    Python runs."""
+    rows = prebuilt.by_itself(session, _CLAIM, {"now": now, "limit": limit, "b_claim": claim,
+                                                "b_lease_until": now + lease})
+    return sorted((Outbox(**row._asdict()) for row in rows),
                   key=lambda row: (row.next_attempt_at, row.id))
 
 
