@@ -6,25 +6,14 @@ left. One payment settled by two answers at once moves the balance once."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import select
 
 from engine import clock, orders, payments
-from engine.access import Actor
 from engine.models import Ledger, OrderBalance, ServiceRequest
 from engine.runtime import incidents
-
-FINANCE = Actor("finance_1", "staff", "finance")
-
-
-@dataclass
-class Intent:
-    operation: str
-    idempotency_key: str
-    payload: dict
-    element: str | None = "issue_refund"
+from tests.engine.test_payments_property import FINANCE, Intent
 
 
 def an_order_with_two_requests(sessions) -> None:
