@@ -38,7 +38,6 @@ from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import clock, message_buffer, money, orders, prebuilt, service_requests
 from engine.access import Actor
@@ -173,9 +172,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
     # Settled once: the answer settled by another writer meanwhile changes no row (lost, and
     # run again it finds the payment settled).
     prebuilt.write(session, _SETTLE, dict(values, b_id=row.id), rows=1, lost=_lost)
-    for key, value in values.items():
-        set_committed_value(row, key, value)
-    prebuilt.wrote(session, row)
+    prebuilt.changed(session, row, values)
     return row
 
 

@@ -365,7 +365,7 @@ def change(session: Session, obj, values: dict) -> None:
     statement, params = _update_of(obj, values)
     if run(session, statement, params).rowcount != 1:
         raise _gone(obj)
-    _changed(session, obj, values)
+    changed(session, obj, values)
 
 
 def change_queued(session: Session, obj, values: dict) -> None:
@@ -373,7 +373,7 @@ def change_queued(session: Session, obj, values: dict) -> None:
     sent, if the row is gone."""
     statement, params = _update_of(obj, values)
     write(session, statement, params, rows=1, lost=lambda: _gone(obj))
-    _changed(session, obj, values)
+    changed(session, obj, values)
 
 
 def _update_of(obj, values: dict):
@@ -385,7 +385,9 @@ def _update_of(obj, values: dict):
     return statement, params
 
 
-def _changed(session: Session, obj, values: dict) -> None:
+def changed(session: Session, obj, values: dict) -> None:
+    """Keep `obj` in step with `values` ({attribute: value}), which a write of this module
+    sent or queued gave its row, as a flush would leave it (see `wrote`)."""
     for key, value in values.items():
         set_committed_value(obj, key, value)
     wrote(session, obj)

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import (
     access,
@@ -206,7 +205,7 @@ def _count_filing(session: Session, order: ShopOrder, seen: int) -> None:
     Nothing is locked while the process starts."""
     prebuilt.write(session, _COUNT_FILING, {"b_order_id": order.order_id, "b_seen": seen},
                    rows=1, lost=lambda: Conflict.lost_race(None))
-    set_committed_value(order, "filings", seen + 1)
+    prebuilt.changed(session, order, {"filings": seen + 1})
 
 
 def earlier_complaints(session: Session, customer_id: str, now: datetime) -> int:
