@@ -40,8 +40,9 @@ class Conflict(EngineError):
     code = "conflict"
 
     @classmethod
-    def lost_race(cls, instance_id: int | None) -> "LostRace":
-        """Another writer changed the instance first (version check or audit seq)."""
+    def lost_race(cls, instance_id: int | None = None) -> "LostRace":
+        """Another writer changed the instance first (version check or audit seq), or the rows
+        a unit of work decided on (a queued write's `lost`: engine.prebuilt.write)."""
         return LostRace("the request was changed by someone else at the same time; reload and "
                         "try again", instance_id=instance_id)
 

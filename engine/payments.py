@@ -136,7 +136,7 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     row = Ledger(idempotency_key=intent.idempotency_key, request_no=request_no,
                  order_id=request.order_id, kind=kind, amount=value, status="pending",
                  actor=actor.name, created_at=clock.now())
-    prebuilt.add_queued(session, row, lost=_lost)      # a retried step's twin, at once
+    prebuilt.add_queued(session, row, lost=Conflict.lost_race)      # a retried step's twin, at once
     intent.payload["amount"] = value
     return row
 
@@ -171,7 +171,7 @@ def settle(session: Session, idempotency_key: str, status: str, *, reference: st
               "provider_status": (provider_status or status)[:40]}     # the column's width
     # Settled once: the answer settled by another writer meanwhile changes no row (lost, and
     # run again it finds the payment settled).
-    prebuilt.write(session, _SETTLE, dict(values, b_id=row.id), rows=1, lost=_lost)
+    prebuilt.write(session, _SETTLE, dict(values, b_id=row.id), rows=1, lost=Conflict.lost_race)
     prebuilt.changed(session, row, values)
     return row
 
@@ -183,12 +183,8 @@ def _move(session: Session, balance: OrderBalance, column: str, amount: Decimal)
     read again, and the book refuses the payment itself). The object reads the column again
     when next asked."""
     prebuilt.write(session, _MOVES[column], {"b_order_id": balance.order_id, "moved": amount},
-                   rows=1, lost=_lost)
+                   rows=1, lost=Conflict.lost_race)
     session.expire(balance, [column])
-
-
-def _lost():
-    return Conflict.lost_race(None)
 
 
 def _check_settled(status) -> None:
@@ -374,7 +370,8 @@ def _balance(session: Session, order_id: str | None) -> OrderBalance:
         order_id=order_id, paid=order.paid_amount, refunds_held=done.refunds_held,
         refunds_paid=done.refunds_paid, clawbacks_held=done.clawbacks_held,
         clawbacks_paid=done.clawbacks_paid)
-    prebuilt.add_queued(session, balance, lost=_lost)     # made by another payment at once
+    # Lost when another payment of the order made it at once.
+    prebuilt.add_queued(session, balance, lost=Conflict.lost_race)
     return balance
 
 

@@ -121,7 +121,8 @@ def _send_queued(connection, *, commit: bool = False) -> None:
             if lost is None:
                 raise
             raise lost() from None
-        _check_rows(sent.rowcount, rows, lost)
+        if rows is not None and sent.rowcount != rows:      # a version check that lost
+            raise lost()
 
 
 def _begins(connection) -> bool:
@@ -195,12 +196,6 @@ def _checked(sql: str, rows: int | None) -> str:
     if rows is None:
         return sql
     return f"WITH checked AS ({sql} RETURNING 1) SELECT 1 / (count(*) = {rows})::int FROM checked"
-
-
-def _check_rows(rowcount: int, rows: int | None, lost) -> None:
-    """A version-checked write that changed another number of rows than `rows` lost its race."""
-    if rows is not None and rowcount != rows:
-        raise lost()
 
 
 def _send(connection, compiled, sql, bound, many: bool, *, alone: bool = False) -> Rows:

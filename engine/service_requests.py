@@ -204,7 +204,7 @@ def _count_filing(session: Session, order: ShopOrder, seen: int) -> None:
     race (nothing of it is kept) and, run again, checks the items against the other's request.
     Nothing is locked while the process starts."""
     prebuilt.write(session, _COUNT_FILING, {"b_order_id": order.order_id, "b_seen": seen},
-                   rows=1, lost=lambda: Conflict.lost_race(None))
+                   rows=1, lost=Conflict.lost_race)
     prebuilt.changed(session, order, {"filings": seen + 1})
 
 

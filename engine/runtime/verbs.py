@@ -242,7 +242,7 @@ class Runtime:
             prebuilt.write(session, _RECEIVED, {"message_id": message_id, "name": name,
                                                 "instance_ids": instance_ids,
                                                 "received_at": clock.now()},
-                           lost=lambda: Conflict.lost_race(None))
+                           lost=Conflict.lost_race)
         return delivered
 
     def send_signal(self, session: Session, name: str, payload: dict,
