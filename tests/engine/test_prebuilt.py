@@ -190,9 +190,14 @@ class _Lost(Exception):
     pass
 
 
+def a_balance(sessions, order_id: str) -> None:
+    """A committed balance of order `order_id`: 10.00 paid, nothing held."""
+    with sessions.begin() as session:
+        prebuilt.add(session, OrderBalance(order_id=order_id, paid=Decimal("10.00")))
+
+
 def test_queued_writes_go_out_with_the_next_statement_or_the_commit(race_sessions):
-    with race_sessions.begin() as session:
-        prebuilt.add(session, OrderBalance(order_id="O-B5", paid=Decimal("10.00")))
+    a_balance(race_sessions, "O-B5")
     with race_sessions.begin() as session:
         prebuilt.write(session, _HOLD, {"b_order": "O-B5", "refunds_held": Decimal("4.00")},
                        rows=1, lost=_Lost)
@@ -213,8 +218,7 @@ def test_several_queued_writes_go_out_together_and_the_first_refused_one_is_rais
         race_sessions):
     # On PostgreSQL the queue goes out in one round trip (psycopg's pipeline mode), on SQLite
     # one by one: the answers are the same.
-    with race_sessions.begin() as session:
-        prebuilt.add(session, OrderBalance(order_id="O-B7", paid=Decimal("10.00")))
+    a_balance(race_sessions, "O-B7")
     with race_sessions.begin() as session:
         for held in ("1.00", "2.00", "3.00"):
             prebuilt.write(session, _HOLD, {"b_order": "O-B7", "refunds_held": Decimal(held)},
@@ -240,8 +244,7 @@ def test_several_queued_writes_go_out_together_and_the_first_refused_one_is_rais
 
 
 def test_a_read_ahead_of_the_queue_begins_no_transaction(race_sessions):
-    with race_sessions.begin() as session:
-        prebuilt.add(session, OrderBalance(order_id="O-B4", paid=Decimal("10.00")))
+    a_balance(race_sessions, "O-B4")
     with race_sessions.begin() as session:
         prebuilt.write(session, _HOLD, {"b_order": "O-B4", "refunds_held": Decimal("4.00")},
                        rows=1, lost=_Lost)
@@ -255,8 +258,7 @@ def test_a_read_ahead_of_the_queue_begins_no_transaction(race_sessions):
 
 def test_a_queued_write_that_loses_raises_when_sent_and_a_rollback_drops_the_rest(
         race_sessions):
-    with race_sessions.begin() as session:
-        prebuilt.add(session, OrderBalance(order_id="O-B6", paid=Decimal("10.00")))
+    a_balance(race_sessions, "O-B6")
     with pytest.raises(_Lost):
         with race_sessions.begin() as session:      # no row O-B9: a version check that fails
             prebuilt.write(session, _HOLD, {"b_order": "O-B9", "refunds_held": Decimal("1")},
