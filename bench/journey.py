@@ -73,6 +73,7 @@ class InProcess:
 
     @contextlib.contextmanager
     def transaction(self, read: bool):
+        """One unit of work's session, in a read transaction when `read`, as the routes'."""
         with db.reading() if read else contextlib.nullcontext(), \
                 incidents.transaction(self.p.sessions) as session:
             yield session
