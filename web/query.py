@@ -17,6 +17,7 @@ from engine.tasklist import MAX_PER_PAGE, SORTS, Filters
 
 def task_filters(args: Mapping[str, str]) -> tuple[Filters, str, int, int]:
     """(filters, sort, page, per_page) of a task list from query-string values."""
+    args = plain(args)
     known = set(Filters.__dataclass_fields__) | {"sort", "page", "per_page"}
     unknown = sorted(set(args) - known)
     if unknown:
@@ -48,10 +49,18 @@ def task_filters(args: Mapping[str, str]) -> tuple[Filters, str, int, int]:
 
 
 def paging(args: Mapping[str, str], default_per_page: int = 25) -> tuple[int, int]:
+    args = plain(args)
     page = integer(args.get("page") or "1", "page", 1, 1_000_000)
     per_page = integer(args.get("per_page") or str(default_per_page), "per_page", 1,
                        MAX_PER_PAGE)
     return page, per_page
+
+
+def plain(args: Mapping[str, str]) -> dict[str, str]:
+    """The first value of each parameter, as a dict: asking werkzeug's MultiDict for a name it
+    lacks builds an HTTP exception (BadRequestKeyError) before `get` answers None, a dozen per
+    task list."""
+    return args if type(args) is dict else {name: args[name] for name in args}
 
 
 def boolean(value: str, name: str) -> bool:

@@ -86,9 +86,15 @@ class SessionInterface(SecureCookieSessionInterface):
     def open_session(self, app, request):
         # Without the cookie (every API call, a first visit) the session is new and empty:
         # no need to build the signing serializer to learn that.
-        if request.cookies.get(self.get_cookie_name(app)) is None:
+        if self.get_cookie_name(app) not in request.cookies:
             return self.session_class()
         return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        # A session left empty and untouched (every API call) sets, deletes and varies on
+        # nothing: Flask's own would still work out each of the cookie's settings first.
+        if session or session.modified or session.accessed:
+            super().save_session(app, session, response)
 
 
 def roles_required(*roles: str):

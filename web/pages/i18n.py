@@ -73,7 +73,9 @@ def with_lang(code: str) -> str:
 
 def remember_locale(response):
     """after_request: keep a `?lang=` choice in a cookie for a year."""
-    asked = request.args.get(COOKIE)
+    if COOKIE not in request.args:      # a MultiDict's miss costs an exception: most requests
+        return response
+    asked = request.args[COOKIE]
     if asked in LOCALES and request.cookies.get(COOKIE) != asked:
         response.set_cookie(COOKIE, asked, max_age=365 * 24 * 3600, samesite="Lax")
     return response
