@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import http.client
+import io
 import json
 import os
 import secrets
@@ -33,7 +35,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 from bench.common import BPMN_DIR, ROOT, platform, rate
-from engine import client_secrets, orders, signatures, users
+from engine import client_secrets, clock, orders, signatures, users
 from web.cli.operations import WORKER_TMP_DIR
 
 PASSWORD = "benchmark password"
@@ -70,9 +72,8 @@ class Client:
         if as_ is not None:
             headers["Authorization"] = f"Bearer {self.tokens[as_]}"
         if as_ in self.secrets:
-            # The server's clock, not this process's (which the benchmark may have frozen).
             headers[signatures.HEADER] = signatures.sign(self.secrets[as_], raw or b"",
-                                                         at=datetime.now(timezone.utc))
+                                                         at=self.server_time())
         try:
             response = self._send(method, path, raw, headers)
         except (http.client.RemoteDisconnected, ConnectionError):   # the server closed it
@@ -90,6 +91,17 @@ class Client:
         conn.request(method, path, body=raw, headers=headers)
         return conn.getresponse()
 
+    @staticmethod
+    def server_time() -> datetime:
+        """The server's clock, not this process's (which the tests may have frozen)."""
+        return datetime.now(timezone.utc)
+
+    def resend(self, sent: list) -> None:
+        """Send requests as InApp kept them (method, path, body, headers), reading each answer
+        whatever it is."""
+        for method, path, raw, headers in sent:
+            self._send(method, path, raw, headers).read()
+
     def login(self, username: str) -> None:
         self.tokens[username] = self.call("POST", "/api/auth/token",
                                           {"username": username, "password": PASSWORD})["token"]
@@ -98,6 +110,46 @@ class Client:
         items = self.call("GET", f"/api/tasks?department={department}&per_page=100", as_=as_)["items"]
         [task] = [t for t in items if t["request_number"] == number]
         return task["task_id"]
+
+
+class InApp(Client):
+    """The same calls made to the Flask app as a WSGI callable in this process: no gunicorn,
+    socket or HTTP parsing. (Not werkzeug's test client: building its environ costs more than
+    what is measured.) With `sent` a list, each request is kept in it as sent."""
+
+    def __init__(self, app):
+        super().__init__(port=0)
+        self.app = app
+        self.sent: list | None = None
+
+    server_time = staticmethod(clock.now)        # the app's clock is this process's
+
+    def _send(self, method, path, raw, headers) -> _Answer:
+        if self.sent is not None:
+            self.sent.append((method, path, raw, headers))
+        route, _, query = path.partition("?")
+        environ = {"REQUEST_METHOD": method, "PATH_INFO": route, "QUERY_STRING": query,
+                   "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "80", "REMOTE_ADDR": "127.0.0.1",
+                   "SERVER_PROTOCOL": "HTTP/1.1", "wsgi.url_scheme": "http",
+                   "wsgi.input": io.BytesIO(raw or b""), "wsgi.errors": sys.stderr,
+                   "wsgi.version": (1, 0), "wsgi.multithread": True, "wsgi.multiprocess": False,
+                   "wsgi.run_once": False, "CONTENT_LENGTH": str(len(raw or b""))}
+        for name, value in headers.items():
+            key = name.upper().replace("-", "_")
+            environ[key if key == "CONTENT_TYPE" else f"HTTP_{key}"] = value
+        status = []
+        body = b"".join(self.app(environ, lambda line, _headers, _exc=None: status.append(line)))
+        return _Answer(int(status[0].split()[0]), body)
+
+
+@dataclasses.dataclass
+class _Answer:
+    """What Client.call reads of an answer (as of an http.client.HTTPResponse)."""
+    status: int
+    body: bytes
+
+    def read(self) -> bytes:
+        return self.body
 
 
 def refund_first(c: Client, i: int) -> None:
@@ -183,29 +235,43 @@ def server_env(p, **extra) -> dict:
 
 
 @contextlib.contextmanager
-def served(p, payment_secret: str, workers: int = 1, env: dict | None = None,
-           threads: int = 8):
-    """gunicorn (`workers` workers of `threads` threads) on `p`'s database; yields a Client
-    signed in as every one of PEOPLE, with `.server` the gunicorn master process."""
+def gunicorn(target: str, env: dict, workers: int = 1, threads: int = 8):
+    """gunicorn serving the WSGI app `target` (`workers` workers of `threads` threads) on a
+    free port; yields (port, the master process)."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--threads", str(threads),
          "--bind", f"127.0.0.1:{port}", "--log-level", "warning",
-         *(["--worker-tmp-dir", WORKER_TMP_DIR] if WORKER_TMP_DIR else []), "web:create_app()"],
-        cwd=ROOT, env=env or server_env(p))
-    c = None
+         *(["--worker-tmp-dir", WORKER_TMP_DIR] if WORKER_TMP_DIR else []), target],
+        cwd=ROOT, env=env)
     try:
         _wait_for(port, server)
-        c = Client(port)
-        c.server = server
-        c.secrets["payment"] = payment_secret
-        for name in PEOPLE:
-            c.login(name)
-        yield c
+        yield port, server
     finally:
-        if c is not None:
-            c.close()
         stop(server)
+
+
+@contextlib.contextmanager
+def served(p, payment_secret: str, workers: int = 1, env: dict | None = None,
+           threads: int = 8):
+    """gunicorn (`workers` workers of `threads` threads) on `p`'s database; yields a Client
+    signed in as every one of PEOPLE, with `.server` the gunicorn master process."""
+    with gunicorn("web:create_app()", env or server_env(p), workers, threads) as (port, server):
+        c = Client(port)
+        try:
+            c.server = server
+            signed_in(c, payment_secret)
+            yield c
+        finally:
+            c.close()
+
+
+def signed_in(c: Client, payment_secret: str) -> Client:
+    """`c` signed in as every one of PEOPLE, the payment provider's calls signed."""
+    c.secrets["payment"] = payment_secret
+    for name in PEOPLE:
+        c.login(name)
+    return c
 
 
 def stop(process) -> None:

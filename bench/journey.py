@@ -21,8 +21,13 @@ instance). The columns:
 CPU per journey is the process's own user+system time (the benchmark's for raw and in
 process, the server's for HTTP), so other load on the machine changes it little; journeys/s
 is wall time. The ratio HTTP / in process compares journeys/s with one client: once from the
-two columns, and once from the two run in turn (`interleaved_ratio`), which the machine's
-changes of speed between columns do not skew.
+two columns, and once from three sides run in turn (`in_turn`), which the machine's changes
+of speed between columns do not skew: the verbs in process, the Flask app called in process
+(bench.http_api.InApp: Flask and the routes without gunicorn, the socket or the client's
+HTTP) and HTTP, so that the ratio splits into what Flask and the routes cost and what
+gunicorn, the socket and the client cost. Last, HTTP's fixed cost alone (`fixed_cost`): one
+journey's requests sent by the same client to apps that do nothing (bench/http_floor.py)
+under the same gunicorn, which bounds the ratio whatever the platform does.
 
 Usage: python -m bench.journey --n 200
 """
@@ -30,12 +35,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import secrets
 import time
 
 from sqlalchemy import event, select
 
 from bench.common import concurrently, platform, rate
-from bench.http_api import PEOPLE, prepare, refund_first, served, server_env
+from bench.http_api import (PEOPLE, Client, InApp, gunicorn, prepare, refund_first, served,
+                            server_env, signed_in)
 from bench.scale_out import cpu_seconds
 from engine import db, payments, service_requests, tasklist, tasks, users
 from engine import platform as engine_platform
@@ -198,31 +205,76 @@ def over_http(p, secret: str, journeys: range, clients: int, workers: int = 1,
         return _figures(len(journeys), seconds, cpu_seconds(c.server.pid) - cpu["before"])
 
 
-def interleaved_ratio(p, secret: str, journeys: range, rounds: int = ROUNDS) -> float:
-    """HTTP / in process with one client, journeys/s, the two run in turn in `rounds` rounds
-    (each going first every other round) on one driver and one server, so that the machine's
-    speed, which moves from minute to minute on a shared machine, weighs on both alike."""
+def in_app(p, secret: str) -> InApp:
+    """A client calling the Flask app in this process (bench.http_api.InApp), signed in: the
+    HTTP journey without gunicorn, the socket or the client's HTTP, on the server's settings."""
+    import web
+    settings = {"database_url": p.url, "attachments_dir": p.folder / "attachments",
+                "secret_key": secrets.token_urlsafe(48), "adapters": {"payment": "off"}}
+    return signed_in(InApp(web.create_app(settings)), secret)
+
+
+FLOORS = {"wsgi": "bench.http_floor:constant", "flask": "bench.http_floor:flask_app"}
+
+
+def fixed_cost(p, sent: list, n: int) -> dict:
+    """HTTP's fixed cost alone: one journey's requests (`sent`) sent `n` times by the same
+    client to apps that do nothing (bench/http_floor.py) under gunicorn as `over_http` runs it,
+    one worker of 8 threads. Wall time and the server's CPU per journey, for each of FLOORS."""
+    out = {}
+    for name, target in FLOORS.items():
+        with gunicorn(target, server_env(p)) as (port, server):
+            c = Client(port)
+            try:
+                for _ in range(WARM):
+                    c.resend(sent)
+                cpu, t0 = cpu_seconds(server.pid), time.perf_counter()
+                for _ in range(n):
+                    c.resend(sent)
+                out[name] = _figures(n, time.perf_counter() - t0, cpu_seconds(server.pid) - cpu)
+            finally:
+                c.close()
+    return out
+
+
+SIDES = ("in_process", "in_app", "http")
+
+
+def in_turn(p, secret: str, journeys: range, rounds: int = ROUNDS) -> dict:
+    """The verbs in process, the Flask app in process (`in_app`) and HTTP with one client, run
+    in turn in `rounds` rounds (the order turning every round) on one driver, one app and one
+    server, so that the machine's speed, which moves from minute to minute on a shared
+    machine, weighs on all three alike. {side: figures} with the CPU of this process (in
+    process, in app) or of the server (HTTP), and "sent": one journey's requests as the app
+    got them, for `fixed_cost`."""
     env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
-    seconds = {"in_process": 0.0, "http": 0.0}
+    seconds, cpu = dict.fromkeys(SIDES, 0.0), dict.fromkeys(SIDES, 0.0)
     with served(p, secret, env=env) as c:
         # Signed in after the client: a sign-in deletes the user's tokens expired by the
         # server's clock, which the driver's are under the tests' frozen clock.
+        app = in_app(p, secret)
         driver = InProcess(p)
-        driver.journey(journeys.start - WARM - 1)    # the orders just before warm the server
-        concurrently(lambda i: refund_first(c, i), range(journeys.start - WARM, journeys.start), 1)
-        halves = {"in_process": journeys[0::2], "http": journeys[1::2]}
+        start = journeys.start
+        driver.journey(start - 1)                # the orders just before warm each side
+        concurrently(lambda i: refund_first(c, i), range(start - WARM - 1, start - 1), 1)
+        for i in range(start - 2 * WARM - 1, start - WARM - 2):
+            refund_first(app, i)
+        app.sent = []
+        refund_first(app, start - WARM - 2)
+        sent, app.sent = app.sent, None
+        run = {"in_process": driver.journey, "in_app": lambda i: refund_first(app, i),
+               "http": lambda i: refund_first(c, i)}
+        shares = {side: journeys[k::len(SIDES)] for k, side in enumerate(SIDES)}
         for k in range(rounds):
-            for side in (("in_process", "http") if k % 2 == 0 else ("http", "in_process")):
-                chunk = halves[side][k::rounds]
-                if side == "http":
-                    seconds[side] += concurrently(lambda i: refund_first(c, i), chunk, 1)
-                else:
-                    t0 = time.perf_counter()
-                    for i in chunk:
-                        driver.journey(i)
-                    seconds[side] += time.perf_counter() - t0
-    return rate(len(halves["http"]), seconds["http"]) / rate(len(halves["in_process"]),
-                                                             seconds["in_process"])
+            for side in SIDES[k % len(SIDES):] + SIDES[:k % len(SIDES)]:
+                used = (lambda: cpu_seconds(c.server.pid)) if side == "http" else time.process_time
+                t0, cpu0 = time.perf_counter(), used()
+                for i in shares[side][k::rounds]:
+                    run[side](i)
+                seconds[side] += time.perf_counter() - t0
+                cpu[side] += used() - cpu0
+    return {"sent": sent, **{side: _figures(len(shares[side]), seconds[side], cpu[side])
+                             for side in SIDES}}
 
 
 def _figures(n: int, seconds: float, cpu: float) -> dict:
@@ -231,9 +283,9 @@ def _figures(n: int, seconds: float, cpu: float) -> dict:
 
 def measure(n: int) -> dict:
     # Each part files from orders of its own: O-B{k*n} .. (a few before each for warming up).
-    step = n + WARM + 2
+    step = n + 2 * WARM + 2
     with platform(durable=True) as p:
-        secret = prepare(p, (5 + len(SPREADS)) * step + n)
+        secret = prepare(p, (5 + len(SPREADS)) * step)
         out = {"in_process": in_process(p, range(step, step + n))}
         out["raw"] = raw(p, range(step, step + n))
         out["http_1"] = over_http(p, secret, range(2 * step, 2 * step + n), 1)
@@ -243,7 +295,8 @@ def measure(n: int) -> dict:
             out[f"http_16_{workers}x{threads}"] = over_http(p, secret, journeys, CLIENTS,
                                                             workers, threads)
         at = (4 + len(SPREADS)) * step
-        out["interleaved_ratio"] = interleaved_ratio(p, secret, range(at, at + n))
+        out["in_turn"] = in_turn(p, secret, range(at, at + n))
+        out["fixed_cost"] = fixed_cost(p, out["in_turn"].pop("sent"), n)
     return out
 
 
@@ -261,9 +314,30 @@ def report(r: dict) -> str:
              for label, f in rows]
     lines.append(f"  the sign-in check every call makes: "
                  f"{r['in_process']['sign_in_us']:.0f} us of CPU")
+    turn, floor = r["in_turn"], r["fixed_cost"]
+    lines.append(f"  in turn over {ROUNDS} rounds, 1 client: verbs in process "
+                 f"{turn['in_process']['journeys_per_s']:.1f} journeys/s, CPU "
+                 f"{turn['in_process']['cpu_ms']:.1f} ms; the Flask app called in process (no "
+                 f"gunicorn, socket or HTTP parsing) {turn['in_app']['journeys_per_s']:.1f}, CPU "
+                 f"{turn['in_app']['cpu_ms']:.1f} ms; HTTP {turn['http']['journeys_per_s']:.1f}, "
+                 f"server CPU {turn['http']['cpu_ms']:.1f} ms")
+    speed = {side: turn[side]["journeys_per_s"] for side in SIDES}
     lines.append(f"  HTTP / in process (1 client): "
-                 f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f}; "
-                 f"the two in turn over {ROUNDS} rounds: {r['interleaved_ratio']:.2f}")
+                 f"{r['http_1']['journeys_per_s'] / r['in_process']['journeys_per_s']:.2f} from "
+                 f"the columns, {speed['http'] / speed['in_process']:.2f} in turn: Flask and the "
+                 f"routes {speed['in_app'] / speed['in_process']:.2f} (the app in process / the "
+                 f"verbs), gunicorn, the socket and the client "
+                 f"{speed['http'] / speed['in_app']:.2f} (HTTP / the app in process)")
+    lines.append("  HTTP's fixed cost alone, the journey's requests answered {} under the same "
+                 "gunicorn and client: " + "; ".join(
+                     f"{label} {1000 / floor[name]['journeys_per_s']:.1f} ms a journey, server "
+                     f"CPU {floor[name]['cpu_ms']:.1f} ms"
+                     for name, label in (("wsgi", "a bare WSGI app"),
+                                         ("flask", "a bare Flask app"))))
+    in_ms = 1000 / speed["in_process"]
+    lines.append(f"  so HTTP / in process (1 client) can be at most "
+                 f"{in_ms / (in_ms + 1000 / floor['flask']['journeys_per_s']):.2f} "
+                 "with Flask and gunicorn as they are")
     return "refund-first journeys (9 API calls each), durable SQLite:\n" + "\n".join(lines)
 
 

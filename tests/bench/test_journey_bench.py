@@ -5,9 +5,12 @@ from bench import journey
 
 
 def test_the_journey_benchmark_runs_every_column():
-    figures = journey.measure(n=2)
+    figures = journey.measure(n=3)     # a journey for each side of in_turn
     assert figures["in_process"]["statements"] > 50 and figures["in_process"]["control"] > 5
-    assert figures["interleaved_ratio"] > 0
+    for side in journey.SIDES:
+        assert figures["in_turn"][side]["journeys_per_s"] > 0, side
+    for floor in journey.FLOORS:
+        assert figures["fixed_cost"][floor]["journeys_per_s"] > 0, floor
     for column in ("raw", "in_process", "http_1", "http_16", "http_16_2x2", "http_16_2x1"):
         assert figures[column]["journeys_per_s"] > 0 and figures[column]["cpu_ms"] > 0, column
     assert figures["in_process"]["sign_in_us"] > 0
