@@ -9,7 +9,8 @@ payloads and service-task parameters, and the seam through which service tasks c
 - names resolve to the task data first, then to a whitelist of builtins and helpers
   (engine/runtime/script_builtins.py, with the guards the compiled code calls); `now()` reads
   engine.clock, so a script sees the same instant as the rest of its unit of work;
-- every run has a time limit, enforced by a per-thread trace function (works off the main thread);
+- every run has a time limit on its own work (its thread's CPU time once the wall clock is past
+  it), enforced by a per-thread trace function (works off the main thread);
 - scripts and expressions that `is_cheap_script` / `is_cheap` cannot prove cheap (calls, loops,
   function definitions, comprehensions, `**`, big literals...) run in a script worker process (engine/runtime/script_workers.py: memory and CPU
   limits, a wall-clock kill, a fixed hash seed), so that a single C-level operation such as
@@ -230,11 +231,20 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         return scope
 
     def _run(self, code: CodeType, scope: dict):
-        deadline = time.monotonic() + self.time_limit
+        # The limit is on the script's own work: once the wall clock passes the deadline, the
+        # thread's CPU time decides, so a script that waited for the CPU (a loaded machine, a
+        # collection of the garbage of other threads) gets the rest of its time, and one that
+        # used it up stops. The clock is read on every line, the CPU time only then.
+        limit, started = self.time_limit, time.thread_time()
+        deadline = time.monotonic() + limit
 
         def tracer(frame, event, arg):
+            nonlocal deadline
             if time.monotonic() > deadline:
-                raise _ScriptTimeout
+                left = limit - (time.thread_time() - started)
+                if left <= 0:
+                    raise _ScriptTimeout
+                deadline = time.monotonic() + left
             # Line events only in script frames; helpers are ours and finish on their own.
             return tracer if frame.f_code.co_filename == _FILENAME else None
 

@@ -1,10 +1,12 @@
 """The restricted script environment (engine/runtime/scripting.py) run by real BPMN workflows."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import datetime, timezone
 from decimal import Decimal
+from types import SimpleNamespace
 from xml.sax.saxutils import escape
 
 import pytest
@@ -16,6 +18,7 @@ from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
+from engine.runtime import scripting
 from engine.runtime.scripting import (
     PlatformScriptEngine,
     RestrictedEnvironment,
@@ -301,6 +304,29 @@ def test_time_limit_works_outside_the_main_thread():
 
     assert not worker.is_alive()
     assert len(errors) == 1 and "time limit" in str(errors[0])
+
+
+@pytest.fixture
+def waiting_clock(monkeypatch):
+    """The tracer's wall clock a second later at every reading, as when the thread waits for
+    the CPU between two lines on a loaded machine; its CPU time is the real one."""
+    ticks = itertools.count()
+    monkeypatch.setattr(scripting, "time", SimpleNamespace(
+        monotonic=lambda: float(next(ticks)), thread_time=time.thread_time))
+
+
+def test_time_spent_waiting_for_the_cpu_does_not_count(waiting_clock):
+    data = {}
+
+    RestrictedEnvironment(time_limit=0.5, in_process=True).execute(
+        "refund = 0\nfor i in range(50):\n    refund += 1", data)
+
+    assert data["refund"] == 50
+
+
+def test_a_script_that_used_its_time_stops_whatever_the_clock_says(waiting_clock):
+    with pytest.raises(TimeoutError, match="time limit of 0.2 s"):
+        RestrictedEnvironment(time_limit=0.2, in_process=True).execute("while True: pass", {})
 
 
 # --- service tasks --------------------------------------------------------------------------------
