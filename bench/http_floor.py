@@ -4,9 +4,14 @@
 read the body and answer `{}`. Served by gunicorn as the platform is and sent the journey's own
 requests by the benchmark's client, they cost what every API call pays before the platform
 does anything: gunicorn's parsing and writing, the socket, the client, and for `flask_app`
-Flask's request and response.
+Flask's request and response. `busy` is `constant` busy for BUSY_MS (an environment variable)
+milliseconds before it answers, as long as a platform request takes: what gunicorn, the socket
+and the client cost beyond that time is more than for an answer given at once.
 """
 from __future__ import annotations
+
+import os
+import time
 
 from flask import Flask, request
 
@@ -18,6 +23,13 @@ def constant(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(ANSWER)))])
     return [ANSWER]
+
+
+def busy(environ, start_response):
+    until = time.perf_counter() + float(os.environ["BUSY_MS"]) / 1000
+    while time.perf_counter() < until:
+        pass
+    return constant(environ, start_response)
 
 
 flask_app = Flask(__name__)

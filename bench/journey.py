@@ -27,7 +27,8 @@ of speed between columns do not skew: the verbs in process, the Flask app called
 HTTP) and HTTP, so that the ratio splits into what Flask and the routes cost and what
 gunicorn, the socket and the client cost. Last, HTTP's fixed cost alone (`fixed_cost`): one
 journey's requests sent by the same client to apps that do nothing (bench/http_floor.py)
-under the same gunicorn, which bounds the ratio whatever the platform does.
+under the same gunicorn, one of them working as long as the verbs do before it answers, which
+bounds the ratio whatever the platform does.
 
 Usage: python -m bench.journey --n 200
 """
@@ -214,16 +215,18 @@ def in_app(p, secret: str) -> InApp:
     return signed_in(InApp(web.create_app(settings)), secret)
 
 
-FLOORS = {"wsgi": "bench.http_floor:constant", "flask": "bench.http_floor:flask_app"}
+FLOORS = {"wsgi": "bench.http_floor:constant", "flask": "bench.http_floor:flask_app",
+          "busy": "bench.http_floor:busy"}
 
 
-def fixed_cost(p, sent: list, n: int) -> dict:
+def fixed_cost(p, sent: list, n: int, busy_ms: float) -> dict:
     """HTTP's fixed cost alone: one journey's requests (`sent`) sent `n` times by the same
     client to apps that do nothing (bench/http_floor.py) under gunicorn as `over_http` runs it,
-    one worker of 8 threads. Wall time and the server's CPU per journey, for each of FLOORS."""
+    one worker of 8 threads; the busy one is busy `busy_ms` a request. Wall time and the
+    server's CPU per journey, for each of FLOORS."""
     out = {}
     for name, target in FLOORS.items():
-        with gunicorn(target, server_env(p)) as (port, server):
+        with gunicorn(target, dict(server_env(p), BUSY_MS=str(busy_ms))) as (port, server):
             c = Client(port)
             try:
                 for _ in range(WARM):
@@ -296,7 +299,9 @@ def measure(n: int) -> dict:
                                                             workers, threads)
         at = (4 + len(SPREADS)) * step
         out["in_turn"] = in_turn(p, secret, range(at, at + n))
-        out["fixed_cost"] = fixed_cost(p, out["in_turn"].pop("sent"), n)
+        sent = out["in_turn"].pop("sent")
+        verbs_ms = 1000 / out["in_turn"]["in_process"]["journeys_per_s"]
+        out["fixed_cost"] = fixed_cost(p, sent, n, verbs_ms / len(sent))
     return out
 
 
@@ -328,16 +333,18 @@ def report(r: dict) -> str:
                  f"routes {speed['in_app'] / speed['in_process']:.2f} (the app in process / the "
                  f"verbs), gunicorn, the socket and the client "
                  f"{speed['http'] / speed['in_app']:.2f} (HTTP / the app in process)")
+    ms = {name: 1000 / floor[name]["journeys_per_s"] for name in FLOORS}
+    in_ms = 1000 / speed["in_process"]          # how long the busy app is busy a journey
+    beyond = ms["busy"] - in_ms
     lines.append("  HTTP's fixed cost alone, the journey's requests answered {} under the same "
-                 "gunicorn and client: " + "; ".join(
-                     f"{label} {1000 / floor[name]['journeys_per_s']:.1f} ms a journey, server "
-                     f"CPU {floor[name]['cpu_ms']:.1f} ms"
-                     for name, label in (("wsgi", "a bare WSGI app"),
-                                         ("flask", "a bare Flask app"))))
-    in_ms = 1000 / speed["in_process"]
+                 f"gunicorn and client: a bare WSGI app {ms['wsgi']:.1f} ms a journey, server "
+                 f"CPU {floor['wsgi']['cpu_ms']:.1f} ms; a bare Flask app {ms['flask']:.1f} ms, "
+                 f"server CPU {floor['flask']['cpu_ms']:.1f} ms; the bare WSGI app busy as long "
+                 f"as the verbs take ({in_ms:.1f} ms a journey) {beyond:.1f} ms beyond that")
     lines.append(f"  so HTTP / in process (1 client) can be at most "
-                 f"{in_ms / (in_ms + 1000 / floor['flask']['journeys_per_s']):.2f} "
-                 "with Flask and gunicorn as they are")
+                 f"{in_ms / (in_ms + beyond + ms['flask'] - ms['wsgi']):.2f} with Flask and "
+                 "gunicorn as they are (in process / (in process + the busy app's time beyond "
+                 "its own + Flask's))")
     return "refund-first journeys (9 API calls each), durable SQLite:\n" + "\n".join(lines)
 
 
