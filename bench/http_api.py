@@ -114,8 +114,8 @@ class Client:
 
 class InApp(Client):
     """The same calls made to the Flask app as a WSGI callable in this process: no gunicorn,
-    socket or HTTP parsing. (Not werkzeug's test client: building its environ costs more than
-    what is measured.) With `sent` a list, each request is kept in it as sent."""
+    socket or HTTP parsing. (Not werkzeug's test client: its environ builder and cookie jar
+    would be measured with the app.) With `sent` a list, each request is kept in it as sent."""
 
     def __init__(self, app):
         super().__init__(port=0)
