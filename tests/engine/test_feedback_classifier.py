@@ -34,6 +34,23 @@ def test_rules_need_every_word_in_one_clause_and_none_of_the_excluded():
     assert classifier.classify("Delivery 物流 SLOW 慢，退款没到") == ["物流慢", "退款慢"]
 
 
+def test_the_shipped_rules_match_every_labelled_text_as_they_are_written():
+    # by_rules looks only at the rules of the words a clause holds: the same classes as
+    # reading every rule against every clause.
+    classifier = fc.Classifier(feedback_taxonomy.shipped_source(ROOT / "bpmn"), [])
+    texts = [e.text for e in fc.load_examples(ROOT / "bpmn" / fc.EXAMPLES)]
+    classified = 0
+    for text in texts:
+        clauses = [c for c in fc._CLAUSE_END.split(text.lower()) if c.strip()]
+        written = {name for name, rules in classifier.rules.items()
+                   if any(all(word in clause for word in rule.present)
+                          and not any(word in clause for word in rule.absent)
+                          for rule in rules for clause in clauses)}
+        assert classifier.by_rules(text) == written, text
+        classified += bool(written)
+    assert classified > len(texts) / 2
+
+
 def test_the_model_adds_a_class_the_rules_do_not_list():
     examples = [example(f"东西{w}质量很差", "质量问题") for w in "甲乙丙丁戊己庚辛"] + \
                [example(f"物流{w}很快", "其他") for w in "甲乙丙丁戊己庚辛"]
