@@ -329,6 +329,16 @@ def test_a_script_that_used_its_time_stops_whatever_the_clock_says(waiting_clock
         RestrictedEnvironment(time_limit=0.2, in_process=True).execute("while True: pass", {})
 
 
+def test_validate_refuses_what_does_not_parse_each_time_it_is_asked():
+    # SpiffWorkflow's DMN engine tells an operator from a value by whether "v > 100" parses
+    # where "> 100" does not; the engine keeps each answer, the refusals included.
+    engine = PlatformScriptEngine()
+    for _ in range(2):
+        engine.validate("v > 100")
+        with pytest.raises(SyntaxError):
+            engine.validate("> 100")
+
+
 # --- service tasks --------------------------------------------------------------------------------
 
 def price_workflow(engine: PlatformScriptEngine) -> BpmnWorkflow:
