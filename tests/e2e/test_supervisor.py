@@ -17,6 +17,7 @@ def test_overdue_board_and_bulk_reassign(page, desk):
     login(page, "manager")
     expect(page).to_have_url("/inbox")
     page.click("nav.mainnav >> text=超时看板")
+    expect(page).to_have_url("/overdue")
     page.wait_for_load_state()      # board.js, at the end of the page, ticks the rows
     board = page.locator("#board")
     for number in numbers:
