@@ -326,8 +326,7 @@ def _record_group(sessions, runtime: Runtime, ready: list[tuple[Outbox, object]]
     docstring)."""
     if not ready:
         return []
-    with sessions() as session:
-        alone = session.get_bind().dialect.name == "postgresql"
+    alone = sessions.kw["bind"].dialect.name == "postgresql"
     group: list[tuple[Outbox, object]] = []
     if not alone:
         try:
