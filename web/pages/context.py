@@ -115,6 +115,18 @@ def roles_required(*roles: str):
     return decorator
 
 
+# ------------------------------------------------------------------ live streams
+
+def stream_slot(slots) -> bool:
+    """Take one of `slots` (a BoundedSemaphore: the server-sent event streams a process serves
+    at once) for a stream; False when the page must poll instead: every slot is taken, or the
+    server answers one request at a time (WSGI's `wsgi.multithread` is false: gunicorn's sync
+    worker, which `aftersales serve --threads 1` runs). There a stream would hold the worker's
+    only thread, every other request waiting behind it, and outlast the worker's timeout
+    (gunicorn's arbiter kills a sync worker that has not answered for 30 s)."""
+    return bool(request.environ.get("wsgi.multithread")) and slots.acquire(blocking=False)
+
+
 # ------------------------------------------------------------------ request bodies
 
 def limit_body(setting: str | int) -> None:

@@ -5,8 +5,9 @@ browser notification (a new P1 task, a breach), without a reload (static/js/live
 Each stream looks at the actor's queue every INTERVAL seconds (engine.live_queue, one short
 read each time) and says something only when it changed. The server's worker threads are few
 (`aftersales serve`: 8), so a stream lasts STREAM_SECONDS and then asks the browser to come
-back, and at most MAX_STREAMS pages of a process stream at once: the others are told to come
-back in FALLBACK_RETRY_MS, which makes them poll instead of holding a thread.
+back, and at most MAX_STREAMS pages of a process stream at once (none on a server of one
+thread: context.stream_slot): the others are told to come back in FALLBACK_RETRY_MS, which
+makes them poll instead of holding a thread.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ def queue_events():
     if user["role"] not in (*access.TASK_WORKERS, "admin"):
         abort(403)
     slots = _streams            # released into the semaphore it was taken from
-    if not slots.acquire(blocking=False):
+    if not context.stream_slot(slots):
         return _stream(iter([f"retry: {FALLBACK_RETRY_MS}\n\n"]))
     actor = context.actor()
 

@@ -96,8 +96,9 @@ LANGUAGES = {"zh_CN": "zh-CN", "en": "en"}
 STREAM_SECONDS = 55
 POLL_SECONDS = 1.0
 # Each open stream holds one of the server's threads (gunicorn runs 8 by default): at most
-# MAX_STREAMS per process, so that pages and the API keep threads to answer with. A page
-# beyond them is told to come back later (`retry`) and keeps working without live updates.
+# MAX_STREAMS per process, so that pages and the API keep threads to answer with (none on a
+# server of one thread: context.stream_slot). A page beyond them is told to come back later
+# (`retry`) and keeps working without live updates.
 MAX_STREAMS = 4
 BUSY_RETRY_MS = 15_000
 _streams = threading.BoundedSemaphore(MAX_STREAMS)
@@ -358,7 +359,7 @@ def events(ref):
     who, settings = context.actor(), context.settings()
     with context.transaction() as db:
         first = customer_app.fingerprint(db, who, ref, settings)   # NotFound before streaming
-    if not _streams.acquire(blocking=False):
+    if not context.stream_slot(_streams):
         return Response(f"retry: {BUSY_RETRY_MS}\n\n", mimetype="text/event-stream")
 
     def stream():

@@ -1,11 +1,22 @@
 """The aftersales command line, run the way an operator runs it."""
 from __future__ import annotations
 
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine import db
+from engine import db, users
 from bench.scale_out import children
 from engine.models import HumanTask
 from tests.conftest import DATA, ROOT
@@ -123,23 +134,17 @@ def test_user_add_a_shop_account(cli):
     assert "user shop-main added (shop)" in result.output
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path, workers):
-    import os
-    import signal
-    import socket
-    import subprocess
-    import sys
-    import time
-    import urllib.request
-
+@contextlib.contextmanager
+def served(db_url, workers: int, threads: int):
+    """`aftersales serve` on `db_url` (`workers` of `threads` threads), answering; yields (its
+    port, its process). Stopped by SIGTERM, which it must obey with exit status 0."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = dict(os.environ, AFTERSALES_DATABASE_URL=db_url,
                AFTERSALES_SECRET_KEY="a test key that nobody published, 40+ chars")
     command = [sys.executable, "-m", "web.cli", "serve", "--port", str(port),
-               "--workers", str(workers), "--threads", "1" if workers > 1 else "8"]
+               "--workers", str(workers), "--threads", str(threads)]
     with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL) as server:
         try:
@@ -156,7 +161,36 @@ def test_serve_answers_http_and_stops_on_sigterm(db_url, tmp_path, workers):
             while len(children(server.pid)) < workers:          # gunicorn's worker processes
                 assert time.monotonic() < deadline, f"{workers} workers did not start within 30 s"
                 time.sleep(0.2)
-            assert len(children(server.pid)) == workers
+            yield port, server
         finally:
             server.send_signal(signal.SIGTERM)
             assert server.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_serve_answers_http_and_stops_on_sigterm(db_url, workers):
+    with served(db_url, workers, 1 if workers > 1 else 8) as (_port, server):
+        assert len(children(server.pid)) == workers
+
+
+def test_a_server_of_one_thread_a_worker_holds_no_live_stream(db_url):
+    # `--threads 1` runs gunicorn's sync worker: a page's live stream would hold a worker's
+    # only thread (the API waiting behind it) until the arbiter killed it after 30 s.
+    engine = db.make_engine(db_url)
+    with db.make_session_factory(engine).begin() as session:
+        users.create_user(session, "desk_1", "a long enough password", "staff",
+                          "customer_service")
+    engine.dispose()
+    with served(db_url, 2, 1) as (port, _server):
+        page = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+        base = f"http://127.0.0.1:{port}"
+        form = page.open(f"{base}/login", timeout=10).read().decode()
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+        page.open(f"{base}/login", urllib.parse.urlencode(
+            {"username": "desk_1", "password": "a long enough password",
+             "csrf_token": csrf}).encode(), timeout=10).read()
+        started = time.monotonic()
+        with page.open(f"{base}/events/queue", timeout=10) as stream:
+            assert stream.headers["Content-Type"].startswith("text/event-stream")
+            assert stream.read().decode() == "retry: 15000\n\n"       # poll, at once
+        assert time.monotonic() - started < 5

@@ -12,6 +12,7 @@ token of the page it last rendered.
 """
 from __future__ import annotations
 
+import functools
 import io
 import re
 from datetime import timedelta
@@ -22,7 +23,7 @@ from pathlib import Path
 import jinja2
 import pytest
 from werkzeug.datastructures import FileStorage, MultiDict
-from werkzeug.test import encode_multipart
+from werkzeug.test import EnvironBuilder, encode_multipart
 
 # `clock` is the engine's clock as tests/web/conftest.py imports it; it is used in one place,
 # `advance` below, the only thing the pages' behaviour needs that HTTP cannot do (time passing,
@@ -161,9 +162,18 @@ class Browser:
 
     def __init__(self, app, lang: str | None = "en"):
         self.client = app.test_client()
+        # Served as `aftersales serve` (gunicorn's threaded worker) or werkzeug's threaded
+        # server: werkzeug's test client would say it is a server of one thread.
+        self.threaded = True
+        self.client.open = functools.partial(self._open, self.client.open)
         if lang:
             self.client.set_cookie("lang", lang)
         self.token: str | None = None
+
+    def _open(self, open_, *args, **kwargs):
+        if not (args and isinstance(args[0], EnvironBuilder)):
+            kwargs.setdefault("multithread", self.threaded)
+        return open_(*args, **kwargs)
 
     # -- plain requests
     def get(self, path, *, fetch=False, **kwargs):

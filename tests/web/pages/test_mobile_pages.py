@@ -132,6 +132,19 @@ def test_refusals_outside_the_engine_are_pages_of_the_app_too(app, phone):
     assert missing.status_code == 404 and "m/static/app.css" in missing.get_data(as_text=True)
 
 
+def test_a_server_of_one_thread_gives_the_phone_no_stream(phone):
+    alice = phone()
+    alice.get("/m/orders/O-1001/file")
+    ref = alice.post("/m/orders/O-1001/file", {"type": "complaint", "sku": "SKU-O-1001",
+                                               "quantity-SKU-O-1001": "1", "reason": "x"}
+                     ).headers["Location"]
+    from web.pages import mobile
+    alice.threaded = False     # gunicorn's sync worker
+    refused = alice.get(f"{ref}/events")
+    assert refused.status_code == 200
+    assert refused.get_data(as_text=True) == f"retry: {mobile.BUSY_RETRY_MS}\n\n"
+
+
 def test_live_updates_keep_threads_for_everyone_else(phone, monkeypatch):
     from web.pages import mobile
     alice = phone()

@@ -87,6 +87,20 @@ def test_pages_beyond_the_streams_a_process_serves_are_told_to_poll(browser, wor
         live._streams.release()
 
 
+def test_a_server_of_one_thread_tells_every_page_to_poll(browser, world, quick):
+    # gunicorn's sync worker (`aftersales serve --threads 1`): a stream would hold its one
+    # thread, and it would be killed for not answering in 30 s.
+    page = browser("customer_service_1")
+    page.threaded = False
+    refused = page.get("/events/queue")
+    assert refused.status_code == 200
+    assert html_of(refused) == f"retry: {live.FALLBACK_RETRY_MS}\n\n"
+    page.threaded = True
+    streamed = page.client.get("/events/queue", buffered=False)
+    assert next(events(streamed))["total"] == 0     # the slot was not taken by the refusal
+    streamed.close()
+
+
 # ------------------------------------------------------------------ saved filters
 
 def saved_of(html: str) -> dict[str, str]:
