@@ -25,7 +25,10 @@ two columns, and once from three sides run in turn (`in_turn`), which the machin
 of speed between columns do not skew: the verbs in process, the Flask app called in process
 (bench.http_api.InApp: Flask and the routes without gunicorn, the socket or the client's
 HTTP) and HTTP, so that the ratio splits into what Flask and the routes cost and what
-gunicorn, the socket and the client cost. Last, HTTP's fixed cost alone (`fixed_cost`): one
+gunicorn, the socket and the client cost; HTTP once on the threaded worker of 8 threads and
+once on a worker of one thread (gunicorn's sync worker, which hands no request between
+threads), and the CPU ratio apart from the wall-time one (the client's CPU is in HTTP's
+time, not in the server's). Last, HTTP's fixed cost alone (`fixed_cost`): one
 journey's requests sent by the same client to apps that do nothing (bench/http_floor.py)
 under the same gunicorn, one of them working as long as the verbs do before it answers, which
 bounds the ratio whatever the platform does.
@@ -240,43 +243,51 @@ def fixed_cost(p, sent: list, n: int, busy_ms: float) -> dict:
     return out
 
 
-SIDES = ("in_process", "in_app", "http")
+SIDES = ("in_process", "in_app", "http", "http_sync")
 
 
 def in_turn(p, secret: str, journeys: range, rounds: int = ROUNDS) -> dict:
-    """The verbs in process, the Flask app in process (`in_app`) and HTTP with one client, run
-    in turn in `rounds` rounds (the order turning every round) on one driver, one app and one
-    server, so that the machine's speed, which moves from minute to minute on a shared
-    machine, weighs on all three alike. {side: figures} with the CPU of this process (in
-    process, in app) or of the server (HTTP), and "sent": one journey's requests as the app
-    got them, for `fixed_cost`."""
+    """The verbs in process, the Flask app in process (`in_app`) and HTTP with one client, on
+    a worker of 8 threads (`http`, gunicorn's threaded worker) and on a worker of one thread
+    (`http_sync`, gunicorn's sync worker), run in turn in `rounds` rounds (the order turning
+    every round) on one driver, one app and two servers, so that the machine's speed, which
+    moves from minute to minute on a shared machine, weighs on all sides alike. {side:
+    figures} with the CPU of this process (in process, in app) or of the server (HTTP; the
+    client's, this process's, apart), and "sent": one journey's requests as the app got them,
+    for `fixed_cost`."""
     env = server_env(p, AFTERSALES_ADAPTERS="payment=off")
     seconds, cpu = dict.fromkeys(SIDES, 0.0), dict.fromkeys(SIDES, 0.0)
-    with served(p, secret, env=env) as c:
-        # Signed in after the client: a sign-in deletes the user's tokens expired by the
+    client_cpu = dict.fromkeys(SIDES, 0.0)
+    with served(p, secret, env=env) as c, served(p, secret, env=env, threads=1) as sync:
+        # Signed in after the clients: a sign-in deletes the user's tokens expired by the
         # server's clock, which the driver's are under the tests' frozen clock.
         app = in_app(p, secret)
         driver = InProcess(p)
         start = journeys.start
         driver.journey(start - 1)                # the orders just before warm each side
-        concurrently(lambda i: refund_first(c, i), range(start - WARM - 1, start - 1), 1)
+        for i in range(start - WARM - 1, start - 1):
+            refund_first(c if i % 2 else sync, i)
         for i in range(start - 2 * WARM - 1, start - WARM - 2):
             refund_first(app, i)
         app.sent = []
         refund_first(app, start - WARM - 2)
         sent, app.sent = app.sent, None
         run = {"in_process": driver.journey, "in_app": lambda i: refund_first(app, i),
-               "http": lambda i: refund_first(c, i)}
+               "http": lambda i: refund_first(c, i), "http_sync": lambda i: refund_first(sync, i)}
+        servers = {"http": c.server, "http_sync": sync.server}
         shares = {side: journeys[k::len(SIDES)] for k, side in enumerate(SIDES)}
         for k in range(rounds):
             for side in SIDES[k % len(SIDES):] + SIDES[:k % len(SIDES)]:
-                used = (lambda: cpu_seconds(c.server.pid)) if side == "http" else time.process_time
-                t0, cpu0 = time.perf_counter(), used()
+                server = servers.get(side)
+                used = (lambda: cpu_seconds(server.pid)) if server else time.process_time
+                t0, cpu0, own0 = time.perf_counter(), used(), time.process_time()
                 for i in shares[side][k::rounds]:
                     run[side](i)
                 seconds[side] += time.perf_counter() - t0
                 cpu[side] += used() - cpu0
-    return {"sent": sent, **{side: _figures(len(shares[side]), seconds[side], cpu[side])
+                client_cpu[side] += time.process_time() - own0
+    return {"sent": sent, **{side: dict(_figures(len(shares[side]), seconds[side], cpu[side]),
+                                        client_ms=client_cpu[side] / len(shares[side]) * 1000)
                              for side in SIDES}}
 
 
@@ -333,6 +344,17 @@ def report(r: dict) -> str:
                  f"routes {speed['in_app'] / speed['in_process']:.2f} (the app in process / the "
                  f"verbs), gunicorn, the socket and the client "
                  f"{speed['http'] / speed['in_app']:.2f} (HTTP / the app in process)")
+    verbs_cpu = turn["in_process"]["cpu_ms"]
+    lines.append(f"  in turn on a worker of one thread (gunicorn's sync worker, as `aftersales "
+                 f"serve --threads 1`): HTTP {speed['http_sync']:.1f} journeys/s, server CPU "
+                 f"{turn['http_sync']['cpu_ms']:.1f} ms; HTTP / in process "
+                 f"{speed['http_sync'] / speed['in_process']:.2f}")
+    lines.append(f"  CPU of the verbs in process / the server's CPU over HTTP (what one server "
+                 f"thread can carry, the client's CPU left out): worker of 8 threads "
+                 f"{verbs_cpu / turn['http']['cpu_ms']:.2f}, worker of one thread "
+                 f"{verbs_cpu / turn['http_sync']['cpu_ms']:.2f}; the benchmark's client "
+                 f"(http.client, JSON, signing) {turn['http']['client_ms']:.1f} ms of CPU a "
+                 f"journey, in the HTTP side's time")
     ms = {name: 1000 / floor[name]["journeys_per_s"] for name in FLOORS}
     in_ms = 1000 / speed["in_process"]          # how long the busy app is busy a journey
     beyond = ms["busy"] - in_ms

@@ -5,7 +5,7 @@ from bench import journey
 
 
 def test_the_journey_benchmark_runs_every_column():
-    figures = journey.measure(n=3)     # a journey for each side of in_turn
+    figures = journey.measure(n=4)     # a journey for each side of in_turn
     assert figures["in_process"]["statements"] > 50 and figures["in_process"]["control"] > 5
     for side in journey.SIDES:
         assert figures["in_turn"][side]["journeys_per_s"] > 0, side
