@@ -52,6 +52,7 @@ from engine.runtime.script_builtins import _GUARDS, BUILTINS, REFUSED_NAMES
 log = logging.getLogger(__name__)
 
 DEFAULT_TIME_LIMIT = 1.0
+WALL_LIMITS = 3      # a script is stopped after this many time limits of the clock
 # Spiff's error formatter finds the failing line by looking for frames with this file name.
 _FILENAME = "<string>"
 
@@ -234,17 +235,25 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         # The limit is on the script's own work: once the wall clock passes the deadline, the
         # thread's CPU time decides, so a script that waited for the CPU (a loaded machine, a
         # collection of the garbage of other threads) gets the rest of its time, and one that
-        # used it up stops. The clock is read on every line, the CPU time only then.
+        # used it up stops. The clock is read on every line, the CPU time only then. Waiting
+        # counts once the clock passes WALL_LIMITS time limits: the worker is not held longer
+        # whatever the machine's load.
         limit, started = self.time_limit, time.thread_time()
-        deadline = time.monotonic() + limit
+        now = time.monotonic()
+        deadline, last = now + limit, now + limit * WALL_LIMITS
 
         def tracer(frame, event, arg):
             nonlocal deadline
-            if time.monotonic() > deadline:
+            now = time.monotonic()
+            if now > deadline:
+                if now > last:
+                    raise _ScriptTimeout(f"it took more than {limit * WALL_LIMITS:g} s of the "
+                                         f"clock, {WALL_LIMITS} times its time limit of "
+                                         f"{limit:g} s")
                 left = limit - (time.thread_time() - started)
                 if left <= 0:
-                    raise _ScriptTimeout
-                deadline = time.monotonic() + left
+                    raise _ScriptTimeout(f"it ran longer than the time limit of {limit:g} s")
+                deadline = now + left
             # Line events only in script frames; helpers are ours and finish on their own.
             return tracer if frame.f_code.co_filename == _FILENAME else None
 
@@ -253,8 +262,7 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         try:
             return eval(code, scope)
         except _ScriptTimeout as stop:
-            timeout = TimeoutError(f"script stopped: it ran longer than the time limit of "
-                                   f"{self.time_limit:g} s")
+            timeout = TimeoutError(f"script stopped: {stop.args[0]}")
             # Keep the script's frames: Spiff reads the failing line from them.
             raise timeout.with_traceback(stop.__traceback__) from None
         except Exception as err:
