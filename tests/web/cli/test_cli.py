@@ -21,6 +21,7 @@ from bench.scale_out import children
 from engine.models import HumanTask
 from tests.conftest import DATA, ROOT
 from web.cli import main
+from web.pages import live
 
 
 @pytest.fixture
@@ -192,5 +193,5 @@ def test_a_server_of_one_thread_a_worker_holds_no_live_stream(db_url):
         started = time.monotonic()
         with page.open(f"{base}/events/queue", timeout=10) as stream:
             assert stream.headers["Content-Type"].startswith("text/event-stream")
-            assert stream.read().decode() == "retry: 15000\n\n"       # poll, at once
+            assert stream.read().decode() == f"retry: {live.FALLBACK_RETRY_MS}\n\n"  # poll
         assert time.monotonic() - started < 5

@@ -132,12 +132,17 @@ def test_refusals_outside_the_engine_are_pages_of_the_app_too(app, phone):
     assert missing.status_code == 404 and "m/static/app.css" in missing.get_data(as_text=True)
 
 
+def _complaint_page(alice) -> str:
+    """The address of the page of a complaint `alice` files from O-1001."""
+    alice.get("/m/orders/O-1001/file")
+    return alice.post("/m/orders/O-1001/file", {"type": "complaint", "sku": "SKU-O-1001",
+                                                "quantity-SKU-O-1001": "1", "reason": "x"}
+                      ).headers["Location"]
+
+
 def test_a_server_of_one_thread_gives_the_phone_no_stream(phone):
     alice = phone()
-    alice.get("/m/orders/O-1001/file")
-    ref = alice.post("/m/orders/O-1001/file", {"type": "complaint", "sku": "SKU-O-1001",
-                                               "quantity-SKU-O-1001": "1", "reason": "x"}
-                     ).headers["Location"]
+    ref = _complaint_page(alice)
     from web.pages import mobile
     alice.threaded = False     # gunicorn's sync worker
     refused = alice.get(f"{ref}/events")
@@ -148,10 +153,7 @@ def test_a_server_of_one_thread_gives_the_phone_no_stream(phone):
 def test_live_updates_keep_threads_for_everyone_else(phone, monkeypatch):
     from web.pages import mobile
     alice = phone()
-    alice.get("/m/orders/O-1001/file")
-    ref = alice.post("/m/orders/O-1001/file", {"type": "complaint", "sku": "SKU-O-1001",
-                                               "quantity-SKU-O-1001": "1", "reason": "x"}
-                     ).headers["Location"]
+    ref = _complaint_page(alice)
     monkeypatch.setattr(mobile, "STREAM_SECONDS", 0)
     opened = [alice.client.get(f"{ref}/events", buffered=False) for _ in range(mobile.MAX_STREAMS)]
     busy = alice.get(f"{ref}/events")
