@@ -10,7 +10,8 @@ payloads and service-task parameters, and the seam through which service tasks c
   (engine/runtime/script_builtins.py, with the guards the compiled code calls); `now()` reads
   engine.clock, so a script sees the same instant as the rest of its unit of work;
 - every run has a time limit on its own work (its thread's CPU time once the wall clock is past
-  it), enforced by a per-thread trace function (works off the main thread);
+  it, and the clock alone past WALL_LIMITS limits), enforced by a per-thread trace function
+  (works off the main thread);
 - scripts and expressions that `is_cheap_script` / `is_cheap` cannot prove cheap (calls, loops,
   function definitions, comprehensions, `**`, big literals...) run in a script worker process (engine/runtime/script_workers.py: memory and CPU
   limits, a wall-clock kill, a fixed hash seed), so that a single C-level operation such as
