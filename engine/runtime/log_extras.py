@@ -5,12 +5,14 @@ start and end with `Workflow.collect_log_extras()`. Both test `logger.level < 20
 heavy details: the logger's own level, which is NOTSET (0) unless set on that very logger, so
 every state change copies the task's data and every workflow record walks the whole task tree,
 though the platform leaves the `spiff` loggers at the root's WARNING and no record is ever made.
-`install()` makes both return no details when their logger is not enabled for INFO (then the
-library makes no record at INFO or DEBUG, the only levels it passes them at); a `spiff` logger
-set to INFO or DEBUG gets the library's records as they were.
+Every state change also formats its message first (`TaskState.get_name` builds a dict of all
+the state names on each call) and reads the clock twice. `install()` makes both gatherers return
+no details, and a state change only set the state and its time, when their logger is not enabled
+for INFO (then the library makes no record at INFO or DEBUG, the only levels it passes them at);
+a `spiff` logger set to INFO or DEBUG gets the library's records as they were.
 
 Noted for upstream: the check should be `logger.isEnabledFor(logging.DEBUG)`, and the details
-gathered only when a record is made.
+gathered and the message formatted only when a record is made.
 """
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def install() -> None:
         gather = owner.collect_log_extras
         if getattr(gather, "library_gather", None) is None:
             owner.collect_log_extras = _only_if_logged(gather, module.logger)
+    if getattr(spiff_task.Task._set_state, "library_set_state", None) is None:
+        spiff_task.Task._set_state = _quiet_set_state(spiff_task.Task._set_state)
 
 
 def _only_if_logged(gather, logger: logging.Logger):
@@ -35,3 +39,15 @@ def _only_if_logged(gather, logger: logging.Logger):
         return gather(self, dct)
     collect_log_extras.library_gather = gather
     return collect_log_extras
+
+
+def _quiet_set_state(library_set_state):
+    def _set_state(self, value: int) -> None:
+        if spiff_task.logger.isEnabledFor(logging.INFO):
+            return library_set_state(self, value)
+        if value != self._state:
+            # looked up on each call: determinism pins the module's `time` to the unit's clock
+            self.last_state_change = spiff_task.time.time()
+            self._state = value
+    _set_state.library_set_state = library_set_state
+    return _set_state

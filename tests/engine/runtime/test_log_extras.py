@@ -5,10 +5,14 @@ library's own."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime, timezone
 
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
+from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.task import TaskState
 
+from engine import clock
 from engine.runtime import determinism
 from tests.conftest import DATA
 
@@ -41,3 +45,38 @@ def test_a_spiff_logger_at_debug_gets_the_librarys_records_with_their_details(ca
     assert changes and all(r.task_spec and r.workflow_spec == "loop" for r in changes)
     assert any(getattr(r, "data", None) and r.data.get("secret") for r in changes)
     assert set(workflow.collect_log_extras()) >= {"workflow_spec", "root", "tasks"}
+
+
+def _states_after_a_run(set_state) -> list[tuple]:
+    original = Task._set_state
+    Task._set_state = set_state
+    try:
+        with clock.pinned(datetime(2026, 12, 4, 8, 0, tzinfo=timezone.utc)), \
+                determinism.seeded("same ids"):
+            workflow = _loop_workflow()
+            workflow.do_engine_steps()
+            for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+                task.run()
+            workflow.do_engine_steps()
+    finally:
+        Task._set_state = original
+    return [(str(t.id), t.task_spec.name, t.state, t.last_state_change)
+            for t in workflow.get_tasks()]
+
+
+def test_a_state_change_nobody_logs_sets_the_same_state_and_time_as_the_librarys(caplog):
+    determinism.install()
+    caplog.set_level(logging.WARNING, logger="spiff")
+    quiet = Task._set_state
+    assert quiet.library_set_state is not quiet
+    assert _states_after_a_run(quiet) == _states_after_a_run(quiet.library_set_state)
+    assert not [r for r in caplog.records if r.name.startswith("spiff")]
+
+
+def test_a_spiff_logger_at_info_gets_every_state_change_with_its_name(caplog):
+    determinism.install()
+    caplog.set_level(logging.INFO, logger="spiff")
+    workflow = _loop_workflow()
+    workflow.do_engine_steps()
+    changes = [r.getMessage() for r in caplog.records if r.name == "spiff.task"]
+    assert "State changed to READY" in changes and "State changed to COMPLETED" in changes
