@@ -497,10 +497,11 @@ def _csat(data: dict) -> int | None:
     return None
 
 
-# PostgreSQL: draw the day's next number; the day's first draw starts after its highest
+# Draw the day's next number; the day's first draw (no row yet) starts after its highest
 # request (numbers filed before the table existed).
-_DRAW_NUMBER = ("INSERT INTO request_number (day, last) VALUES (%(day)s, %(first)s) "
-                "ON CONFLICT (day) DO UPDATE SET last = request_number.last + 1 RETURNING last")
+_DRAW_NEXT = "UPDATE request_number SET last = last + 1 WHERE day = %(day)s RETURNING last"
+_DRAW_FIRST = ("INSERT INTO request_number (day, last) VALUES (%(day)s, %(first)s) "
+               "ON CONFLICT (day) DO UPDATE SET last = request_number.last + 1 RETURNING last")
 
 
 def _next_number(session: Session, now: datetime) -> str:
@@ -508,12 +509,15 @@ def _next_number(session: Session, now: datetime) -> str:
     `request_number` row by a statement that commits by itself (engine.db.autocommitted), so
     that two filers at once never draw the same number and neither waits for the other's
     process to start; a filing refused after its draw leaves a gap in the day's numbers. A
-    day's first draw goes on from the highest number filed before the table was there."""
-    prefix = f"AS-{now:%Y%m%d}-"
-    last = prebuilt.read(session, _HIGHEST_NUMBER, {"prefix": prefix + "%"}).scalar()
-    n = int(last.rsplit("-", 1)[1]) + 1 if last else 1
-    n = db.autocommitted(session, _DRAW_NUMBER, {"day": f"{now:%Y%m%d}", "first": n})[0]
-    return f"{prefix}{n:04d}"
+    day's first draw goes on from the highest number filed before the table was there (a
+    LIKE over the numbers, which no index serves: read once a day, not on every filing)."""
+    prefix, day = f"AS-{now:%Y%m%d}-", f"{now:%Y%m%d}"
+    drawn = db.autocommitted(session, _DRAW_NEXT, {"day": day})
+    if drawn is None:
+        last = prebuilt.read(session, _HIGHEST_NUMBER, {"prefix": prefix + "%"}).scalar()
+        first = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+        drawn = db.autocommitted(session, _DRAW_FIRST, {"day": day, "first": first})
+    return f"{prefix}{drawn[0]:04d}"
 
 
 def _text(fields: dict, name: str, max_len: int) -> str:

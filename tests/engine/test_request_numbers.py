@@ -77,6 +77,21 @@ def test_the_days_first_draw_goes_on_from_its_highest_number(race_sessions, fili
     assert filing(2) == first[:-4] + "0003"
 
 
+def test_only_the_days_first_draw_reads_its_highest_number(race_sessions, filing, monkeypatch):
+    """The highest number is a LIKE over every request's number, which no index serves."""
+    reads, real_read = [], service_requests.prebuilt.read
+
+    def read(session, statement, *args, **kwargs):
+        reads.append(statement)
+        return real_read(session, statement, *args, **kwargs)
+    monkeypatch.setattr(service_requests.prebuilt, "read", read)
+    first = filing(0)
+    assert reads.count(service_requests._HIGHEST_NUMBER) == 1
+    reads.clear()
+    assert filing(1) == first[:-4] + "0002"
+    assert service_requests._HIGHEST_NUMBER not in reads
+
+
 def test_a_filing_starts_its_process_outside_any_transaction(filing, monkeypatch):
     order = []
     real_start, real_count = steps.start, service_requests._count_filing

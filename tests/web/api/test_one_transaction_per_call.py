@@ -64,7 +64,7 @@ def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transactio
     assert all(statement.startswith("SELECT") for statement in outside), traced
     if call == "file a request":
         draw, unit = transactions
-        assert draw[0] == "BEGIN IMMEDIATE" and "INTO request_number" in draw[1], draw
+        assert draw[0] == "BEGIN IMMEDIATE" and "UPDATE request_number" in draw[1], draw
         assert len(draw) == 3 and draw[2] == "COMMIT", draw
         assert unit[0] == "BEGIN IMMEDIATE" and "INSERT INTO service_request" in " ".join(unit)
     else:
