@@ -234,7 +234,8 @@ def _post(url: str, raw: bytes, headers: dict) -> tuple[int | None, str]:
         with urllib.request.urlopen(request, timeout=CALLBACK_TIMEOUT) as response:
             return response.status, response.read(2000).decode("utf-8", "replace")
     except urllib.error.HTTPError as err:
-        return err.code, err.read(2000).decode("utf-8", "replace")
+        with err:           # its answer's socket, held as long as the error lives otherwise
+            return err.code, err.read(2000).decode("utf-8", "replace")
     except OSError as err:
         return None, str(err)
 

@@ -186,10 +186,11 @@ def _post_gateway(settings: Settings, url: str, idempotency_key: str, body: dict
         with urllib.request.urlopen(request, timeout=settings.notify_timeout) as response:
             answer = response.read(MAX_ANSWER)
     except urllib.error.HTTPError as err:
-        if 400 <= err.code < 500:
-            raise Refused(f"the {body['channel']} gateway answered {err.code}: "
-                          f"{_reply(err.read(500))}") from None
-        raise
+        with err:           # its answer's socket, held as long as the error lives otherwise
+            if 400 <= err.code < 500:
+                raise Refused(f"the {body['channel']} gateway answered {err.code}: "
+                              f"{_reply(err.read(500))}") from None
+            raise
     try:
         parsed = json.loads(answer) if answer else {}
     except ValueError:

@@ -39,6 +39,7 @@ def fetch(session: Session, settings: Settings, order_id: str) -> ShopOrder | No
         with urllib.request.urlopen(request, timeout=settings.orders_http_timeout) as response:
             raw = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as err:
+        err.close()         # its answer's socket, held as long as the error lives otherwise
         if err.code == 404:
             return None
         raise _unavailable(order_id, f"it answered {err.code}") from None

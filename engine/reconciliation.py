@@ -153,6 +153,7 @@ def fetch_statement(settings: Settings, day: date) -> list[Entry]:
         with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
             raw = response.read(MAX_BYTES + 1)
     except urllib.error.HTTPError as err:
+        err.close()         # its answer's socket, held as long as the error lives otherwise
         raise _unavailable(day, f"it answered {err.code}") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise _unavailable(day, f"it did not answer ({getattr(err, 'reason', err)})") from None

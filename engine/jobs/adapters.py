@@ -14,6 +14,7 @@ contact). A Remote is still an adapter: called with a session it does all three 
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,8 +69,12 @@ def post_json(settings, url: str, body: dict, idempotency_key: str):
                                      headers={"Content-Type": "application/json",
                                               "Idempotency-Key": idempotency_key,
                                               **signatures.outgoing_headers(settings, raw)})
-    with urllib.request.urlopen(request, timeout=settings.outbox_timeout) as response:
-        return json.loads(response.read(MAX_ANSWER))
+    try:
+        with urllib.request.urlopen(request, timeout=settings.outbox_timeout) as response:
+            return json.loads(response.read(MAX_ANSWER))
+    except urllib.error.HTTPError as err:
+        err.close()         # its answer's socket: the outbox keeps the error as the outcome
+        raise
 
 
 # ------------------------------------------------------------------ payments

@@ -3,7 +3,9 @@ file or from the provider over HTTP (a real server on 127.0.0.1, started here), 
 job that keeps the report as an alert."""
 from __future__ import annotations
 
+import gc
 import json
+import warnings
 from datetime import timedelta
 from decimal import Decimal
 
@@ -203,6 +205,20 @@ def test_the_daily_job_reports_a_provider_that_is_down(settings, sessions, book,
     with sessions() as session:
         alert = session.scalars(select(Alert)).one()
     assert alert.details["disagreements"][0]["message"].endswith("it answered 500")
+
+
+def test_a_provider_that_answers_an_error_leaves_no_socket_open(settings, sessions, book,
+                                                                 provider):
+    """The error's answer is closed at once, not when the collector finds the error."""
+    book("x", "10.00")
+    provider.status = 500
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        reconciliation.daily(sessions, settings.with_(
+            payment_adapter="http", payment_http_url=provider.url,
+            outgoing_secret=OUTGOING_SECRET), T0)
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_the_scheduler_reconciles_every_morning_in_the_platforms_time_zone(
