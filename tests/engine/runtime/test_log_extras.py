@@ -25,21 +25,24 @@ def _loop_workflow() -> BpmnWorkflow:
     return workflow
 
 
-def test_no_details_are_gathered_for_records_nobody_logs(caplog):
+def _stepped(caplog, level: int) -> BpmnWorkflow:
+    """The loop workflow after its engine steps, the `spiff` loggers at `level`."""
     determinism.install()
-    caplog.set_level(logging.WARNING, logger="spiff")
+    caplog.set_level(level, logger="spiff")
     workflow = _loop_workflow()
     workflow.do_engine_steps()
+    return workflow
+
+
+def test_no_details_are_gathered_for_records_nobody_logs(caplog):
+    workflow = _stepped(caplog, logging.WARNING)
     assert workflow.task_tree.collect_log_extras() == {}
     assert workflow.collect_log_extras() == {}
     assert not [r for r in caplog.records if r.name.startswith("spiff")]
 
 
 def test_a_spiff_logger_at_debug_gets_the_librarys_records_with_their_details(caplog):
-    determinism.install()
-    caplog.set_level(logging.DEBUG, logger="spiff")
-    workflow = _loop_workflow()
-    workflow.do_engine_steps()
+    workflow = _stepped(caplog, logging.DEBUG)
     changes = [r for r in caplog.records if r.name == "spiff.task"
                and r.getMessage().startswith("State changed")]
     assert changes and all(r.task_spec and r.workflow_spec == "loop" for r in changes)
@@ -74,9 +77,6 @@ def test_a_state_change_nobody_logs_sets_the_same_state_and_time_as_the_librarys
 
 
 def test_a_spiff_logger_at_info_gets_every_state_change_with_its_name(caplog):
-    determinism.install()
-    caplog.set_level(logging.INFO, logger="spiff")
-    workflow = _loop_workflow()
-    workflow.do_engine_steps()
+    _stepped(caplog, logging.INFO)
     changes = [r.getMessage() for r in caplog.records if r.name == "spiff.task"]
     assert "State changed to READY" in changes and "State changed to COMPLETED" in changes
