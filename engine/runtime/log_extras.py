@@ -7,7 +7,7 @@ every state change copies the task's data and every workflow record walks the wh
 though the platform leaves the `spiff` loggers at the root's WARNING and no record is ever made.
 Every state change also formats its message first (`TaskState.get_name` builds a dict of all
 the state names on each call) and reads the clock twice. `install()` makes both gatherers return
-no details, and a state change only set the state and its time, when their logger is not enabled
+no details, and a state change set only the state and its time, when their logger is not enabled
 for INFO (then the library makes no record at INFO or DEBUG, the only levels it passes them at);
 a `spiff` logger set to INFO or DEBUG gets the library's records as they were.
 
