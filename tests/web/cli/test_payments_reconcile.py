@@ -67,6 +67,13 @@ def book(sessions):
     return write
 
 
+@pytest.fixture
+def over_http(settings, provider):
+    """The settings with the payment provider over HTTP: the local server `provider`."""
+    return settings.with_(payment_adapter="http", payment_http_url=provider.url,
+                          outgoing_secret=OUTGOING_SECRET)
+
+
 def lines_of(path, rows):
     path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
     return str(path)
@@ -172,9 +179,8 @@ def test_a_provider_that_cannot_give_its_statement_is_an_error(cli, provider):
 
 
 def test_the_daily_job_keeps_the_report_as_an_alert_until_the_day_agrees(
-        settings, sessions, book, provider):
-    runtime = Runtime(settings.with_(payment_adapter="http", payment_http_url=provider.url,
-                       outgoing_secret=OUTGOING_SECRET))
+        over_http, sessions, book, provider):
+    runtime = Runtime(over_http)
     book("late", "80.00", "pending")
     provider.body = [{"idempotency_key": "late", "status": "paid", "amount": "80.00"}]
     job = PlatformScheduler(sessions, runtime)
@@ -195,28 +201,24 @@ def test_the_daily_job_keeps_the_report_as_an_alert_until_the_day_agrees(
     assert alert.closed_at == T0 and alert.count == 0
 
 
-def test_the_daily_job_reports_a_provider_that_is_down(settings, sessions, book, provider):
+def test_the_daily_job_reports_a_provider_that_is_down(over_http, sessions, book, provider):
     book("x", "10.00")
     provider.status = 500
-    report = reconciliation.daily(
-        sessions, settings.with_(payment_adapter="http", payment_http_url=provider.url,
-                       outgoing_secret=OUTGOING_SECRET), T0)
+    report = reconciliation.daily(sessions, over_http, T0)
     assert [d.kind for d in report.disagreements] == ["statement_unavailable"]
     with sessions() as session:
         alert = session.scalars(select(Alert)).one()
     assert alert.details["disagreements"][0]["message"].endswith("it answered 500")
 
 
-def test_a_provider_that_answers_an_error_leaves_no_socket_open(settings, sessions, book,
+def test_a_provider_that_answers_an_error_leaves_no_socket_open(over_http, sessions, book,
                                                                  provider):
     """The error's answer is closed at once, not when the collector finds the error."""
     book("x", "10.00")
     provider.status = 500
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResourceWarning)
-        reconciliation.daily(sessions, settings.with_(
-            payment_adapter="http", payment_http_url=provider.url,
-            outgoing_secret=OUTGOING_SECRET), T0)
+        reconciliation.daily(sessions, over_http, T0)
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
