@@ -10,9 +10,10 @@ inside a unit of work we substitute:
 engine/runtime/unit.py sets both for the length of each unit of work.
 
 `install()` patches the three module attributes once; outside `seeded()` ids stay random. It
-also lifts the task iterator's depth limit (engine/runtime/task_depth.py) and stops the library
+also lifts the task iterator's depth limit (engine/runtime/task_depth.py), answers a query for
+the one task in a state without a walk (engine/runtime/state_lookup.py) and stops the library
 gathering details for log records it never makes (engine/runtime/log_extras.py), so that every
-platform process that runs workflows runs them with all three patches.
+platform process that runs workflows runs them with all four patches.
 """
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import hashlib
 import uuid
 
 from engine import clock
-from engine.runtime import log_extras, task_depth
+from engine.runtime import log_extras, state_lookup, task_depth
 
 _seed: contextvars.ContextVar["_Sequence | None"] = contextvars.ContextVar("uuid_seed", default=None)
 _installed = False
@@ -83,6 +84,7 @@ def install() -> None:
     spiff_task.uuid4 = _task_uuid
     spiff_task.time = _ClockTime
     spiff_timer.datetime = ClockDatetime
-    task_depth.install()      # the library's other patch: deep task trees stay visible
+    task_depth.install()      # the library's other patch: deep task trees stay visible,
+    state_lookup.install()    # a query for the one task in a state needs no walk
     log_extras.install()      # and no log details gathered for records never made
     _installed = True

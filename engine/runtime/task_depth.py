@@ -73,12 +73,22 @@ _STATE_ONLY = {"updated_ts": 0, "manual": None, "spec_name": None, "spec_class":
                "catches_event": None, "lane": None}
 
 
+def state_only(iterator) -> bool:
+    """Whether `iterator` is an unlimited depth-first walk for the tasks in a state, whatever
+    else they are (engine/runtime/state_lookup.py answers those without walking)."""
+    return iterator.depth_first and iterator.max_depth == UNLIMITED and \
+        _on_state_alone(iterator.task_filter)
+
+
+def _on_state_alone(task_filter) -> bool:
+    return type(task_filter) in (TaskFilter, BpmnTaskFilter) and all(
+        getattr(task_filter, name, default) == default for name, default in _STATE_ONLY.items())
+
+
 def _matcher(task_filter):
     """`task_filter.matches`, or for a filter on the state alone the same test without the
     checks of the other criteria (`Task.has_state`; every task changed state after time 0)."""
-    if type(task_filter) in (TaskFilter, BpmnTaskFilter) and all(
-            getattr(task_filter, name, default) == default
-            for name, default in _STATE_ONLY.items()):
+    if _on_state_alone(task_filter):
         state = task_filter.state
 
         def has_state(task) -> int:

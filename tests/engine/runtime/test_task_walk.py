@@ -6,6 +6,7 @@ and so are walks with each kind of filter over a deep loop and a running call ac
 from __future__ import annotations
 
 import pytest
+from SpiffWorkflow.bpmn.util.task import BpmnTaskIterator
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskIterator, TaskState
@@ -105,3 +106,48 @@ def test_the_unlimited_walk_keeps_a_stack_and_a_bounded_walk_is_the_librarys():
     bounded = workflow.get_tasks_iterator(max_depth=10)
     next(unlimited), next(bounded)
     assert unlimited._walk is not None and bounded._walk is None
+
+
+def _no_walk(monkeypatch) -> None:
+    """Any walk from here on fails the test."""
+    def walked(_iterator):
+        raise AssertionError("walked the tree")
+    monkeypatch.setattr(BpmnTaskIterator, "__next__", walked)
+    monkeypatch.setattr(TaskIterator, "__next__", walked)
+
+
+def test_the_one_ready_task_of_a_deep_tree_is_found_without_a_walk(monkeypatch):
+    determinism.install()
+    workflow = _loop(400)
+    expected = _ids(workflow.get_tasks(state=TaskState.READY, **LIBRARY))
+    assert len(expected) == 1 and not workflow.get_tasks(state=TaskState.WAITING, **LIBRARY)
+    _no_walk(monkeypatch)
+    assert _ids(workflow.get_tasks(state=TaskState.READY)) == expected
+    assert workflow.get_tasks(state=TaskState.WAITING) == []
+    workflow.update_waiting_tasks()            # nothing waits: nothing walked
+
+
+def _ready(workflow):
+    [task] = [task for task in workflow.tasks.values() if task.state == TaskState.READY]
+    return task
+
+
+@pytest.mark.parametrize("state", [TaskState.READY, TaskState.NOT_FINISHED_MASK,
+                                   TaskState.FINISHED_MASK, TaskState.PREDICTED_MASK])
+def test_a_task_the_walk_does_not_reach_is_not_found(runtime, state):
+    """A READY task under a parent only predicted (the walk for definite states does not go
+    below it), and the READY task of a subprocess whose task is under such a parent (the walk
+    never meets the task that would take it into the subprocess): the same answers as the
+    library's walk, from the top workflow and from the subprocess."""
+    determinism.install()
+    loop = _loop(3)
+    _ready(loop).parent._state = TaskState.LIKELY
+    nested = _inside_a_call_activity(runtime.script_engine)
+    [called] = nested.subprocesses.values()
+    nested.get_task_from_id(called.parent_task_id).parent._state = TaskState.LIKELY
+    for workflow in (loop, nested, called):
+        assert _ids(workflow.get_tasks(state=state)) == \
+            _ids(workflow.get_tasks(state=state, **LIBRARY))
+    assert loop.get_tasks(state=TaskState.READY) == []
+    assert [task.workflow for task in called.get_tasks(state=TaskState.READY)] == [called]
+    assert nested.get_tasks(state=TaskState.READY) == []
