@@ -167,7 +167,9 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     cannot prove cheap in a script worker process (engine/runtime/script_workers.py); `run_expression` and
     `run_script` are the sandbox itself, run in this process (by the workers, and for cheap
     expressions). With `in_process=True` (or environment globals, which cannot cross a process
-    boundary) everything runs here, with the tracer's time limit only.
+    boundary) everything runs here, with the tracer's time limit only. What is proved cheap runs
+    without the tracer: no calls and no loops, so each line runs once and there is nothing the
+    limit could stop (the tracer checks the clock between lines).
     """
 
     def __init__(self, time_limit: float = DEFAULT_TIME_LIMIT, environment_globals=None,
@@ -180,15 +182,19 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
     def evaluate(self, expression, context, external_context=None):
         """The value of `expression` over the task data; raises what the expression raised."""
         source = expression.strip()
-        if self.in_process or is_cheap(source):
+        if is_cheap(source):    # no calls nor loops: one line, nothing for a time limit to stop
+            return self._run(_compiled(source, "eval"), self._scope(context, external_context),
+                             timed=False)
+        if self.in_process:
             return self.run_expression(source, context, external_context)
         _compiled(source, "eval")  # refusals are told here, without a worker
         return self._in_worker("eval", source, context, external_context)
 
     def execute(self, script, context, external_context=None):
         """Run `script` over the task data and write its results back into `context`."""
-        if self.in_process or is_cheap_script(script):
-            return self.run_script(script, context, external_context)
+        cheap = is_cheap_script(script)
+        if self.in_process or cheap:
+            return self.run_script(script, context, external_context, timed=not cheap)
         _compiled(script, "exec")
         new = self._in_worker("exec", script, context, external_context)
         for key in [key for key in context if key not in new]:
@@ -201,10 +207,11 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         code = _compiled(expression.strip(), "eval")
         return self._run(code, self._scope(context, external_context))
 
-    def run_script(self, script, context, external_context=None):
-        """`execute`, in this process."""
+    def run_script(self, script, context, external_context=None, *, timed: bool = True):
+        """`execute`, in this process; without the time limit's tracer when not `timed` (a
+        script `is_cheap_script` proved cheap: its lines run once each)."""
         scope = self._scope(context, external_context)
-        self._run(_compiled(script, "exec"), scope)
+        self._run(_compiled(script, "exec"), scope, timed)
         for key in [key for key in context if key not in scope]:  # `del name` in the script
             del context[key]
         for key, value in scope.items():
@@ -232,7 +239,12 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
         scope["__builtins__"] = self.builtins  # without it Python would hand out the real ones
         return scope
 
-    def _run(self, code: CodeType, scope: dict):
+    def _run(self, code: CodeType, scope: dict, timed: bool = True):
+        if not timed:
+            try:
+                return eval(code, scope)
+            except Exception as err:
+                raise _readable(err)
         # The limit is on the script's own work: once the wall clock passes the deadline, the
         # thread's CPU time decides, so a script that waited for the CPU (a loaded machine, a
         # collection of the garbage of other threads) gets the rest of its time, and one that
@@ -267,12 +279,17 @@ class RestrictedEnvironment(BasePythonScriptEngineEnvironment):
             # Keep the script's frames: Spiff reads the failing line from them.
             raise timeout.with_traceback(stop.__traceback__) from None
         except Exception as err:
-            # Spiff's formatter concatenates args[0] to a str: KeyError(5) would crash it.
-            if err.args and not isinstance(err.args[0], str):
-                err.args = (str(err),) + err.args[1:]
-            raise
+            raise _readable(err)
         finally:
             sys.settrace(previous)
+
+
+def _readable(err: Exception) -> Exception:
+    """`err`, with a message Spiff can format: its formatter concatenates args[0] to a str, so
+    KeyError(5) would crash it."""
+    if err.args and not isinstance(err.args[0], str):
+        err.args = (str(err),) + err.args[1:]
+    return err
 
 
 # --- what runs in this process, and errors from a worker ------------------------------------------

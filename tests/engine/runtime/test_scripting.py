@@ -198,6 +198,22 @@ def test_evaluating_a_condition_is_fast():
     assert per_call < 50e-6, f"{per_call * 1e6:.1f} us per evaluation"
 
 
+def test_what_is_proved_cheap_runs_without_the_time_limits_tracer(monkeypatch):
+    """A condition or a script without calls or loops runs each line once: nothing for the
+    tracer to stop, so none is set; a loop run in process keeps its tracer."""
+    traced = []
+    monkeypatch.setattr(scripting, "sys", SimpleNamespace(
+        gettrace=lambda: None, settrace=lambda tracer: traced.append(tracer)))
+    env, data = RestrictedEnvironment(in_process=True), {"amount": 150}
+
+    assert env.evaluate("amount > 100 and amount < 200", data) is True
+    env.execute("route = 'manager' if amount > 100 else 'auto'", data)
+    assert data["route"] == "manager" and traced == []
+
+    env.execute("n = 0\nfor i in range(3):\n    n += 1", data)
+    assert data["n"] == 3 and traced[0] is not None and traced[-1] is None
+
+
 # --- refusals: the task goes to ERROR and the message names the problem ---------------------------
 
 @pytest.mark.parametrize("script, message", [
