@@ -42,6 +42,11 @@ def freeze(at: datetime | None) -> None:
     _frozen = at
 
 
+def frozen() -> datetime | None:
+    """The instant the clock is frozen at, or None when it runs real time."""
+    return _frozen
+
+
 def advance(delta: timedelta) -> datetime:
     """Move a frozen clock forward; returns the new instant."""
     global _frozen

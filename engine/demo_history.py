@@ -18,7 +18,8 @@ instances' histories replay and verify like any other (`aftersales audit verify`
 chosen is drawn from random.Random seeded with `seed` and the thing chosen about (a filing's
 index, a task's request, element and opening time), so the same seed gives the same history.
 Tasks of the last 24 hours are left for tomorrow, so the inbox has work; at the end the clock is
-unfrozen and the platform runs on real time again.
+as `fill` found it: running real time again, or frozen at the moment `fill` was called (a test's
+clock), so that what is filed afterwards is filed when the orders were sold.
 """
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ class Filing:
 def fill(sessions, runtime, days: int, seed: int = 1) -> dict:
     """Live `days` days up to now on the platform clock (see the module's docstring); returns
     counts {"requests", "finished", "tasks_done", "answers", "open_tasks"}. The demo's users
-    and definitions must be there (engine.demo.load). The clock runs real time afterwards.
+    and definitions must be there (engine.demo.load). The clock is left as it was found.
     Raises InvalidInput naming `history` for fewer than one day, Conflict when the database
     has requests already (the history would be lived behind their backs, before them)."""
     if not isinstance(days, int) or days < 1:
@@ -127,7 +128,7 @@ def fill(sessions, runtime, days: int, seed: int = 1) -> dict:
         if session.scalar(select(ServiceRequest.id).limit(1)) is not None:
             raise Conflict("the database has requests already; a history goes before any "
                            "request: start from an empty database", field="history")
-    end = clock.now()
+    end, found = clock.now(), clock.frozen()
     tz = ZoneInfo(runtime.settings.timezone)
     start = datetime.combine((end.astimezone(tz) - timedelta(days=days)).date(), time(0),
                              tz).astimezone(end.tzinfo)
@@ -149,7 +150,7 @@ def fill(sessions, runtime, days: int, seed: int = 1) -> dict:
             world.run_jobs(t)
     finally:
         world.close()
-        clock.freeze(None)
+        clock.freeze(end if found is not None else None)
     with sessions() as session:
         world.counts["open_tasks"] = len(session.scalars(select(HumanTask.id)).all())
         world.counts["finished"] = len(session.scalars(select(ServiceRequest.id).where(

@@ -59,9 +59,9 @@ def built_once(tmp_path_factory, name: str, build) -> Path:
 def history_db(template_db, tmp_path_factory) -> tuple[Path, datetime]:
     """A database as `aftersales demo --history 3` leaves it (the bpmn/ bundle, the demo's
     people, three days of requests filed and worked through up to HISTORY_END, then the demo's
-    samples, filed on the real clock as fill leaves it), and the instant it was done: built
-    once per run (about 8 s; built_once), copied by each test of the pages on it, which freeze
-    the clock there."""
+    samples, filed at HISTORY_END, where fill leaves the frozen clock), and the instant it was
+    done: built once per run (about 8 s; built_once), copied by each test of the pages on it,
+    which freeze the clock there."""
     import json
 
     def build(folder: Path) -> None:

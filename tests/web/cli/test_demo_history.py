@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine import db
+from engine import clock, db
 from engine.models import ServiceRequest
 from tests.web.cli.test_cli import cli  # noqa: F401  (the fixture: the command line on db_url)
 
@@ -21,9 +21,10 @@ def count_requests(db_url) -> tuple[int, int]:
     return history, samples
 
 
-def test_demo_history_fills_days_before_the_samples_and_verifies(cli, db_url):
+def test_demo_history_fills_days_before_the_samples_and_verifies(cli, db_url, frozen_clock):
     result = cli("demo", "--history", "2", "--seed", "5")
     assert result.exit_code == 0, result.output
+    assert clock.now() == frozen_clock  # the samples were filed when the orders were sold
     assert "living 2 days of history (seed 5)" in result.output
     history, samples = count_requests(db_url)
     assert f"history: {history} requests in 2 days" in result.output and history >= 10
