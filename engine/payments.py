@@ -83,10 +83,11 @@ _BALANCE = prebuilt.rows_of(OrderBalance).where(OrderBalance.order_id == bindpar
 _SETTLE = update(Ledger.__table__).where(Ledger.id == bindparam("b_id"),
                                          Ledger.status == "pending")
 _BALANCE_COLUMNS = ("refunds_held", "refunds_paid", "clawbacks_held", "clawbacks_paid")
-# A balance column moved by an amount: added to what the row holds when it is sent.
+# A balance column moved by an amount: added to what the row holds when it is sent, and rounded
+# to the cent, since SQLite adds NUMERIC columns as floats (120.10 - 120.00 is 0.0999...).
 _MOVES = {column: update(OrderBalance.__table__)
           .where(OrderBalance.order_id == bindparam("b_order_id"))
-          .values({column: getattr(OrderBalance, column) + bindparam("moved")})
+          .values({column: func.round(getattr(OrderBalance, column) + bindparam("moved"), 2)})
           for column in _BALANCE_COLUMNS}
 _OF_REQUEST = select(Ledger).where(Ledger.request_no == bindparam("number")).order_by(Ledger.id)
 

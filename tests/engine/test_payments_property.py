@@ -159,3 +159,26 @@ def test_random_sequences_keep_the_money_right(sessions):
     machine = settings(max_examples=25, stateful_step_count=20, deadline=None,
                        suppress_health_check=[HealthCheck.too_slow])(PaymentBook)
     machine.TestCase().runTest()
+
+
+def test_a_failed_refund_beside_a_paid_one_moves_the_balance_to_the_cent(sessions):
+    """Hypothesis found it: paid 0.10, then 120.00 failed leaves 120.10 - 120.00 held, which
+    SQLite's float sum made 0.0999... < 0.10 paid, and the CHECK refused the answer."""
+    PaymentBook.sessions = sessions
+    book = PaymentBook()
+    try:
+        book.file({"C"})
+        book.file({"A"})
+        for number, amount in (("AS-P-1", "0.10"), ("AS-P-2", "120.00")):
+            book._reserve(Intent("payment.refund", f"{number}:refund", {"amount": Decimal(amount)}),
+                          number)
+        with book.session.begin():
+            settle(book.session, "AS-P-1:refund", "paid")
+        with book.session.begin():
+            assert settle(book.session, "AS-P-2:refund", "failed").status == "failed"
+            balance = book.session.get(OrderBalance, "O-P")
+            book.session.refresh(balance)
+            assert (balance.refunds_held, balance.refunds_paid) == (Decimal("0.10"),
+                                                                     Decimal("0.10"))
+    finally:
+        book.teardown()
