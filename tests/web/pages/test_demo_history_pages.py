@@ -112,7 +112,7 @@ def test_the_supervisors_pages_on_the_history(app, platform):
     now = clock.now()
     with platform.sessions() as session:
         breached = session.scalar(select(func.count()).select_from(HumanTask).where(
-            HumanTask.due_at < now))
+            HumanTask.due_at <= now))                   # breached once now >= due_at
         in_error = session.scalar(select(func.count()).select_from(Instance).where(
             Instance.status == "error"))
         busy = session.scalars(select(HumanTask).where(HumanTask.department == "warehouse")
