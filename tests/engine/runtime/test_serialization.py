@@ -1,7 +1,7 @@
 """Instance states as JSON text (engine/runtime/serialization.py): a task is written byte for byte
 as the library's own converter writes it (TaskConverter through the registry), so a history
 recorded either way verifies the other way, and a value the direct text does not cover is written
-by the library."""
+by the library; a task is restored as the library's converter restores it."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -15,8 +15,10 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from bench.throughput import refund_first_one
 from engine import clock
 from engine.access import SYSTEM
+from engine.definitions import catalog
 from engine.history import replay
-from engine.runtime import serialization
+from engine.models import Instance
+from engine.runtime import serialization, state_store
 from tests.conftest import DATA, ROOT
 from tests.engine.runtime.test_workflow_cache import Loop
 
@@ -46,6 +48,51 @@ def test_a_history_recorded_either_way_verifies_the_other_way(
         results = [replay.verify(session, i, runtime.script_engine) for i in ids]
     assert [(r.ok, r.divergence) for r in results] == [(True, None)] * 3
     assert [r.events for r in results] == [6, 21, 2]
+
+
+def _loaded(session, instance_id: int, runtime, monkeypatch, fast: bool) -> BpmnWorkflow:
+    monkeypatch.setattr(serialization, "_FAST_RESTORE", fast)
+    instance = session.get(Instance, instance_id)
+    compiled = catalog.compiled(session, instance.definition_id)
+    return state_store.load(session, instance, compiled, runtime.script_engine)[0]
+
+
+def _picture(workflow: BpmnWorkflow) -> list:
+    """What a restore sets on every task of `workflow` and its subprocesses (objects as the
+    registry writes them), the tasks waiting for events, and which of a task's values are its
+    parent's own objects (none should be: a task's data is a copy of its parent's, each list
+    and dict of it too)."""
+    convert = serialization._serializer.registry.convert
+    tasks = [t for wf in (workflow, *workflow.subprocesses.values()) for t in wf.tasks.values()]
+    return [[(t.id, type(t.id), t.task_spec.name, t.state, t.last_state_change, t.triggered,
+              t._parent, t._children, convert(t.data), convert(t.internal_data),
+              [k for k, v in t.data.items() if t.parent is not None and v is t.parent.data.get(k)
+               and isinstance(v, (dict, list, set))]) for t in tasks],
+            sorted(workflow.event_manager.tasks)]
+
+
+def test_a_task_is_restored_as_the_library_restores_it(sessions, runtime, deploy, run,
+                                                       monkeypatch):
+    ids = _histories(sessions, runtime, deploy, run)
+    waiting = run("start", "simple", {"request_no": "AS-3", "amount": 5.0}, SYSTEM).id
+    with sessions() as session:
+        for instance_id in [*ids, waiting]:
+            fast = _loaded(session, instance_id, runtime, monkeypatch, fast=True)
+            library = _loaded(session, instance_id, runtime, monkeypatch, fast=False)
+            assert _picture(fast) == _picture(library)
+            assert serialization.dump_chunked(fast).manifest == \
+                serialization.dump_chunked(library).manifest
+    assert _picture(fast)[1]                    # the timer the last one waits for
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_history_verifies_whichever_converter_restores_its_tasks(
+        sessions, runtime, deploy, run, monkeypatch, fast):
+    ids = _histories(sessions, runtime, deploy, run)
+    monkeypatch.setattr(serialization, "_FAST_RESTORE", fast)
+    with sessions() as session:
+        results = [replay.verify(session, i, runtime.script_engine) for i in ids]
+    assert [(r.ok, r.divergence) for r in results] == [(True, None)] * 3
 
 
 def _workflow() -> BpmnWorkflow:
