@@ -11,9 +11,10 @@ engine/runtime/unit.py sets both for the length of each unit of work.
 
 `install()` patches the three module attributes once; outside `seeded()` ids stay random. It
 also lifts the task iterator's depth limit (engine/runtime/task_depth.py), answers a query for
-the one task in a state without a walk (engine/runtime/state_lookup.py) and stops the library
-gathering details for log records it never makes (engine/runtime/log_extras.py), so that every
-platform process that runs workflows runs them with all four patches.
+the one task in a state without a walk (engine/runtime/state_lookup.py), stops the library
+gathering details for log records it never makes (engine/runtime/log_extras.py) and copies a new
+task's data from its parent's in one pass (engine/runtime/data_copy.py), so that every platform
+process that runs workflows runs them with all five patches.
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import hashlib
 import uuid
 
 from engine import clock
-from engine.runtime import log_extras, state_lookup, task_depth
+from engine.runtime import data_copy, log_extras, state_lookup, task_depth
 
 _seed: contextvars.ContextVar["_Sequence | None"] = contextvars.ContextVar("uuid_seed", default=None)
 _installed = False
@@ -86,5 +87,6 @@ def install() -> None:
     spiff_timer.datetime = ClockDatetime
     task_depth.install()      # the library's other patch: deep task trees stay visible,
     state_lookup.install()    # a query for the one task in a state needs no walk
-    log_extras.install()      # and no log details gathered for records never made
+    log_extras.install()      # no log details gathered for records never made,
+    data_copy.install()       # and a new task's data copied from its parent's in one pass
     _installed = True

@@ -31,7 +31,6 @@ import contextvars
 import functools
 import hashlib
 import json
-from copy import copy
 from dataclasses import dataclass
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
@@ -51,6 +50,8 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
+
+from engine.runtime import data_copy
 
 SERIALIZER_VERSION = SERIALIZER_FORMAT_VERSION
 CHUNK_TASKS = 16
@@ -99,7 +100,6 @@ class SubprocessConverter(BpmnSubWorkflowConverter):
 
 
 _WAITING = TaskState.WAITING
-_MUTABLE = (dict, list, set)
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
@@ -120,8 +120,7 @@ class FastTaskConverter(TaskConverter):
     worker does not hold in memory restores each of its tasks, and so does every replay): the
     same steps as TaskConverter.from_dict without what changes nothing. Plain values are not
     handed to the registry one by one (`_restored`); the parent's data is copied as
-    DeepMerge.merge({}, parent.data) copies it (each value that is a dict, list or set
-    shallowly: merging into an empty dict only ever takes that branch); ids come from
+    DeepMerge.merge({}, parent.data) copies it (engine.runtime.data_copy); ids come from
     `_uuid`. The library's own from_dict runs instead when `_FAST_RESTORE` is off (the tests
     compare both). to_dict is the library's (`_task_text` writes its text)."""
 
@@ -141,10 +140,7 @@ class FastTaskConverter(TaskConverter):
         delta = dct.get("delta")
         parent_task = task.parent if delta else None
         if parent_task is not None:
-            data = parent_task.data.copy()
-            for key, value in data.items():     # values replaced, none added: safe to iterate
-                if isinstance(value, _MUTABLE):
-                    data[key] = copy(value)
+            data = data_copy.copy_into({}, parent_task.data)
             updates = delta.get("updates", {})
             if updates:
                 data.update(_restored(self.registry, updates))
