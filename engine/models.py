@@ -343,7 +343,9 @@ class OrderBalance(Base):
         CheckConstraint("refunds_paid >= 0 AND clawbacks_paid >= 0", name="balance_nonnegative"),
         CheckConstraint("refunds_paid <= refunds_held", name="balance_refunds_paid_held"),
         CheckConstraint("clawbacks_paid <= clawbacks_held", name="balance_clawbacks_paid_held"),
-        CheckConstraint("refunds_held - clawbacks_paid <= paid", name="balance_refunds_within_paid"),
+        # Rounded to the cent: SQLite subtracts NUMERIC money as floats (migration 0024).
+        CheckConstraint("round(refunds_held - clawbacks_paid, 2) <= paid",
+                        name="balance_refunds_within_paid"),
         CheckConstraint("clawbacks_held <= refunds_paid", name="balance_clawbacks_within_refunds"),
     )
 

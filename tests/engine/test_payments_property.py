@@ -182,3 +182,33 @@ def test_a_failed_refund_beside_a_paid_one_moves_the_balance_to_the_cent(session
                                                                      Decimal("0.10"))
     finally:
         book.teardown()
+
+
+def test_a_refund_up_to_what_was_paid_after_a_claw_back_is_held_to_the_cent(sessions,
+                                                                            monkeypatch):
+    """120.00 paid, refunded, 8.02 clawed back and refunded again: the order's balance holds
+    128.02 refunded less 8.02 clawed back, which SQLite's floats make 120.00000000000001, above
+    the 120.00 paid; the CHECK compares it to the cent, so the refund is held, and one cent
+    more is refused by the book itself."""
+    monkeypatch.setitem(globals(), "PRICES", {"A": Decimal("120.00")})
+    PaymentBook.sessions = sessions
+    book = PaymentBook()
+    try:
+        book.file({"A"})
+        for n, (kind, amount) in enumerate((("refund", "120.00"), ("clawback", "8.02"))):
+            key = f"AS-P-1:{kind}:{n}"
+            book._reserve(Intent(f"payment.{kind}", key, {"amount": Decimal(amount)}), "AS-P-1")
+            with book.session.begin():
+                settle(book.session, key, "paid")
+        book._reserve(Intent("payment.refund", "AS-P-1:refund:2", {"amount": Decimal("8.02")}),
+                      "AS-P-1")
+        book._reserve(Intent("payment.refund", "AS-P-1:refund:3", {"amount": Decimal("0.01")}),
+                      "AS-P-1")
+        assert [key for key, _, _ in book.model.keys] == [
+            "AS-P-1:refund:0", "AS-P-1:clawback:1", "AS-P-1:refund:2"]
+        with book.session.begin():
+            balance = book.session.get(OrderBalance, "O-P")
+            assert (balance.paid, balance.refunds_held, balance.clawbacks_paid) == (
+                Decimal("120.00"), Decimal("128.02"), Decimal("8.02"))
+    finally:
+        book.teardown()
