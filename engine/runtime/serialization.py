@@ -88,15 +88,11 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
 
 
 class SubprocessConverter(BpmnSubWorkflowConverter):
-    """BpmnSubWorkflowConverter, its task ids made by `_uuid`."""
+    """BpmnSubWorkflowConverter, its tasks' ids made by `_uuid`."""
 
-    def from_dict(self, dct, task, top_workflow):
-        spec = top_workflow.subprocess_specs.get(task.task_spec.spec)
-        subprocess = self.target_class(spec, task.id, top_workflow, deserializing=True)
-        subprocess.tasks = self.mapping_from_dict(dct["tasks"], _uuid, workflow=subprocess)
-        subprocess.task_tree = subprocess.tasks.get(_uuid(dct["root"]))
-        self.set_default_attributes(subprocess, dct)
-        return subprocess
+    def mapping_from_dict(self, mapping, key_class=None, **kwargs):
+        return super().mapping_from_dict(mapping, _uuid if key_class is UUID else key_class,
+                                         **kwargs)
 
 
 _WAITING = TaskState.WAITING
