@@ -64,7 +64,15 @@ _specs: contextvars.ContextVar[tuple | None] = contextvars.ContextVar("specs", d
 _uuid = functools.lru_cache(maxsize=1 << 15)(UUID)
 
 
-class SpecRefWorkflowConverter(BpmnWorkflowConverter):
+class _CachedIds:
+    """A workflow converter whose tasks' ids are made by `_uuid` (the library asks UUID)."""
+
+    def mapping_from_dict(self, mapping, key_class=None, **kwargs):
+        return super().mapping_from_dict(mapping, _uuid if key_class is UUID else key_class,
+                                         **kwargs)
+
+
+class SpecRefWorkflowConverter(_CachedIds, BpmnWorkflowConverter):
     """Like BpmnWorkflowConverter, minus `spec` and `subprocess_specs`."""
 
     def to_dict(self, workflow):
@@ -79,20 +87,16 @@ class SpecRefWorkflowConverter(BpmnWorkflowConverter):
             raise RuntimeError("load() must provide the specs of the instance's definition")
         spec, subprocess_specs = specs
         workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], _uuid, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(_uuid(dct["root"]))
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
         self.set_default_attributes(workflow, dct)
         self.subprocesses_from_dict(dct["subprocesses"], workflow)
         workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
         return workflow
 
 
-class SubprocessConverter(BpmnSubWorkflowConverter):
+class SubprocessConverter(_CachedIds, BpmnSubWorkflowConverter):
     """BpmnSubWorkflowConverter, its tasks' ids made by `_uuid`."""
-
-    def mapping_from_dict(self, mapping, key_class=None, **kwargs):
-        return super().mapping_from_dict(mapping, _uuid if key_class is UUID else key_class,
-                                         **kwargs)
 
 
 _WAITING = TaskState.WAITING

@@ -10,12 +10,10 @@ from decimal import Decimal
 
 from hypothesis import given
 from hypothesis import strategies as st
-from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.deep_merge import DeepMerge
 
 from engine.runtime import data_copy, determinism
-from tests.conftest import DATA
+from tests.engine.runtime.test_serialization import _workflow
 
 _LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5),
                     st.decimals(allow_nan=False, places=2),
@@ -43,10 +41,7 @@ def test_a_copy_is_what_deep_merge_makes_into_an_empty_dict(parent):
 def _readied(own_data: dict) -> tuple[dict, dict]:
     """(a task's data once readied from its parent's, the parent's data)."""
     determinism.install()
-    parser = SpiffBpmnParser()
-    parser.add_bpmn_file(str(DATA / "simple" / "simple.bpmn"))
-    workflow = BpmnWorkflow(parser.get_spec("simple"), parser.get_subprocess_specs("simple"))
-    root, child = list(workflow.tasks.values())[:2]
+    root, child = list(_workflow().tasks.values())[:2]
     root.data = {"amount": Decimal("1.50"), "items": [{"sku": "A"}], "note": "x"}
     child.data = own_data
     child._inherit_data()
