@@ -66,12 +66,10 @@ def complete(task_id):
         department_settings.check_complete(session, found, actor())
         instance = runtime().complete(session, task_id, fields["data"], actor(),
                                       expected_version=fields.get("version"))
-        done = {"instance_id": instance.id, "status": instance.status,
-                "version": instance.version}
-    # Read once the completion is committed: a read after the unit's writes would hold its
-    # transaction open while the tasks are turned into JSON.
-    with transaction(write=False) as session:
-        return dict(done, next_tasks=tasks.open_tasks_of(session, actor(), done["instance_id"]))
+        # Read in the completion's own transaction (one per call): the rows its unit wrote.
+        return {"instance_id": instance.id, "status": instance.status,
+                "version": instance.version,
+                "next_tasks": tasks.open_tasks_of(session, actor(), instance.id)}
 
 
 @bp.post("/tasks/<task_id>/reassign")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from tests.web.conftest import file_request
+from tests.web.conftest import file_request, open_tasks
 
 SIGN_IN = "FROM user_account JOIN api_token"
 
@@ -71,3 +71,29 @@ def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transactio
         [unit] = transactions
         assert unit[0] == "BEGIN", unit       # a read: deferred, on a WAL snapshot
     assert len(unit) > 2 and unit[-1] == "COMMIT", traced
+
+
+def test_a_completion_reads_its_next_tasks_in_its_own_transaction(auth, traced):
+    """What comes next is read after the completion's writes, before its commit: one
+    transaction, whose answer no longer holds the task it completed (a read before the writes
+    were sent would still see it: the caller supervises every department)."""
+    head = auth.as_("ops_head")
+    repair = file_request(auth, order_id="O-1003", type="repair")
+    [diagnose] = open_tasks(auth)
+    assert auth.as_("repair_1").post(f"/api/tasks/{diagnose['task_id']}/complete",
+                                     json={"data": {"quote": 180}}).status_code == 200
+    assert auth.as_("alice").post(f"/api/requests/{repair['number']}/quote-answer",
+                                  json={"approved": True}).status_code == 200
+    [repair_item] = open_tasks(auth)
+    traced.clear()
+    response = head.post(f"/api/tasks/{repair_item['task_id']}/complete", json={"data": {}})
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["status"] == "waiting" and response.get_json()["next_tasks"] == []
+    lone, *work = _transactions(traced)
+    assert len(lone) == 1 and SIGN_IN in lone[0]
+    [unit] = [group for group in work if group[0].startswith("BEGIN")]
+    assert unit[0] == "BEGIN IMMEDIATE" and unit[-1] == "COMMIT", unit
+    deleted = [k for k, statement in enumerate(unit) if statement.startswith("DELETE FROM human_task")]
+    read = [k for k, statement in enumerate(unit)
+            if statement.startswith("SELECT") and "FROM human_task" in statement]
+    assert deleted and read and read[-1] > deleted[0], unit
