@@ -15,10 +15,10 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, or_, select
+from sqlalchemy import Engine, bindparam, or_, select
 from sqlalchemy.orm import Session
 
-from engine import clock, signatures
+from engine import clock, db, signatures
 from engine.access import MACHINE_ROLES
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.history import global_log
@@ -97,14 +97,15 @@ _ACTIVE_SECRETS = (
     .order_by(*_NEWEST_FIRST))
 
 
-def verify(connection: Connection, username: str, body: bytes, header: str | None,
+def verify(engine: Engine, username: str, body: bytes, header: str | None,
            now: datetime | None = None) -> None:
     """Accept a request of `username` carrying `body` and the signature `header`; the secrets
-    are read on `connection` (a connection or a session), as the sign-in check reads the
-    account (web/api/base.py signed_in). Raises signatures.BadSignature naming the header and
-    what is wrong."""
+    are read as the sign-in check reads the account, one statement in no transaction
+    (engine.db.lone_rows), so that the call's one transaction is its unit of work. Raises
+    signatures.BadSignature naming the header and what is wrong."""
     now = now or clock.now()
-    active = list(connection.scalars(_ACTIVE_SECRETS, {"username": username, "now": now}))
+    active = [row["secret"] for row in
+              db.lone_rows(engine, _ACTIVE_SECRETS, {"username": username, "now": now})]
     if not active:
         # Checked after the header's form, so a client that sends nothing learns the format.
         signatures.parse(header)

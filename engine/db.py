@@ -332,15 +332,22 @@ def lone_row(engine: Engine, statement, params: dict) -> dict | None:
     pooled connection's driver as one statement in no transaction (SQLite reads on a snapshot
     of its own in autocommit, PostgreSQL's connection is in autocommit between transactions:
     `_begin_at_first_write`), with neither a SQLAlchemy Connection nor its BEGIN and rollback
-    around it, which cost twice the statement. For the question asked on every request: the
-    sign-in check. The statement is compiled once per dialect (`_Lone`)."""
+    around it, which cost twice the statement. For the questions asked on every request: the
+    sign-in check, a machine caller's secrets (`lone_rows`). The statement is compiled once
+    per dialect (`_Lone`)."""
+    rows = lone_rows(engine, statement, params, limit=1)
+    return rows[0] if rows else None
+
+
+def lone_rows(engine: Engine, statement, params: dict, *, limit: int | None = None) -> list[dict]:
+    """Every row of `statement` (at most `limit`), read as `lone_row` reads one."""
     lone = _LONE.get(statement, lambda: _Lone(statement, engine.dialect), engine.dialect.name)
     connection = engine.raw_connection()
     try:
         cursor = connection.driver_connection.cursor()
         try:
             cursor.execute(lone.sql, lone.parameters(params))
-            row = cursor.fetchone()
+            rows = cursor.fetchall() if limit is None else cursor.fetchmany(limit)
         except engine.dialect.loaded_dbapi.Error as err:
             raise exc.DBAPIError.instance(lone.sql, params, err,
                                           engine.dialect.loaded_dbapi.Error) from err
@@ -348,7 +355,7 @@ def lone_row(engine: Engine, statement, params: dict) -> dict | None:
             cursor.close()
     finally:
         connection.close()
-    return lone.row(row) if row is not None else None
+    return [lone.row(row) for row in rows]
 
 
 class _Lone:

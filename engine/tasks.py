@@ -11,18 +11,19 @@ that completed it.
 """
 from __future__ import annotations
 
+from types import SimpleNamespace
 from uuid import UUID
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Engine, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from engine import (access, clock, instances, money, orders, payments, prebuilt,
+from engine import (access, clock, db, instances, money, orders, payments, prebuilt,
                     service_requests, task_notes, tasklist)
 from engine.access import Actor, TaskScope
 from engine.definitions import catalog
 from engine.errors import Forbidden, NotFound
 from engine.history import audit
-from engine.models import AuditEvent, HumanTask, Instance
+from engine.models import AuditEvent, HumanTask, Instance, ServiceRequest
 
 MAX_TASK_ID = 40
 
@@ -62,6 +63,16 @@ def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict
         tasklist.row_dict(row, now)
         for row in prebuilt.read(session, _OF_INSTANCE, {"instance_id": instance_id})
         if access.may_see(actor, row.department, row.claimed_by)])
+
+
+def next_tasks(engine: Engine, actor: Actor, instance_id: int) -> list[dict]:
+    """`open_tasks_of` read once a step has committed, as the sign-in check reads: one
+    statement in no transaction (engine.db.lone_rows), so that the call's one transaction is its
+    unit of work (on PostgreSQL begun at its commit) and a read of its own costs no BEGIN."""
+    now = clock.now()
+    return [tasklist.row_dict(SimpleNamespace(**row), now)
+            for row in db.lone_rows(engine, _NEXT, {"instance_id": instance_id})
+            if access.may_see(actor, row["department"], row["claimed_by"])]
 
 
 def form_schema(session: Session, found: TaskScope) -> dict | None:
@@ -157,6 +168,11 @@ def attachment(session: Session, actor: Actor, attachment_id: int,
 
 _OPEN_ROW = prebuilt.rows_of(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
 _OF_INSTANCE = select(*tasklist.COLUMNS).where(HumanTask.instance_id == bindparam("instance_id"))
+# The same rows with their request's tier where the task has none (tasklist.with_tiers).
+_NEXT = (select(*(column for column in tasklist.COLUMNS if column.key != "tier"),
+                func.coalesce(HumanTask.tier, ServiceRequest.service_tier).label("tier"))
+         .outerjoin(ServiceRequest, ServiceRequest.number == HumanTask.business_key)
+         .where(HumanTask.instance_id == bindparam("instance_id")))
 
 
 def _open_row(session: Session, task_id: str) -> HumanTask | None:

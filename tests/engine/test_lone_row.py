@@ -1,5 +1,5 @@
-"""engine.db.lone_row, the sign-in check's one statement on a connection of its own: it reads
-what is committed, binds and reads values as SQLAlchemy would, and leaves the pooled
+"""engine.db.lone_row and lone_rows, the sign-in check's and the signature check's one
+statement on a connection of its own: it reads what is committed, binds and reads values as SQLAlchemy would, and leaves the pooled
 connection in no transaction, on SQLite and on PostgreSQL."""
 from __future__ import annotations
 
@@ -43,6 +43,21 @@ def test_a_lone_row_reads_committed_rows_with_their_types(race_sessions):
     later = clock.now() + timedelta(hours=2)
     assert db.lone_row(engine, _EXPIRY, {"token_hash": digest, "now": later}) is None
     assert users.account_for_token(engine, token)["username"] == "li.na"
+
+
+def test_lone_rows_reads_every_row_in_order_or_as_many_as_asked(race_sessions):
+    engine = race_sessions.kw["bind"]
+    with race_sessions.begin() as session:
+        for name in ("wang", "zhao", "qian"):
+            users.create_user(session, name, "long-enough", "staff", "finance", method=FAST_HASH)
+    names = select(User.username).where(User.department == bindparam("department")) \
+        .order_by(User.username)
+    assert db.lone_rows(engine, names, {"department": "finance"}) == [
+        {"username": "qian"}, {"username": "wang"}, {"username": "zhao"}]
+    assert db.lone_rows(engine, names, {"department": "finance"}, limit=2) == [
+        {"username": "qian"}, {"username": "wang"}]
+    assert db.lone_rows(engine, names, {"department": "qa"}) == []
+    assert not _in_transaction(engine)
 
 
 def test_a_lone_row_inside_a_writers_transaction_does_not_see_its_uncommitted_rows(

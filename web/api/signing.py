@@ -12,7 +12,7 @@ from functools import wraps
 
 from flask import request
 
-from engine import client_secrets, db, signatures
+from engine import client_secrets, signatures
 from engine.access import MACHINE_ROLES
 from web.api.base import actor, platform
 from web.errors import ApiError
@@ -25,14 +25,11 @@ def signed(view):
     def checked(*args, **kwargs):
         if actor().role in MACHINE_ROLES:
             body = request.get_data(cache=True)
-            # A read on a connection of its own, like the sign-in check: the call's one
-            # transaction is its unit of work.
-            with db.reading(), platform().engine.connect() as connection:
-                try:
-                    client_secrets.verify(connection, actor().name, body,
-                                          request.headers.get(signatures.HEADER))
-                except signatures.BadSignature as err:
-                    raise ApiError(401, str(err), details={"field": signatures.HEADER}) from None
+            try:
+                client_secrets.verify(platform().engine, actor().name, body,
+                                      request.headers.get(signatures.HEADER))
+            except signatures.BadSignature as err:
+                raise ApiError(401, str(err), details={"field": signatures.HEADER}) from None
         return view(*args, **kwargs)
     checked.signed = True
     return checked

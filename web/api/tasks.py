@@ -13,7 +13,7 @@ from engine import access, department_settings, tasklist, tasks, users
 from engine.errors import EngineError
 from web import query
 from web.api import schemas
-from web.api.base import actor, allow, body, runtime, transaction
+from web.api.base import actor, allow, body, platform, runtime, transaction
 
 bp = Blueprint("tasks", __name__)
 
@@ -66,10 +66,11 @@ def complete(task_id):
         department_settings.check_complete(session, found, actor())
         instance = runtime().complete(session, task_id, fields["data"], actor(),
                                       expected_version=fields.get("version"))
-        # Read in the completion's own transaction (one per call): the rows its unit wrote.
-        return {"instance_id": instance.id, "status": instance.status,
-                "version": instance.version,
-                "next_tasks": tasks.open_tasks_of(session, actor(), instance.id)}
+        done = {"instance_id": instance.id, "status": instance.status,
+                "version": instance.version}
+    # Read once the completion is committed, in no transaction: a read after the unit's
+    # writes would send them before its commit (on PostgreSQL, begin its transaction early).
+    return dict(done, next_tasks=tasks.next_tasks(platform().engine, actor(), instance.id))
 
 
 @bp.post("/tasks/<task_id>/reassign")

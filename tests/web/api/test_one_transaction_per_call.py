@@ -1,5 +1,5 @@
 """One transaction per API call (issue 23, item 4): the sign-in check every request makes runs
-in none (engine.db.lone_row), and the call's own work in one: a read's in one snapshot, a
+in none (engine.db.lone_row), nor does a machine caller's signature check (lone_rows), and the call's own work in one: a read's in one snapshot, a
 write's from its first write to its commit, the reads before it each on a snapshot of its own
 (load, compute, then write: engine.db._SqliteWriters). A filing's number is drawn in a short
 transaction of its own, as on PostgreSQL (engine.service_requests._next_number). Seen from
@@ -27,6 +27,12 @@ def traced(platform):
     return statements
 
 
+def _complete(auth, user: str, data: dict) -> None:
+    [task] = open_tasks(auth)
+    response = auth.as_(user).post(f"/api/tasks/{task['task_id']}/complete", json={"data": data})
+    assert response.status_code == 200, response.get_json()
+
+
 def _transactions(statements: list[str]) -> list[list[str]]:
     """The statements grouped by transaction; a statement outside one is a group of its own."""
     groups, current = [], None
@@ -43,13 +49,26 @@ def _transactions(statements: list[str]) -> list[list[str]]:
     return groups
 
 
-@pytest.mark.parametrize("call", ["list tasks", "file a request", "read its payments"])
+@pytest.mark.parametrize("call", ["list tasks", "file a request", "read its payments",
+                                  "a provider's signed answer"])
 def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transaction(
         auth, traced, call):
     staff = auth.as_("finance_1")
     number = file_request(auth)["number"]
+    if call == "a provider's signed answer":     # a refund issued: its payment is pending
+        _complete(auth, "customer_service_1", {"approved": True})
+        assert auth.as_("alice").post(f"/api/requests/{number}/shipped", json={
+            "tracking_no": "SF1", "carrier": "SF"}).status_code == 200
+        _complete(auth, "finance_1", {"refunded": True})
+        [pending] = staff.get(f"/api/requests/{number}/payments").get_json()["items"]
+        provider = auth.as_("payment")        # signed in before the trace
     traced.clear()
-    if call == "list tasks":
+    if call == "a provider's signed answer":
+        response = provider.post("/api/messages", json={
+            "name": "refund_result", "correlation": number,
+            "payload": {"status": "paid", "reference": "RF-1",
+                        "idempotency_key": pending["idempotency_key"]}})
+    elif call == "list tasks":
         response = staff.get("/api/tasks")
     elif call == "file a request":
         response = auth.as_("alice").post("/api/requests", json={
@@ -67,21 +86,23 @@ def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transactio
         assert draw[0] == "BEGIN IMMEDIATE" and "UPDATE request_number" in draw[1], draw
         assert len(draw) == 3 and draw[2] == "COMMIT", draw
         assert unit[0] == "BEGIN IMMEDIATE" and "INSERT INTO service_request" in " ".join(unit)
+    elif call == "a provider's signed answer":     # its secrets read as the sign-in is
+        assert "FROM client_secret" in outside[0], traced
+        [unit] = transactions
+        assert unit[0] == "BEGIN IMMEDIATE" and "UPDATE ledger" in " ".join(unit), unit
     else:
         [unit] = transactions
         assert unit[0] == "BEGIN", unit       # a read: deferred, on a WAL snapshot
     assert len(unit) > 2 and unit[-1] == "COMMIT", traced
 
 
-def test_a_completion_reads_its_next_tasks_in_its_own_transaction(auth, traced):
-    """What comes next is read after the completion's writes, before its commit: one
-    transaction, whose answer no longer holds the task it completed (a read before the writes
-    were sent would still see it: the caller supervises every department)."""
+def test_a_completion_reads_its_next_tasks_once_committed_in_no_transaction(auth, traced):
+    """What comes next is read after the completion's commit, as the sign-in check reads: the
+    call is one transaction, and its answer no longer holds the task it completed (the caller
+    supervises every department, so a read before the commit would still see it)."""
     head = auth.as_("ops_head")
     repair = file_request(auth, order_id="O-1003", type="repair")
-    [diagnose] = open_tasks(auth)
-    assert auth.as_("repair_1").post(f"/api/tasks/{diagnose['task_id']}/complete",
-                                     json={"data": {"quote": 180}}).status_code == 200
+    _complete(auth, "repair_1", {"quote": 180})
     assert auth.as_("alice").post(f"/api/requests/{repair['number']}/quote-answer",
                                   json={"approved": True}).status_code == 200
     [repair_item] = open_tasks(auth)
@@ -93,7 +114,6 @@ def test_a_completion_reads_its_next_tasks_in_its_own_transaction(auth, traced):
     assert len(lone) == 1 and SIGN_IN in lone[0]
     [unit] = [group for group in work if group[0].startswith("BEGIN")]
     assert unit[0] == "BEGIN IMMEDIATE" and unit[-1] == "COMMIT", unit
-    deleted = [k for k, statement in enumerate(unit) if statement.startswith("DELETE FROM human_task")]
-    read = [k for k, statement in enumerate(unit)
-            if statement.startswith("SELECT") and "FROM human_task" in statement]
-    assert deleted and read and read[-1] > deleted[0], unit
+    assert "DELETE FROM human_task" in " ".join(unit)
+    after = work[work.index(unit) + 1:]
+    assert len(after) == 1 and "FROM human_task" in after[0][0], after

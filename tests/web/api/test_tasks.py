@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
 
-from engine import clock, department_settings
+from engine import clock, department_settings, tasks
 from engine.access import Actor
+from engine.models import HumanTask, ServiceRequest
 from tests.web.conftest import error_of, file_request, open_tasks
 
 
@@ -178,3 +180,22 @@ def test_reassigned_staff_sees_and_completes_a_task_of_another_department(auth, 
     assert "diagnose" in [t["bpmn_id"] for t in cs.get("/api/tasks").get_json()["items"]]
     done = cs.post(f"/api/tasks/{three['diagnose']['task_id']}/complete", json={"data": {"quote": 0}})
     assert done.status_code == 200
+
+
+def test_a_completions_next_tasks_are_the_open_tasks_of_its_instance(auth, three, platform):
+    """engine.tasks.next_tasks (read in no transaction once a completion committed) answers as
+    open_tasks_of does in a session: the same rows, each with its own tier or its request's."""
+    with platform.sessions.begin() as session:
+        session.execute(update(HumanTask).where(HumanTask.bpmn_id == "respond")
+                        .values(tier="L2"))
+        session.execute(update(ServiceRequest).values(service_tier="expert"))
+    head = Actor("ops_head", "supervisor", "management")
+    with platform.sessions() as session:
+        for filed in three["filed"]:
+            expected = tasks.open_tasks_of(session, head, filed["instance_id"])
+            assert tasks.next_tasks(platform.engine, head, filed["instance_id"]) == expected
+            assert [t["tier"] for t in expected] == (
+                ["L2"] if expected[0]["bpmn_id"] == "respond" else ["expert"])
+        cs = Actor("customer_service_1", "staff", "customer_service")
+        repair = three["filed"][1]["instance_id"]
+        assert tasks.next_tasks(platform.engine, cs, repair) == []      # repair's task
