@@ -58,21 +58,21 @@ def open_task(session: Session, task_id: str) -> dict:
 
 def open_tasks_of(session: Session, actor: Actor, instance_id: int) -> list[dict]:
     """The open tasks of one instance that `actor` may see (what comes next after a step)."""
-    now = clock.now()
-    return tasklist.with_tiers(session, [
-        tasklist.row_dict(row, now)
-        for row in prebuilt.read(session, _OF_INSTANCE, {"instance_id": instance_id})
-        if access.may_see(actor, row.department, row.claimed_by)])
+    return _visible(actor, prebuilt.read(session, _OF_INSTANCE, {"instance_id": instance_id}))
 
 
 def next_tasks(engine: Engine, actor: Actor, instance_id: int) -> list[dict]:
     """`open_tasks_of` read once a step has committed, as the sign-in check reads: one
     statement in no transaction (engine.db.lone_rows), so that the call's one transaction is its
     unit of work (on PostgreSQL begun at its commit) and a read of its own costs no BEGIN."""
+    rows = db.lone_rows(engine, _OF_INSTANCE, {"instance_id": instance_id})
+    return _visible(actor, [SimpleNamespace(**row) for row in rows])
+
+
+def _visible(actor: Actor, rows) -> list[dict]:
     now = clock.now()
-    return [tasklist.row_dict(SimpleNamespace(**row), now)
-            for row in db.lone_rows(engine, _NEXT, {"instance_id": instance_id})
-            if access.may_see(actor, row["department"], row["claimed_by"])]
+    return [tasklist.row_dict(row, now) for row in rows
+            if access.may_see(actor, row.department, row.claimed_by)]
 
 
 def form_schema(session: Session, found: TaskScope) -> dict | None:
@@ -167,12 +167,12 @@ def attachment(session: Session, actor: Actor, attachment_id: int,
 # ------------------------------------------------------------------ internals
 
 _OPEN_ROW = prebuilt.rows_of(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
-_OF_INSTANCE = select(*tasklist.COLUMNS).where(HumanTask.instance_id == bindparam("instance_id"))
-# The same rows with their request's tier where the task has none (tasklist.with_tiers).
-_NEXT = (select(*(column for column in tasklist.COLUMNS if column.key != "tier"),
-                func.coalesce(HumanTask.tier, ServiceRequest.service_tier).label("tier"))
-         .outerjoin(ServiceRequest, ServiceRequest.number == HumanTask.business_key)
-         .where(HumanTask.instance_id == bindparam("instance_id")))
+# Each with its request's tier where the task has none, as tasklist.with_tiers adds it.
+_OF_INSTANCE = (
+    select(*(column for column in tasklist.COLUMNS if column.key != "tier"),
+           func.coalesce(HumanTask.tier, ServiceRequest.service_tier).label("tier"))
+    .outerjoin(ServiceRequest, ServiceRequest.number == HumanTask.business_key)
+    .where(HumanTask.instance_id == bindparam("instance_id")))
 
 
 def _open_row(session: Session, task_id: str) -> HumanTask | None:

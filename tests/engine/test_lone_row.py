@@ -1,6 +1,7 @@
 """engine.db.lone_row and lone_rows, the sign-in check's and the signature check's one
-statement on a connection of its own: it reads what is committed, binds and reads values as SQLAlchemy would, and leaves the pooled
-connection in no transaction, on SQLite and on PostgreSQL."""
+statement on a connection of its own: it reads what is committed, binds and reads values as
+SQLAlchemy would, and leaves the pooled connection in no transaction, on SQLite and on
+PostgreSQL."""
 from __future__ import annotations
 
 from datetime import timedelta

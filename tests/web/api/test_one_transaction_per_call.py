@@ -1,5 +1,6 @@
 """One transaction per API call (issue 23, item 4): the sign-in check every request makes runs
-in none (engine.db.lone_row), nor does a machine caller's signature check (lone_rows), and the call's own work in one: a read's in one snapshot, a
+in none (engine.db.lone_row), nor does a machine caller's signature check or a completion's
+read of its next tasks (lone_rows), and the call's own work in one: a read's in one snapshot, a
 write's from its first write to its commit, the reads before it each on a snapshot of its own
 (load, compute, then write: engine.db._SqliteWriters). A filing's number is drawn in a short
 transaction of its own, as on PostgreSQL (engine.service_requests._next_number). Seen from
