@@ -245,6 +245,13 @@ def open_tasks(auth, user="admin", **params):
     return response.get_json()["items"]
 
 
+def complete_own_task(auth, user, data):
+    """Complete the one task in `user`'s task list with `data` over HTTP (asserting 200)."""
+    [task] = open_tasks(auth, user)
+    done = auth.as_(user).post(f"/api/tasks/{task['task_id']}/complete", json={"data": data})
+    assert done.status_code == 200, done.get_json()
+
+
 def error_of(response) -> dict:
     body = response.get_json()
     assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "details"}, body

@@ -18,7 +18,7 @@ from engine import clock, orders
 from engine.jobs import outbox
 from tests.conftest import ROOT
 from tests.web.api.test_journey import upload_folder
-from tests.web.conftest import error_of, order_body, pay
+from tests.web.conftest import complete_own_task, error_of, order_body, pay
 
 
 def image(kind="PNG", size=(64, 48)) -> bytes:
@@ -168,10 +168,11 @@ def test_the_customer_chooses_an_offered_pickup_slot_and_the_courier_books_no_ot
                        ).get_json()["number"]
     assert bob.post(f"/api/requests/{number}/pickup-slot",
                     json={"slot_start": "2026-11-24T09:00:00+08:00"}).status_code == 409
-    complete(auth, "finance_1", {"refund_approved": True, "refund_amount": 120.0,
-                                 "refund_note": "ok"})
+    complete_own_task(auth, "finance_1", {"refund_approved": True, "refund_amount": 120.0,
+                                          "refund_note": "ok"})
     assert pay(auth, number).status_code == 200
-    complete(auth, "logistics_1", {"pickup_address": "上海市徐汇区", "contact_phone": "13800000000"})
+    complete_own_task(auth, "logistics_1", {"pickup_address": "上海市徐汇区",
+                                            "contact_phone": "13800000000"})
     page = bob.get(f"/api/app/requests/{number}").get_json()
     assert page["awaiting"] == ["pickup-slot"]
     offered = bob.get(f"/api/requests/{number}/pickup-slots").get_json()["items"]
@@ -199,13 +200,6 @@ def test_the_customer_chooses_an_offered_pickup_slot_and_the_courier_books_no_ot
             and e["payload"].get("name") == "pickup_booked"] == ["bob"]
 
 
-def complete(auth, user, data):
-    caller = auth.as_(user)
-    [task] = caller.get("/api/tasks").get_json()["items"]
-    done = caller.post(f"/api/tasks/{task['task_id']}/complete", json={"data": data})
-    assert done.status_code == 200, done.get_json()
-
-
 def instance_of(auth, number) -> int:
     return auth.as_("customer_service_1").get(f"/api/requests/{number}").get_json()["instance_id"]
 
@@ -215,6 +209,6 @@ def test_the_return_address_is_shown_while_the_shipment_is_awaited(auth, platfor
     number = file_with(auth.as_("alice"), {"order_id": "O-1001", "type": "return_refund"}
                        ).get_json()["number"]
     assert auth.as_("alice").get(f"/api/app/requests/{number}").get_json()["return_address"] is None
-    complete(auth, "customer_service_1", {"approved": True, "note": "ok"})
+    complete_own_task(auth, "customer_service_1", {"approved": True, "note": "ok"})
     page = auth.as_("alice").get(f"/api/app/requests/{number}").get_json()
     assert page["awaiting"] == ["shipped"] and page["return_address"] == "上海市青浦区华新镇 售后仓"

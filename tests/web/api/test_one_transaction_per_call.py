@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event
 
-from tests.web.conftest import file_request, open_tasks
+from tests.web.conftest import complete_own_task, file_request, open_tasks
 
 SIGN_IN = "FROM user_account JOIN api_token"
 
@@ -26,12 +26,6 @@ def traced(platform):
     event.listen(platform.engine, "connect",
                  lambda connection, _record: connection.set_trace_callback(statements.append))
     return statements
-
-
-def _complete(auth, user: str, data: dict) -> None:
-    [task] = open_tasks(auth)
-    response = auth.as_(user).post(f"/api/tasks/{task['task_id']}/complete", json={"data": data})
-    assert response.status_code == 200, response.get_json()
 
 
 def _transactions(statements: list[str]) -> list[list[str]]:
@@ -57,10 +51,10 @@ def test_a_call_is_its_sign_in_check_outside_any_transaction_then_one_transactio
     staff = auth.as_("finance_1")
     number = file_request(auth)["number"]
     if call == "a provider's signed answer":     # a refund issued: its payment is pending
-        _complete(auth, "customer_service_1", {"approved": True})
+        complete_own_task(auth, "customer_service_1", {"approved": True})
         assert auth.as_("alice").post(f"/api/requests/{number}/shipped", json={
             "tracking_no": "SF1", "carrier": "SF"}).status_code == 200
-        _complete(auth, "finance_1", {"refunded": True})
+        complete_own_task(auth, "finance_1", {"refunded": True})
         [pending] = staff.get(f"/api/requests/{number}/payments").get_json()["items"]
         provider = auth.as_("payment")        # signed in before the trace
     traced.clear()
@@ -103,7 +97,7 @@ def test_a_completion_reads_its_next_tasks_once_committed_in_no_transaction(auth
     supervises every department, so a read before the commit would still see it)."""
     head = auth.as_("ops_head")
     repair = file_request(auth, order_id="O-1003", type="repair")
-    _complete(auth, "repair_1", {"quote": 180})
+    complete_own_task(auth, "repair_1", {"quote": 180})
     assert auth.as_("alice").post(f"/api/requests/{repair['number']}/quote-answer",
                                   json={"approved": True}).status_code == 200
     [repair_item] = open_tasks(auth)
