@@ -81,8 +81,8 @@ def show(session: Session, runtime, actor: Actor, instance_id: int) -> dict:
     return {**instance_json(instance), "definition_version": compiled.version,
             "request_number": request_number(session, instance.id),
             "elements": elements(runtime.workflow(session, instance)),
-            "tasks": tasklist.with_tiers(session, [tasklist.row_dict(r, now) for r in session.execute(
-                select(*tasklist.COLUMNS).where(HumanTask.instance_id == instance.id))]),
+            "tasks": [tasklist.row_dict(r, now) for r in session.execute(
+                tasklist.tiered().where(HumanTask.instance_id == instance.id))],
             "timers": [{"bpmn_id": t.bpmn_id, "due_at": t.due_at} for t in session.scalars(
                 select(Timer).where(Timer.instance_id == instance.id))],
             "waiting_for": waiting_for(session, instance.id)}

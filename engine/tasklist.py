@@ -4,7 +4,7 @@ Reads only the `human_task` projection (one row per READY task, indexed on (depa
 and (claimed_by, due_at)): a page is one count and one page query, never a workflow load. The
 tier a task needs is the one the SLA watch handed it to (its row's `tier`, engine/jobs/sla.py),
 else its request's (service_request.service_tier, by the unique request number): the `tier`
-filter reads both, and a page's rows get their requests' tiers in one more query.
+filter reads both, and a page's rows come with their requests' tiers joined in (`tiered`).
 The SLA status of a row is computed from its own `due_at` / `at_risk_at` columns, with the same
 rule as engine.business_time.BusinessCalendar.sla_status (breached once now >= due_at, at risk once
 now >= at_risk_at).
@@ -35,6 +35,14 @@ COLUMNS = (HumanTask.task_id, HumanTask.bpmn_id, HumanTask.name, HumanTask.busin
            HumanTask.process_key, HumanTask.department, HumanTask.priority, HumanTask.created_at,
            HumanTask.due_at, HumanTask.at_risk_at, HumanTask.claimed_by, HumanTask.instance_id,
            HumanTask.tier)
+
+
+def tiered():
+    """A select of the tasks' COLUMNS, each task's tier the one it was handed to, else its
+    request's (None for a task serving no request with one, such as an escalation's)."""
+    return (select(*(column for column in COLUMNS if column.key != "tier"),
+                   func.coalesce(HumanTask.tier, ServiceRequest.service_tier).label("tier"))
+            .outerjoin(ServiceRequest, ServiceRequest.number == HumanTask.business_key))
 
 
 @dataclass(frozen=True)
@@ -78,8 +86,7 @@ def list_tasks(session: Session, actor, filters: Filters = Filters(), sort: str 
     params.update((name, getattr(filters, name)) for name, mode in shown if mode is None
                   and name != "unassigned")
     total = min(prebuilt.read(session, count, params).scalar(), count_limit)
-    page = [row_dict(row, now) for row in prebuilt.read(session, rows, params)]
-    return with_tiers(session, page), total
+    return [row_dict(row, now) for row in prebuilt.read(session, rows, params)], total
 
 
 @lru_cache(maxsize=512)
@@ -99,8 +106,9 @@ def _statements(sort: str, kinds: tuple, shown: tuple, everything: bool):
         return count, _page_query(branches, common)
     visible = [] if everything else [or_(*branches)]
     # No index serves these orders: one sort of the visible rows.
-    return count, (select(*COLUMNS).where(*visible, *common).order_by(*_order(sort, T.c))
-                   .limit(bindparam("per_page")).offset(bindparam("skip")))
+    page_ids = (select(T.c.id).where(*visible, *common).order_by(*_order(sort, T.c))
+                .limit(bindparam("per_page")).offset(bindparam("skip")).subquery())
+    return count, tiered().join(page_ids, T.c.id == page_ids.c.id).order_by(*_order(sort, T.c))
 
 
 def _page_query(branches: list, common: list):
@@ -122,7 +130,7 @@ def _page_query(branches: list, common: list):
     merged = union_all(*[select(part.subquery()) for part in parts]).subquery()
     page_ids = (select(merged.c.id).order_by(*_order("due", merged.c))
                 .limit(bindparam("per_page")).offset(bindparam("skip")).subquery())
-    return select(*COLUMNS).join(page_ids, T.c.id == page_ids.c.id).order_by(*_order("due", T.c))
+    return tiered().join(page_ids, T.c.id == page_ids.c.id).order_by(*_order("due", T.c))
 
 
 def _branches(actor, f: Filters) -> list[tuple[str, object]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from uuid import UUID
 
-from sqlalchemy import Engine, bindparam, func, select
+from sqlalchemy import Engine, bindparam
 from sqlalchemy.orm import Session
 
 from engine import (access, clock, db, instances, money, orders, payments, prebuilt,
@@ -23,7 +23,7 @@ from engine.access import Actor, TaskScope
 from engine.definitions import catalog
 from engine.errors import Forbidden, NotFound
 from engine.history import audit
-from engine.models import AuditEvent, HumanTask, Instance, ServiceRequest
+from engine.models import AuditEvent, HumanTask, Instance
 
 MAX_TASK_ID = 40
 
@@ -167,12 +167,7 @@ def attachment(session: Session, actor: Actor, attachment_id: int,
 # ------------------------------------------------------------------ internals
 
 _OPEN_ROW = prebuilt.rows_of(HumanTask).where(HumanTask.task_id == bindparam("task_id"))
-# Each with its request's tier where the task has none, as tasklist.with_tiers adds it.
-_OF_INSTANCE = (
-    select(*(column for column in tasklist.COLUMNS if column.key != "tier"),
-           func.coalesce(HumanTask.tier, ServiceRequest.service_tier).label("tier"))
-    .outerjoin(ServiceRequest, ServiceRequest.number == HumanTask.business_key)
-    .where(HumanTask.instance_id == bindparam("instance_id")))
+_OF_INSTANCE = tasklist.tiered().where(HumanTask.instance_id == bindparam("instance_id"))
 
 
 def _open_row(session: Session, task_id: str) -> HumanTask | None:

@@ -100,3 +100,16 @@ def test_the_task_list_filters_by_the_tier_the_request_needs(auth, routed):
     assert {t["request_number"] for t in l2["items"]} == {vip}
     wrong = auth.as_("admin").get("/api/tasks", query_string={"tier": "L3"})
     assert wrong.status_code == 422 and error_of(wrong)["details"]["field"] == "tier"
+
+
+def test_every_order_of_the_task_list_and_the_instance_give_each_task_its_requests_tier(auth,
+                                                                                       routed):
+    tiers = dict(zip(routed, ["L1", "L2", "expert"]))
+    admin = auth.as_("admin")
+    for sort in ("due", "priority", "age"):
+        listed = admin.get("/api/tasks", query_string={"sort": sort}).get_json()["items"]
+        assert {t["request_number"]: t["tier"] for t in listed if t["request_number"] in tiers} \
+            == tiers, sort
+    instance_id = admin.get(f"/api/requests/{routed[2]}").get_json()["instance_id"]
+    shown = admin.get(f"/api/instances/{instance_id}").get_json()
+    assert [t["tier"] for t in shown["tasks"]] == ["expert"]
