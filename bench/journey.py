@@ -16,7 +16,10 @@ instance). The columns:
   (`aftersales serve --workers 2 --threads 1` serves most on 2 cores: SQLite's writers hold
   the write lock only from their first write, engine/db.py, so two processes run their
   workflows at once, and fewer threads contend less for each process's GIL); the server's CPU
-  (its workers') is read from /proc before and after.
+  (its workers') is read from /proc before and after;
+- verbs in process under load: the verbs driven by 2 processes of their own at once, of 8
+  threads each (16 callers, as the clients) and of 1 (the verbs' best on 2 cores), against
+  which the 16 clients on 2 workers of 1 thread make HTTP's ratio under load.
 
 CPU per journey is the process's own user+system time (the benchmark's for raw and in
 process, the server's for HTTP), so other load on the machine changes it little; journeys/s
@@ -39,8 +42,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
 import secrets
 import time
+from types import SimpleNamespace
 
 from sqlalchemy import event, select
 
@@ -59,6 +64,7 @@ from engine.runtime import incidents
 CLIENTS = 16
 WARM = 8
 SPREADS = ((2, 2), (2, 1))     # gunicorn (workers, threads) of the further 16-client columns
+AT_LOAD = ((2, 8), (2, 1))     # (processes, threads) of the verbs in process under load
 ROUNDS = 6                     # of the interleaved HTTP / in process ratio
 
 
@@ -172,6 +178,43 @@ def _run_in_process(p, driver: InProcess, journeys) -> dict:
     control = sum(statement.startswith(_CONTROL) for statement in sent)
     return dict(_figures(len(journeys), seconds, cpu),
                 statements=(len(sent) - control) / len(journeys), control=control / len(journeys))
+
+
+def in_process_at_load(p, journeys: range, processes: int, threads: int) -> dict:
+    """The verbs in process under load: `processes` processes of their own (spawned: this one
+    may run threads), each driving its share of the journeys with `threads` threads, started
+    together once each has run WARM journeys; journeys/s from the first start to the last end,
+    and the processes' CPU per journey. Each journey's calls all run in one process (its
+    workflow stays held there), which no HTTP server's workers can promise: gunicorn hands each
+    call to whichever is free."""
+    spawned = multiprocessing.get_context("spawn")
+    ready, results = spawned.Barrier(processes), spawned.Queue()
+    children = [spawned.Process(target=_drive, args=(p.url, p.settings, journeys[k::processes],
+                                                   threads, ready, results))
+                for k in range(processes)]
+    for child in children:
+        child.start()
+    ran = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    n = sum(len(journeys[k::processes]) - WARM for k in range(processes))
+    seconds = max(end for _, end, _ in ran) - min(start for start, _, _ in ran)
+    return _figures(n, seconds, sum(cpu for _, _, cpu in ran))
+
+
+def _drive(url: str, settings, journeys: range, threads: int, ready, results) -> None:
+    """One process of in_process_at_load: (start, end, CPU seconds) of its journeys after the
+    first WARM, onto `results`."""
+    engine = db.make_engine(url, durable=True)
+    driver = InProcess(SimpleNamespace(engine=engine, sessions=db.make_session_factory(engine),
+                                       settings=settings))
+    for i in journeys[:WARM]:
+        driver.journey(i)
+    ready.wait()
+    cpu, start = time.process_time(), time.time()
+    concurrently(driver.journey, journeys[WARM:], threads)
+    results.put((start, time.time(), time.process_time() - cpu))
+    engine.dispose()
 
 
 def raw(p, journeys: range) -> dict:
@@ -298,7 +341,7 @@ def measure(n: int) -> dict:
     # Each part files from orders of its own: O-B{k*n} .. (a few before each for warming up).
     step = n + 2 * WARM + 2
     with platform(durable=True) as p:
-        secret = prepare(p, (5 + len(SPREADS)) * step)
+        secret = prepare(p, (5 + len(SPREADS) + len(AT_LOAD)) * step)
         out = {"in_process": in_process(p, range(step, step + n))}
         out["raw"] = raw(p, range(step, step + n))
         out["http_1"] = over_http(p, secret, range(2 * step, 2 * step + n), 1)
@@ -307,6 +350,10 @@ def measure(n: int) -> dict:
             journeys = range((4 + k) * step, (4 + k) * step + n)
             out[f"http_16_{workers}x{threads}"] = over_http(p, secret, journeys, CLIENTS,
                                                             workers, threads)
+        for k, (processes, threads) in enumerate(AT_LOAD):
+            at = (5 + len(SPREADS) + k) * step
+            out[f"at_load_{processes}x{threads}"] = in_process_at_load(
+                p, range(at, at + n + processes * WARM), processes, threads)
         at = (4 + len(SPREADS)) * step
         out["in_turn"] = in_turn(p, secret, range(at, at + n))
         sent = out["in_turn"].pop("sent")
@@ -320,13 +367,21 @@ def report(r: dict) -> str:
             ("verbs in process, 1 thread", r["in_process"]),
             ("HTTP, 1 client", r["http_1"]),
             (f"HTTP, {CLIENTS} clients", r["http_16"])]
-    rows += [(f"HTTP, {CLIENTS} clients, {workers} workers of {threads} thread"
-              + ("s" if threads > 1 else ""), r[f"http_16_{workers}x{threads}"])
+    rows += [(f"HTTP, {CLIENTS} clients, {workers} workers of {_threads(threads)}",
+              r[f"http_16_{workers}x{threads}"])
              for workers, threads in SPREADS]
+    rows += [(f"verbs in process under load, {processes} processes of {_threads(threads)}",
+              r[f"at_load_{processes}x{threads}"]) for processes, threads in AT_LOAD]
     lines = [f"  {label}: {f['journeys_per_s']:.1f} journeys/s, CPU {f['cpu_ms']:.1f} ms per journey"
              + (f", {f['statements']:.0f} SQL statements (and {f['control']:.0f} BEGIN, COMMIT, "
                 f"SAVEPOINT or PRAGMA)" if "statements" in f else "")
              for label, f in rows]
+    best = r["http_16_2x1"]["journeys_per_s"]
+    lines.append("  under load, HTTP with 16 clients on 2 workers of 1 thread / the verbs in "
+                 "process: " + ", ".join(
+                     f"{best / r[f'at_load_{processes}x{threads}']['journeys_per_s']:.2f} against "
+                     f"{processes} processes of {_threads(threads)}"
+                     for processes, threads in AT_LOAD))
     lines.append(f"  the sign-in check every call makes: "
                  f"{r['in_process']['sign_in_us']:.0f} us of CPU")
     turn, floor = r["in_turn"], r["fixed_cost"]
@@ -367,6 +422,10 @@ def report(r: dict) -> str:
                  "gunicorn as they are (in process / (in process + the busy app's time beyond "
                  "its own + Flask's))")
     return "refund-first journeys (9 API calls each), durable SQLite:\n" + "\n".join(lines)
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" + ("s" if n > 1 else "")
 
 
 def main(argv=None) -> None:

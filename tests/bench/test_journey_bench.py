@@ -11,7 +11,9 @@ def test_the_journey_benchmark_runs_every_column():
         assert figures["in_turn"][side]["journeys_per_s"] > 0, side
     for floor in journey.FLOORS:
         assert figures["fixed_cost"][floor]["journeys_per_s"] > 0, floor
-    for column in ("raw", "in_process", "http_1", "http_16", "http_16_2x2", "http_16_2x1"):
+    for column in ("raw", "in_process", "http_1", "http_16", "http_16_2x2", "http_16_2x1",
+                   "at_load_2x8", "at_load_2x1"):
         assert figures[column]["journeys_per_s"] > 0 and figures[column]["cpu_ms"] > 0, column
     assert figures["in_process"]["sign_in_us"] > 0
-    assert "HTTP / in process (1 client)" in journey.report(figures)
+    report = journey.report(figures)
+    assert "HTTP / in process (1 client)" in report and "under load, HTTP" in report
