@@ -17,7 +17,7 @@ from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput, LostRace
 from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
-from web import query
+from web import query, read_json
 from web.errors import ApiError, RunAgain
 
 
@@ -101,10 +101,10 @@ def body(schema: dict, *, optional: bool = False) -> dict:
 
 
 def _parsed(raw: bytes):
-    """The JSON value of a body (numbers with a fraction, NaN and Infinity as Decimals, as
-    web.Request reads them). Raises ApiError 400."""
+    """The JSON value of a body (web.read_json: numbers with a fraction, NaN and Infinity as
+    Decimals). Raises ApiError 400."""
     try:
-        return request.json_module.loads(raw)
+        return read_json(raw)
     except RecursionError:   # thousands of brackets: the parser gives up before we can look
         raise ApiError(400, f"the body is nested more than {json_safety.MAX_DEPTH} levels "
                        "deep", details={"field": "body"}) from None

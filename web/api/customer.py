@@ -8,14 +8,12 @@ feedback, rating, return shipment) are web/api/requests.py's.
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, request
 
 from engine import access, clock, customer_app, json_safety, request_photos, return_labels
 from engine.definitions import forms
 from engine.errors import InvalidInput
-from web import files
+from web import files, read_json
 from web.api import schemas
 from web.api.base import actor, allow, body, runtime, settings, transaction
 from web.errors import ApiError
@@ -60,7 +58,7 @@ def _filing_fields() -> dict:
         raise InvalidInput("send the filing as multipart/form-data: the field 'request' (JSON) "
                            "and up to six files in 'photos'", field="request")
     try:
-        fields = json.loads(request.form.get("request", ""))
+        fields = read_json(request.form.get("request", ""))
     except ValueError:
         raise ApiError(400, "the field 'request' is not valid JSON",
                        details={"field": "request"}) from None

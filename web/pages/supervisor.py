@@ -7,9 +7,6 @@ and the process owners' proposed changes, read only: the last what-if of each dr
 requests and work of the supervisor's departments (engine/whatif_results.py)."""
 from __future__ import annotations
 
-import json
-from decimal import Decimal
-
 from flask import abort, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -18,6 +15,7 @@ from engine import (access, clock, config, department_settings, instances, super
                     tasks, users, whatif_results)
 from engine.errors import EngineError, Forbidden, InvalidInput
 from engine.jobs import outbox
+from web import read_json
 from web.pages import bp, context, i18n, refusals
 
 BOARD_SIZE = tasklist.MAX_PER_PAGE
@@ -57,7 +55,7 @@ def resolve_effect(outbox_id, action):
         if action == "skip" and request.form.get("confirm") != "yes":
             return render_template("incidents.html", **_incidents_view(confirm=outbox_id))
         try:
-            payload = json.loads(text) if text and action == "retry" else None
+            payload = read_json(text) if text and action == "retry" else None
         except ValueError:
             raise InvalidInput(_("The payload must be JSON (an object)."), field="payload") \
                 from None
@@ -259,7 +257,7 @@ def _corrected_data() -> dict | None:
     if not text:
         return None
     try:
-        data = json.loads(text, parse_float=Decimal)
+        data = read_json(text)
     except ValueError:
         raise InvalidInput(_("The corrected data must be a JSON object."), field="data") from None
     if not isinstance(data, dict):
