@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -48,11 +49,16 @@ def check(source) -> dict:
         raise InvalidInput("the taxonomy must be a JSON object", field="taxonomy")
     json_safety.check(source)
     _class(source.get("other"), "other", rules=False)
-    threshold = (source.get("model") or {}).get("threshold", 0.6)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) \
+    model = source.get("model") or {}
+    if not isinstance(model, dict):
+        raise InvalidInput("model must be an object such as {\"threshold\": 0.6}", field="model")
+    threshold = model.get("threshold", 0.6)
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float | Decimal) \
             or not 0 < threshold < 1:
         raise InvalidInput("model.threshold must be a number between 0 and 1",
                            field="model.threshold")
+    if isinstance(threshold, Decimal):      # as a body reads it (web.read_json): a score, not money
+        source = {**source, "model": {**model, "threshold": float(threshold)}}
     classes = source.get("classes")
     if not isinstance(classes, list) or not classes:
         raise InvalidInput("classes must be a non-empty list", field="classes")

@@ -120,3 +120,13 @@ def test_a_bad_taxonomy_is_refused_naming_the_field(auth):
     assert refused.status_code == 422
     assert error_of(refused)["details"]["field"] == "classes[1].name"
     assert auth.as_("owner").get("/api/feedback/taxonomy").get_json()["versions"] == []
+
+
+def test_a_taxonomy_whose_model_is_no_object_is_refused_naming_it(auth):
+    owner = auth.as_("owner")
+    for path, body in (("/api/feedback/taxonomy", dict(TAXONOMY, model="x")),
+                       ("/api/feedback/classify", {"texts": ["x"],
+                                                   "taxonomy": dict(TAXONOMY, model="x")})):
+        refused = owner.post(path, json=body)
+        assert refused.status_code == 422 and error_of(refused)["details"]["field"] == "model"
+    assert owner.get("/api/feedback/taxonomy").get_json()["versions"] == []
