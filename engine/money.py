@@ -42,7 +42,7 @@ def amount(value, field: str, *, positive: bool = False) -> Decimal:
         raise InvalidInput(f"{field} must be {low} and at most {MAX_AMOUNT}", field=field)
     if number != number.quantize(CENT):
         raise InvalidInput(f"{field} has more than two decimals", field=field)
-    return number.quantize(CENT)
+    return number.quantize(CENT).copy_abs()     # not negative: -0 is 0.00, never "-0.00"
 
 
 def text(value: Decimal) -> str:

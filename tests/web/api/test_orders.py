@@ -119,3 +119,10 @@ def test_times_keep_their_instant_whatever_the_offset(auth):
     assert put(auth, "O-2008", sent).status_code == 201
     assert auth.as_("alice").get("/api/orders/O-2008").get_json()["paid_at"] == "2026-11-01T02:00:00+00:00"
     assert put(auth, "O-2008", {**sent, "paid_at": "2026-11-01T02:00:00Z"}).get_json()["result"] == "unchanged"
+
+
+def test_a_negative_zero_price_is_stored_and_shown_as_zero(auth):
+    body = order_body(lines=[("GIFT", 1, "-0.00"), ("A", 1, "10.00")])
+    stored = put(auth, "O-2009", body)
+    assert stored.status_code == 201, stored.get_json()
+    assert stored.get_json()["items"][0]["unit_price"] == "0.00"
