@@ -14,7 +14,11 @@ computed from the unit prices of the items it chooses (engine.service_requests),
 be right if the items add up to what was paid.
 
 Upserts are idempotent: the same body twice is one order, unchanged; a changed body updates it.
-An order's customer never changes once a request was filed from it (Conflict).
+A change keeps true what the platform did with the order (Conflict naming the field otherwise):
+its customer never changes once a request was filed from it; no item an open request holds goes
+away or below the quantity it holds; once a payment was asked for, its currency stays and its
+paid amount never goes below what is refunded or pending, and the payments book's balance
+(engine/payments.py) follows the new paid amount, an action of the global log with its actor.
 """
 from __future__ import annotations
 
@@ -22,14 +26,15 @@ import re
 from datetime import datetime, timezone
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from engine import json_safety, prebuilt
+from engine import json_safety, money, prebuilt
 from engine.access import Actor
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.models import ServiceRequest, ShopOrder
+from engine.history import global_log
+from engine.models import OrderBalance, ServiceRequest, ShopOrder
 from engine.money import amount
 
 CATEGORIES = ("fresh", "3c", "apparel", "appliance", "other")
@@ -51,6 +56,15 @@ MAX_QUANTITY = 10000
 _ID = re.compile(r"[\w\-.:@/]{1,100}")
 # Read by every filing and every payment (engine.prebuilt).
 _BY_ID = prebuilt.rows_of(ShopOrder).where(ShopOrder.order_id == bindparam("order_id"))
+# The requests that hold their items while open (the rule is engine/request_items.py's), and the
+# lines each holds, oldest request first.
+HOLDING_TYPES = ("return_refund", "exchange", "repair")
+OPEN_STATUSES = ("open", "in_progress", "on_hold", "error")
+HELD_LINES = (select(ServiceRequest.number, ServiceRequest.items)
+              .where(ServiceRequest.order_id == bindparam("order_id"),
+                     ServiceRequest.type.in_(HOLDING_TYPES),
+                     ServiceRequest.status.in_(OPEN_STATUSES))
+              .order_by(ServiceRequest.id))
 
 
 def find(session: Session, order_id: str) -> ShopOrder | None:
@@ -58,10 +72,11 @@ def find(session: Session, order_id: str) -> ShopOrder | None:
     return prebuilt.one(session, ShopOrder, _BY_ID, {"order_id": order_id})
 
 
-def upsert(session: Session, order_id, fields: dict) -> tuple[dict, str]:
-    """Store the order `order_id` as `fields` describe it; returns (its `order_json`, what
-    happened: "created", "updated" or "unchanged"). Raises InvalidInput naming the field,
-    Conflict when a changed customer_id would move an order requests were filed from."""
+def upsert(session: Session, order_id, fields: dict, actor_name: str = "shop") -> tuple[dict, str]:
+    """Store the order `order_id` as `fields` describe it (sent by `actor_name`); returns (its
+    `order_json`, what happened: "created", "updated" or "unchanged"). Raises InvalidInput
+    naming the field, Conflict naming the field for a change that would undo what the platform
+    did with the order (see the module docstring)."""
     order_id = identifier(order_id, "order_id")
     values = validate(fields)
     order = session.get(ShopOrder, order_id, with_for_update=True)
@@ -81,10 +96,59 @@ def upsert(session: Session, order_id, fields: dict) -> tuple[dict, str]:
             select(ServiceRequest.id).where(ServiceRequest.order_id == order_id).limit(1)):
         raise Conflict(f"order {order_id} has requests filed by {order.customer_id}; its "
                        "customer cannot change", field="customer_id")
+    _refuse_releasing_held_items(session, order_id, values["items"])
+    balance = session.get(OrderBalance, order_id)
+    if balance is not None:
+        _refuse_undoing_payments(order, balance, values)
+    paid_before = order.paid_amount
     for name, value in values.items():
         setattr(order, name, value)
     session.flush()
+    if balance is not None and values["paid_amount"] != paid_before:
+        _follow_paid(session, balance, paid_before, values["paid_amount"], actor_name)
     return order_json(order), "updated"
+
+
+def _refuse_releasing_held_items(session: Session, order_id: str, items: list[dict]) -> None:
+    """Raise Conflict (naming items) when `items` drop an item an open request holds, or order
+    less of it than the request holds."""
+    ordered = {item["sku"]: item["quantity"] for item in items}
+    for number, lines in prebuilt.read(session, HELD_LINES, {"order_id": order_id}):
+        for line in lines or []:
+            if isinstance(line, dict) and ordered.get(line.get("sku"), 0) < line.get("quantity", 0):
+                raise Conflict(f"item {line['sku']} of order {order_id} is held by the open "
+                               f"request {number} ({line['quantity']}); it cannot be removed or "
+                               "ordered fewer until that request ends", field="items")
+
+
+def _refuse_undoing_payments(order: ShopOrder, balance: OrderBalance, values: dict) -> None:
+    """Raise Conflict (naming the field) for a new currency or a paid amount below what is
+    refunded or pending, once a payment of the order was asked for."""
+    if values["currency"] != order.currency:
+        raise Conflict(f"order {order.order_id} has payments in {order.currency}; its currency "
+                       "cannot change", field="currency")
+    refunded = Decimal(balance.refunds_held) - Decimal(balance.clawbacks_paid)
+    if values["paid_amount"] < refunded:
+        raise Conflict(f"order {order.order_id} has {money.text(refunded)} refunded or "
+                       "pending; its paid_amount cannot go below that", field="paid_amount")
+
+
+def _follow_paid(session: Session, balance: OrderBalance, before: Decimal, after: Decimal,
+                 actor_name: str) -> None:
+    """Move the payments book's balance to the order's new paid amount, an action of the global
+    log. The balance's CHECK refuses it when a refund asked for meanwhile no longer fits
+    (Conflict: the shop sends the order again and meets the check above)."""
+    try:
+        with session.begin_nested():
+            session.execute(update(OrderBalance).where(OrderBalance.order_id == balance.order_id)
+                            .values(paid=after))
+    except IntegrityError:
+        raise Conflict(f"a refund of order {balance.order_id} was asked for meanwhile; send "
+                       "the order again", field="paid_amount") from None
+    session.expire(balance, ["paid"])
+    global_log.record(session, "order_paid_changed", actor=actor_name,
+                      subject=f"order:{balance.order_id}",
+                      payload={"before": money.text(before), "after": money.text(after)})
 
 
 def validate(fields) -> dict:

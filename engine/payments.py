@@ -47,6 +47,7 @@ from engine.models import Ledger, OrderBalance, Outbox, ServiceRequest
 KINDS = {"payment.refund": "refund", "payment.clawback": "clawback"}
 RESULT_MESSAGES = {"refund": "refund_result", "clawback": "clawback_result"}
 SETTLED = ("paid", "failed")
+_REPORTED = "reported "     # a held payment's provider_status: "reported 999.00" (`_hold`)
 FINANCE = "finance"
 
 
@@ -140,6 +141,31 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     prebuilt.add_queued(session, row, lost=Conflict.lost_race)      # a retried step's twin, at once
     intent.payload["amount"] = value
     return row
+
+
+def check_refundable(session: Session, request_no: str, schema: dict | None, data: dict) -> None:
+    """The runtime's form guard: a form field marked `"x-refundable": true` in its JSON Schema
+    (a refund amount a person approves) holds at most what request `request_no` may still be
+    refunded (`room`), so that an approval of more is refused at the form, naming the field,
+    rather than becoming the payment step's incident. The payment guard still has the last
+    word when the payment is asked for. Raises InvalidInput."""
+    marked = [name for name, spec in ((schema or {}).get("properties") or {}).items()
+              if isinstance(spec, dict) and spec.get("x-refundable") is True
+              and isinstance(data.get(name), Decimal)]
+    request = prebuilt.one(session, ServiceRequest, _REQUEST, {"number": request_no}) \
+        if marked else None
+    if request is None:
+        return
+    try:
+        balance = _balance(session, request.order_id, keep=False)
+    except PaymentRefused:          # nothing known to be paid: the payment guard refuses it
+        return
+    left = room(request, totals(session, request_no=request_no), balance, "refund")
+    for name in marked:
+        if data[name] > left:
+            raise InvalidInput(_too_much("refund", data[name], left, request, balance),
+                               field=name, details={"field": name,
+                                                    "refundable": money.text(left)})
 
 
 def room(request: ServiceRequest, mine: Totals, balance: OrderBalance, kind: str) -> Decimal:
@@ -242,10 +268,11 @@ def receive_result(session: Session, runtime, name: str, correlation: str, paylo
         raise InvalidInput(f"payment {key} is a {row.kind}: its result is "
                            f"{RESULT_MESSAGES[row.kind]}", field="name")
     status = payload.get("status")
+    _check_settled(status)
     held = hold_other_amount(session, row, payload.get("amount"), status, "payload.amount")
     if held is not None:
         return held
-    _check_settled(status)
+    _refuse_while_held(row, status, payload.get("amount"))
     settled = []
 
     def settle_once(session: Session) -> None:
@@ -282,12 +309,39 @@ def by_key(session: Session, idempotency_key: str) -> Ledger | None:
 def hold_other_amount(session: Session, row: Ledger, amount, status, field: str) -> Held | None:
     """When a provider's result names an `amount` other than the ledger's, hold it (`_hold`:
     nothing settled, the payment's outbox row an incident) and return `Held`; None when it names
-    none or the ledger's. Raises InvalidInput naming `field` for an amount that is no amount.
-    Callbacks (`receive_result`) and the http adapter's own answer are held alike."""
+    none or the ledger's. Raises InvalidInput naming `field` for an amount that is no amount,
+    Conflict for another amount of a payment settled already (nothing changes: it was settled
+    with the ledger's). Callbacks (`receive_result`) and the http adapter's own answer are held
+    alike."""
     if amount is None:
         return None
     reported = money.amount(amount, field)
-    return _hold(session, row, reported, status) if reported != row.amount else None
+    if reported == row.amount:
+        return None
+    if row.status != "pending":
+        raise Conflict(f"payment {row.idempotency_key} is already {row.status} with "
+                       f"{money.text(row.amount)}; the provider now reports "
+                       f"{money.text(reported)}: nothing was changed", field=field)
+    return _hold(session, row, reported, status)
+
+
+def is_held(row: Ledger) -> bool:
+    """Whether a pending payment is held: its provider reported another amount (`_hold`) and no
+    operator has had it asked again since (a new answer of the provider replaces the mark)."""
+    return row.status == "pending" and (row.provider_status or "").startswith(_REPORTED)
+
+
+def _refuse_while_held(row: Ledger, status: str, amount) -> None:
+    """A held payment settles by callback only as paid with the approved amount (the provider
+    correcting itself). Failed, or a result naming no amount, would give the amount back for
+    another refund while money may have moved: that waits for an operator (retry or skip the
+    incident). Raises Conflict."""
+    if is_held(row) and (status != "paid" or amount is None):
+        raise Conflict(f"payment {row.idempotency_key} is held: its provider reported "
+                       f"{row.provider_status.removeprefix(_REPORTED)} where "
+                       f"{money.text(row.amount)} was approved, so only a result of paid "
+                       "naming the approved amount settles it here; an operator resolves its "
+                       "incident otherwise", field="payload.status")
 
 
 def _hold(session: Session, row: Ledger, reported: Decimal, status) -> Held:
@@ -305,7 +359,7 @@ def _hold(session: Session, row: Ledger, reported: Decimal, status) -> Held:
         Outbox.idempotency_key == row.idempotency_key).with_for_update()).first()
     if entry is not None and entry.status != "skipped":
         entry.status, entry.last_error = "incident", message[:2000]
-    row.provider_status = f"reported {money.text(reported)}"[:40]
+    row.provider_status = f"{_REPORTED}{money.text(reported)}"[:40]
     session.flush()
     return Held(message, entry.id if entry is not None else None)
 
@@ -355,9 +409,9 @@ def payment_json(row: Ledger) -> dict:
             "idempotency_key": row.idempotency_key}
 
 
-def _balance(session: Session, order_id: str | None) -> OrderBalance:
+def _balance(session: Session, order_id: str | None, *, keep: bool = True) -> OrderBalance:
     """The order's balance row as committed (`_move` changes it); made from its ledger rows the
-    first time."""
+    first time (and queued for the unit's writes when `keep`)."""
     balance = prebuilt.one(session, OrderBalance, _BALANCE, {"order_id": order_id}) \
         if order_id else None
     if balance is not None:
@@ -371,8 +425,8 @@ def _balance(session: Session, order_id: str | None) -> OrderBalance:
         order_id=order_id, paid=order.paid_amount, refunds_held=done.refunds_held,
         refunds_paid=done.refunds_paid, clawbacks_held=done.clawbacks_held,
         clawbacks_paid=done.clawbacks_paid)
-    # Lost when another payment of the order made it at once.
-    prebuilt.add_queued(session, balance, lost=Conflict.lost_race)
+    if keep:        # lost when another payment of the order made it at once
+        prebuilt.add_queued(session, balance, lost=Conflict.lost_race)
     return balance
 
 

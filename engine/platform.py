@@ -20,7 +20,8 @@ from engine.runtime.verbs import Runtime
 
 def runtime(settings: config.Settings | None = None) -> Runtime:
     collector.tune()
-    built = Runtime(settings, hooks=[service_requests.sync], intent_guards=[payments.guard])
+    built = Runtime(settings, hooks=[service_requests.sync], intent_guards=[payments.guard],
+                    form_guards=[payments.check_refundable])
     built.hooks.append(sla.escalation_closer(built))
     built.hooks.append(message_buffer.Drain(built))
     built.hooks.append(feedback.Recorder(built.settings.bpmn_dir))

@@ -37,13 +37,11 @@ from engine import json_safety, prebuilt
 from engine.definitions import forms
 from engine.errors import Conflict, InvalidInput
 from engine.models import ServiceRequest, ShopOrder
-from engine.orders import MAX_ITEMS, line_total
+from engine.orders import HELD_LINES, HOLDING_TYPES, MAX_ITEMS, line_total
 
-HOLDING_TYPES = ("return_refund", "exchange", "repair")
 ACTION_TYPES = HOLDING_TYPES + ("complaint",)
 RETURN_DAYS = 15
 EXCHANGE_DAYS = 30
-OPEN_STATUSES = ("open", "in_progress", "on_hold", "error")
 
 # The customer's choice, checked by `choose` whoever files (the API publishes the same schema,
 # web/api/schemas.py): `items: ["x"]` broke the staff task page, items nested 600 deep made an
@@ -157,16 +155,10 @@ def _verdict(allowed: bool, why: str, *, until: datetime | None = None,
     return {"allowed": allowed, "why": why, "until": until, "request": request}
 
 
-_HOLDERS = (select(ServiceRequest.number, ServiceRequest.items)
-            .where(ServiceRequest.order_id == bindparam("order_id"),
-                   ServiceRequest.type.in_(HOLDING_TYPES), ServiceRequest.status.in_(OPEN_STATUSES))
-            .order_by(ServiceRequest.id))
-
-
 def _holders(session: Session, order_id: str) -> dict[str, str]:
     """sku -> the number of the open request of a holding type that has it (the oldest)."""
     holders: dict[str, str] = {}
-    for number, items in prebuilt.read(session, _HOLDERS, {"order_id": order_id}):
+    for number, items in prebuilt.read(session, HELD_LINES, {"order_id": order_id}):
         for item in items or []:
             if isinstance(item, dict) and isinstance(item.get("sku"), str):
                 holders.setdefault(item["sku"], number)

@@ -85,7 +85,8 @@ _DUE_TIMERS = select(Timer.bpmn_id).where(Timer.instance_id == bindparam("instan
 class Runtime:
     """Engine verbs bound to one configuration (settings, calendar, script engine)."""
 
-    def __init__(self, settings: config.Settings | None = None, hooks=(), intent_guards=()):
+    def __init__(self, settings: config.Settings | None = None, hooks=(), intent_guards=(),
+                 form_guards=()):
         determinism.install()
         self.settings = settings or config.Settings()
         self.calendar = BusinessCalendar.from_settings(self.settings)
@@ -97,6 +98,10 @@ class Runtime:
         self.hooks = list(hooks)
         # Called as guard(session, business_key, intents, actor) before a unit writes anything.
         self.intent_guards = list(intent_guards)
+        # Called as guard(session, business_key, schema, data) with a user task's form data once
+        # it satisfies its schema, before the task completes: raises InvalidInput naming a field
+        # (e.g. a refund amount above what the request may still be refunded).
+        self.form_guards = list(form_guards)
         # Called with the due time of every new timer row (the scheduler re-arms its wake-up).
         self.timer_listeners: list = []
 
@@ -190,7 +195,7 @@ class Runtime:
             service_tiers.check_may_take(session, task, actor)
         compiled = catalog.compiled(session, instance.definition_id)
         separation.check(session, compiled, task, actor)
-        data = forms.validate(compiled.form_schema(task.bpmn_id), data)
+        data = self._form_data(session, instance, compiled, task.bpmn_id, data)
         return unit.run(session, self, instance, compiled, kind="task_completed", actor=actor,
                         payload={"data": data, **_task_facts(task)}, element=task.bpmn_id,
                         task_id=task_id, apply=steps.complete(task_id, data))
@@ -430,11 +435,21 @@ class Runtime:
         element = incident.payload["input"]["element"]     # the command's, not where it failed
         compiled = catalog.compiled(session, instance.definition_id)
         if kind == "task_completed":
-            payload["data"] = forms.validate(compiled.form_schema(element), payload["data"])
+            payload["data"] = self._form_data(session, instance, compiled, element,
+                                              payload["data"])
         apply = steps.for_event(kind, payload, incident.task_id, compiled, self.script_engine)
         return unit.run(session, self, instance, compiled, kind=kind, actor=actor, payload=payload,
                         element=element, task_id=incident.task_id,
                         apply=apply, final_status="cancelled" if kind == "cancelled" else None)
+
+    def _form_data(self, session, instance, compiled, element: str, data) -> dict:
+        """A user task's form `data` as its schema reads it, checked by the form guards.
+        Raises InvalidInput naming the field."""
+        schema = compiled.form_schema(element)
+        data = forms.validate(schema, data)
+        for guard in self.form_guards:
+            guard(session, instance.business_key, schema, data)
+        return data
 
     def _record(self, session, instance, kind, actor, payload, element=None, task_id=None):
         at = clock.now()

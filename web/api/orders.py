@@ -21,7 +21,7 @@ bp = Blueprint("orders", __name__)
 def store(order_id):
     fields = body(schemas.ORDER)
     with transaction() as session:
-        order, what = orders.upsert(session, order_id, fields)
+        order, what = orders.upsert(session, order_id, fields, actor().name)
     return {**order, "result": what}, 201 if what == "created" else 200
 
 

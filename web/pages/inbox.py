@@ -266,7 +266,7 @@ def _field_errors(err: EngineError) -> dict[str, str]:
         name = item.get("field") or ""
         errors.setdefault(name, _message(item.get("message", "")))
     if not errors:
-        errors[err.field or ""] = _message(err.message)
+        errors[err.field or ""] = refusals.field_message(err) or _message(err.message)
     return errors
 
 

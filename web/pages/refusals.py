@@ -54,6 +54,16 @@ def say(err: EngineError) -> str:
     return text
 
 
+def field_message(err: EngineError) -> str | None:
+    """The sentence for a refused field value the engine words with its facts (a refund above
+    what the request may still be refunded: engine.payments.check_refundable), else None."""
+    if isinstance(err.details, dict) and "refundable" in err.details:
+        return _("At most %(left)s can still be refunded for this request; nothing was "
+                 "changed. Correct the amount and submit again.",
+                 left=err.details["refundable"])
+    return None
+
+
 # Any page's refusal by the kind of error (EngineError.code): what happened and what to do, in
 # the reader's language; the engine's own words follow as the detail (field names, numbers).
 _BY_CODE = {

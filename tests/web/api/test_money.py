@@ -4,9 +4,12 @@ a large refund needs a second approver; bad amounts change nothing."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 
+from engine import money_audit
 from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
+from engine.models import AuditAction
 from tests.conftest import ROOT
 from tests.web.conftest import error_of, order_body, pay
 
@@ -48,7 +51,27 @@ def file(auth, user, order_id, **fields):
     return filed.get_json()
 
 
-def test_a_refund_above_what_was_paid_is_an_incident_and_pays_nothing(shop):
+@pytest.mark.parametrize("asked", [1999, 99999.5])     # the second above four-eyes'
+def test_a_refund_above_what_was_paid_is_refused_at_the_approval_and_changes_nothing(shop,
+                                                                                    asked):
+    filed = file(shop, "alice", "O-259")
+    task = approval(shop, filed["number"])
+    refused = approve(shop, task, asked)
+    assert refused.status_code == 422
+    error = error_of(refused)
+    assert error["details"]["field"] == "refund_amount"
+    assert "at most 259.00 is still refundable" in error["message"], error
+    assert approval(shop, filed["number"]) == task                     # still open
+    assert payments(shop, filed["number"]).get_json()["items"] == []
+    assert [i for i in shop.as_("admin").get("/api/incidents").get_json()["items"]
+            if i["instance_id"] == filed["instance_id"]] == []
+    assert approve(shop, task, 259).status_code == 200
+    shown = payments(shop, filed["number"]).get_json()
+    assert [(p["amount"], p["status"]) for p in shown["items"]] == [("259.00", "pending")]
+
+
+def test_a_refund_no_form_checks_is_an_incident_and_pays_nothing(shop, platform):
+    platform.runtime.form_guards.clear()        # a form marking no field x-refundable
     filed = file(shop, "alice", "O-259")
     task = approval(shop, filed["number"])
     refused = approve(shop, task, 1999)
@@ -73,7 +96,9 @@ def test_a_refund_above_what_was_paid_is_an_incident_and_pays_nothing(shop):
     assert corrected["payload"]["data"]["refund_amount"] == "259.00"
 
 
-def test_an_absurd_refund_passes_four_eyes_and_still_pays_nothing(shop):
+def test_an_absurd_refund_no_form_checks_passes_four_eyes_and_still_pays_nothing(shop,
+                                                                                platform):
+    platform.runtime.form_guards.clear()
     filed = file(shop, "alice", "O-259")
     assert approve(shop, approval(shop, filed["number"]), 99999).status_code == 200
     second = approval(shop, filed["number"], "second_approval", "finance_2")
@@ -184,3 +209,42 @@ def test_payments_are_shown_to_finance_and_their_customer_only(shop):
     assert payments(shop, filed["number"], "bob").status_code == 404
     assert payments(shop, filed["number"], "warehouse_1").status_code == 403
     assert payments(shop, filed["number"], "auditor").status_code == 200
+
+
+def resend(auth, order_id, lines, **fields):
+    return auth.as_("shop").put(f"/api/orders/{order_id}", json=order_body(
+        fields.pop("customer_id", "C001"), "apparel", lines=lines, **fields))
+
+
+def book_problems(platform) -> list[str]:
+    with platform.sessions.begin() as session:
+        return [p.message for p in money_audit.check(session).problems]
+
+
+def test_the_shop_cannot_take_back_what_was_refunded_nor_drop_a_held_item(shop, platform):
+    filed = file(shop, "alice", "O-259")
+    assert approve(shop, approval(shop, filed["number"]), 200).status_code == 200
+    refused = {
+        "paid_amount": resend(shop, "O-259", (("SKU-O-259", 1, "150.00"),)),
+        "currency": resend(shop, "O-259", (("SKU-O-259", 1, "259.00"),), currency="USD"),
+        "items": resend(shop, "O-259", (("SKU-OTHER", 1, "259.00"),))}
+    for field, response in refused.items():
+        assert response.status_code == 409, (field, response.get_json())
+        assert error_of(response)["details"]["field"] == field
+    shown = shop.as_("alice").get("/api/orders/O-259").get_json()
+    assert (shown["paid_amount"], shown["currency"], shown["items"][0]["sku"]) == \
+        ("259.00", "CNY", "SKU-O-259")
+    assert book_problems(platform) == []
+
+
+def test_a_price_the_shop_corrects_moves_the_book_and_is_logged(shop, platform):
+    filed = file(shop, "alice", "O-259")
+    assert approve(shop, approval(shop, filed["number"]), 200).status_code == 200
+    corrected = resend(shop, "O-259", (("SKU-O-259", 1, "229.00"),))
+    assert corrected.status_code == 200, corrected.get_json()
+    assert book_problems(platform) == []             # order_balance.paid follows the order
+    with platform.sessions.begin() as session:
+        [changed] = session.scalars(select(AuditAction).where(
+            AuditAction.kind == "order_paid_changed")).all()
+        assert (changed.actor, changed.subject, changed.payload) == \
+            ("shop", "order:O-259", {"before": "259.00", "after": "229.00"})

@@ -194,3 +194,53 @@ def test_a_result_with_an_unreadable_amount_is_refused_naming_it(world, provider
     assert bad.status_code == 422 and error_of(bad)["details"]["field"] == "payload.amount"
     assert [p["status"] for p in payments(auth, payment["number"])] == ["pending"]
     assert incidents(auth) == [] and deliveries(auth, payment) == 0
+
+
+@pytest.mark.parametrize("later", [{"status": "failed"}, {"status": "paid"},
+                                   {"status": "failed", "amount": "APPROVED"}])
+def test_a_held_payment_is_not_settled_by_a_later_result_that_could_free_its_money(
+        world, provider, later):
+    platform, auth = world
+    payment = approved_refund(auth)
+    dispatch(platform)
+    assert provider_says(auth, payment, amount="999.00").status_code == 409
+    if later.get("amount") == "APPROVED":
+        later = dict(later, amount=payment["amount"])
+    refused = provider_says(auth, payment, **later)
+    assert refused.status_code == 409, refused.get_json()
+    assert error_of(refused)["details"]["field"] == "payload.status"
+    assert "999.00" in error_of(refused)["message"]
+    [held] = payments(auth, payment["number"])
+    assert (held["status"], held["provider_status"]) == ("pending", "reported 999.00")
+    assert deliveries(auth, payment) == 0
+    assert [i["idempotency_key"] for i in incidents(auth)] == [payment["idempotency_key"]]
+
+
+def test_a_result_for_a_settled_payment_with_another_amount_or_no_status_changes_nothing(
+        world, provider):
+    platform, auth = world
+    provider.reply = {"status": "paid", "reference": "PSP-9"}
+    payment = approved_refund(auth)
+    dispatch(platform)
+    [paid] = payments(auth, payment["number"])
+    bad_status = provider_says(auth, payment, status="chargeback", amount="999.00")
+    assert bad_status.status_code == 422
+    assert error_of(bad_status)["details"]["field"] == "status"
+    other = provider_says(auth, payment, amount="999.00")
+    assert other.status_code == 409 and error_of(other)["details"]["field"] == "payload.amount"
+    assert payments(auth, payment["number"]) == [paid]
+    assert incidents(auth) == [] and deliveries(auth, payment) == 1
+
+
+def test_an_operators_retry_of_a_held_payment_takes_the_providers_new_answer(world, provider):
+    platform, auth = world
+    payment = approved_refund(auth)
+    dispatch(platform)
+    assert provider_says(auth, payment, amount="999.00").status_code == 409
+    [incident] = incidents(auth)
+    provider.reply = {"status": "failed", "reference": "PSP-1"}    # checked with the provider
+    retried = auth.as_("admin").post(f"/api/incidents/{incident['id']}", json={"action": "retry"})
+    assert retried.status_code == 200, retried.get_json()
+    dispatch(platform)
+    assert [p["status"] for p in payments(auth, payment["number"])] == ["failed"]
+    assert deliveries(auth, payment) == 1 and incidents(auth) == []

@@ -12,6 +12,7 @@ from engine.jobs import sla
 from tests.conftest import ROOT
 from tests.web.conftest import order_body
 from tests.web.pages.conftest import advance, select, texts
+from tests.web.pages.test_inbox_pages import field_errors
 
 
 @pytest.fixture
@@ -118,10 +119,27 @@ def test_the_process_filter_names_processes_in_the_users_language(browser, produ
     assert options["refund_first"] == "Refund first, return later"
 
 
-def test_an_incident_keeps_the_form_and_a_supervisor_mends_it(browser, product):
-    """A refund above what was paid stops the request (an incident): the clerk's form is kept
-    with a sentence; the supervisor finds it among the incidents and retries it with a
-    corrected amount."""
+def test_a_refund_above_what_was_paid_keeps_the_form_with_the_amount_left(browser, product):
+    filed = product.file("alice", order_id="O-259", type="return_refund")
+    task = task_of(product, filed["number"], "approve_refund")
+    clerk = browser("finance_1", lang="zh_CN")
+    clerk.get(f"/tasks/{task['task_id']}")
+    refused = clerk.post(f"/tasks/{task['task_id']}/complete",
+                         {"refund_approved": "true", "refund_amount": "1999"}, fetch=True)
+    assert refused.status_code == 422
+    html = refused.get_data(as_text=True)
+    assert field_errors(html) == {"refund_amount": "此售后单最多还可退款 259.00 元；未做任何更改。"
+                                                   "请修改金额后再次提交。"}
+    assert 'value="1999"' in html                               # what was typed is kept
+    assert select(browser("ops_head").get("/incidents").get_data(as_text=True), "tr",
+                  "data-instance-id") == []
+
+
+def test_an_incident_keeps_the_form_and_a_supervisor_mends_it(browser, product, platform):
+    """A refund above what was paid that no form field checks (a form marking no field
+    x-refundable) stops the request (an incident): the clerk's form is kept with a sentence;
+    the supervisor finds it among the incidents and retries it with a corrected amount."""
+    platform.runtime.form_guards.clear()
     filed = product.file("alice", order_id="O-259", type="return_refund")
     task = task_of(product, filed["number"], "approve_refund")
     clerk = browser("finance_1")
