@@ -18,6 +18,9 @@ from decimal import Decimal, InvalidOperation
 
 from engine.errors import InvalidInput
 
+# The one currency of the book: orders, the ledger, payments asked of the provider and the
+# four-eyes threshold are all in it (engine.orders refuses an order in another).
+CURRENCY = "CNY"
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 MAX_AMOUNT = Decimal("1000000")

@@ -14,11 +14,13 @@ computed from the unit prices of the items it chooses (engine.service_requests),
 be right if the items add up to what was paid.
 
 Upserts are idempotent: the same body twice is one order, unchanged; a changed body updates it.
-A change keeps true what the platform did with the order (Conflict naming the field otherwise):
-its customer never changes once a request was filed from it; no item an open request holds goes
-away or below the quantity it holds; once a payment was asked for, its currency stays and its
-paid amount never goes below what is refunded or pending, and the payments book's balance
-(engine/payments.py) follows the new paid amount, an action of the global log with its actor.
+An order is in the book's currency (money.CURRENCY, CNY), since the ledger, the provider's
+payments and the four-eyes threshold are. A change keeps true what the platform did with the
+order (Conflict naming the field otherwise): its customer never changes once a request was filed
+from it; no item an open request holds goes away or below the quantity it holds; once a payment
+was asked for, its paid amount never goes below what is refunded or pending, and the payments
+book's balance (engine/payments.py) follows the new paid amount, an action of the global log
+with its actor.
 """
 from __future__ import annotations
 
@@ -122,11 +124,8 @@ def _refuse_releasing_held_items(session: Session, order_id: str, items: list[di
 
 
 def _refuse_undoing_payments(order: ShopOrder, balance: OrderBalance, values: dict) -> None:
-    """Raise Conflict (naming the field) for a new currency or a paid amount below what is
-    refunded or pending, once a payment of the order was asked for."""
-    if values["currency"] != order.currency:
-        raise Conflict(f"order {order.order_id} has payments in {order.currency}; its currency "
-                       "cannot change", field="currency")
+    """Raise Conflict (naming paid_amount) for a paid amount below what is refunded or
+    pending, once a payment of the order was asked for."""
     refunded = Decimal(balance.refunds_held) - Decimal(balance.clawbacks_paid)
     if values["paid_amount"] < refunded:
         raise Conflict(f"order {order.order_id} has {money.text(refunded)} refunded or "
@@ -169,6 +168,9 @@ def validate(fields) -> dict:
     currency = fields["currency"]
     if not isinstance(currency, str) or not re.fullmatch(r"[A-Z]{3}", currency):
         raise InvalidInput("currency must be an ISO 4217 code such as CNY", field="currency")
+    if currency != money.CURRENCY:
+        raise InvalidInput(f"currency must be {money.CURRENCY}: the platform keeps its book of "
+                           f"money in {money.CURRENCY} only", field="currency")
     items = _items(fields["items"])
     paid = amount(fields["paid_amount"], "paid_amount")
     total = sum((line_total(item) for item in items), Decimal("0.00"))

@@ -97,15 +97,16 @@ def _builtin_payment(kind: str):
 
 
 def _http_payment(kind: str) -> Remote:
-    """A payment provider over HTTP: POST {kind, request_no, idempotency_key, amount} with the
-    Idempotency-Key header. Its answer {status: paid|failed, reference} settles the payment;
+    """A payment provider over HTTP: POST {kind, request_no, idempotency_key, amount, currency}
+    with the Idempotency-Key header. Its answer {status: paid|failed, reference} settles it;
     any other status (accepted, processing) leaves it pending until the provider's callback
     (engine.payments.receive_result). An answer naming another amount than the ledger's settles
     nothing and makes the row an incident, as such a callback does (payments.hold_other_amount)."""
     def call(plan, row: Outbox, settings):
         return post_json(settings, integrations.http_url(settings, row.operation), {
             "kind": kind, "request_no": row.business_key, "idempotency_key": row.idempotency_key,
-            "amount": money.text(row.payload["amount"])}, row.idempotency_key)
+            "amount": money.text(row.payload["amount"]), "currency": money.CURRENCY},
+            row.idempotency_key)
 
     def record(session: Session, row: Outbox, answer, settings) -> tuple[dict, Reply | None]:
         status = answer.get("status") if isinstance(answer, dict) else None

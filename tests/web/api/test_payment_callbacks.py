@@ -88,7 +88,7 @@ def test_an_accepted_refund_is_paid_by_the_providers_callback(world, provider):
     [call] = [c for c in provider.received if c.path == "/pay"]
     assert call.json == {"kind": "refund", "request_no": payment["number"],
                          "idempotency_key": payment["idempotency_key"],
-                         "amount": payment["amount"]}
+                         "amount": payment["amount"], "currency": "CNY"}
     assert call.headers["Idempotency-Key"] == payment["idempotency_key"]
     [pending] = payments(auth, payment["number"])
     assert (pending["status"], pending["reference"], pending["provider_status"]) == \
