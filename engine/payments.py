@@ -5,7 +5,10 @@ Where the money moves, the rules hold whatever a form or a script says:
 
 - a refund never exceeds what was paid for the request's items, less the refunds already paid
   or pending for the request (claw-backs collected give room back), nor what the order paid less
-  every refund paid or pending on the order across its requests;
+  every refund paid or pending on the order across its requests, nor what its items are still
+  worth after the refunds of the order's other requests that had the same items (`items_left`:
+  a request filed for an item after another request's refund closed is not refunded for it
+  twice);
 - a claw-back never exceeds what was refunded (paid) for the request, less the claw-backs
   already asked for;
 - an amount is a Decimal above 0 with at most two decimals.
@@ -33,6 +36,7 @@ with the ledger's amount, never the provider's or a form's.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -91,6 +95,13 @@ _MOVES = {column: update(OrderBalance.__table__)
           .values({column: func.round(getattr(OrderBalance, column) + bindparam("moved"), 2)})
           for column in _BALANCE_COLUMNS}
 _OF_REQUEST = select(Ledger).where(Ledger.request_no == bindparam("number")).order_by(Ledger.id)
+# The refunds and claw-backs of an order's other requests, and those requests' lines.
+_OTHERS = (select(Ledger.request_no, Ledger.kind, Ledger.status, func.sum(Ledger.amount))
+           .where(Ledger.order_id == bindparam("order_id"),
+                  Ledger.request_no != bindparam("number"), Ledger.status != "failed")
+           .group_by(Ledger.request_no, Ledger.kind, Ledger.status))
+_LINES_OF = select(ServiceRequest.number, ServiceRequest.items).where(
+    ServiceRequest.number.in_(bindparam("numbers", expanding=True)))
 
 
 def _totals_of(column):
@@ -131,7 +142,7 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
     # Read before a new balance row is queued: a read after it would begin the transaction.
     mine = totals(session, request_no=request_no)
     balance = _balance(session, request.order_id)
-    left = room(request, mine, balance, kind)
+    left = room(request, mine, balance, kind, _items_left(session, request, kind))
     if value > left:
         raise PaymentRefused(_too_much(kind, value, left, request, balance), intent.element)
     _move(session, balance, "refunds_held" if kind == "refund" else "clawbacks_held", value)
@@ -160,7 +171,8 @@ def check_refundable(session: Session, request_no: str, schema: dict | None, dat
         balance = _balance(session, request.order_id, keep=False)
     except PaymentRefused:          # nothing known to be paid: the payment guard refuses it
         return
-    left = room(request, totals(session, request_no=request_no), balance, "refund")
+    left = room(request, totals(session, request_no=request_no), balance, "refund",
+                _items_left(session, request, "refund"))
     for name in marked:
         if data[name] > left:
             raise InvalidInput(_too_much("refund", data[name], left, request, balance),
@@ -168,12 +180,54 @@ def check_refundable(session: Session, request_no: str, schema: dict | None, dat
                                                     "refundable": money.text(left)})
 
 
-def room(request: ServiceRequest, mine: Totals, balance: OrderBalance, kind: str) -> Decimal:
-    """How much more `kind` the request may still get, given the totals of its ledger rows."""
+def room(request: ServiceRequest, mine: Totals, balance: OrderBalance, kind: str,
+         items_left: Decimal | None = None) -> Decimal:
+    """How much more `kind` the request may still get, given the totals of its ledger rows and
+    what its items are still worth (`items_left`, default: what they cost)."""
     if kind == "refund":
         order_left = balance.paid - (balance.refunds_held - balance.clawbacks_paid)
-        return max(money.ZERO, min(request.amount - mine.refunded, order_left))
+        worth = request.amount if items_left is None else min(request.amount, items_left)
+        return max(money.ZERO, min(worth - mine.refunded, order_left))
     return max(money.ZERO, mine.refunds_paid - mine.clawbacks_held)
+
+
+def _items_left(session: Session, request: ServiceRequest, kind: str) -> Decimal | None:
+    """What a refund of `request`'s items may still come to after the refunds (net of the
+    claw-backs paid) of the order's other requests: per line, what the order paid for its sku
+    less what the other requests that had the sku were refunded, at most the line's cost. A
+    refund is not told per item, so each other request's refund counts against every sku it had
+    (up to its own line's cost): no item is refunded twice, at the price of sometimes refusing
+    a refund an operator then checks. None when no other request of the order had a refund, or
+    the request's lines have no prices (filed before they had: its amount is the only cap)."""
+    mine = _priced(request.items)
+    if kind != "refund" or not request.order_id or not mine:
+        return None
+    refunded: dict[str, Decimal] = defaultdict(Decimal)
+    for number, row_kind, status, amount in prebuilt.read(
+            session, _OTHERS, {"order_id": request.order_id, "number": request.number}):
+        if row_kind == "refund":
+            refunded[number] += Decimal(amount)
+        elif status == "paid":
+            refunded[number] -= Decimal(amount)
+    refunded = {number: net for number, net in refunded.items() if net > 0}
+    order = orders.find(session, request.order_id) if refunded else None
+    if order is None:
+        return None
+    taken: dict[str, Decimal] = defaultdict(Decimal)
+    for number, lines in session.execute(_LINES_OF, {"numbers": sorted(refunded)}):
+        for line in _priced(lines):
+            taken[line["sku"]] += min(refunded[number], orders.line_total(line))
+    paid_for = {line["sku"]: orders.line_total(line) for line in _priced(order.items)}
+    return sum((min(orders.line_total(line),
+                    max(money.ZERO, paid_for.get(line["sku"], money.ZERO) - taken[line["sku"]]))
+                for line in mine), money.ZERO)
+
+
+def _priced(lines) -> list[dict]:
+    """The lines of an order or request that name an sku, a quantity and a unit price (a
+    request filed before items had prices has none)."""
+    return [line for line in lines or [] if isinstance(line, dict)
+            and {"sku", "quantity", "unit_price"} <= set(line)]
 
 
 def settle(session: Session, idempotency_key: str, status: str, *, reference: str | None = None,

@@ -72,7 +72,9 @@ class PaymentBook(RuleBasedStateMachine):
         with self.session.begin():
             self.session.add(ServiceRequest(
                 number=number, order_id="O-P", customer_id="C-1", type="return_refund",
-                category="apparel", amount=amount, items=[{"sku": s} for s in sorted(skus)],
+                category="apparel", amount=amount,
+                items=[{"sku": s, "name": s, "quantity": 1, "unit_price": str(PRICES[s])}
+                       for s in sorted(skus)],
                 status="open", opened_at=clock.now()))
         self.model.requests[number] = amount
 

@@ -248,3 +248,35 @@ def test_a_price_the_shop_corrects_moves_the_book_and_is_logged(shop, platform):
             AuditAction.kind == "order_paid_changed")).all()
         assert (changed.actor, changed.subject, changed.payload) == \
             ("shop", "order:O-259", {"before": "259.00", "after": "229.00"})
+
+
+def close(auth, number, user):
+    """The return's goods arrive and pass inspection, and the customer rates: closed."""
+    customer = auth.as_(user)
+    assert customer.post(f"/api/requests/{number}/shipped",
+                         json={"tracking_no": "SF1", "carrier": "SF"}).status_code == 200
+    inspect = approval(auth, number, "inspect_goods", "warehouse_1")
+    assert auth.as_("warehouse_1").post(f"/api/tasks/{inspect}/complete", json={"data": {
+        "inspection_passed": True, "goods_condition": "as_new",
+        "inspection_note": ""}}).status_code == 200
+    assert customer.post(f"/api/requests/{number}/rating", json={"score": 5}).status_code == 200
+    assert customer.get(f"/api/requests/{number}").get_json()["status"] == "closed"
+
+
+def test_an_item_refunded_by_one_request_is_not_refunded_again_by_the_next(shop,
+                                                                         platform):
+    sent = shop.as_("shop").put("/api/orders/O-TWO", json=order_body(
+        "C001", "apparel", lines=(("COAT", 1, "300.00"), ("HAT", 1, "100.00"))))
+    assert sent.status_code == 201, sent.get_json()
+    first = file(shop, "alice", "O-TWO", items=[{"sku": "COAT"}])
+    assert approve(shop, approval(shop, first["number"]), 300).status_code == 200
+    assert pay(shop, first["number"]).status_code == 200
+    close(shop, first["number"], "alice")
+
+    again = file(shop, "alice", "O-TWO", items=[{"sku": "COAT"}])   # free again: it closed
+    refused = approve(shop, approval(shop, again["number"]), 300)
+    assert refused.status_code == 422, refused.get_json()
+    assert "at most 0.00" in error_of(refused)["message"]
+    hat = file(shop, "alice", "O-TWO", items=[{"sku": "HAT"}])       # the other item still is
+    assert approve(shop, approval(shop, hat["number"]), 100).status_code == 200
+    assert book_problems(platform) == []
