@@ -78,11 +78,29 @@ class App(Flask):
             raise again.lost from None          # answered as the Conflict it is (409)
 
 
+ID_MAX = 2**63 - 1      # a BIGINT
+
+
+def _up_to(limit: int) -> str:
+    """A regex of the ASCII numerals 1..`limit` (no leading zero): those shorter than
+    `limit`'s, and those as long that are smaller at the first digit that differs."""
+    digits = str(limit)
+    same_length = [rf"{digits[:i]}[{int(i == 0)}-{int(d) - 1}][0-9]{{{len(digits) - i - 1}}}"
+                   for i, d in enumerate(digits) if int(d) > int(i == 0)]
+    return "|".join([rf"[1-9][0-9]{{0,{len(digits) - 2}}}", *same_length, digits])
+
+
 class IdConverter(IntegerConverter):
-    """Row ids in URLs: positive and small enough for a BIGINT (else the route is a 404)."""
+    """Row ids in URLs: positive and small enough for a BIGINT, else the route is a 404.
+
+    The pattern itself leaves out the numbers out of range: werkzeug looks at a rule's
+    methods before its converter, so a converter refusing PUT /drafts/<huge> would make it a
+    405 (GET /drafts/<id> took the path) instead of the 404 it is."""
+
+    regex = rf"0*(?:{_up_to(ID_MAX)})"
 
     def __init__(self, map, **kwargs):
-        super().__init__(map, min=1, max=2**63 - 1)
+        super().__init__(map, min=1, max=ID_MAX)
 
 
 def create_app(config: dict | None = None) -> Flask:

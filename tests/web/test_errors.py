@@ -28,8 +28,9 @@ def test_unknown_ids_are_404_with_the_shape(auth):
         response = admin.get(path)
         assert response.status_code == 404, path
         assert error_of(response)["code"] == "not_found"
-    huge = admin.get("/api/instances/99999999999999999999999")
-    assert huge.status_code == 404
+    for huge in ("99999999999999999999999", str(2**63), str(2**63 - 1)):   # BIGINT's edge
+        response = admin.get(f"/api/instances/{huge}")
+        assert response.status_code == 404 and error_of(response)["code"] == "not_found"
 
 
 def test_a_locked_database_is_503_with_retry_after(auth, monkeypatch):

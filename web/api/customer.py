@@ -116,7 +116,7 @@ def photos(ref):
     return {"items": page}
 
 
-@bp.get("/requests/<ref>/photos/<int:photo_id>")
+@bp.get("/requests/<ref>/photos/<id:photo_id>")
 @allow(*access.REQUEST_READERS)
 def photo(ref, photo_id):
     size = request.args.get("size", "full")

@@ -53,7 +53,7 @@ def create():
         return drafts.show(session, draft), 201
 
 
-@bp.get("/drafts/<int:draft_id>")
+@bp.get("/drafts/<id:draft_id>")
 @allow(*access.OWNERS)
 def show(draft_id):
     only_args("revision")
@@ -63,7 +63,7 @@ def show(draft_id):
         return drafts.show(session, drafts.get(session, actor(), draft_id), number)
 
 
-@bp.put("/drafts/<int:draft_id>")
+@bp.put("/drafts/<id:draft_id>")
 @allow(*access.OWNERS)
 def save(draft_id):
     fields = body(DRAFT_SAVE)
@@ -75,7 +75,7 @@ def save(draft_id):
                 "saved_by": saved.saved_by, "saved_at": saved.saved_at}
 
 
-@bp.get("/drafts/<int:draft_id>/bundle")
+@bp.get("/drafts/<id:draft_id>/bundle")
 @allow(*access.OWNERS)
 def download(draft_id):
     with transaction() as session:
@@ -85,7 +85,7 @@ def download(draft_id):
         "Content-Disposition": f'attachment; filename="draft-{draft_id}-r{head}.zip"'})
 
 
-@bp.post("/drafts/<int:draft_id>/validate")
+@bp.post("/drafts/<id:draft_id>/validate")
 @allow(*access.OWNERS)
 def validate(draft_id):
     """The newest revision's problems, as deploy would find them; nothing is stored."""
@@ -94,7 +94,7 @@ def validate(draft_id):
         return drafts.validation(session, drafts.head_files(session, draft))
 
 
-@bp.post("/drafts/<int:draft_id>/shares")
+@bp.post("/drafts/<id:draft_id>/shares")
 @allow(*access.OWNERS)
 def share(draft_id):
     fields = body(DRAFT_SHARE)
@@ -104,7 +104,7 @@ def share(draft_id):
                 "shared_at": row.shared_at}, 201
 
 
-@bp.delete("/drafts/<int:draft_id>/shares/<username>")
+@bp.delete("/drafts/<id:draft_id>/shares/<username>")
 @allow(*access.OWNERS)
 def unshare(draft_id, username):
     with transaction() as session:
@@ -112,7 +112,7 @@ def unshare(draft_id, username):
     return {"draft_id": draft_id, "username": username, "shared": False}
 
 
-@bp.post("/drafts/<int:draft_id>/whatif")
+@bp.post("/drafts/<id:draft_id>/whatif")
 @allow(*access.OWNERS)
 def whatif(draft_id):
     """The newest revision against the requests finished in the last `days` days, kept as the
@@ -124,7 +124,7 @@ def whatif(draft_id):
                                   now=clock.now())
 
 
-@bp.post("/drafts/<int:draft_id>/deploy")
+@bp.post("/drafts/<id:draft_id>/deploy")
 @allow(*access.OWNERS)
 def deploy(draft_id):
     fields = body(DRAFT_DEPLOY)

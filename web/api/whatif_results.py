@@ -20,7 +20,7 @@ def listing():
         return {"items": whatif_results.listing(session, actor())}
 
 
-@bp.get("/whatif-results/<int:draft_id>")
+@bp.get("/whatif-results/<id:draft_id>")
 @allow(*access.SUPERVISORS)
 def show(draft_id):
     only_args()

@@ -26,7 +26,7 @@ def vendor(package: str, filename: str):
     return send_from_directory(folder, filename, max_age=ONE_DAY)
 
 
-@bp.get("/definitions/<int:definition_id>/bpmn.json")
+@bp.get("/definitions/<id:definition_id>/bpmn.json")
 @context.roles_required()
 def definition_files(definition_id: int):
     """{file name: BPMN XML} of one deployed definition (`?sha=` only busts caches)."""

@@ -32,7 +32,7 @@ def audit_index():
                            pages=max(1, -(-total // PAGE_SIZE)), head=top, covered=covered)
 
 
-@bp.get("/audit/instances/<int:instance_id>")
+@bp.get("/audit/instances/<id:instance_id>")
 @context.roles_required(*access.AUDITORS)
 def audit_instance(instance_id):
     with context.transaction() as db:
@@ -55,7 +55,7 @@ def audit_instance(instance_id):
                            trail=trail)
 
 
-@bp.get("/audit/instances/<int:instance_id>/history.<fmt>")
+@bp.get("/audit/instances/<id:instance_id>/history.<fmt>")
 @context.roles_required(*access.AUDITORS)
 def audit_export(instance_id, fmt):
     if fmt not in ("json", "csv"):

@@ -71,7 +71,7 @@ def draft_new():
 
 # ------------------------------------------------------------------ the editor
 
-@bp.get("/drafts/<int:draft_id>")
+@bp.get("/drafts/<id:draft_id>")
 @context.roles_required(*access.OWNERS)
 def draft_editor(draft_id: int):
     number = request.args.get("revision")
@@ -93,7 +93,7 @@ def draft_editor(draft_id: int):
     return render_template("editor.html", draft=shown, config=config, owners=owners)
 
 
-@bp.post("/drafts/<int:draft_id>/save")
+@bp.post("/drafts/<id:draft_id>/save")
 @context.roles_required(*access.OWNERS)
 @json_view
 def draft_save(draft_id: int):
@@ -108,7 +108,7 @@ def draft_save(draft_id: int):
         return jsonify({"revision": saved.number, "saved_by": saved.saved_by})
 
 
-@bp.post("/drafts/<int:draft_id>/check")
+@bp.post("/drafts/<id:draft_id>/check")
 @context.roles_required(*access.OWNERS)
 @json_view
 def draft_check(draft_id: int):
@@ -137,7 +137,7 @@ def editor_form_preview():
     return render_template("_form_preview.html", schema=schema, fields=fields)
 
 
-@bp.post("/drafts/<int:draft_id>/share")
+@bp.post("/drafts/<id:draft_id>/share")
 @context.roles_required(*access.OWNERS)
 def draft_share(draft_id: int):
     with context.transaction() as db:
@@ -145,7 +145,7 @@ def draft_share(draft_id: int):
     return redirect(url_for("pages.draft_editor", draft_id=draft_id))
 
 
-@bp.get("/drafts/<int:draft_id>/bundle.zip")
+@bp.get("/drafts/<id:draft_id>/bundle.zip")
 @context.roles_required(*access.OWNERS)
 def draft_bundle(draft_id: int):
     with context.transaction() as db:
@@ -156,7 +156,7 @@ def draft_bundle(draft_id: int):
         "Content-Disposition": f'attachment; filename="draft-{draft_id}-r{head}.zip"'})
 
 
-@bp.get("/drafts/<int:draft_id>/files.json")
+@bp.get("/drafts/<id:draft_id>/files.json")
 @context.roles_required(*access.OWNERS)
 def draft_files(draft_id: int):
     """{file name: BPMN XML} of the draft's newest revision, for the diagram viewer."""
@@ -167,7 +167,7 @@ def draft_files(draft_id: int):
 
 # ------------------------------------------------------------------ what-if
 
-@bp.route("/drafts/<int:draft_id>/whatif", methods=["GET", "POST"])
+@bp.route("/drafts/<id:draft_id>/whatif", methods=["GET", "POST"])
 @context.roles_required(*access.OWNERS)
 def draft_whatif(draft_id: int):
     source = request.form if request.method == "POST" else request.args
@@ -187,7 +187,7 @@ def draft_whatif(draft_id: int):
                            problems=problems), 422 if problems else 200
 
 
-@bp.get("/drafts/<int:draft_id>/whatif/<int:instance_id>")
+@bp.get("/drafts/<id:draft_id>/whatif/<id:instance_id>")
 @context.roles_required(*access.OWNERS)
 def draft_whatif_request(draft_id: int, instance_id: int):
     """One request of the report on the draft's diagram: where the candidate parts from it."""
@@ -214,7 +214,7 @@ def _position(side, part: str) -> list[str]:
 
 # ------------------------------------------------------------------ deploy
 
-@bp.route("/drafts/<int:draft_id>/deploy", methods=["GET", "POST"])
+@bp.route("/drafts/<id:draft_id>/deploy", methods=["GET", "POST"])
 @context.roles_required(*access.OWNERS)
 def draft_deploy(draft_id: int):
     deployed, problems = None, []

@@ -149,7 +149,7 @@ def attach(task_id):
     return _after_action(task_id, _("File attached."))
 
 
-@bp.get("/attachments/<int:attachment_id>")
+@bp.get("/attachments/<id:attachment_id>")
 @context.roles_required(*access.TASK_WORKERS)
 def attachment(attachment_id):
     with context.transaction() as db:

@@ -429,7 +429,7 @@ def label(ref, kind):
                            "content_type": content_type}, content)
 
 
-@bp.get("/requests/<ref>/photos/<int:photo_id>")
+@bp.get("/requests/<ref>/photos/<id:photo_id>")
 @customer_only
 def photo(ref, photo_id):
     with context.transaction() as db:

@@ -43,7 +43,7 @@ def _incidents_view(**extra) -> dict:
     return {"incidents": found, "effects": effects, **extra}
 
 
-@bp.post("/incidents/outbox/<int:outbox_id>/<action>")
+@bp.post("/incidents/outbox/<id:outbox_id>/<action>")
 @context.roles_required(*access.ADMIN)
 def resolve_effect(outbox_id, action):
     """Retry a failed side effect (its payload as corrected in the form, the change audited) or
@@ -144,7 +144,7 @@ def whatif_results_list():
                            departments=access.visible_departments(context.actor()))
 
 
-@bp.get("/supervise/whatif/<int:draft_id>")
+@bp.get("/supervise/whatif/<id:draft_id>")
 @context.roles_required(*access.SUPERVISORS)
 def whatif_result(draft_id):
     """One draft's last what-if, the requests and work of the supervisor's departments only."""
@@ -174,7 +174,7 @@ CONFIRMED = ("cancel", "skip")
 NEEDS_REASON = ("suspend", "cancel", "skip")
 
 
-@bp.get("/supervise/instances/<int:instance_id>")
+@bp.get("/supervise/instances/<id:instance_id>")
 @context.roles_required(*access.SUPERVISORS)
 def supervise(instance_id):
     """What a supervisor does to one request's process: suspend, resume or cancel it with a
@@ -182,7 +182,7 @@ def supervise(instance_id):
     return render_template("supervise.html", **_instance_view(instance_id))
 
 
-@bp.post("/supervise/instances/<int:instance_id>/<verb>")
+@bp.post("/supervise/instances/<id:instance_id>/<verb>")
 @context.roles_required(*access.SUPERVISORS)
 def control(instance_id, verb):
     """One of CONTROLS, as POST /api/instances/{id}/{verb} does it; `cancel` and `skip` answer

@@ -113,7 +113,7 @@ def save_filter():
     return redirect(url_for("pages.inbox") + ("?" + query if query else ""))
 
 
-@bp.post("/inbox/filters/<int:filter_id>/delete")
+@bp.post("/inbox/filters/<id:filter_id>/delete")
 @context.roles_required(*access.TASK_WORKERS)
 def delete_filter(filter_id):
     with context.transaction() as db:

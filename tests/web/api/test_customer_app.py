@@ -69,6 +69,8 @@ def test_a_filing_with_photos_stores_them_and_audits_the_customer(auth):
     assert len(auth.as_("customer_service_1").get(
         f"/api/requests/{number}/photos").get_json()["items"]) == 2
     assert auth.as_("bob").get(f"/api/requests/{number}/photos").status_code == 404
+    huge = alice.get(f"/api/requests/{number}/photos/99999999999999999999999")
+    assert huge.status_code == 404 and error_of(huge)["code"] == "not_found"
     history = auth.as_("auditor").get(f"/api/instances/{body['instance_id']}/history").get_json()
     added = [e for e in history["items"] if e["kind"] == "attachment_added"]
     assert [e["actor"] for e in added] == ["alice", "alice"]

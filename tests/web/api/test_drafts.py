@@ -165,3 +165,16 @@ def test_only_owners_and_admins_use_drafts(auth, simple):
 def field_of(response) -> str:
     assert response.status_code == 422, response.get_json()
     return error_of(response)["details"]["field"]
+
+
+def test_an_id_too_large_for_the_database_is_404(auth, simple):
+    owner = auth.as_("owner")
+    huge = "/api/drafts/99999999999999999999999"
+    for response in (owner.get(huge), owner.put(huge, json={"files": {"a.bpmn": ""},
+                                                            "base_revision": 1}),
+                     owner.get(f"{huge}/bundle"), owner.post(f"{huge}/validate"),
+                     owner.post(f"{huge}/shares", json={"username": "owner_2"}),
+                     owner.delete(f"{huge}/shares/owner_2"), owner.post(f"{huge}/whatif"),
+                     owner.post(f"{huge}/deploy", json={"revision": 1})):
+        assert response.status_code == 404, response.get_json()
+        assert error_of(response)["code"] == "not_found"

@@ -109,4 +109,6 @@ def test_only_supervisors_and_admins_read_whatif_results(auth, leads):
             assert auth.as_(user).get(path).status_code == 403, (user, path)
     assert auth.as_("admin").get(f"/api/whatif-results/{draft_id}").status_code == 200
     assert auth.as_("ops_head").get("/api/whatif-results/999999").status_code == 404
+    assert auth.as_("ops_head").get("/api/whatif-results/99999999999999999999999"
+                                    ).status_code == 404
     assert auth.as_("ops_head").get("/api/whatif-results?department=x").status_code == 422

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.web.pages.conftest import Browser
 
 
@@ -34,3 +36,24 @@ def test_audit_search_with_a_superscript_digit_finds_nothing(browser, world):
 def test_diff_with_a_superscript_version_is_422(browser, world):
     response = browser("owner").get("/processes/aftersales_request/diff?a=1&b=²")
     assert response.status_code == 422
+
+
+HUGE = "99999999999999999999999"      # beyond a BIGINT: the database refused it, a 500
+
+
+@pytest.mark.parametrize("user, method, path", [
+    ("owner", "get", f"/drafts/{HUGE}"), ("owner", "post", f"/drafts/{HUGE}/save"),
+    ("owner", "post", f"/drafts/{HUGE}/check"), ("owner", "post", f"/drafts/{HUGE}/share"),
+    ("owner", "get", f"/drafts/{HUGE}/bundle.zip"), ("owner", "get", f"/drafts/{HUGE}/files.json"),
+    ("owner", "get", f"/drafts/{HUGE}/whatif"), ("owner", "get", f"/drafts/1/whatif/{HUGE}"),
+    ("owner", "get", f"/drafts/{HUGE}/deploy"), ("owner", "get", f"/definitions/{HUGE}/bpmn.json"),
+    ("auditor", "get", f"/audit/instances/{HUGE}"),
+    ("auditor", "get", f"/audit/instances/{HUGE}/history.csv"),
+    ("cs_lead", "get", f"/supervise/whatif/{HUGE}"), ("cs_lead", "get", f"/supervise/instances/{HUGE}"),
+    ("cs_lead", "post", f"/supervise/instances/{HUGE}/suspend"),
+    ("admin", "post", f"/incidents/outbox/{HUGE}/retry"),
+    ("customer_service_1", "post", f"/inbox/filters/{HUGE}/delete"),
+    ("customer_service_1", "get", f"/attachments/{HUGE}"),
+])
+def test_an_id_too_large_for_the_database_is_404(browser, user, method, path):
+    assert getattr(browser(user), method)(path).status_code == 404

@@ -62,6 +62,8 @@ def test_filing_with_a_photo_opens_the_requests_page(phone):
     [thumb] = select(page, "img")
     assert alice.get(thumb["attrs"]["src"]).mimetype == "image/jpeg"
     assert select(page, "a", "href", f"{filed.headers['Location']}/label.png")
+    huge = f"{filed.headers['Location']}/photos/99999999999999999999999"   # beyond a BIGINT
+    assert alice.get(huge).status_code == 404
 
 
 @pytest.mark.parametrize("lang, photo, fields, message", [
