@@ -169,6 +169,17 @@ _LOCKS = re.compile(r"\bFOR\s+(UPDATE|SHARE|NO\s+KEY\s+UPDATE|KEY\s+SHARE)\b|\bp
                     re.IGNORECASE)
 
 
+MAX_ID = 2**63 - 1      # a BIGINT: a larger id overflows the driver before the query runs
+
+
+def row_id(text: str) -> int | None:
+    """The row id `text` spells in ASCII digits, 1 to MAX_ID; None for anything else (a
+    request number, or '²' and '٣', which str.isdigit takes: int() refuses the first and
+    reads the second as 3)."""
+    number = int(text) if text.isascii() and text.isdigit() and len(text) <= 19 else 0
+    return number if 0 < number <= MAX_ID else None
+
+
 def drawn_id(session: Session, table: str) -> int | None:
     """A new id for a row of `table`, drawn before its INSERT so that the INSERT can be queued
     with the unit's other writes (engine.prebuilt.add_queued) instead of beginning the

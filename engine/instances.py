@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from engine import access, clock, prebuilt, tasklist
+from engine import access, clock, db, prebuilt, tasklist
 from engine.access import Actor
 from engine.definitions import catalog
 from engine.errors import Forbidden, InvalidInput, NotFound
@@ -115,7 +115,7 @@ def search(session: Session, text: str, *, page: int, per_page: int) -> tuple[li
     and how many match)."""
     query = select(Instance)
     if text:
-        as_id = int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else -1
+        as_id = db.row_id(text) or -1
         query = query.where(or_(Instance.business_key.contains(text), Instance.id == as_id))
     total = session.scalar(select(func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(Instance.id.desc())

@@ -226,8 +226,10 @@ _HIGHEST_NUMBER = select(func.max(ServiceRequest.number)).where(
 
 
 def get(session: Session, number_or_id) -> ServiceRequest:
-    if isinstance(number_or_id, int) or str(number_or_id).isdigit():
-        query, ref = _BY_ID, int(number_or_id)
+    """The request of an id (an int, or its ASCII digits) or a number. Raises NotFound."""
+    as_id = number_or_id if isinstance(number_or_id, int) else db.row_id(str(number_or_id))
+    if as_id is not None:
+        query, ref = _BY_ID, as_id
     else:
         query, ref = _BY_NUMBER, str(number_or_id)
     request = prebuilt.one(session, ServiceRequest, query, {"ref": ref})
@@ -279,7 +281,7 @@ def visible(session: Session, actor: Actor, ref) -> ServiceRequest:
 def named(session: Session, actor: Actor, ref) -> ServiceRequest:
     """The request `ref` (id or number), a customer's own only; NotFound otherwise. Who may read
     it beyond that is the caller's rule (`visible` for the request itself)."""
-    if not isinstance(ref, str) or len(ref) > 40 or (ref.isdigit() and int(ref) > 2**62):
+    if not isinstance(ref, str) or len(ref) > 40:
         raise NotFound(f"request {ref} does not exist", field="id")
     found = get(session, ref)
     if actor.role == "customer" and found.customer_id != actor.customer_id:

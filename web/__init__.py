@@ -78,9 +78,6 @@ class App(Flask):
             raise again.lost from None          # answered as the Conflict it is (409)
 
 
-ID_MAX = 2**63 - 1      # a BIGINT
-
-
 def _up_to(limit: int) -> str:
     """A regex of the ASCII numerals 1..`limit` (no leading zero): those shorter than
     `limit`'s, and those as long that are smaller at the first digit that differs."""
@@ -97,10 +94,10 @@ class IdConverter(IntegerConverter):
     methods before its converter, so a converter refusing PUT /drafts/<huge> would make it a
     405 (GET /drafts/<id> took the path) instead of the 404 it is."""
 
-    regex = rf"0*(?:{_up_to(ID_MAX)})"
+    regex = rf"0*(?:{_up_to(db.MAX_ID)})"
 
     def __init__(self, map, **kwargs):
-        super().__init__(map, min=1, max=ID_MAX)
+        super().__init__(map, min=1, max=db.MAX_ID)
 
 
 def create_app(config: dict | None = None) -> Flask:

@@ -16,7 +16,7 @@ import dataclasses
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock
+from engine import clock, db
 from engine.errors import Conflict, NotFound
 from engine.history import audit, checkpoints, exports, global_log, merkle
 from engine.models import Instance
@@ -48,7 +48,8 @@ def audit_paths(indices: list[int], hashes: list[bytes]) -> dict[int, list[bytes
 
 def find_instance(session: Session, ref: str) -> Instance:
     """The instance `ref` names: its id or its business key (the request number)."""
-    instance = session.get(Instance, int(ref)) if ref.isdigit() else None
+    as_id = db.row_id(ref)
+    instance = session.get(Instance, as_id) if as_id is not None else None
     instance = instance or session.scalars(select(Instance).where(
         Instance.business_key == ref)).first()
     if instance is None:

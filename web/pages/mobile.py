@@ -311,7 +311,7 @@ def _filing(chosen: dict) -> dict:
     items = []
     for sku in sorted(chosen["skus"]):
         raw = chosen["quantities"].get(sku, "")
-        if not raw.isdigit():
+        if not _ascii_digits(raw):
             raise InvalidInput("the quantity must be a whole number",
                                field=f"items[{len(items)}].quantity")
         items.append({"sku": sku, "quantity": int(raw)})
@@ -411,7 +411,7 @@ def _answer(name: str) -> dict:
         return {"confirmed": form.get("confirmed") == "yes", "comment": form.get("comment", "")}
     if name == "rating":
         score = form.get("score", "")
-        return {"score": int(score) if score.isdigit() else score,
+        return {"score": int(score) if _ascii_digits(score) else score,
                 "comment": form.get("comment", "")}
     return {"carrier": form.get("carrier", "").strip(),
             "tracking_no": form.get("tracking_no", "").strip()}
@@ -445,6 +445,12 @@ def messages():
     with context.transaction() as db:
         shown = customer_app.messages(db, context.actor(), i18n.current())
     return render_template("m/messages.html", messages=shown)
+
+
+def _ascii_digits(text: str) -> bool:
+    """Whether `text` is a whole number in ASCII digits: str.isdigit also takes '²', which
+    int() refuses, and '٣', which it reads as 3."""
+    return text.isascii() and text.isdigit()
 
 
 # ------------------------------------------------------------------ refusals in words

@@ -12,7 +12,7 @@ from sqlalchemy import delete, insert, select, text
 
 from engine import clock
 from engine.access import SYSTEM, Actor
-from engine.errors import Conflict
+from engine.errors import Conflict, NotFound
 from engine.history import checkpoints, global_log, log_check, merkle, proofs
 from engine.models import AuditAction, AuditEvent, AuditLeaf, AuditPending, Instance
 from tests.conftest import DATA, allow_tampering, rechain
@@ -330,6 +330,16 @@ def test_an_instance_proof_verifies_without_the_database_and_refuses_any_change(
     other = {checkpoints.key_id(k.public_key()): k.public_key()
              for k in [checkpoints.Ed25519PrivateKey.generate()]}
     assert "unknown key" in proofs.check(document, other)[0]
+
+
+def test_an_instance_named_by_its_id_in_ascii_digits_only(sessions, history):
+    """'¹' and '١' (Arabic-Indic one) are digits to str.isdigit: int() refused the first (a
+    crash) and read the second as instance 1."""
+    with sessions() as session:
+        assert proofs.find_instance(session, "1").business_key == "AS-1"
+        for ref in ("¹", "١", "99999999999999999999"):
+            with pytest.raises(NotFound):
+                proofs.find_instance(session, ref)
 
 
 def test_a_proof_shows_the_newest_checkpoint_extends_the_first_that_held_the_instance(

@@ -150,6 +150,19 @@ def test_another_customers_request_is_404_not_403(auth):
     assert answer.status_code == 404
 
 
+def test_a_reference_of_digits_that_are_not_ascii_finds_nothing(auth):
+    """'²' and '١' (Arabic-Indic one) are digits to str.isdigit: int() refused the first (a
+    500) and read the second as request 1."""
+    filed = file_request(auth, "alice")
+    assert filed["id"] == 1
+    for ref in ("²", "١", "1²", "99999999999999999999"):
+        response = auth.as_("alice").get(f"/api/requests/{ref}")
+        assert response.status_code == 404, (ref, response.get_json())
+        assert error_of(response)["details"]["field"] == "id"
+        answer = auth.as_("alice").post(f"/api/requests/{ref}/rating", json={"score": 1})
+        assert answer.status_code == 404, (ref, answer.get_json())
+
+
 def test_customer_timeline_hides_internal_events(auth):
     filed = file_request(auth, "alice")
     [task] = open_tasks(auth)

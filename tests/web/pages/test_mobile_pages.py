@@ -72,6 +72,8 @@ def test_filing_with_a_photo_opens_the_requests_page(phone):
     ("en", ("a.png", png()), {"quantity-SOCKS": "5"},
      "The quantity must be from 1 to the quantity you ordered."),
     ("zh_CN", ("a.png", png()), {"quantity-SOCKS": "5"}, "数量须在 1 到您订购的数量之间。"),
+    ("en", ("a.png", png()), {"quantity-SOCKS": "²"},     # a digit to str.isdigit: was a 500
+     "The quantity must be from 1 to the quantity you ordered."),
     ("en", ("a.png", png()), {"sku": "BOOTS", "quantity-BOOTS": "1"},
      "That item is not in this order."),
     ("zh_CN", [(f"p{n}.png", png()) for n in range(7)], {}, "最多上传 6 张照片。"),
@@ -99,6 +101,10 @@ def test_an_answer_the_process_does_not_wait_for_is_refused_on_the_page(phone):
     assert refused.status_code == 409
     assert texts(refused.get_data(as_text=True), "p", "role", "alert") == [
         "This request is not waiting for that answer now."]
+    superscript = alice.post(f"/m/requests/{number}/answer/rating", {"score": "⁵"})  # was a 500
+    assert superscript.status_code == 422
+    assert texts(superscript.get_data(as_text=True), "p", "role", "alert") == [
+        "Please choose 1 to 5 stars."]
 
 
 def test_another_customers_request_is_not_found(phone):
