@@ -64,7 +64,7 @@ def parse(value: str | None) -> tuple[int, list[str]]:
     timestamp, signatures = None, []
     for part in value[:MAX_HEADER].split(","):
         name, _, text = part.strip().partition("=")
-        if name == "t" and text.isdigit() and len(text) <= 12:
+        if name == "t" and text.isascii() and text.isdigit() and len(text) <= 12:
             timestamp = int(text)
         elif name == "v1" and _HEX.fullmatch(text.lower()):
             signatures.append(text.lower())

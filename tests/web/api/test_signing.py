@@ -56,6 +56,7 @@ def test_a_signed_callback_is_delivered(auth, awaiting_pickup):
     (None, "send X-Aftersales-Signature: t=<unix seconds>,v1="),
     ("sha256=abc", "must be t=<unix seconds>,v1="),
     ("t=now,v1=" + "0" * 64, "must be t=<unix seconds>,v1="),
+    ("t=\u00b2,v1=" + "0" * 64, "must be t=<unix seconds>,v1="),     # '²': int() refused it
 ])
 def test_a_missing_or_malformed_signature_is_401_and_nothing_happens(
         auth, awaiting_pickup, signature, words):
