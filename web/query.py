@@ -82,14 +82,20 @@ def integer(value: str, name: str, low: int, high: int) -> int:
     return number
 
 
+_YEARS = "within the years 1 to 9999"
+
+
 def instant(value: str, name: str) -> datetime:
+    """The time `value` names, in UTC. Raises InvalidInput naming `name`, also for a time
+    that moved to UTC leaves the years 1-9999 (9999-12-31T23:59:59-14:00: OverflowError)."""
     try:
         stripped = str(value).strip().replace("Z", "+00:00")
         if "T" in stripped:     # a '+' of a zone offset arrives as ' ' when not URL-encoded
             stripped = re.sub(r" (\d{2}:?\d{2})$", r"+\1", stripped)
         return clock.parse(stripped)
-    except ValueError:
-        raise InvalidInput(f"{name} must be an ISO-8601 date or time", field=name) from None
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"{name} must be an ISO-8601 date or time {_YEARS}",
+                           field=name) from None
 
 
 def text(value: str, name: str) -> str:
@@ -116,11 +122,15 @@ def date_range(start: str | None, end: str | None, tz: str, now: datetime | None
 
 
 def _day_or_instant(value: str, name: str, zone: ZoneInfo, end_of_day: bool = False) -> datetime:
+    """The start of day `value` in `zone` (of the next day if `end_of_day`), or the time it
+    names, in UTC. Raises InvalidInput naming `name`, also at the calendar's edges, where the
+    day after 9999-12-31 or 0001-01-01 in UTC+8 moved to UTC is an OverflowError."""
     stripped = str(value).strip()
     try:
         if len(stripped) == 10:
             day = datetime.fromisoformat(stripped).replace(tzinfo=zone)
             return (day + timedelta(days=1) if end_of_day else day).astimezone(timezone.utc)
         return clock.parse(stripped.replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput(f"'{name}' must be an ISO-8601 date or time", field=name) from None
+    except (OverflowError, ValueError):
+        raise InvalidInput(f"'{name}' must be an ISO-8601 date or time {_YEARS}",
+                           field=name) from None

@@ -46,3 +46,20 @@ def test_date_range_uses_local_days():
     assert end == clock.now() and end - start == timedelta(days=30)
     with pytest.raises(InvalidInput):
         query.date_range("2000-01-01", "2026-01-01", "Asia/Shanghai")
+
+
+@pytest.mark.parametrize("value", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+                                   "10000-01-01T00:00:00"])
+def test_a_time_beyond_the_calendar_once_in_utc_is_refused_by_name(value):
+    with pytest.raises(InvalidInput) as refused:
+        query.instant(value, "due_from")
+    assert refused.value.field == "due_from"
+
+
+@pytest.mark.parametrize("start, end, field", [("0001-01-01", None, "from"),
+                                               (None, "9999-12-31", "to"),
+                                               ("2026-11-01", "9999-12-31T23:59:59-14:00", "to")])
+def test_a_day_at_the_calendars_edge_is_refused_by_name(start, end, field):
+    with pytest.raises(InvalidInput) as refused:
+        query.date_range(start, end, "Asia/Shanghai")
+    assert refused.value.field == field

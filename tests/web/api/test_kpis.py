@@ -85,7 +85,11 @@ def test_filters_narrow_everything(auth, day):
 @pytest.mark.parametrize("query, field", [("from=yesterday", "from"), ("category=toys", "category"),
                                           ("department=marketing", "department"),
                                           ("from=2026-11-24&to=2026-11-23", "from"),
-                                          ("colour=red", "colour")])
+                                          ("colour=red", "colour"),
+                                          # beyond datetime's years once moved to UTC: a 500
+                                          ("from=0001-01-01", "from"), ("to=9999-12-31", "to"),
+                                          ("to=9999-12-31T23:59:59-14:00", "to"),
+                                          ("from=10000-01-01", "from")])
 def test_bad_parameters_name_the_field(auth, query, field):
     response = auth.as_("admin").get(f"/api/kpis?{query}")
     assert response.status_code == 422 and error_of(response)["details"]["field"] == field

@@ -58,7 +58,9 @@ def test_filters_sorts_and_paging(auth, three):
     assert [t["bpmn_id"] for t in get(f"due_to={later.replace('+', '%2B')}")["items"]] == ["respond"]
     for query, field in (("sort=random", "sort"), ("per_page=500", "per_page"),
                          ("overdue=maybe", "overdue"), ("due_from=yesterday", "due_from"),
-                         ("department=marketing", "department"), ("colour=red", "colour")):
+                         ("department=marketing", "department"), ("colour=red", "colour"),
+                         ("created_from=9999-12-31T23:59:59-14:00", "created_from"),
+                         ("due_to=0001-01-01T00:00:00%2B14:00", "due_to")):
         response = admin.get(f"/api/tasks?{query}")
         assert response.status_code == 422 and error_of(response)["details"]["field"] == field
 

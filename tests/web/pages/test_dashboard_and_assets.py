@@ -94,6 +94,7 @@ def test_heatmap_of_an_unknown_process(browser, world):
 
 @pytest.mark.parametrize("query, message", [
     ("from=garbage", "'from' must be an ISO-8601 date or time"),
+    ("to=9999-12-31", "'to' must be an ISO-8601 date or time within the years 1 to 9999"),
     ("from=2026-11-23&to=2026-11-01", "'from' must be before 'to'"),
     ("category=spaceships", "category must be one of"),
     ("department=marketing", "department must be one of"),
