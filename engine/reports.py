@@ -43,10 +43,15 @@ class Period:
     after: date        # the day after the last
 
     def bounds(self, tz: str) -> tuple[datetime, datetime]:
-        """[start, end) in UTC of the period's days in time zone `tz`."""
+        """[start, end) in UTC of the period's days in time zone `tz`. Raises InvalidInput
+        (field "period") when that leaves datetime's years (0001-01 east of UTC)."""
         zone = ZoneInfo(tz)
-        return tuple(datetime.combine(day, time(), zone).astimezone(ZoneInfo("UTC"))
-                     for day in (self.first, self.after))
+        try:
+            return tuple(datetime.combine(day, time(), zone).astimezone(ZoneInfo("UTC"))
+                         for day in (self.first, self.after))
+        except OverflowError:
+            raise InvalidInput(f"period {self.name} lies beyond the calendar's first or last "
+                               "day", field="period") from None
 
     def previous(self) -> Period:
         return containing(self.kind, self.first - timedelta(days=1))
@@ -65,7 +70,7 @@ def parse(text) -> Period:
         if m := _MONTH.fullmatch(text):
             first = date(int(m[1]), int(m[2]), 1)
             return Period(text, "monthly", first, _next_month(first))
-    except ValueError:
+    except (OverflowError, ValueError):     # no such day, or one after 9999-12-31 (9999-W52)
         pass
     raise InvalidInput("period must be a week (2026-W48), a month (2026-11) or a quarter "
                        "(2026-Q4)", field="period")

@@ -92,8 +92,11 @@ def test_the_scheduler_stores_each_finished_periods_report_once(auth, day, platf
     assert stored["stored"] is True and stored["kpis"]["overall"]["requests"] == 3
 
 
-def test_a_bad_period_is_refused_naming_it(auth):
-    refused = auth.as_("ops_head").get("/api/reports/2026-Q5")
+@pytest.mark.parametrize("period", ["2026-Q5", "0000-01",
+                                    # beyond datetime's years (an OverflowError, a 500)
+                                    "9999-W52", "0001-01", "0001-W01"])
+def test_a_bad_period_is_refused_naming_it(auth, period):
+    refused = auth.as_("ops_head").get(f"/api/reports/{period}")
     assert refused.status_code == 422 and error_of(refused)["details"]["field"] == "period"
     assert auth.as_("finance_1").get("/api/reports/2026-11").status_code == 403
 
