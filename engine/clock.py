@@ -57,8 +57,13 @@ def advance(delta: timedelta) -> datetime:
 
 
 def parse(value: str) -> datetime:
-    """An ISO-8601 timestamp as an aware UTC datetime (naive values are taken as UTC)."""
+    """An ISO-8601 timestamp as an aware UTC datetime (naive values are taken as UTC). Raises
+    ValueError, also for a time that in UTC leaves the years 1-9999 (9999-12-31T23:59:59-14:00
+    would be an OverflowError, which callers refusing bad input do not expect)."""
     dt = datetime.fromisoformat(value)
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+    try:
+        return dt.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(f"{value} is beyond the years 1 to 9999 in UTC") from None

@@ -87,13 +87,13 @@ _YEARS = "within the years 1 to 9999"
 
 def instant(value: str, name: str) -> datetime:
     """The time `value` names, in UTC. Raises InvalidInput naming `name`, also for a time
-    that moved to UTC leaves the years 1-9999 (9999-12-31T23:59:59-14:00: OverflowError)."""
+    that moved to UTC leaves the years 1-9999 (clock.parse: 9999-12-31T23:59:59-14:00)."""
     try:
         stripped = str(value).strip().replace("Z", "+00:00")
         if "T" in stripped:     # a '+' of a zone offset arrives as ' ' when not URL-encoded
             stripped = re.sub(r" (\d{2}:?\d{2})$", r"+\1", stripped)
         return clock.parse(stripped)
-    except (OverflowError, ValueError):
+    except ValueError:
         raise InvalidInput(f"{name} must be an ISO-8601 date or time {_YEARS}",
                            field=name) from None
 

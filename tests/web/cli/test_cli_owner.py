@@ -133,6 +133,8 @@ def test_audit_export_json_and_csv(cli, world, tmp_path):
     assert ranged.exit_code == 0
     assert len(list(csv.DictReader(io.StringIO(out.read_text())))) == 3   # AS-1: 2, AS-2: 1
     assert cli("audit", "export").exit_code == 2
+    beyond = cli("audit", "export", "--format", "csv", "--from", "9999-12-31T23:59:59-14:00")
+    assert beyond.exit_code == 2 and "--from/--to" in beyond.output     # was an OverflowError
 
 
 def test_archive_then_verify_the_file(cli, world, tmp_path):
