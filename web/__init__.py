@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.routing import IntegerConverter
 
 from engine import config as engine_config
-from engine import db, platform
+from engine import db, json_safety, platform
 from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
 from web.errors import RunAgain
@@ -50,14 +50,24 @@ class JSONProvider(DefaultJSONProvider):
         return DefaultJSONProvider.default(o)
 
 
+class TooDeep(ValueError):
+    """JSON nested deeper than Python's parser follows: it gives up with a RecursionError
+    (thousands of brackets) before json_safety's depth check can look."""
+
+
 def read_json(text: str | bytes):
     """A JSON value as the platform reads what callers send (bodies, form fields holding
     JSON): numbers with a fraction as Decimals (an amount is never a float), NaN and Infinity
-    too, so that the engine's checks refuse them naming the field. Raises ValueError.
+    too, so that the engine's checks refuse them naming the field. Raises ValueError
+    (TooDeep for the nesting the parser gives up on, which callers catching ValueError for
+    bad JSON would otherwise let through as a 500).
 
     Not `request.get_json()`: Flask sets every request's `json_module` to the app's provider,
     whose numbers are floats (99.9999999999999999 would arrive as 100.0)."""
-    return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
+    except RecursionError:
+        raise TooDeep(f"nested more than {json_safety.MAX_DEPTH} levels deep") from None
 
 
 class App(Flask):

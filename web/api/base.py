@@ -17,7 +17,7 @@ from engine.definitions import forms
 from engine.errors import Forbidden, InvalidInput, LostRace
 from engine.runtime import incidents
 from engine.runtime.verbs import Runtime
-from web import query, read_json
+from web import TooDeep, query, read_json
 from web.errors import ApiError, RunAgain
 
 
@@ -92,7 +92,7 @@ def body(schema: dict, *, optional: bool = False) -> dict:
     else:
         if not request.is_json:
             raise ApiError(400, "send a JSON body with Content-Type: application/json")
-        data = _parsed(raw)
+        data = json_field(raw, "body")
         if not isinstance(data, dict):
             raise ApiError(400, "the body must be a JSON object")
     # Before the schema: its messages quote the values, which must be safe to show.
@@ -100,16 +100,17 @@ def body(schema: dict, *, optional: bool = False) -> dict:
     return forms.validate(schema, data)
 
 
-def _parsed(raw: bytes):
-    """The JSON value of a body (web.read_json: numbers with a fraction, NaN and Infinity as
-    Decimals). Raises ApiError 400."""
+def json_field(text: str | bytes, field: str):
+    """The JSON value of the request's `field`: "body", or a multipart form field holding
+    JSON (web.read_json: numbers with a fraction, NaN and Infinity as Decimals). Raises
+    ApiError 400 naming `field` when it is not JSON or nested deeper than the parser goes."""
+    what = "the body" if field == "body" else f"the field '{field}'"
     try:
-        return read_json(raw)
-    except RecursionError:   # thousands of brackets: the parser gives up before we can look
-        raise ApiError(400, f"the body is nested more than {json_safety.MAX_DEPTH} levels "
-                       "deep", details={"field": "body"}) from None
+        return read_json(text)
+    except TooDeep as deep:
+        raise ApiError(400, f"{what} is {deep}", details={"field": field}) from None
     except ValueError:       # also bytes that are not UTF-8 and integers of 4,300+ digits
-        raise ApiError(400, "the body is not valid JSON", details={"field": "body"}) from None
+        raise ApiError(400, f"{what} is not valid JSON", details={"field": field}) from None
 
 
 def refuse_unsafe_url() -> None:

@@ -13,10 +13,9 @@ from flask import Blueprint, request
 from engine import access, clock, customer_app, json_safety, request_photos, return_labels
 from engine.definitions import forms
 from engine.errors import InvalidInput
-from web import files, read_json
+from web import files
 from web.api import schemas
-from web.api.base import actor, allow, body, runtime, settings, transaction
-from web.errors import ApiError
+from web.api.base import actor, allow, body, json_field, runtime, settings, transaction
 
 bp = Blueprint("customer", __name__)
 
@@ -57,11 +56,7 @@ def _filing_fields() -> dict:
     if request.mimetype != "multipart/form-data":
         raise InvalidInput("send the filing as multipart/form-data: the field 'request' (JSON) "
                            "and up to six files in 'photos'", field="request")
-    try:
-        fields = read_json(request.form.get("request", ""))
-    except ValueError:
-        raise ApiError(400, "the field 'request' is not valid JSON",
-                       details={"field": "request"}) from None
+    fields = json_field(request.form.get("request", ""), "request")
     if not isinstance(fields, dict):
         raise InvalidInput("the field 'request' must be a JSON object", field="request")
     json_safety.check(fields)

@@ -9,8 +9,6 @@ unfinished instance of `from`. Given ids must exist (404) and run on `from` (422
 """
 from __future__ import annotations
 
-import json
-
 from flask import Blueprint, request
 
 from engine import access, instances
@@ -19,7 +17,7 @@ from engine.errors import InvalidInput
 from engine.history import whatif
 from engine.runtime import instance_migration
 from web import files, query
-from web.api.base import actor, allow, body, only_args, runtime, transaction
+from web.api.base import actor, allow, body, json_field, only_args, runtime, transaction
 from web.api.schemas import obj, text
 
 bp = Blueprint("owner", __name__)
@@ -91,8 +89,4 @@ def _id_list(value: str) -> list[int] | None:
 def _mapping_field(value: str) -> dict | None:
     if not value.strip():
         return None
-    try:
-        return json.loads(value)        # the engine checks the shape (tree_move.normalize_mapping)
-    except ValueError:
-        raise InvalidInput("mapping must be a JSON object {old_id: new_id}",
-                           field="mapping") from None
+    return json_field(value, "mapping")  # the engine checks the shape (tree_move.normalize_mapping)

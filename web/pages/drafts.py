@@ -40,10 +40,19 @@ def json_view(view):
 
 
 def _json_body() -> dict:
-    data = request.get_json(silent=True)
+    data = _sent_json()
     if not isinstance(data, dict):
         raise InvalidInput(_("Send a JSON object."), field="body")
     return data
+
+
+def _sent_json():
+    """The editor's JSON body, None when it is not JSON: also when nested deeper than the
+    parser goes, whose RecursionError `silent` lets through (it is no ValueError)."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
 
 
 # ------------------------------------------------------------------ the list
@@ -132,7 +141,8 @@ def editor_check():
 @context.roles_required(*access.OWNERS)
 def editor_form_preview():
     """The form as staff will see it (web/pages/forms.fields_of, as the task page reads it)."""
-    schema = (request.get_json(silent=True) or {}).get("schema")
+    sent = _sent_json()
+    schema = sent.get("schema") if isinstance(sent, dict) else None
     fields = forms.fields_of(schema if isinstance(schema, dict) else None)
     return render_template("_form_preview.html", schema=schema, fields=fields)
 

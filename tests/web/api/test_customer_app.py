@@ -111,6 +111,19 @@ def test_bad_filing_fields_are_named(auth):
     assert auth.as_("alice").get("/api/requests").get_json()["total"] == 0
 
 
+@pytest.mark.parametrize("text, words", [("{", "is not valid JSON"),
+                                         ("[" * 100_000 + "]" * 100_000, "nested more than")])
+def test_a_request_field_that_is_no_json_is_refused_by_name(auth, text, words):
+    """100,000 brackets make the parser's RecursionError (was a 500)."""
+    boundary, body = encode_multipart(MultiDict([("request", text)]))
+    refused = auth.as_("alice").post("/api/app/requests", data=body,
+                                     content_type=f"multipart/form-data; boundary={boundary}")
+    assert refused.status_code == 400, refused.get_json()
+    error = error_of(refused)
+    assert error["details"]["field"] == "request" and words in error["message"]
+    assert auth.as_("alice").get("/api/requests").get_json()["total"] == 0
+
+
 def test_the_return_label_is_a_qr_code_of_the_request_number(auth):
     filed = file_with(auth.as_("alice"), {"order_id": "O-1001", "type": "return_refund"})
     number = filed.get_json()["number"]

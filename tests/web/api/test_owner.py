@@ -218,8 +218,11 @@ def test_whatif_refusals(auth, simple, client, tmp_path):
     assert upload(owner, "/api/whatif", V3, instance_ids="999999").status_code == 404
     assert field_of(upload(owner, "/api/whatif", V3, instance_ids="1,x")) == "instance_ids"
     assert field_of(upload(owner, "/api/whatif", V3, limit="0")) == "limit"
-    assert field_of(upload(owner, "/api/whatif", V3, mapping="review=assess")) == "mapping"
+    assert field_of(upload(owner, "/api/whatif", V3, mapping="review=assess"), 400) == "mapping"
     assert field_of(upload(owner, "/api/whatif", V3, mapping="[1]")) == "mapping"
+    deep = upload(owner, "/api/whatif", V3, mapping="[" * 100_000 + "]" * 100_000)
+    assert field_of(deep, 400) == "mapping"             # the parser's RecursionError: a 500
+    assert "nested more than" in error_of(deep)["message"]
     assert field_of(owner.post("/api/whatif", json={})) == "files"
     folder = tmp_path / "candidate"
     folder.mkdir()

@@ -130,3 +130,19 @@ def test_the_deploy_page_of_a_draft_that_does_not_validate_lists_its_problems(ow
     refused = owner.post(f"{path}/deploy", {"revision": "2", "confirm": "yes"})
     assert refused.status_code == 422 and "P1W" in text_of(refused.get_data(as_text=True))
     assert "v2" not in text_of(owner.get(f"/processes/{KEY}").get_data(as_text=True))
+
+
+def test_a_body_nested_deeper_than_the_parser_goes_is_no_json_object(owner, draft):
+    """The parser's RecursionError passed request.get_json(silent=True): a 500."""
+    path, _config = draft
+    deep = "[" * 100_000 + "]" * 100_000
+    for url in (f"{path}/save", f"{path}/check", "/editor/check", "/editor/form-preview"):
+        response = owner.client.post(url, data=deep, content_type="application/json",
+                                     headers={"X-CSRF-Token": owner.token,
+                                              "X-Requested-With": "fetch"})
+        if url == "/editor/form-preview":           # no schema: the empty preview
+            assert response.status_code == 200
+            assert select(response.get_data(as_text=True), "div", "class", "field") == []
+        else:
+            assert response.status_code == 422, url
+            assert response.get_json()["error"]["details"]["field"] == "body"

@@ -159,10 +159,11 @@ def test_an_incident_keeps_the_form_and_a_supervisor_mends_it(browser, product, 
 
     page = f"/supervise/instances/{filed['instance_id']}"
     lead.get(page)
-    bad = lead.post(f"{page}/retry", {"data": "{not json"})
-    assert bad.status_code == 422
-    assert texts(bad.get_data(as_text=True), "div", "role", "alert") == [
-        "The corrected data must be a JSON object."]
+    for text in ("{not json", "[" * 100_000 + "]" * 100_000):    # the parser's RecursionError
+        bad = lead.post(f"{page}/retry", {"data": text})
+        assert bad.status_code == 422
+        assert texts(bad.get_data(as_text=True), "div", "role", "alert") == [
+            "The corrected data must be a JSON object."]
     mended = lead.post(f"{page}/retry", {"data": '{"refund_approved": true, "refund_amount": 259}'})
     assert mended.status_code == 200, texts(mended.get_data(as_text=True), "div", "role", "alert")
     assert select(lead.get("/incidents").get_data(as_text=True), "tr", "data-instance-id") == []
