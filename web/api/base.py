@@ -91,10 +91,11 @@ def body(schema: dict, *, optional: bool = False) -> dict:
         data = {}
     else:
         if not request.is_json:
-            raise ApiError(400, "send a JSON body with Content-Type: application/json")
+            raise ApiError(400, "send a JSON body with Content-Type: application/json",
+                           details={"field": "body"})
         data = json_field(raw, "body")
         if not isinstance(data, dict):
-            raise ApiError(400, "the body must be a JSON object")
+            raise ApiError(400, "the body must be a JSON object", details={"field": "body"})
     # Before the schema: its messages quote the values, which must be safe to show.
     json_safety.check(data)
     return forms.validate(schema, data)
