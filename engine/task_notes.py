@@ -28,7 +28,14 @@ from engine.runtime import serialization
 MAX_COMMENT = 5000
 MAX_FILENAME = 200
 DEFAULT_TYPE = "application/octet-stream"
-_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
+# ASCII: a Unicode \w took 图片/png, which no (Latin-1) header can carry: its download was a 500
+_CONTENT_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)
+
+
+def usable_content_type(kind: str) -> bool:
+    """Whether an attachment can be stored with content type `kind` and sent back with it:
+    type/subtype in ASCII letters, digits and _.+-, at most 100 characters (the column)."""
+    return len(kind) <= 100 and _CONTENT_TYPE.fullmatch(kind) is not None
 
 
 def add_comment(session: Session, actor: Actor, scope: TaskScope, body: str) -> dict:
@@ -57,7 +64,7 @@ def add_attachment(session: Session, actor: Actor, scope: TaskScope, filename: s
     if len(content) > max_bytes:
         raise InvalidInput(f"the file is larger than {max_bytes} bytes", field="file")
     kind = content_type or DEFAULT_TYPE
-    if not _CONTENT_TYPE.fullmatch(kind) or len(kind) > 100:
+    if not usable_content_type(kind):
         kind = DEFAULT_TYPE
     digest = hashlib.sha256(content).hexdigest()
     row = Attachment(instance_id=scope.instance_id, task_id=scope.task_id, filename=name,

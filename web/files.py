@@ -8,18 +8,24 @@ from urllib.parse import quote
 
 from flask import Response, request
 
+from engine import task_notes
 from engine.definitions.bundle import Bundle
 from engine.errors import InvalidInput
 from web.errors import ApiError
 
 
 def read_upload(field: str, limit: int) -> tuple[str, str | None, bytes]:
-    """(file name, content type, bytes) of the multipart file `field`. Raises InvalidInput
-    (naming the field) when there is none, and a 413 when it is larger than `limit` bytes."""
+    """(file name, content type without its parameters, bytes) of the multipart file `field`.
+    Raises InvalidInput (naming the field) when there is none or its content type could not
+    be sent back (engine.task_notes.usable_content_type), and a 413 when it is larger than
+    `limit` bytes."""
     upload = request.files.get(field)
     if upload is None or not upload.filename:
         raise InvalidInput(f"send the file as multipart/form-data in a field named '{field}'",
                            field=field)
+    if upload.mimetype and not task_notes.usable_content_type(upload.mimetype):
+        raise InvalidInput("the file's content type must be type/subtype in ASCII letters, "
+                           "digits and _.+- (image/png), at most 100 characters", field=field)
     content = upload.stream.read(limit + 1)
     if len(content) > limit:
         raise ApiError(413, f"the file is larger than {limit} bytes", details={"limit": limit})
@@ -48,8 +54,11 @@ def read_bundle() -> tuple[Bundle, str | None]:
 
 def download(meta: dict, content: bytes) -> Response:
     """An attachment (`meta` as engine.task_notes describes it) as a download: sent as an
-    attachment, with sniffing and scripts switched off."""
-    response = Response(content, mimetype=meta["content_type"])
+    attachment, with sniffing and scripts switched off; as bytes when its content type could
+    not be sent (stored before uploads were checked)."""
+    kind = meta["content_type"]
+    usable = task_notes.usable_content_type(kind)
+    response = Response(content, mimetype=kind if usable else task_notes.DEFAULT_TYPE)
     response.headers["Content-Disposition"] = _disposition(meta["filename"])
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"

@@ -5,9 +5,11 @@ import hashlib
 import io
 
 import pytest
+from sqlalchemy import update
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+from engine.models import Attachment
 from tests.web.conftest import error_of, file_request, open_tasks
 
 
@@ -76,6 +78,37 @@ def test_attachment_over_the_limit_is_413(app, auth, task_id):
 def test_attachment_needs_a_file_field(auth, task_id):
     response = upload(auth.as_("customer_service_1"), task_id, b"x", field="other")
     assert response.status_code == 422 and error_of(response)["details"]["field"] == "file"
+
+
+@pytest.mark.parametrize("content_type", ["图片/png", "image/p\u00e9g", "image png", "png",
+                                          "image/" + "x" * 100])
+def test_a_content_type_no_header_can_carry_is_refused_and_nothing_stored(auth, task_id,
+                                                                        content_type):
+    """Stored, 图片/png made the download a 500 (a header must be Latin-1)."""
+    cs = auth.as_("customer_service_1")
+    refused = upload(cs, task_id, b"\x89PNG data", name="a.png", content_type=content_type)
+    assert refused.status_code == 422 and error_of(refused)["details"]["field"] == "file"
+    assert cs.get(f"/api/tasks/{task_id}/attachments").get_json()["items"] == []
+
+
+def test_a_content_types_parameters_are_dropped(auth, task_id):
+    cs = auth.as_("customer_service_1")
+    stored = upload(cs, task_id, b"\x89PNG data", name="a.png",
+                    content_type="image/png; name=照片")
+    assert stored.status_code == 201 and stored.get_json()["content_type"] == "image/png"
+    assert cs.get(stored.get_json()["url"]).headers["Content-Type"] == "image/png"
+
+
+def test_an_attachment_stored_with_an_unusable_content_type_downloads_as_bytes(
+        auth, task_id, sessions):
+    """As one stored before uploads were checked: served as it was, it was a 500."""
+    cs = auth.as_("customer_service_1")
+    meta = upload(cs, task_id, b"\x89PNG data", name="a.png").get_json()
+    with sessions.begin() as session:
+        session.execute(update(Attachment).values(content_type="图片/png"))
+    served = cs.get(meta["url"])
+    assert served.status_code == 200 and served.data == b"\x89PNG data"
+    assert served.headers["Content-Type"] == "application/octet-stream"
 
 
 def test_comments_stay_readable_after_completion(auth, task_id):
