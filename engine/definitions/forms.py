@@ -9,6 +9,10 @@ A `pattern` (and the keys of `patternProperties`) is matched with RE2, a linear-
 (google-re2), never with Python's backtracking `re`: `^(a+)+$` against 'a' * 50 + '!' took
 seconds per request and doubled with every character. `pattern_error` says why RE2 cannot
 compile a pattern (backreferences, lookarounds); validation refuses such forms with it.
+
+A `$ref` resolves within the form and to the JSON Schema meta-schemas, never over the network
+(jsonschema's default registry fetched any http(s) URI with urlopen, at every completion);
+`ref_errors` says which point to nothing, and validation refuses such forms with it.
 """
 from __future__ import annotations
 
@@ -18,7 +22,11 @@ from decimal import Decimal
 from functools import lru_cache
 
 import re2
+import referencing
 from jsonschema import Draft202012Validator, ValidationError, validators
+from jsonschema_specifications import REGISTRY as META_SCHEMAS
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
 
 from engine import money
 from engine.by_object import ByObject
@@ -73,14 +81,76 @@ def _pattern_properties(validator, patterns, instance, schema):
                 yield from validator.descend(value, subschema, path=key, schema_path=pattern)
 
 
-# Draft 2020-12 with RE2 for every regular expression it matches against data.
+# Where a form's $refs may point: the form itself (added by the validator) and, as jsonschema
+# adds them to any registry it is given, the meta-schemas; nothing retrieved.
+_NOTHING_FETCHED = referencing.Registry()
+# Keywords whose values are data, not subschemas: a "pattern" or "$ref" in them is neither.
+DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+# Keywords whose values map names (fields, definitions) to subschemas.
+_NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions",
+                               "dependentSchemas"})
+
+
+def ref_errors(schema: dict) -> list[str]:
+    """Why each `$ref` of `schema` cannot be followed, as validating data would follow it
+    (the form's resolver: within the form, its `$id`s and the meta-schemas); [] if none."""
+    resolver = META_SCHEMAS.combine(_NOTHING_FETCHED).resolver_with_root(
+        DRAFT202012.create_resource(schema))
+    return list(_unresolvable(schema, resolver))
+
+
+def _unresolvable(node, resolver, named: bool = False):
+    """ref_errors' walk: `named` for a map of names to subschemas (a property may be called
+    "enum"), whose keys are no keywords."""
+    if isinstance(node, list):
+        for item in node:
+            yield from _unresolvable(item, resolver)
+        return
+    if not isinstance(node, dict):
+        return
+    if named:
+        for subschema in node.values():
+            yield from _unresolvable(subschema, resolver)
+        return
+    if isinstance(node.get("$id"), str):        # a new base for the refs inside it
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+    if isinstance(node.get("$ref"), str):
+        try:
+            resolver.lookup(node["$ref"])
+        except Unresolvable:
+            yield (f"$ref {node['$ref']!r} points to nothing (a $ref may point only into the "
+                   "form itself)")
+    for keyword, value in node.items():
+        if keyword not in DATA_KEYWORDS:
+            yield from _unresolvable(value, resolver, keyword in _NAMED_SUBSCHEMAS)
+
+
+def _following(keyword: str):
+    """Draft 2020-12's `keyword` ($ref, $dynamicRef), refusing the data it cannot check when
+    the reference points to nothing (a form deployed before validation followed them), where
+    jsonschema raises."""
+    follow = Draft202012Validator.VALIDATORS[keyword]
+
+    def checked(validator, ref, instance, schema):
+        try:
+            yield from follow(validator, ref, instance, schema)
+        except Unresolvable:
+            yield ValidationError(f"cannot be checked: the form's {keyword} {ref!r} points "
+                                  "to nothing")
+    return checked
+
+
+# Draft 2020-12 with RE2 for every regular expression it matches against data, and references
+# that point to nothing refused as the data's errors.
 FormValidator = validators.extend(
-    Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties})
+    Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties,
+                           "$ref": _following("$ref"), "$dynamicRef": _following("$dynamicRef")})
 
 
 @lru_cache(maxsize=512)
 def _validator(schema_json: str, formats=None):
-    return FormValidator(json.loads(schema_json), format_checker=formats)
+    return FormValidator(json.loads(schema_json), format_checker=formats,
+                         registry=_NOTHING_FETCHED)
 
 
 # The routes' schemas and a compiled version's forms are built once and never changed: a
@@ -104,7 +174,11 @@ def validate(schema: dict | None, data, *, formats=None) -> dict:
         return data
     validator = _BY_OBJECT.get(
         schema, lambda: _validator(json.dumps(schema, sort_keys=True), formats), formats)
-    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.path), e.message))
+    try:
+        errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.path), e.message))
+    except RecursionError:  # {"$ref": "#"}: references that lead back without descending
+        raise InvalidInput("the data cannot be checked: the form's references lead back to "
+                           "themselves", field="data") from None
     if not errors:
         return _with_amounts(schema, data)
     first = errors[0]

@@ -10,7 +10,8 @@ In every executable process, each user task must:
   and be a valid JSON Schema (Draft 2020-12) whose every `pattern` (and
   `patternProperties` key) RE2 compiles (`engine.definitions.forms.pattern_error`:
   the runtime matches them with that linear-time engine, so no backreferences
-  or lookarounds);
+  or lookarounds) and whose every `$ref` points into the form itself
+  (`engine.definitions.forms.ref_errors`: followed as the runtime follows them);
 * if it has an `sla` property, give a duration the business calendar can count
   (PT4H, P2D: `engine.business_time.parse_duration` decides, so whatever passes
   here gets a due time) or the name of a data field holding one.
@@ -27,7 +28,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
 from engine.business_time import parse_duration
-from engine.definitions.forms import pattern_error
+from engine.definitions.forms import DATA_KEYWORDS, pattern_error, ref_errors
 from engine.definitions.vocabulary import CAMUNDA_NS, CONTAINERS, bpmn, is_bpmn, spiff
 from engine.runtime.task_rows import is_duration
 
@@ -87,14 +88,10 @@ class FormChecker:
                     f"{type(exc).__name__}")
         refused = [f"field {field or '(top level)'!r}: {reason}"
                    for field, pattern in _patterns(schema)
-                   if (reason := pattern_error(pattern)) is not None]
+                   if (reason := pattern_error(pattern)) is not None] + ref_errors(schema)
         if refused:
             return f"{self.kind} {name!r}: " + "; ".join(refused)
         return None
-
-
-# Keywords whose values are data, not subschemas: a "pattern" key inside them is no pattern.
-_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
 
 
 def _patterns(schema, field: str = ""):
@@ -109,7 +106,7 @@ def _patterns(schema, field: str = ""):
     if isinstance(schema.get("pattern"), str):
         yield field, schema["pattern"]
     for keyword, value in schema.items():
-        if keyword in _DATA_KEYWORDS:
+        if keyword in DATA_KEYWORDS:
             continue
         if keyword in ("properties", "patternProperties") and isinstance(value, dict):
             for key, sub in value.items():

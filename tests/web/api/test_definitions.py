@@ -83,6 +83,23 @@ def test_validate_reports_without_deploying(auth):
     assert owner.get("/api/definitions/simple/versions").status_code == 404
 
 
+def test_a_form_ref_to_nothing_is_refused_naming_the_task_and_form(auth):
+    """Deployed, it made every completion of the task a 500 (jsonschema's PointerToNowhere)."""
+    owner = auth.as_("owner")
+    review = (b'{"type": "object", "required": ["approved"], "properties": {'
+              b'"approved": {"type": "boolean"}, "note": {"$ref": "#/definitions/nowhere"}}}')
+    uploads = simple_upload(**{"forms/review.json": review})
+    checked = post(owner, "/api/definitions/validate", uploads)
+    assert checked.status_code == 200 and checked.get_json()["ok"] is False
+    [problem] = checked.get_json()["problems"]
+    assert (problem["file"], problem["element_id"]) == ("simple.bpmn", "review")
+    assert "review.json" in problem["message"] and "'#/definitions/nowhere'" in problem["message"]
+    deployed = post(owner, "/api/definitions", uploads)
+    assert deployed.status_code == 422
+    assert [p["element_id"] for p in error_of(deployed)["details"]["problems"]] == ["review"]
+    assert owner.get("/api/definitions/simple/versions").status_code == 404
+
+
 def test_recursive_call_activities_are_refused_over_http(auth):
     # A process calling itself, and two calling each other, would never finish starting.
     owner = auth.as_("owner")

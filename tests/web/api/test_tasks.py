@@ -1,14 +1,21 @@
 """Task lists and task actions over HTTP."""
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
 from engine import clock, department_settings, tasks
-from engine.access import Actor
+from engine.access import SYSTEM, Actor
+from engine.definitions import catalog
+from engine.definitions.bundle import Bundle
+from engine.definitions.validation import tasks as validation_tasks
 from engine.models import HumanTask, ServiceRequest
+from engine.runtime.verbs import Runtime
+from tests.conftest import DATA
 from tests.web.conftest import error_of, file_request, open_tasks
 
 
@@ -204,3 +211,26 @@ def test_a_completions_next_tasks_are_the_open_tasks_of_its_instance(auth, three
         cs = Actor("customer_service_1", "staff", "customer_service")
         repair = three["filed"][1]["instance_id"]
         assert tasks.next_tasks(platform.engine, cs, repair) == []      # repair's task
+
+
+def test_a_form_deployed_with_a_ref_to_nothing_refuses_the_completion_naming_the_field(
+        auth, platform, tmp_path, monkeypatch):
+    """As a form deployed before validation followed $refs: completing its task was a 500
+    (jsonschema's PointerToNowhere); now a 422 naming the field, and the task stays open."""
+    bundle = tmp_path / "simple"
+    shutil.copytree(DATA / "simple", bundle)
+    (bundle / "forms" / "review.json").write_text(json.dumps({
+        "type": "object", "required": ["approved"], "properties": {
+            "approved": {"type": "boolean"}, "note": {"$ref": "#/definitions/nowhere"}}}))
+    monkeypatch.setattr(validation_tasks, "ref_errors", lambda schema: [])
+    with platform.sessions.begin() as session:
+        catalog.deploy(session, Bundle.from_folder(bundle), "owner")
+        Runtime(platform.settings).start(session, "simple", {"request_no": "AS-REF",
+                                                             "amount": 10.0}, SYSTEM)
+    [task] = open_tasks(auth, process="simple")
+    refused = auth.as_("customer_service_1").post(
+        f"/api/tasks/{task['task_id']}/complete", json={"data": {"approved": True, "note": "x"}})
+    assert refused.status_code == 422, refused.get_json()
+    error = error_of(refused)
+    assert error["details"]["field"] == "note" and "cannot be checked" in error["message"]
+    assert [t["task_id"] for t in open_tasks(auth, process="simple")] == [task["task_id"]]
