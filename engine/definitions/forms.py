@@ -1,5 +1,8 @@
 """Form data checks: user task input is validated against the task's JSON Schema.
 
+A required text must hold more than spaces (JSON Schema's `required` and `minLength` take
+"   "), whatever the schema says of its length.
+
 A property with `"format": "money"` is an amount: after the schema's checks it must pass
 engine.money.amount (finite, at least 0, at most two decimals) and is handed on as a Decimal,
 whoever sent it (a JSON number read as a Decimal by the API, a float from Python). NaN and
@@ -140,11 +143,24 @@ def _following(keyword: str):
     return checked
 
 
-# Draft 2020-12 with RE2 for every regular expression it matches against data, and references
-# that point to nothing refused as the data's errors.
+def _required(validator, required, instance, schema):
+    """Draft 2020-12's `required`, and a required text must hold more than spaces: "   "
+    passes `required` and `minLength: 1` alike, so a task asking for a reason took none."""
+    yield from Draft202012Validator.VALIDATORS["required"](validator, required, instance, schema)
+    if not validator.is_type(instance, "object"):
+        return
+    for name in required:
+        value = instance.get(name)
+        if isinstance(value, str) and value and not value.strip():
+            yield ValidationError(f"{name!r} is required and may not be blank")
+
+
+# Draft 2020-12 with RE2 for every regular expression it matches against data, references that
+# point to nothing refused as the data's errors, and required texts not blank.
 FormValidator = validators.extend(
     Draft202012Validator, {"pattern": _pattern, "patternProperties": _pattern_properties,
-                           "$ref": _following("$ref"), "$dynamicRef": _following("$dynamicRef")})
+                           "$ref": _following("$ref"), "$dynamicRef": _following("$dynamicRef"),
+                           "required": _required})
 
 
 @lru_cache(maxsize=512)

@@ -103,6 +103,16 @@ def test_task_shows_form_schema_data_and_request(auth, three):
     assert isinstance(shown["task"]["version"], int)
 
 
+@pytest.mark.parametrize("blank", ["   ", "\t\n", "\u3000"])
+def test_a_required_text_of_only_spaces_is_refused_naming_the_field(auth, three, blank):
+    task_id = three["respond"]["task_id"]
+    cs = auth.as_("customer_service_1")
+    refused = cs.post(f"/api/tasks/{task_id}/complete", json={"data": {"resolution": blank}})
+    assert refused.status_code == 422, refused.get_json()
+    assert error_of(refused)["details"]["field"] == "resolution"
+    assert task_id in [t["task_id"] for t in open_tasks(auth)]          # nothing changed
+
+
 def test_claim_release_complete_and_their_conflicts(auth, three):
     task_id = three["review"]["task_id"]
     one, two = auth.as_("customer_service_1"), auth.as_("customer_service_2")
