@@ -140,9 +140,9 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
         raise PaymentRefused(f"{kind} for {request_no} refused: it is no after-sales request "
                              "filed from an order, so nothing was paid for it", intent.element)
     # Read before a new balance row is queued: a read after it would begin the transaction.
-    mine = totals(session, request_no=request_no)
+    mine, items_left = totals(session, request_no=request_no), _items_left(session, request, kind)
     balance = _balance(session, request.order_id)
-    left = room(request, mine, balance, kind, _items_left(session, request, kind))
+    left = room(request, mine, balance, kind, items_left)
     if value > left:
         raise PaymentRefused(_too_much(kind, value, left, request, balance), intent.element)
     _move(session, balance, "refunds_held" if kind == "refund" else "clawbacks_held", value)
