@@ -275,7 +275,11 @@ def timestamp(value, field: str) -> datetime:
         parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise InvalidInput(f"{field} must be an ISO 8601 time with its offset", field=field)
-    return parsed.astimezone(timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except OverflowError:       # 9999-12-31T23:59:59-14:00 is in the year 10000 in UTC
+        raise InvalidInput(f"{field} must be within the years 1 to 9999 in UTC",
+                           field=field) from None
 
 
 def _items(value) -> list[dict]:

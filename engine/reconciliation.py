@@ -245,6 +245,8 @@ def reconcile(session: Session, day: date, statement: list[Entry] | None, *, tz:
 
 
 def _bounds(day: date, tz: str) -> tuple[datetime, datetime]:
+    if day == date.max:         # its end would be in the year 10000
+        raise InvalidInput("the day must be before 9999-12-31", field="date")
     zone = ZoneInfo(tz)
     start = datetime.combine(day, time(0), zone)
     return start, datetime.combine(day + timedelta(days=1), time(0), zone)

@@ -43,6 +43,8 @@ def test_a_changed_order_is_updated(auth):
     ({"items": []}, "items"), ({"category": "rockets"}, "category"), ({"currency": "yuan"}, "currency"),
     ({"currency": "USD"}, "currency"),                            # the book is in CNY
     ({"paid_at": "yesterday"}, "paid_at"), ({"paid_at": "2026-11-01T10:00:00"}, "paid_at"),
+    ({"paid_at": "9999-12-31T23:59:59-14:00"}, "paid_at"),      # the year 10000 in UTC
+    ({"delivered_at": "0001-01-01T00:00:00+14:00"}, "delivered_at"),
     ({"customer_id": None}, "customer_id"), ({"surprise": 1}, "surprise"),
 ])
 def test_bad_orders_are_refused_naming_the_field_and_store_nothing(auth, change, field):

@@ -237,3 +237,11 @@ def test_the_scheduler_reconciles_every_morning_in_the_platforms_time_zone(
             "6", "0", "Asia/Shanghai")
     finally:
         job.shutdown()
+
+
+def test_the_last_day_of_the_calendar_is_refused_naming_it(cli, tmp_path):
+    statement = tmp_path / "s.jsonl"
+    statement.write_text("")
+    result = cli("payments", "reconcile", "--date", "9999-12-31", "--statement", str(statement))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[-1] == "Error: the day must be before 9999-12-31"
