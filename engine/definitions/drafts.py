@@ -182,6 +182,9 @@ def save(session: Session, actor: Actor, draft_id: int, files: dict[str, str], *
     # Read the newest revision under the row's lock: two saves from the same revision at once
     # are then one revision and one Conflict, never the second failing on the unique number.
     session.refresh(draft, with_for_update=True)
+    if base_revision > draft.head:
+        raise InvalidInput(f"draft {draft_id} has no revision {base_revision} (its newest is "
+                           f"{draft.head})", field="base_revision")
     if base_revision != draft.head:
         raise Conflict(f"draft {draft_id} was saved as revision {draft.head} since you opened "
                        f"revision {base_revision}; reload it and make your change again",

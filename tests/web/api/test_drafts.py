@@ -56,6 +56,10 @@ def test_a_draft_starts_from_the_deployed_files_and_keeps_every_revision(auth, s
     stale = owner.put(f"/api/drafts/{draft['id']}", json={"files": draft["files"],
                                                           "base_revision": 1})
     assert stale.status_code == 409 and error_of(stale)["details"]["field"] == "base_revision"
+    ahead = owner.put(f"/api/drafts/{draft['id']}", json={"files": draft["files"],
+                                                          "base_revision": 99})
+    assert ahead.status_code == 422 and error_of(ahead)["details"]["field"] == "base_revision"
+    assert "no revision 99" in error_of(ahead)["message"]
     assert owner.get(f"/api/drafts/{draft['id']}").get_json()["revision"] == 2
     # Saving changed nothing deployed.
     versions = owner.get("/api/definitions/simple/versions").get_json()["items"]
