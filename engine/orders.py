@@ -117,7 +117,8 @@ def _refuse_releasing_held_items(session: Session, order_id: str, items: list[di
     ordered = {item["sku"]: item["quantity"] for item in items}
     for number, lines in prebuilt.read(session, HELD_LINES, {"order_id": order_id}):
         for line in lines or []:
-            if isinstance(line, dict) and ordered.get(line.get("sku"), 0) < line.get("quantity", 0):
+            if isinstance(line, dict) and \
+                    ordered.get(line.get("sku"), 0) < line.get("quantity", 0):
                 raise Conflict(f"item {line['sku']} of order {order_id} is held by the open "
                                f"request {number} ({line['quantity']}); it cannot be removed or "
                                "ordered fewer until that request ends", field="items")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from engine import access, instances
+from engine import access, db, instances
 from engine.definitions import catalog, versions
 from engine.errors import InvalidInput
 from engine.history import whatif
@@ -83,7 +83,7 @@ def _id_list(value: str) -> list[int] | None:
     parts = [p.strip() for p in value.split(",") if p.strip()]
     if len(parts) > MAX_WHATIF:
         raise InvalidInput(f"at most {MAX_WHATIF} instance ids", field="instance_ids")
-    return [query.integer(p, "instance_ids", 1, 2**63 - 1) for p in parts] or None
+    return [query.integer(p, "instance_ids", 1, db.MAX_ID) for p in parts] or None
 
 
 def _mapping_field(value: str) -> dict | None:

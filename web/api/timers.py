@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from engine import access, orders
+from engine import access, db, orders
 from engine.jobs import timers
 from web import query
 from web.api import schemas
@@ -18,7 +18,7 @@ bp = Blueprint("timers", __name__)
 def waiting():
     only_args("instance_id")
     instance_id = request.args.get("instance_id")
-    instance_id = query.integer(instance_id, "instance_id", 1, 2**62) if instance_id else None
+    instance_id = query.integer(instance_id, "instance_id", 1, db.MAX_ID) if instance_id else None
     with transaction() as session:
         return {"items": timers.waiting(session, actor(), instance_id=instance_id)}
 
