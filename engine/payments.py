@@ -165,16 +165,19 @@ def check_refundable(session: Session, request_no: str, schema: dict | None, dat
               and isinstance(data.get(name), Decimal)]
     request = prebuilt.one(session, ServiceRequest, _REQUEST, {"number": request_no}) \
         if marked else None
-    if request is None:
-        return
-    try:
-        balance = _balance(session, request.order_id, keep=False)
-    except PaymentRefused:          # nothing known to be paid: the payment guard refuses it
-        return
-    left = room(request, totals(session, request_no=request_no), balance, "refund",
-                _items_left(session, request, "refund"))
+    if request is None or not request.order_id:
+        return                      # nothing known to be paid: the payment guard refuses it
+    balance = prebuilt.one(session, OrderBalance, _BALANCE, {"order_id": request.order_id})
+    # No balance yet: no payment of the order was ever asked for, so its items' cost is left.
+    left = request.amount if balance is None else room(
+        request, totals(session, request_no=request_no), balance, "refund",
+        _items_left(session, request, "refund"))
     for name in marked:
         if data[name] > left:
+            try:
+                balance = balance or _balance(session, request.order_id, keep=False)
+            except PaymentRefused:
+                return
             raise InvalidInput(_too_much("refund", data[name], left, request, balance),
                                field=name, details={"field": name,
                                                     "refundable": money.text(left)})
