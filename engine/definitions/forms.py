@@ -15,7 +15,8 @@ compile a pattern (backreferences, lookarounds); validation refuses such forms w
 
 A `$ref` resolves within the form and to the JSON Schema meta-schemas, never over the network
 (jsonschema's default registry fetched any http(s) URI with urlopen, at every completion);
-`ref_errors` says which point to nothing, and validation refuses such forms with it.
+`ref_errors` says which point to nothing or lead back to themselves before any data is
+checked, and validation refuses such forms with it.
 """
 from __future__ import annotations
 
@@ -96,10 +97,89 @@ _NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "defi
 
 def ref_errors(schema: dict) -> list[str]:
     """Why each `$ref` of `schema` cannot be followed, as validating data would follow it
-    (the form's resolver: within the form, its `$id`s and the meta-schemas); [] if none."""
+    (the form's resolver: within the form, its `$id`s and the meta-schemas), and the first
+    `$ref` that leads back to itself (`_loop`); [] if none."""
     resolver = META_SCHEMAS.combine(_NOTHING_FETCHED).resolver_with_root(
         DRAFT202012.create_resource(schema))
-    return list(_unresolvable(schema, resolver))
+    problems = list(_unresolvable(schema, resolver))
+    looping = _loop(schema, resolver)
+    if looping is not None:
+        problems.append(f"$ref {looping!r} leads back to itself before any of the data is "
+                        "checked, so no data could ever be checked against the form")
+    return problems
+
+
+# The keywords that apply their subschemas to the same part of the data (no step into it).
+_IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+_IN_PLACE = ("not", "if", "then", "else")
+
+
+def _loop(schema: dict, resolver) -> str | None:
+    """The first `$ref` that validation would follow back into a subschema it is already in
+    without stepping into the data (`{"$ref": "#"}`, two definitions that $ref each other): a
+    RecursionError at every completion. A tree's `{"properties": {"child": {"$ref": "#"}}}`
+    steps into the data and is fine. A depth-first walk, iterative (a form may chain thousands
+    of $refs), of every subschema once, along the $refs and in-place keywords from each
+    subschema the form has."""
+    on_path, done = set(), set()
+    for root, root_resolver in _subschemas(schema, resolver):
+        if id(root) in done:
+            continue
+        on_path.add(id(root))
+        stack = [(root, _in_place(root, root_resolver))]
+        while stack:
+            node, children = stack[-1]
+            for child, child_resolver, ref in children:
+                if id(child) in on_path:
+                    return ref
+                if id(child) not in done:
+                    on_path.add(id(child))
+                    stack.append((child, _in_place(child, child_resolver)))
+                    break
+            else:
+                on_path.discard(id(node))
+                done.add(id(node))
+                stack.pop()
+    return None
+
+
+def _in_place(node: dict, resolver):
+    """The subschemas validation applies to the same data as `node`: its $ref's target and its
+    in-place keywords' subschemas, as (subschema, its resolver, the $ref followed or None)."""
+    if isinstance(node.get("$id"), str):
+        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+    if isinstance(node.get("$ref"), str):
+        try:
+            found = resolver.lookup(node["$ref"])
+        except Unresolvable:        # said by _unresolvable
+            found = None
+        if found is not None and isinstance(found.contents, dict):
+            yield found.contents, found.resolver, node["$ref"]
+    for keyword in _IN_PLACE_LISTS:
+        for sub in node.get(keyword) if isinstance(node.get(keyword), list) else ():
+            if isinstance(sub, dict):
+                yield sub, resolver, None
+    for keyword in _IN_PLACE:
+        if isinstance(node.get(keyword), dict):
+            yield node[keyword], resolver, None
+
+
+def _subschemas(node, resolver, named: bool = False):
+    """Every subschema of the form, with the resolver its $refs are read with (as
+    `_unresolvable` walks it), iteratively."""
+    stack = [(node, resolver, named)]
+    while stack:
+        node, resolver, named = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, resolver, False) for item in node)
+        elif isinstance(node, dict) and named:
+            stack.extend((sub, resolver, False) for sub in node.values())
+        elif isinstance(node, dict):
+            if isinstance(node.get("$id"), str):
+                resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
+            yield node, resolver
+            stack.extend((value, resolver, keyword in _NAMED_SUBSCHEMAS)
+                         for keyword, value in node.items() if keyword not in DATA_KEYWORDS)
 
 
 def _unresolvable(node, resolver, named: bool = False):

@@ -66,3 +66,31 @@ def test_references_that_lead_back_to_themselves_refuse_the_data(schema):
     with pytest.raises(InvalidInput) as refused:
         forms.validate(schema, {"x": 1})
     assert refused.value.field == "data" and "lead back" in str(refused.value)
+
+
+LOOPS = [                              # a form, and the $refs that close its loop
+    ({"$ref": "#"}, {"#"}),
+    ({"properties": {"x": {"$ref": "#/$defs/a"}},
+      "$defs": {"a": {"allOf": [{"$ref": "#/$defs/b"}]}, "b": {"$ref": "#/$defs/a"}}},
+     {"#/$defs/a", "#/$defs/b"}),
+    ({"properties": {"x": {"not": {"anyOf": [{"$ref": "#/properties/x"}]}}}},
+     {"#/properties/x"})]
+
+
+@pytest.mark.parametrize("schema, refs", LOOPS)
+def test_references_that_lead_back_to_themselves_are_refused_at_validation(schema, refs):
+    problem = only(check(forms=form(**schema)), "leads back")
+    assert problem.element_id == "review_request"
+    assert any(repr(ref) in problem.message for ref in refs), problem.message
+
+
+def test_a_recursive_form_that_steps_into_the_data_passes():
+    assert check(forms=form(properties={"child": {"$ref": "#"}, "parts": {
+        "type": "array", "items": {"$ref": "#/$defs/part"}}},
+        **{"$defs": {"part": {"properties": {"sub": {"$ref": "#/$defs/part"}}}}})) == []
+
+
+def test_thousands_of_chained_references_are_walked_without_recursion():
+    chain = {f"d{n}": {"$ref": f"#/$defs/d{n + 1}"} for n in range(5000)}
+    chain["d5000"] = {"type": "string"}
+    assert check(forms=form(properties={"x": {"$ref": "#/$defs/d0"}}, **{"$defs": chain})) == []
