@@ -165,22 +165,31 @@ def check_refundable(session: Session, request_no: str, schema: dict | None, dat
               and isinstance(data.get(name), Decimal)]
     request = prebuilt.one(session, ServiceRequest, _REQUEST, {"number": request_no}) \
         if marked else None
-    if request is None or not request.order_id:
+    left = refundable(session, request) if request is not None else None
+    if left is None:
         return                      # nothing known to be paid: the payment guard refuses it
-    balance = prebuilt.one(session, OrderBalance, _BALANCE, {"order_id": request.order_id})
-    # No balance yet: no payment of the order was ever asked for, so its items' cost is left.
-    left = request.amount if balance is None else room(
-        request, totals(session, request_no=request_no), balance, "refund",
-        _items_left(session, request, "refund"))
     for name in marked:
         if data[name] > left:
             try:
-                balance = balance or _balance(session, request.order_id, keep=False)
+                balance = _balance(session, request.order_id, keep=False)
             except PaymentRefused:
                 return
             raise InvalidInput(_too_much("refund", data[name], left, request, balance),
                                field=name, details={"field": name,
                                                     "refundable": money.text(left)})
+
+
+def refundable(session: Session, request: ServiceRequest) -> Decimal | None:
+    """How much more `request` may be refunded now (`room`); None for a request of no order.
+    Until a payment of its order was ever asked for (the order has no balance row yet), that
+    is what its items cost, read without a statement more."""
+    if not request.order_id:
+        return None
+    balance = prebuilt.one(session, OrderBalance, _BALANCE, {"order_id": request.order_id})
+    if balance is None:
+        return request.amount
+    return room(request, totals(session, request_no=request.number), balance, "refund",
+                _items_left(session, request, "refund"))
 
 
 def room(request: ServiceRequest, mine: Totals, balance: OrderBalance, kind: str,
@@ -439,8 +448,9 @@ def totals(session: Session, *, request_no: str | None = None,
 
 
 def of_request(session: Session, actor: Actor, ref) -> dict:
-    """A request's refunds and claw-backs, oldest first, with their totals, for finance, the
-    auditors, admins and the request's own customer. Raises NotFound (no such request, or
+    """A request's refunds and claw-backs, oldest first, with their totals and what it may
+    still be refunded (`refundable`), for finance, the auditors, admins and the request's own
+    customer. Raises NotFound (no such request, or
     another customer's), Forbidden (staff outside finance)."""
     if actor.role in ("staff", "supervisor"):
         if not actor.works_in(FINANCE):
@@ -449,8 +459,10 @@ def of_request(session: Session, actor: Actor, ref) -> dict:
     else:
         request = service_requests.visible(session, actor, ref)
     done = totals(session, request_no=request.number)
+    left = refundable(session, request)
     return {"number": request.number, "order_id": request.order_id,
             "items_amount": money.text(request.amount),
+            "refundable": None if left is None else money.text(left),
             "refunded": money.text(done.refunds_paid - done.clawbacks_paid),
             "pending": money.text(done.refunds_held - done.refunds_paid),
             "clawed_back": money.text(done.clawbacks_paid),

@@ -121,15 +121,19 @@ def pane(session: Session, actor: Actor, request: dict | None, order: dict | Non
 
 
 def prefill(schema: dict | None, data: dict, request: dict | None,
-            order: dict | None) -> dict:
+            order: dict | None, payments: dict | None = None) -> dict:
     """Values for a form's empty fields from what is known of the case: the process data
     first (a loop back shows what was entered), then the request and its order (the refund
-    amount asked for, the pickup address and phone the shop has, whether the order is still
-    in warranty, the item to replace). Only the fields the form has."""
+    amount: what is still refundable when the reader sees the ledger (`payments`, as
+    engine.payments.of_request), else what the items cost; the pickup address and phone the
+    shop has, whether the order is still in warranty, the item to replace). Only the fields
+    the form has."""
     if not schema:
         return {}
     fields = schema.get("properties", {})
     known = _known_facts(data, request, order)
+    if (payments or {}).get("refundable") is not None:
+        known["refund_amount"] = payments["refundable"]
     values = {name: known[name] for name in fields if known.get(name) is not None}
     values.update((name, data[name]) for name in fields if name in data)
     return values

@@ -239,7 +239,8 @@ def _detail(task_id: str, values=None, errors=None) -> dict:
     open_task = detail["open"]
     if detail.get("request"):
         detail["request"] = {**detail["request"], "items": _shown_items(detail["request"]["items"])}
-    known = task_context.prefill(schema, data, detail["request"], detail["order"])
+    known = task_context.prefill(schema, data, detail["request"], detail["order"],
+                                 detail.get("payments"))
     return {**detail, "schema": schema, "case": case, "escalated": escalated,
             "working_on": workspace.working_on(present), "claim_first": claim_first,
             "breached_task": data.get("task_id") if escalated else None,

@@ -277,6 +277,8 @@ def test_an_item_refunded_by_one_request_is_not_refunded_again_by_the_next(shop,
     refused = approve(shop, approval(shop, again["number"]), 300)
     assert refused.status_code == 422, refused.get_json()
     assert "at most 0.00" in error_of(refused)["message"]
+    assert payments(shop, again["number"]).get_json()["refundable"] == "0.00"
     hat = file(shop, "alice", "O-TWO", items=[{"sku": "HAT"}])       # the other item still is
+    assert payments(shop, hat["number"]).get_json()["refundable"] == "100.00"
     assert approve(shop, approval(shop, hat["number"]), 100).status_code == 200
     assert book_problems(platform) == []

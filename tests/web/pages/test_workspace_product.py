@@ -10,7 +10,8 @@ from engine.definitions import catalog
 from engine.definitions.bundle import Bundle
 from engine.jobs import sla
 from tests.conftest import ROOT
-from tests.web.conftest import order_body
+from tests.web.api.test_money import approval, approve, close
+from tests.web.conftest import order_body, pay
 from tests.web.pages.conftest import advance, select, texts
 from tests.web.pages.test_inbox_pages import field_errors
 
@@ -46,6 +47,17 @@ def test_the_refund_form_starts_from_the_amount_asked_for(browser, product):
     assert value_of(html, "refund_amount") == "259.00"
     assert [i["attrs"].get("checked") for i in select(html, "input", "name", "refund_approved")] \
         == [None, None]                        # the decision itself is left to the clerk
+
+
+def test_the_refund_form_starts_from_what_is_still_refundable(browser, product, auth):
+    first = product.file("alice", order_id="O-259", type="return_refund")
+    assert approve(auth, approval(auth, first["number"]), 200).status_code == 200
+    assert pay(auth, first["number"]).status_code == 200
+    close(auth, first["number"], "alice")
+    again = product.file("alice", order_id="O-259", type="return_refund")   # the item is free
+    task = task_of(product, again["number"], "approve_refund")
+    html = browser("finance_1").get(f"/tasks/{task['task_id']}").get_data(as_text=True)
+    assert value_of(html, "refund_amount") == "59.00"          # 259.00 paid, 200.00 refunded
 
 
 def test_the_repair_form_says_whether_the_order_is_in_warranty(browser, product):
