@@ -118,7 +118,9 @@ def _number_problem(value: float | Decimal, path: str) -> Problem | None:
     # math.isfinite reads a Decimal as a float: 1e999 counts as Infinity, as every float
     # reader of the stored JSON would take it.
     if isinstance(value, Decimal) and value.is_nan() or not math.isfinite(value):
-        return Problem(path, "must be a finite number")
+        too_large = isinstance(value, Decimal) and value.is_finite()
+        return Problem(path, "is too large a number to keep" if too_large else
+                       "must be a finite number")
     return None
 
 

@@ -239,7 +239,9 @@ def _outbox_against_row(item: Outbox, row: Ledger, order_id: str | None) -> list
     if KINDS[item.operation] != row.kind:
         problems.append(Problem(message=f"outbox row {item.id} is a {item.operation} but "
                                 f"{_row(row)} is a {row.kind}", **where))
-    if item.status == "done" and row.status not in SETTLED:
+    # Done and pending is right while the provider, having answered (accepted, processing:
+    # its provider_status), settles later by its callback.
+    if item.status == "done" and row.status not in SETTLED and row.provider_status is None:
         problems.append(Problem(message=f"outbox row {item.id} is done but {_row(row)} is "
                                 "not settled", **where))
     asked = _decimal((item.payload or {}).get("amount"))

@@ -106,9 +106,26 @@ def upsert(session: Session, order_id, fields: dict, actor_name: str = "shop") -
     for name, value in values.items():
         setattr(order, name, value)
     session.flush()
-    if balance is not None and values["paid_amount"] != paid_before:
-        _follow_paid(session, balance, paid_before, values["paid_amount"], actor_name)
+    if values["paid_amount"] != paid_before:
+        if balance is None:
+            _open_balance(session, order_id, values["paid_amount"])
+        else:
+            _follow_paid(session, balance, paid_before, values["paid_amount"], actor_name)
     return order_json(order), "updated"
+
+
+def _open_balance(session: Session, order_id: str, paid: Decimal) -> None:
+    """The payments book's balance of an order none was asked of yet, at its new paid amount:
+    a first payment deciding meanwhile on the paid amount before the change then loses its race
+    on this row (its own insert) and, run again, reads this one. Conflict when that payment
+    made the row first (the shop sends the order again and meets the checks above)."""
+    try:
+        with session.begin_nested():
+            session.add(OrderBalance(order_id=order_id, paid=paid, refunds_held=0,
+                                     refunds_paid=0, clawbacks_held=0, clawbacks_paid=0))
+    except IntegrityError:
+        raise Conflict(f"a refund of order {order_id} was asked for meanwhile; send the order "
+                       "again", field="paid_amount") from None
 
 
 def _refuse_releasing_held_items(session: Session, order_id: str, items: list[dict]) -> None:

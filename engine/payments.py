@@ -51,6 +51,8 @@ from engine.models import Ledger, OrderBalance, Outbox, ServiceRequest
 KINDS = {"payment.refund": "refund", "payment.clawback": "clawback"}
 RESULT_MESSAGES = {"refund": "refund_result", "clawback": "clawback_result"}
 SETTLED = ("paid", "failed")
+# A form field that is an approved refund (check_refundable), and the field saying it is paid.
+REFUNDABLE, REFUNDABLE_WHEN = "x-refundable", "x-refundable-when"
 _REPORTED = "reported "     # a held payment's provider_status: "reported 999.00" (`_hold`)
 FINANCE = "finance"
 
@@ -156,13 +158,19 @@ def reserve(session: Session, request_no: str, kind: str, intent, actor: Actor) 
 
 def check_refundable(session: Session, request_no: str, schema: dict | None, data: dict) -> None:
     """The runtime's form guard: a form field marked `"x-refundable": true` in its JSON Schema
-    (a refund amount a person approves) holds at most what request `request_no` may still be
-    refunded (`room`), so that an approval of more is refused at the form, naming the field,
-    rather than becoming the payment step's incident. The payment guard still has the last
-    word when the payment is asked for. Raises InvalidInput."""
+    (a refund amount a person approves) is above 0 and at most what request `request_no` may
+    still be refunded (`room`), so that an approval of more is refused at the form, naming the
+    field, rather than becoming the payment step's incident; with `"x-refundable-when":
+    "refund_approved"` only when that field of the form is true (a refusal's amount is not
+    paid). The payment guard still has the last word when the payment is asked for. Raises
+    InvalidInput."""
     marked = [name for name, spec in ((schema or {}).get("properties") or {}).items()
-              if isinstance(spec, dict) and spec.get("x-refundable") is True
-              and isinstance(data.get(name), Decimal)]
+              if isinstance(spec, dict) and spec.get(REFUNDABLE) is True
+              and isinstance(data.get(name), Decimal)
+              and data.get(spec.get(REFUNDABLE_WHEN), True) is True]
+    for name in marked:
+        if data[name] <= 0:
+            raise InvalidInput(f"{name} must be above 0 for a refund", field=name)
     request = prebuilt.one(session, ServiceRequest, _REQUEST, {"number": request_no}) \
         if marked else None
     left = refundable(session, request) if request is not None else None

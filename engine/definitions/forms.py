@@ -285,7 +285,9 @@ def validate(schema: dict | None, data, *, formats=None) -> dict:
 
 def _non_finite(value, path: str = "") -> str | None:
     """The path of the first NaN or Infinity inside `value` (None: there is none)."""
-    if isinstance(value, float | Decimal):
+    if isinstance(value, Decimal):      # not math.isfinite: 1e999999999 would be a float's inf
+        return path if not value.is_finite() else None
+    if isinstance(value, float):
         return path if not math.isfinite(value) else None
     children = value.items() if isinstance(value, dict) else \
         enumerate(value) if isinstance(value, list) else ()

@@ -282,3 +282,26 @@ def test_an_item_refunded_by_one_request_is_not_refunded_again_by_the_next(shop,
     assert payments(shop, hat["number"]).get_json()["refundable"] == "100.00"
     assert approve(shop, approval(shop, hat["number"]), 100).status_code == 200
     assert book_problems(platform) == []
+
+
+def test_a_declined_refund_is_not_checked_and_an_approved_one_of_nothing_is_refused(shop):
+    filed = file(shop, "alice", "O-259")
+    task = approval(shop, filed["number"])
+    for amount in (0, "-0.00"):
+        refused = shop.as_("finance_1").post(f"/api/tasks/{task}/complete", json={"data": {
+            "refund_approved": True, "refund_amount": amount, "refund_note": ""}})
+        assert refused.status_code == 422 and error_of(refused)["details"]["field"] == \
+            "refund_amount", refused.get_json()
+    declined = shop.as_("finance_1").post(f"/api/tasks/{task}/complete", json={"data": {
+        "refund_approved": False, "refund_amount": 1999, "refund_note": "not ours"}})
+    assert declined.status_code == 200, declined.get_json()
+    assert payments(shop, filed["number"]).get_json()["items"] == []
+
+
+def test_a_huge_amount_is_refused_as_too_large_not_as_infinite(shop):
+    filed = file(shop, "alice", "O-259")
+    body = '{"data": {"refund_approved": true, "refund_amount": 1e999999999}}'
+    refused = shop.as_("finance_1").post(f"/api/tasks/{approval(shop, filed['number'])}/complete",
+                                         data=body, content_type="application/json")
+    assert refused.status_code == 422 and "finite" not in error_of(refused)["message"], \
+        error_of(refused)

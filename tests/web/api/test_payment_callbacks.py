@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine import money_audit
 from engine.jobs import outbox
 from tests.http_server import LocalServer
 from tests.web.api.test_integrations import complete
@@ -94,6 +95,8 @@ def test_an_accepted_refund_is_paid_by_the_providers_callback(world, provider):
     assert (pending["status"], pending["reference"], pending["provider_status"]) == \
         ("pending", "PSP-1", "accepted")
     assert deliveries(auth, payment) == 0                  # accepted is not paid
+    with platform.sessions() as session:                   # and the book is right meanwhile
+        assert money_audit.check(session).problems == []
     paid = provider_says(auth, payment, amount=payment["amount"], reference="PSP-1")
     assert paid.status_code == 200 and paid.get_json()["delivered_to"], paid.get_json()
     assert [p["status"] for p in payments(auth, payment["number"])] == ["paid"]
