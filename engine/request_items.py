@@ -30,13 +30,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from engine import json_safety, prebuilt
 from engine.definitions import forms
 from engine.errors import Conflict, InvalidInput
-from engine.models import ServiceRequest, ShopOrder
+from engine.models import ShopOrder
 from engine.orders import HELD_LINES, HOLDING_TYPES, MAX_ITEMS, line_total
 
 ACTION_TYPES = HOLDING_TYPES + ("complaint",)
