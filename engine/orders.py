@@ -25,6 +25,7 @@ with its actor.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -119,10 +120,19 @@ def _open_balance(session: Session, order_id: str, paid: Decimal) -> None:
     a first payment deciding meanwhile on the paid amount before the change then loses its race
     on this row (its own insert) and, run again, reads this one. Conflict when that payment
     made the row first (the shop sends the order again and meets the checks above)."""
+    with _balance_written(session, order_id):
+        session.add(OrderBalance(order_id=order_id, paid=paid, refunds_held=0, refunds_paid=0,
+                                 clawbacks_held=0, clawbacks_paid=0))
+
+
+@contextmanager
+def _balance_written(session: Session, order_id: str):
+    """A write of the order's balance row in a savepoint, flushed: Conflict (naming
+    paid_amount) when the database refuses it because a refund of the order was asked for
+    meanwhile (its row made first, or a CHECK it now breaks)."""
     try:
         with session.begin_nested():
-            session.add(OrderBalance(order_id=order_id, paid=paid, refunds_held=0,
-                                     refunds_paid=0, clawbacks_held=0, clawbacks_paid=0))
+            yield
     except IntegrityError:
         raise Conflict(f"a refund of order {order_id} was asked for meanwhile; send the order "
                        "again", field="paid_amount") from None
@@ -155,13 +165,9 @@ def _follow_paid(session: Session, balance: OrderBalance, before: Decimal, after
     """Move the payments book's balance to the order's new paid amount, an action of the global
     log. The balance's CHECK refuses it when a refund asked for meanwhile no longer fits
     (Conflict: the shop sends the order again and meets the check above)."""
-    try:
-        with session.begin_nested():
-            session.execute(update(OrderBalance).where(OrderBalance.order_id == balance.order_id)
-                            .values(paid=after))
-    except IntegrityError:
-        raise Conflict(f"a refund of order {balance.order_id} was asked for meanwhile; send "
-                       "the order again", field="paid_amount") from None
+    with _balance_written(session, balance.order_id):
+        session.execute(update(OrderBalance).where(OrderBalance.order_id == balance.order_id)
+                        .values(paid=after))
     session.expire(balance, ["paid"])
     global_log.record(session, "order_paid_changed", actor=actor_name,
                       subject=f"order:{balance.order_id}",
