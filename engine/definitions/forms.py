@@ -101,8 +101,10 @@ def ref_errors(schema: dict) -> list[str]:
     `$ref` that leads back to itself (`_loop`); [] if none."""
     resolver = META_SCHEMAS.combine(_NOTHING_FETCHED).resolver_with_root(
         DRAFT202012.create_resource(schema))
-    problems = list(_unresolvable(schema, resolver))
-    looping = _loop(schema, resolver)
+    subschemas = list(_subschemas(schema, resolver))
+    problems = [why for why in (_unresolvable(node, node_resolver)
+                                for node, node_resolver in subschemas) if why is not None]
+    looping = _loop(subschemas)
     if looping is not None:
         problems.append(f"$ref {looping!r} leads back to itself before any of the data is "
                         "checked, so no data could ever be checked against the form")
@@ -114,15 +116,15 @@ _IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
 _IN_PLACE = ("not", "if", "then", "else")
 
 
-def _loop(schema: dict, resolver) -> str | None:
+def _loop(subschemas: list) -> str | None:
     """The first `$ref` that validation would follow back into a subschema it is already in
     without stepping into the data (`{"$ref": "#"}`, two definitions that $ref each other): a
     RecursionError at every completion. A tree's `{"properties": {"child": {"$ref": "#"}}}`
     steps into the data and is fine. A depth-first walk, iterative (a form may chain thousands
-    of $refs), of every subschema once, along the $refs and in-place keywords from each
-    subschema the form has."""
+    of $refs), of every subschema once, along the $refs and in-place keywords from each of the
+    form's `subschemas` (as `_subschemas` gives them)."""
     on_path, done = set(), set()
-    for root, root_resolver in _subschemas(schema, resolver):
+    for root, root_resolver in subschemas:
         if id(root) in done:
             continue
         on_path.add(id(root))
@@ -164,48 +166,37 @@ def _in_place(node: dict, resolver):
             yield node[keyword], resolver, None
 
 
-def _subschemas(node, resolver, named: bool = False):
-    """Every subschema of the form, with the resolver its $refs are read with (as
-    `_unresolvable` walks it), iteratively."""
-    stack = [(node, resolver, named)]
+def _subschemas(node, resolver):
+    """Every subschema of the form in document order, with the resolver its $refs are read
+    with (a `$id` is a new base for the refs inside it), iteratively (a form may nest deep).
+    A map of names to subschemas (`_NAMED_SUBSCHEMAS`: a property may be called "enum") has
+    no keywords for keys; the values of DATA_KEYWORDS hold data, no subschemas."""
+    stack = [(node, resolver, False)]
     while stack:
         node, resolver, named = stack.pop()
         if isinstance(node, list):
-            stack.extend((item, resolver, False) for item in node)
+            stack.extend((item, resolver, False) for item in reversed(node))
         elif isinstance(node, dict) and named:
-            stack.extend((sub, resolver, False) for sub in node.values())
+            stack.extend((sub, resolver, False) for sub in reversed(node.values()))
         elif isinstance(node, dict):
             if isinstance(node.get("$id"), str):
                 resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
             yield node, resolver
             stack.extend((value, resolver, keyword in _NAMED_SUBSCHEMAS)
-                         for keyword, value in node.items() if keyword not in DATA_KEYWORDS)
+                         for keyword, value in reversed(node.items())
+                         if keyword not in DATA_KEYWORDS)
 
 
-def _unresolvable(node, resolver, named: bool = False):
-    """ref_errors' walk: `named` for a map of names to subschemas (a property may be called
-    "enum"), whose keys are no keywords."""
-    if isinstance(node, list):
-        for item in node:
-            yield from _unresolvable(item, resolver)
-        return
-    if not isinstance(node, dict):
-        return
-    if named:
-        for subschema in node.values():
-            yield from _unresolvable(subschema, resolver)
-        return
-    if isinstance(node.get("$id"), str):        # a new base for the refs inside it
-        resolver = resolver.in_subresource(DRAFT202012.create_resource(node))
-    if isinstance(node.get("$ref"), str):
-        try:
-            resolver.lookup(node["$ref"])
-        except Unresolvable:
-            yield (f"$ref {node['$ref']!r} points to nothing (a $ref may point only into the "
-                   "form itself)")
-    for keyword, value in node.items():
-        if keyword not in DATA_KEYWORDS:
-            yield from _unresolvable(value, resolver, keyword in _NAMED_SUBSCHEMAS)
+def _unresolvable(node: dict, resolver) -> str | None:
+    """Why `node`'s own `$ref` cannot be followed, or None."""
+    if not isinstance(node.get("$ref"), str):
+        return None
+    try:
+        resolver.lookup(node["$ref"])
+    except Unresolvable:
+        return (f"$ref {node['$ref']!r} points to nothing (a $ref may point only into the form "
+                "itself)")
+    return None
 
 
 def _following(keyword: str):
